@@ -1,0 +1,13 @@
+//! Domain types shared by every custos layer. This crate does no I/O.
+
+pub mod canonical;
+pub mod ci;
+pub mod decision;
+pub mod plan;
+
+pub use canonical::{canonical_json, digest_json, Digest};
+pub use ci::{CiError, ConfigurationItem, ResourceRef};
+pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdict};
+pub use plan::{
+    ActionOutcome, ExecutionRecord, Finding, RemediationPlan, RollbackStep, Severity, Verification,
+};

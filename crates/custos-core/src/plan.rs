@@ -1,0 +1,140 @@
+//! Findings, remediation plans and execution records.
+
+use crate::canonical::Digest;
+use crate::ci::ResourceRef;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// A control that failed for one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub control_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub resource: ResourceRef,
+    /// Framework name -> requirement ids, e.g. `nist-800-53-r5` -> [`SC-28`].
+    pub frameworks: BTreeMap<String, Vec<String>>,
+    /// Why the control failed, in the control's words.
+    pub message: String,
+    /// The playbook that remediates it, if any.
+    pub remediation: Option<String>,
+}
+
+/// One step that undoes an action; `parameters` are enough to restore the before state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackStep {
+    pub action: String,
+    pub description: String,
+    pub parameters: Value,
+    /// False when the API cannot return the resource to exactly the before state.
+    pub exact: bool,
+}
+
+/// A proposed change to one resource, before any gate has spoken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemediationPlan {
+    pub id: String,
+    pub resource: ResourceRef,
+    pub resource_name: Option<String>,
+    pub arn: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub environment: String,
+    pub control_id: String,
+    pub playbook: String,
+    pub playbook_version: String,
+    /// Executor action id, e.g. `s3:PutPublicAccessBlock`.
+    pub action: String,
+    /// What kind of change this is (`configure`, `delete`, `iam`, ...), for the gate.
+    pub action_kinds: Vec<String>,
+    pub parameters: Value,
+    pub risk: String,
+    pub reversible: bool,
+    pub requires_approval: bool,
+    /// The guarded state (the facet the action changes, plus tags) as custos saw it.
+    pub before: Value,
+    pub before_digest: Digest,
+    /// The state the action will leave behind.
+    pub desired: Value,
+    pub rollback: Vec<RollbackStep>,
+}
+
+/// How one action attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    /// Changed and verified.
+    Executed,
+    /// Already compliant: nothing was called.
+    NoOp,
+    /// The resource changed since the plan was made: nothing was called.
+    Stale,
+    /// The call or the verification failed and the rollback ran.
+    RolledBack,
+    /// The call failed, or the verification failed and the rollback failed too.
+    Failed,
+}
+
+impl ActionOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Executed => "executed",
+            ActionOutcome::NoOp => "no_op",
+            ActionOutcome::Stale => "stale",
+            ActionOutcome::RolledBack => "rolled_back",
+            ActionOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ActionOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What checked the fix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub passed: bool,
+    pub method: String,
+    pub detail: String,
+}
+
+/// Evidence for one action attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub action_id: String,
+    pub plan_id: String,
+    pub outcome: ActionOutcome,
+    pub before: Value,
+    pub before_digest: Digest,
+    pub after: Option<Value>,
+    pub after_digest: Option<Digest>,
+    /// Mutating API calls made, in order (`s3:PutPublicAccessBlock`, ...).
+    pub calls: Vec<String>,
+    pub rollback: Vec<RollbackStep>,
+    pub verification: Option<Verification>,
+    pub error: Option<String>,
+}

@@ -1,0 +1,290 @@
+use crate::eval::Evaluator;
+use crate::{BundleErrors, PolicyError};
+use custos_core::{Digest, Severity};
+use regorus::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Package prefix every control lives under.
+pub(crate) const CONTROLS_PREFIX: &str = "data.custos.controls.";
+pub(crate) const GATE_RULE: &str = "data.custos.gate.decisions";
+
+/// How a bundle is loaded and evaluated.
+#[derive(Debug, Clone)]
+pub struct PolicyOptions {
+    /// Time limit for one evaluation.
+    pub eval_timeout: Duration,
+    /// `data.custos.config`: the gate's settings.
+    pub gate_config: serde_json::Value,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        PolicyOptions {
+            eval_timeout: Duration::from_millis(250),
+            gate_config: serde_json::json!({}),
+        }
+    }
+}
+
+/// Metadata of one control, from its `metadata` rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlMeta {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub resource_types: Vec<String>,
+    #[serde(default)]
+    pub frameworks: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub remediation: Option<String>,
+    /// Rego package, e.g. `data.custos.controls.s3_versioning`.
+    #[serde(skip_deserializing)]
+    pub package: String,
+    /// File the package was read from.
+    #[serde(skip_deserializing)]
+    pub file: String,
+}
+
+/// A validated, digested set of Rego files.
+#[derive(Debug, Clone)]
+pub struct PolicyBundle {
+    pub(crate) engine: Engine,
+    pub(crate) controls: Vec<ControlMeta>,
+    digest: Digest,
+    files: Vec<PathBuf>,
+    pub(crate) test_files: Vec<(String, String)>,
+}
+
+impl PolicyBundle {
+    /// Load every `.rego` file under `dir` (recursively). Test files (`*_test.rego`) are
+    /// parsed and checked too but kept out of the evaluation engine.
+    pub fn load(dir: &Path, options: PolicyOptions) -> Result<Self, BundleErrors> {
+        let files = list_rego_files(dir).map_err(|e| BundleErrors(vec![e]))?;
+        let mut sources = Vec::new();
+        let mut errors = Vec::new();
+        for path in &files {
+            match std::fs::read_to_string(path) {
+                Ok(text) => sources.push((path.display().to_string(), text)),
+                Err(source) => errors.push(PolicyError::Io {
+                    path: path.clone(),
+                    source,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BundleErrors(errors));
+        }
+        Self::from_sources(sources, options, dir)
+    }
+
+    /// Build from (path, text) pairs. `root` is only used for messages and digests.
+    pub fn from_sources(
+        mut sources: Vec<(String, String)>,
+        options: PolicyOptions,
+        root: &Path,
+    ) -> Result<Self, BundleErrors> {
+        sources.sort();
+        let mut errors = Vec::new();
+        if sources.is_empty() {
+            return Err(BundleErrors(vec![PolicyError::Empty(root.to_path_buf())]));
+        }
+        let digest = digest_sources(&sources, root);
+
+        let mut engine = Engine::new();
+        let mut check = Engine::new();
+        let mut packages: BTreeMap<String, String> = BTreeMap::new();
+        let mut test_files = Vec::new();
+        for (path, text) in &sources {
+            let is_test = path.ends_with("_test.rego");
+            // Every file is parsed once in a throwaway engine so one bad file cannot hide
+            // another: all parse errors are reported together.
+            match check.add_policy(path.clone(), text.clone()) {
+                Ok(pkg) => {
+                    if is_test {
+                        test_files.push((path.clone(), text.clone()));
+                    } else if let Some(prev) = packages.insert(pkg.clone(), path.clone()) {
+                        errors.push(PolicyError::Invalid {
+                            path: path.clone(),
+                            message: format!("package `{pkg}` is already defined in `{prev}`"),
+                        });
+                    } else if let Err(e) = engine.add_policy(path.clone(), text.clone()) {
+                        errors.push(PolicyError::Parse(e.to_string()));
+                    }
+                }
+                Err(e) => errors.push(PolicyError::Parse(e.to_string())),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BundleErrors(errors));
+        }
+        if !packages.contains_key("data.custos.gate") {
+            errors.push(PolicyError::Invalid {
+                path: root.display().to_string(),
+                message: "no `custos.gate` package: the policy gate is missing".into(),
+            });
+        }
+        let data = serde_json::json!({"custos": {"config": options.gate_config}});
+        if let Err(e) = engine.add_data(to_rego(&data)) {
+            errors.push(PolicyError::Invalid {
+                path: "custos.toml [gate]".into(),
+                message: e.to_string(),
+            });
+        }
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit: options.eval_timeout,
+            check_interval: NonZeroU32::MIN,
+        });
+
+        let mut controls = Vec::new();
+        let mut ids = BTreeSet::new();
+        for (pkg, path) in &packages {
+            let Some(_) = pkg.strip_prefix(CONTROLS_PREFIX) else {
+                continue;
+            };
+            match load_control(&mut engine, pkg, path) {
+                Ok(meta) => {
+                    if !ids.insert(meta.id.clone()) {
+                        errors.push(PolicyError::Invalid {
+                            path: path.clone(),
+                            message: format!("control id `{}` is defined twice", meta.id),
+                        });
+                    }
+                    controls.push(meta);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            // Surface evaluation-time errors (unknown functions, type errors) now, not on
+            // the first resource: evaluate the gate once over an empty plan.
+            let mut probe = engine.clone();
+            probe.set_input(to_rego(&serde_json::json!({"plan": {}, "run": {}})));
+            if let Err(e) = probe.eval_rule(GATE_RULE.to_string()) {
+                errors.push(PolicyError::Eval {
+                    rule: GATE_RULE.into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BundleErrors(errors));
+        }
+        Ok(PolicyBundle {
+            engine,
+            controls,
+            digest,
+            files: sources.iter().map(|(p, _)| PathBuf::from(p)).collect(),
+            test_files,
+        })
+    }
+
+    /// SHA-256 over the sorted files (relative path and content).
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn controls(&self) -> &[ControlMeta] {
+        &self.controls
+    }
+
+    pub fn control(&self, id: &str) -> Option<&ControlMeta> {
+        self.controls.iter().find(|c| c.id == id)
+    }
+
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// A fresh evaluator (a clone of the prepared engine), one per worker.
+    pub fn evaluator(&self) -> Evaluator {
+        Evaluator::new(self.engine.clone(), self.controls.clone())
+    }
+}
+
+fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMeta, PolicyError> {
+    let invalid = |message: String| PolicyError::Invalid {
+        path: path.to_string(),
+        message,
+    };
+    let value = engine
+        .eval_rule(format!("{pkg}.metadata"))
+        .map_err(|e| invalid(format!("evaluating `{pkg}.metadata`: {e}")))?;
+    if value == regorus::Value::Undefined {
+        return Err(invalid(format!(
+            "control package `{pkg}` has no `metadata` rule"
+        )));
+    }
+    let json = from_rego(&value).map_err(|e| invalid(e.to_string()))?;
+    let mut meta: ControlMeta = serde_json::from_value(json)
+        .map_err(|e| invalid(format!("`{pkg}.metadata`: {e}")))?;
+    if meta.id.trim().is_empty() || meta.resource_types.is_empty() {
+        return Err(invalid(format!(
+            "`{pkg}.metadata` needs a non-empty `id` and `resource_types`"
+        )));
+    }
+    meta.package = pkg.to_string();
+    meta.file = path.to_string();
+    // A control must define `violations`; evaluate it over an empty input to check.
+    let mut probe = engine.clone();
+    probe.set_input(to_rego(&serde_json::json!({})));
+    probe
+        .eval_rule(format!("{pkg}.violations"))
+        .map_err(|e| invalid(format!("evaluating `{pkg}.violations`: {e}")))?;
+    Ok(meta)
+}
+
+fn list_rego_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| PolicyError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| PolicyError::Io {
+                path: d.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rego") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(PolicyError::Empty(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
+fn digest_sources(sources: &[(String, String)], root: &Path) -> Digest {
+    let mut hasher = Sha256::new();
+    for (path, text) in sources {
+        let rel = Path::new(path)
+            .strip_prefix(root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.clone());
+        hasher.update(rel.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(text.as_bytes());
+        hasher.update([0u8]);
+    }
+    Digest(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
+pub(crate) fn to_rego(v: &serde_json::Value) -> regorus::Value {
+    regorus::Value::from(v.clone())
+}
+
+pub(crate) fn from_rego(v: &regorus::Value) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(v)
+}

@@ -1,0 +1,194 @@
+use crate::PolicyError;
+use crate::bundle::{from_rego, to_rego, ControlMeta, GATE_RULE};
+use custos_core::{ConfigurationItem, Finding, Reason, RemediationPlan, Stage, Verdict};
+use regorus::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Per-run context the gate sees.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunContext {
+    /// Plans already cleared to execute earlier in this run.
+    pub executions_so_far: u64,
+}
+
+/// What the gate decided, with every rule that fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    pub verdict: Verdict,
+    pub reasons: Vec<Reason>,
+}
+
+/// An engine clone for one worker. Not shared between threads.
+#[derive(Debug)]
+pub struct Evaluator {
+    engine: Engine,
+    controls: Vec<ControlMeta>,
+}
+
+impl Evaluator {
+    pub(crate) fn new(engine: Engine, controls: Vec<ControlMeta>) -> Self {
+        Evaluator { engine, controls }
+    }
+
+    /// Evaluate every control that applies to the item's resource type.
+    pub fn detect(&mut self, ci: &ConfigurationItem) -> Result<Vec<Finding>, PolicyError> {
+        if ci.is_deleted() {
+            return Ok(Vec::new());
+        }
+        self.engine.set_input(to_rego(&ci.to_json()));
+        let mut findings = Vec::new();
+        for control in &self.controls {
+            if !control.resource_types.iter().any(|t| t == &ci.resource_type) {
+                continue;
+            }
+            let rule = format!("{}.violations", control.package);
+            let value = self
+                .engine
+                .eval_rule(rule.clone())
+                .map_err(|e| PolicyError::Eval {
+                    rule: rule.clone(),
+                    message: e.to_string(),
+                })?;
+            for message in messages(&value, &rule)? {
+                findings.push(Finding {
+                    control_id: control.id.clone(),
+                    title: control.title.clone(),
+                    severity: control.severity,
+                    resource: ci.resource_ref(),
+                    frameworks: control.frameworks.clone(),
+                    message,
+                    remediation: control.remediation.clone(),
+                });
+            }
+        }
+        Ok(findings)
+    }
+
+    /// Does one control pass for this item? Used to verify a fix on the state read back.
+    pub fn control_passes(
+        &mut self,
+        control_id: &str,
+        ci: &ConfigurationItem,
+    ) -> Result<bool, PolicyError> {
+        Ok(!self
+            .detect(ci)?
+            .iter()
+            .any(|f| f.control_id == control_id))
+    }
+
+    /// Run the gate over a plan. Never fails: an evaluation error or an answer the engine
+    /// does not understand becomes `needs_approval` with rule `gate.error`.
+    pub fn gate(&mut self, plan: &RemediationPlan, run: &RunContext) -> GateOutcome {
+        match self.gate_inner(plan, run) {
+            Ok(outcome) => outcome,
+            Err(e) => GateOutcome {
+                verdict: Verdict::NeedsApproval,
+                reasons: vec![Reason {
+                    stage: Stage::Gate,
+                    rule: "gate.error".into(),
+                    verdict: Verdict::NeedsApproval,
+                    message: e.to_string(),
+                }],
+            },
+        }
+    }
+
+    fn gate_inner(
+        &mut self,
+        plan: &RemediationPlan,
+        run: &RunContext,
+    ) -> Result<GateOutcome, PolicyError> {
+        let input = json!({"plan": gate_view(plan), "run": run});
+        self.engine.set_input(to_rego(&input));
+        let value = self
+            .engine
+            .eval_rule(GATE_RULE.to_string())
+            .map_err(|e| PolicyError::Eval {
+                rule: GATE_RULE.into(),
+                message: e.to_string(),
+            })?;
+        let bad = |message: String| PolicyError::Eval {
+            rule: GATE_RULE.into(),
+            message,
+        };
+        let items = match &value {
+            regorus::Value::Undefined => Vec::new(),
+            v => match from_rego(v).map_err(|e| bad(e.to_string()))? {
+                Value::Array(items) => items,
+                other => return Err(bad(format!("expected a set of decisions, got `{other}`"))),
+            },
+        };
+        let mut verdict = Verdict::Execute;
+        let mut reasons = Vec::new();
+        for item in items {
+            let field = |name: &str| {
+                item.get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(format!("decision `{item}` has no string `{name}`")))
+            };
+            let rule = field("rule")?;
+            let v: Verdict = field("verdict")?
+                .parse()
+                .map_err(|e: String| bad(format!("rule `{rule}`: {e}")))?;
+            // A gate rule may only restrict: an explicit "execute" adds nothing.
+            verdict = verdict.most_cautious(v);
+            reasons.push(Reason {
+                stage: Stage::Gate,
+                rule,
+                verdict: v,
+                message: field("message")?,
+            });
+        }
+        reasons.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(a.rule.cmp(&b.rule)));
+        Ok(GateOutcome { verdict, reasons })
+    }
+}
+
+/// The plan as the gate sees it.
+pub fn gate_view(plan: &RemediationPlan) -> Value {
+    json!({
+        "id": plan.id,
+        "action": plan.action,
+        "action_kinds": plan.action_kinds,
+        "playbook": plan.playbook,
+        "control_id": plan.control_id,
+        "risk": plan.risk,
+        "reversible": plan.reversible,
+        "requires_approval": plan.requires_approval,
+        "environment": plan.environment,
+        "arn": plan.arn,
+        "tags": plan.tags,
+        "resource": {
+            "account": plan.resource.account,
+            "region": plan.resource.region,
+            "resource_type": plan.resource.resource_type,
+            "resource_id": plan.resource.resource_id,
+            "class": plan.resource.class(),
+        },
+    })
+}
+
+fn messages(value: &regorus::Value, rule: &str) -> Result<Vec<String>, PolicyError> {
+    if *value == regorus::Value::Undefined {
+        return Ok(Vec::new());
+    }
+    let json = from_rego(value).map_err(|e| PolicyError::Eval {
+        rule: rule.into(),
+        message: e.to_string(),
+    })?;
+    match json {
+        Value::Array(items) => Ok(items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect()),
+        other => Err(PolicyError::Eval {
+            rule: rule.into(),
+            message: format!("`violations` must be a set of messages, got `{other}`"),
+        }),
+    }
+}

@@ -1,0 +1,207 @@
+//! The Rego layer: detection controls and the policy gate, evaluated with `regorus`.
+//!
+//! A [`PolicyBundle`] is loaded once from a directory of `.rego` files, validated as a
+//! whole (any error refuses the whole bundle) and digested. Evaluation happens in an
+//! [`Evaluator`], a cheap clone of the bundle's engine, one per worker. Every evaluation
+//! has a time limit; a gate evaluation that fails becomes an escalation, never an allow.
+
+mod bundle;
+mod eval;
+mod testing;
+
+pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions};
+pub use eval::{Evaluator, GateOutcome, RunContext};
+pub use testing::{TestCase, TestReport};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy directory `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("policy directory `{0}` holds no .rego files")]
+    Empty(PathBuf),
+    #[error("{0}")]
+    Parse(String),
+    #[error("`{path}`: {message}")]
+    Invalid { path: String, message: String },
+    #[error("evaluating `{rule}` failed: {message}")]
+    Eval { rule: String, message: String },
+}
+
+/// Several bundle errors at once, so an operator fixes them in one pass.
+#[derive(Debug, thiserror::Error)]
+#[error("policy bundle is invalid:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct BundleErrors(pub Vec<PolicyError>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_core::{ConfigurationItem, Digest, RemediationPlan, ResourceRef, Verdict};
+    use serde_json::json;
+    use std::path::Path;
+
+    fn shipped() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rego")
+    }
+
+    fn bundle() -> PolicyBundle {
+        PolicyBundle::load(
+            &shipped(),
+            PolicyOptions {
+                gate_config: json!({"exclusion_tag": "custos:exclude", "exclusions": ["legacy-*"], "max_actions_per_run": 3}),
+                ..PolicyOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn bucket(supp: serde_json::Value) -> ConfigurationItem {
+        ConfigurationItem::from_json(&json!({
+            "configurationItemCaptureTime": "2026-11-01T00:00:00Z",
+            "awsAccountId": "000000000000",
+            "awsRegion": "us-east-1",
+            "resourceType": "AWS::S3::Bucket",
+            "resourceId": "b1",
+            "supplementaryConfiguration": supp,
+        }))
+        .unwrap()
+    }
+
+    fn plan(tags: serde_json::Value) -> RemediationPlan {
+        RemediationPlan {
+            id: "p1".into(),
+            resource: ResourceRef {
+                account: "000000000000".into(),
+                region: "us-east-1".into(),
+                resource_type: "AWS::S3::Bucket".into(),
+                resource_id: "b1".into(),
+            },
+            resource_name: None,
+            arn: Some("arn:aws:s3:::b1".into()),
+            tags: serde_json::from_value(tags).unwrap(),
+            environment: "production".into(),
+            control_id: "s3-versioning".into(),
+            playbook: "s3-enable-versioning".into(),
+            playbook_version: "1".into(),
+            action: "s3:PutBucketVersioning".into(),
+            action_kinds: vec!["configure".into()],
+            parameters: json!({}),
+            risk: "low".into(),
+            reversible: true,
+            requires_approval: false,
+            before: json!({}),
+            before_digest: Digest::of_bytes(b""),
+            desired: json!({}),
+            rollback: vec![],
+        }
+    }
+
+    #[test]
+    fn shipped_bundle_loads_and_its_rego_tests_pass() {
+        let b = bundle();
+        assert!(b.controls().len() >= 3);
+        assert!(b.digest().as_str().starts_with("sha256:"));
+        let report = b.run_tests();
+        let failed: Vec<_> = report.cases.iter().filter(|c| !c.passed).collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+        assert!(report.passed() >= 15, "only {} rego tests ran", report.passed());
+    }
+
+    #[test]
+    fn detect_finds_each_control() {
+        let mut ev = bundle().evaluator();
+        let findings = ev.detect(&bucket(json!({}))).unwrap();
+        let mut ids: Vec<_> = findings.iter().map(|f| f.control_id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids, ["s3-default-encryption", "s3-public-access-block", "s3-versioning"]);
+        let f = &findings[0];
+        assert!(!f.frameworks.is_empty());
+    }
+
+    #[test]
+    fn compliant_bucket_has_no_findings() {
+        let mut ev = bundle().evaluator();
+        let ci = bucket(json!({
+            "PublicAccessBlockConfiguration": {"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true},
+            "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
+            "BucketVersioningConfiguration": {"status": "Enabled"}
+        }));
+        assert_eq!(ev.detect(&ci).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn gate_rules_fire_with_ids() {
+        let mut ev = bundle().evaluator();
+        let ok = ev.gate(&plan(json!({})), &RunContext::default());
+        assert_eq!(ok.verdict, Verdict::Execute, "{ok:?}");
+        let excluded = ev.gate(&plan(json!({"custos:exclude": "true"})), &RunContext::default());
+        assert_eq!(excluded.verdict, Verdict::Deny);
+        assert_eq!(excluded.reasons[0].rule, "gate.exclusion_tag");
+        let over = ev.gate(&plan(json!({})), &RunContext { executions_so_far: 3 });
+        assert_eq!(over.verdict, Verdict::NeedsApproval);
+        assert_eq!(over.reasons[0].rule, "gate.blast_radius");
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn broken_file_is_named_with_its_line_and_nothing_loads() {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in ["gate/gate.rego", "controls/s3_versioning.rego"] {
+            std::fs::create_dir_all(tmp.path().join(f).parent().unwrap()).unwrap();
+            std::fs::copy(shipped().join(f), tmp.path().join(f)).unwrap();
+        }
+        write(tmp.path(), "controls/broken.rego", "package custos.controls.broken\n\nviolations contains msg if {\n  msg := \n}\n");
+        let err = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("broken.rego:"), "{text}");
+        assert!(text.contains("broken.rego:4") || text.contains("broken.rego:5"), "{text}");
+    }
+
+    #[test]
+    fn missing_gate_and_bad_metadata_are_all_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "controls/x.rego", "package custos.controls.x\n\nmetadata := {\"id\": \"x\"}\n\nviolations contains \"m\" if false\n");
+        let err = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("custos.gate"), "{text}");
+        assert!(text.contains("x.rego"), "{text}");
+    }
+
+    #[test]
+    fn a_failing_rego_test_is_reported_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("gate")).unwrap();
+        std::fs::copy(shipped().join("gate/gate.rego"), tmp.path().join("gate/gate.rego")).unwrap();
+        write(tmp.path(), "gate/extra_test.rego", "package custos.extra_test\n\ntest_good if { 1 == 1 }\n\ntest_bad if { 1 == 2 }\n");
+        let report = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap().run_tests();
+        assert_eq!(report.passed(), 1);
+        assert_eq!(report.failed(), 1);
+        assert!(!report.ok());
+        assert_eq!(report.cases.iter().find(|c| !c.passed).unwrap().name, "test_bad");
+    }
+
+    #[test]
+    fn evaluation_time_is_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("gate")).unwrap();
+        write(tmp.path(), "gate/gate.rego", "package custos.gate\n\ndecisions contains d if {\n  input.plan.id\n  n := numbers.range(1, 100000000)\n  count([x | some x in n; x > 5]) > 0\n  d := {\"rule\": \"slow\", \"verdict\": \"deny\", \"message\": \"m\"}\n}\n");
+        let b = PolicyBundle::load(
+            tmp.path(),
+            PolicyOptions { eval_timeout: std::time::Duration::from_millis(50), ..PolicyOptions::default() },
+        )
+        .unwrap();
+        let out = b.evaluator().gate(&plan(json!({})), &RunContext::default());
+        assert_eq!(out.verdict, Verdict::NeedsApproval);
+        assert_eq!(out.reasons[0].rule, "gate.error");
+    }
+}
