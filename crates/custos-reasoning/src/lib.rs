@@ -1,1 +1,249 @@
-//! placeholder
+//! Layer 2 of the Safety Sandwich: a reasoning check over a plan that already passed the
+//! policy gate. A reasoner can only make a decision more cautious: [`check`] combines its
+//! answer with the gate's verdict by taking the maximum, and every failure (error,
+//! timeout, unusable answer) becomes at least `NeedsApproval`.
+
+mod offline;
+
+pub use offline::{OfflineReasoner, OfflineRules};
+
+use async_trait::async_trait;
+use custos_core::{
+    digest_json, Finding, Reason, ReasonerRecord, RemediationPlan, Stage, Verdict,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+
+/// What the reasoner is asked to judge. Everything under `plan.tags`, resource names and
+/// any other account data is untrusted input, never instructions.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewRequest<'a> {
+    pub plan: &'a RemediationPlan,
+    pub findings: &'a [Finding],
+    pub gate_verdict: Verdict,
+    pub gate_reasons: &'a [Reason],
+}
+
+/// The reasoner's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judgement {
+    Proceed,
+    Escalate,
+    Block,
+}
+
+impl Judgement {
+    /// The verdict this judgement asks for on its own.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Judgement::Proceed => Verdict::Execute,
+            Judgement::Escalate => Verdict::NeedsApproval,
+            Judgement::Block => Verdict::Deny,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub judgement: Judgement,
+    pub rationale: String,
+    pub concerns: Vec<String>,
+    /// Stable id of the rule or concern that drove the judgement, for the ledger.
+    pub rule: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReasoningError {
+    #[error("reasoner timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("reasoner transport failed: {0}")]
+    Transport(String),
+    #[error("reasoner answer is unusable: {0}")]
+    BadAnswer(String),
+}
+
+/// A reasoning check. Implementations: [`OfflineReasoner`] (default, no network) and,
+/// later, the OpenAI-compatible client.
+#[async_trait]
+pub trait Reasoner: Send + Sync + std::fmt::Debug {
+    /// Stable id, e.g. `offline/v1`.
+    fn id(&self) -> String;
+    /// Model name, when a model is involved.
+    fn model(&self) -> Option<String> {
+        None
+    }
+    async fn review(&self, request: &ReviewRequest<'_>) -> Result<Review, ReasoningError>;
+}
+
+/// The outcome of the reasoning stage: a verdict never below the gate's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub verdict: Verdict,
+    pub reason: Option<Reason>,
+    pub record: ReasonerRecord,
+}
+
+/// Ask `reasoner` about the request, bounded by `timeout`, and combine its answer with the
+/// gate's verdict. The result is never more permissive than `request.gate_verdict`.
+pub async fn check(
+    reasoner: &dyn Reasoner,
+    request: &ReviewRequest<'_>,
+    timeout: Duration,
+) -> Checked {
+    let prompt_digest = digest_json(&json!({
+        "reasoner": reasoner.id(),
+        "request": request,
+    }));
+    let answer = match tokio::time::timeout(timeout, reasoner.review(request)).await {
+        Ok(r) => r,
+        Err(_) => Err(ReasoningError::Timeout(timeout)),
+    };
+    let (asked, reason, rationale, answer_json) = match answer {
+        Ok(review) => {
+            let asked = review.judgement.verdict();
+            let reason = (asked > Verdict::Execute).then(|| Reason {
+                stage: Stage::Reasoning,
+                rule: review.rule.clone(),
+                verdict: asked,
+                message: review.rationale.clone(),
+            });
+            let json = serde_json::to_value(&review).unwrap_or_default();
+            (asked, reason, review.rationale, json)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            (
+                Verdict::NeedsApproval,
+                Some(Reason {
+                    stage: Stage::Reasoning,
+                    rule: "reasoning.error".into(),
+                    verdict: Verdict::NeedsApproval,
+                    message: message.clone(),
+                }),
+                message.clone(),
+                json!({"error": message}),
+            )
+        }
+    };
+    Checked {
+        verdict: request.gate_verdict.most_cautious(asked),
+        reason,
+        record: ReasonerRecord {
+            id: reasoner.id(),
+            model: reasoner.model(),
+            prompt_digest,
+            answer_digest: digest_json(&answer_json),
+            rationale,
+        },
+    }
+}
+
+/// A scripted reasoner for tests of the layers above.
+#[derive(Debug, Clone)]
+pub struct ScriptedReasoner {
+    pub answer: Result<Judgement, String>,
+    pub delay: Duration,
+}
+
+#[async_trait]
+impl Reasoner for ScriptedReasoner {
+    fn id(&self) -> String {
+        "scripted/test".into()
+    }
+    async fn review(&self, _request: &ReviewRequest<'_>) -> Result<Review, ReasoningError> {
+        tokio::time::sleep(self.delay).await;
+        match &self.answer {
+            Ok(j) => Ok(Review {
+                judgement: *j,
+                rationale: format!("scripted {j:?}"),
+                concerns: vec![],
+                rule: "reasoning.scripted".into(),
+            }),
+            Err(e) => Err(ReasoningError::Transport(e.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use custos_core::{Digest, ResourceRef};
+    use proptest::prelude::*;
+
+    pub fn plan(tags: &[(&str, &str)]) -> RemediationPlan {
+        RemediationPlan {
+            id: "p".into(),
+            resource: ResourceRef {
+                account: "000000000000".into(),
+                region: "us-east-1".into(),
+                resource_type: "AWS::S3::Bucket".into(),
+                resource_id: "b".into(),
+            },
+            resource_name: None,
+            arn: None,
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            environment: "production".into(),
+            control_id: "c".into(),
+            playbook: "p".into(),
+            playbook_version: "1".into(),
+            action: "s3:PutBucketVersioning".into(),
+            action_kinds: vec![],
+            parameters: json!({}),
+            risk: "low".into(),
+            reversible: true,
+            requires_approval: false,
+            before: json!({}),
+            before_digest: Digest::of_bytes(b""),
+            desired: json!({}),
+            rollback: vec![],
+        }
+    }
+
+    fn verdict() -> impl Strategy<Value = Verdict> {
+        prop_oneof![
+            Just(Verdict::Execute),
+            Just(Verdict::NeedsApproval),
+            Just(Verdict::RecommendOnly),
+            Just(Verdict::Deny)
+        ]
+    }
+
+    fn answer() -> impl Strategy<Value = Result<Judgement, String>> {
+        prop_oneof![
+            Just(Ok(Judgement::Proceed)),
+            Just(Ok(Judgement::Escalate)),
+            Just(Ok(Judgement::Block)),
+            ".*".prop_map(Err),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn no_answer_lowers_the_gate(gate in verdict(), answer in answer()) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let p = plan(&[]);
+            let req = ReviewRequest { plan: &p, findings: &[], gate_verdict: gate, gate_reasons: &[] };
+            let r = ScriptedReasoner { answer: answer.clone(), delay: Duration::ZERO };
+            let out = rt.block_on(check(&r, &req, Duration::from_secs(1)));
+            prop_assert!(out.verdict >= gate);
+            if answer.is_err() {
+                prop_assert!(out.verdict >= Verdict::NeedsApproval);
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hang_becomes_needs_approval() {
+        let p = plan(&[]);
+        let req = ReviewRequest { plan: &p, findings: &[], gate_verdict: Verdict::Execute, gate_reasons: &[] };
+        let r = ScriptedReasoner { answer: Ok(Judgement::Proceed), delay: Duration::from_secs(3600) };
+        let out = check(&r, &req, Duration::from_secs(5)).await;
+        assert_eq!(out.verdict, Verdict::NeedsApproval);
+        let reason = out.reason.unwrap();
+        assert_eq!(reason.rule, "reasoning.error");
+        assert!(reason.message.contains("timed out"), "{}", reason.message);
+    }
+}

@@ -1,0 +1,211 @@
+//! Replay source: configuration items, AWS Config SNS notifications or EventBridge
+//! "Config Configuration Item Change" events from a JSON file (one value or an array) or
+//! NDJSON (one value per line), or from standard input (`-`).
+
+use crate::{Batch, Rejected, Source, TelemetryError};
+use async_trait::async_trait;
+use custos_core::ci::truncate;
+use custos_core::{CiError, ConfigurationItem};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Most raw text kept per dead letter.
+const MAX_RAW_CHARS: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ReplaySource {
+    path: PathBuf,
+}
+
+impl ReplaySource {
+    /// `-` reads standard input.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ReplaySource { path: path.into() }
+    }
+}
+
+#[async_trait]
+impl Source for ReplaySource {
+    fn name(&self) -> String {
+        format!("replay:{}", self.path.display())
+    }
+
+    async fn collect(&self) -> Result<Batch, TelemetryError> {
+        let label = self.path.display().to_string();
+        let text = if label == "-" {
+            use tokio::io::AsyncReadExt as _;
+            let mut s = String::new();
+            tokio::io::stdin()
+                .read_to_string(&mut s)
+                .await
+                .map_err(|source| TelemetryError::Io { path: "<stdin>".into(), source })?;
+            s
+        } else {
+            tokio::fs::read_to_string(&self.path)
+                .await
+                .map_err(|source| TelemetryError::Io { path: label.clone(), source })?
+        };
+        let label = if label == "-" { "<stdin>".to_string() } else { label };
+        Ok(parse_replay(&label, &text))
+    }
+}
+
+/// Parse replay text; every value becomes an item or a rejection naming `label:line`.
+pub fn parse_replay(label: &str, text: &str) -> Batch {
+    let mut batch = Batch::default();
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return batch;
+    }
+    let values: Vec<(usize, Result<Value, String>, String)> = if trimmed.starts_with('[') {
+        match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(raws) => raws
+                .iter()
+                .map(|raw| {
+                    let line = line_of(text, raw.get());
+                    let parsed = serde_json::from_str(raw.get()).map_err(|e| e.to_string());
+                    (line, parsed, raw.get().to_string())
+                })
+                .collect(),
+            Err(e) => vec![(e.line(), Err(format!("invalid JSON: {e}")), text.to_string())],
+        }
+    } else {
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, l))
+            .collect();
+        let first_ok = lines.first().is_some_and(|(_, l)| serde_json::from_str::<Value>(l).is_ok());
+        match serde_json::from_str::<Value>(text) {
+            // One pretty-printed document.
+            Ok(v) if !first_ok => vec![(lines.first().map_or(1, |l| l.0), Ok(v), text.to_string())],
+            _ => lines
+                .into_iter()
+                .map(|(n, l)| {
+                    let parsed = serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"));
+                    (n, parsed, l.to_string())
+                })
+                .collect(),
+        }
+    };
+    for (line, parsed, raw) in values {
+        let location = format!("{label}:{line}");
+        let result = parsed
+            .map_err(|e| (None, e))
+            .and_then(|v| unwrap_event(&v).map_err(|e| (Some(e.field.clone()), e.to_string())));
+        match result {
+            Ok(ci) => batch.items.push(ci),
+            Err((field, error)) => batch.rejected.push(Rejected {
+                location,
+                field,
+                error,
+                raw: truncate(&raw, MAX_RAW_CHARS),
+            }),
+        }
+    }
+    batch
+}
+
+/// Accept a bare configuration item, an SNS-style Config notification, or an EventBridge
+/// event, and return the configuration item inside.
+pub fn unwrap_event(v: &Value) -> Result<ConfigurationItem, CiError> {
+    if v.get("detail-type").is_some() || v.get("source").is_some() && v.get("detail").is_some() {
+        let source = v.get("source").and_then(Value::as_str).unwrap_or_default();
+        let kind = v.get("detail-type").and_then(Value::as_str).unwrap_or_default();
+        if source != "aws.config" || kind != "Config Configuration Item Change" {
+            return Err(CiError {
+                field: "detail-type".into(),
+                message: format!(
+                    "not an AWS Config item change event (source `{}`, detail-type `{}`)",
+                    truncate(source, 40),
+                    truncate(kind, 60)
+                ),
+            });
+        }
+        let detail = v.get("detail").ok_or_else(|| CiError { field: "detail".into(), message: "missing".into() })?;
+        return inner(detail, "detail.");
+    }
+    if v.get("messageType").is_some() || v.get("configurationItem").is_some() {
+        return inner(v, "");
+    }
+    ConfigurationItem::from_json(v)
+}
+
+fn inner(container: &Value, prefix: &str) -> Result<ConfigurationItem, CiError> {
+    if let Some(ci) = container.get("configurationItem") {
+        return ConfigurationItem::from_json(ci).map_err(|e| CiError {
+            field: format!("{prefix}configurationItem.{}", e.field),
+            message: e.message,
+        });
+    }
+    if container.get("configurationItemSummary").is_some() {
+        return Err(CiError {
+            field: format!("{prefix}configurationItemSummary"),
+            message: "oversized configuration item: only a summary was delivered; read the resource to resolve it".into(),
+        });
+    }
+    Err(CiError { field: format!("{prefix}configurationItem"), message: "missing".into() })
+}
+
+fn line_of(text: &str, slice: &str) -> usize {
+    let offset = (slice.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    text.get(..offset.min(text.len())).map_or(1, |t| t.matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"configurationItemCaptureTime":"2026-11-01T00:00:00Z","awsAccountId":"000000000000","awsRegion":"us-east-1","resourceType":"AWS::S3::Bucket","resourceId":"a"}"#;
+
+    #[test]
+    fn ndjson_with_bad_lines_names_each_line_and_field() {
+        let text = format!(
+            "{GOOD}\n\n{{not json\n{}\n{}\n",
+            GOOD.replace("\"a\"", "\"b\"").replace("2026-11-01T00:00:00Z", "soon"),
+            format!(r#"{{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{{"configurationItem":{GOOD}}}}}"#)
+        );
+        let batch = parse_replay("f.ndjson", &text);
+        assert_eq!(batch.items.len(), 2);
+        assert_eq!(batch.rejected.len(), 2);
+        assert_eq!(batch.rejected[0].location, "f.ndjson:3");
+        assert!(batch.rejected[0].error.starts_with("invalid JSON"));
+        assert_eq!(batch.rejected[1].location, "f.ndjson:4");
+        assert_eq!(batch.rejected[1].field.as_deref(), Some("configurationItemCaptureTime"));
+    }
+
+    #[test]
+    fn json_array_reports_element_lines() {
+        let text = format!("[\n{GOOD},\n{{\"resourceType\": 1}}\n]");
+        let batch = parse_replay("a.json", &text);
+        assert_eq!(batch.items.len(), 1);
+        assert_eq!(batch.rejected[0].location, "a.json:3");
+        assert_eq!(batch.rejected[0].field.as_deref(), Some("resourceType"));
+    }
+
+    #[test]
+    fn pretty_single_document() {
+        let text = "{\n  \"configurationItem\": ".to_string() + GOOD + ",\n  \"messageType\": \"ConfigurationItemChangeNotification\"\n}\n";
+        let batch = parse_replay("one.json", &text);
+        assert_eq!(batch.items.len(), 1, "{:?}", batch.rejected);
+    }
+
+    #[test]
+    fn event_field_paths_are_prefixed() {
+        let text = r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"configurationItem":{"resourceType":"AWS::S3::Bucket"}}}"#;
+        let batch = parse_replay("e.ndjson", text);
+        assert_eq!(batch.rejected[0].field.as_deref(), Some("detail.configurationItem.resourceId"));
+        let other = r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{}}"#;
+        assert_eq!(parse_replay("e", other).rejected[0].field.as_deref(), Some("detail-type"));
+    }
+
+    #[test]
+    fn oversized_summary_is_rejected_with_a_reason_not_dropped() {
+        let text = r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"configurationItemSummary":{"resourceId":"x"}}}"#;
+        let b = parse_replay("o", text);
+        assert!(b.rejected[0].error.contains("oversized"));
+        assert!(b.rejected[0].raw.contains("configurationItemSummary"));
+    }
+}

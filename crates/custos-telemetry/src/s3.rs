@@ -1,0 +1,250 @@
+//! The S3 describe scanner: builds AWS Config `AWS::S3::Bucket` configuration items from
+//! the S3 API, in the same shape AWS Config records them.
+
+use crate::aws::{error_code, error_message, load_sdk_config, s3_client};
+use crate::{Batch, ResourceReader, Source, TelemetryError};
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use custos_core::{ConfigurationItem, ResourceRef};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use tokio::sync::Mutex;
+
+const RESOURCE_TYPE: &str = "AWS::S3::Bucket";
+
+/// Scans every bucket the credentials can list.
+#[derive(Debug)]
+pub struct S3Scanner {
+    sdk: SdkConfig,
+    home: aws_sdk_s3::Client,
+    account: String,
+    home_region: String,
+    concurrency: usize,
+    regional: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+}
+
+impl S3Scanner {
+    /// Build from the standard SDK chain; the account id comes from STS.
+    pub async fn from_env(region: Option<&str>, concurrency: usize) -> Result<Self, TelemetryError> {
+        let sdk = load_sdk_config(region).await;
+        let sts = aws_sdk_sts::Client::new(&sdk);
+        let identity = sts.get_caller_identity().send().await.map_err(|e| TelemetryError::Aws {
+            operation: "sts:GetCallerIdentity",
+            resource: "caller".into(),
+            message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
+        })?;
+        let account = identity.account().unwrap_or("000000000000").to_string();
+        let home_region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        Ok(S3Scanner {
+            home: s3_client(&sdk, None),
+            sdk,
+            account,
+            home_region,
+            concurrency: concurrency.max(1),
+            regional: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    async fn client_for(&self, region: &str) -> aws_sdk_s3::Client {
+        if region == self.home_region {
+            return self.home.clone();
+        }
+        let mut map = self.regional.lock().await;
+        map.entry(region.to_string())
+            .or_insert_with(|| s3_client(&self.sdk, Some(region)))
+            .clone()
+    }
+
+    async fn list(&self) -> Result<Vec<(String, Option<String>)>, TelemetryError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .home
+                .list_buckets()
+                .set_continuation_token(token.clone())
+                .max_buckets(1000)
+                .send()
+                .await
+                .map_err(|e| TelemetryError::Aws {
+                    operation: "s3:ListBuckets",
+                    resource: self.account.clone(),
+                    message: error_message(&e),
+                })?;
+            for b in resp.buckets() {
+                if let Some(name) = b.name() {
+                    let created = b
+                        .creation_date()
+                        .and_then(|d| d.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok());
+                    out.push((name.to_string(), created));
+                }
+            }
+            token = resp.continuation_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Describe one bucket; `None` when it does not exist (any more).
+    pub async fn describe(
+        &self,
+        bucket: &str,
+        created: Option<String>,
+    ) -> Result<Option<ConfigurationItem>, TelemetryError> {
+        let aws = |operation: &'static str, message: String| TelemetryError::Aws {
+            operation,
+            resource: bucket.to_string(),
+            message,
+        };
+        let region = match self.home.get_bucket_location().bucket(bucket).send().await {
+            Ok(r) => match r.location_constraint().map(|c| c.as_str()) {
+                None | Some("") => "us-east-1".to_string(),
+                Some("EU") => "eu-west-1".to_string(),
+                Some(other) => other.to_string(),
+            },
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetBucketLocation", error_message(&e))),
+        };
+        let client = self.client_for(&region).await;
+        let mut supp = Map::new();
+
+        match client.get_public_access_block().bucket(bucket).send().await {
+            Ok(r) => {
+                if let Some(c) = r.public_access_block_configuration() {
+                    supp.insert(
+                        "PublicAccessBlockConfiguration".into(),
+                        json!({
+                            "blockPublicAcls": c.block_public_acls().unwrap_or(false),
+                            "ignorePublicAcls": c.ignore_public_acls().unwrap_or(false),
+                            "blockPublicPolicy": c.block_public_policy().unwrap_or(false),
+                            "restrictPublicBuckets": c.restrict_public_buckets().unwrap_or(false),
+                        }),
+                    );
+                }
+            }
+            Err(e) if error_code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => {}
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetPublicAccessBlock", error_message(&e))),
+        }
+
+        match client.get_bucket_encryption().bucket(bucket).send().await {
+            Ok(r) => {
+                let rules: Vec<Value> = r
+                    .server_side_encryption_configuration()
+                    .map(|c| c.rules())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|rule| {
+                        let d = rule.apply_server_side_encryption_by_default()?;
+                        Some(json!({
+                            "applyServerSideEncryptionByDefault": {
+                                "sseAlgorithm": d.sse_algorithm().as_str(),
+                                "kmsMasterKeyID": d.kms_master_key_id(),
+                            },
+                            "bucketKeyEnabled": rule.bucket_key_enabled().unwrap_or(false),
+                        }))
+                    })
+                    .collect();
+                // An empty configuration (LocalStack after DeleteBucketEncryption) is the
+                // same as none at all.
+                if !rules.is_empty() {
+                    supp.insert("ServerSideEncryptionConfiguration".into(), json!({"rules": rules}));
+                }
+            }
+            Err(e) if error_code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => {}
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetBucketEncryption", error_message(&e))),
+        }
+
+        match client.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(r) => {
+                let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Off".into());
+                let mfa = r.mfa_delete().map(|m| m.as_str() == "Enabled");
+                supp.insert(
+                    "BucketVersioningConfiguration".into(),
+                    json!({"status": status, "isMfaDeleteEnabled": mfa}),
+                );
+            }
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetBucketVersioning", error_message(&e))),
+        }
+
+        let mut tags = BTreeMap::new();
+        match client.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(r) => {
+                for t in r.tag_set() {
+                    tags.insert(t.key().to_string(), t.value().to_string());
+                }
+                supp.insert("BucketTaggingConfiguration".into(), json!({"tagSets": [{"tags": tags}]}));
+            }
+            Err(e) if error_code(&e) == Some("NoSuchTagSet") => {}
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetBucketTagging", error_message(&e))),
+        }
+
+        let raw = json!({
+            "configurationItemVersion": "1.3",
+            "configurationItemCaptureTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "configurationItemStatus": "OK",
+            "awsAccountId": self.account,
+            "awsRegion": region,
+            "resourceType": RESOURCE_TYPE,
+            "resourceId": bucket,
+            "resourceName": bucket,
+            "ARN": format!("arn:aws:s3:::{bucket}"),
+            "tags": tags,
+            "configuration": {"name": bucket, "creationDate": created},
+            "supplementaryConfiguration": supp,
+        });
+        ConfigurationItem::from_json(&raw)
+            .map(Some)
+            .map_err(|e| aws("describe", format!("scanner built an invalid item: {e}")))
+    }
+}
+
+#[async_trait]
+impl Source for S3Scanner {
+    fn name(&self) -> String {
+        format!("s3-scan:{}", self.account)
+    }
+
+    async fn collect(&self) -> Result<Batch, TelemetryError> {
+        let buckets = self.list().await?;
+        let results: Vec<_> = stream::iter(buckets)
+            .map(|(name, created)| async move { (name.clone(), self.describe(&name, created).await) })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let mut batch = Batch::default();
+        for (name, r) in results {
+            match r {
+                Ok(Some(ci)) => batch.items.push(ci),
+                Ok(None) => {} // deleted between list and describe
+                Err(e) => batch.rejected.push(crate::Rejected {
+                    location: format!("s3-scan:{name}"),
+                    field: None,
+                    error: e.to_string(),
+                    raw: json!({"bucket": name}).to_string(),
+                }),
+            }
+        }
+        Ok(batch)
+    }
+}
+
+#[async_trait]
+impl ResourceReader for S3Scanner {
+    async fn read(&self, resource: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
+        if resource.resource_type != RESOURCE_TYPE {
+            return Err(TelemetryError::Unsupported(resource.resource_type.clone()));
+        }
+        self.describe(&resource.resource_id, None).await
+    }
+}
