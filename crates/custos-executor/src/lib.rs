@@ -1,1 +1,80 @@
-//! placeholder
+//! Executors: the only crate that mutates the cloud.
+//!
+//! An [`Executor`] knows one action (`s3:PutPublicAccessBlock`, ...): how to read the
+//! facet it changes from a configuration item, whether that facet already satisfies the
+//! playbook, how to apply the change and how to restore a before state. The contract in
+//! DESIGN.md (read, no-op, stale check, intent, call, read back, verify, rollback) is
+//! implemented once, in [`contract::execute`], for every executor.
+
+pub mod contract;
+pub mod playbook;
+pub mod s3;
+
+pub use contract::{execute, rollback, Intent, Journal, Verifier};
+pub use playbook::{Playbook, PlaybookSet};
+
+use async_trait::async_trait;
+use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("aws {operation} failed for `{resource}`: {message}")]
+    Aws {
+        operation: &'static str,
+        resource: String,
+        message: String,
+    },
+    #[error("invalid parameters for `{action}`: {message}")]
+    Params { action: String, message: String },
+    #[error("cannot read `{resource}`: {message}")]
+    Read { resource: String, message: String },
+    #[error("journal write failed, nothing was called: {0}")]
+    Journal(String),
+}
+
+/// One remediation action on one resource type.
+#[async_trait]
+pub trait Executor: Send + Sync + std::fmt::Debug {
+    /// Action id, e.g. `s3:PutPublicAccessBlock`.
+    fn action(&self) -> &'static str;
+    fn resource_type(&self) -> &'static str;
+    /// Check parameters from a playbook (and config overrides) before anything runs.
+    fn validate_params(&self, params: &Value) -> Result<(), String>;
+    /// The facet of the resource this action changes, normalized, from a configuration item.
+    fn facet(&self, ci: &ConfigurationItem) -> Value;
+    /// Does the facet already satisfy the parameters? (Then the action is a no-op.)
+    fn satisfied(&self, facet: &Value, params: &Value) -> bool;
+    /// The facet after the action.
+    fn desired(&self, facet: &Value, params: &Value) -> Value;
+    /// Steps that return the facet to `before`.
+    fn rollback_steps(&self, before: &Value) -> Vec<RollbackStep>;
+    /// Make the change. Returns the mutating calls made.
+    async fn apply(&self, resource: &ResourceRef, params: &Value) -> Result<Vec<String>, ExecError>;
+    /// Return the facet to `before`. Returns the mutating calls made.
+    async fn restore(&self, resource: &ResourceRef, before: &Value) -> Result<Vec<String>, ExecError>;
+}
+
+/// Executors by action id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    by_action: BTreeMap<String, Arc<dyn Executor>>,
+}
+
+impl Registry {
+    pub fn new(executors: Vec<Arc<dyn Executor>>) -> Self {
+        Registry {
+            by_action: executors.into_iter().map(|e| (e.action().to_string(), e)).collect(),
+        }
+    }
+
+    pub fn get(&self, action: &str) -> Option<&Arc<dyn Executor>> {
+        self.by_action.get(action)
+    }
+
+    pub fn actions(&self) -> impl Iterator<Item = &str> {
+        self.by_action.keys().map(String::as_str)
+    }
+}
