@@ -1,10 +1,12 @@
 //! Domain types shared by every custos layer. This crate does no I/O.
 
+pub mod approval;
 pub mod canonical;
 pub mod ci;
 pub mod decision;
 pub mod plan;
 
+pub use approval::{Approval, ApprovalStatus};
 pub use canonical::{canonical_json, digest_json, Digest};
 pub use ci::{CiError, ConfigurationItem, ResourceRef};
 pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdict};
