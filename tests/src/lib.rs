@@ -1,1 +1,176 @@
-//! shared helpers for the integration tests
+//! Test and demo support: LocalStack accounts and a known mix of S3 buckets.
+//!
+//! Tests that need AWS run against LocalStack and fail loudly when it is not running:
+//! nothing here skips. Each test uses its own LocalStack account (LocalStack takes a
+//! 12-digit access key id as the account id), so parallel tests never see each other's
+//! buckets.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::types::{BucketVersioningStatus, Tag, Tagging, VersioningConfiguration};
+use std::time::Duration;
+
+/// Where LocalStack listens (`CUSTOS_TEST_AWS_ENDPOINT`, default `http://127.0.0.1:4566`).
+pub fn endpoint() -> String {
+    std::env::var("CUSTOS_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+/// A fresh LocalStack account id for one test.
+pub fn unique_account() -> String {
+    let n = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or([7; 8]));
+    format!("1{:011}", n % 100_000_000_000)
+}
+
+/// SDK configuration for `account` on LocalStack.
+pub fn sdk(account: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(Credentials::new(account, "test", None, None, "custos-testkit")))
+        .build()
+}
+
+/// Environment variables that point a `custos` child process at `account` on LocalStack.
+pub fn child_env(account: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint()),
+        ("AWS_ACCESS_KEY_ID", account.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
+/// Panic with instructions when LocalStack does not answer: a test that needs it must
+/// fail, never pass silently.
+pub async fn require_localstack() {
+    let client = s3(&sdk("000000000000"));
+    let probe = tokio::time::timeout(Duration::from_secs(10), client.list_buckets().send()).await;
+    match probe {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("LocalStack at {} answered with an error: {}; start it with `localstack/start`", endpoint(), aws_sdk_s3::error::DisplayErrorContext(e)),
+        Err(_) => panic!("LocalStack at {} did not answer within 10 s; start it with `localstack/start`", endpoint()),
+    }
+}
+
+/// The kinds of bucket the seeder makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixture {
+    /// Block Public Access on, default encryption, versioning on.
+    Compliant,
+    /// No bucket-level public access block; dev environment.
+    NoPublicAccessBlock,
+    /// Default encryption removed; dev environment.
+    NoEncryption,
+    /// Versioning never enabled; dev environment.
+    VersioningOff,
+    /// Non-compliant but tagged `custos:exclude=true`.
+    Excluded,
+    /// Non-compliant, tagged `environment=production`.
+    Production,
+    /// Non-compliant, dev, but tagged with an active incident.
+    Incident,
+}
+
+impl Fixture {
+    pub const ALL: [Fixture; 7] = [
+        Fixture::Compliant,
+        Fixture::NoPublicAccessBlock,
+        Fixture::NoEncryption,
+        Fixture::VersioningOff,
+        Fixture::Excluded,
+        Fixture::Production,
+        Fixture::Incident,
+    ];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Fixture::Compliant => "compliant",
+            Fixture::NoPublicAccessBlock => "public",
+            Fixture::NoEncryption => "unencrypted",
+            Fixture::VersioningOff => "unversioned",
+            Fixture::Excluded => "excluded",
+            Fixture::Production => "prod",
+            Fixture::Incident => "incident",
+        }
+    }
+}
+
+/// Create one bucket in the state `fixture` describes.
+pub async fn make_bucket(client: &aws_sdk_s3::Client, name: &str, fixture: Fixture) -> anyhow::Result<()> {
+    client.create_bucket().bucket(name).send().await?;
+    let enable_versioning = || async {
+        client
+            .put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+            .send()
+            .await
+    };
+    let tags: Vec<(&str, &str)> = match fixture {
+        Fixture::Compliant => {
+            enable_versioning().await?;
+            vec![("environment", "dev")]
+        }
+        Fixture::NoPublicAccessBlock => {
+            enable_versioning().await?;
+            client.delete_public_access_block().bucket(name).send().await?;
+            vec![("environment", "dev")]
+        }
+        Fixture::NoEncryption => {
+            enable_versioning().await?;
+            client.delete_bucket_encryption().bucket(name).send().await?;
+            vec![("environment", "dev")]
+        }
+        Fixture::VersioningOff => vec![("environment", "dev")],
+        Fixture::Excluded => {
+            enable_versioning().await?;
+            client.delete_public_access_block().bucket(name).send().await?;
+            vec![("environment", "dev"), ("custos:exclude", "true")]
+        }
+        Fixture::Production => {
+            enable_versioning().await?;
+            client.delete_public_access_block().bucket(name).send().await?;
+            vec![("environment", "production"), ("team", "payments")]
+        }
+        Fixture::Incident => {
+            enable_versioning().await?;
+            client.delete_public_access_block().bucket(name).send().await?;
+            vec![("environment", "dev"), ("incident", "INC-4711 investigation in progress")]
+        }
+    };
+    let mut tagging = Tagging::builder();
+    for (k, v) in tags {
+        tagging = tagging.tag_set(Tag::builder().key(k).value(v).build()?);
+    }
+    client.put_bucket_tagging().bucket(name).tagging(tagging.build()?).send().await?;
+    Ok(())
+}
+
+/// Delete every bucket whose name starts with `prefix` (they hold no objects).
+pub async fn clear(client: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for b in client.list_buckets().send().await?.buckets() {
+        if let Some(name) = b.name().filter(|n| n.starts_with(prefix)) {
+            client.delete_bucket().bucket(name).send().await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Make the whole mix: `<prefix>-compliant`, `<prefix>-public`, ...
+pub async fn seed(client: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec<(String, Fixture)>> {
+    let mut out = Vec::new();
+    for f in Fixture::ALL {
+        let name = format!("{prefix}-{}", f.suffix());
+        make_bucket(client, &name, f).await?;
+        out.push((name, f));
+    }
+    Ok(out)
+}

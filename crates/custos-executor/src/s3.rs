@@ -31,8 +31,12 @@ pub struct S3Executor {
 
 /// All S3 executors sharing one client from the standard SDK chain.
 pub async fn executors_from_env(region: Option<&str>) -> Vec<Arc<dyn crate::Executor>> {
-    let sdk = load_sdk_config(region).await;
-    let client = s3_client(&sdk, None);
+    executors(&load_sdk_config(region).await)
+}
+
+/// All S3 executors over an explicit SDK configuration.
+pub fn executors(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn crate::Executor>> {
+    let client = s3_client(sdk, None);
     [S3Action::PublicAccessBlock, S3Action::DefaultEncryption, S3Action::Versioning]
         .into_iter()
         .map(|kind| Arc::new(S3Executor { client: client.clone(), kind }) as Arc<dyn crate::Executor>)

@@ -27,7 +27,11 @@ pub struct S3Scanner {
 impl S3Scanner {
     /// Build from the standard SDK chain; the account id comes from STS.
     pub async fn from_env(region: Option<&str>, concurrency: usize) -> Result<Self, TelemetryError> {
-        let sdk = load_sdk_config(region).await;
+        Self::new(load_sdk_config(region).await, concurrency).await
+    }
+
+    /// Build from an explicit SDK configuration; the account id comes from STS.
+    pub async fn new(sdk: SdkConfig, concurrency: usize) -> Result<Self, TelemetryError> {
         let sts = aws_sdk_sts::Client::new(&sdk);
         let identity = sts.get_caller_identity().send().await.map_err(|e| TelemetryError::Aws {
             operation: "sts:GetCallerIdentity",

@@ -1,0 +1,146 @@
+use super::*;
+use custos_core::{Digest, ReasonerRecord, ResourceRef};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn plan() -> RemediationPlan {
+    RemediationPlan {
+        id: "p".into(),
+        resource: ResourceRef { account: "000000000000".into(), region: "us-east-1".into(), resource_type: "AWS::S3::Bucket".into(), resource_id: "b".into() },
+        resource_name: None,
+        arn: None,
+        tags: Default::default(),
+        environment: "production".into(),
+        control_id: "c".into(),
+        playbook: "pb".into(),
+        playbook_version: "1".into(),
+        action: "s3:PutBucketVersioning".into(),
+        action_kinds: vec![],
+        parameters: json!({}),
+        risk: "low".into(),
+        reversible: true,
+        requires_approval: false,
+        before: json!({}),
+        before_digest: Digest::of_bytes(b"before"),
+        desired: json!({}),
+        rollback: vec![],
+    }
+}
+
+fn decision() -> Decision {
+    Decision {
+        verdict: Verdict::NeedsApproval,
+        gate_verdict: Verdict::Execute,
+        reasons: vec![],
+        policy_digest: Digest::of_bytes(b"p"),
+        playbook: "pb".into(),
+        playbook_version: "1".into(),
+        reasoner: ReasonerRecord { id: "offline/v1".into(), model: None, prompt_digest: Digest::of_bytes(b""), answer_digest: Digest::of_bytes(b""), rationale: String::new() },
+        autonomy: AutonomyLevel::Approve,
+        environment: "production".into(),
+        input_digest: Digest::of_bytes(b""),
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn req() -> Approval {
+    request(plan(), decision(), vec![], None, "custos", t0(), Duration::hours(24))
+}
+
+#[test]
+fn autonomy_resolution_and_ceiling() {
+    let mut p = AutonomyPolicy::default();
+    p.classes.insert("s3".into(), [("dev".to_string(), AutonomyLevel::Auto), ("*".to_string(), AutonomyLevel::AutoLower)].into());
+    assert_eq!(p.level("s3", "dev"), AutonomyLevel::Auto);
+    assert_eq!(p.level("s3", "production"), AutonomyLevel::AutoLower);
+    assert_eq!(p.level("ec2", "dev"), AutonomyLevel::Approve);
+    p.ceiling = AutonomyLevel::Recommend;
+    assert_eq!(p.level("s3", "dev"), AutonomyLevel::Recommend);
+}
+
+#[test]
+fn environment_from_tags_defaults_to_production() {
+    let e = Environments::default();
+    assert_eq!(e.of(&[("env".to_string(), "Dev".to_string())].into()), "dev");
+    assert_eq!(e.of(&Default::default()), "production");
+    assert!(e.is_production("prod-eu"));
+    assert!(!e.is_production("staging"));
+}
+
+#[test]
+fn requester_cannot_approve_but_can_deny() {
+    let a = req();
+    assert_eq!(approve(&a, "Custos", None, t0()).unwrap_err(), ApprovalError::SelfApproval { who: "Custos".into() });
+    assert_eq!(deny(&a, "custos", None, t0()).unwrap().status, ApprovalStatus::Denied);
+    assert_eq!(approve(&a, "  ", None, t0()).unwrap_err(), ApprovalError::NoIdentity);
+}
+
+#[test]
+fn expired_requests_cannot_be_approved_or_executed() {
+    let a = req();
+    let late = t0() + Duration::hours(25);
+    assert!(matches!(approve(&a, "alice", None, late), Err(ApprovalError::Expired { .. })));
+    let ok = approve(&a, "alice", None, t0()).unwrap();
+    assert!(matches!(close(&ok, false, late), Err(ApprovalError::Expired { .. })));
+    assert_eq!(expire_if_due(&ok, late).unwrap().status, ApprovalStatus::Expired);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Approve(String, i64),
+    Deny(String, i64),
+    Expire(i64),
+    Close(bool, i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = prop_oneof![Just("custos".to_string()), Just("alice".to_string()), Just(String::new())];
+    let hours = 0i64..48;
+    prop_oneof![
+        (who.clone(), hours.clone()).prop_map(|(w, h)| Op::Approve(w, h)),
+        (who, hours.clone()).prop_map(|(w, h)| Op::Deny(w, h)),
+        hours.clone().prop_map(Op::Expire),
+        (any::<bool>(), hours).prop_map(|(s, h)| Op::Close(s, h)),
+    ]
+}
+
+proptest! {
+    /// Whatever happens, in any order: terminal states stay terminal, nothing is executed
+    /// without an approval by someone other than the requester, and nothing is approved
+    /// or executed after expiry.
+    #[test]
+    fn approval_state_machine_invariants(ops in proptest::collection::vec(op(), 1..12)) {
+        let mut a = req();
+        let mut approved_by: Option<String> = None;
+        for op in ops {
+            let before = a.status;
+            let next = match &op {
+                Op::Approve(w, h) => approve(&a, w, None, t0() + Duration::hours(*h)).ok(),
+                Op::Deny(w, h) => deny(&a, w, None, t0() + Duration::hours(*h)).ok(),
+                Op::Expire(h) => expire_if_due(&a, t0() + Duration::hours(*h)),
+                Op::Close(s, h) => close(&a, *s, t0() + Duration::hours(*h)).ok(),
+            };
+            if let Some(n) = next {
+                prop_assert!(!before.is_terminal(), "left terminal state {before:?} via {op:?}");
+                match n.status {
+                    ApprovalStatus::Approved => {
+                        let by = n.decided_by.clone().unwrap_or_default();
+                        prop_assert!(by != "custos" && !by.is_empty());
+                        if let Op::Approve(_, h) = op { prop_assert!(h < 24); }
+                        approved_by = Some(by);
+                    }
+                    ApprovalStatus::Executed | ApprovalStatus::Stale => {
+                        prop_assert_eq!(before, ApprovalStatus::Approved);
+                        prop_assert!(approved_by.is_some());
+                        if let Op::Close(_, h) = op { prop_assert!(h < 24); }
+                    }
+                    _ => {}
+                }
+                a = n;
+            }
+        }
+    }
+}

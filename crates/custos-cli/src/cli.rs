@@ -1,0 +1,387 @@
+//! Command-line interface and exit codes.
+
+use crate::build::{self, Needs};
+use crate::render;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use custos_core::ApprovalStatus;
+use custos_engine::Mode;
+use custos_ledger::EventFilter;
+use custos_telemetry::replay::ReplaySource;
+use custos_telemetry::Source;
+use std::path::PathBuf;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A runtime failure: AWS, ledger, I/O.
+pub const EXIT_RUNTIME: u8 = 1;
+/// Invalid usage, configuration, policy bundle or playbooks: custos refused to start.
+pub const EXIT_INVALID: u8 = 2;
+/// `scan --fail-on-findings` found something; `policy test` had a failing test.
+pub const EXIT_FINDINGS: u8 = 3;
+/// `run`: an action failed, was rolled back, or a resource could not be evaluated.
+pub const EXIT_ACTION_FAILED: u8 = 4;
+/// An approval or rollback was refused (expired, self-approval, not pending, stale).
+pub const EXIT_REFUSED: u8 = 5;
+
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, e: impl std::fmt::Display) -> Self {
+        Failure { code, error: e.to_string() }
+    }
+    pub fn msg(code: u8, error: String) -> Self {
+        Failure { code, error }
+    }
+}
+
+impl From<custos_engine::EngineError> for Failure {
+    fn from(e: custos_engine::EngineError) -> Self {
+        use custos_engine::EngineError as E;
+        let code = match &e {
+            E::Approval(_) | E::Refused(_) => EXIT_REFUSED,
+            E::Ledger(custos_ledger::LedgerError::Conflict { .. }) => EXIT_REFUSED,
+            E::Ledger(custos_ledger::LedgerError::NotFound { .. } | custos_ledger::LedgerError::Ambiguous { .. }) => EXIT_INVALID,
+            _ => EXIT_RUNTIME,
+        };
+        Failure::new(code, e)
+    }
+}
+
+impl From<custos_ledger::LedgerError> for Failure {
+    fn from(e: custos_ledger::LedgerError) -> Self {
+        custos_engine::EngineError::from(e).into()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// custos: finds cloud misconfigurations and fixes them safely, behind a policy gate, a
+/// reasoning check and an approval gate, recording every decision as evidence.
+#[derive(Debug, Parser)]
+#[command(name = "custos", version, about, after_help = EXIT_HELP)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "CUSTOS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Ledger database (`sqlite://path` or a file path); overrides the config file.
+    #[arg(long, global = true, env = "CUSTOS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_HELP: &str = "Exit codes:
+  0  success
+  1  runtime failure (AWS, ledger, I/O)
+  2  invalid usage, configuration, policy or playbooks (custos refused to start)
+  3  scan --fail-on-findings found non-compliant resources; policy test failed
+  4  run: an action failed, was rolled back, or a resource could not be evaluated
+  5  approval or rollback refused (expired, self-approval, not pending, stale)";
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read configuration items / Config change events from a JSON or NDJSON file (`-`
+    /// for stdin) instead of scanning the account.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect: evaluate every control and list the findings. Changes nothing.
+    Scan {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Exit with 3 when any resource is non-compliant.
+        #[arg(long)]
+        fail_on_findings: bool,
+    },
+    /// Dry run: per resource, the change each fix would make and the verdict it would get.
+    Plan {
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// Run the whole sandwich: detect, plan, gate, reason, approve, execute, verify.
+    Run {
+        /// One pass, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Decide and record what would be executed, without executing or asking.
+        #[arg(long)]
+        shadow: bool,
+        /// Identity recorded as the requester of approvals.
+        #[arg(long, env = "CUSTOS_ACTOR", default_value = "custos")]
+        actor: String,
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// Approval requests: list, show, approve, deny.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+    /// Restore the before state of an executed action, checked by reading it back.
+    Rollback {
+        action_id: String,
+        /// Who asks for the rollback (recorded).
+        #[arg(long, env = "CUSTOS_APPROVER")]
+        by: Option<String>,
+    },
+    /// The ledger: decisions, actions and approvals, oldest first.
+    History {
+        /// Only events whose resource contains this text.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only events of this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Recompute the hash chain and report whether it is intact.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Inputs that could not be processed, kept with the reason.
+    DeadLetters,
+    /// Policy bundle tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List requests (pending by default).
+    List {
+        #[arg(long, value_parser = ["pending", "approved", "denied", "expired", "executed", "stale", "all"], default_value = "pending")]
+        status: String,
+    },
+    /// Everything about one request: the plan, the before state, the decision and why.
+    Show { id: String },
+    /// Approve a request and (unless --no-execute) execute it now.
+    Approve {
+        id: String,
+        /// Approver identity (must differ from the requester).
+        #[arg(long, env = "CUSTOS_APPROVER")]
+        by: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Only record the approval; the next `run` executes it.
+        #[arg(long)]
+        no_execute: bool,
+    },
+    /// Deny a request.
+    Deny {
+        id: String,
+        #[arg(long, env = "CUSTOS_APPROVER")]
+        by: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run the Rego unit tests (`test_*` rules in `*_test.rego`).
+    Test,
+    /// Validate the policy bundle and the playbooks, print the digest.
+    Check,
+}
+
+fn who(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into())
+}
+
+fn source_of(args: &SourceArgs) -> Option<ReplaySource> {
+    args.replay.as_ref().map(ReplaySource::new)
+}
+
+fn needs_for(args: &SourceArgs) -> Needs {
+    if args.replay.is_some() { Needs::Offline } else { Needs::Aws }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    println!("{s}");
+    Ok(())
+}
+
+pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    let cfg = cli.config.as_deref();
+    let db = cli.database_url.as_deref();
+    let out = cli.output;
+    match cli.command {
+        Command::Scan { source, fail_on_findings } => {
+            let built = build::engine(cfg, db, needs_for(&source), "custos").await?;
+            let report = match (source_of(&source), &built.scanner) {
+                (Some(replay), _) => built.engine.run_once(&replay, Mode::DryRun).await?,
+                (None, Some(scanner)) => built.engine.run_once(scanner.as_ref(), Mode::DryRun).await?,
+                (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
+            };
+            match out {
+                Output::Json => print_json(&report)?,
+                Output::Table => print!("{}", render::scan(&report)),
+            }
+            Ok(if fail_on_findings && report.findings > 0 { EXIT_FINDINGS } else { EXIT_OK })
+        }
+        Command::Plan { source } => {
+            let built = build::engine(cfg, db, needs_for(&source), "custos").await?;
+            let report = match (source_of(&source), &built.scanner) {
+                (Some(replay), _) => built.engine.run_once(&replay, Mode::DryRun).await?,
+                (None, Some(scanner)) => built.engine.run_once(scanner.as_ref(), Mode::DryRun).await?,
+                (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
+            };
+            match out {
+                Output::Json => print_json(&report)?,
+                Output::Table => print!("{}", render::plan(&report)),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Run { once, shadow, actor, source } => {
+            if !once {
+                return Err(Failure::msg(EXIT_INVALID, "continuous mode (SQS, schedules) is not available yet: pass `--once`".into()));
+            }
+            let built = build::engine(cfg, db, Needs::Aws, &actor).await?;
+            let mode = if shadow { Mode::Shadow } else { Mode::Execute };
+            let replay = source_of(&source);
+            let src: &dyn Source = match (&replay, &built.scanner) {
+                (Some(r), _) => r,
+                (None, Some(s)) => s.as_ref(),
+                (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
+            };
+            let report = built.engine.run_once(src, mode).await?;
+            match out {
+                Output::Json => print_json(&report)?,
+                Output::Table => print!("{}", render::run(&report)),
+            }
+            Ok(if report.has_failures() { EXIT_ACTION_FAILED } else { EXIT_OK })
+        }
+        Command::Approvals { command } => approvals(cfg, db, out, command).await,
+        Command::Rollback { action_id, by } => {
+            let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
+            let by = who(by);
+            let result = built.engine.rollback(&action_id, &by).await?;
+            match out {
+                Output::Json => print_json(&result)?,
+                Output::Table => print!("{}", render::rollback(&action_id, &result)),
+            }
+            Ok(if result.exact { EXIT_OK } else { EXIT_ACTION_FAILED })
+        }
+        Command::History { resource, run, limit, verify } => {
+            let config = build::load_config(cfg)?;
+            let url = db.map(str::to_string).unwrap_or(config.database_url);
+            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let events = ledger.events(&EventFilter { resource_contains: resource, run_id: run, kind_prefix: None, limit: Some(limit) }).await?;
+            let chain = if verify { Some(ledger.verify_chain().await?) } else { None };
+            match out {
+                Output::Json => print_json(&serde_json::json!({"events": events, "chain": chain}))?,
+                Output::Table => print!("{}", render::history(&events, chain.as_ref())),
+            }
+            Ok(if chain.is_some_and(|c| c.first_bad.is_some()) { EXIT_RUNTIME } else { EXIT_OK })
+        }
+        Command::DeadLetters => {
+            let config = build::load_config(cfg)?;
+            let url = db.map(str::to_string).unwrap_or(config.database_url);
+            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let dls = ledger.dead_letters().await?;
+            match out {
+                Output::Json => print_json(&dls)?,
+                Output::Table => print!("{}", render::dead_letters(&dls)),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Policy { command } => {
+            let config = build::load_config(cfg)?;
+            let bundle = build::load_policy(&config)?;
+            match command {
+                PolicyCommand::Check => {
+                    let registry = custos_executor::Registry::new(custos_executor::s3::executors_from_env(config.region.as_deref()).await);
+                    let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
+                    println!(
+                        "policy bundle OK: {} files, {} controls, {} playbooks, digest {}",
+                        bundle.files().len(),
+                        bundle.controls().len(),
+                        playbooks.iter().count(),
+                        bundle.digest()
+                    );
+                    Ok(EXIT_OK)
+                }
+                PolicyCommand::Test => {
+                    let report = bundle.run_tests();
+                    match out {
+                        Output::Json => print_json(&report)?,
+                        Output::Table => print!("{}", render::policy_tests(&report)),
+                    }
+                    Ok(if report.ok() { EXIT_OK } else { EXIT_FINDINGS })
+                }
+            }
+        }
+    }
+}
+
+async fn approvals(cfg: Option<&std::path::Path>, db: Option<&str>, out: Output, command: ApprovalsCommand) -> Result<u8, Failure> {
+    match command {
+        ApprovalsCommand::List { status } => {
+            let config = build::load_config(cfg)?;
+            let url = db.map(str::to_string).unwrap_or(config.database_url);
+            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let filter = if status == "all" { None } else { ApprovalStatus::parse(&status) };
+            let list = ledger.approvals(filter).await?;
+            match out {
+                Output::Json => print_json(&list)?,
+                Output::Table => print!("{}", render::approvals(&list)),
+            }
+            Ok(EXIT_OK)
+        }
+        ApprovalsCommand::Show { id } => {
+            let config = build::load_config(cfg)?;
+            let url = db.map(str::to_string).unwrap_or(config.database_url);
+            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let a = ledger.approval(&id).await?;
+            match out {
+                Output::Json => print_json(&a)?,
+                Output::Table => print!("{}", render::approval_detail(&a)),
+            }
+            Ok(EXIT_OK)
+        }
+        ApprovalsCommand::Approve { id, by, comment, no_execute } => {
+            let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
+            let (a, row) = built.engine.approve(&id, &who(by), comment, !no_execute).await?;
+            match out {
+                Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
+                Output::Table => print!("{}", render::approved(&a, row.as_ref())),
+            }
+            let failed = row.as_ref().is_some_and(|r| {
+                matches!(r.outcome, custos_engine::Outcome::Failed | custos_engine::Outcome::RolledBack | custos_engine::Outcome::Stale)
+            });
+            Ok(if failed { EXIT_ACTION_FAILED } else { EXIT_OK })
+        }
+        ApprovalsCommand::Deny { id, by, comment } => {
+            // Denying needs no AWS: open only the ledger.
+            let config = build::load_config(cfg)?;
+            let url = db.map(str::to_string).unwrap_or(config.database_url);
+            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let a = ledger.approval(&id).await?;
+            let denied = custos_approval::deny(&a, &who(by), comment, chrono::Utc::now()).map_err(|e| Failure::new(EXIT_REFUSED, e))?;
+            ledger.transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied").await?;
+            match out {
+                Output::Json => print_json(&denied)?,
+                Output::Table => println!("denied {} ({} on {})", denied.id, denied.plan.playbook, denied.plan.resource.resource_id),
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}

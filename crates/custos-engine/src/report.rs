@@ -1,0 +1,181 @@
+//! What a run did, per resource and control, for people (tables) and machines (JSON).
+
+use custos_core::{ActionOutcome, Decision, ExecutionRecord, Finding, RemediationPlan, ResourceRef, Verdict};
+use custos_telemetry::Rejected;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Fixed,
+    AlreadyCompliant,
+    Stale,
+    RolledBack,
+    Failed,
+    AwaitingApproval,
+    WouldExecute,
+    WouldAskApproval,
+    Recommended,
+    Denied,
+    NoPlaybook,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Fixed => "fixed",
+            Outcome::AlreadyCompliant => "already compliant",
+            Outcome::Stale => "stale, not changed",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Failed => "failed",
+            Outcome::AwaitingApproval => "awaiting approval",
+            Outcome::WouldExecute => "would execute",
+            Outcome::WouldAskApproval => "would ask approval",
+            Outcome::Recommended => "recommended only",
+            Outcome::Denied => "excluded / denied",
+            Outcome::NoPlaybook => "no playbook",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One line of a run: a control on a resource and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub resource: ResourceRef,
+    pub control: String,
+    pub severity: Option<String>,
+    pub playbook: Option<String>,
+    pub action: Option<String>,
+    pub verdict: Option<Verdict>,
+    pub outcome: Outcome,
+    pub reasons: Vec<String>,
+    pub approval_id: Option<String>,
+    pub action_id: Option<String>,
+    pub before: Option<Value>,
+    pub desired: Option<Value>,
+    pub calls: Vec<String>,
+    pub detail: Option<String>,
+}
+
+impl RunRow {
+    pub(crate) fn decided(plan: &RemediationPlan, decision: &Decision, findings: &[Finding]) -> Self {
+        RunRow {
+            resource: plan.resource.clone(),
+            control: plan.control_id.clone(),
+            severity: findings.first().map(|f| f.severity.to_string()),
+            playbook: Some(plan.playbook.clone()),
+            action: Some(plan.action.clone()),
+            verdict: Some(decision.verdict),
+            outcome: Outcome::Error,
+            reasons: decision.reasons.iter().map(|r| r.rule.clone()).collect(),
+            approval_id: None,
+            action_id: None,
+            before: Some(plan.before["facet"].clone()),
+            desired: Some(plan.desired["facet"].clone()),
+            calls: vec![],
+            detail: Some(findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")),
+        }
+    }
+
+    pub(crate) fn no_playbook(f: &Finding) -> Self {
+        RunRow {
+            resource: f.resource.clone(),
+            control: f.control_id.clone(),
+            severity: Some(f.severity.to_string()),
+            playbook: None,
+            action: None,
+            verdict: None,
+            outcome: Outcome::NoPlaybook,
+            reasons: vec![],
+            approval_id: None,
+            action_id: None,
+            before: None,
+            desired: None,
+            calls: vec![],
+            detail: Some(f.message.clone()),
+        }
+    }
+
+    pub(crate) fn error(resource: ResourceRef, message: &str) -> Self {
+        RunRow {
+            resource,
+            control: "-".into(),
+            severity: None,
+            playbook: None,
+            action: None,
+            verdict: Some(Verdict::NeedsApproval),
+            outcome: Outcome::Error,
+            reasons: vec!["detect.error".into()],
+            approval_id: None,
+            action_id: None,
+            before: None,
+            desired: None,
+            calls: vec![],
+            detail: Some(message.to_string()),
+        }
+    }
+
+    pub(crate) fn set_execution(&mut self, rec: &ExecutionRecord) {
+        self.action_id = Some(rec.action_id.clone());
+        self.calls = rec.calls.clone();
+        self.outcome = match rec.outcome {
+            ActionOutcome::Executed => Outcome::Fixed,
+            ActionOutcome::NoOp => Outcome::AlreadyCompliant,
+            ActionOutcome::Stale => Outcome::Stale,
+            ActionOutcome::RolledBack => Outcome::RolledBack,
+            ActionOutcome::Failed => Outcome::Failed,
+        };
+        self.detail = rec.error.clone().or_else(|| rec.verification.as_ref().map(|v| v.detail.clone()));
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub mode: String,
+    pub source: String,
+    pub policy_digest: String,
+    pub resources: usize,
+    pub compliant: usize,
+    pub findings: usize,
+    pub duplicates: usize,
+    pub rows: Vec<RunRow>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl RunReport {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.rows.iter().filter(|r| r.outcome == outcome).count()
+    }
+
+    /// Mutating calls made in this run.
+    pub fn mutating_calls(&self) -> usize {
+        self.rows.iter().map(|r| r.calls.len()).sum()
+    }
+
+    pub fn summary(&self) -> Value {
+        json!({
+            "resources": self.resources,
+            "compliant": self.compliant,
+            "findings": self.findings,
+            "fixed": self.count(Outcome::Fixed),
+            "already_compliant": self.count(Outcome::AlreadyCompliant),
+            "awaiting_approval": self.count(Outcome::AwaitingApproval),
+            "denied": self.count(Outcome::Denied),
+            "recommended": self.count(Outcome::Recommended),
+            "failed": self.count(Outcome::Failed) + self.count(Outcome::RolledBack) + self.count(Outcome::Error),
+            "stale": self.count(Outcome::Stale),
+            "dead_letters": self.rejected.len(),
+            "duplicates": self.duplicates,
+            "mutating_calls": self.mutating_calls(),
+        })
+    }
+
+    /// Anything that should make `custos run` exit non-zero.
+    pub fn has_failures(&self) -> bool {
+        self.rows.iter().any(|r| matches!(r.outcome, Outcome::Failed | Outcome::RolledBack | Outcome::Error))
+    }
+}
