@@ -17,7 +17,11 @@ pub fn endpoint() -> String {
 
 /// A fresh LocalStack account id for one test.
 pub fn unique_account() -> String {
-    let n = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or([7; 8]));
+    let n = u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .unwrap_or([7; 8]),
+    );
     format!("1{:011}", n % 100_000_000_000)
 }
 
@@ -27,7 +31,9 @@ pub fn sdk(account: &str) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint())
-        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(Credentials::new(account, "test", None, None, "custos-testkit")))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            Credentials::new(account, "test", None, None, "custos-testkit"),
+        ))
         .build()
 }
 
@@ -43,7 +49,11 @@ pub fn child_env(account: &str) -> Vec<(&'static str, String)> {
 }
 
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 /// Panic with instructions when LocalStack does not answer: a test that needs it must
@@ -53,8 +63,15 @@ pub async fn require_localstack() {
     let probe = tokio::time::timeout(Duration::from_secs(10), client.list_buckets().send()).await;
     match probe {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => panic!("LocalStack at {} answered with an error: {}; start it with `localstack/start`", endpoint(), aws_sdk_s3::error::DisplayErrorContext(e)),
-        Err(_) => panic!("LocalStack at {} did not answer within 10 s; start it with `localstack/start`", endpoint()),
+        Ok(Err(e)) => panic!(
+            "LocalStack at {} answered with an error: {}; start it with `localstack/start`",
+            endpoint(),
+            aws_sdk_s3::error::DisplayErrorContext(e)
+        ),
+        Err(_) => panic!(
+            "LocalStack at {} did not answer within 10 s; start it with `localstack/start`",
+            endpoint()
+        ),
     }
 }
 
@@ -102,13 +119,21 @@ impl Fixture {
 }
 
 /// Create one bucket in the state `fixture` describes.
-pub async fn make_bucket(client: &aws_sdk_s3::Client, name: &str, fixture: Fixture) -> anyhow::Result<()> {
+pub async fn make_bucket(
+    client: &aws_sdk_s3::Client,
+    name: &str,
+    fixture: Fixture,
+) -> anyhow::Result<()> {
     client.create_bucket().bucket(name).send().await?;
     let enable_versioning = || async {
         client
             .put_bucket_versioning()
             .bucket(name)
-            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
             .send()
             .await
     };
@@ -119,36 +144,64 @@ pub async fn make_bucket(client: &aws_sdk_s3::Client, name: &str, fixture: Fixtu
         }
         Fixture::NoPublicAccessBlock => {
             enable_versioning().await?;
-            client.delete_public_access_block().bucket(name).send().await?;
+            client
+                .delete_public_access_block()
+                .bucket(name)
+                .send()
+                .await?;
             vec![("environment", "dev")]
         }
         Fixture::NoEncryption => {
             enable_versioning().await?;
-            client.delete_bucket_encryption().bucket(name).send().await?;
+            client
+                .delete_bucket_encryption()
+                .bucket(name)
+                .send()
+                .await?;
             vec![("environment", "dev")]
         }
         Fixture::VersioningOff => vec![("environment", "dev")],
         Fixture::Excluded => {
             enable_versioning().await?;
-            client.delete_public_access_block().bucket(name).send().await?;
+            client
+                .delete_public_access_block()
+                .bucket(name)
+                .send()
+                .await?;
             vec![("environment", "dev"), ("custos:exclude", "true")]
         }
         Fixture::Production => {
             enable_versioning().await?;
-            client.delete_public_access_block().bucket(name).send().await?;
+            client
+                .delete_public_access_block()
+                .bucket(name)
+                .send()
+                .await?;
             vec![("environment", "production"), ("team", "payments")]
         }
         Fixture::Incident => {
             enable_versioning().await?;
-            client.delete_public_access_block().bucket(name).send().await?;
-            vec![("environment", "dev"), ("incident", "INC-4711 investigation in progress")]
+            client
+                .delete_public_access_block()
+                .bucket(name)
+                .send()
+                .await?;
+            vec![
+                ("environment", "dev"),
+                ("incident", "INC-4711 investigation in progress"),
+            ]
         }
     };
     let mut tagging = Tagging::builder();
     for (k, v) in tags {
         tagging = tagging.tag_set(Tag::builder().key(k).value(v).build()?);
     }
-    client.put_bucket_tagging().bucket(name).tagging(tagging.build()?).send().await?;
+    client
+        .put_bucket_tagging()
+        .bucket(name)
+        .tagging(tagging.build()?)
+        .send()
+        .await?;
     Ok(())
 }
 
@@ -165,7 +218,10 @@ pub async fn clear(client: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<
 }
 
 /// Make the whole mix: `<prefix>-compliant`, `<prefix>-public`, ...
-pub async fn seed(client: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec<(String, Fixture)>> {
+pub async fn seed(
+    client: &aws_sdk_s3::Client,
+    prefix: &str,
+) -> anyhow::Result<Vec<(String, Fixture)>> {
     let mut out = Vec::new();
     for f in Fixture::ALL {
         let name = format!("{prefix}-{}", f.suffix());

@@ -22,7 +22,11 @@ pub struct AutonomyPolicy {
 
 impl Default for AutonomyPolicy {
     fn default() -> Self {
-        AutonomyPolicy { default: AutonomyLevel::Approve, ceiling: AutonomyLevel::Auto, classes: BTreeMap::new() }
+        AutonomyPolicy {
+            default: AutonomyLevel::Approve,
+            ceiling: AutonomyLevel::Auto,
+            classes: BTreeMap::new(),
+        }
     }
 }
 
@@ -55,7 +59,18 @@ impl Default for Environments {
         Environments {
             tag_keys: vec!["environment".into(), "env".into(), "Environment".into()],
             default: "production".into(),
-            non_production: ["dev", "development", "test", "testing", "staging", "sandbox", "qa"].into_iter().map(String::from).collect(),
+            non_production: [
+                "dev",
+                "development",
+                "test",
+                "testing",
+                "staging",
+                "sandbox",
+                "qa",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
         }
     }
 }
@@ -76,7 +91,11 @@ impl Environments {
 }
 
 /// The autonomy stage: the verdict the level allows, with a reason when it restricts.
-pub fn autonomy_verdict(level: AutonomyLevel, environment: &str, production: bool) -> (Verdict, Option<Reason>) {
+pub fn autonomy_verdict(
+    level: AutonomyLevel,
+    environment: &str,
+    production: bool,
+) -> (Verdict, Option<Reason>) {
     let v = level.allows(production);
     let reason = (v > Verdict::Execute).then(|| Reason {
         stage: Stage::Autonomy,
@@ -84,7 +103,11 @@ pub fn autonomy_verdict(level: AutonomyLevel, environment: &str, production: boo
         verdict: v,
         message: format!(
             "autonomy level {level} in {} environment `{environment}`",
-            if production { "production" } else { "non-production" }
+            if production {
+                "production"
+            } else {
+                "non-production"
+            }
         ),
     });
     (v, reason)
@@ -131,19 +154,33 @@ pub fn request(
     }
 }
 
-fn decide(a: &Approval, by: &str, comment: Option<String>, now: DateTime<Utc>, to: ApprovalStatus) -> Result<Approval, ApprovalError> {
+fn decide(
+    a: &Approval,
+    by: &str,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+    to: ApprovalStatus,
+) -> Result<Approval, ApprovalError> {
     if a.status != ApprovalStatus::Pending {
-        return Err(ApprovalError::NotPending { id: a.id.clone(), status: a.status });
+        return Err(ApprovalError::NotPending {
+            id: a.id.clone(),
+            status: a.status,
+        });
     }
     let by = by.trim();
     if by.is_empty() {
         return Err(ApprovalError::NoIdentity);
     }
     if now >= a.expires_at {
-        return Err(ApprovalError::Expired { id: a.id.clone(), at: a.expires_at });
+        return Err(ApprovalError::Expired {
+            id: a.id.clone(),
+            at: a.expires_at,
+        });
     }
     if to == ApprovalStatus::Approved && by.eq_ignore_ascii_case(a.requested_by.trim()) {
-        return Err(ApprovalError::SelfApproval { who: by.to_string() });
+        return Err(ApprovalError::SelfApproval {
+            who: by.to_string(),
+        });
     }
     let mut out = a.clone();
     out.status = to;
@@ -154,19 +191,30 @@ fn decide(a: &Approval, by: &str, comment: Option<String>, now: DateTime<Utc>, t
 }
 
 /// Approve a pending, unexpired request; the approver must not be the requester.
-pub fn approve(a: &Approval, by: &str, comment: Option<String>, now: DateTime<Utc>) -> Result<Approval, ApprovalError> {
+pub fn approve(
+    a: &Approval,
+    by: &str,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Approval, ApprovalError> {
     decide(a, by, comment, now, ApprovalStatus::Approved)
 }
 
 /// Deny a pending request (anyone may say no, the requester included).
-pub fn deny(a: &Approval, by: &str, comment: Option<String>, now: DateTime<Utc>) -> Result<Approval, ApprovalError> {
+pub fn deny(
+    a: &Approval,
+    by: &str,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Approval, ApprovalError> {
     decide(a, by, comment, now, ApprovalStatus::Denied)
 }
 
 /// The request as it stands at `now`: a pending or approved-but-unexecuted one past its
 /// expiry becomes `Expired`.
 pub fn expire_if_due(a: &Approval, now: DateTime<Utc>) -> Option<Approval> {
-    if matches!(a.status, ApprovalStatus::Pending | ApprovalStatus::Approved) && now >= a.expires_at {
+    if matches!(a.status, ApprovalStatus::Pending | ApprovalStatus::Approved) && now >= a.expires_at
+    {
         let mut out = a.clone();
         out.status = ApprovalStatus::Expired;
         return Some(out);
@@ -177,13 +225,23 @@ pub fn expire_if_due(a: &Approval, now: DateTime<Utc>) -> Option<Approval> {
 /// Record that an approved request was carried out (or found stale).
 pub fn close(a: &Approval, stale: bool, now: DateTime<Utc>) -> Result<Approval, ApprovalError> {
     if a.status != ApprovalStatus::Approved {
-        return Err(ApprovalError::NotApproved { id: a.id.clone(), status: a.status });
+        return Err(ApprovalError::NotApproved {
+            id: a.id.clone(),
+            status: a.status,
+        });
     }
     if now >= a.expires_at {
-        return Err(ApprovalError::Expired { id: a.id.clone(), at: a.expires_at });
+        return Err(ApprovalError::Expired {
+            id: a.id.clone(),
+            at: a.expires_at,
+        });
     }
     let mut out = a.clone();
-    out.status = if stale { ApprovalStatus::Stale } else { ApprovalStatus::Executed };
+    out.status = if stale {
+        ApprovalStatus::Stale
+    } else {
+        ApprovalStatus::Executed
+    };
     Ok(out)
 }
 

@@ -6,7 +6,12 @@ use serde_json::json;
 fn plan() -> RemediationPlan {
     RemediationPlan {
         id: "p".into(),
-        resource: ResourceRef { account: "000000000000".into(), region: "us-east-1".into(), resource_type: "AWS::S3::Bucket".into(), resource_id: "b".into() },
+        resource: ResourceRef {
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            resource_type: "AWS::S3::Bucket".into(),
+            resource_id: "b".into(),
+        },
         resource_name: None,
         arn: None,
         tags: Default::default(),
@@ -35,7 +40,13 @@ fn decision() -> Decision {
         policy_digest: Digest::of_bytes(b"p"),
         playbook: "pb".into(),
         playbook_version: "1".into(),
-        reasoner: ReasonerRecord { id: "offline/v1".into(), model: None, prompt_digest: Digest::of_bytes(b""), answer_digest: Digest::of_bytes(b""), rationale: String::new() },
+        reasoner: ReasonerRecord {
+            id: "offline/v1".into(),
+            model: None,
+            prompt_digest: Digest::of_bytes(b""),
+            answer_digest: Digest::of_bytes(b""),
+            rationale: String::new(),
+        },
         autonomy: AutonomyLevel::Approve,
         environment: "production".into(),
         input_digest: Digest::of_bytes(b""),
@@ -43,17 +54,34 @@ fn decision() -> Decision {
 }
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn req() -> Approval {
-    request(plan(), decision(), vec![], None, "custos", t0(), Duration::hours(24))
+    request(
+        plan(),
+        decision(),
+        vec![],
+        None,
+        "custos",
+        t0(),
+        Duration::hours(24),
+    )
 }
 
 #[test]
 fn autonomy_resolution_and_ceiling() {
     let mut p = AutonomyPolicy::default();
-    p.classes.insert("s3".into(), [("dev".to_string(), AutonomyLevel::Auto), ("*".to_string(), AutonomyLevel::AutoLower)].into());
+    p.classes.insert(
+        "s3".into(),
+        [
+            ("dev".to_string(), AutonomyLevel::Auto),
+            ("*".to_string(), AutonomyLevel::AutoLower),
+        ]
+        .into(),
+    );
     assert_eq!(p.level("s3", "dev"), AutonomyLevel::Auto);
     assert_eq!(p.level("s3", "production"), AutonomyLevel::AutoLower);
     assert_eq!(p.level("ec2", "dev"), AutonomyLevel::Approve);
@@ -64,7 +92,10 @@ fn autonomy_resolution_and_ceiling() {
 #[test]
 fn environment_from_tags_defaults_to_production() {
     let e = Environments::default();
-    assert_eq!(e.of(&[("env".to_string(), "Dev".to_string())].into()), "dev");
+    assert_eq!(
+        e.of(&[("env".to_string(), "Dev".to_string())].into()),
+        "dev"
+    );
     assert_eq!(e.of(&Default::default()), "production");
     assert!(e.is_production("prod-eu"));
     assert!(!e.is_production("staging"));
@@ -73,19 +104,39 @@ fn environment_from_tags_defaults_to_production() {
 #[test]
 fn requester_cannot_approve_but_can_deny() {
     let a = req();
-    assert_eq!(approve(&a, "Custos", None, t0()).unwrap_err(), ApprovalError::SelfApproval { who: "Custos".into() });
-    assert_eq!(deny(&a, "custos", None, t0()).unwrap().status, ApprovalStatus::Denied);
-    assert_eq!(approve(&a, "  ", None, t0()).unwrap_err(), ApprovalError::NoIdentity);
+    assert_eq!(
+        approve(&a, "Custos", None, t0()).unwrap_err(),
+        ApprovalError::SelfApproval {
+            who: "Custos".into()
+        }
+    );
+    assert_eq!(
+        deny(&a, "custos", None, t0()).unwrap().status,
+        ApprovalStatus::Denied
+    );
+    assert_eq!(
+        approve(&a, "  ", None, t0()).unwrap_err(),
+        ApprovalError::NoIdentity
+    );
 }
 
 #[test]
 fn expired_requests_cannot_be_approved_or_executed() {
     let a = req();
     let late = t0() + Duration::hours(25);
-    assert!(matches!(approve(&a, "alice", None, late), Err(ApprovalError::Expired { .. })));
+    assert!(matches!(
+        approve(&a, "alice", None, late),
+        Err(ApprovalError::Expired { .. })
+    ));
     let ok = approve(&a, "alice", None, t0()).unwrap();
-    assert!(matches!(close(&ok, false, late), Err(ApprovalError::Expired { .. })));
-    assert_eq!(expire_if_due(&ok, late).unwrap().status, ApprovalStatus::Expired);
+    assert!(matches!(
+        close(&ok, false, late),
+        Err(ApprovalError::Expired { .. })
+    ));
+    assert_eq!(
+        expire_if_due(&ok, late).unwrap().status,
+        ApprovalStatus::Expired
+    );
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +148,11 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let who = prop_oneof![Just("custos".to_string()), Just("alice".to_string()), Just(String::new())];
+    let who = prop_oneof![
+        Just("custos".to_string()),
+        Just("alice".to_string()),
+        Just(String::new())
+    ];
     let hours = 0i64..48;
     prop_oneof![
         (who.clone(), hours.clone()).prop_map(|(w, h)| Op::Approve(w, h)),

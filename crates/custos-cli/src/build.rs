@@ -1,7 +1,7 @@
 //! Build the engine: validate everything first (config, policy, playbooks) and refuse to
 //! start on any error; then open the ledger and the AWS clients.
 
-use crate::cli::{Failure, EXIT_INVALID, EXIT_RUNTIME};
+use crate::cli::{EXIT_INVALID, EXIT_RUNTIME, Failure};
 use async_trait::async_trait;
 use custos_core::{ConfigurationItem, ResourceRef};
 use custos_engine::{Config, Engine, Parts};
@@ -29,7 +29,10 @@ struct NoReader;
 #[async_trait]
 impl ResourceReader for NoReader {
     async fn read(&self, r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
-        Err(TelemetryError::Unsupported(format!("{} (offline: no AWS reader)", r.resource_type)))
+        Err(TelemetryError::Unsupported(format!(
+            "{} (offline: no AWS reader)",
+            r.resource_type
+        )))
     }
 }
 
@@ -38,33 +41,63 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
 }
 
 pub fn load_policy(config: &Config) -> Result<PolicyBundle, Failure> {
-    PolicyBundle::load(&config.policy_dir, PolicyOptions { eval_timeout: config.eval_timeout, gate_config: config.gate.clone() })
-        .map_err(|e| Failure::new(EXIT_INVALID, e))
+    PolicyBundle::load(
+        &config.policy_dir,
+        PolicyOptions {
+            eval_timeout: config.eval_timeout,
+            gate_config: config.gate.clone(),
+        },
+    )
+    .map_err(|e| Failure::new(EXIT_INVALID, e))
 }
 
 /// Playbooks, cross-checked with the policy: every playbook names a known control and
 /// every control's remediation names a known playbook.
-pub fn load_playbooks(config: &Config, bundle: &PolicyBundle, registry: &Registry) -> Result<PlaybookSet, Failure> {
-    let set = PlaybookSet::load(&config.playbooks_dir, registry, &config.playbook_overrides).map_err(|errs| {
-        Failure::msg(EXIT_INVALID, format!("playbooks are invalid:\n{}", errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))
-    })?;
+pub fn load_playbooks(
+    config: &Config,
+    bundle: &PolicyBundle,
+    registry: &Registry,
+) -> Result<PlaybookSet, Failure> {
+    let set = PlaybookSet::load(&config.playbooks_dir, registry, &config.playbook_overrides)
+        .map_err(|errs| {
+            Failure::msg(
+                EXIT_INVALID,
+                format!(
+                    "playbooks are invalid:\n{}",
+                    errs.iter()
+                        .map(|e| format!("  - {e}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            )
+        })?;
     let mut errors = Vec::new();
     for pb in set.iter() {
         if bundle.control(&pb.control).is_none() {
-            errors.push(format!("  - `{}`: field `control`: no control `{}` in the policy bundle", pb.file.display(), pb.control));
+            errors.push(format!(
+                "  - `{}`: field `control`: no control `{}` in the policy bundle",
+                pb.file.display(),
+                pb.control
+            ));
         }
     }
     for c in bundle.controls() {
-        if let Some(r) = &c.remediation {
-            if set.get(r).is_none() {
-                errors.push(format!("  - `{}`: control `{}` names remediation `{r}`, but no playbook has that id", c.file, c.id));
-            }
+        if let Some(r) = &c.remediation
+            && set.get(r).is_none()
+        {
+            errors.push(format!(
+                "  - `{}`: control `{}` names remediation `{r}`, but no playbook has that id",
+                c.file, c.id
+            ));
         }
     }
     if errors.is_empty() {
         Ok(set)
     } else {
-        Err(Failure::msg(EXIT_INVALID, format!("policy and playbooks disagree:\n{}", errors.join("\n"))))
+        Err(Failure::msg(
+            EXIT_INVALID,
+            format!("policy and playbooks disagree:\n{}", errors.join("\n")),
+        ))
     }
 }
 
@@ -73,13 +106,19 @@ pub struct Built {
     pub scanner: Option<Arc<S3Scanner>>,
 }
 
-pub async fn engine(config_path: Option<&Path>, database_url: Option<&str>, needs: Needs, actor: &str) -> Result<Built, Failure> {
+pub async fn engine(
+    config_path: Option<&Path>,
+    database_url: Option<&str>,
+    needs: Needs,
+    actor: &str,
+) -> Result<Built, Failure> {
     let mut config = load_config(config_path)?;
     if let Some(url) = database_url {
         config.database_url = url.to_string();
     }
     let bundle = load_policy(&config)?;
-    let registry = Registry::new(custos_executor::s3::executors_from_env(config.region.as_deref()).await);
+    let registry =
+        Registry::new(custos_executor::s3::executors_from_env(config.region.as_deref()).await);
     let playbooks = load_playbooks(&config, &bundle, &registry)?;
     let ledger = match needs {
         // Offline commands write nothing: an in-memory ledger satisfies the engine.
@@ -90,7 +129,11 @@ pub async fn engine(config_path: Option<&Path>, database_url: Option<&str>, need
     let (reader, scanner): (Arc<dyn ResourceReader>, Option<Arc<S3Scanner>>) = match needs {
         Needs::Offline => (Arc::new(NoReader), None),
         Needs::Aws => {
-            let s = Arc::new(S3Scanner::from_env(config.region.as_deref(), config.scan_concurrency).await.map_err(|e| Failure::new(EXIT_RUNTIME, e))?);
+            let s = Arc::new(
+                S3Scanner::from_env(config.region.as_deref(), config.scan_concurrency)
+                    .await
+                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?,
+            );
             (s.clone(), Some(s))
         }
     };

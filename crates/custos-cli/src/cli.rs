@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use custos_core::ApprovalStatus;
 use custos_engine::Mode;
 use custos_ledger::EventFilter;
-use custos_telemetry::replay::ReplaySource;
 use custos_telemetry::Source;
+use custos_telemetry::replay::ReplaySource;
 use std::path::PathBuf;
 
 /// Success.
@@ -31,7 +31,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: u8, e: impl std::fmt::Display) -> Self {
-        Failure { code, error: e.to_string() }
+        Failure {
+            code,
+            error: e.to_string(),
+        }
     }
     pub fn msg(code: u8, error: String) -> Self {
         Failure { code, error }
@@ -44,7 +47,10 @@ impl From<custos_engine::EngineError> for Failure {
         let code = match &e {
             E::Approval(_) | E::Refused(_) => EXIT_REFUSED,
             E::Ledger(custos_ledger::LedgerError::Conflict { .. }) => EXIT_REFUSED,
-            E::Ledger(custos_ledger::LedgerError::NotFound { .. } | custos_ledger::LedgerError::Ambiguous { .. }) => EXIT_INVALID,
+            E::Ledger(
+                custos_ledger::LedgerError::NotFound { .. }
+                | custos_ledger::LedgerError::Ambiguous { .. },
+            ) => EXIT_INVALID,
             _ => EXIT_RUNTIME,
         };
         Failure::new(code, e)
@@ -202,7 +208,8 @@ pub enum PolicyCommand {
 }
 
 fn who(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into())
+    by.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn source_of(args: &SourceArgs) -> Option<ReplaySource> {
@@ -210,7 +217,11 @@ fn source_of(args: &SourceArgs) -> Option<ReplaySource> {
 }
 
 fn needs_for(args: &SourceArgs) -> Needs {
-    if args.replay.is_some() { Needs::Offline } else { Needs::Aws }
+    if args.replay.is_some() {
+        Needs::Offline
+    } else {
+        Needs::Aws
+    }
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
@@ -224,24 +235,41 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let db = cli.database_url.as_deref();
     let out = cli.output;
     match cli.command {
-        Command::Scan { source, fail_on_findings } => {
+        Command::Scan {
+            source,
+            fail_on_findings,
+        } => {
             let built = build::engine(cfg, db, needs_for(&source), "custos").await?;
             let report = match (source_of(&source), &built.scanner) {
                 (Some(replay), _) => built.engine.run_once(&replay, Mode::DryRun).await?,
-                (None, Some(scanner)) => built.engine.run_once(scanner.as_ref(), Mode::DryRun).await?,
+                (None, Some(scanner)) => {
+                    built
+                        .engine
+                        .run_once(scanner.as_ref(), Mode::DryRun)
+                        .await?
+                }
                 (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
             };
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => print!("{}", render::scan(&report)),
             }
-            Ok(if fail_on_findings && report.findings > 0 { EXIT_FINDINGS } else { EXIT_OK })
+            Ok(if fail_on_findings && report.findings > 0 {
+                EXIT_FINDINGS
+            } else {
+                EXIT_OK
+            })
         }
         Command::Plan { source } => {
             let built = build::engine(cfg, db, needs_for(&source), "custos").await?;
             let report = match (source_of(&source), &built.scanner) {
                 (Some(replay), _) => built.engine.run_once(&replay, Mode::DryRun).await?,
-                (None, Some(scanner)) => built.engine.run_once(scanner.as_ref(), Mode::DryRun).await?,
+                (None, Some(scanner)) => {
+                    built
+                        .engine
+                        .run_once(scanner.as_ref(), Mode::DryRun)
+                        .await?
+                }
                 (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
             };
             match out {
@@ -250,9 +278,17 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Run { once, shadow, actor, source } => {
+        Command::Run {
+            once,
+            shadow,
+            actor,
+            source,
+        } => {
             if !once {
-                return Err(Failure::msg(EXIT_INVALID, "continuous mode (SQS, schedules) is not available yet: pass `--once`".into()));
+                return Err(Failure::msg(
+                    EXIT_INVALID,
+                    "continuous mode (SQS, schedules) is not available yet: pass `--once`".into(),
+                ));
             }
             let built = build::engine(cfg, db, Needs::Aws, &actor).await?;
             let mode = if shadow { Mode::Shadow } else { Mode::Execute };
@@ -267,7 +303,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 Output::Json => print_json(&report)?,
                 Output::Table => print!("{}", render::run(&report)),
             }
-            Ok(if report.has_failures() { EXIT_ACTION_FAILED } else { EXIT_OK })
+            Ok(if report.has_failures() {
+                EXIT_ACTION_FAILED
+            } else {
+                EXIT_OK
+            })
         }
         Command::Approvals { command } => approvals(cfg, db, out, command).await,
         Command::Rollback { action_id, by } => {
@@ -278,19 +318,43 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 Output::Json => print_json(&result)?,
                 Output::Table => print!("{}", render::rollback(&action_id, &result)),
             }
-            Ok(if result.exact { EXIT_OK } else { EXIT_ACTION_FAILED })
+            Ok(if result.exact {
+                EXIT_OK
+            } else {
+                EXIT_ACTION_FAILED
+            })
         }
-        Command::History { resource, run, limit, verify } => {
+        Command::History {
+            resource,
+            run,
+            limit,
+            verify,
+        } => {
             let config = build::load_config(cfg)?;
             let url = db.map(str::to_string).unwrap_or(config.database_url);
             let ledger = custos_ledger::Ledger::open(&url).await?;
-            let events = ledger.events(&EventFilter { resource_contains: resource, run_id: run, kind_prefix: None, limit: Some(limit) }).await?;
-            let chain = if verify { Some(ledger.verify_chain().await?) } else { None };
+            let events = ledger
+                .events(&EventFilter {
+                    resource_contains: resource,
+                    run_id: run,
+                    kind_prefix: None,
+                    limit: Some(limit),
+                })
+                .await?;
+            let chain = if verify {
+                Some(ledger.verify_chain().await?)
+            } else {
+                None
+            };
             match out {
                 Output::Json => print_json(&serde_json::json!({"events": events, "chain": chain}))?,
                 Output::Table => print!("{}", render::history(&events, chain.as_ref())),
             }
-            Ok(if chain.is_some_and(|c| c.first_bad.is_some()) { EXIT_RUNTIME } else { EXIT_OK })
+            Ok(if chain.is_some_and(|c| c.first_bad.is_some()) {
+                EXIT_RUNTIME
+            } else {
+                EXIT_OK
+            })
         }
         Command::DeadLetters => {
             let config = build::load_config(cfg)?;
@@ -308,7 +372,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let bundle = build::load_policy(&config)?;
             match command {
                 PolicyCommand::Check => {
-                    let registry = custos_executor::Registry::new(custos_executor::s3::executors_from_env(config.region.as_deref()).await);
+                    let registry = custos_executor::Registry::new(
+                        custos_executor::s3::executors_from_env(config.region.as_deref()).await,
+                    );
                     let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
                     println!(
                         "policy bundle OK: {} files, {} controls, {} playbooks, digest {}",
@@ -332,13 +398,22 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-async fn approvals(cfg: Option<&std::path::Path>, db: Option<&str>, out: Output, command: ApprovalsCommand) -> Result<u8, Failure> {
+async fn approvals(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    out: Output,
+    command: ApprovalsCommand,
+) -> Result<u8, Failure> {
     match command {
         ApprovalsCommand::List { status } => {
             let config = build::load_config(cfg)?;
             let url = db.map(str::to_string).unwrap_or(config.database_url);
             let ledger = custos_ledger::Ledger::open(&url).await?;
-            let filter = if status == "all" { None } else { ApprovalStatus::parse(&status) };
+            let filter = if status == "all" {
+                None
+            } else {
+                ApprovalStatus::parse(&status)
+            };
             let list = ledger.approvals(filter).await?;
             match out {
                 Output::Json => print_json(&list)?,
@@ -357,15 +432,28 @@ async fn approvals(cfg: Option<&std::path::Path>, db: Option<&str>, out: Output,
             }
             Ok(EXIT_OK)
         }
-        ApprovalsCommand::Approve { id, by, comment, no_execute } => {
+        ApprovalsCommand::Approve {
+            id,
+            by,
+            comment,
+            no_execute,
+        } => {
             let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
-            let (a, row) = built.engine.approve(&id, &who(by), comment, !no_execute).await?;
+            let (a, row) = built
+                .engine
+                .approve(&id, &who(by), comment, !no_execute)
+                .await?;
             match out {
                 Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
                 Output::Table => print!("{}", render::approved(&a, row.as_ref())),
             }
             let failed = row.as_ref().is_some_and(|r| {
-                matches!(r.outcome, custos_engine::Outcome::Failed | custos_engine::Outcome::RolledBack | custos_engine::Outcome::Stale)
+                matches!(
+                    r.outcome,
+                    custos_engine::Outcome::Failed
+                        | custos_engine::Outcome::RolledBack
+                        | custos_engine::Outcome::Stale
+                )
             });
             Ok(if failed { EXIT_ACTION_FAILED } else { EXIT_OK })
         }
@@ -375,11 +463,17 @@ async fn approvals(cfg: Option<&std::path::Path>, db: Option<&str>, out: Output,
             let url = db.map(str::to_string).unwrap_or(config.database_url);
             let ledger = custos_ledger::Ledger::open(&url).await?;
             let a = ledger.approval(&id).await?;
-            let denied = custos_approval::deny(&a, &who(by), comment, chrono::Utc::now()).map_err(|e| Failure::new(EXIT_REFUSED, e))?;
-            ledger.transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied").await?;
+            let denied = custos_approval::deny(&a, &who(by), comment, chrono::Utc::now())
+                .map_err(|e| Failure::new(EXIT_REFUSED, e))?;
+            ledger
+                .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied")
+                .await?;
             match out {
                 Output::Json => print_json(&denied)?,
-                Output::Table => println!("denied {} ({} on {})", denied.id, denied.plan.playbook, denied.plan.resource.resource_id),
+                Output::Table => println!(
+                    "denied {} ({} on {})",
+                    denied.id, denied.plan.playbook, denied.plan.resource.resource_id
+                ),
             }
             Ok(EXIT_OK)
         }

@@ -12,7 +12,10 @@ use std::fmt::Write as _;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_width(140).set_header(header.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(140)
+        .set_header(header.to_vec());
     t
 }
 
@@ -28,22 +31,42 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> String {
             out.push(format!("{k}: {} -> {}", short(bv), short(av)));
         }
     }
-    if out.is_empty() { "no change".into() } else { out.join("\n") }
+    if out.is_empty() {
+        "no change".into()
+    } else {
+        out.join("\n")
+    }
 }
 
 fn short(v: &Value) -> String {
     let s = match v {
         Value::String(s) => s.clone(),
         Value::Array(a) if a.is_empty() => "none".into(),
-        Value::Array(a) => a.iter().map(|x| x.get("sseAlgorithm").and_then(Value::as_str).map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>().join(","),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.get("sseAlgorithm")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| x.to_string(), str::to_string)
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     };
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s }
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
 }
 
 fn footer(report: &RunReport, out: &mut String) {
     if !report.rejected.is_empty() {
-        let _ = writeln!(out, "\n{} input(s) rejected and kept in the dead-letter table:", report.rejected.len());
+        let _ = writeln!(
+            out,
+            "\n{} input(s) rejected and kept in the dead-letter table:",
+            report.rejected.len()
+        );
         for r in &report.rejected {
             let _ = writeln!(out, "  {r}");
         }
@@ -64,7 +87,11 @@ pub fn scan(report: &RunReport) -> String {
     if !report.rows.is_empty() {
         let _ = writeln!(out, "{t}");
     }
-    let _ = writeln!(out, "{} resources scanned, {} compliant, {} findings", report.resources, report.compliant, report.findings);
+    let _ = writeln!(
+        out,
+        "{} resources scanned, {} compliant, {} findings",
+        report.resources, report.compliant, report.findings
+    );
     footer(report, &mut out);
     out
 }
@@ -76,7 +103,9 @@ pub fn plan(report: &RunReport) -> String {
             r.resource.resource_id.clone(),
             r.control.clone(),
             diff(r.before.as_ref(), r.desired.as_ref()),
-            r.verdict.map(|v| v.to_string()).unwrap_or_else(|| r.outcome.as_str().into()),
+            r.verdict
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| r.outcome.as_str().into()),
             r.reasons.join("\n"),
         ]);
     }
@@ -110,10 +139,12 @@ pub fn run(report: &RunReport) -> String {
         if !r.reasons.is_empty() {
             details.push(r.reasons.join(", "));
         }
-        if matches!(r.outcome, Outcome::Failed | Outcome::RolledBack | Outcome::Stale | Outcome::Error) {
-            if let Some(d) = &r.detail {
-                details.push(d.clone());
-            }
+        if matches!(
+            r.outcome,
+            Outcome::Failed | Outcome::RolledBack | Outcome::Stale | Outcome::Error
+        ) && let Some(d) = &r.detail
+        {
+            details.push(d.clone());
         }
         t.add_row(vec![
             r.resource.resource_id.clone(),
@@ -137,7 +168,9 @@ pub fn run(report: &RunReport) -> String {
         report.count(Outcome::AwaitingApproval),
         report.count(Outcome::Denied),
         report.count(Outcome::Recommended),
-        report.count(Outcome::Failed) + report.count(Outcome::RolledBack) + report.count(Outcome::Error),
+        report.count(Outcome::Failed)
+            + report.count(Outcome::RolledBack)
+            + report.count(Outcome::Error),
         report.mutating_calls()
     );
     let _ = writeln!(out, "{} ({})", report.run_id, report.mode);
@@ -149,7 +182,9 @@ pub fn approvals(list: &[Approval]) -> String {
     if list.is_empty() {
         return "no approval requests\n".into();
     }
-    let mut t = table(&["id", "status", "resource", "playbook", "env", "expires", "why"]);
+    let mut t = table(&[
+        "id", "status", "resource", "playbook", "env", "expires", "why",
+    ]);
     for a in list {
         t.add_row(vec![
             a.id.clone(),
@@ -158,7 +193,12 @@ pub fn approvals(list: &[Approval]) -> String {
             a.plan.playbook.clone(),
             a.plan.environment.clone(),
             a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            a.decision.reasons.iter().map(|r| r.rule.as_str()).collect::<Vec<_>>().join("\n"),
+            a.decision
+                .reasons
+                .iter()
+                .map(|r| r.rule.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
         ]);
     }
     format!("{t}\n")
@@ -168,33 +208,84 @@ pub fn approval_detail(a: &Approval) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "approval   {} ({})", a.id, a.status);
     let _ = writeln!(out, "resource   {}", a.plan.resource);
-    let _ = writeln!(out, "control    {} -> playbook {} v{}", a.plan.control_id, a.plan.playbook, a.plan.playbook_version);
-    let _ = writeln!(out, "action     {} (risk {}, reversible: {})", a.plan.action, a.plan.risk, a.plan.reversible);
-    let _ = writeln!(out, "requested  {} by {}; expires {}", a.requested_at.format("%Y-%m-%d %H:%M:%S UTC"), a.requested_by, a.expires_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    let _ = writeln!(
+        out,
+        "control    {} -> playbook {} v{}",
+        a.plan.control_id, a.plan.playbook, a.plan.playbook_version
+    );
+    let _ = writeln!(
+        out,
+        "action     {} (risk {}, reversible: {})",
+        a.plan.action, a.plan.risk, a.plan.reversible
+    );
+    let _ = writeln!(
+        out,
+        "requested  {} by {}; expires {}",
+        a.requested_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        a.requested_by,
+        a.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
     if let Some(by) = &a.decided_by {
-        let _ = writeln!(out, "decided    by {by}{}", a.comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "decided    by {by}{}",
+            a.comment
+                .as_ref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
+        );
     }
     let _ = writeln!(out, "scoped to  before-state digest {}", a.before_digest);
     let _ = writeln!(out, "\nfindings:");
     for f in &a.findings {
         let _ = writeln!(out, "  - [{}] {}", f.severity, f.message);
     }
-    let _ = writeln!(out, "\nchange:\n  {}", diff(Some(&a.plan.before["facet"]), Some(&a.plan.desired["facet"])).replace('\n', "\n  "));
+    let _ = writeln!(
+        out,
+        "\nchange:\n  {}",
+        diff(
+            Some(&a.plan.before["facet"]),
+            Some(&a.plan.desired["facet"])
+        )
+        .replace('\n', "\n  ")
+    );
     let _ = writeln!(out, "\nrollback:");
     for s in &a.plan.rollback {
-        let _ = writeln!(out, "  - {} ({}){}", s.action, s.description, if s.exact { "" } else { " [not exact]" });
+        let _ = writeln!(
+            out,
+            "  - {} ({}){}",
+            s.action,
+            s.description,
+            if s.exact { "" } else { " [not exact]" }
+        );
     }
-    let _ = writeln!(out, "\ndecision: {} (gate: {}, autonomy {}, environment {})", a.decision.verdict, a.decision.gate_verdict, a.decision.autonomy, a.decision.environment);
+    let _ = writeln!(
+        out,
+        "\ndecision: {} (gate: {}, autonomy {}, environment {})",
+        a.decision.verdict, a.decision.gate_verdict, a.decision.autonomy, a.decision.environment
+    );
     for r in &a.decision.reasons {
-        let _ = writeln!(out, "  - {:?} {} -> {}: {}", r.stage, r.rule, r.verdict, r.message);
+        let _ = writeln!(
+            out,
+            "  - {:?} {} -> {}: {}",
+            r.stage, r.rule, r.verdict, r.message
+        );
     }
-    let _ = writeln!(out, "  reasoner {}: {}", a.decision.reasoner.id, a.decision.reasoner.rationale);
+    let _ = writeln!(
+        out,
+        "  reasoner {}: {}",
+        a.decision.reasoner.id, a.decision.reasoner.rationale
+    );
     let _ = writeln!(out, "  policy bundle {}", a.decision.policy_digest);
     out
 }
 
 pub fn approved(a: &Approval, row: Option<&custos_engine::RunRow>) -> String {
-    let mut out = format!("approved {} by {}\n", a.id, a.decided_by.as_deref().unwrap_or("?"));
+    let mut out = format!(
+        "approved {} by {}\n",
+        a.id,
+        a.decided_by.as_deref().unwrap_or("?")
+    );
     match row {
         Some(r) => {
             let _ = writeln!(
@@ -203,8 +294,14 @@ pub fn approved(a: &Approval, row: Option<&custos_engine::RunRow>) -> String {
                 r.action.as_deref().unwrap_or("-"),
                 r.resource.resource_id,
                 r.outcome.as_str(),
-                r.action_id.as_ref().map(|id| format!(" (action {id})")).unwrap_or_default(),
-                r.detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default()
+                r.action_id
+                    .as_ref()
+                    .map(|id| format!(" (action {id})"))
+                    .unwrap_or_default(),
+                r.detail
+                    .as_ref()
+                    .map(|d| format!("; {d}"))
+                    .unwrap_or_default()
             );
         }
         None => out.push_str("not executed yet: the next `custos run --once` executes it\n"),
@@ -217,7 +314,11 @@ pub fn rollback(action_id: &str, r: &RollbackResult) -> String {
         "rolled back {action_id}: {}\nrestored state read back: {}\n{}\n",
         r.calls.join(", "),
         r.restored,
-        if r.exact { "the before state is restored exactly" } else { "WARNING: the state read back differs from the recorded before state (see the playbook's rollback notes)" }
+        if r.exact {
+            "the before state is restored exactly"
+        } else {
+            "WARNING: the state read back differs from the recorded before state (see the playbook's rollback notes)"
+        }
     )
 }
 
@@ -227,7 +328,14 @@ fn event_summary(e: &Event) -> String {
     match e.kind.as_str() {
         "decision" => {
             let d = &p["decision"];
-            let reasons: Vec<String> = d["reasons"].as_array().map(|a| a.iter().filter_map(|r| r["rule"].as_str().map(str::to_string)).collect()).unwrap_or_default();
+            let reasons: Vec<String> = d["reasons"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r["rule"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             format!(
                 "{} -> {} [{}]; reasoner: {}",
                 s("control"),
@@ -238,15 +346,40 @@ fn event_summary(e: &Event) -> String {
         }
         "finding" => format!("{}: {}", s("control_id"), s("message")),
         k if k.starts_with("action.") && k != "action.intent" && k != "action.reverted" => {
-            let calls: Vec<&str> = p["calls"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            format!("{} calls=[{}] {}", s("action_id"), calls.join(","), p["verification"]["detail"].as_str().or(p["error"].as_str()).unwrap_or(""))
+            let calls: Vec<&str> = p["calls"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!(
+                "{} calls=[{}] {}",
+                s("action_id"),
+                calls.join(","),
+                p["verification"]["detail"]
+                    .as_str()
+                    .or(p["error"].as_str())
+                    .unwrap_or("")
+            )
         }
         "action.intent" => format!("{} {}", s("action_id"), s("action")),
         "action.reverted" => format!("{} by {} exact={}", s("action_id"), s("by"), p["exact"]),
-        k if k.starts_with("approval.") => format!("{} {}", s("approval_id"), p.get("by").and_then(Value::as_str).map(|b| format!("by {b}")).unwrap_or_default()),
+        k if k.starts_with("approval.") => format!(
+            "{} {}",
+            s("approval_id"),
+            p.get("by")
+                .and_then(Value::as_str)
+                .map(|b| format!("by {b}"))
+                .unwrap_or_default()
+        ),
         "resource.evaluated" => {
-            let failing: Vec<&str> = p["failing"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            if failing.is_empty() { "compliant".into() } else { format!("failing: {}", failing.join(", ")) }
+            let failing: Vec<&str> = p["failing"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if failing.is_empty() {
+                "compliant".into()
+            } else {
+                format!("failing: {}", failing.join(", "))
+            }
         }
         "input.dead_letter" => format!("{}: {}", s("location"), s("error")),
         _ => p.to_string(),
@@ -256,17 +389,35 @@ fn event_summary(e: &Event) -> String {
 pub fn history(events: &[Event], chain: Option<&ChainReport>) -> String {
     let mut t = table(&["#", "time", "kind", "resource", "summary"]);
     for e in events {
-        let resource = e.resource.as_deref().and_then(|r| r.rsplit('/').next()).unwrap_or("").to_string();
-        t.add_row(vec![e.seq.to_string(), e.at.format("%H:%M:%S").to_string(), e.kind.clone(), resource, event_summary(e)]);
+        let resource = e
+            .resource
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or("")
+            .to_string();
+        t.add_row(vec![
+            e.seq.to_string(),
+            e.at.format("%H:%M:%S").to_string(),
+            e.kind.clone(),
+            resource,
+            event_summary(e),
+        ]);
     }
     let mut out = format!("{t}\n");
     if let Some(c) = chain {
         match c.first_bad {
             None => {
-                let _ = writeln!(out, "hash chain intact: {} events, head {}", c.events, c.head);
+                let _ = writeln!(
+                    out,
+                    "hash chain intact: {} events, head {}",
+                    c.events, c.head
+                );
             }
             Some(seq) => {
-                let _ = writeln!(out, "HASH CHAIN BROKEN at event {seq}: the ledger was modified outside custos");
+                let _ = writeln!(
+                    out,
+                    "HASH CHAIN BROKEN at event {seq}: the ledger was modified outside custos"
+                );
             }
         }
     }
@@ -279,7 +430,12 @@ pub fn dead_letters(list: &[DeadLetter]) -> String {
     }
     let mut t = table(&["id", "location", "field", "error"]);
     for d in list {
-        t.add_row(vec![d.id.clone(), d.location.clone(), d.field.clone().unwrap_or_default(), d.error.clone()]);
+        t.add_row(vec![
+            d.id.clone(),
+            d.location.clone(),
+            d.field.clone().unwrap_or_default(),
+            d.error.clone(),
+        ]);
     }
     format!("{t}\n")
 }
@@ -287,7 +443,13 @@ pub fn dead_letters(list: &[DeadLetter]) -> String {
 pub fn policy_tests(report: &TestReport) -> String {
     let mut out = String::new();
     for c in report.cases.iter().filter(|c| !c.passed) {
-        let _ = writeln!(out, "FAIL {}: {}\n     {}", c.file, c.name, c.error.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "FAIL {}: {}\n     {}",
+            c.file,
+            c.name,
+            c.error.as_deref().unwrap_or("")
+        );
     }
     let _ = writeln!(out, "PASS: {}/{}", report.passed(), report.cases.len());
     if report.failed() > 0 {

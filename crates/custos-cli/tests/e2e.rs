@@ -1,13 +1,19 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 //! End-to-end tests of the `custos` binary. Those marked LocalStack run against a real
 //! LocalStack (each in its own account) and fail when it is not running.
 
-use custos_testkit::{child_env, make_bucket, require_localstack, s3, sdk, seed, unique_account, Fixture};
+use custos_testkit::{
+    Fixture, child_env, make_bucket, require_localstack, s3, sdk, seed, unique_account,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 struct Env {
@@ -25,7 +31,10 @@ impl Env {
             dir.path().join("ledger.db"),
         );
         std::fs::write(dir.path().join("custos.toml"), cfg).unwrap();
-        Env { dir, account: unique_account() }
+        Env {
+            dir,
+            account: unique_account(),
+        }
     }
 
     fn config(&self) -> PathBuf {
@@ -35,7 +44,10 @@ impl Env {
     fn custos(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
         cmd.arg("--config").arg(self.config()).args(args);
-        cmd.env_remove("CUSTOS_DATABASE_URL").env_remove("CUSTOS_CONFIG").env_remove("CUSTOS_APPROVER").env_remove("CUSTOS_ACTOR");
+        cmd.env_remove("CUSTOS_DATABASE_URL")
+            .env_remove("CUSTOS_CONFIG")
+            .env_remove("CUSTOS_APPROVER")
+            .env_remove("CUSTOS_ACTOR");
         for (k, v) in child_env(&self.account) {
             cmd.env(k, v);
         }
@@ -46,17 +58,30 @@ impl Env {
         let mut all = vec!["--output", "json"];
         all.extend_from_slice(args);
         let out = self.custos(&all);
-        assert!(out.status.code().is_some_and(|c| c == 0 || c == 4), "custos {args:?} failed: {}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
+        assert!(
+            out.status.code().is_some_and(|c| c == 0 || c == 4),
+            "custos {args:?} failed: {}",
+            text(&out)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
     }
 
     fn events(&self, run: &str) -> Vec<Value> {
-        self.json(&["history", "--run", run, "--limit", "100000"])["events"].as_array().unwrap().clone()
+        self.json(&["history", "--run", run, "--limit", "100000"])["events"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 }
 
 fn text(o: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn outcome_of(report: &Value, bucket: &str) -> String {
@@ -75,7 +100,12 @@ fn count(events: &[Value], kind: &str) -> usize {
 }
 
 async fn has_pab(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
-    client.get_public_access_block().bucket(bucket).send().await.is_ok()
+    client
+        .get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .is_ok()
 }
 
 #[tokio::test]
@@ -88,16 +118,34 @@ async fn sandwich_end_to_end_on_localstack() {
     let b = |f: Fixture| format!("{prefix}-{}", f.suffix());
 
     let first = env.json(&["run", "--once"]);
-    assert_eq!(outcome_of(&first, &b(Fixture::NoPublicAccessBlock)), "fixed");
+    assert_eq!(
+        outcome_of(&first, &b(Fixture::NoPublicAccessBlock)),
+        "fixed"
+    );
     assert_eq!(outcome_of(&first, &b(Fixture::NoEncryption)), "fixed");
-    assert_eq!(outcome_of(&first, &b(Fixture::VersioningOff)), "awaiting_approval");
+    assert_eq!(
+        outcome_of(&first, &b(Fixture::VersioningOff)),
+        "awaiting_approval"
+    );
     assert_eq!(outcome_of(&first, &b(Fixture::Excluded)), "denied");
-    assert_eq!(outcome_of(&first, &b(Fixture::Production)), "awaiting_approval");
-    assert_eq!(outcome_of(&first, &b(Fixture::Incident)), "awaiting_approval");
+    assert_eq!(
+        outcome_of(&first, &b(Fixture::Production)),
+        "awaiting_approval"
+    );
+    assert_eq!(
+        outcome_of(&first, &b(Fixture::Incident)),
+        "awaiting_approval"
+    );
     assert_eq!(outcome_of(&first, &b(Fixture::Compliant)), "");
     assert!(has_pab(&client, &b(Fixture::NoPublicAccessBlock)).await);
-    assert!(!has_pab(&client, &b(Fixture::Excluded)).await, "an excluded bucket was changed");
-    assert!(!has_pab(&client, &b(Fixture::Production)).await, "production changed without approval");
+    assert!(
+        !has_pab(&client, &b(Fixture::Excluded)).await,
+        "an excluded bucket was changed"
+    );
+    assert!(
+        !has_pab(&client, &b(Fixture::Production)).await,
+        "production changed without approval"
+    );
     let ev1 = env.events(first["run_id"].as_str().unwrap());
     assert_eq!(count(&ev1, "action.intent"), 2);
     assert_eq!(count(&ev1, "action.executed"), 2);
@@ -106,31 +154,65 @@ async fn sandwich_end_to_end_on_localstack() {
     let second = env.json(&["run", "--once"]);
     let ev2 = env.events(second["run_id"].as_str().unwrap());
     assert_eq!(count(&ev2, "action.intent"), 0, "{ev2:#?}");
-    assert_eq!(second["rows"].as_array().unwrap().iter().map(|r| r["calls"].as_array().unwrap().len()).sum::<usize>(), 0);
-    let compliant_now: Vec<&Value> = ev2.iter().filter(|e| e["kind"] == "resource.evaluated" && e["payload"]["failing"].as_array().unwrap().is_empty()).collect();
+    assert_eq!(
+        second["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["calls"].as_array().unwrap().len())
+            .sum::<usize>(),
+        0
+    );
+    let compliant_now: Vec<&Value> = ev2
+        .iter()
+        .filter(|e| {
+            e["kind"] == "resource.evaluated"
+                && e["payload"]["failing"].as_array().unwrap().is_empty()
+        })
+        .collect();
     assert_eq!(compliant_now.len(), 3, "compliant + the two fixed buckets");
     // No duplicate approval requests either.
     let pending = env.json(&["approvals", "list"]);
     assert_eq!(pending.as_array().unwrap().len(), 3);
 
     // The requester cannot approve its own request; someone else can, and it executes.
-    let prod = pending.as_array().unwrap().iter().find(|a| a["plan"]["resource"]["resource_id"] == b(Fixture::Production).as_str()).unwrap();
+    let prod = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["plan"]["resource"]["resource_id"] == b(Fixture::Production).as_str())
+        .unwrap();
     let id = prod["id"].as_str().unwrap();
     let selfie = env.custos(&["approvals", "approve", id, "--by", "custos"]);
     assert_eq!(selfie.status.code(), Some(5), "{}", text(&selfie));
     assert!(String::from_utf8_lossy(&selfie.stderr).contains("separation of duties"));
-    let ok = env.json(&["approvals", "approve", id, "--by", "alice", "--comment", "SEC-12"]);
+    let ok = env.json(&[
+        "approvals",
+        "approve",
+        id,
+        "--by",
+        "alice",
+        "--comment",
+        "SEC-12",
+    ]);
     assert_eq!(ok["approval"]["status"], "executed");
     assert_eq!(ok["execution"]["outcome"], "fixed");
     assert!(has_pab(&client, &b(Fixture::Production)).await);
     let again = env.custos(&["approvals", "approve", id, "--by", "alice"]);
-    assert_eq!(again.status.code(), Some(5), "an executed approval cannot be approved twice");
+    assert_eq!(
+        again.status.code(),
+        Some(5),
+        "an executed approval cannot be approved twice"
+    );
 
     // Rollback restores the exact before state (there was no public access block).
     let action = ok["execution"]["action_id"].as_str().unwrap();
     let rb = env.custos(&["rollback", action, "--by", "alice"]);
     assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
-    assert!(!has_pab(&client, &b(Fixture::Production)).await, "rollback did not remove the block");
+    assert!(
+        !has_pab(&client, &b(Fixture::Production)).await,
+        "rollback did not remove the block"
+    );
     assert_eq!(env.custos(&["rollback", action]).status.code(), Some(5));
 
     let hist = env.custos(&["history", "--verify", "--limit", "5"]);
@@ -156,14 +238,21 @@ async fn replaying_stale_items_after_a_fix_records_no_ops() {
     let env = Env::new();
     let client = s3(&sdk(&env.account));
     let bucket = format!("n{}-public", env.account);
-    make_bucket(&client, &bucket, Fixture::NoPublicAccessBlock).await.unwrap();
+    make_bucket(&client, &bucket, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
     let file = env.dir.path().join("stale.ndjson");
     // As AWS Config last recorded it: encrypted and versioned, but without a public access block.
     let supp = serde_json::json!({
         "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
         "BucketVersioningConfiguration": {"status": "Enabled"},
     });
-    let line = replay_line(&env.account, &bucket, supp, serde_json::json!({"environment": "dev"}));
+    let line = replay_line(
+        &env.account,
+        &bucket,
+        supp,
+        serde_json::json!({"environment": "dev"}),
+    );
     std::fs::write(&file, format!("{line}\n")).unwrap();
     let file = file.to_str().unwrap();
 
@@ -183,7 +272,9 @@ async fn malformed_replay_items_are_dead_lettered_and_good_ones_processed() {
     let env = Env::new();
     let client = s3(&sdk(&env.account));
     let good = format!("m{}-public", env.account);
-    make_bucket(&client, &good, Fixture::NoPublicAccessBlock).await.unwrap();
+    make_bucket(&client, &good, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
     let acct = env.account.clone();
     let lines = [
         replay_line(&acct, &good, serde_json::json!({}), serde_json::json!({"environment": "dev"})),
@@ -202,18 +293,36 @@ async fn malformed_replay_items_are_dead_lettered_and_good_ones_processed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("7 input(s) rejected"), "{stdout}");
     let name = file.display().to_string();
-    for (line, field) in [(2, None), (3, Some("detail.configurationItem.resourceId")), (4, Some("detail.configurationItem.configurationItemCaptureTime")), (5, Some("detail.configurationItem.awsAccountId")), (6, Some("detail.configurationItem.tags.k")), (7, Some("detail-type")), (8, Some("detail.configurationItemSummary"))] {
+    for (line, field) in [
+        (2, None),
+        (3, Some("detail.configurationItem.resourceId")),
+        (
+            4,
+            Some("detail.configurationItem.configurationItemCaptureTime"),
+        ),
+        (5, Some("detail.configurationItem.awsAccountId")),
+        (6, Some("detail.configurationItem.tags.k")),
+        (7, Some("detail-type")),
+        (8, Some("detail.configurationItemSummary")),
+    ] {
         let loc = format!("{name}:{line}");
         assert!(stdout.contains(&loc), "missing {loc} in {stdout}");
         if let Some(f) = field {
-            assert!(stdout.contains(&format!("field `{f}`")), "missing field {f} in {stdout}");
+            assert!(
+                stdout.contains(&format!("field `{f}`")),
+                "missing field {f} in {stdout}"
+            );
         }
     }
-    assert!(has_pab(&client, &good).await, "the good item was not processed");
+    assert!(
+        has_pab(&client, &good).await,
+        "the good item was not processed"
+    );
     let dls = env.json(&["dead-letters"]);
     let dls = dls.as_array().unwrap();
     assert_eq!(dls.len(), 7);
-    assert!(dls.iter().all(|d| !d["raw"].as_str().unwrap().is_empty() && d["location"].as_str().unwrap().starts_with(&name)));
+    assert!(dls.iter().all(|d| !d["raw"].as_str().unwrap().is_empty()
+        && d["location"].as_str().unwrap().starts_with(&name)));
 }
 
 fn offline(args: &[&str], config: Option<&Path>) -> Output {
@@ -221,20 +330,38 @@ fn offline(args: &[&str], config: Option<&Path>) -> Output {
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.current_dir(repo()).args(args).env_remove("CUSTOS_CONFIG").env_remove("CUSTOS_DATABASE_URL");
+    cmd.current_dir(repo())
+        .args(args)
+        .env_remove("CUSTOS_CONFIG")
+        .env_remove("CUSTOS_DATABASE_URL");
     cmd.output().unwrap()
 }
 
 #[test]
 fn plan_output_is_a_readable_table() {
-    let out = offline(&["plan", "--replay", "tests/fixtures/replay/demo-buckets.ndjson"], Some(&repo().join("localstack/custos.toml")));
+    let out = offline(
+        &[
+            "plan",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+        ],
+        Some(&repo().join("localstack/custos.toml")),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
 fn scan_output_is_a_readable_table() {
-    let out = offline(&["scan", "--replay", "tests/fixtures/replay/demo-buckets.ndjson", "--fail-on-findings"], Some(&repo().join("localstack/custos.toml")));
+    let out = offline(
+        &[
+            "scan",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+            "--fail-on-findings",
+        ],
+        Some(&repo().join("localstack/custos.toml")),
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
@@ -248,7 +375,11 @@ fn bundle_copy() -> tempfile::TempDir {
             std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
         }
     }
-    std::fs::write(dir.path().join("custos.toml"), "[policy]\ndir = \"rego\"\n[playbooks]\ndir = \"playbooks\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("custos.toml"),
+        "[policy]\ndir = \"rego\"\n[playbooks]\ndir = \"playbooks\"\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -256,23 +387,48 @@ fn bundle_copy() -> tempfile::TempDir {
 fn a_broken_rego_file_refuses_to_start_naming_file_and_line() {
     let dir = bundle_copy();
     std::fs::write(dir.path().join("rego/controls/broken.rego"), "package custos.controls.broken\n\nviolations contains msg if {\n    msg := sprintf(\"x\", [\n}\n").unwrap();
-    let out = offline(&["plan", "--replay", "tests/fixtures/replay/demo-buckets.ndjson"], Some(&dir.path().join("custos.toml")));
+    let out = offline(
+        &[
+            "plan",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+        ],
+        Some(&dir.path().join("custos.toml")),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.rego:4:"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing may run with a partial policy set");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing may run with a partial policy set"
+    );
 }
 
 #[test]
 fn a_broken_playbook_refuses_to_start_naming_file_and_line() {
     let dir = bundle_copy();
     let p = dir.path().join("playbooks/s3-enable-versioning.toml");
-    let text_in = std::fs::read_to_string(&p).unwrap().replace("risk = \"medium\"", "risk = \"medium\"\nretries = \"many\"");
+    let text_in = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("risk = \"medium\"", "risk = \"medium\"\nretries = \"many\"");
     std::fs::write(&p, text_in).unwrap();
-    let out = offline(&["run", "--once", "--replay", "tests/fixtures/replay/demo-buckets.ndjson"], Some(&dir.path().join("custos.toml")));
+    let out = offline(
+        &[
+            "run",
+            "--once",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+        ],
+        Some(&dir.path().join("custos.toml")),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("s3-enable-versioning.toml") && err.contains("line 9") && err.contains("retries"), "{err}");
+    assert!(
+        err.contains("s3-enable-versioning.toml")
+            && err.contains("line 9")
+            && err.contains("retries"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -286,25 +442,43 @@ fn a_control_without_its_playbook_refuses_to_start() {
 
 #[test]
 fn policy_test_reports_failures_by_name() {
-    let out = offline(&["policy", "test"], Some(&repo().join("localstack/custos.toml")));
+    let out = offline(
+        &["policy", "test"],
+        Some(&repo().join("localstack/custos.toml")),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("PASS:"));
     let dir = bundle_copy();
-    std::fs::write(dir.path().join("rego/gate/extra_test.rego"), "package custos.extra_test\n\ntest_that_fails if { 1 == 2 }\n").unwrap();
+    std::fs::write(
+        dir.path().join("rego/gate/extra_test.rego"),
+        "package custos.extra_test\n\ntest_that_fails if { 1 == 2 }\n",
+    )
+    .unwrap();
     let out = offline(&["policy", "test"], Some(&dir.path().join("custos.toml")));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL") && String::from_utf8_lossy(&out.stdout).contains("test_that_fails"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAIL")
+            && String::from_utf8_lossy(&out.stdout).contains("test_that_fails")
+    );
 }
 
 #[test]
 fn every_config_error_is_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("custos.toml");
-    std::fs::write(&p, "[autonomy]\ndefault = 7\n[approvals]\nttl_hours = -1\n[gate]\nmax_actions_per_run = -5\n").unwrap();
+    std::fs::write(
+        &p,
+        "[autonomy]\ndefault = 7\n[approvals]\nttl_hours = -1\n[gate]\nmax_actions_per_run = -5\n",
+    )
+    .unwrap();
     let out = offline(&["policy", "check"], Some(&p));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for f in ["autonomy.default", "approvals.ttl_hours", "gate.max_actions_per_run"] {
+    for f in [
+        "autonomy.default",
+        "approvals.ttl_hours",
+        "gate.max_actions_per_run",
+    ] {
         assert!(err.contains(f), "{f} missing from {err}");
     }
 }

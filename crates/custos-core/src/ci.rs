@@ -189,7 +189,8 @@ impl ConfigurationItem {
                 )
             })?
             .with_timezone(&Utc);
-        let configuration_item_status = opt("configurationItemStatus")?.unwrap_or_else(|| "OK".into());
+        let configuration_item_status =
+            opt("configurationItemStatus")?.unwrap_or_else(|| "OK".into());
 
         let tags = parse_tags(obj.get("tags"))?;
 
@@ -215,7 +216,9 @@ impl ConfigurationItem {
                 for (k, v) in m {
                     let v = match v {
                         // The Config API delivers these as JSON-encoded strings.
-                        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
+                        Value::String(s) => {
+                            serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
+                        }
                         other => other.clone(),
                     };
                     supplementary_configuration.insert(k.clone(), v);
@@ -382,7 +385,11 @@ mod tests {
             ("resourceType", json!(5), "resourceType"),
             ("resourceType", json!("S3 bucket"), "resourceType"),
             ("awsAccountId", json!("12"), "awsAccountId"),
-            ("configurationItemCaptureTime", json!("yesterday"), "configurationItemCaptureTime"),
+            (
+                "configurationItemCaptureTime",
+                json!("yesterday"),
+                "configurationItemCaptureTime",
+            ),
             ("tags", json!("x"), "tags"),
             ("configuration", json!([1]), "configuration"),
         ];
@@ -394,14 +401,20 @@ mod tests {
         }
         let mut v = good();
         v.as_object_mut().unwrap().remove("resourceId");
-        assert_eq!(ConfigurationItem::from_json(&v).unwrap_err().to_string(), "field `resourceId`: missing");
+        assert_eq!(
+            ConfigurationItem::from_json(&v).unwrap_err().to_string(),
+            "field `resourceId`: missing"
+        );
     }
 
     #[test]
     fn hostile_tags_are_bounded() {
         let mut v = good();
         v["tags"] = json!({"k": "x".repeat(300)});
-        assert_eq!(ConfigurationItem::from_json(&v).unwrap_err().field, "tags.k");
+        assert_eq!(
+            ConfigurationItem::from_json(&v).unwrap_err().field,
+            "tags.k"
+        );
     }
 
     #[test]

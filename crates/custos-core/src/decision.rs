@@ -104,9 +104,7 @@ pub struct Decision {
 }
 
 /// Autonomy levels, per resource class and environment.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub enum AutonomyLevel {
     /// 1: findings only.
@@ -208,14 +206,22 @@ mod tests {
         assert!(Verdict::NeedsApproval < Verdict::RecommendOnly);
         assert!(Verdict::RecommendOnly < Verdict::Deny);
         assert_eq!(Verdict::default(), Verdict::NeedsApproval);
-        for v in [Verdict::Execute, Verdict::NeedsApproval, Verdict::RecommendOnly, Verdict::Deny] {
+        for v in [
+            Verdict::Execute,
+            Verdict::NeedsApproval,
+            Verdict::RecommendOnly,
+            Verdict::Deny,
+        ] {
             assert_eq!(v.as_str().parse::<Verdict>().unwrap(), v);
         }
     }
 
     #[test]
     fn autonomy_allows() {
-        assert_eq!(AutonomyLevel::AutoLower.allows(true), Verdict::NeedsApproval);
+        assert_eq!(
+            AutonomyLevel::AutoLower.allows(true),
+            Verdict::NeedsApproval
+        );
         assert_eq!(AutonomyLevel::AutoLower.allows(false), Verdict::Execute);
         assert_eq!(AutonomyLevel::Observe.allows(false), Verdict::RecommendOnly);
         assert!(AutonomyLevel::try_from(6).is_err());

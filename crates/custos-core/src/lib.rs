@@ -7,7 +7,7 @@ pub mod decision;
 pub mod plan;
 
 pub use approval::{Approval, ApprovalStatus};
-pub use canonical::{canonical_json, digest_json, Digest};
+pub use canonical::{Digest, canonical_json, digest_json};
 pub use ci::{CiError, ConfigurationItem, ResourceRef};
 pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdict};
 pub use plan::{

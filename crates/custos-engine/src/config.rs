@@ -129,80 +129,148 @@ impl Config {
             return Config::validate(RawConfig::default(), None, Path::new("."));
         };
         let label = path.display().to_string();
-        let err = |field: &str, message: String| ConfigErrors(vec![ConfigError { file: label.clone(), field: field.into(), message }]);
-        let text = std::fs::read_to_string(path).map_err(|e| err("-", format!("cannot read: {e}")))?;
+        let err = |field: &str, message: String| {
+            ConfigErrors(vec![ConfigError {
+                file: label.clone(),
+                field: field.into(),
+                message,
+            }])
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err("-", format!("cannot read: {e}")))?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
-            let line = e.span().and_then(|s| text.get(..s.start)).map_or(0, |t| t.matches('\n').count() + 1);
+            let line = e
+                .span()
+                .and_then(|s| text.get(..s.start))
+                .map_or(0, |t| t.matches('\n').count() + 1);
             err(&format!("line {line}"), e.message().to_string())
         })?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Config::validate(raw, Some(path), base)
     }
 
     /// Pure validation: every problem is reported, none is fixed silently.
-    pub fn validate(raw: RawConfig, source: Option<&Path>, base: &Path) -> Result<Config, ConfigErrors> {
+    pub fn validate(
+        raw: RawConfig,
+        source: Option<&Path>,
+        base: &Path,
+    ) -> Result<Config, ConfigErrors> {
         let file = source.map_or_else(|| "<defaults>".to_string(), |p| p.display().to_string());
         let mut errors = Vec::new();
-        let mut bad = |field: &str, message: String| errors.push(ConfigError { file: file.clone(), field: field.into(), message });
-        let level = |field: String, n: i64, bad: &mut dyn FnMut(&str, String)| -> AutonomyLevel {
-            u8::try_from(n).ok().and_then(|n| AutonomyLevel::try_from(n).ok()).unwrap_or_else(|| {
-                bad(&field, format!("autonomy level must be 1 to 5, got `{n}`"));
-                AutonomyLevel::Observe
+        let mut bad = |field: &str, message: String| {
+            errors.push(ConfigError {
+                file: file.clone(),
+                field: field.into(),
+                message,
             })
         };
+        let level = |field: String, n: i64, bad: &mut dyn FnMut(&str, String)| -> AutonomyLevel {
+            u8::try_from(n)
+                .ok()
+                .and_then(|n| AutonomyLevel::try_from(n).ok())
+                .unwrap_or_else(|| {
+                    bad(&field, format!("autonomy level must be 1 to 5, got `{n}`"));
+                    AutonomyLevel::Observe
+                })
+        };
 
-        if let Some(r) = &raw.aws.region {
-            if r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-                bad("aws.region", format!("`{r}` is not a region name"));
-            }
+        let region_ok = |r: &str| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        if let Some(r) = raw.aws.region.as_deref().filter(|r| !region_ok(r)) {
+            bad("aws.region", format!("`{r}` is not a region name"));
         }
         let scan_concurrency = raw.aws.scan_concurrency.unwrap_or(8);
         if !(1..=64).contains(&scan_concurrency) {
-            bad("aws.scan_concurrency", format!("must be 1 to 64, got `{scan_concurrency}`"));
+            bad(
+                "aws.scan_concurrency",
+                format!("must be 1 to 64, got `{scan_concurrency}`"),
+            );
         }
         let eval_ms = raw.policy.eval_timeout_ms.unwrap_or(250);
         if !(1..=10_000).contains(&eval_ms) {
-            bad("policy.eval_timeout_ms", format!("must be 1 to 10000, got `{eval_ms}`"));
+            bad(
+                "policy.eval_timeout_ms",
+                format!("must be 1 to 10000, got `{eval_ms}`"),
+            );
         }
-        let exclusion_tag = raw.gate.exclusion_tag.clone().unwrap_or_else(|| "custos:exclude".into());
+        let exclusion_tag = raw
+            .gate
+            .exclusion_tag
+            .clone()
+            .unwrap_or_else(|| "custos:exclude".into());
         if exclusion_tag.trim().is_empty() || exclusion_tag.len() > 128 {
-            bad("gate.exclusion_tag", "must be a tag key of 1 to 128 characters".into());
+            bad(
+                "gate.exclusion_tag",
+                "must be a tag key of 1 to 128 characters".into(),
+            );
         }
         let max_actions = raw.gate.max_actions_per_run.unwrap_or(25);
         if max_actions < 0 {
-            bad("gate.max_actions_per_run", format!("must be 0 or more, got `{max_actions}`"));
+            bad(
+                "gate.max_actions_per_run",
+                format!("must be 0 or more, got `{max_actions}`"),
+            );
         }
         for (i, p) in raw.gate.exclusions.iter().enumerate() {
             if p.trim().is_empty() {
                 bad(&format!("gate.exclusions[{i}]"), "empty pattern".into());
             }
         }
-        let default = level("autonomy.default".into(), raw.autonomy.default.unwrap_or(3), &mut bad);
-        let ceiling = level("autonomy.ceiling".into(), raw.autonomy.ceiling.unwrap_or(5), &mut bad);
+        let default = level(
+            "autonomy.default".into(),
+            raw.autonomy.default.unwrap_or(3),
+            &mut bad,
+        );
+        let ceiling = level(
+            "autonomy.ceiling".into(),
+            raw.autonomy.ceiling.unwrap_or(5),
+            &mut bad,
+        );
         let mut classes = BTreeMap::new();
         for (class, envs) in &raw.autonomy.classes {
             let mut m = BTreeMap::new();
             for (env, n) in envs {
-                m.insert(env.to_ascii_lowercase(), level(format!("autonomy.classes.{class}.{env}"), *n, &mut bad));
+                m.insert(
+                    env.to_ascii_lowercase(),
+                    level(format!("autonomy.classes.{class}.{env}"), *n, &mut bad),
+                );
             }
             classes.insert(class.to_ascii_lowercase(), m);
         }
         let ttl = raw.approvals.ttl_hours.unwrap_or(24);
         if !(1..=24 * 30).contains(&ttl) {
-            bad("approvals.ttl_hours", format!("must be 1 to 720, got `{ttl}`"));
+            bad(
+                "approvals.ttl_hours",
+                format!("must be 1 to 720, got `{ttl}`"),
+            );
         }
         match raw.reasoning.mode.as_deref() {
             None | Some("offline") => {}
-            Some(other) => bad("reasoning.mode", format!("`{other}` is not available yet; use `offline`")),
+            Some(other) => bad(
+                "reasoning.mode",
+                format!("`{other}` is not available yet; use `offline`"),
+            ),
         }
         let reasoning_ms = raw.reasoning.timeout_ms.unwrap_or(10_000);
         if !(1..=120_000).contains(&reasoning_ms) {
-            bad("reasoning.timeout_ms", format!("must be 1 to 120000, got `{reasoning_ms}`"));
+            bad(
+                "reasoning.timeout_ms",
+                format!("must be 1 to 120000, got `{reasoning_ms}`"),
+            );
         }
         let mut environments = Environments::default();
         if let Some(k) = raw.environments.tag_keys.clone() {
             if k.is_empty() {
-                bad("environments.tag_keys", "must name at least one tag key".into());
+                bad(
+                    "environments.tag_keys",
+                    "must name at least one tag key".into(),
+                );
             }
             environments.tag_keys = k;
         }
@@ -210,7 +278,10 @@ impl Config {
             environments.default = d.to_ascii_lowercase();
         }
         if let Some(n) = raw.environments.non_production.clone() {
-            environments.non_production = n.into_iter().map(|s| s.to_ascii_lowercase()).collect::<BTreeSet<_>>();
+            environments.non_production = n
+                .into_iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect::<BTreeSet<_>>();
         }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -223,7 +294,10 @@ impl Config {
             source: source.map(Path::to_path_buf),
             region: raw.aws.region,
             scan_concurrency,
-            database_url: raw.database.url.unwrap_or_else(|| base.join(".custos/ledger.db").display().to_string()),
+            database_url: raw
+                .database
+                .url
+                .unwrap_or_else(|| base.join(".custos/ledger.db").display().to_string()),
             policy_dir: resolve(raw.policy.dir, "rego"),
             eval_timeout: Duration::from_millis(eval_ms),
             playbooks_dir: resolve(raw.playbooks.dir, "playbooks"),
@@ -235,7 +309,11 @@ impl Config {
                 "always_approve": raw.gate.always_approve,
             }),
             environments,
-            autonomy: AutonomyPolicy { default, ceiling, classes },
+            autonomy: AutonomyPolicy {
+                default,
+                ceiling,
+                classes,
+            },
             approval_ttl: chrono::Duration::hours(ttl),
             reasoning_timeout: Duration::from_millis(reasoning_ms),
             offline_rules: raw.reasoning.offline.unwrap_or_default(),
@@ -255,8 +333,20 @@ mod tests {
         .unwrap();
         let errs = Config::validate(raw, Some(Path::new("c.toml")), Path::new(".")).unwrap_err();
         let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["aws.region", "autonomy.default", "autonomy.classes.s3.production", "approvals.ttl_hours", "reasoning.mode"]);
-        assert!(errs.to_string().contains("c.toml: autonomy.default: autonomy level must be 1 to 5, got `9`"));
+        assert_eq!(
+            fields,
+            [
+                "aws.region",
+                "autonomy.default",
+                "autonomy.classes.s3.production",
+                "approvals.ttl_hours",
+                "reasoning.mode"
+            ]
+        );
+        assert!(
+            errs.to_string()
+                .contains("c.toml: autonomy.default: autonomy level must be 1 to 5, got `9`")
+        );
     }
 
     #[test]

@@ -17,7 +17,13 @@ impl Journal for LedgerJournal<'_> {
     async fn intent(&self, intent: &Intent) -> Result<(), String> {
         let payload = serde_json::to_value(intent).map_err(|e| e.to_string())?;
         self.ledger
-            .action_intent(&intent.action_id, self.run_id, self.approval_id, self.plan, &payload)
+            .action_intent(
+                &intent.action_id,
+                self.run_id,
+                self.approval_id,
+                self.plan,
+                &payload,
+            )
             .await
             .map_err(|e| e.to_string())
     }

@@ -12,8 +12,8 @@ pub use report::{Outcome, RunReport, RunRow};
 use chrono::Utc;
 use custos_approval::autonomy_verdict;
 use custos_core::{
-    digest_json, Approval, ApprovalStatus, ConfigurationItem, Decision, ExecutionRecord, Finding,
-    Reason, RemediationPlan, Stage, Verdict, Verification,
+    Approval, ApprovalStatus, ConfigurationItem, Decision, ExecutionRecord, Finding, Reason,
+    RemediationPlan, Stage, Verdict, Verification, digest_json,
 };
 use custos_executor::{PlaybookSet, Registry, Verifier};
 use custos_ledger::{DeadLetter, Ledger, Run};
@@ -86,13 +86,33 @@ struct PolicyVerifier<'a>(&'a Mutex<Evaluator>);
 impl Verifier for PolicyVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {
         let result = match self.0.lock() {
-            Ok(mut ev) => ev.control_passes(&plan.control_id, after).map_err(|e| e.to_string()),
+            Ok(mut ev) => ev
+                .control_passes(&plan.control_id, after)
+                .map_err(|e| e.to_string()),
             Err(_) => Err("policy evaluator lock poisoned".into()),
         };
         match result {
-            Ok(true) => Verification { passed: true, method: "control".into(), detail: format!("control `{}` passes on the state read back", plan.control_id) },
-            Ok(false) => Verification { passed: false, method: "control".into(), detail: format!("control `{}` still fails on the state read back", plan.control_id) },
-            Err(e) => Verification { passed: false, method: "control".into(), detail: e },
+            Ok(true) => Verification {
+                passed: true,
+                method: "control".into(),
+                detail: format!(
+                    "control `{}` passes on the state read back",
+                    plan.control_id
+                ),
+            },
+            Ok(false) => Verification {
+                passed: false,
+                method: "control".into(),
+                detail: format!(
+                    "control `{}` still fails on the state read back",
+                    plan.control_id
+                ),
+            },
+            Err(e) => Verification {
+                passed: false,
+                method: "control".into(),
+                detail: e,
+            },
         }
     }
 }
@@ -116,7 +136,10 @@ impl Engine {
     }
 
     fn detect(&self, ci: &ConfigurationItem) -> Result<Vec<Finding>, String> {
-        let mut ev = self.evaluator.lock().map_err(|_| "policy evaluator lock poisoned".to_string())?;
+        let mut ev = self
+            .evaluator
+            .lock()
+            .map_err(|_| "policy evaluator lock poisoned".to_string())?;
         ev.detect(ci).map_err(|e| e.to_string())
     }
 
@@ -125,17 +148,32 @@ impl Engine {
             Ok(mut ev) => ev.gate(plan, run),
             Err(_) => custos_policy::GateOutcome {
                 verdict: Verdict::NeedsApproval,
-                reasons: vec![Reason { stage: Stage::Gate, rule: "gate.error".into(), verdict: Verdict::NeedsApproval, message: "policy evaluator lock poisoned".into() }],
+                reasons: vec![Reason {
+                    stage: Stage::Gate,
+                    rule: "gate.error".into(),
+                    verdict: Verdict::NeedsApproval,
+                    message: "policy evaluator lock poisoned".into(),
+                }],
             },
         }
     }
 
     /// Collect from `source`, then detect, plan, decide and (per `mode`) act.
-    pub async fn run_once(&self, source: &dyn Source, mode: Mode) -> Result<RunReport, EngineError> {
+    pub async fn run_once(
+        &self,
+        source: &dyn Source,
+        mode: Mode,
+    ) -> Result<RunReport, EngineError> {
         let run_id = format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let ledger = &self.parts.ledger;
         let record = mode != Mode::DryRun;
-        let mut report = RunReport { run_id: run_id.clone(), mode: mode.as_str().into(), source: source.name(), policy_digest: self.parts.bundle.digest().to_string(), ..RunReport::default() };
+        let mut report = RunReport {
+            run_id: run_id.clone(),
+            mode: mode.as_str().into(),
+            source: source.name(),
+            policy_digest: self.parts.bundle.digest().to_string(),
+            ..RunReport::default()
+        };
         if record {
             ledger
                 .start_run(&Run {
@@ -182,7 +220,12 @@ impl Engine {
         for ci in batch.items {
             let key = custos_ledger::resource_key(&ci.resource_ref());
             match latest.get(&key) {
-                Some(prev) if prev.configuration_item_capture_time >= ci.configuration_item_capture_time => report.duplicates += 1,
+                Some(prev)
+                    if prev.configuration_item_capture_time
+                        >= ci.configuration_item_capture_time =>
+                {
+                    report.duplicates += 1
+                }
                 _ => {
                     if latest.insert(key, ci).is_some() {
                         report.duplicates += 1;
@@ -201,13 +244,27 @@ impl Engine {
                     // A policy that cannot evaluate a resource is an escalation, recorded.
                     report.rows.push(RunRow::error(ci.resource_ref(), &e));
                     if record {
-                        ledger.append(Some(&run_id), "detect.error", Some(&ci.resource_ref()), &json!({"error": e})).await?;
+                        ledger
+                            .append(
+                                Some(&run_id),
+                                "detect.error",
+                                Some(&ci.resource_ref()),
+                                &json!({"error": e}),
+                            )
+                            .await?;
                     }
                     continue;
                 }
             };
             if record {
-                let applicable: Vec<&str> = self.parts.bundle.controls().iter().filter(|c| c.resource_types.contains(&ci.resource_type)).map(|c| c.id.as_str()).collect();
+                let applicable: Vec<&str> = self
+                    .parts
+                    .bundle
+                    .controls()
+                    .iter()
+                    .filter(|c| c.resource_types.contains(&ci.resource_type))
+                    .map(|c| c.id.as_str())
+                    .collect();
                 let failing: Vec<&str> = findings.iter().map(|f| f.control_id.as_str()).collect();
                 ledger
                     .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
@@ -228,21 +285,45 @@ impl Engine {
                 report.findings += findings.len();
                 if record {
                     for f in &findings {
-                        ledger.append(Some(&run_id), "finding", Some(&f.resource), &serde_json::to_value(f).unwrap_or_default()).await?;
+                        ledger
+                            .append(
+                                Some(&run_id),
+                                "finding",
+                                Some(&f.resource),
+                                &serde_json::to_value(f).unwrap_or_default(),
+                            )
+                            .await?;
                     }
                 }
                 let environment = self.parts.config.environments.of(&ci.tags);
-                let Some(plan) = self.parts.playbooks.plan(&self.parts.registry, &findings[0], ci, &environment) else {
+                let Some(plan) =
+                    self.parts
+                        .playbooks
+                        .plan(&self.parts.registry, &findings[0], ci, &environment)
+                else {
                     report.rows.push(RunRow::no_playbook(&findings[0]));
                     continue;
                 };
                 let decision = self.decide(&plan, &findings, &ctx).await;
-                if decision.reasons.iter().any(|r| r.rule == "gate.blast_radius") && !blast_logged && record {
+                if decision
+                    .reasons
+                    .iter()
+                    .any(|r| r.rule == "gate.blast_radius")
+                    && !blast_logged
+                    && record
+                {
                     blast_logged = true;
                     ledger.append(Some(&run_id), "run.blast_radius_reached", None, &json!({"limit": self.parts.config.gate["max_actions_per_run"], "executions": ctx.executions_so_far})).await?;
                 }
                 if record {
-                    ledger.append(Some(&run_id), "decision", Some(&plan.resource), &json!({"control": control, "plan": plan, "decision": decision})).await?;
+                    ledger
+                        .append(
+                            Some(&run_id),
+                            "decision",
+                            Some(&plan.resource),
+                            &json!({"control": control, "plan": plan, "decision": decision}),
+                        )
+                        .await?;
                 }
                 let mut row = RunRow::decided(&plan, &decision, &findings);
                 match (decision.verdict, mode) {
@@ -256,14 +337,29 @@ impl Engine {
                     (Verdict::Execute, Mode::Shadow) => {
                         ctx.executions_so_far += 1;
                         row.outcome = Outcome::WouldExecute;
-                        ledger.append(Some(&run_id), "shadow.would_execute", Some(&plan.resource), &json!({"plan_id": plan.id})).await?;
+                        ledger
+                            .append(
+                                Some(&run_id),
+                                "shadow.would_execute",
+                                Some(&plan.resource),
+                                &json!({"plan_id": plan.id}),
+                            )
+                            .await?;
                     }
                     (Verdict::Execute, Mode::DryRun) => {
                         ctx.executions_so_far += 1;
                         row.outcome = Outcome::WouldExecute;
                     }
                     (Verdict::NeedsApproval, Mode::Execute) => {
-                        let approval = custos_approval::request(plan.clone(), decision.clone(), findings.clone(), Some(run_id.clone()), &self.parts.actor, Utc::now(), self.parts.config.approval_ttl);
+                        let approval = custos_approval::request(
+                            plan.clone(),
+                            decision.clone(),
+                            findings.clone(),
+                            Some(run_id.clone()),
+                            &self.parts.actor,
+                            Utc::now(),
+                            self.parts.config.approval_ttl,
+                        );
                         let (a, _new) = ledger.request_approval(&approval).await?;
                         row.approval_id = Some(a.id);
                         row.outcome = Outcome::AwaitingApproval;
@@ -282,15 +378,37 @@ impl Engine {
     }
 
     /// Gate, reasoning and autonomy over one plan: the most cautious verdict wins.
-    async fn decide(&self, plan: &RemediationPlan, findings: &[Finding], ctx: &RunContext) -> Decision {
+    async fn decide(
+        &self,
+        plan: &RemediationPlan,
+        findings: &[Finding],
+        ctx: &RunContext,
+    ) -> Decision {
         let gate = self.gate(plan, ctx);
-        let request = ReviewRequest { plan, findings, gate_verdict: gate.verdict, gate_reasons: &gate.reasons };
-        let checked = custos_reasoning::check(self.parts.reasoner.as_ref(), &request, self.parts.config.reasoning_timeout).await;
+        let request = ReviewRequest {
+            plan,
+            findings,
+            gate_verdict: gate.verdict,
+            gate_reasons: &gate.reasons,
+        };
+        let checked = custos_reasoning::check(
+            self.parts.reasoner.as_ref(),
+            &request,
+            self.parts.config.reasoning_timeout,
+        )
+        .await;
         let class = plan.resource.class();
         let level = self.parts.config.autonomy.level(&class, &plan.environment);
-        let production = self.parts.config.environments.is_production(&plan.environment);
+        let production = self
+            .parts
+            .config
+            .environments
+            .is_production(&plan.environment);
         let (allowed, autonomy_reason) = autonomy_verdict(level, &plan.environment, production);
-        let verdict = gate.verdict.most_cautious(checked.verdict).most_cautious(allowed);
+        let verdict = gate
+            .verdict
+            .most_cautious(checked.verdict)
+            .most_cautious(allowed);
         let mut reasons = gate.reasons.clone();
         reasons.extend(checked.reason);
         reasons.extend(autonomy_reason);
@@ -304,20 +422,39 @@ impl Engine {
             reasoner: checked.record,
             autonomy: level,
             environment: plan.environment.clone(),
-            input_digest: digest_json(&json!({"plan": plan, "findings": findings, "run": ctx, "gate": gate.reasons})),
+            input_digest: digest_json(
+                &json!({"plan": plan, "findings": findings, "run": ctx, "gate": gate.reasons}),
+            ),
         }
     }
 
-    async fn execute_plan(&self, plan: &RemediationPlan, run_id: Option<&str>, approval_id: Option<&str>) -> Result<ExecutionRecord, EngineError> {
-        let executor = self
-            .parts
-            .registry
-            .get(&plan.action)
-            .ok_or_else(|| EngineError::Refused(format!("no executor for `{}`", plan.action)))?;
+    async fn execute_plan(
+        &self,
+        plan: &RemediationPlan,
+        run_id: Option<&str>,
+        approval_id: Option<&str>,
+    ) -> Result<ExecutionRecord, EngineError> {
+        let executor =
+            self.parts.registry.get(&plan.action).ok_or_else(|| {
+                EngineError::Refused(format!("no executor for `{}`", plan.action))
+            })?;
         let action_id = format!("act-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let journal = LedgerJournal { ledger: &self.parts.ledger, run_id, approval_id, plan };
+        let journal = LedgerJournal {
+            ledger: &self.parts.ledger,
+            run_id,
+            approval_id,
+            plan,
+        };
         let verifier = PolicyVerifier(&self.evaluator);
-        Ok(custos_executor::execute(executor.as_ref(), self.parts.reader.as_ref(), &verifier, &journal, plan, &action_id).await?)
+        Ok(custos_executor::execute(
+            executor.as_ref(),
+            self.parts.reader.as_ref(),
+            &verifier,
+            &journal,
+            plan,
+            &action_id,
+        )
+        .await?)
     }
 
     /// Expire every pending or approved request past its expiry.
@@ -327,7 +464,10 @@ impl Engine {
         for status in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
             for a in self.parts.ledger.approvals(Some(status)).await? {
                 if let Some(expired) = custos_approval::expire_if_due(&a, now) {
-                    self.parts.ledger.transition_approval(&expired, &[status], "approval.expired").await?;
+                    self.parts
+                        .ledger
+                        .transition_approval(&expired, &[status], "approval.expired")
+                        .await?;
                     n += 1;
                 }
             }
@@ -336,11 +476,20 @@ impl Engine {
     }
 
     /// A human approves a request; with `execute`, it runs now (after the stale check).
-    pub async fn approve(&self, id: &str, by: &str, comment: Option<String>, execute: bool) -> Result<(Approval, Option<RunRow>), EngineError> {
+    pub async fn approve(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+        execute: bool,
+    ) -> Result<(Approval, Option<RunRow>), EngineError> {
         self.expire_due().await?;
         let a = self.parts.ledger.approval(id).await?;
         let approved = custos_approval::approve(&a, by, comment, Utc::now())?;
-        self.parts.ledger.transition_approval(&approved, &[ApprovalStatus::Pending], "approval.approved").await?;
+        self.parts
+            .ledger
+            .transition_approval(&approved, &[ApprovalStatus::Pending], "approval.approved")
+            .await?;
         if !execute {
             return Ok((approved, None));
         }
@@ -349,18 +498,43 @@ impl Engine {
         Ok((after, Some(row)))
     }
 
-    pub async fn deny(&self, id: &str, by: &str, comment: Option<String>) -> Result<Approval, EngineError> {
+    pub async fn deny(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Result<Approval, EngineError> {
         let a = self.parts.ledger.approval(id).await?;
         let denied = custos_approval::deny(&a, by, comment, Utc::now())?;
-        self.parts.ledger.transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied").await?;
+        self.parts
+            .ledger
+            .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied")
+            .await?;
         Ok(denied)
     }
 
-    async fn execute_approved(&self, a: &Approval, run_id: Option<&str>) -> Result<RunRow, EngineError> {
-        let rec = self.execute_plan(&a.plan, run_id.or(a.run_id.as_deref()), Some(&a.id)).await?;
+    async fn execute_approved(
+        &self,
+        a: &Approval,
+        run_id: Option<&str>,
+    ) -> Result<RunRow, EngineError> {
+        let rec = self
+            .execute_plan(&a.plan, run_id.or(a.run_id.as_deref()), Some(&a.id))
+            .await?;
         let stale = rec.outcome == custos_core::ActionOutcome::Stale;
         let closed = custos_approval::close(a, stale, Utc::now())?;
-        self.parts.ledger.transition_approval(&closed, &[ApprovalStatus::Approved], if stale { "approval.stale" } else { "approval.executed" }).await?;
+        self.parts
+            .ledger
+            .transition_approval(
+                &closed,
+                &[ApprovalStatus::Approved],
+                if stale {
+                    "approval.stale"
+                } else {
+                    "approval.executed"
+                },
+            )
+            .await?;
         let mut row = RunRow::decided(&a.plan, &a.decision, &a.findings);
         row.approval_id = Some(a.id.clone());
         row.set_execution(&rec);
@@ -368,18 +542,31 @@ impl Engine {
     }
 
     /// Restore the before state of an executed action and check it by reading back.
-    pub async fn rollback(&self, action_id: &str, by: &str) -> Result<custos_executor::contract::RollbackResult, EngineError> {
+    pub async fn rollback(
+        &self,
+        action_id: &str,
+        by: &str,
+    ) -> Result<custos_executor::contract::RollbackResult, EngineError> {
         let row = self.parts.ledger.action(action_id).await?;
         let record = match (&row.record, row.status.as_str()) {
             (Some(r), "executed") => r.clone(),
-            (_, status) => return Err(EngineError::Refused(format!("action `{}` is `{status}`; only an executed action can be rolled back", row.id))),
+            (_, status) => {
+                return Err(EngineError::Refused(format!(
+                    "action `{}` is `{status}`; only an executed action can be rolled back",
+                    row.id
+                )));
+            }
         };
-        let executor = self
-            .parts
-            .registry
-            .get(&row.plan.action)
-            .ok_or_else(|| EngineError::Refused(format!("no executor for `{}`", row.plan.action)))?;
-        let result = custos_executor::rollback(executor.as_ref(), self.parts.reader.as_ref(), &row.plan, &record).await?;
+        let executor = self.parts.registry.get(&row.plan.action).ok_or_else(|| {
+            EngineError::Refused(format!("no executor for `{}`", row.plan.action))
+        })?;
+        let result = custos_executor::rollback(
+            executor.as_ref(),
+            self.parts.reader.as_ref(),
+            &row.plan,
+            &record,
+        )
+        .await?;
         self.parts
             .ledger
             .action_reverted(&row.id, by, &json!({"calls": result.calls, "restored": result.restored, "exact": result.exact, "before": record.before["facet"]}))

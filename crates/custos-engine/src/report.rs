@@ -1,9 +1,11 @@
 //! What a run did, per resource and control, for people (tables) and machines (JSON).
 
-use custos_core::{ActionOutcome, Decision, ExecutionRecord, Finding, RemediationPlan, ResourceRef, Verdict};
+use custos_core::{
+    ActionOutcome, Decision, ExecutionRecord, Finding, RemediationPlan, ResourceRef, Verdict,
+};
 use custos_telemetry::Rejected;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,7 +63,11 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    pub(crate) fn decided(plan: &RemediationPlan, decision: &Decision, findings: &[Finding]) -> Self {
+    pub(crate) fn decided(
+        plan: &RemediationPlan,
+        decision: &Decision,
+        findings: &[Finding],
+    ) -> Self {
         RunRow {
             resource: plan.resource.clone(),
             control: plan.control_id.clone(),
@@ -76,7 +82,13 @@ impl RunRow {
             before: Some(plan.before["facet"].clone()),
             desired: Some(plan.desired["facet"].clone()),
             calls: vec![],
-            detail: Some(findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")),
+            detail: Some(
+                findings
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
         }
     }
 
@@ -128,7 +140,10 @@ impl RunRow {
             ActionOutcome::RolledBack => Outcome::RolledBack,
             ActionOutcome::Failed => Outcome::Failed,
         };
-        self.detail = rec.error.clone().or_else(|| rec.verification.as_ref().map(|v| v.detail.clone()));
+        self.detail = rec
+            .error
+            .clone()
+            .or_else(|| rec.verification.as_ref().map(|v| v.detail.clone()));
     }
 }
 
@@ -176,6 +191,11 @@ impl RunReport {
 
     /// Anything that should make `custos run` exit non-zero.
     pub fn has_failures(&self) -> bool {
-        self.rows.iter().any(|r| matches!(r.outcome, Outcome::Failed | Outcome::RolledBack | Outcome::Error))
+        self.rows.iter().any(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Failed | Outcome::RolledBack | Outcome::Error
+            )
+        })
     }
 }

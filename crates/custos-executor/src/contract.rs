@@ -11,12 +11,12 @@
 use crate::{ExecError, Executor};
 use async_trait::async_trait;
 use custos_core::{
-    digest_json, ActionOutcome, ConfigurationItem, Digest, ExecutionRecord, RemediationPlan,
-    Verification,
+    ActionOutcome, ConfigurationItem, Digest, ExecutionRecord, RemediationPlan, Verification,
+    digest_json,
 };
 use custos_telemetry::ResourceReader;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// What is about to be called, written before the call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,11 +47,17 @@ pub fn guarded_state(executor: &dyn Executor, ci: &ConfigurationItem) -> Value {
     json!({"facet": executor.facet(ci), "tags": ci.tags})
 }
 
-async fn read(reader: &dyn ResourceReader, plan: &RemediationPlan) -> Result<Option<ConfigurationItem>, ExecError> {
-    reader.read(&plan.resource).await.map_err(|e| ExecError::Read {
-        resource: plan.resource.resource_id.clone(),
-        message: e.to_string(),
-    })
+async fn read(
+    reader: &dyn ResourceReader,
+    plan: &RemediationPlan,
+) -> Result<Option<ConfigurationItem>, ExecError> {
+    reader
+        .read(&plan.resource)
+        .await
+        .map_err(|e| ExecError::Read {
+            resource: plan.resource.resource_id.clone(),
+            message: e.to_string(),
+        })
 }
 
 /// Run `plan` through the contract. Errors are recorded in the returned record (outcome
@@ -135,10 +141,22 @@ pub async fn execute(
     // 6. read back and verify
     let after_ci = read(reader, plan).await;
     let verification = match (&after_ci, &record.error) {
-        (_, Some(err)) => Verification { passed: false, method: "call".into(), detail: err.clone() },
+        (_, Some(err)) => Verification {
+            passed: false,
+            method: "call".into(),
+            detail: err.clone(),
+        },
         (Ok(Some(ci)), None) => verifier.verify(plan, ci),
-        (Ok(None), None) => Verification { passed: false, method: "read-back".into(), detail: "resource disappeared".into() },
-        (Err(e), None) => Verification { passed: false, method: "read-back".into(), detail: e.to_string() },
+        (Ok(None), None) => Verification {
+            passed: false,
+            method: "read-back".into(),
+            detail: "resource disappeared".into(),
+        },
+        (Err(e), None) => Verification {
+            passed: false,
+            method: "read-back".into(),
+            detail: e.to_string(),
+        },
     };
     if let Ok(Some(ci)) = &after_ci {
         let after = guarded_state(executor, ci);
@@ -152,7 +170,10 @@ pub async fn execute(
         return finish(journal, record).await;
     }
     // 6b. restore the before state, but only if something changed
-    let changed = record.after.as_ref().is_none_or(|a| a["facet"] != before["facet"]);
+    let changed = record
+        .after
+        .as_ref()
+        .is_none_or(|a| a["facet"] != before["facet"]);
     if !changed {
         record.outcome = ActionOutcome::Failed;
         return finish(journal, record).await;
@@ -169,13 +190,22 @@ pub async fn execute(
         }
         Err(e) => {
             record.outcome = ActionOutcome::Failed;
-            record.error = Some(format!("{}; rollback failed too: {e}", record.error.clone().unwrap_or_else(|| "verification failed".into())));
+            record.error = Some(format!(
+                "{}; rollback failed too: {e}",
+                record
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "verification failed".into())
+            ));
         }
     }
     finish(journal, record).await
 }
 
-async fn finish(journal: &dyn Journal, record: ExecutionRecord) -> Result<ExecutionRecord, ExecError> {
+async fn finish(
+    journal: &dyn Journal,
+    record: ExecutionRecord,
+) -> Result<ExecutionRecord, ExecError> {
     journal.outcome(&record).await.map_err(ExecError::Journal)?;
     Ok(record)
 }
@@ -203,7 +233,11 @@ pub async fn rollback(
         message: "resource disappeared during rollback".into(),
     })?;
     let restored = executor.facet(&ci);
-    Ok(RollbackResult { exact: &restored == before_facet, calls, restored })
+    Ok(RollbackResult {
+        exact: &restored == before_facet,
+        calls,
+        restored,
+    })
 }
 
 /// A verifier that trusts the executor's own notion of "satisfied"; for tests and as a
@@ -217,7 +251,11 @@ impl Verifier for SatisfiedVerifier<'_> {
         Verification {
             passed,
             method: "executor-satisfied".into(),
-            detail: if passed { "state read back satisfies the playbook".into() } else { "state read back does not satisfy the playbook".into() },
+            detail: if passed {
+                "state read back satisfies the playbook".into()
+            } else {
+                "state read back does not satisfy the playbook".into()
+            },
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod contract;
 pub mod playbook;
 pub mod s3;
 
-pub use contract::{execute, rollback, Intent, Journal, Verifier};
+pub use contract::{Intent, Journal, Verifier, execute, rollback};
 pub use playbook::{Playbook, PlaybookSet};
 
 use async_trait::async_trait;
@@ -52,9 +52,14 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     /// Steps that return the facet to `before`.
     fn rollback_steps(&self, before: &Value) -> Vec<RollbackStep>;
     /// Make the change. Returns the mutating calls made.
-    async fn apply(&self, resource: &ResourceRef, params: &Value) -> Result<Vec<String>, ExecError>;
+    async fn apply(&self, resource: &ResourceRef, params: &Value)
+    -> Result<Vec<String>, ExecError>;
     /// Return the facet to `before`. Returns the mutating calls made.
-    async fn restore(&self, resource: &ResourceRef, before: &Value) -> Result<Vec<String>, ExecError>;
+    async fn restore(
+        &self,
+        resource: &ResourceRef,
+        before: &Value,
+    ) -> Result<Vec<String>, ExecError>;
 }
 
 /// Executors by action id.
@@ -66,7 +71,10 @@ pub struct Registry {
 impl Registry {
     pub fn new(executors: Vec<Arc<dyn Executor>>) -> Self {
         Registry {
-            by_action: executors.into_iter().map(|e| (e.action().to_string(), e)).collect(),
+            by_action: executors
+                .into_iter()
+                .map(|e| (e.action().to_string(), e))
+                .collect(),
         }
     }
 

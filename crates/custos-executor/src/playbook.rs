@@ -1,8 +1,8 @@
 //! Playbooks: TOML files under `playbooks/` that say how a control is remediated.
 
-use crate::contract::guarded_state;
 use crate::Registry;
-use custos_core::{digest_json, ConfigurationItem, Finding, RemediationPlan};
+use crate::contract::guarded_state;
+use custos_core::{ConfigurationItem, Finding, RemediationPlan, digest_json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -65,7 +65,10 @@ pub struct VerificationDoc {
 #[derive(Debug, thiserror::Error)]
 pub enum PlaybookError {
     #[error("cannot read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("`{path}`: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -91,18 +94,29 @@ impl PlaybookSet {
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|e| e == "toml"))
                 .collect(),
-            Err(source) => return Err(vec![PlaybookError::Io { path: dir.to_path_buf(), source }]),
+            Err(source) => {
+                return Err(vec![PlaybookError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                }]);
+            }
         };
         files.sort();
         let mut errors = Vec::new();
         let mut set = PlaybookSet::default();
         let mut ids = BTreeMap::new();
         for path in files {
-            let invalid = |message: String| PlaybookError::Invalid { path: path.clone(), message };
+            let invalid = |message: String| PlaybookError::Invalid {
+                path: path.clone(),
+                message,
+            };
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(source) => {
-                    errors.push(PlaybookError::Io { path: path.clone(), source });
+                    errors.push(PlaybookError::Io {
+                        path: path.clone(),
+                        source,
+                    });
                     continue;
                 }
             };
@@ -129,7 +143,9 @@ impl PlaybookSet {
                     if ex.resource_type() != pb.resource_type {
                         errors.push(invalid(format!(
                             "field `resource_type`: `{}` does not match executor `{}` ({})",
-                            pb.resource_type, pb.action, ex.resource_type()
+                            pb.resource_type,
+                            pb.action,
+                            ex.resource_type()
                         )));
                     }
                     if let Err(m) = ex.validate_params(&params_json(&pb)) {
@@ -138,7 +154,11 @@ impl PlaybookSet {
                 }
             }
             if let Some(prev) = ids.insert(pb.id.clone(), path.clone()) {
-                errors.push(invalid(format!("playbook id `{}` is already used by `{}`", pb.id, prev.display())));
+                errors.push(invalid(format!(
+                    "playbook id `{}` is already used by `{}`",
+                    pb.id,
+                    prev.display()
+                )));
             }
             if let Some(prev) = set.by_control.get(&pb.control) {
                 errors.push(invalid(format!(
@@ -151,7 +171,11 @@ impl PlaybookSet {
             }
             set.by_control.insert(pb.control.clone(), pb);
         }
-        if errors.is_empty() { Ok(set) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
     }
 
     pub fn for_control(&self, control: &str) -> Option<&Playbook> {
@@ -179,7 +203,8 @@ impl PlaybookSet {
         let params = params_json(pb);
         let before = guarded_state(ex.as_ref(), ci);
         let before_digest = digest_json(&before);
-        let desired = serde_json::json!({"facet": ex.desired(&before["facet"], &params), "tags": ci.tags});
+        let desired =
+            serde_json::json!({"facet": ex.desired(&before["facet"], &params), "tags": ci.tags});
         let id = digest_json(&serde_json::json!({
             "resource": ci.resource_ref(), "playbook": pb.id, "version": pb.version, "before": before_digest,
         }));
@@ -196,7 +221,10 @@ impl PlaybookSet {
             action: pb.action.clone(),
             action_kinds: pb.kinds.clone(),
             parameters: params,
-            risk: serde_json::to_value(pb.risk).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            risk: serde_json::to_value(pb.risk)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             reversible: pb.reversible,
             requires_approval: pb.requires_approval,
             rollback: ex.rollback_steps(&before["facet"]),
@@ -216,7 +244,9 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().to_string();
     match e.span() {
         Some(span) => {
-            let line = text.get(..span.start).map_or(1, |t| t.matches('\n').count() + 1);
+            let line = text
+                .get(..span.start)
+                .map_or(1, |t| t.matches('\n').count() + 1);
             format!("line {line}: {msg}")
         }
         None => msg,
@@ -247,16 +277,36 @@ mod tests {
     #[tokio::test]
     async fn broken_playbooks_are_all_named_with_lines() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::copy(shipped().join("s3-block-public-access.toml"), tmp.path().join("a.toml")).unwrap();
+        std::fs::copy(
+            shipped().join("s3-block-public-access.toml"),
+            tmp.path().join("a.toml"),
+        )
+        .unwrap();
         std::fs::write(tmp.path().join("b.toml"), "id = \"b\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"c\"\nresource_type = \"AWS::S3::Bucket\"\naction = \"s3:Nope\"\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n").unwrap();
-        std::fs::write(tmp.path().join("c.toml"), "id = \"c\"\nversion = \"1\"\ncolour = \"blue\"\n").unwrap();
+        std::fs::write(
+            tmp.path().join("c.toml"),
+            "id = \"c\"\nversion = \"1\"\ncolour = \"blue\"\n",
+        )
+        .unwrap();
         std::fs::write(tmp.path().join("d.toml"), "id = [\n").unwrap();
         let errs = PlaybookSet::load(tmp.path(), &registry().await, &BTreeMap::new()).unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 3, "{text:#?}");
-        assert!(text[0].contains("b.toml") && text[0].contains("s3:Nope"), "{}", text[0]);
-        assert!(text[1].contains("c.toml") && text[1].contains("line 3") && text[1].contains("colour"), "{}", text[1]);
-        assert!(text[2].contains("d.toml") && text[2].contains("line "), "{}", text[2]);
+        assert!(
+            text[0].contains("b.toml") && text[0].contains("s3:Nope"),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text[1].contains("c.toml") && text[1].contains("line 3") && text[1].contains("colour"),
+            "{}",
+            text[1]
+        );
+        assert!(
+            text[2].contains("d.toml") && text[2].contains("line "),
+            "{}",
+            text[2]
+        );
     }
 
     #[tokio::test]

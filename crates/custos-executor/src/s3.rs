@@ -9,11 +9,16 @@ use aws_sdk_s3::types::{
 };
 use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
 use custos_telemetry::aws::{error_message, load_sdk_config, s3_client};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub const BUCKET: &str = "AWS::S3::Bucket";
-const PAB_FLAGS: [&str; 4] = ["blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets"];
+const PAB_FLAGS: [&str; 4] = [
+    "blockPublicAcls",
+    "ignorePublicAcls",
+    "blockPublicPolicy",
+    "restrictPublicBuckets",
+];
 const ACCEPTED_SSE: [&str; 3] = ["AES256", "aws:kms", "aws:kms:dsse"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,25 +42,47 @@ pub async fn executors_from_env(region: Option<&str>) -> Vec<Arc<dyn crate::Exec
 /// All S3 executors over an explicit SDK configuration.
 pub fn executors(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn crate::Executor>> {
     let client = s3_client(sdk, None);
-    [S3Action::PublicAccessBlock, S3Action::DefaultEncryption, S3Action::Versioning]
-        .into_iter()
-        .map(|kind| Arc::new(S3Executor { client: client.clone(), kind }) as Arc<dyn crate::Executor>)
-        .collect()
+    [
+        S3Action::PublicAccessBlock,
+        S3Action::DefaultEncryption,
+        S3Action::Versioning,
+    ]
+    .into_iter()
+    .map(|kind| {
+        Arc::new(S3Executor {
+            client: client.clone(),
+            kind,
+        }) as Arc<dyn crate::Executor>
+    })
+    .collect()
 }
 
 /// The S3 executors over a client that is never called (for pure tests).
 #[doc(hidden)]
 pub fn executors_for_tests() -> Vec<Arc<dyn crate::Executor>> {
-    let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
     let client = s3_client(&sdk, Some("us-east-1"));
-    [S3Action::PublicAccessBlock, S3Action::DefaultEncryption, S3Action::Versioning]
-        .into_iter()
-        .map(|kind| Arc::new(S3Executor { client: client.clone(), kind }) as Arc<dyn crate::Executor>)
-        .collect()
+    [
+        S3Action::PublicAccessBlock,
+        S3Action::DefaultEncryption,
+        S3Action::Versioning,
+    ]
+    .into_iter()
+    .map(|kind| {
+        Arc::new(S3Executor {
+            client: client.clone(),
+            kind,
+        }) as Arc<dyn crate::Executor>
+    })
+    .collect()
 }
 
 fn supp<'a>(ci: &'a ConfigurationItem, key: &str) -> Option<&'a Value> {
-    ci.supplementary_configuration.get(key).filter(|v| !v.is_null())
+    ci.supplementary_configuration
+        .get(key)
+        .filter(|v| !v.is_null())
 }
 
 fn flag(v: &Value, key: &str) -> bool {
@@ -63,7 +90,11 @@ fn flag(v: &Value, key: &str) -> bool {
 }
 
 fn aws_err(operation: &'static str, resource: &ResourceRef, message: String) -> ExecError {
-    ExecError::Aws { operation, resource: resource.resource_id.clone(), message }
+    ExecError::Aws {
+        operation,
+        resource: resource.resource_id.clone(),
+        message,
+    }
 }
 
 impl S3Executor {
@@ -87,22 +118,37 @@ impl S3Executor {
     async fn put_encryption(&self, r: &ResourceRef, rules: &[Value]) -> Result<(), ExecError> {
         let mut cfg = ServerSideEncryptionConfiguration::builder();
         for rule in rules {
-            let alg = rule.get("sseAlgorithm").and_then(Value::as_str).unwrap_or("AES256");
+            let alg = rule
+                .get("sseAlgorithm")
+                .and_then(Value::as_str)
+                .unwrap_or("AES256");
             let default = ServerSideEncryptionByDefault::builder()
                 .sse_algorithm(ServerSideEncryption::from(alg))
-                .set_kms_master_key_id(rule.get("kmsMasterKeyId").and_then(Value::as_str).map(str::to_string))
+                .set_kms_master_key_id(
+                    rule.get("kmsMasterKeyId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                )
                 .build()
-                .map_err(|e| ExecError::Params { action: "s3:PutBucketEncryption".into(), message: e.to_string() })?;
+                .map_err(|e| ExecError::Params {
+                    action: "s3:PutBucketEncryption".into(),
+                    message: e.to_string(),
+                })?;
             cfg = cfg.rules(
                 ServerSideEncryptionRule::builder()
                     .apply_server_side_encryption_by_default(default)
-                    .bucket_key_enabled(rule.get("bucketKeyEnabled").and_then(Value::as_bool).unwrap_or(false))
+                    .bucket_key_enabled(
+                        rule.get("bucketKeyEnabled")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                    )
                     .build(),
             );
         }
-        let cfg = cfg
-            .build()
-            .map_err(|e| ExecError::Params { action: "s3:PutBucketEncryption".into(), message: e.to_string() })?;
+        let cfg = cfg.build().map_err(|e| ExecError::Params {
+            action: "s3:PutBucketEncryption".into(),
+            message: e.to_string(),
+        })?;
         self.client
             .put_bucket_encryption()
             .bucket(&r.resource_id)
@@ -113,7 +159,11 @@ impl S3Executor {
             .map_err(|e| aws_err("s3:PutBucketEncryption", r, error_message(&e)))
     }
 
-    async fn put_versioning(&self, r: &ResourceRef, status: BucketVersioningStatus) -> Result<(), ExecError> {
+    async fn put_versioning(
+        &self,
+        r: &ResourceRef,
+        status: BucketVersioningStatus,
+    ) -> Result<(), ExecError> {
         self.client
             .put_bucket_versioning()
             .bucket(&r.resource_id)
@@ -168,7 +218,10 @@ impl Executor for S3Executor {
             S3Action::Versioning => &["status"],
         };
         if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("unknown parameter `{k}` (known: {})", allowed.join(", ")));
+            return Err(format!(
+                "unknown parameter `{k}` (known: {})",
+                allowed.join(", ")
+            ));
         }
         match self.kind {
             S3Action::PublicAccessBlock => {
@@ -179,17 +232,31 @@ impl Executor for S3Executor {
                 }
             }
             S3Action::DefaultEncryption => {
-                let alg = obj.get("sseAlgorithm").and_then(Value::as_str).unwrap_or("AES256");
+                let alg = obj
+                    .get("sseAlgorithm")
+                    .and_then(Value::as_str)
+                    .unwrap_or("AES256");
                 if !ACCEPTED_SSE.contains(&alg) {
-                    return Err(format!("`sseAlgorithm` must be one of {}, got `{alg}`", ACCEPTED_SSE.join(", ")));
+                    return Err(format!(
+                        "`sseAlgorithm` must be one of {}, got `{alg}`",
+                        ACCEPTED_SSE.join(", ")
+                    ));
                 }
-                let key = obj.get("kmsMasterKeyId").and_then(Value::as_str).unwrap_or("");
+                let key = obj
+                    .get("kmsMasterKeyId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 if alg == "AES256" && !key.is_empty() {
                     return Err("`kmsMasterKeyId` needs `sseAlgorithm = \"aws:kms\"`".into());
                 }
             }
             S3Action::Versioning => {
-                if obj.get("status").and_then(Value::as_str).unwrap_or("Enabled") != "Enabled" {
+                if obj
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Enabled")
+                    != "Enabled"
+                {
                     return Err("`status` can only be `Enabled`".into());
                 }
             }
@@ -207,7 +274,9 @@ impl Executor for S3Executor {
                     }
                     v
                 }
-                None => json!({"configured": false, "blockPublicAcls": false, "ignorePublicAcls": false, "blockPublicPolicy": false, "restrictPublicBuckets": false}),
+                None => {
+                    json!({"configured": false, "blockPublicAcls": false, "ignorePublicAcls": false, "blockPublicPolicy": false, "restrictPublicBuckets": false})
+                }
             },
             S3Action::DefaultEncryption => json!({"rules": encryption_rules(ci)}),
             S3Action::Versioning => {
@@ -224,10 +293,16 @@ impl Executor for S3Executor {
         match self.kind {
             S3Action::PublicAccessBlock => {
                 flag(facet, "configured")
-                    && PAB_FLAGS.iter().all(|f| !params.get(*f).and_then(Value::as_bool).unwrap_or(true) || flag(facet, f))
+                    && PAB_FLAGS.iter().all(|f| {
+                        !params.get(*f).and_then(Value::as_bool).unwrap_or(true) || flag(facet, f)
+                    })
             }
             S3Action::DefaultEncryption => facet["rules"].as_array().is_some_and(|rules| {
-                rules.iter().any(|r| r["sseAlgorithm"].as_str().is_some_and(|a| ACCEPTED_SSE.contains(&a)))
+                rules.iter().any(|r| {
+                    r["sseAlgorithm"]
+                        .as_str()
+                        .is_some_and(|a| ACCEPTED_SSE.contains(&a))
+                })
             }),
             S3Action::Versioning => facet["status"] == "Enabled",
         }
@@ -238,7 +313,9 @@ impl Executor for S3Executor {
             S3Action::PublicAccessBlock => {
                 let mut v = json!({"configured": true});
                 for f in PAB_FLAGS {
-                    v[f] = json!(params.get(f).and_then(Value::as_bool).unwrap_or(true) || flag(facet, f));
+                    v[f] = json!(
+                        params.get(f).and_then(Value::as_bool).unwrap_or(true) || flag(facet, f)
+                    );
                 }
                 v
             }
@@ -255,7 +332,8 @@ impl Executor for S3Executor {
         match self.kind {
             S3Action::PublicAccessBlock if !flag(before, "configured") => vec![RollbackStep {
                 action: "s3:DeletePublicAccessBlock".into(),
-                description: "remove the bucket-level public access block (there was none before)".into(),
+                description: "remove the bucket-level public access block (there was none before)"
+                    .into(),
                 parameters: json!({}),
                 exact: true,
             }],
@@ -265,12 +343,14 @@ impl Executor for S3Executor {
                 parameters: before.clone(),
                 exact: true,
             }],
-            S3Action::DefaultEncryption if before["rules"].as_array().is_none_or(Vec::is_empty) => vec![RollbackStep {
-                action: "s3:DeleteBucketEncryption".into(),
-                description: "remove default encryption (there was none before)".into(),
-                parameters: json!({}),
-                exact: true,
-            }],
+            S3Action::DefaultEncryption if before["rules"].as_array().is_none_or(Vec::is_empty) => {
+                vec![RollbackStep {
+                    action: "s3:DeleteBucketEncryption".into(),
+                    description: "remove default encryption (there was none before)".into(),
+                    parameters: json!({}),
+                    exact: true,
+                }]
+            }
             S3Action::DefaultEncryption => vec![RollbackStep {
                 action: "s3:PutBucketEncryption".into(),
                 description: "put back the previous default encryption rules".into(),
@@ -308,7 +388,10 @@ impl Executor for S3Executor {
                 let rules = desired["rules"].as_array().cloned().unwrap_or_default();
                 self.put_encryption(r, &rules).await?;
             }
-            S3Action::Versioning => self.put_versioning(r, BucketVersioningStatus::Enabled).await?,
+            S3Action::Versioning => {
+                self.put_versioning(r, BucketVersioningStatus::Enabled)
+                    .await?
+            }
         }
         Ok(vec![self.action().to_string()])
     }
@@ -335,7 +418,10 @@ impl Executor for S3Executor {
                         .map_err(|e| aws_err("s3:DeleteBucketEncryption", r, error_message(&e)))?;
                 }
                 "s3:PutBucketEncryption" => {
-                    let rules = step.parameters["rules"].as_array().cloned().unwrap_or_default();
+                    let rules = step.parameters["rules"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     self.put_encryption(r, &rules).await?;
                 }
                 "s3:PutBucketVersioning" => {
@@ -347,7 +433,10 @@ impl Executor for S3Executor {
                     self.put_versioning(r, status).await?;
                 }
                 other => {
-                    return Err(ExecError::Params { action: other.into(), message: "unknown rollback step".into() });
+                    return Err(ExecError::Params {
+                        action: other.into(),
+                        message: "unknown rollback step".into(),
+                    });
                 }
             }
             calls.push(step.action);
@@ -361,8 +450,13 @@ mod tests {
     use super::*;
 
     async fn exec(kind: S3Action) -> S3Executor {
-        let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
-        S3Executor { client: s3_client(&sdk, Some("us-east-1")), kind }
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        S3Executor {
+            client: s3_client(&sdk, Some("us-east-1")),
+            kind,
+        }
     }
 
     fn ci(supp: Value) -> ConfigurationItem {
@@ -379,12 +473,20 @@ mod tests {
         let e = exec(S3Action::PublicAccessBlock).await;
         let none = e.facet(&ci(json!({})));
         assert!(!e.satisfied(&none, &json!({})));
-        assert_eq!(e.rollback_steps(&none)[0].action, "s3:DeletePublicAccessBlock");
+        assert_eq!(
+            e.rollback_steps(&none)[0].action,
+            "s3:DeletePublicAccessBlock"
+        );
         let all = e.desired(&none, &json!({}));
         assert!(e.satisfied(&all, &json!({})));
-        let partial = e.facet(&ci(json!({"PublicAccessBlockConfiguration": {"blockPublicAcls": true}})));
+        let partial = e.facet(&ci(
+            json!({"PublicAccessBlockConfiguration": {"blockPublicAcls": true}}),
+        ));
         assert!(!e.satisfied(&partial, &json!({})));
-        assert_eq!(e.rollback_steps(&partial)[0].parameters["blockPublicAcls"], json!(true));
+        assert_eq!(
+            e.rollback_steps(&partial)[0].parameters["blockPublicAcls"],
+            json!(true)
+        );
     }
 
     #[tokio::test]
@@ -393,9 +495,18 @@ mod tests {
         let kms = e.facet(&ci(json!({"ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyID": "k"}}]}})));
         assert!(e.satisfied(&kms, &json!({"sseAlgorithm": "AES256"})));
         assert!(!e.satisfied(&e.facet(&ci(json!({}))), &json!({})));
-        assert!(e.validate_params(&json!({"sseAlgorithm": "ROT13"})).is_err());
-        assert!(e.validate_params(&json!({"sseAlgorithm": "AES256", "kmsMasterKeyId": "k"})).is_err());
-        assert!(e.validate_params(&json!({"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "k"})).is_ok());
+        assert!(
+            e.validate_params(&json!({"sseAlgorithm": "ROT13"}))
+                .is_err()
+        );
+        assert!(
+            e.validate_params(&json!({"sseAlgorithm": "AES256", "kmsMasterKeyId": "k"}))
+                .is_err()
+        );
+        assert!(
+            e.validate_params(&json!({"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "k"}))
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -8,10 +8,10 @@
 
 use chrono::{DateTime, Utc};
 use custos_core::{
-    canonical_json, Approval, ApprovalStatus, Digest, ExecutionRecord, RemediationPlan, ResourceRef,
+    Approval, ApprovalStatus, Digest, ExecutionRecord, RemediationPlan, ResourceRef, canonical_json,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 use std::str::FromStr;
@@ -28,20 +28,30 @@ pub enum LedgerError {
     #[error("ledger query failed: {0}")]
     Db(#[from] sqlx::Error),
     #[error("ledger holds unreadable JSON in `{table}`: {source}")]
-    Json { table: &'static str, source: serde_json::Error },
+    Json {
+        table: &'static str,
+        source: serde_json::Error,
+    },
     #[error("no {kind} `{id}`")]
     NotFound { kind: &'static str, id: String },
     #[error("{kind} `{id}` matches several entries; give more characters")]
     Ambiguous { kind: &'static str, id: String },
     #[error("approval `{id}` is `{actual}`, not {expected}")]
-    Conflict { id: String, actual: String, expected: String },
+    Conflict {
+        id: String,
+        actual: String,
+        expected: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, LedgerError>;
 
 /// `account/region/type/id`: how resources are keyed in the ledger.
 pub fn resource_key(r: &ResourceRef) -> String {
-    format!("{}/{}/{}/{}", r.account, r.region, r.resource_type, r.resource_id)
+    format!(
+        "{}/{}/{}/{}",
+        r.account, r.region, r.resource_type, r.resource_id
+    )
 }
 
 /// One ledger event.
@@ -119,7 +129,15 @@ pub struct Ledger {
     append_lock: tokio::sync::Mutex<()>,
 }
 
-fn event_hash(prev: &str, id: &str, at: &str, run_id: Option<&str>, kind: &str, resource: Option<&str>, payload: &Value) -> String {
+fn event_hash(
+    prev: &str,
+    id: &str,
+    at: &str,
+    run_id: Option<&str>,
+    kind: &str,
+    resource: Option<&str>,
+    payload: &Value,
+) -> String {
     let body = json!({"id": id, "at": at, "run_id": run_id, "kind": kind, "resource": resource, "payload": payload});
     let mut bytes = prev.as_bytes().to_vec();
     bytes.push(b'\n');
@@ -136,7 +154,9 @@ fn ts(t: &DateTime<Utc>) -> String {
 }
 
 fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(table: &'static str, s: &str) -> Result<T> {
@@ -151,18 +171,26 @@ impl Ledger {
     /// Open (creating if needed) a ledger. `url` is `sqlite://path`, `sqlite::memory:` or
     /// a plain file path.
     pub async fn open(url: &str) -> Result<Self> {
-        let full = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}") };
-        let open_err = |source| LedgerError::Open { url: url.to_string(), source };
+        let full = if url.starts_with("sqlite:") {
+            url.to_string()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let open_err = |source| LedgerError::Open {
+            url: url.to_string(),
+            source,
+        };
         let options = SqliteConnectOptions::from_str(&full)
             .map_err(open_err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(parent) = std::path::Path::new(options.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() {
-                let _ = std::fs::create_dir_all(parent);
-            }
+        if let Some(parent) = std::path::Path::new(options.get_filename())
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            let _ = std::fs::create_dir_all(parent);
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -170,22 +198,40 @@ impl Ledger {
             .await
             .map_err(open_err)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Ledger { pool, append_lock: tokio::sync::Mutex::new(()) })
+        Ok(Ledger {
+            pool,
+            append_lock: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Append one event to the chain.
-    pub async fn append(&self, run_id: Option<&str>, kind: &str, resource: Option<&ResourceRef>, payload: &Value) -> Result<Event> {
+    pub async fn append(
+        &self,
+        run_id: Option<&str>,
+        kind: &str,
+        resource: Option<&ResourceRef>,
+        payload: &Value,
+    ) -> Result<Event> {
         let _guard = self.append_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
+        let prev: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
         let prev = prev.unwrap_or_else(|| GENESIS.to_string());
         let id = uuid::Uuid::new_v4().to_string();
         let at = now();
         let at_s = ts(&at);
         let resource = resource.map(resource_key);
-        let hash = event_hash(&prev, &id, &at_s, run_id, kind, resource.as_deref(), payload);
+        let hash = event_hash(
+            &prev,
+            &id,
+            &at_s,
+            run_id,
+            kind,
+            resource.as_deref(),
+            payload,
+        );
         let seq = sqlx::query(
             "INSERT INTO events (id, at, run_id, kind, resource, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -201,7 +247,17 @@ impl Ledger {
         .await?
         .last_insert_rowid();
         tx.commit().await?;
-        Ok(Event { seq, id, at, run_id: run_id.map(str::to_string), kind: kind.to_string(), resource, payload: payload.clone(), prev_hash: prev, hash })
+        Ok(Event {
+            seq,
+            id,
+            at,
+            run_id: run_id.map(str::to_string),
+            kind: kind.to_string(),
+            resource,
+            payload: payload.clone(),
+            prev_hash: prev,
+            hash,
+        })
     }
 
     fn event_from_row(row: &SqliteRow) -> Result<Event> {
@@ -238,20 +294,34 @@ impl Ledger {
 
     /// Recompute every hash from the start of the chain.
     pub async fn verify_chain(&self) -> Result<ChainReport> {
-        let rows = sqlx::query("SELECT * FROM events ORDER BY seq ASC").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM events ORDER BY seq ASC")
+            .fetch_all(&self.pool)
+            .await?;
         let mut prev = GENESIS.to_string();
         let mut first_bad = None;
         for row in &rows {
             let e = Self::event_from_row(row)?;
             let at: String = row.try_get("at")?;
-            let expect = event_hash(&prev, &e.id, &at, e.run_id.as_deref(), &e.kind, e.resource.as_deref(), &e.payload);
+            let expect = event_hash(
+                &prev,
+                &e.id,
+                &at,
+                e.run_id.as_deref(),
+                &e.kind,
+                e.resource.as_deref(),
+                &e.payload,
+            );
             if e.prev_hash != prev || e.hash != expect {
                 first_bad = Some(e.seq);
                 break;
             }
             prev = e.hash;
         }
-        Ok(ChainReport { events: rows.len() as u64, head: prev, first_bad })
+        Ok(ChainReport {
+            events: rows.len() as u64,
+            head: prev,
+            first_bad,
+        })
     }
 
     pub async fn start_run(&self, run: &Run) -> Result<()> {
@@ -276,23 +346,32 @@ impl Ledger {
             .bind(run_id)
             .execute(&self.pool)
             .await?;
-        self.append(Some(run_id), "run.finished", None, summary).await?;
+        self.append(Some(run_id), "run.finished", None, summary)
+            .await?;
         Ok(())
     }
 
     pub async fn runs(&self, limit: i64) -> Result<Vec<Run>> {
-        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?").bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(Run {
                     id: r.try_get("id")?,
                     started_at: parse_ts(&r.try_get::<String, _>("started_at")?),
-                    finished_at: r.try_get::<Option<String>, _>("finished_at")?.map(|s| parse_ts(&s)),
+                    finished_at: r
+                        .try_get::<Option<String>, _>("finished_at")?
+                        .map(|s| parse_ts(&s)),
                     mode: r.try_get("mode")?,
                     source: r.try_get("source")?,
                     requested_by: r.try_get("requested_by")?,
                     policy_digest: r.try_get("policy_digest")?,
-                    summary: r.try_get::<Option<String>, _>("summary")?.map(|s| json_col("runs", &s)).transpose()?,
+                    summary: r
+                        .try_get::<Option<String>, _>("summary")?
+                        .map(|s| json_col("runs", &s))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -304,7 +383,10 @@ impl Ledger {
     /// playbook: then that one is returned and nothing is written.
     pub async fn request_approval(&self, approval: &Approval) -> Result<(Approval, bool)> {
         let resource = resource_key(&approval.plan.resource);
-        if let Some(existing) = self.open_approval(&resource, &approval.plan.playbook).await? {
+        if let Some(existing) = self
+            .open_approval(&resource, &approval.plan.playbook)
+            .await?
+        {
             return Ok((existing, false));
         }
         sqlx::query("INSERT INTO approvals (id, status, resource, playbook, before_digest, requested_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -333,16 +415,26 @@ impl Ledger {
             .bind(playbook)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| json_col("approvals", &r.try_get::<String, _>("body")?)).transpose()
+        row.map(|r| json_col("approvals", &r.try_get::<String, _>("body")?))
+            .transpose()
     }
 
     /// Find by full id or unique prefix.
     pub async fn approval(&self, id: &str) -> Result<Approval> {
-        let rows = sqlx::query("SELECT body FROM approvals WHERE id LIKE ? || '%' LIMIT 2").bind(id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT body FROM approvals WHERE id LIKE ? || '%' LIMIT 2")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
         match rows.as_slice() {
-            [] => Err(LedgerError::NotFound { kind: "approval", id: id.into() }),
+            [] => Err(LedgerError::NotFound {
+                kind: "approval",
+                id: id.into(),
+            }),
             [one] => json_col("approvals", &one.try_get::<String, _>("body")?),
-            _ => Err(LedgerError::Ambiguous { kind: "approval", id: id.into() }),
+            _ => Err(LedgerError::Ambiguous {
+                kind: "approval",
+                id: id.into(),
+            }),
         }
     }
 
@@ -351,12 +443,19 @@ impl Ledger {
             .bind(status.map(ApprovalStatus::as_str))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| json_col("approvals", &r.try_get::<String, _>("body")?)).collect()
+        rows.iter()
+            .map(|r| json_col("approvals", &r.try_get::<String, _>("body")?))
+            .collect()
     }
 
     /// Move an approval from one of `from` to the state in `updated`, atomically: if
     /// another process moved it first, this fails with `Conflict`.
-    pub async fn transition_approval(&self, updated: &Approval, from: &[ApprovalStatus], event: &str) -> Result<()> {
+    pub async fn transition_approval(
+        &self,
+        updated: &Approval,
+        from: &[ApprovalStatus],
+        event: &str,
+    ) -> Result<()> {
         let from_list: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let from_json = serde_json::to_string(&from_list).unwrap_or_default();
         let done = sqlx::query("UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status IN (SELECT value FROM json_each(?))")
@@ -368,8 +467,16 @@ impl Ledger {
             .await?
             .rows_affected();
         if done == 0 {
-            let actual = self.approval(&updated.id).await.map(|a| a.status.to_string()).unwrap_or_else(|_| "missing".into());
-            return Err(LedgerError::Conflict { id: updated.id.clone(), actual, expected: from_list.join(" or ") });
+            let actual = self
+                .approval(&updated.id)
+                .await
+                .map(|a| a.status.to_string())
+                .unwrap_or_else(|_| "missing".into());
+            return Err(LedgerError::Conflict {
+                id: updated.id.clone(),
+                actual,
+                expected: from_list.join(" or "),
+            });
         }
         self.append(updated.run_id.as_deref(), event, Some(&updated.plan.resource), &json!({
             "approval_id": updated.id, "status": updated.status, "by": updated.decided_by, "comment": updated.comment,
@@ -381,7 +488,14 @@ impl Ledger {
     // ---- actions ----
 
     /// Record that an action is about to run (the durable intent).
-    pub async fn action_intent(&self, action_id: &str, run_id: Option<&str>, approval_id: Option<&str>, plan: &RemediationPlan, intent: &Value) -> Result<()> {
+    pub async fn action_intent(
+        &self,
+        action_id: &str,
+        run_id: Option<&str>,
+        approval_id: Option<&str>,
+        plan: &RemediationPlan,
+        intent: &Value,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO actions (id, plan_id, run_id, approval_id, resource, action, status, started_at, plan) VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?)")
             .bind(action_id)
             .bind(&plan.id)
@@ -393,22 +507,30 @@ impl Ledger {
             .bind(to_json("actions", plan)?)
             .execute(&self.pool)
             .await?;
-        self.append(run_id, "action.intent", Some(&plan.resource), intent).await?;
+        self.append(run_id, "action.intent", Some(&plan.resource), intent)
+            .await?;
         Ok(())
     }
 
     /// Record how an action ended. Creates the row when no intent was needed (no-op, stale).
-    pub async fn action_outcome(&self, run_id: Option<&str>, approval_id: Option<&str>, plan: &RemediationPlan, record: &ExecutionRecord) -> Result<()> {
+    pub async fn action_outcome(
+        &self,
+        run_id: Option<&str>,
+        approval_id: Option<&str>,
+        plan: &RemediationPlan,
+        record: &ExecutionRecord,
+    ) -> Result<()> {
         let status = record.outcome.as_str();
         let body = to_json("actions", record)?;
-        let updated = sqlx::query("UPDATE actions SET status = ?, finished_at = ?, record = ? WHERE id = ?")
-            .bind(status)
-            .bind(ts(&now()))
-            .bind(&body)
-            .bind(&record.action_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let updated =
+            sqlx::query("UPDATE actions SET status = ?, finished_at = ?, record = ? WHERE id = ?")
+                .bind(status)
+                .bind(ts(&now()))
+                .bind(&body)
+                .bind(&record.action_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         if updated == 0 {
             sqlx::query("INSERT INTO actions (id, plan_id, run_id, approval_id, resource, action, status, started_at, finished_at, plan, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(&record.action_id)
@@ -425,36 +547,62 @@ impl Ledger {
                 .execute(&self.pool)
                 .await?;
         }
-        self.append(run_id, &format!("action.{status}"), Some(&plan.resource), &serde_json::to_value(record).unwrap_or_default()).await?;
+        self.append(
+            run_id,
+            &format!("action.{status}"),
+            Some(&plan.resource),
+            &serde_json::to_value(record).unwrap_or_default(),
+        )
+        .await?;
         Ok(())
     }
 
     /// Mark an executed action as rolled back by an operator.
     pub async fn action_reverted(&self, action_id: &str, by: &str, detail: &Value) -> Result<()> {
         let row = self.action(action_id).await?;
-        sqlx::query("UPDATE actions SET status = 'reverted' WHERE id = ?").bind(&row.id).execute(&self.pool).await?;
+        sqlx::query("UPDATE actions SET status = 'reverted' WHERE id = ?")
+            .bind(&row.id)
+            .execute(&self.pool)
+            .await?;
         let mut payload = detail.clone();
         payload["action_id"] = json!(row.id);
         payload["by"] = json!(by);
-        self.append(row.run_id.as_deref(), "action.reverted", Some(&row.plan.resource), &payload).await?;
+        self.append(
+            row.run_id.as_deref(),
+            "action.reverted",
+            Some(&row.plan.resource),
+            &payload,
+        )
+        .await?;
         Ok(())
     }
 
     /// Find by full id or unique prefix.
     pub async fn action(&self, id: &str) -> Result<ActionRow> {
-        let rows = sqlx::query("SELECT * FROM actions WHERE id LIKE ? || '%' LIMIT 2").bind(id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM actions WHERE id LIKE ? || '%' LIMIT 2")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
         match rows.as_slice() {
-            [] => Err(LedgerError::NotFound { kind: "action", id: id.into() }),
+            [] => Err(LedgerError::NotFound {
+                kind: "action",
+                id: id.into(),
+            }),
             [one] => Self::action_from_row(one),
-            _ => Err(LedgerError::Ambiguous { kind: "action", id: id.into() }),
+            _ => Err(LedgerError::Ambiguous {
+                kind: "action",
+                id: id.into(),
+            }),
         }
     }
 
     pub async fn actions(&self, run_id: Option<&str>) -> Result<Vec<ActionRow>> {
-        let rows = sqlx::query("SELECT * FROM actions WHERE (?1 IS NULL OR run_id = ?1) ORDER BY started_at ASC")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM actions WHERE (?1 IS NULL OR run_id = ?1) ORDER BY started_at ASC",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(Self::action_from_row).collect()
     }
 
@@ -465,9 +613,14 @@ impl Ledger {
             approval_id: r.try_get("approval_id")?,
             status: r.try_get("status")?,
             started_at: parse_ts(&r.try_get::<String, _>("started_at")?),
-            finished_at: r.try_get::<Option<String>, _>("finished_at")?.map(|s| parse_ts(&s)),
+            finished_at: r
+                .try_get::<Option<String>, _>("finished_at")?
+                .map(|s| parse_ts(&s)),
             plan: json_col("actions", &r.try_get::<String, _>("plan")?)?,
-            record: r.try_get::<Option<String>, _>("record")?.map(|s| json_col("actions", &s)).transpose()?,
+            record: r
+                .try_get::<Option<String>, _>("record")?
+                .map(|s| json_col("actions", &s))
+                .transpose()?,
         })
     }
 
@@ -493,7 +646,9 @@ impl Ledger {
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let rows = sqlx::query("SELECT * FROM dead_letters ORDER BY at ASC").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM dead_letters ORDER BY at ASC")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(DeadLetter {

@@ -220,8 +220,8 @@ fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMet
         )));
     }
     let json = from_rego(&value).map_err(|e| invalid(e.to_string()))?;
-    let mut meta: ControlMeta = serde_json::from_value(json)
-        .map_err(|e| invalid(format!("`{pkg}.metadata`: {e}")))?;
+    let mut meta: ControlMeta =
+        serde_json::from_value(json).map_err(|e| invalid(format!("`{pkg}.metadata`: {e}")))?;
     if meta.id.trim().is_empty() || meta.resource_types.is_empty() {
         return Err(invalid(format!(
             "`{pkg}.metadata` needs a non-empty `id` and `resource_types`"

@@ -1,9 +1,9 @@
 use crate::PolicyError;
-use crate::bundle::{from_rego, to_rego, ControlMeta, GATE_RULE};
+use crate::bundle::{ControlMeta, GATE_RULE, from_rego, to_rego};
 use custos_core::{ConfigurationItem, Finding, Reason, RemediationPlan, Stage, Verdict};
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Per-run context the gate sees.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -39,7 +39,11 @@ impl Evaluator {
         self.engine.set_input(to_rego(&ci.to_json()));
         let mut findings = Vec::new();
         for control in &self.controls {
-            if !control.resource_types.iter().any(|t| t == &ci.resource_type) {
+            if !control
+                .resource_types
+                .iter()
+                .any(|t| t == &ci.resource_type)
+            {
                 continue;
             }
             let rule = format!("{}.violations", control.package);
@@ -71,10 +75,7 @@ impl Evaluator {
         control_id: &str,
         ci: &ConfigurationItem,
     ) -> Result<bool, PolicyError> {
-        Ok(!self
-            .detect(ci)?
-            .iter()
-            .any(|f| f.control_id == control_id))
+        Ok(!self.detect(ci)?.iter().any(|f| f.control_id == control_id))
     }
 
     /// Run the gate over a plan. Never fails: an evaluation error or an answer the engine
@@ -101,13 +102,13 @@ impl Evaluator {
     ) -> Result<GateOutcome, PolicyError> {
         let input = json!({"plan": gate_view(plan), "run": run});
         self.engine.set_input(to_rego(&input));
-        let value = self
-            .engine
-            .eval_rule(GATE_RULE.to_string())
-            .map_err(|e| PolicyError::Eval {
-                rule: GATE_RULE.into(),
-                message: e.to_string(),
-            })?;
+        let value =
+            self.engine
+                .eval_rule(GATE_RULE.to_string())
+                .map_err(|e| PolicyError::Eval {
+                    rule: GATE_RULE.into(),
+                    message: e.to_string(),
+                })?;
         let bad = |message: String| PolicyError::Eval {
             rule: GATE_RULE.into(),
             message,

@@ -108,7 +108,11 @@ mod tests {
         let report = b.run_tests();
         let failed: Vec<_> = report.cases.iter().filter(|c| !c.passed).collect();
         assert!(failed.is_empty(), "{failed:#?}");
-        assert!(report.passed() >= 15, "only {} rego tests ran", report.passed());
+        assert!(
+            report.passed() >= 15,
+            "only {} rego tests ran",
+            report.passed()
+        );
     }
 
     #[test]
@@ -118,7 +122,14 @@ mod tests {
         let mut ids: Vec<_> = findings.iter().map(|f| f.control_id.as_str()).collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids, ["s3-default-encryption", "s3-public-access-block", "s3-versioning"]);
+        assert_eq!(
+            ids,
+            [
+                "s3-default-encryption",
+                "s3-public-access-block",
+                "s3-versioning"
+            ]
+        );
         let f = &findings[0];
         assert!(!f.frameworks.is_empty());
     }
@@ -139,10 +150,18 @@ mod tests {
         let mut ev = bundle().evaluator();
         let ok = ev.gate(&plan(json!({})), &RunContext::default());
         assert_eq!(ok.verdict, Verdict::Execute, "{ok:?}");
-        let excluded = ev.gate(&plan(json!({"custos:exclude": "true"})), &RunContext::default());
+        let excluded = ev.gate(
+            &plan(json!({"custos:exclude": "true"})),
+            &RunContext::default(),
+        );
         assert_eq!(excluded.verdict, Verdict::Deny);
         assert_eq!(excluded.reasons[0].rule, "gate.exclusion_tag");
-        let over = ev.gate(&plan(json!({})), &RunContext { executions_so_far: 3 });
+        let over = ev.gate(
+            &plan(json!({})),
+            &RunContext {
+                executions_so_far: 3,
+            },
+        );
         assert_eq!(over.verdict, Verdict::NeedsApproval);
         assert_eq!(over.reasons[0].rule, "gate.blast_radius");
     }
@@ -159,17 +178,28 @@ mod tests {
             std::fs::create_dir_all(tmp.path().join(f).parent().unwrap()).unwrap();
             std::fs::copy(shipped().join(f), tmp.path().join(f)).unwrap();
         }
-        write(tmp.path(), "controls/broken.rego", "package custos.controls.broken\n\nviolations contains msg if {\n  msg := \n}\n");
+        write(
+            tmp.path(),
+            "controls/broken.rego",
+            "package custos.controls.broken\n\nviolations contains msg if {\n  msg := \n}\n",
+        );
         let err = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("broken.rego:"), "{text}");
-        assert!(text.contains("broken.rego:4") || text.contains("broken.rego:5"), "{text}");
+        assert!(
+            text.contains("broken.rego:4") || text.contains("broken.rego:5"),
+            "{text}"
+        );
     }
 
     #[test]
     fn missing_gate_and_bad_metadata_are_all_reported() {
         let tmp = tempfile::tempdir().unwrap();
-        write(tmp.path(), "controls/x.rego", "package custos.controls.x\n\nmetadata := {\"id\": \"x\"}\n\nviolations contains \"m\" if false\n");
+        write(
+            tmp.path(),
+            "controls/x.rego",
+            "package custos.controls.x\n\nmetadata := {\"id\": \"x\"}\n\nviolations contains \"m\" if false\n",
+        );
         let err = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
         let text = err.to_string();
@@ -181,23 +211,43 @@ mod tests {
     fn a_failing_rego_test_is_reported_by_name() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("gate")).unwrap();
-        std::fs::copy(shipped().join("gate/gate.rego"), tmp.path().join("gate/gate.rego")).unwrap();
-        write(tmp.path(), "gate/extra_test.rego", "package custos.extra_test\n\ntest_good if { 1 == 1 }\n\ntest_bad if { 1 == 2 }\n");
-        let report = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap().run_tests();
+        std::fs::copy(
+            shipped().join("gate/gate.rego"),
+            tmp.path().join("gate/gate.rego"),
+        )
+        .unwrap();
+        write(
+            tmp.path(),
+            "gate/extra_test.rego",
+            "package custos.extra_test\n\ntest_good if { 1 == 1 }\n\ntest_bad if { 1 == 2 }\n",
+        );
+        let report = PolicyBundle::load(tmp.path(), PolicyOptions::default())
+            .unwrap()
+            .run_tests();
         assert_eq!(report.passed(), 1);
         assert_eq!(report.failed(), 1);
         assert!(!report.ok());
-        assert_eq!(report.cases.iter().find(|c| !c.passed).unwrap().name, "test_bad");
+        assert_eq!(
+            report.cases.iter().find(|c| !c.passed).unwrap().name,
+            "test_bad"
+        );
     }
 
     #[test]
     fn evaluation_time_is_bounded() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("gate")).unwrap();
-        write(tmp.path(), "gate/gate.rego", "package custos.gate\n\ndecisions contains d if {\n  input.plan.id\n  n := numbers.range(1, 100000000)\n  count([x | some x in n; x > 5]) > 0\n  d := {\"rule\": \"slow\", \"verdict\": \"deny\", \"message\": \"m\"}\n}\n");
+        write(
+            tmp.path(),
+            "gate/gate.rego",
+            "package custos.gate\n\ndecisions contains d if {\n  input.plan.id\n  n := numbers.range(1, 100000000)\n  count([x | some x in n; x > 5]) > 0\n  d := {\"rule\": \"slow\", \"verdict\": \"deny\", \"message\": \"m\"}\n}\n",
+        );
         let b = PolicyBundle::load(
             tmp.path(),
-            PolicyOptions { eval_timeout: std::time::Duration::from_millis(50), ..PolicyOptions::default() },
+            PolicyOptions {
+                eval_timeout: std::time::Duration::from_millis(50),
+                ..PolicyOptions::default()
+            },
         )
         .unwrap();
         let out = b.evaluator().gate(&plan(json!({})), &RunContext::default());

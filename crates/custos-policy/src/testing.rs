@@ -59,7 +59,9 @@ impl PolicyBundle {
             let micros = start.elapsed().as_micros();
             let (passed, error) = match result {
                 Ok(v) if v == regorus::Value::from(true) => (true, None),
-                Ok(regorus::Value::Undefined) => (false, Some("undefined (a condition failed)".into())),
+                Ok(regorus::Value::Undefined) => {
+                    (false, Some("undefined (a condition failed)".into()))
+                }
                 Ok(v) => (false, Some(format!("evaluated to `{v}`"))),
                 Err(e) => (false, Some(e.to_string())),
             };

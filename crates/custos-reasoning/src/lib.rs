@@ -8,9 +8,7 @@ mod offline;
 pub use offline::{OfflineReasoner, OfflineRules};
 
 use async_trait::async_trait;
-use custos_core::{
-    digest_json, Finding, Reason, ReasonerRecord, RemediationPlan, Stage, Verdict,
-};
+use custos_core::{Finding, Reason, ReasonerRecord, RemediationPlan, Stage, Verdict, digest_json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
@@ -183,7 +181,10 @@ pub(crate) mod tests {
             },
             resource_name: None,
             arn: None,
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             environment: "production".into(),
             control_id: "c".into(),
             playbook: "p".into(),
@@ -238,8 +239,16 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hang_becomes_needs_approval() {
         let p = plan(&[]);
-        let req = ReviewRequest { plan: &p, findings: &[], gate_verdict: Verdict::Execute, gate_reasons: &[] };
-        let r = ScriptedReasoner { answer: Ok(Judgement::Proceed), delay: Duration::from_secs(3600) };
+        let req = ReviewRequest {
+            plan: &p,
+            findings: &[],
+            gate_verdict: Verdict::Execute,
+            gate_reasons: &[],
+        };
+        let r = ScriptedReasoner {
+            answer: Ok(Judgement::Proceed),
+            delay: Duration::from_secs(3600),
+        };
         let out = check(&r, &req, Duration::from_secs(5)).await;
         assert_eq!(out.verdict, Verdict::NeedsApproval);
         let reason = out.reason.unwrap();

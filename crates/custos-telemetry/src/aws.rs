@@ -25,7 +25,8 @@ pub async fn load_sdk_config(region: Option<&str>) -> SdkConfig {
 
 /// An S3 client; path-style addressing when a custom endpoint (LocalStack) is set.
 pub fn s3_client(sdk: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
-    let mut b = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
+    let mut b =
+        aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
     if let Some(r) = region {
         b = b.region(Region::new(r.to_string()));
     }

@@ -66,5 +66,8 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 /// planning and verification see exactly the same normalization.
 #[async_trait]
 pub trait ResourceReader: Send + Sync + std::fmt::Debug {
-    async fn read(&self, resource: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError>;
+    async fn read(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<ConfigurationItem>, TelemetryError>;
 }

@@ -6,8 +6,8 @@ use crate::{Batch, Rejected, Source, TelemetryError};
 use async_trait::async_trait;
 use custos_core::ci::truncate;
 use custos_core::{CiError, ConfigurationItem};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::path::PathBuf;
 
 /// Most raw text kept per dead letter.
@@ -39,14 +39,24 @@ impl Source for ReplaySource {
             tokio::io::stdin()
                 .read_to_string(&mut s)
                 .await
-                .map_err(|source| TelemetryError::Io { path: "<stdin>".into(), source })?;
+                .map_err(|source| TelemetryError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
             s
         } else {
             tokio::fs::read_to_string(&self.path)
                 .await
-                .map_err(|source| TelemetryError::Io { path: label.clone(), source })?
+                .map_err(|source| TelemetryError::Io {
+                    path: label.clone(),
+                    source,
+                })?
         };
-        let label = if label == "-" { "<stdin>".to_string() } else { label };
+        let label = if label == "-" {
+            "<stdin>".to_string()
+        } else {
+            label
+        };
         Ok(parse_replay(&label, &text))
     }
 }
@@ -68,7 +78,11 @@ pub fn parse_replay(label: &str, text: &str) -> Batch {
                     (line, parsed, raw.get().to_string())
                 })
                 .collect(),
-            Err(e) => vec![(e.line(), Err(format!("invalid JSON: {e}")), text.to_string())],
+            Err(e) => vec![(
+                e.line(),
+                Err(format!("invalid JSON: {e}")),
+                text.to_string(),
+            )],
         }
     } else {
         let lines: Vec<(usize, &str)> = text
@@ -77,7 +91,9 @@ pub fn parse_replay(label: &str, text: &str) -> Batch {
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| (i + 1, l))
             .collect();
-        let first_ok = lines.first().is_some_and(|(_, l)| serde_json::from_str::<Value>(l).is_ok());
+        let first_ok = lines
+            .first()
+            .is_some_and(|(_, l)| serde_json::from_str::<Value>(l).is_ok());
         match serde_json::from_str::<Value>(text) {
             // One pretty-printed document.
             Ok(v) if !first_ok => vec![(lines.first().map_or(1, |l| l.0), Ok(v), text.to_string())],
@@ -113,7 +129,10 @@ pub fn parse_replay(label: &str, text: &str) -> Batch {
 pub fn unwrap_event(v: &Value) -> Result<ConfigurationItem, CiError> {
     if v.get("detail-type").is_some() || v.get("source").is_some() && v.get("detail").is_some() {
         let source = v.get("source").and_then(Value::as_str).unwrap_or_default();
-        let kind = v.get("detail-type").and_then(Value::as_str).unwrap_or_default();
+        let kind = v
+            .get("detail-type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if source != "aws.config" || kind != "Config Configuration Item Change" {
             return Err(CiError {
                 field: "detail-type".into(),
@@ -124,7 +143,10 @@ pub fn unwrap_event(v: &Value) -> Result<ConfigurationItem, CiError> {
                 ),
             });
         }
-        let detail = v.get("detail").ok_or_else(|| CiError { field: "detail".into(), message: "missing".into() })?;
+        let detail = v.get("detail").ok_or_else(|| CiError {
+            field: "detail".into(),
+            message: "missing".into(),
+        })?;
         return inner(detail, "detail.");
     }
     if v.get("messageType").is_some() || v.get("configurationItem").is_some() {
@@ -146,12 +168,16 @@ fn inner(container: &Value, prefix: &str) -> Result<ConfigurationItem, CiError> 
             message: "oversized configuration item: only a summary was delivered; read the resource to resolve it".into(),
         });
     }
-    Err(CiError { field: format!("{prefix}configurationItem"), message: "missing".into() })
+    Err(CiError {
+        field: format!("{prefix}configurationItem"),
+        message: "missing".into(),
+    })
 }
 
 fn line_of(text: &str, slice: &str) -> usize {
     let offset = (slice.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-    text.get(..offset.min(text.len())).map_or(1, |t| t.matches('\n').count() + 1)
+    text.get(..offset.min(text.len()))
+        .map_or(1, |t| t.matches('\n').count() + 1)
 }
 
 #[cfg(test)]
@@ -162,18 +188,23 @@ mod tests {
 
     #[test]
     fn ndjson_with_bad_lines_names_each_line_and_field() {
-        let text = format!(
-            "{GOOD}\n\n{{not json\n{}\n{}\n",
-            GOOD.replace("\"a\"", "\"b\"").replace("2026-11-01T00:00:00Z", "soon"),
-            format!(r#"{{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{{"configurationItem":{GOOD}}}}}"#)
+        let bad_time = GOOD
+            .replace("\"a\"", "\"b\"")
+            .replace("2026-11-01T00:00:00Z", "soon");
+        let event = format!(
+            r#"{{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{{"configurationItem":{GOOD}}}}}"#
         );
+        let text = format!("{GOOD}\n\n{{not json\n{bad_time}\n{event}\n");
         let batch = parse_replay("f.ndjson", &text);
         assert_eq!(batch.items.len(), 2);
         assert_eq!(batch.rejected.len(), 2);
         assert_eq!(batch.rejected[0].location, "f.ndjson:3");
         assert!(batch.rejected[0].error.starts_with("invalid JSON"));
         assert_eq!(batch.rejected[1].location, "f.ndjson:4");
-        assert_eq!(batch.rejected[1].field.as_deref(), Some("configurationItemCaptureTime"));
+        assert_eq!(
+            batch.rejected[1].field.as_deref(),
+            Some("configurationItemCaptureTime")
+        );
     }
 
     #[test]
@@ -187,7 +218,9 @@ mod tests {
 
     #[test]
     fn pretty_single_document() {
-        let text = "{\n  \"configurationItem\": ".to_string() + GOOD + ",\n  \"messageType\": \"ConfigurationItemChangeNotification\"\n}\n";
+        let text = "{\n  \"configurationItem\": ".to_string()
+            + GOOD
+            + ",\n  \"messageType\": \"ConfigurationItemChangeNotification\"\n}\n";
         let batch = parse_replay("one.json", &text);
         assert_eq!(batch.items.len(), 1, "{:?}", batch.rejected);
     }
@@ -196,9 +229,15 @@ mod tests {
     fn event_field_paths_are_prefixed() {
         let text = r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"configurationItem":{"resourceType":"AWS::S3::Bucket"}}}"#;
         let batch = parse_replay("e.ndjson", text);
-        assert_eq!(batch.rejected[0].field.as_deref(), Some("detail.configurationItem.resourceId"));
+        assert_eq!(
+            batch.rejected[0].field.as_deref(),
+            Some("detail.configurationItem.resourceId")
+        );
         let other = r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{}}"#;
-        assert_eq!(parse_replay("e", other).rejected[0].field.as_deref(), Some("detail-type"));
+        assert_eq!(
+            parse_replay("e", other).rejected[0].field.as_deref(),
+            Some("detail-type")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use custos_core::{ConfigurationItem, ResourceRef};
 use futures::stream::{self, StreamExt};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use tokio::sync::Mutex;
 
@@ -26,20 +26,30 @@ pub struct S3Scanner {
 
 impl S3Scanner {
     /// Build from the standard SDK chain; the account id comes from STS.
-    pub async fn from_env(region: Option<&str>, concurrency: usize) -> Result<Self, TelemetryError> {
+    pub async fn from_env(
+        region: Option<&str>,
+        concurrency: usize,
+    ) -> Result<Self, TelemetryError> {
         Self::new(load_sdk_config(region).await, concurrency).await
     }
 
     /// Build from an explicit SDK configuration; the account id comes from STS.
     pub async fn new(sdk: SdkConfig, concurrency: usize) -> Result<Self, TelemetryError> {
         let sts = aws_sdk_sts::Client::new(&sdk);
-        let identity = sts.get_caller_identity().send().await.map_err(|e| TelemetryError::Aws {
-            operation: "sts:GetCallerIdentity",
-            resource: "caller".into(),
-            message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
-        })?;
+        let identity = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| TelemetryError::Aws {
+                operation: "sts:GetCallerIdentity",
+                resource: "caller".into(),
+                message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
+            })?;
         let account = identity.account().unwrap_or("000000000000").to_string();
-        let home_region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let home_region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
         Ok(S3Scanner {
             home: s3_client(&sdk, None),
             sdk,
@@ -159,7 +169,10 @@ impl S3Scanner {
                 // An empty configuration (LocalStack after DeleteBucketEncryption) is the
                 // same as none at all.
                 if !rules.is_empty() {
-                    supp.insert("ServerSideEncryptionConfiguration".into(), json!({"rules": rules}));
+                    supp.insert(
+                        "ServerSideEncryptionConfiguration".into(),
+                        json!({"rules": rules}),
+                    );
                 }
             }
             Err(e) if error_code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => {}
@@ -169,7 +182,10 @@ impl S3Scanner {
 
         match client.get_bucket_versioning().bucket(bucket).send().await {
             Ok(r) => {
-                let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Off".into());
+                let status = r
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "Off".into());
                 let mfa = r.mfa_delete().map(|m| m.as_str() == "Enabled");
                 supp.insert(
                     "BucketVersioningConfiguration".into(),
@@ -186,7 +202,10 @@ impl S3Scanner {
                 for t in r.tag_set() {
                     tags.insert(t.key().to_string(), t.value().to_string());
                 }
-                supp.insert("BucketTaggingConfiguration".into(), json!({"tagSets": [{"tags": tags}]}));
+                supp.insert(
+                    "BucketTaggingConfiguration".into(),
+                    json!({"tagSets": [{"tags": tags}]}),
+                );
             }
             Err(e) if error_code(&e) == Some("NoSuchTagSet") => {}
             Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
@@ -221,11 +240,14 @@ impl Source for S3Scanner {
 
     async fn collect(&self) -> Result<Batch, TelemetryError> {
         let buckets = self.list().await?;
-        let results: Vec<_> = stream::iter(buckets)
-            .map(|(name, created)| async move { (name.clone(), self.describe(&name, created).await) })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
+        let results: Vec<_> =
+            stream::iter(buckets)
+                .map(|(name, created)| async move {
+                    (name.clone(), self.describe(&name, created).await)
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
         let mut batch = Batch::default();
         for (name, r) in results {
             match r {
@@ -245,7 +267,10 @@ impl Source for S3Scanner {
 
 #[async_trait]
 impl ResourceReader for S3Scanner {
-    async fn read(&self, resource: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
+    async fn read(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<ConfigurationItem>, TelemetryError> {
         if resource.resource_type != RESOURCE_TYPE {
             return Err(TelemetryError::Unsupported(resource.resource_type.clone()));
         }
