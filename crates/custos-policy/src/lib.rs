@@ -240,7 +240,7 @@ mod tests {
         write(
             tmp.path(),
             "gate/gate.rego",
-            "package custos.gate\n\ndecisions contains d if {\n  input.plan.id\n  n := numbers.range(1, 100000000)\n  count([x | some x in n; x > 5]) > 0\n  d := {\"rule\": \"slow\", \"verdict\": \"deny\", \"message\": \"m\"}\n}\n",
+            "package custos.gate\n\ndecisions contains d if {\n  input.plan.id\n  n := numbers.range(1, 100000)\n  count([x | some x in n; some y in n; x > y]) > 0\n  d := {\"rule\": \"slow\", \"verdict\": \"deny\", \"message\": \"m\"}\n}\n",
         );
         let b = PolicyBundle::load(
             tmp.path(),
