@@ -118,14 +118,61 @@ impl Fixture {
     }
 }
 
+/// How a fixture differs from a fresh bucket (which has Block Public Access on and
+/// default encryption, like AWS since 2023).
+struct Spec {
+    versioning: bool,
+    remove_public_access_block: bool,
+    remove_encryption: bool,
+    tags: &'static [(&'static str, &'static str)],
+}
+
+fn spec(fixture: Fixture) -> Spec {
+    const DEV: &[(&str, &str)] = &[("environment", "dev")];
+    let (versioning, remove_public_access_block, remove_encryption, tags) = match fixture {
+        Fixture::Compliant => (true, false, false, DEV),
+        Fixture::NoPublicAccessBlock => (true, true, false, DEV),
+        Fixture::NoEncryption => (true, false, true, DEV),
+        Fixture::VersioningOff => (false, false, false, DEV),
+        Fixture::Excluded => (
+            true,
+            true,
+            false,
+            &[("environment", "dev"), ("custos:exclude", "true")][..],
+        ),
+        Fixture::Production => (
+            true,
+            true,
+            false,
+            &[("environment", "production"), ("team", "payments")][..],
+        ),
+        Fixture::Incident => (
+            true,
+            true,
+            false,
+            &[
+                ("environment", "dev"),
+                ("incident", "INC-4711 investigation in progress"),
+            ][..],
+        ),
+    };
+    Spec {
+        versioning,
+        remove_public_access_block,
+        remove_encryption,
+        tags,
+    }
+}
+
 /// Create one bucket in the state `fixture` describes.
 pub async fn make_bucket(
     client: &aws_sdk_s3::Client,
     name: &str,
     fixture: Fixture,
 ) -> anyhow::Result<()> {
+    let spec = spec(fixture);
     client.create_bucket().bucket(name).send().await?;
-    let enable_versioning = || async {
+    if spec.versioning {
         client
             .put_bucket_versioning()
             .bucket(name)
@@ -135,66 +182,25 @@ pub async fn make_bucket(
                     .build(),
             )
             .send()
-            .await
-    };
-    let tags: Vec<(&str, &str)> = match fixture {
-        Fixture::Compliant => {
-            enable_versioning().await?;
-            vec![("environment", "dev")]
-        }
-        Fixture::NoPublicAccessBlock => {
-            enable_versioning().await?;
-            client
-                .delete_public_access_block()
-                .bucket(name)
-                .send()
-                .await?;
-            vec![("environment", "dev")]
-        }
-        Fixture::NoEncryption => {
-            enable_versioning().await?;
-            client
-                .delete_bucket_encryption()
-                .bucket(name)
-                .send()
-                .await?;
-            vec![("environment", "dev")]
-        }
-        Fixture::VersioningOff => vec![("environment", "dev")],
-        Fixture::Excluded => {
-            enable_versioning().await?;
-            client
-                .delete_public_access_block()
-                .bucket(name)
-                .send()
-                .await?;
-            vec![("environment", "dev"), ("custos:exclude", "true")]
-        }
-        Fixture::Production => {
-            enable_versioning().await?;
-            client
-                .delete_public_access_block()
-                .bucket(name)
-                .send()
-                .await?;
-            vec![("environment", "production"), ("team", "payments")]
-        }
-        Fixture::Incident => {
-            enable_versioning().await?;
-            client
-                .delete_public_access_block()
-                .bucket(name)
-                .send()
-                .await?;
-            vec![
-                ("environment", "dev"),
-                ("incident", "INC-4711 investigation in progress"),
-            ]
-        }
-    };
+            .await?;
+    }
+    if spec.remove_public_access_block {
+        client
+            .delete_public_access_block()
+            .bucket(name)
+            .send()
+            .await?;
+    }
+    if spec.remove_encryption {
+        client
+            .delete_bucket_encryption()
+            .bucket(name)
+            .send()
+            .await?;
+    }
     let mut tagging = Tagging::builder();
-    for (k, v) in tags {
-        tagging = tagging.tag_set(Tag::builder().key(k).value(v).build()?);
+    for (k, v) in spec.tags {
+        tagging = tagging.tag_set(Tag::builder().key(*k).value(*v).build()?);
     }
     client
         .put_bucket_tagging()

@@ -1,57 +1,6 @@
 use super::*;
-use custos_core::{Digest, ReasonerRecord, ResourceRef};
+use custos_core::testing::{sample_decision as decision, sample_plan};
 use proptest::prelude::*;
-use serde_json::json;
-
-fn plan() -> RemediationPlan {
-    RemediationPlan {
-        id: "p".into(),
-        resource: ResourceRef {
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            resource_type: "AWS::S3::Bucket".into(),
-            resource_id: "b".into(),
-        },
-        resource_name: None,
-        arn: None,
-        tags: Default::default(),
-        environment: "production".into(),
-        control_id: "c".into(),
-        playbook: "pb".into(),
-        playbook_version: "1".into(),
-        action: "s3:PutBucketVersioning".into(),
-        action_kinds: vec![],
-        parameters: json!({}),
-        risk: "low".into(),
-        reversible: true,
-        requires_approval: false,
-        before: json!({}),
-        before_digest: Digest::of_bytes(b"before"),
-        desired: json!({}),
-        rollback: vec![],
-    }
-}
-
-fn decision() -> Decision {
-    Decision {
-        verdict: Verdict::NeedsApproval,
-        gate_verdict: Verdict::Execute,
-        reasons: vec![],
-        policy_digest: Digest::of_bytes(b"p"),
-        playbook: "pb".into(),
-        playbook_version: "1".into(),
-        reasoner: ReasonerRecord {
-            id: "offline/v1".into(),
-            model: None,
-            prompt_digest: Digest::of_bytes(b""),
-            answer_digest: Digest::of_bytes(b""),
-            rationale: String::new(),
-        },
-        autonomy: AutonomyLevel::Approve,
-        environment: "production".into(),
-        input_digest: Digest::of_bytes(b""),
-    }
-}
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
@@ -61,7 +10,7 @@ fn t0() -> DateTime<Utc> {
 
 fn req() -> Approval {
     request(
-        plan(),
+        sample_plan(&[]),
         decision(),
         vec![],
         None,

@@ -230,6 +230,25 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Build the engine and run it once over the replay file or, without one, the account.
+async fn execute_source(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    source: &SourceArgs,
+    needs: Needs,
+    actor: &str,
+    mode: Mode,
+) -> Result<custos_engine::RunReport, Failure> {
+    let built = build::engine(cfg, db, needs, actor).await?;
+    let replay = source_of(source);
+    let src: &dyn Source = match (&replay, &built.scanner) {
+        (Some(r), _) => r,
+        (None, Some(s)) => s.as_ref(),
+        (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no telemetry source".into())),
+    };
+    Ok(built.engine.run_once(src, mode).await?)
+}
+
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let cfg = cli.config.as_deref();
     let db = cli.database_url.as_deref();
@@ -239,17 +258,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             source,
             fail_on_findings,
         } => {
-            let built = build::engine(cfg, db, needs_for(&source), "custos").await?;
-            let report = match (source_of(&source), &built.scanner) {
-                (Some(replay), _) => built.engine.run_once(&replay, Mode::DryRun).await?,
-                (None, Some(scanner)) => {
-                    built
-                        .engine
-                        .run_once(scanner.as_ref(), Mode::DryRun)
-                        .await?
-                }
-                (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
-            };
+            let report =
+                execute_source(cfg, db, &source, needs_for(&source), "custos", Mode::DryRun)
+                    .await?;
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => print!("{}", render::scan(&report)),
@@ -261,17 +272,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             })
         }
         Command::Plan { source } => {
-            let built = build::engine(cfg, db, needs_for(&source), "custos").await?;
-            let report = match (source_of(&source), &built.scanner) {
-                (Some(replay), _) => built.engine.run_once(&replay, Mode::DryRun).await?,
-                (None, Some(scanner)) => {
-                    built
-                        .engine
-                        .run_once(scanner.as_ref(), Mode::DryRun)
-                        .await?
-                }
-                (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
-            };
+            let report =
+                execute_source(cfg, db, &source, needs_for(&source), "custos", Mode::DryRun)
+                    .await?;
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => print!("{}", render::plan(&report)),
@@ -290,15 +293,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     "continuous mode (SQS, schedules) is not available yet: pass `--once`".into(),
                 ));
             }
-            let built = build::engine(cfg, db, Needs::Aws, &actor).await?;
             let mode = if shadow { Mode::Shadow } else { Mode::Execute };
-            let replay = source_of(&source);
-            let src: &dyn Source = match (&replay, &built.scanner) {
-                (Some(r), _) => r,
-                (None, Some(s)) => s.as_ref(),
-                (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no source".into())),
-            };
-            let report = built.engine.run_once(src, mode).await?;
+            let report = execute_source(cfg, db, &source, Needs::Aws, &actor, mode).await?;
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => print!("{}", render::run(&report)),

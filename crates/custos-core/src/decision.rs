@@ -180,16 +180,8 @@ impl fmt::Display for AutonomyLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::verdict;
     use proptest::prelude::*;
-
-    fn verdict() -> impl Strategy<Value = Verdict> {
-        prop_oneof![
-            Just(Verdict::Execute),
-            Just(Verdict::NeedsApproval),
-            Just(Verdict::RecommendOnly),
-            Just(Verdict::Deny)
-        ]
-    }
 
     proptest! {
         #[test]

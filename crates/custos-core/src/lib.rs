@@ -5,6 +5,8 @@ pub mod canonical;
 pub mod ci;
 pub mod decision;
 pub mod plan;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use approval::{Approval, ApprovalStatus};
 pub use canonical::{Digest, canonical_json, digest_json};

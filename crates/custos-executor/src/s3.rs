@@ -60,23 +60,12 @@ pub fn executors(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn crate::Executor>> {
 /// The S3 executors over a client that is never called (for pure tests).
 #[doc(hidden)]
 pub fn executors_for_tests() -> Vec<Arc<dyn crate::Executor>> {
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
-    let client = s3_client(&sdk, Some("us-east-1"));
-    [
-        S3Action::PublicAccessBlock,
-        S3Action::DefaultEncryption,
-        S3Action::Versioning,
-    ]
-    .into_iter()
-    .map(|kind| {
-        Arc::new(S3Executor {
-            client: client.clone(),
-            kind,
-        }) as Arc<dyn crate::Executor>
-    })
-    .collect()
+    executors(
+        &aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build(),
+    )
 }
 
 fn supp<'a>(ci: &'a ConfigurationItem, key: &str) -> Option<&'a Value> {

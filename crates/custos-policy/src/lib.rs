@@ -40,7 +40,8 @@ pub struct BundleErrors(pub Vec<PolicyError>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custos_core::{ConfigurationItem, Digest, RemediationPlan, ResourceRef, Verdict};
+    use custos_core::testing::sample_plan;
+    use custos_core::{ConfigurationItem, Verdict};
     use serde_json::json;
     use std::path::Path;
 
@@ -69,35 +70,6 @@ mod tests {
             "supplementaryConfiguration": supp,
         }))
         .unwrap()
-    }
-
-    fn plan(tags: serde_json::Value) -> RemediationPlan {
-        RemediationPlan {
-            id: "p1".into(),
-            resource: ResourceRef {
-                account: "000000000000".into(),
-                region: "us-east-1".into(),
-                resource_type: "AWS::S3::Bucket".into(),
-                resource_id: "b1".into(),
-            },
-            resource_name: None,
-            arn: Some("arn:aws:s3:::b1".into()),
-            tags: serde_json::from_value(tags).unwrap(),
-            environment: "production".into(),
-            control_id: "s3-versioning".into(),
-            playbook: "s3-enable-versioning".into(),
-            playbook_version: "1".into(),
-            action: "s3:PutBucketVersioning".into(),
-            action_kinds: vec!["configure".into()],
-            parameters: json!({}),
-            risk: "low".into(),
-            reversible: true,
-            requires_approval: false,
-            before: json!({}),
-            before_digest: Digest::of_bytes(b""),
-            desired: json!({}),
-            rollback: vec![],
-        }
     }
 
     #[test]
@@ -148,16 +120,16 @@ mod tests {
     #[test]
     fn gate_rules_fire_with_ids() {
         let mut ev = bundle().evaluator();
-        let ok = ev.gate(&plan(json!({})), &RunContext::default());
+        let ok = ev.gate(&sample_plan(&[]), &RunContext::default());
         assert_eq!(ok.verdict, Verdict::Execute, "{ok:?}");
         let excluded = ev.gate(
-            &plan(json!({"custos:exclude": "true"})),
+            &sample_plan(&[("custos:exclude", "true")]),
             &RunContext::default(),
         );
         assert_eq!(excluded.verdict, Verdict::Deny);
         assert_eq!(excluded.reasons[0].rule, "gate.exclusion_tag");
         let over = ev.gate(
-            &plan(json!({})),
+            &sample_plan(&[]),
             &RunContext {
                 executions_so_far: 3,
             },
@@ -250,7 +222,9 @@ mod tests {
             },
         )
         .unwrap();
-        let out = b.evaluator().gate(&plan(json!({})), &RunContext::default());
+        let out = b
+            .evaluator()
+            .gate(&sample_plan(&[]), &RunContext::default());
         assert_eq!(out.verdict, Verdict::NeedsApproval);
         assert_eq!(out.reasons[0].rule, "gate.error");
     }

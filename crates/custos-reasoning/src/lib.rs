@@ -167,49 +167,9 @@ impl Reasoner for ScriptedReasoner {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use custos_core::{Digest, ResourceRef};
+    pub use custos_core::testing::sample_plan as plan;
+    use custos_core::testing::verdict;
     use proptest::prelude::*;
-
-    pub fn plan(tags: &[(&str, &str)]) -> RemediationPlan {
-        RemediationPlan {
-            id: "p".into(),
-            resource: ResourceRef {
-                account: "000000000000".into(),
-                region: "us-east-1".into(),
-                resource_type: "AWS::S3::Bucket".into(),
-                resource_id: "b".into(),
-            },
-            resource_name: None,
-            arn: None,
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            environment: "production".into(),
-            control_id: "c".into(),
-            playbook: "p".into(),
-            playbook_version: "1".into(),
-            action: "s3:PutBucketVersioning".into(),
-            action_kinds: vec![],
-            parameters: json!({}),
-            risk: "low".into(),
-            reversible: true,
-            requires_approval: false,
-            before: json!({}),
-            before_digest: Digest::of_bytes(b""),
-            desired: json!({}),
-            rollback: vec![],
-        }
-    }
-
-    fn verdict() -> impl Strategy<Value = Verdict> {
-        prop_oneof![
-            Just(Verdict::Execute),
-            Just(Verdict::NeedsApproval),
-            Just(Verdict::RecommendOnly),
-            Just(Verdict::Deny)
-        ]
-    }
 
     fn answer() -> impl Strategy<Value = Result<Judgement, String>> {
         prop_oneof![
