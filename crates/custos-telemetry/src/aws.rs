@@ -55,3 +55,108 @@ where
         _ => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
     }
 }
+
+/// Where custos looks: one account (optionally through an assumed role) and its regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `None`: the account of the default credentials.
+    pub account: Option<String>,
+    pub role_arn: Option<String>,
+    pub regions: Vec<String>,
+}
+
+/// SDK configurations and clients per (account, region), built lazily and cached.
+/// Accounts with a role are reached through STS AssumeRole from the default chain.
+#[derive(Debug)]
+pub struct AwsPool {
+    base: SdkConfig,
+    default_account: String,
+    roles: std::collections::BTreeMap<String, String>,
+    configs: tokio::sync::Mutex<std::collections::HashMap<(String, String), SdkConfig>>,
+}
+
+impl AwsPool {
+    /// `roles`: account id -> role ARN. The default account is resolved through STS.
+    pub async fn new(
+        base: SdkConfig,
+        roles: std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, crate::TelemetryError> {
+        let sts = aws_sdk_sts::Client::new(&base);
+        let identity =
+            sts.get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| crate::TelemetryError::Aws {
+                    operation: "sts:GetCallerIdentity",
+                    resource: "caller".into(),
+                    message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
+                })?;
+        let default_account = identity.account().unwrap_or("000000000000").to_string();
+        Ok(Self::with_account(base, default_account, roles))
+    }
+
+    /// Build without asking STS (tests, or when the account is known).
+    pub fn with_account(
+        base: SdkConfig,
+        default_account: String,
+        roles: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        AwsPool {
+            base,
+            default_account,
+            roles,
+            configs: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    pub fn default_account(&self) -> &str {
+        &self.default_account
+    }
+
+    pub fn default_region(&self) -> String {
+        self.base
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+
+    /// The SDK configuration for `account` in `region`.
+    pub async fn sdk(&self, account: &str, region: &str) -> SdkConfig {
+        let key = (account.to_string(), region.to_string());
+        let mut map = self.configs.lock().await;
+        if let Some(c) = map.get(&key) {
+            return c.clone();
+        }
+        let regional = self
+            .base
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build();
+        let conf = match self.roles.get(account) {
+            Some(role) => {
+                let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                    .session_name("custos")
+                    .configure(&regional)
+                    .build()
+                    .await;
+                regional
+                    .to_builder()
+                    .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
+                    .build()
+            }
+            None => regional,
+        };
+        map.insert(key, conf.clone());
+        conf
+    }
+
+    pub async fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
+        s3_client(&self.sdk(account, region).await, None)
+    }
+
+    pub async fn ec2(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk(account, region).await)
+    }
+}

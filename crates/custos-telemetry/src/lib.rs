@@ -5,9 +5,14 @@
 //! dead-letter table.
 
 pub mod aws;
+pub mod config_api;
+pub mod ec2;
+pub mod inventory;
 pub mod replay;
-mod s3;
+pub mod s3;
+pub mod sqs;
 
+pub use inventory::Inventory;
 pub use s3::S3Scanner;
 
 use async_trait::async_trait;
@@ -47,11 +52,20 @@ impl std::fmt::Display for Rejected {
     }
 }
 
+/// A change notification too large to carry the item: the summary names the resource
+/// and capture time, and the engine reads the resource to resolve it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Oversized {
+    pub location: String,
+    pub summary: ConfigurationItem,
+}
+
 /// What one collection produced.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub items: Vec<ConfigurationItem>,
     pub rejected: Vec<Rejected>,
+    pub oversized: Vec<Oversized>,
 }
 
 /// A source of configuration items.

@@ -112,7 +112,11 @@ pub fn parse_replay(label: &str, text: &str) -> Batch {
             .map_err(|e| (None, e))
             .and_then(|v| unwrap_event(&v).map_err(|e| (Some(e.field.clone()), e.to_string())));
         match result {
-            Ok(ci) => batch.items.push(ci),
+            Ok(Envelope::Item(ci)) => batch.items.push(*ci),
+            Ok(Envelope::Oversized(summary)) => batch.oversized.push(crate::Oversized {
+                location,
+                summary: *summary,
+            }),
             Err((field, error)) => batch.rejected.push(Rejected {
                 location,
                 field,
@@ -124,9 +128,34 @@ pub fn parse_replay(label: &str, text: &str) -> Batch {
     batch
 }
 
-/// Accept a bare configuration item, an SNS-style Config notification, or an EventBridge
-/// event, and return the configuration item inside.
-pub fn unwrap_event(v: &Value) -> Result<ConfigurationItem, CiError> {
+/// What one notification carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Envelope {
+    Item(Box<ConfigurationItem>),
+    /// Too large to inline: only a summary arrived; the resource must be read.
+    Oversized(Box<ConfigurationItem>),
+}
+
+/// Accept a bare configuration item, an SNS-style Config notification (or its SNS
+/// envelope), or an EventBridge event, and return what is inside.
+pub fn unwrap_event(v: &Value) -> Result<Envelope, CiError> {
+    if v.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let msg = v
+            .get("Message")
+            .and_then(Value::as_str)
+            .ok_or_else(|| CiError {
+                field: "Message".into(),
+                message: "missing SNS message".into(),
+            })?;
+        let inner: Value = serde_json::from_str(msg).map_err(|e| CiError {
+            field: "Message".into(),
+            message: format!("SNS message is not JSON: {e}"),
+        })?;
+        return unwrap_event(&inner).map_err(|e| CiError {
+            field: format!("Message.{}", e.field),
+            message: e.message,
+        });
+    }
     if v.get("detail-type").is_some() || v.get("source").is_some() && v.get("detail").is_some() {
         let source = v.get("source").and_then(Value::as_str).unwrap_or_default();
         let kind = v
@@ -152,21 +181,24 @@ pub fn unwrap_event(v: &Value) -> Result<ConfigurationItem, CiError> {
     if v.get("messageType").is_some() || v.get("configurationItem").is_some() {
         return inner(v, "");
     }
-    ConfigurationItem::from_json(v)
+    ConfigurationItem::from_json(v).map(|ci| Envelope::Item(Box::new(ci)))
 }
 
-fn inner(container: &Value, prefix: &str) -> Result<ConfigurationItem, CiError> {
+fn inner(container: &Value, prefix: &str) -> Result<Envelope, CiError> {
+    let nested = |key: &str, ci: &Value| {
+        ConfigurationItem::from_json(ci)
+            .map(Box::new)
+            .map_err(|e| CiError {
+                field: format!("{prefix}{key}.{}", e.field),
+                message: e.message,
+            })
+    };
     if let Some(ci) = container.get("configurationItem") {
-        return ConfigurationItem::from_json(ci).map_err(|e| CiError {
-            field: format!("{prefix}configurationItem.{}", e.field),
-            message: e.message,
-        });
+        return nested("configurationItem", ci).map(Envelope::Item);
     }
-    if container.get("configurationItemSummary").is_some() {
-        return Err(CiError {
-            field: format!("{prefix}configurationItemSummary"),
-            message: "oversized configuration item: only a summary was delivered; read the resource to resolve it".into(),
-        });
+    if let Some(summary) = container.get("configurationItemSummary") {
+        // The summary names the resource and the capture time; the state is read later.
+        return nested("configurationItemSummary", summary).map(Envelope::Oversized);
     }
     Err(CiError {
         field: format!("{prefix}configurationItem"),
@@ -241,10 +273,33 @@ mod tests {
     }
 
     #[test]
-    fn oversized_summary_is_rejected_with_a_reason_not_dropped() {
-        let text = r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"configurationItemSummary":{"resourceId":"x"}}}"#;
-        let b = parse_replay("o", text);
-        assert!(b.rejected[0].error.contains("oversized"));
-        assert!(b.rejected[0].raw.contains("configurationItemSummary"));
+    fn oversized_summaries_are_kept_for_resolution() {
+        let bad = r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"configurationItemSummary":{"resourceId":"x"}}}"#;
+        let b = parse_replay("o", bad);
+        assert_eq!(
+            b.rejected[0].field.as_deref(),
+            Some("detail.configurationItemSummary.resourceType")
+        );
+        let good = format!(
+            r#"{{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{{"messageType":"OversizedConfigurationItemChangeNotification","configurationItemSummary":{GOOD}}}}}"#
+        );
+        let b = parse_replay("o", &good);
+        assert_eq!(b.oversized.len(), 1);
+        assert_eq!(b.oversized[0].summary.resource_id, "a");
+    }
+
+    #[test]
+    fn sns_wrapped_notifications_are_unwrapped() {
+        let inner = format!(
+            r#"{{"messageType":"ConfigurationItemChangeNotification","configurationItem":{GOOD}}}"#
+        );
+        let sns = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": inner})
+            .to_string();
+        assert_eq!(parse_replay("s", &sns).items.len(), 1);
+        let broken = serde_json::json!({"Type": "Notification", "Message": "{"}).to_string();
+        assert_eq!(
+            parse_replay("s", &broken).rejected[0].field.as_deref(),
+            Some("Message")
+        );
     }
 }

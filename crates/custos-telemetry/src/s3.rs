@@ -1,31 +1,29 @@
 //! The S3 describe scanner: builds AWS Config `AWS::S3::Bucket` configuration items from
 //! the S3 API, in the same shape AWS Config records them.
 
-use crate::aws::{error_code, error_message, load_sdk_config, s3_client};
+use crate::aws::{AwsPool, error_code, error_message, load_sdk_config};
 use crate::{Batch, ResourceReader, Source, TelemetryError};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use custos_core::{ConfigurationItem, ResourceRef};
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
-use tokio::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-const RESOURCE_TYPE: &str = "AWS::S3::Bucket";
+pub const BUCKET: &str = "AWS::S3::Bucket";
+const RESOURCE_TYPE: &str = BUCKET;
 
-/// Scans every bucket the credentials can list.
+/// Scans every bucket one account can list.
 #[derive(Debug)]
 pub struct S3Scanner {
-    sdk: SdkConfig,
-    home: aws_sdk_s3::Client,
+    pool: Arc<AwsPool>,
     account: String,
-    home_region: String,
     concurrency: usize,
-    regional: Mutex<HashMap<String, aws_sdk_s3::Client>>,
 }
 
 impl S3Scanner {
-    /// Build from the standard SDK chain; the account id comes from STS.
+    /// Scan the default credentials' account, from the standard SDK chain.
     pub async fn from_env(
         region: Option<&str>,
         concurrency: usize,
@@ -33,53 +31,42 @@ impl S3Scanner {
         Self::new(load_sdk_config(region).await, concurrency).await
     }
 
-    /// Build from an explicit SDK configuration; the account id comes from STS.
+    /// Scan the account of an explicit SDK configuration (resolved through STS).
     pub async fn new(sdk: SdkConfig, concurrency: usize) -> Result<Self, TelemetryError> {
-        let sts = aws_sdk_sts::Client::new(&sdk);
-        let identity = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| TelemetryError::Aws {
-                operation: "sts:GetCallerIdentity",
-                resource: "caller".into(),
-                message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
-            })?;
-        let account = identity.account().unwrap_or("000000000000").to_string();
-        let home_region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
-        Ok(S3Scanner {
-            home: s3_client(&sdk, None),
-            sdk,
+        let pool = Arc::new(AwsPool::new(sdk, Default::default()).await?);
+        let account = pool.default_account().to_string();
+        Ok(Self::in_pool(pool, account, concurrency))
+    }
+
+    /// Scan `account` with clients from `pool`.
+    pub fn in_pool(pool: Arc<AwsPool>, account: String, concurrency: usize) -> Self {
+        S3Scanner {
+            pool,
             account,
-            home_region,
             concurrency: concurrency.max(1),
-            regional: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     pub fn account(&self) -> &str {
         &self.account
     }
 
+    async fn home(&self) -> aws_sdk_s3::Client {
+        self.pool
+            .s3(&self.account, &self.pool.default_region())
+            .await
+    }
+
     async fn client_for(&self, region: &str) -> aws_sdk_s3::Client {
-        if region == self.home_region {
-            return self.home.clone();
-        }
-        let mut map = self.regional.lock().await;
-        map.entry(region.to_string())
-            .or_insert_with(|| s3_client(&self.sdk, Some(region)))
-            .clone()
+        self.pool.s3(&self.account, region).await
     }
 
     async fn list(&self) -> Result<Vec<(String, Option<String>)>, TelemetryError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        let home = self.home().await;
         loop {
-            let resp = self
-                .home
+            let resp = home
                 .list_buckets()
                 .set_continuation_token(token.clone())
                 .max_buckets(1000)
@@ -117,7 +104,14 @@ impl S3Scanner {
             resource: bucket.to_string(),
             message,
         };
-        let region = match self.home.get_bucket_location().bucket(bucket).send().await {
+        let region = match self
+            .home()
+            .await
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(r) => match r.location_constraint().map(|c| c.as_str()) {
                 None | Some("") => "us-east-1".to_string(),
                 Some("EU") => "eu-west-1".to_string(),

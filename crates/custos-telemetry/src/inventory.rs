@@ -1,0 +1,121 @@
+//! Every scanner for every configured account and region, as one source and one reader.
+
+use crate::aws::{AwsPool, Target};
+use crate::ec2::{ACCOUNT, Ec2Scanner, INSTANCE, SECURITY_GROUP};
+use crate::{Batch, Rejected, ResourceReader, S3Scanner, Source, TelemetryError};
+use async_trait::async_trait;
+use custos_core::{ConfigurationItem, ResourceRef};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct Inventory {
+    s3: BTreeMap<String, Arc<S3Scanner>>,
+    ec2: BTreeMap<(String, String), Arc<Ec2Scanner>>,
+}
+
+impl Inventory {
+    /// Scanners for `targets`; with no targets, the default account in the default region.
+    pub fn new(pool: Arc<AwsPool>, targets: &[Target], concurrency: usize) -> Self {
+        let default = [Target {
+            account: None,
+            role_arn: None,
+            regions: vec![],
+        }];
+        let targets = if targets.is_empty() {
+            &default[..]
+        } else {
+            targets
+        };
+        let mut s3 = BTreeMap::new();
+        let mut ec2 = BTreeMap::new();
+        for t in targets {
+            let account = t
+                .account
+                .clone()
+                .unwrap_or_else(|| pool.default_account().to_string());
+            let regions = if t.regions.is_empty() {
+                vec![pool.default_region()]
+            } else {
+                t.regions.clone()
+            };
+            s3.entry(account.clone()).or_insert_with(|| {
+                Arc::new(S3Scanner::in_pool(
+                    pool.clone(),
+                    account.clone(),
+                    concurrency,
+                ))
+            });
+            for region in regions {
+                ec2.entry((account.clone(), region.clone()))
+                    .or_insert_with(|| {
+                        Arc::new(Ec2Scanner::new(pool.clone(), account.clone(), region))
+                    });
+            }
+        }
+        Inventory { s3, ec2 }
+    }
+
+    /// (account, region) pairs covered, for reports.
+    pub fn scopes(&self) -> Vec<(String, String)> {
+        self.ec2.keys().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl Source for Inventory {
+    fn name(&self) -> String {
+        let accounts: Vec<&str> = self.s3.keys().map(String::as_str).collect();
+        format!("scan:{}", accounts.join(","))
+    }
+
+    async fn collect(&self) -> Result<Batch, TelemetryError> {
+        let mut out = Batch::default();
+        let sources: Vec<&dyn Source> = self
+            .s3
+            .values()
+            .map(|s| s.as_ref() as &dyn Source)
+            .chain(self.ec2.values().map(|s| s.as_ref() as &dyn Source))
+            .collect();
+        for source in sources {
+            // One unreachable account or region must not hide the others.
+            match source.collect().await {
+                Ok(b) => {
+                    out.items.extend(b.items);
+                    out.rejected.extend(b.rejected);
+                    out.oversized.extend(b.oversized);
+                }
+                Err(e) => out.rejected.push(Rejected {
+                    location: source.name(),
+                    field: None,
+                    error: e.to_string(),
+                    raw: String::new(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ResourceReader for Inventory {
+    async fn read(&self, r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
+        let missing = || {
+            TelemetryError::Unsupported(format!(
+                "{} in {}/{} (account or region not configured)",
+                r.resource_type, r.account, r.region
+            ))
+        };
+        match r.resource_type.as_str() {
+            crate::s3::BUCKET => self.s3.get(&r.account).ok_or_else(missing)?.read(r).await,
+            SECURITY_GROUP | INSTANCE | ACCOUNT => {
+                self.ec2
+                    .get(&(r.account.clone(), r.region.clone()))
+                    .ok_or_else(missing)?
+                    .read(r)
+                    .await
+            }
+            other => Err(TelemetryError::Unsupported(other.to_string())),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! AWS Config change notifications from an SQS queue (EventBridge rule target, or SNS
+//! subscription). Messages are deleted only by the caller, after the outcome is durable.
+
+use crate::aws::error_message;
+use crate::replay::{Envelope, unwrap_event};
+use crate::{Rejected, TelemetryError};
+use aws_config::SdkConfig;
+use custos_core::ci::truncate;
+use serde_json::Value;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct QueueMessage {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// What a message turned out to be.
+#[derive(Debug)]
+pub enum Decoded {
+    Item(Box<custos_core::ConfigurationItem>),
+    Oversized(Box<custos_core::ConfigurationItem>),
+    Rejected(Rejected),
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+    /// Long-poll wait (0-20 s).
+    pub wait_seconds: i32,
+    /// Messages per receive (1-10).
+    pub max_messages: i32,
+}
+
+impl SqsQueue {
+    pub fn new(sdk: &SdkConfig, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client: aws_sdk_sqs::Client::new(sdk),
+            url: url.into(),
+            wait_seconds: 20,
+            max_messages: 10,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Long-poll for up to `max_messages`.
+    pub async fn receive(&self) -> Result<Vec<QueueMessage>, TelemetryError> {
+        let resp = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(self.max_messages)
+            .wait_time_seconds(self.wait_seconds)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .map_err(|e| TelemetryError::Aws {
+                operation: "sqs:ReceiveMessage",
+                resource: self.url.clone(),
+                message: error_message(&e),
+            })?;
+        Ok(resp
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(QueueMessage {
+                    id: m.message_id()?.to_string(),
+                    receipt: m.receipt_handle()?.to_string(),
+                    body: m.body().unwrap_or_default().to_string(),
+                    receive_count: m
+                        .attributes()
+                        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, receipt: &str) -> Result<(), TelemetryError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| TelemetryError::Aws {
+                operation: "sqs:DeleteMessage",
+                resource: self.url.clone(),
+                message: error_message(&e),
+            })
+    }
+}
+
+/// Decode one message body; anything unusable becomes a rejection naming the message.
+pub fn decode(queue: &str, m: &QueueMessage) -> Decoded {
+    let location = format!("sqs:{queue}#{}", m.id);
+    let reject = |field: Option<String>, error: String| {
+        Decoded::Rejected(Rejected {
+            location: location.clone(),
+            field,
+            error,
+            raw: truncate(&m.body, 64 * 1024),
+        })
+    };
+    let value: Value = match serde_json::from_str(&m.body) {
+        Ok(v) => v,
+        Err(e) => return reject(None, format!("invalid JSON: {e}")),
+    };
+    match unwrap_event(&value) {
+        Ok(Envelope::Item(ci)) => Decoded::Item(ci),
+        Ok(Envelope::Oversized(summary)) => Decoded::Oversized(summary),
+        Err(e) => reject(Some(e.field.clone()), e.to_string()),
+    }
+}

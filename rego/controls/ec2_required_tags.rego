@@ -1,0 +1,24 @@
+# EC2 instances and security groups carry the tags the organisation requires
+# (custos.toml [controls] required_tags; none required when unset).
+package custos.controls.ec2_required_tags
+
+metadata := {
+	"id": "ec2-required-tags",
+	"title": "EC2 resource carries the required tags",
+	"severity": "low",
+	"resource_types": ["AWS::EC2::Instance", "AWS::EC2::SecurityGroup"],
+	"frameworks": {
+		"nist-800-53-r5": ["CM-8", "CM-8(4)"],
+		"nist-800-171-r2": ["3.4.1"],
+	},
+	"remediation": "ec2-add-required-tags",
+}
+
+required := object.get(data, ["custos", "config", "settings", "required_tags"], [])
+
+violations contains msg if {
+	some key in required
+	value := object.get(object.get(input, "tags", {}), key, "")
+	trim_space(value) == ""
+	msg := sprintf("required tag `%s` is missing", [key])
+}
