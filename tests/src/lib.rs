@@ -236,3 +236,124 @@ pub async fn seed(
     }
     Ok(out)
 }
+
+pub fn ec2(sdk: &SdkConfig) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(sdk)
+}
+
+/// A security group with 22/tcp and 443/tcp open to 0.0.0.0/0, and 22/tcp from
+/// 10.0.0.0/8. Returns its id.
+pub async fn make_open_security_group(
+    client: &aws_sdk_ec2::Client,
+    name: &str,
+) -> anyhow::Result<String> {
+    use aws_sdk_ec2::types::{IpPermission, IpRange};
+    let id = client
+        .create_security_group()
+        .group_name(name)
+        .description("custos fixture: ssh open to the world")
+        .send()
+        .await?
+        .group_id()
+        .unwrap_or_default()
+        .to_string();
+    let range = |c: &str| IpRange::builder().cidr_ip(c).build();
+    client
+        .authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(range("0.0.0.0/0"))
+                .ip_ranges(range("10.0.0.0/8"))
+                .build(),
+        )
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(range("0.0.0.0/0"))
+                .build(),
+        )
+        .send()
+        .await?;
+    client
+        .create_tags()
+        .resources(&id)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("environment")
+                .value("dev")
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(id)
+}
+
+/// An instance with IMDSv1 allowed (tokens optional), tagged `environment=dev`.
+pub async fn make_instance(client: &aws_sdk_ec2::Client) -> anyhow::Result<String> {
+    let image = client
+        .describe_images()
+        .send()
+        .await?
+        .images()
+        .first()
+        .and_then(|i| i.image_id())
+        .unwrap_or("ami-03cf127a")
+        .to_string();
+    let resp = client
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await?;
+    let id = resp
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_default()
+        .to_string();
+    client
+        .create_tags()
+        .resources(&id)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("environment")
+                .value("dev")
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(id)
+}
+
+pub fn sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(sdk)
+}
+
+/// An EventBridge "Config Configuration Item Change" event carrying `item`, as AWS
+/// delivers it to an SQS target.
+pub fn config_change_event(item: &serde_json::Value) -> String {
+    serde_json::json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Config Configuration Item Change",
+        "source": "aws.config",
+        "account": item["awsAccountId"],
+        "time": item["configurationItemCaptureTime"],
+        "region": item["awsRegion"],
+        "resources": [],
+        "detail": {
+            "recordVersion": "1.3",
+            "messageType": "ConfigurationItemChangeNotification",
+            "configurationItem": item,
+            "notificationCreationTime": item["configurationItemCaptureTime"],
+        }
+    })
+    .to_string()
+}

@@ -9,7 +9,8 @@ use custos_executor::{PlaybookSet, Registry};
 use custos_ledger::Ledger;
 use custos_policy::{PolicyBundle, PolicyOptions};
 use custos_reasoning::OfflineReasoner;
-use custos_telemetry::{ResourceReader, S3Scanner, TelemetryError};
+use custos_telemetry::aws::{AwsPool, load_sdk_config};
+use custos_telemetry::{Inventory, ResourceReader, TelemetryError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -103,7 +104,9 @@ pub fn load_playbooks(
 
 pub struct Built {
     pub engine: Engine,
-    pub scanner: Option<Arc<S3Scanner>>,
+    /// Every configured account and region (AWS commands only).
+    pub inventory: Option<Arc<Inventory>>,
+    pub pool: Option<Arc<AwsPool>>,
 }
 
 pub async fn engine(
@@ -117,25 +120,50 @@ pub async fn engine(
         config.database_url = url.to_string();
     }
     let bundle = load_policy(&config)?;
-    let registry =
-        Registry::new(custos_executor::s3::executors_from_env(config.region.as_deref()).await);
-    let playbooks = load_playbooks(&config, &bundle, &registry)?;
+    // Validate the playbooks before anything talks to AWS: a broken file refuses to start
+    // the same way with or without credentials.
+    let playbooks = load_playbooks(
+        &config,
+        &bundle,
+        &Registry::new(custos_executor::executors_for_tests()),
+    )?;
+    let pool = match needs {
+        Needs::Offline => None,
+        Needs::Aws => {
+            let roles = config
+                .targets
+                .iter()
+                .filter_map(|t| Some((t.account.clone()?, t.role_arn.clone()?)))
+                .collect();
+            let base = load_sdk_config(config.region.as_deref()).await;
+            Some(Arc::new(
+                AwsPool::new(base, roles)
+                    .await
+                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?,
+            ))
+        }
+    };
+    // Offline commands never call AWS: their executors sit on a pool that is never used.
+    let registry = match &pool {
+        Some(p) => Registry::new(custos_executor::all_executors(p.clone())),
+        None => Registry::new(custos_executor::executors_for_tests()),
+    };
     let ledger = match needs {
         // Offline commands write nothing: an in-memory ledger satisfies the engine.
         Needs::Offline => Ledger::open("sqlite::memory:").await,
         Needs::Aws => Ledger::open(&config.database_url).await,
     }
     .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
-    let (reader, scanner): (Arc<dyn ResourceReader>, Option<Arc<S3Scanner>>) = match needs {
-        Needs::Offline => (Arc::new(NoReader), None),
-        Needs::Aws => {
-            let s = Arc::new(
-                S3Scanner::from_env(config.region.as_deref(), config.scan_concurrency)
-                    .await
-                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?,
-            );
-            (s.clone(), Some(s))
-        }
+    let inventory = pool.as_ref().map(|p| {
+        Arc::new(Inventory::new(
+            p.clone(),
+            &config.targets,
+            config.scan_concurrency,
+        ))
+    });
+    let reader: Arc<dyn ResourceReader> = match &inventory {
+        Some(i) => i.clone(),
+        None => Arc::new(NoReader),
     };
     let reasoner = Arc::new(OfflineReasoner::new(config.offline_rules.clone()));
     let engine = Engine::new(Parts {
@@ -148,5 +176,9 @@ pub async fn engine(
         ledger: Arc::new(ledger),
         actor: actor.to_string(),
     });
-    Ok(Built { engine, scanner })
+    Ok(Built {
+        engine,
+        inventory,
+        pool,
+    })
 }

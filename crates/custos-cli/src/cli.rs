@@ -119,10 +119,15 @@ pub enum Command {
         source: SourceArgs,
     },
     /// Run the whole sandwich: detect, plan, gate, reason, approve, execute, verify.
+    /// Without --once: a service consuming Config change events from SQS
+    /// ([telemetry] queue_url) and running [[schedules]], until SIGINT/SIGTERM.
     Run {
-        /// One pass, then exit.
+        /// One pass over a scan (or --replay), then exit.
         #[arg(long)]
         once: bool,
+        /// Service mode: stop after this many seconds without a message.
+        #[arg(long, value_name = "SECONDS")]
+        exit_when_idle: Option<u64>,
         /// Decide and record what would be executed, without executing or asking.
         #[arg(long)]
         shadow: bool,
@@ -131,6 +136,12 @@ pub enum Command {
         actor: String,
         #[command(flatten)]
         source: SourceArgs,
+    },
+    /// Re-verification sweep: read every resource custos fixed; a fix that no longer
+    /// holds is recorded as a recurrence and remediated again within the autonomy rules.
+    Reverify {
+        #[arg(long, env = "CUSTOS_ACTOR", default_value = "custos")]
+        actor: String,
     },
     /// Approval requests: list, show, approve, deny.
     Approvals {
@@ -241,7 +252,7 @@ async fn execute_source(
 ) -> Result<custos_engine::RunReport, Failure> {
     let built = build::engine(cfg, db, needs, actor).await?;
     let replay = source_of(source);
-    let src: &dyn Source = match (&replay, &built.scanner) {
+    let src: &dyn Source = match (&replay, &built.inventory) {
         (Some(r), _) => r,
         (None, Some(s)) => s.as_ref(),
         (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no telemetry source".into())),
@@ -283,15 +294,19 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Run {
             once,
+            exit_when_idle,
             shadow,
             actor,
             source,
         } => {
             if !once {
-                return Err(Failure::msg(
-                    EXIT_INVALID,
-                    "continuous mode (SQS, schedules) is not available yet: pass `--once`".into(),
-                ));
+                if shadow || source.replay.is_some() {
+                    return Err(Failure::msg(
+                        EXIT_INVALID,
+                        "`--shadow` and `--replay` go with `--once`".into(),
+                    ));
+                }
+                return serve(cfg, db, out, &actor, exit_when_idle).await;
             }
             let mode = if shadow { Mode::Shadow } else { Mode::Execute };
             let report = execute_source(cfg, db, &source, Needs::Aws, &actor, mode).await?;
@@ -306,6 +321,19 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             })
         }
         Command::Approvals { command } => approvals(cfg, db, out, command).await,
+        Command::Reverify { actor } => {
+            let built = build::engine(cfg, db, Needs::Aws, &actor).await?;
+            let report = built.engine.reverify(Mode::Execute).await?;
+            match out {
+                Output::Json => print_json(&report)?,
+                Output::Table => print!("{}", render::run(&report)),
+            }
+            Ok(if report.has_failures() {
+                EXIT_ACTION_FAILED
+            } else {
+                EXIT_OK
+            })
+        }
         Command::Rollback { action_id, by } => {
             let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
             let by = who(by);
@@ -368,9 +396,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let bundle = build::load_policy(&config)?;
             match command {
                 PolicyCommand::Check => {
-                    let registry = custos_executor::Registry::new(
-                        custos_executor::s3::executors_from_env(config.region.as_deref()).await,
-                    );
+                    let registry =
+                        custos_executor::Registry::new(custos_executor::executors_for_tests());
                     let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
                     println!(
                         "policy bundle OK: {} files, {} controls, {} playbooks, digest {}",
@@ -391,6 +418,88 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 }
             }
         }
+    }
+}
+
+async fn serve(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    out: Output,
+    actor: &str,
+    exit_when_idle: Option<u64>,
+) -> Result<u8, Failure> {
+    let built = build::engine(cfg, db, Needs::Aws, actor).await?;
+    let config = built.engine.config();
+    let pool = built
+        .pool
+        .clone()
+        .ok_or_else(|| Failure::msg(EXIT_RUNTIME, "no AWS client pool".into()))?;
+    let queue = match &config.queue_url {
+        Some(url) => {
+            let sdk = pool
+                .sdk(pool.default_account(), &pool.default_region())
+                .await;
+            let mut q = custos_telemetry::sqs::SqsQueue::new(&sdk, url.clone());
+            q.wait_seconds = config.queue_wait_seconds;
+            Some(q)
+        }
+        None => None,
+    };
+    if queue.is_none() && config.schedules.is_empty() {
+        return Err(Failure::msg(
+            EXIT_INVALID,
+            "nothing to serve: set [telemetry] queue_url and/or [[schedules]] in the configuration, or use `run --once`".into(),
+        ));
+    }
+    let opts = custos_engine::service::ServiceOptions {
+        queue,
+        scan: built
+            .inventory
+            .clone()
+            .map(|i| i as std::sync::Arc<dyn Source>),
+        schedules: config.schedules.clone(),
+        max_receives: config.max_receives,
+        idle_exit: exit_when_idle.map(std::time::Duration::from_secs),
+    };
+    eprintln!("custos: serving (SIGINT or SIGTERM stops after the message in flight)");
+    let report = built.engine.serve(opts, shutdown_signal()).await?;
+    match out {
+        Output::Json => print_json(&report)?,
+        Output::Table => println!(
+            "stopped: {} messages ({} processed, {} duplicates, {} superseded, {} dead letters, {} left for retry), {} scheduled tasks, {} mutating calls",
+            report.messages,
+            report.processed,
+            report.duplicates,
+            report.superseded,
+            report.dead_letters,
+            report.retried,
+            report.scheduled,
+            report.mutating_calls
+        ),
+    }
+    Ok(EXIT_OK)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }
 

@@ -36,12 +36,15 @@ impl ResourceRef {
 }
 
 /// `AWS::S3::Bucket` -> `s3`, `AWS::EC2::SecurityGroup` -> `ec2`.
+/// `AWS::::Account` (account-level settings) -> `account`.
 pub fn resource_class(resource_type: &str) -> String {
-    resource_type
-        .split("::")
-        .nth(1)
-        .unwrap_or(resource_type)
-        .to_ascii_lowercase()
+    let mut parts = resource_type.split("::");
+    let service = parts.nth(1).unwrap_or(resource_type);
+    if service.is_empty() {
+        parts.next().unwrap_or(resource_type).to_ascii_lowercase()
+    } else {
+        service.to_ascii_lowercase()
+    }
 }
 
 impl fmt::Display for ResourceRef {
@@ -420,5 +423,6 @@ mod tests {
     #[test]
     fn class_of_types() {
         assert_eq!(resource_class("AWS::EC2::SecurityGroup"), "ec2");
+        assert_eq!(resource_class("AWS::::Account"), "account");
     }
 }

@@ -21,13 +21,57 @@ pub struct RawConfig {
     pub autonomy: AutonomySection,
     pub approvals: ApprovalsSection,
     pub reasoning: ReasoningSection,
+    pub controls: ControlsSection,
+    pub telemetry: TelemetrySection,
+    pub schedules: Vec<ScheduleSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlsSection {
+    /// Ports that may be open to the internet (ec2-sg-open-ingress).
+    pub web_ports: Option<Vec<i64>>,
+    /// Tags every EC2 instance and security group must carry, with the placeholder value
+    /// custos adds when one is missing (ec2-required-tags).
+    pub required_tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// SQS queue receiving AWS Config change events (EventBridge or SNS).
+    pub queue_url: Option<String>,
+    pub wait_seconds: Option<i64>,
+    /// Receives after which a message that keeps failing goes to the dead-letter table.
+    pub max_receives: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSection {
+    /// Cron expression with seconds: `sec min hour day-of-month month day-of-week`.
+    pub cron: String,
+    /// `scan` (full describe scan) or `reverify` (check past fixes for recurrence).
+    pub task: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsSection {
     pub region: Option<String>,
+    /// Regions to scan in the default account (default: the SDK's region).
+    pub regions: Vec<String>,
     pub scan_concurrency: Option<usize>,
+    /// Further accounts, each reached through an assumed role.
+    pub accounts: Vec<AccountSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSection {
+    pub id: String,
+    pub role_arn: Option<String>,
+    pub regions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -106,6 +150,25 @@ pub struct Config {
     pub approval_ttl: chrono::Duration,
     pub reasoning_timeout: Duration,
     pub offline_rules: OfflineRules,
+    pub targets: Vec<custos_telemetry::aws::Target>,
+    pub queue_url: Option<String>,
+    pub queue_wait_seconds: i32,
+    pub max_receives: u32,
+    pub schedules: Vec<Schedule>,
+}
+
+/// What a schedule runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Scan,
+    Reverify,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub expression: String,
+    pub cron: cron::Schedule,
+    pub task: Task,
 }
 
 /// One configuration problem.
@@ -283,6 +346,126 @@ impl Config {
                 .map(|s| s.to_ascii_lowercase())
                 .collect::<BTreeSet<_>>();
         }
+        let region_list = |field: &str, regions: &[String], bad: &mut dyn FnMut(&str, String)| {
+            for (i, r) in regions.iter().enumerate() {
+                if !region_ok(r) {
+                    bad(
+                        &format!("{field}[{i}]"),
+                        format!("`{r}` is not a region name"),
+                    );
+                }
+            }
+        };
+        region_list("aws.regions", &raw.aws.regions, &mut bad);
+        let mut targets = Vec::new();
+        let mut seen_accounts = BTreeSet::new();
+        for (i, a) in raw.aws.accounts.iter().enumerate() {
+            if a.id.len() != 12 || !a.id.chars().all(|c| c.is_ascii_digit()) {
+                bad(
+                    &format!("aws.accounts[{i}].id"),
+                    format!("expected 12 digits, got `{}`", a.id),
+                );
+            }
+            if !seen_accounts.insert(a.id.clone()) {
+                bad(
+                    &format!("aws.accounts[{i}].id"),
+                    format!("account `{}` is listed twice", a.id),
+                );
+            }
+            if let Some(role) = &a.role_arn
+                && (!role.starts_with("arn:") || !role.contains(":role/"))
+            {
+                bad(
+                    &format!("aws.accounts[{i}].role_arn"),
+                    format!("`{role}` is not a role ARN"),
+                );
+            }
+            region_list(&format!("aws.accounts[{i}].regions"), &a.regions, &mut bad);
+            targets.push(custos_telemetry::aws::Target {
+                account: Some(a.id.clone()),
+                role_arn: a.role_arn.clone(),
+                regions: a.regions.clone(),
+            });
+        }
+        if !targets.is_empty() || !raw.aws.regions.is_empty() {
+            targets.insert(
+                0,
+                custos_telemetry::aws::Target {
+                    account: None,
+                    role_arn: None,
+                    regions: raw.aws.regions.clone(),
+                },
+            );
+        }
+        let web_ports = raw
+            .controls
+            .web_ports
+            .clone()
+            .unwrap_or_else(|| vec![80, 443]);
+        if web_ports.iter().any(|p| !(0..=65535).contains(p)) {
+            bad("controls.web_ports", "ports must be 0 to 65535".into());
+        }
+        for (k, v) in &raw.controls.required_tags {
+            if k.trim().is_empty() || k.len() > 128 || v.trim().is_empty() || v.len() > 256 {
+                bad(
+                    &format!("controls.required_tags.{k}"),
+                    "tag keys need 1-128 characters and a non-empty placeholder value up to 256"
+                        .into(),
+                );
+            }
+        }
+        if let Some(url) = &raw.telemetry.queue_url
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            bad("telemetry.queue_url", format!("`{url}` is not a queue URL"));
+        }
+        let wait = raw.telemetry.wait_seconds.unwrap_or(20);
+        if !(0..=20).contains(&wait) {
+            bad(
+                "telemetry.wait_seconds",
+                format!("must be 0 to 20, got `{wait}`"),
+            );
+        }
+        let max_receives = raw.telemetry.max_receives.unwrap_or(5);
+        if !(1..=100).contains(&max_receives) {
+            bad(
+                "telemetry.max_receives",
+                format!("must be 1 to 100, got `{max_receives}`"),
+            );
+        }
+        let mut schedules = Vec::new();
+        for (i, sch) in raw.schedules.iter().enumerate() {
+            let task = match sch.task.as_str() {
+                "scan" => Some(Task::Scan),
+                "reverify" => Some(Task::Reverify),
+                other => {
+                    bad(
+                        &format!("schedules[{i}].task"),
+                        format!("`{other}` is not `scan` or `reverify`"),
+                    );
+                    None
+                }
+            };
+            match sch.cron.parse::<cron::Schedule>() {
+                Ok(c) => {
+                    if let Some(task) = task {
+                        schedules.push(Schedule {
+                            expression: sch.cron.clone(),
+                            cron: c,
+                            task,
+                        });
+                    }
+                }
+                Err(e) => bad(
+                    &format!("schedules[{i}].cron"),
+                    format!(
+                        "`{}` is not a cron expression (sec min hour dom month dow): {e}",
+                        sch.cron
+                    ),
+                ),
+            }
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -301,12 +484,38 @@ impl Config {
             policy_dir: resolve(raw.policy.dir, "rego"),
             eval_timeout: Duration::from_millis(eval_ms),
             playbooks_dir: resolve(raw.playbooks.dir, "playbooks"),
-            playbook_overrides: raw.playbooks.overrides,
+            playbook_overrides: {
+                // The controls' settings flow into their playbooks, so the two never disagree.
+                let mut o = raw.playbooks.overrides;
+                o.entry("ec2-revoke-open-ingress".into())
+                    .or_default()
+                    .insert(
+                        "webPorts".into(),
+                        toml::Value::Array(
+                            web_ports.iter().map(|p| toml::Value::Integer(*p)).collect(),
+                        ),
+                    );
+                o.entry("ec2-add-required-tags".into()).or_default().insert(
+                    "defaults".into(),
+                    toml::Value::Table(
+                        raw.controls
+                            .required_tags
+                            .iter()
+                            .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                            .collect(),
+                    ),
+                );
+                o
+            },
             gate: serde_json::json!({
                 "exclusion_tag": exclusion_tag,
                 "exclusions": raw.gate.exclusions,
                 "max_actions_per_run": max_actions,
                 "always_approve": raw.gate.always_approve,
+                "settings": {
+                    "web_ports": web_ports,
+                    "required_tags": raw.controls.required_tags.keys().collect::<Vec<_>>(),
+                },
             }),
             environments,
             autonomy: AutonomyPolicy {
@@ -317,6 +526,11 @@ impl Config {
             approval_ttl: chrono::Duration::hours(ttl),
             reasoning_timeout: Duration::from_millis(reasoning_ms),
             offline_rules: raw.reasoning.offline.unwrap_or_default(),
+            targets,
+            queue_url: raw.telemetry.queue_url,
+            queue_wait_seconds: i32::try_from(wait).unwrap_or(20),
+            max_receives: u32::try_from(max_receives).unwrap_or(5),
+            schedules,
         })
     }
 }

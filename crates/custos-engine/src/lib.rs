@@ -5,6 +5,7 @@
 pub mod config;
 mod journal;
 pub mod report;
+pub mod service;
 
 pub use config::{Config, ConfigErrors};
 pub use report::{Outcome, RunReport, RunRow};
@@ -19,7 +20,7 @@ use custos_executor::{PlaybookSet, Registry, Verifier};
 use custos_ledger::{DeadLetter, Ledger, Run};
 use custos_policy::{Evaluator, PolicyBundle, RunContext};
 use custos_reasoning::{Reasoner, ReviewRequest};
-use custos_telemetry::{ResourceReader, Source};
+use custos_telemetry::{Oversized, Rejected, ResourceReader, Source};
 use journal::LedgerJournal;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -80,6 +81,43 @@ pub struct Engine {
     evaluator: Mutex<Evaluator>,
 }
 
+/// One run in progress.
+#[derive(Debug)]
+pub struct RunState {
+    pub mode: Mode,
+    ctx: RunContext,
+    blast_logged: bool,
+    pub report: RunReport,
+}
+
+impl RunState {
+    fn records(&self) -> bool {
+        self.mode != Mode::DryRun
+    }
+
+    fn run_id(&self) -> &str {
+        &self.report.run_id
+    }
+}
+
+/// What happened to one configuration item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Processed,
+    Duplicate,
+    Superseded,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Processed => "processed",
+            Disposition::Duplicate => "duplicate",
+            Disposition::Superseded => "superseded",
+        }
+    }
+}
+
 /// Verifies a fix by evaluating the plan's control on the state read back.
 struct PolicyVerifier<'a>(&'a Mutex<Evaluator>);
 
@@ -115,6 +153,13 @@ impl Verifier for PolicyVerifier<'_> {
             },
         }
     }
+}
+
+fn short_id(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 impl Engine {
@@ -158,223 +203,356 @@ impl Engine {
         }
     }
 
+    /// Start a run: recorded in the ledger (unless a dry run); interrupted actions are
+    /// settled and approvals past their expiry expire first.
+    pub async fn begin(&self, source: &str, mode: Mode) -> Result<RunState, EngineError> {
+        let mut st = RunState {
+            mode,
+            ctx: RunContext::default(),
+            blast_logged: false,
+            report: RunReport {
+                run_id: short_id("run"),
+                mode: mode.as_str().into(),
+                source: source.to_string(),
+                policy_digest: self.parts.bundle.digest().to_string(),
+                ..RunReport::default()
+            },
+        };
+        if !st.records() {
+            return Ok(st);
+        }
+        self.parts
+            .ledger
+            .start_run(&Run {
+                id: st.report.run_id.clone(),
+                started_at: Utc::now(),
+                finished_at: None,
+                mode: mode.as_str().into(),
+                source: source.to_string(),
+                requested_by: self.parts.actor.clone(),
+                policy_digest: self.parts.bundle.digest().to_string(),
+                summary: None,
+            })
+            .await?;
+        st.report.reconciled = self.reconcile().await?;
+        self.expire_due().await?;
+        if mode == Mode::Execute {
+            for a in self
+                .parts
+                .ledger
+                .approvals(Some(ApprovalStatus::Approved))
+                .await?
+            {
+                let row = self.execute_approved(&a, Some(st.run_id())).await?;
+                st.report.rows.push(row);
+            }
+        }
+        Ok(st)
+    }
+
+    pub async fn finish(&self, mut st: RunState) -> Result<RunReport, EngineError> {
+        if st.records() {
+            self.parts
+                .ledger
+                .finish_run(st.run_id(), &st.report.summary())
+                .await?;
+        }
+        st.report.rows.sort_by(|a, b| {
+            a.resource
+                .resource_id
+                .cmp(&b.resource.resource_id)
+                .then(a.control.cmp(&b.control))
+        });
+        Ok(st.report)
+    }
+
+    /// Keep an input that could not be processed, with the reason.
+    pub async fn dead_letter(
+        &self,
+        st: &mut RunState,
+        source: &str,
+        r: &Rejected,
+    ) -> Result<(), EngineError> {
+        st.report.rejected.push(r.clone());
+        if st.records() {
+            self.parts
+                .ledger
+                .dead_letter(&DeadLetter {
+                    id: short_id("dl"),
+                    at: Utc::now(),
+                    run_id: Some(st.run_id().to_string()),
+                    source: source.to_string(),
+                    location: r.location.clone(),
+                    field: r.field.clone(),
+                    error: r.error.clone(),
+                    raw: r.raw.clone(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An oversized notification: read the resource it names and process what is there now.
+    /// A resource that cannot be read is dead-lettered, never dropped.
+    pub async fn resolve_oversized(
+        &self,
+        st: &mut RunState,
+        source: &str,
+        o: &Oversized,
+    ) -> Result<Disposition, EngineError> {
+        let r = o.summary.resource_ref();
+        match self.parts.reader.read(&r).await {
+            Ok(Some(mut ci)) => {
+                // The state read now is at least as new as the notification.
+                if ci.configuration_item_capture_time < o.summary.configuration_item_capture_time {
+                    ci.configuration_item_capture_time = o.summary.configuration_item_capture_time;
+                }
+                self.process(st, ci).await
+            }
+            Ok(None) => {
+                if st.records() {
+                    self.parts
+                        .ledger
+                        .append(
+                            Some(st.run_id()),
+                            "input.resource_gone",
+                            Some(&r),
+                            &json!({"location": o.location}),
+                        )
+                        .await?;
+                }
+                Ok(Disposition::Processed)
+            }
+            Err(e) => {
+                let rej = Rejected {
+                    location: o.location.clone(),
+                    field: Some("configurationItemSummary".into()),
+                    error: format!(
+                        "oversized item could not be resolved by reading the resource: {e}"
+                    ),
+                    raw: o.summary.to_json().to_string(),
+                };
+                self.dead_letter(st, source, &rej).await?;
+                Ok(Disposition::Processed)
+            }
+        }
+    }
+
     /// Collect from `source`, then detect, plan, decide and (per `mode`) act.
     pub async fn run_once(
         &self,
         source: &dyn Source,
         mode: Mode,
     ) -> Result<RunReport, EngineError> {
-        let run_id = format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let ledger = &self.parts.ledger;
-        let record = mode != Mode::DryRun;
-        let mut report = RunReport {
-            run_id: run_id.clone(),
-            mode: mode.as_str().into(),
-            source: source.name(),
-            policy_digest: self.parts.bundle.digest().to_string(),
-            ..RunReport::default()
-        };
-        if record {
-            ledger
-                .start_run(&Run {
-                    id: run_id.clone(),
-                    started_at: Utc::now(),
-                    finished_at: None,
-                    mode: mode.as_str().into(),
-                    source: source.name(),
-                    requested_by: self.parts.actor.clone(),
-                    policy_digest: self.parts.bundle.digest().to_string(),
-                    summary: None,
-                })
-                .await?;
-            self.expire_due().await?;
-            if mode == Mode::Execute {
-                for a in ledger.approvals(Some(ApprovalStatus::Approved)).await? {
-                    let row = self.execute_approved(&a, Some(&run_id)).await?;
-                    report.rows.push(row);
-                }
-            }
-        }
-
+        let mut st = self.begin(&source.name(), mode).await?;
         let batch = source.collect().await?;
         for r in &batch.rejected {
-            report.rejected.push(r.clone());
-            if record {
-                ledger
-                    .dead_letter(&DeadLetter {
-                        id: format!("dl-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-                        at: Utc::now(),
-                        run_id: Some(run_id.clone()),
-                        source: source.name(),
-                        location: r.location.clone(),
-                        field: r.field.clone(),
-                        error: r.error.clone(),
-                        raw: r.raw.clone(),
-                    })
-                    .await?;
-            }
+            self.dead_letter(&mut st, &source.name(), r).await?;
         }
-
-        // Newest capture per resource wins; older duplicates are ignored.
+        // Oldest first, so a newer capture of the same resource supersedes an older one.
+        let mut items = batch.items;
+        items.sort_by(|a, b| {
+            a.configuration_item_capture_time
+                .cmp(&b.configuration_item_capture_time)
+                .then(a.resource_id.cmp(&b.resource_id))
+        });
         let mut latest: BTreeMap<String, ConfigurationItem> = BTreeMap::new();
-        for ci in batch.items {
-            let key = custos_ledger::resource_key(&ci.resource_ref());
-            match latest.get(&key) {
-                Some(prev)
-                    if prev.configuration_item_capture_time
-                        >= ci.configuration_item_capture_time =>
-                {
-                    report.duplicates += 1
-                }
-                _ => {
-                    if latest.insert(key, ci).is_some() {
-                        report.duplicates += 1;
-                    }
-                }
+        for ci in items {
+            if latest
+                .insert(custos_ledger::resource_key(&ci.resource_ref()), ci)
+                .is_some()
+            {
+                st.report.duplicates += 1;
             }
         }
+        for ci in latest.into_values() {
+            self.process(&mut st, ci).await?;
+        }
+        for o in &batch.oversized {
+            self.resolve_oversized(&mut st, &source.name(), o).await?;
+        }
+        self.finish(st).await
+    }
 
-        let mut ctx = RunContext::default();
-        let mut blast_logged = false;
-        for ci in latest.values() {
-            report.resources += 1;
-            let findings = match self.detect(ci) {
-                Ok(f) => f,
-                Err(e) => {
-                    // A policy that cannot evaluate a resource is an escalation, recorded.
-                    report.rows.push(RunRow::error(ci.resource_ref(), &e));
-                    if record {
-                        ledger
-                            .append(
-                                Some(&run_id),
-                                "detect.error",
-                                Some(&ci.resource_ref()),
-                                &json!({"error": e}),
-                            )
-                            .await?;
-                    }
-                    continue;
-                }
-            };
-            if record {
-                let applicable: Vec<&str> = self
-                    .parts
-                    .bundle
-                    .controls()
-                    .iter()
-                    .filter(|c| c.resource_types.contains(&ci.resource_type))
-                    .map(|c| c.id.as_str())
-                    .collect();
-                let failing: Vec<&str> = findings.iter().map(|f| f.control_id.as_str()).collect();
+    /// Process one configuration item through the whole sandwich.
+    pub async fn process(
+        &self,
+        st: &mut RunState,
+        ci: ConfigurationItem,
+    ) -> Result<Disposition, EngineError> {
+        let ledger = &self.parts.ledger;
+        let resource = ci.resource_ref();
+        let state_digest = digest_json(&ci.to_json());
+        if st.records()
+            && let Some((seen, digest)) = ledger.last_observation(&resource).await?
+        {
+            if ci.configuration_item_capture_time < seen {
+                st.report.superseded += 1;
                 ledger
-                    .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
-                        "capture_time": ci.configuration_item_capture_time, "state_digest": digest_json(&ci.to_json()),
-                        "controls": applicable, "failing": failing,
-                    }))
-                    .await?;
+                        .append(Some(st.run_id()), "input.superseded", Some(&resource), &json!({"capture_time": ci.configuration_item_capture_time, "newest_processed": seen}))
+                        .await?;
+                return Ok(Disposition::Superseded);
             }
-            if findings.is_empty() {
-                report.compliant += 1;
-                continue;
+            if ci.configuration_item_capture_time == seen && digest == state_digest.as_str() {
+                st.report.duplicates += 1;
+                return Ok(Disposition::Duplicate);
             }
-            let mut by_control: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-            for f in findings {
-                by_control.entry(f.control_id.clone()).or_default().push(f);
-            }
-            for (control, findings) in by_control {
-                report.findings += findings.len();
-                if record {
-                    for f in &findings {
-                        ledger
-                            .append(
-                                Some(&run_id),
-                                "finding",
-                                Some(&f.resource),
-                                &serde_json::to_value(f).unwrap_or_default(),
-                            )
-                            .await?;
-                    }
-                }
-                let environment = self.parts.config.environments.of(&ci.tags);
-                let Some(plan) =
-                    self.parts
-                        .playbooks
-                        .plan(&self.parts.registry, &findings[0], ci, &environment)
-                else {
-                    report.rows.push(RunRow::no_playbook(&findings[0]));
-                    continue;
-                };
-                let decision = self.decide(&plan, &findings, &ctx).await;
-                if decision
-                    .reasons
-                    .iter()
-                    .any(|r| r.rule == "gate.blast_radius")
-                    && !blast_logged
-                    && record
-                {
-                    blast_logged = true;
-                    ledger.append(Some(&run_id), "run.blast_radius_reached", None, &json!({"limit": self.parts.config.gate["max_actions_per_run"], "executions": ctx.executions_so_far})).await?;
-                }
+        }
+        self.evaluate(st, &ci).await?;
+        if st.records() {
+            // Only after every outcome is durable: a crash before this line means the item
+            // is processed again (and the executor finds the work done).
+            ledger
+                .observe(
+                    &resource,
+                    &ci.configuration_item_capture_time,
+                    state_digest.as_str(),
+                )
+                .await?;
+        }
+        Ok(Disposition::Processed)
+    }
+
+    async fn evaluate(&self, st: &mut RunState, ci: &ConfigurationItem) -> Result<(), EngineError> {
+        let ledger = &self.parts.ledger;
+        let run_id = st.run_id().to_string();
+        let record = st.records();
+        st.report.resources += 1;
+        let findings = match self.detect(ci) {
+            Ok(f) => f,
+            Err(e) => {
+                // A policy that cannot evaluate a resource is an escalation, recorded.
+                st.report.rows.push(RunRow::error(ci.resource_ref(), &e));
                 if record {
                     ledger
                         .append(
                             Some(&run_id),
-                            "decision",
-                            Some(&plan.resource),
-                            &json!({"control": control, "plan": plan, "decision": decision}),
+                            "detect.error",
+                            Some(&ci.resource_ref()),
+                            &json!({"error": e}),
                         )
                         .await?;
                 }
-                let mut row = RunRow::decided(&plan, &decision, &findings);
-                match (decision.verdict, mode) {
-                    (Verdict::Execute, Mode::Execute) => {
-                        let rec = self.execute_plan(&plan, Some(&run_id), None).await?;
-                        if !rec.calls.is_empty() {
-                            ctx.executions_so_far += 1;
-                        }
-                        row.set_execution(&rec);
-                    }
-                    (Verdict::Execute, Mode::Shadow) => {
-                        ctx.executions_so_far += 1;
-                        row.outcome = Outcome::WouldExecute;
-                        ledger
-                            .append(
-                                Some(&run_id),
-                                "shadow.would_execute",
-                                Some(&plan.resource),
-                                &json!({"plan_id": plan.id}),
-                            )
-                            .await?;
-                    }
-                    (Verdict::Execute, Mode::DryRun) => {
-                        ctx.executions_so_far += 1;
-                        row.outcome = Outcome::WouldExecute;
-                    }
-                    (Verdict::NeedsApproval, Mode::Execute) => {
-                        let approval = custos_approval::request(
-                            plan.clone(),
-                            decision.clone(),
-                            findings.clone(),
-                            Some(run_id.clone()),
-                            &self.parts.actor,
-                            Utc::now(),
-                            self.parts.config.approval_ttl,
-                        );
-                        let (a, _new) = ledger.request_approval(&approval).await?;
-                        row.approval_id = Some(a.id);
-                        row.outcome = Outcome::AwaitingApproval;
-                    }
-                    (Verdict::NeedsApproval, _) => row.outcome = Outcome::WouldAskApproval,
-                    (Verdict::RecommendOnly, _) => row.outcome = Outcome::Recommended,
-                    (Verdict::Deny, _) => row.outcome = Outcome::Denied,
-                }
-                report.rows.push(row);
+                return Ok(());
             }
-        }
+        };
         if record {
-            ledger.finish_run(&run_id, &report.summary()).await?;
+            let applicable: Vec<&str> = self
+                .parts
+                .bundle
+                .controls()
+                .iter()
+                .filter(|c| c.resource_types.contains(&ci.resource_type))
+                .map(|c| c.id.as_str())
+                .collect();
+            let failing: Vec<&str> = findings.iter().map(|f| f.control_id.as_str()).collect();
+            ledger
+                .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
+                    "capture_time": ci.configuration_item_capture_time, "state_digest": digest_json(&ci.to_json()),
+                    "controls": applicable, "failing": failing,
+                }))
+                .await?;
         }
-        Ok(report)
+        if findings.is_empty() {
+            st.report.compliant += 1;
+            return Ok(());
+        }
+        let mut by_control: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+        for f in findings {
+            by_control.entry(f.control_id.clone()).or_default().push(f);
+        }
+        for (control, findings) in by_control {
+            st.report.findings += findings.len();
+            if record {
+                for f in &findings {
+                    ledger
+                        .append(
+                            Some(&run_id),
+                            "finding",
+                            Some(&f.resource),
+                            &serde_json::to_value(f).unwrap_or_default(),
+                        )
+                        .await?;
+                }
+            }
+            let environment = self.parts.config.environments.of(&ci.tags);
+            let Some(plan) =
+                self.parts
+                    .playbooks
+                    .plan(&self.parts.registry, &findings[0], ci, &environment)
+            else {
+                st.report.rows.push(RunRow::no_playbook(&findings[0]));
+                continue;
+            };
+            let decision = self.decide(&plan, &findings, &st.ctx).await;
+            if record
+                && !st.blast_logged
+                && decision
+                    .reasons
+                    .iter()
+                    .any(|r| r.rule == "gate.blast_radius")
+            {
+                st.blast_logged = true;
+                ledger
+                    .append(Some(&run_id), "run.blast_radius_reached", None, &json!({"limit": self.parts.config.gate["max_actions_per_run"], "executions": st.ctx.executions_so_far}))
+                    .await?;
+            }
+            if record {
+                ledger
+                    .append(
+                        Some(&run_id),
+                        "decision",
+                        Some(&plan.resource),
+                        &json!({"control": control, "plan": plan, "decision": decision}),
+                    )
+                    .await?;
+            }
+            let mut row = RunRow::decided(&plan, &decision, &findings);
+            match (decision.verdict, st.mode) {
+                (Verdict::Execute, Mode::Execute) => {
+                    let rec = self.execute_plan(&plan, Some(&run_id), None).await?;
+                    if !rec.calls.is_empty() {
+                        st.ctx.executions_so_far += 1;
+                    }
+                    row.set_execution(&rec);
+                }
+                (Verdict::Execute, Mode::Shadow) => {
+                    st.ctx.executions_so_far += 1;
+                    row.outcome = Outcome::WouldExecute;
+                    ledger
+                        .append(
+                            Some(&run_id),
+                            "shadow.would_execute",
+                            Some(&plan.resource),
+                            &json!({"plan_id": plan.id}),
+                        )
+                        .await?;
+                }
+                (Verdict::Execute, Mode::DryRun) => {
+                    st.ctx.executions_so_far += 1;
+                    row.outcome = Outcome::WouldExecute;
+                }
+                (Verdict::NeedsApproval, Mode::Execute) => {
+                    let approval = custos_approval::request(
+                        plan.clone(),
+                        decision.clone(),
+                        findings.clone(),
+                        Some(run_id.clone()),
+                        &self.parts.actor,
+                        Utc::now(),
+                        self.parts.config.approval_ttl,
+                    );
+                    let (a, _new) = ledger.request_approval(&approval).await?;
+                    row.approval_id = Some(a.id);
+                    row.outcome = Outcome::AwaitingApproval;
+                }
+                (Verdict::NeedsApproval, _) => row.outcome = Outcome::WouldAskApproval,
+                (Verdict::RecommendOnly, _) => row.outcome = Outcome::Recommended,
+                (Verdict::Deny, _) => row.outcome = Outcome::Denied,
+            }
+            st.report.rows.push(row);
+        }
+        Ok(())
     }
 
     /// Gate, reasoning and autonomy over one plan: the most cautious verdict wins.
@@ -428,17 +606,20 @@ impl Engine {
         }
     }
 
+    fn executor(&self, action: &str) -> Result<&Arc<dyn custos_executor::Executor>, EngineError> {
+        self.parts
+            .registry
+            .get(action)
+            .ok_or_else(|| EngineError::Refused(format!("no executor for `{action}`")))
+    }
+
     async fn execute_plan(
         &self,
         plan: &RemediationPlan,
         run_id: Option<&str>,
         approval_id: Option<&str>,
     ) -> Result<ExecutionRecord, EngineError> {
-        let executor =
-            self.parts.registry.get(&plan.action).ok_or_else(|| {
-                EngineError::Refused(format!("no executor for `{}`", plan.action))
-            })?;
-        let action_id = format!("act-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let executor = self.executor(&plan.action)?;
         let journal = LedgerJournal {
             ledger: &self.parts.ledger,
             run_id,
@@ -452,9 +633,106 @@ impl Engine {
             &verifier,
             &journal,
             plan,
-            &action_id,
+            &short_id("act"),
         )
         .await?)
+    }
+
+    /// Settle every action whose intent has no outcome (the process died mid-action), by
+    /// reading state. Returns how many were settled.
+    pub async fn reconcile(&self) -> Result<usize, EngineError> {
+        let open = self.parts.ledger.open_intents().await?;
+        for row in &open {
+            let executor = self.executor(&row.plan.action)?;
+            let journal = LedgerJournal {
+                ledger: &self.parts.ledger,
+                run_id: row.run_id.as_deref(),
+                approval_id: row.approval_id.as_deref(),
+                plan: &row.plan,
+            };
+            let verifier = PolicyVerifier(&self.evaluator);
+            let rec = custos_executor::reconcile(
+                executor.as_ref(),
+                self.parts.reader.as_ref(),
+                &verifier,
+                &journal,
+                &row.plan,
+                &row.id,
+            )
+            .await?;
+            if let Some(approval_id) = &row.approval_id
+                && let Ok(a) = self.parts.ledger.approval(approval_id).await
+                && a.status == ApprovalStatus::Approved
+            {
+                let stale = rec.outcome == custos_core::ActionOutcome::Stale;
+                let mut closed = a.clone();
+                closed.status = if stale {
+                    ApprovalStatus::Stale
+                } else {
+                    ApprovalStatus::Executed
+                };
+                self.parts
+                    .ledger
+                    .transition_approval(&closed, &[ApprovalStatus::Approved], "approval.executed")
+                    .await?;
+            }
+        }
+        Ok(open.len())
+    }
+
+    /// Re-verification sweep: every resource custos fixed is read again; one that fails
+    /// its control again is recorded as a recurrence and goes through the sandwich again
+    /// (within the autonomy rules, like any finding).
+    pub async fn reverify(&self, mode: Mode) -> Result<RunReport, EngineError> {
+        let mut st = self.begin("reverify", mode).await?;
+        for fix in self.parts.ledger.executed_fixes().await? {
+            let r = &fix.plan.resource;
+            let ci = match self.parts.reader.read(r).await {
+                Ok(Some(ci)) => ci,
+                Ok(None) => continue,
+                Err(e) => {
+                    let rej = Rejected {
+                        location: format!("reverify:{}", custos_ledger::resource_key(r)),
+                        field: None,
+                        error: e.to_string(),
+                        raw: String::new(),
+                    };
+                    self.dead_letter(&mut st, "reverify", &rej).await?;
+                    continue;
+                }
+            };
+            let passes = {
+                let mut ev = self
+                    .evaluator
+                    .lock()
+                    .map_err(|_| EngineError::Refused("policy evaluator lock poisoned".into()))?;
+                ev.control_passes(&fix.plan.control_id, &ci)
+                    .map_err(|e| EngineError::Refused(e.to_string()))?
+            };
+            if passes {
+                if st.records() {
+                    self.parts
+                        .ledger
+                        .append(
+                            Some(st.run_id()),
+                            "reverify.ok",
+                            Some(r),
+                            &json!({"control": fix.plan.control_id, "action_id": fix.id}),
+                        )
+                        .await?;
+                }
+                continue;
+            }
+            st.report.recurrences += 1;
+            if st.records() {
+                self.parts
+                    .ledger
+                    .append(Some(st.run_id()), "recurrence", Some(r), &json!({"control": fix.plan.control_id, "fixed_by": fix.id, "fixed_at": fix.finished_at}))
+                    .await?;
+            }
+            self.process(&mut st, ci).await?;
+        }
+        self.finish(st).await
     }
 
     /// Expire every pending or approved request past its expiry.
@@ -496,21 +774,6 @@ impl Engine {
         let row = self.execute_approved(&approved, None).await?;
         let after = self.parts.ledger.approval(&approved.id).await?;
         Ok((after, Some(row)))
-    }
-
-    pub async fn deny(
-        &self,
-        id: &str,
-        by: &str,
-        comment: Option<String>,
-    ) -> Result<Approval, EngineError> {
-        let a = self.parts.ledger.approval(id).await?;
-        let denied = custos_approval::deny(&a, by, comment, Utc::now())?;
-        self.parts
-            .ledger
-            .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied")
-            .await?;
-        Ok(denied)
     }
 
     async fn execute_approved(
@@ -557,9 +820,7 @@ impl Engine {
                 )));
             }
         };
-        let executor = self.parts.registry.get(&row.plan.action).ok_or_else(|| {
-            EngineError::Refused(format!("no executor for `{}`", row.plan.action))
-        })?;
+        let executor = self.executor(&row.plan.action)?;
         let result = custos_executor::rollback(
             executor.as_ref(),
             self.parts.reader.as_ref(),

@@ -157,6 +157,12 @@ pub struct RunReport {
     pub compliant: usize,
     pub findings: usize,
     pub duplicates: usize,
+    /// Items older than what was already processed for the same resource.
+    pub superseded: usize,
+    /// Fixed resources found non-compliant again by a re-verification sweep.
+    pub recurrences: usize,
+    /// Interrupted actions settled at start-up.
+    pub reconciled: usize,
     pub rows: Vec<RunRow>,
     pub rejected: Vec<Rejected>,
 }
@@ -185,6 +191,9 @@ impl RunReport {
             "stale": self.count(Outcome::Stale),
             "dead_letters": self.rejected.len(),
             "duplicates": self.duplicates,
+            "superseded": self.superseded,
+            "recurrences": self.recurrences,
+            "reconciled": self.reconciled,
             "mutating_calls": self.mutating_calls(),
         })
     }

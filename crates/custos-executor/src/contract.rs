@@ -43,8 +43,8 @@ pub trait Verifier: Send + Sync {
 
 /// The guarded state of a resource for one executor: the facet it changes plus the tags
 /// (an exclusion tag added after approval must make the plan stale).
-pub fn guarded_state(executor: &dyn Executor, ci: &ConfigurationItem) -> Value {
-    json!({"facet": executor.facet(ci), "tags": ci.tags})
+pub fn guarded_state(executor: &dyn Executor, ci: &ConfigurationItem, params: &Value) -> Value {
+    json!({"facet": executor.facet_for(ci, params), "tags": ci.tags})
 }
 
 async fn read(
@@ -96,7 +96,7 @@ pub async fn execute(
             return finish(journal, record).await;
         }
     };
-    let before = guarded_state(executor, &before_ci);
+    let before = guarded_state(executor, &before_ci, &plan.parameters);
     record.before_digest = digest_json(&before);
     record.before = before.clone();
     record.rollback = executor.rollback_steps(&before["facet"]);
@@ -129,8 +129,23 @@ pub async fn execute(
         })
         .await
         .map_err(ExecError::Journal)?;
+    call_and_verify(executor, reader, verifier, journal, plan, record, &before).await
+}
+
+/// Steps 5 to 7: call, read back, verify, restore on failure, record.
+async fn call_and_verify(
+    executor: &dyn Executor,
+    reader: &dyn ResourceReader,
+    verifier: &dyn Verifier,
+    journal: &dyn Journal,
+    plan: &RemediationPlan,
+    mut record: ExecutionRecord,
+    before: &Value,
+) -> Result<ExecutionRecord, ExecError> {
     // 5. call
-    let applied = executor.apply(&plan.resource, &plan.parameters).await;
+    let applied = executor
+        .apply(&plan.resource, &plan.parameters, &before["facet"])
+        .await;
     match applied {
         Ok(calls) => record.calls.extend(calls),
         Err(e) => {
@@ -159,7 +174,7 @@ pub async fn execute(
         },
     };
     if let Ok(Some(ci)) = &after_ci {
-        let after = guarded_state(executor, ci);
+        let after = guarded_state(executor, ci, &plan.parameters);
         record.after_digest = Some(digest_json(&after));
         record.after = Some(after);
     }
@@ -183,7 +198,7 @@ pub async fn execute(
             record.calls.extend(calls);
             record.outcome = ActionOutcome::RolledBack;
             if let Ok(Some(ci)) = read(reader, plan).await {
-                let after = guarded_state(executor, &ci);
+                let after = guarded_state(executor, &ci, &plan.parameters);
                 record.after_digest = Some(digest_json(&after));
                 record.after = Some(after);
             }
@@ -200,6 +215,69 @@ pub async fn execute(
         }
     }
     finish(journal, record).await
+}
+
+/// Settle an action whose intent was written but whose outcome never was (the process
+/// died in between). Decided by reading the resource, never by calling blindly:
+/// already applied -> `executed`; untouched and unchanged -> the intended call is made now
+/// under the same action id (so one intent stays one call); changed otherwise -> `stale`.
+pub async fn reconcile(
+    executor: &dyn Executor,
+    reader: &dyn ResourceReader,
+    verifier: &dyn Verifier,
+    journal: &dyn Journal,
+    plan: &RemediationPlan,
+    action_id: &str,
+) -> Result<ExecutionRecord, ExecError> {
+    let mut record = ExecutionRecord {
+        action_id: action_id.to_string(),
+        plan_id: plan.id.clone(),
+        outcome: ActionOutcome::Failed,
+        before: plan.before.clone(),
+        before_digest: plan.before_digest.clone(),
+        after: None,
+        after_digest: None,
+        calls: Vec::new(),
+        rollback: executor.rollback_steps(&plan.before["facet"]),
+        verification: None,
+        error: None,
+    };
+    let ci = match read(reader, plan).await? {
+        Some(ci) => ci,
+        None => {
+            record.outcome = ActionOutcome::Stale;
+            record.error =
+                Some("reconciling an interrupted action: resource no longer exists".into());
+            return finish(journal, record).await;
+        }
+    };
+    let now = guarded_state(executor, &ci, &plan.parameters);
+    if executor.satisfied(&now["facet"], &plan.parameters) {
+        let verification = verifier.verify(plan, &ci);
+        record.outcome = if verification.passed {
+            ActionOutcome::Executed
+        } else {
+            ActionOutcome::Failed
+        };
+        record.after_digest = Some(digest_json(&now));
+        record.after = Some(now);
+        record.verification = Some(Verification {
+            detail: format!(
+                "reconciled after an interruption: found applied; {}",
+                verification.detail
+            ),
+            ..verification
+        });
+        return finish(journal, record).await;
+    }
+    if digest_json(&now) != plan.before_digest {
+        record.outcome = ActionOutcome::Stale;
+        record.error =
+            Some("reconciling an interrupted action: the resource changed meanwhile".into());
+        return finish(journal, record).await;
+    }
+    let before = plan.before.clone();
+    call_and_verify(executor, reader, verifier, journal, plan, record, &before).await
 }
 
 async fn finish(
@@ -232,7 +310,7 @@ pub async fn rollback(
         resource: plan.resource.resource_id.clone(),
         message: "resource disappeared during rollback".into(),
     })?;
-    let restored = executor.facet(&ci);
+    let restored = executor.facet_for(&ci, &plan.parameters);
     Ok(RollbackResult {
         exact: &restored == before_facet,
         calls,
@@ -247,7 +325,9 @@ pub struct SatisfiedVerifier<'a>(pub &'a dyn Executor);
 
 impl Verifier for SatisfiedVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {
-        let passed = self.0.satisfied(&self.0.facet(after), &plan.parameters);
+        let passed = self
+            .0
+            .satisfied(&self.0.facet_for(after, &plan.parameters), &plan.parameters);
         Verification {
             passed,
             method: "executor-satisfied".into(),

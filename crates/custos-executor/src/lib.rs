@@ -7,10 +7,11 @@
 //! implemented once, in [`contract::execute`], for every executor.
 
 pub mod contract;
+pub mod ec2;
 pub mod playbook;
 pub mod s3;
 
-pub use contract::{Intent, Journal, Verifier, execute, rollback};
+pub use contract::{Intent, Journal, Verifier, execute, reconcile, rollback};
 pub use playbook::{Playbook, PlaybookSet};
 
 use async_trait::async_trait;
@@ -40,20 +41,32 @@ pub enum ExecError {
 pub trait Executor: Send + Sync + std::fmt::Debug {
     /// Action id, e.g. `s3:PutPublicAccessBlock`.
     fn action(&self) -> &'static str;
-    fn resource_type(&self) -> &'static str;
+    /// Resource types this action applies to.
+    fn resource_types(&self) -> &'static [&'static str];
     /// Check parameters from a playbook (and config overrides) before anything runs.
     fn validate_params(&self, params: &Value) -> Result<(), String>;
     /// The facet of the resource this action changes, normalized, from a configuration item.
     fn facet(&self, ci: &ConfigurationItem) -> Value;
+    /// The facet when it depends on the playbook's parameters (which entries are
+    /// offending, which tags are required). Defaults to [`Executor::facet`].
+    fn facet_for(&self, ci: &ConfigurationItem, params: &Value) -> Value {
+        let _ = params;
+        self.facet(ci)
+    }
     /// Does the facet already satisfy the parameters? (Then the action is a no-op.)
     fn satisfied(&self, facet: &Value, params: &Value) -> bool;
     /// The facet after the action.
     fn desired(&self, facet: &Value, params: &Value) -> Value;
     /// Steps that return the facet to `before`.
     fn rollback_steps(&self, before: &Value) -> Vec<RollbackStep>;
-    /// Make the change. Returns the mutating calls made.
-    async fn apply(&self, resource: &ResourceRef, params: &Value)
-    -> Result<Vec<String>, ExecError>;
+    /// Make the change, given the facet read just before (already checked against the
+    /// plan). Returns the mutating calls made.
+    async fn apply(
+        &self,
+        resource: &ResourceRef,
+        params: &Value,
+        before: &Value,
+    ) -> Result<Vec<String>, ExecError>;
     /// Return the facet to `before`. Returns the mutating calls made.
     async fn restore(
         &self,
@@ -66,6 +79,27 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     by_action: BTreeMap<String, Arc<dyn Executor>>,
+}
+
+/// Every executor custos ships, over one client pool.
+pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn Executor>> {
+    let mut v = s3::executors(pool.clone());
+    v.extend(ec2::executors(pool));
+    v
+}
+
+/// Every executor over a pool that is never called (pure tests, validation).
+#[doc(hidden)]
+pub fn executors_for_tests() -> Vec<Arc<dyn Executor>> {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    all_executors(Arc::new(custos_telemetry::aws::AwsPool::with_account(
+        sdk,
+        "000000000000".into(),
+        Default::default(),
+    )))
 }
 
 impl Registry {

@@ -16,7 +16,7 @@ pub struct Playbook {
     pub title: String,
     /// The control this playbook remediates.
     pub control: String,
-    pub resource_type: String,
+    pub resource_types: Vec<String>,
     /// Executor action id.
     pub action: String,
     /// `configure`, `delete`, `iam`, `secret`, `cross-account`: the gate's never-automate
@@ -140,13 +140,19 @@ impl PlaybookSet {
                     registry.actions().collect::<Vec<_>>().join(", ")
                 ))),
                 Some(ex) => {
-                    if ex.resource_type() != pb.resource_type {
-                        errors.push(invalid(format!(
-                            "field `resource_type`: `{}` does not match executor `{}` ({})",
-                            pb.resource_type,
-                            pb.action,
-                            ex.resource_type()
-                        )));
+                    if pb.resource_types.is_empty() {
+                        errors.push(invalid(
+                            "field `resource_types`: name at least one resource type".into(),
+                        ));
+                    }
+                    for t in &pb.resource_types {
+                        if !ex.resource_types().contains(&t.as_str()) {
+                            errors.push(invalid(format!(
+                                "field `resource_types`: executor `{}` does not handle `{t}` (it handles {})",
+                                pb.action,
+                                ex.resource_types().join(", ")
+                            )));
+                        }
                     }
                     if let Err(m) = ex.validate_params(&params_json(&pb)) {
                         errors.push(invalid(format!("field `parameters`: {m}")));
@@ -201,7 +207,10 @@ impl PlaybookSet {
         let pb = self.for_control(&finding.control_id)?;
         let ex = registry.get(&pb.action)?;
         let params = params_json(pb);
-        let before = guarded_state(ex.as_ref(), ci);
+        if !pb.resource_types.contains(&ci.resource_type) {
+            return None;
+        }
+        let before = guarded_state(ex.as_ref(), ci, &params);
         let before_digest = digest_json(&before);
         let desired =
             serde_json::json!({"facet": ex.desired(&before["facet"], &params), "tags": ci.tags});
@@ -260,7 +269,7 @@ mod tests {
     use std::sync::Arc;
 
     async fn registry() -> Registry {
-        Registry::new(crate::s3::executors_for_tests())
+        Registry::new(crate::executors_for_tests())
     }
 
     fn shipped() -> PathBuf {
@@ -270,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn shipped_playbooks_load() {
         let set = PlaybookSet::load(&shipped(), &registry().await, &BTreeMap::new()).unwrap();
-        assert_eq!(set.iter().count(), 3);
+        assert_eq!(set.iter().count(), 7);
         assert!(!set.for_control("s3-versioning").unwrap().reversible);
     }
 
@@ -282,7 +291,7 @@ mod tests {
             tmp.path().join("a.toml"),
         )
         .unwrap();
-        std::fs::write(tmp.path().join("b.toml"), "id = \"b\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"c\"\nresource_type = \"AWS::S3::Bucket\"\naction = \"s3:Nope\"\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n").unwrap();
+        std::fs::write(tmp.path().join("b.toml"), "id = \"b\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"c\"\nresource_types = [\"AWS::S3::Bucket\"]\naction = \"s3:Nope\"\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n").unwrap();
         std::fs::write(
             tmp.path().join("c.toml"),
             "id = \"c\"\nversion = \"1\"\ncolour = \"blue\"\n",

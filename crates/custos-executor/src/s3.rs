@@ -8,7 +8,7 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
-use custos_telemetry::aws::{error_message, load_sdk_config, s3_client};
+use custos_telemetry::aws::{AwsPool, error_message};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -30,18 +30,12 @@ pub enum S3Action {
 
 #[derive(Debug, Clone)]
 pub struct S3Executor {
-    client: aws_sdk_s3::Client,
+    pool: Arc<AwsPool>,
     kind: S3Action,
 }
 
-/// All S3 executors sharing one client from the standard SDK chain.
-pub async fn executors_from_env(region: Option<&str>) -> Vec<Arc<dyn crate::Executor>> {
-    executors(&load_sdk_config(region).await)
-}
-
-/// All S3 executors over an explicit SDK configuration.
-pub fn executors(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn crate::Executor>> {
-    let client = s3_client(sdk, None);
+/// The S3 executors over `pool` (clients per account and region).
+pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn crate::Executor>> {
     [
         S3Action::PublicAccessBlock,
         S3Action::DefaultEncryption,
@@ -50,22 +44,11 @@ pub fn executors(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn crate::Executor>> {
     .into_iter()
     .map(|kind| {
         Arc::new(S3Executor {
-            client: client.clone(),
+            pool: pool.clone(),
             kind,
         }) as Arc<dyn crate::Executor>
     })
     .collect()
-}
-
-/// The S3 executors over a client that is never called (for pure tests).
-#[doc(hidden)]
-pub fn executors_for_tests() -> Vec<Arc<dyn crate::Executor>> {
-    executors(
-        &aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build(),
-    )
 }
 
 fn supp<'a>(ci: &'a ConfigurationItem, key: &str) -> Option<&'a Value> {
@@ -87,6 +70,10 @@ fn aws_err(operation: &'static str, resource: &ResourceRef, message: String) -> 
 }
 
 impl S3Executor {
+    async fn client(&self, r: &ResourceRef) -> aws_sdk_s3::Client {
+        self.pool.s3(&r.account, &r.region).await
+    }
+
     async fn put_pab(&self, r: &ResourceRef, flags: &Value) -> Result<(), ExecError> {
         let cfg = PublicAccessBlockConfiguration::builder()
             .block_public_acls(flag(flags, "blockPublicAcls"))
@@ -94,7 +81,8 @@ impl S3Executor {
             .block_public_policy(flag(flags, "blockPublicPolicy"))
             .restrict_public_buckets(flag(flags, "restrictPublicBuckets"))
             .build();
-        self.client
+        self.client(r)
+            .await
             .put_public_access_block()
             .bucket(&r.resource_id)
             .public_access_block_configuration(cfg)
@@ -138,7 +126,8 @@ impl S3Executor {
             action: "s3:PutBucketEncryption".into(),
             message: e.to_string(),
         })?;
-        self.client
+        self.client(r)
+            .await
             .put_bucket_encryption()
             .bucket(&r.resource_id)
             .server_side_encryption_configuration(cfg)
@@ -153,7 +142,8 @@ impl S3Executor {
         r: &ResourceRef,
         status: BucketVersioningStatus,
     ) -> Result<(), ExecError> {
-        self.client
+        self.client(r)
+            .await
             .put_bucket_versioning()
             .bucket(&r.resource_id)
             .versioning_configuration(VersioningConfiguration::builder().status(status).build())
@@ -195,8 +185,8 @@ impl Executor for S3Executor {
         }
     }
 
-    fn resource_type(&self) -> &'static str {
-        BUCKET
+    fn resource_types(&self) -> &'static [&'static str] {
+        &[BUCKET]
     }
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
@@ -363,7 +353,12 @@ impl Executor for S3Executor {
         }
     }
 
-    async fn apply(&self, r: &ResourceRef, params: &Value) -> Result<Vec<String>, ExecError> {
+    async fn apply(
+        &self,
+        r: &ResourceRef,
+        params: &Value,
+        _before: &Value,
+    ) -> Result<Vec<String>, ExecError> {
         match self.kind {
             S3Action::PublicAccessBlock => {
                 let mut flags = json!({});
@@ -390,7 +385,8 @@ impl Executor for S3Executor {
         for step in self.rollback_steps(before) {
             match step.action.as_str() {
                 "s3:DeletePublicAccessBlock" => {
-                    self.client
+                    self.client(r)
+                        .await
                         .delete_public_access_block()
                         .bucket(&r.resource_id)
                         .send()
@@ -399,7 +395,8 @@ impl Executor for S3Executor {
                 }
                 "s3:PutPublicAccessBlock" => self.put_pab(r, &step.parameters).await?,
                 "s3:DeleteBucketEncryption" => {
-                    self.client
+                    self.client(r)
+                        .await
                         .delete_bucket_encryption()
                         .bucket(&r.resource_id)
                         .send()
@@ -443,7 +440,11 @@ mod tests {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
         S3Executor {
-            client: s3_client(&sdk, Some("us-east-1")),
+            pool: Arc::new(AwsPool::with_account(
+                sdk,
+                "000000000000".into(),
+                Default::default(),
+            )),
             kind,
         }
     }

@@ -1,14 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 //! The shared executor contract, run for every executor against LocalStack:
 //! before/after recorded, intent written before the call, idempotent on re-run, stale
-//! plans refused, and rollback restores the before state (read back from the bucket).
+//! plans refused, and rollback restores the before state (read back from the cloud).
 
 use async_trait::async_trait;
 use custos_core::{ActionOutcome, ConfigurationItem, ExecutionRecord, ResourceRef};
 use custos_executor::contract::SatisfiedVerifier;
 use custos_executor::{Executor, Intent, Journal, PlaybookSet, Registry, execute, rollback};
-use custos_telemetry::{ResourceReader, S3Scanner};
-use custos_testkit::{Fixture, make_bucket, require_localstack, s3, sdk, unique_account};
+use custos_telemetry::aws::AwsPool;
+use custos_telemetry::{Inventory, ResourceReader};
+use custos_testkit::{
+    Fixture, ec2, make_bucket, make_instance, make_open_security_group, require_localstack, s3,
+    sdk, unique_account,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -36,61 +40,167 @@ impl Journal for MemJournal {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Subject {
+    Bucket(Fixture),
+    OpenSecurityGroup,
+    EbsDefaultOff,
+    Imdsv1Instance,
+    UntaggedInstance,
+}
+
 struct Case {
     control: &'static str,
-    fixture: Fixture,
+    subject: Subject,
     exact_rollback: bool,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 7] = [
     Case {
         control: "s3-public-access-block",
-        fixture: Fixture::NoPublicAccessBlock,
+        subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
         exact_rollback: true,
     },
     Case {
         control: "s3-default-encryption",
-        fixture: Fixture::NoEncryption,
+        subject: Subject::Bucket(Fixture::NoEncryption),
         exact_rollback: true,
     },
     Case {
         control: "s3-versioning",
-        fixture: Fixture::VersioningOff,
+        subject: Subject::Bucket(Fixture::VersioningOff),
         exact_rollback: false,
+    },
+    Case {
+        control: "ec2-sg-open-ingress",
+        subject: Subject::OpenSecurityGroup,
+        exact_rollback: true,
+    },
+    Case {
+        control: "ec2-ebs-default-encryption",
+        subject: Subject::EbsDefaultOff,
+        exact_rollback: true,
+    },
+    Case {
+        control: "ec2-imdsv2",
+        subject: Subject::Imdsv1Instance,
+        exact_rollback: true,
+    },
+    Case {
+        control: "ec2-required-tags",
+        subject: Subject::UntaggedInstance,
+        exact_rollback: true,
     },
 ];
 
-async fn read(scanner: &S3Scanner, bucket: &str) -> ConfigurationItem {
-    let r = ResourceRef {
-        account: scanner.account().into(),
+fn playbooks(registry: &Registry) -> PlaybookSet {
+    // Required tags need a placeholder to add (custos.toml [controls] required_tags).
+    let mut overrides = BTreeMap::new();
+    let mut defaults = toml::Table::new();
+    defaults.insert("owner".into(), toml::Value::String("unassigned".into()));
+    let mut t = toml::Table::new();
+    t.insert("defaults".into(), toml::Value::Table(defaults));
+    overrides.insert("ec2-add-required-tags".to_string(), t);
+    PlaybookSet::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
+        registry,
+        &overrides,
+    )
+    .unwrap()
+}
+
+async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> ResourceRef {
+    let r = |t: &str, id: String| ResourceRef {
+        account: account.into(),
         region: "us-east-1".into(),
-        resource_type: "AWS::S3::Bucket".into(),
-        resource_id: bucket.into(),
+        resource_type: t.into(),
+        resource_id: id,
     };
-    scanner.read(&r).await.unwrap().unwrap()
+    match subject {
+        Subject::Bucket(f) => {
+            let name = format!("c{account}-{}", f.suffix());
+            make_bucket(&s3(sdk), &name, f).await.unwrap();
+            r("AWS::S3::Bucket", name)
+        }
+        Subject::OpenSecurityGroup => r(
+            "AWS::EC2::SecurityGroup",
+            make_open_security_group(&ec2(sdk), &format!("sg-{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::EbsDefaultOff => r("AWS::::Account", account.to_string()),
+        Subject::Imdsv1Instance | Subject::UntaggedInstance => r(
+            "AWS::EC2::Instance",
+            make_instance(&ec2(sdk)).await.unwrap(),
+        ),
+    }
+}
+
+/// Change the resource's tags behind custos' back; false when it has none.
+async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) -> bool {
+    match subject {
+        Subject::Bucket(_) => {
+            s3(sdk)
+                .put_bucket_tagging()
+                .bucket(&r.resource_id)
+                .tagging(
+                    aws_sdk_s3::types::Tagging::builder()
+                        .tag_set(
+                            aws_sdk_s3::types::Tag::builder()
+                                .key("custos:exclude")
+                                .value("true")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+            true
+        }
+        Subject::EbsDefaultOff => false,
+        _ => {
+            ec2(sdk)
+                .create_tags()
+                .resources(&r.resource_id)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("custos:exclude")
+                        .value("true")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            true
+        }
+    }
+}
+
+async fn read(reader: &Inventory, r: &ResourceRef) -> ConfigurationItem {
+    reader.read(r).await.unwrap().unwrap()
 }
 
 async fn contract(case: &Case) {
     require_localstack().await;
     let account = unique_account();
     let sdk = sdk(&account);
-    let client = s3(&sdk);
-    let bucket = format!("c{account}-{}", case.fixture.suffix());
-    make_bucket(&client, &bucket, case.fixture).await.unwrap();
+    let resource = setup(case.subject, &sdk, &account).await;
 
-    let registry = Registry::new(custos_executor::s3::executors(&sdk));
-    let playbooks = PlaybookSet::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
-        &registry,
-        &BTreeMap::new(),
-    )
-    .unwrap();
-    let scanner = S3Scanner::new(sdk.clone(), 2).await.unwrap();
-    assert_eq!(scanner.account(), account);
+    let pool = Arc::new(AwsPool::with_account(
+        sdk.clone(),
+        account.clone(),
+        BTreeMap::new(),
+    ));
+    let registry = Registry::new(custos_executor::all_executors(pool.clone()));
+    let playbooks = playbooks(&registry);
+    let reader = Inventory::new(pool, &[], 2);
     let pb = playbooks.for_control(case.control).unwrap();
     let ex: Arc<dyn Executor> = registry.get(&pb.action).unwrap().clone();
 
-    let before_ci = read(&scanner, &bucket).await;
+    let before_ci = read(&reader, &resource).await;
     let finding = custos_core::Finding {
         control_id: case.control.into(),
         title: String::new(),
@@ -103,11 +213,16 @@ async fn contract(case: &Case) {
     let plan = playbooks
         .plan(&registry, &finding, &before_ci, "dev")
         .unwrap();
+    assert!(
+        !ex.satisfied(&plan.before["facet"], &plan.parameters),
+        "fixture is already compliant: {:#?}",
+        plan.before
+    );
     let journal = MemJournal::default();
     let verifier = SatisfiedVerifier(ex.as_ref());
 
-    // First execution: changes the bucket, records before and after, intent first.
-    let rec = execute(ex.as_ref(), &scanner, &verifier, &journal, &plan, "a1")
+    // First execution: changes the resource, records before and after, intent first.
+    let rec = execute(ex.as_ref(), &reader, &verifier, &journal, &plan, "a1")
         .await
         .unwrap();
     assert_eq!(rec.outcome, ActionOutcome::Executed, "{rec:#?}");
@@ -126,8 +241,26 @@ async fn contract(case: &Case) {
         vec!["intent a1".to_string(), "outcome a1 executed".to_string()]
     );
 
+    if let Subject::OpenSecurityGroup = case.subject {
+        // Only the offending entry went; every other rule is untouched.
+        let perms = read(&reader, &resource).await.configuration["ipPermissions"].clone();
+        let has = |port: i64, cidr: &str| {
+            perms.as_array().unwrap().iter().any(|p| {
+                p["fromPort"] == port
+                    && p["ipv4Ranges"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["cidrIp"] == cidr)
+            })
+        };
+        assert!(!has(22, "0.0.0.0/0"), "{perms:#}");
+        assert!(has(22, "10.0.0.0/8"), "{perms:#}");
+        assert!(has(443, "0.0.0.0/0"), "{perms:#}");
+    }
+
     // Re-running the same plan changes nothing: a no-op without an intent or a call.
-    let again = execute(ex.as_ref(), &scanner, &verifier, &journal, &plan, "a2")
+    let again = execute(ex.as_ref(), &reader, &verifier, &journal, &plan, "a2")
         .await
         .unwrap();
     assert_eq!(again.outcome, ActionOutcome::NoOp);
@@ -144,9 +277,9 @@ async fn contract(case: &Case) {
             .contains(&"intent a2".to_string())
     );
 
-    // Rollback restores the before state, checked by reading the bucket back.
-    let rb = rollback(ex.as_ref(), &scanner, &plan, &rec).await.unwrap();
-    let now = ex.facet(&read(&scanner, &bucket).await);
+    // Rollback restores the before state, checked by reading back.
+    let rb = rollback(ex.as_ref(), &reader, &plan, &rec).await.unwrap();
+    let now = ex.facet_for(&read(&reader, &resource).await, &plan.parameters);
     assert_eq!(rb.restored, now);
     if case.exact_rollback {
         assert!(rb.exact, "{rb:#?}");
@@ -159,65 +292,64 @@ async fn contract(case: &Case) {
     }
 
     // A plan whose resource changed since it was made is refused without a call.
-    client
-        .put_bucket_tagging()
-        .bucket(&bucket)
-        .tagging(
-            aws_sdk_s3::types::Tagging::builder()
-                .tag_set(
-                    aws_sdk_s3::types::Tag::builder()
-                        .key("custos:exclude")
-                        .value("true")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let changed_ci = read(&scanner, &bucket).await;
-    if !ex.satisfied(&ex.facet(&changed_ci), &plan.parameters) {
-        let stale = execute(ex.as_ref(), &scanner, &verifier, &journal, &plan, "a3")
-            .await
-            .unwrap();
-        assert_eq!(stale.outcome, ActionOutcome::Stale, "{stale:#?}");
-        assert!(stale.calls.is_empty());
-        assert!(
-            !journal
-                .log
-                .lock()
-                .unwrap()
-                .contains(&"intent a3".to_string())
-        );
+    if retag(case.subject, &sdk, &resource).await {
+        let changed = read(&reader, &resource).await;
+        if !ex.satisfied(&ex.facet_for(&changed, &plan.parameters), &plan.parameters) {
+            let stale = execute(ex.as_ref(), &reader, &verifier, &journal, &plan, "a3")
+                .await
+                .unwrap();
+            assert_eq!(stale.outcome, ActionOutcome::Stale, "{stale:#?}");
+            assert!(stale.calls.is_empty());
+            assert!(
+                !journal
+                    .log
+                    .lock()
+                    .unwrap()
+                    .contains(&"intent a3".to_string())
+            );
+        }
     }
 }
 
 #[tokio::test]
-async fn public_access_block_executor_meets_the_contract() {
+async fn s3_public_access_block_meets_the_contract() {
     contract(&CASES[0]).await;
 }
 
 #[tokio::test]
-async fn default_encryption_executor_meets_the_contract() {
+async fn s3_default_encryption_meets_the_contract() {
     contract(&CASES[1]).await;
 }
 
 #[tokio::test]
-async fn versioning_executor_meets_the_contract() {
+async fn s3_versioning_meets_the_contract() {
     contract(&CASES[2]).await;
+}
+
+#[tokio::test]
+async fn ec2_revoke_open_ingress_meets_the_contract() {
+    contract(&CASES[3]).await;
+}
+
+#[tokio::test]
+async fn ec2_ebs_default_encryption_meets_the_contract() {
+    contract(&CASES[4]).await;
+}
+
+#[tokio::test]
+async fn ec2_imdsv2_meets_the_contract() {
+    contract(&CASES[5]).await;
+}
+
+#[tokio::test]
+async fn ec2_required_tags_meets_the_contract() {
+    contract(&CASES[6]).await;
 }
 
 #[test]
 fn every_registered_executor_has_a_contract_case() {
-    let registry = Registry::new(custos_executor::s3::executors_for_tests());
-    let playbooks = PlaybookSet::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
-        &registry,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let registry = Registry::new(custos_executor::executors_for_tests());
+    let playbooks = playbooks(&registry);
     let covered: Vec<&str> = CASES
         .iter()
         .map(|c| playbooks.for_control(c.control).unwrap().action.as_str())

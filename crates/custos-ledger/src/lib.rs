@@ -624,6 +624,74 @@ impl Ledger {
         })
     }
 
+    // ---- observations (dedupe of configuration items) ----
+
+    /// The newest processed capture of a resource, with its state digest.
+    pub async fn last_observation(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<(DateTime<Utc>, String)>> {
+        let row =
+            sqlx::query("SELECT capture_time, state_digest FROM observations WHERE resource = ?")
+                .bind(resource_key(resource))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok((
+                parse_ts(&r.try_get::<String, _>("capture_time")?),
+                r.try_get("state_digest")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Record that a capture was processed; an older capture never replaces a newer one.
+    pub async fn observe(
+        &self,
+        resource: &ResourceRef,
+        capture_time: &DateTime<Utc>,
+        digest: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (resource) DO UPDATE SET capture_time = ?2, state_digest = ?3, processed_at = ?4
+             WHERE excluded.capture_time >= observations.capture_time",
+        )
+        .bind(resource_key(resource))
+        .bind(ts(capture_time))
+        .bind(digest)
+        .bind(ts(&now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Actions whose intent was written but whose outcome was not (interrupted).
+    pub async fn open_intents(&self) -> Result<Vec<ActionRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM actions WHERE status = 'intent' ORDER BY started_at ASC")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(Self::action_from_row).collect()
+    }
+
+    /// The newest executed (and not reverted) action per resource and control.
+    pub async fn executed_fixes(&self) -> Result<Vec<ActionRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM actions WHERE status = 'executed' ORDER BY started_at DESC")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for r in &rows {
+            let a = Self::action_from_row(r)?;
+            if seen.insert((resource_key(&a.plan.resource), a.plan.control_id.clone())) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
     // ---- dead letters ----
 
     pub async fn dead_letter(&self, dl: &DeadLetter) -> Result<()> {

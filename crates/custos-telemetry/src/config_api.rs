@@ -49,16 +49,14 @@ impl ConfigApiSource {
                     message: error_message(&e),
                 })?;
             for r in resp.resource_identifiers() {
-                if let (Some(t), Some(id)) = (r.resource_type(), r.resource_id()) {
-                    if r.resource_deletion_time().is_none() {
-                        if let Ok(k) = ResourceKey::builder()
-                            .resource_type(t.clone())
-                            .resource_id(id)
-                            .build()
-                        {
-                            keys.push(k);
-                        }
-                    }
+                if let (Some(t), Some(id)) = (r.resource_type(), r.resource_id())
+                    && r.resource_deletion_time().is_none()
+                    && let Ok(k) = ResourceKey::builder()
+                        .resource_type(t.clone())
+                        .resource_id(id)
+                        .build()
+                {
+                    keys.push(k);
                 }
             }
             token = resp.next_token().map(str::to_string);

@@ -161,14 +161,22 @@ impl Ec2Scanner {
             .send()
             .await
             .map_err(|e| self.aws("ec2:GetEbsEncryptionByDefault", e))?;
-        let key = ec2
-            .get_ebs_default_kms_key_id()
-            .send()
-            .await
-            .map_err(|e| self.aws("ec2:GetEbsDefaultKmsKeyId", e))?;
+        // Informational only; some emulators do not implement it.
+        let key = match ec2.get_ebs_default_kms_key_id().send().await {
+            Ok(k) => k.kms_key_id().map(str::to_string),
+            Err(e) => {
+                tracing::debug!(
+                    "ec2:GetEbsDefaultKmsKeyId failed for {}/{}: {}",
+                    self.account,
+                    self.region,
+                    error_message(&e)
+                );
+                None
+            }
+        };
         let configuration = json!({
             "ebsEncryptionByDefault": on.ebs_encryption_by_default().unwrap_or(false),
-            "ebsDefaultKmsKeyId": key.kms_key_id(),
+            "ebsDefaultKmsKeyId": key,
         });
         let arn = format!("arn:aws:::{}", self.account);
         self.item(
