@@ -357,3 +357,112 @@ pub fn config_change_event(item: &serde_json::Value) -> String {
     })
     .to_string()
 }
+
+/// The configuration item AWS Config would record for a bucket made by [`make_bucket`],
+/// captured at `at` (RFC 3339).
+pub fn bucket_item(account: &str, name: &str, fixture: Fixture, at: &str) -> serde_json::Value {
+    let spec = spec(fixture);
+    let mut supp = serde_json::Map::new();
+    if !spec.remove_public_access_block {
+        supp.insert(
+            "PublicAccessBlockConfiguration".into(),
+            serde_json::json!({"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true}),
+        );
+    }
+    if !spec.remove_encryption {
+        supp.insert(
+            "ServerSideEncryptionConfiguration".into(),
+            serde_json::json!({"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}, "bucketKeyEnabled": false}]}),
+        );
+    }
+    supp.insert(
+        "BucketVersioningConfiguration".into(),
+        serde_json::json!({"status": if spec.versioning { "Enabled" } else { "Off" }}),
+    );
+    let tags: serde_json::Map<String, serde_json::Value> = spec
+        .tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    serde_json::json!({
+        "configurationItemVersion": "1.3",
+        "configurationItemCaptureTime": at,
+        "configurationItemStatus": "OK",
+        "awsAccountId": account,
+        "awsRegion": "us-east-1",
+        "resourceType": "AWS::S3::Bucket",
+        "resourceId": name,
+        "resourceName": name,
+        "ARN": format!("arn:aws:s3:::{name}"),
+        "tags": tags,
+        "configuration": {"name": name},
+        "supplementaryConfiguration": supp,
+    })
+}
+
+/// A queue for change events, with a short visibility timeout so redeliveries come fast.
+pub async fn make_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_seconds: u32,
+) -> anyhow::Result<String> {
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            visibility_seconds.to_string(),
+        )
+        .send()
+        .await?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    Ok(url)
+}
+
+/// Send every body, ten per batch.
+pub async fn publish(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    bodies: &[String],
+) -> anyhow::Result<()> {
+    for (n, chunk) in bodies.chunks(10).enumerate() {
+        let mut req = client.send_message_batch().queue_url(url);
+        for (i, body) in chunk.iter().enumerate() {
+            req = req.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("m{n}-{i}"))
+                    .message_body(body)
+                    .build()?,
+            );
+        }
+        let resp = req.send().await?;
+        anyhow::ensure!(
+            resp.failed().is_empty(),
+            "sending failed: {:?}",
+            resp.failed()
+        );
+    }
+    Ok(())
+}
+
+/// Messages visible plus in flight.
+pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let resp = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    let attrs = resp.attributes();
+    let get = |k: A| {
+        attrs
+            .and_then(|a| a.get(&k))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(get(A::ApproximateNumberOfMessages) + get(A::ApproximateNumberOfMessagesNotVisible))
+}

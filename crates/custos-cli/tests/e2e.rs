@@ -2,111 +2,13 @@
 //! End-to-end tests of the `custos` binary. Those marked LocalStack run against a real
 //! LocalStack (each in its own account) and fail when it is not running.
 
-use custos_testkit::{
-    Fixture, child_env, make_bucket, require_localstack, s3, sdk, seed, unique_account,
-};
+use custos_testkit::{Fixture, make_bucket, require_localstack, s3, sdk, seed};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-struct Env {
-    dir: tempfile::TempDir,
-    account: String,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = format!(
-            "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[database]\nurl = {:?}\n[autonomy]\ndefault = 3\n[autonomy.classes.s3]\n\"*\" = 4\n",
-            repo().join("rego"),
-            repo().join("playbooks"),
-            dir.path().join("ledger.db"),
-        );
-        std::fs::write(dir.path().join("custos.toml"), cfg).unwrap();
-        Env {
-            dir,
-            account: unique_account(),
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("custos.toml")
-    }
-
-    fn custos(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
-        cmd.arg("--config").arg(self.config()).args(args);
-        cmd.env_remove("CUSTOS_DATABASE_URL")
-            .env_remove("CUSTOS_CONFIG")
-            .env_remove("CUSTOS_APPROVER")
-            .env_remove("CUSTOS_ACTOR");
-        for (k, v) in child_env(&self.account) {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--output", "json"];
-        all.extend_from_slice(args);
-        let out = self.custos(&all);
-        assert!(
-            out.status.code().is_some_and(|c| c == 0 || c == 4),
-            "custos {args:?} failed: {}",
-            text(&out)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
-    }
-
-    fn events(&self, run: &str) -> Vec<Value> {
-        self.json(&["history", "--run", run, "--limit", "100000"])["events"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn outcome_of(report: &Value, bucket: &str) -> String {
-    report["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["resource"]["resource_id"] == bucket)
-        .map(|r| r["outcome"].as_str().unwrap().to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn count(events: &[Value], kind: &str) -> usize {
-    events.iter().filter(|e| e["kind"] == kind).count()
-}
-
-async fn has_pab(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
-    client
-        .get_public_access_block()
-        .bucket(bucket)
-        .send()
-        .await
-        .is_ok()
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn sandwich_end_to_end_on_localstack() {

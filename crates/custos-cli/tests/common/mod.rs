@@ -1,0 +1,119 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // shared test helpers
+
+use custos_testkit::{child_env, unique_account};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub account: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_config("")
+    }
+
+    /// A fresh account and ledger; `extra` is appended to the configuration file.
+    pub fn with_config(extra: &str) -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            account: unique_account(),
+        };
+        env.write_config(extra);
+        env
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        let cfg = format!(
+            "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[database]\nurl = {:?}\n[autonomy]\ndefault = 3\n[autonomy.classes.s3]\n\"*\" = 4\n{extra}",
+            repo().join("rego"),
+            repo().join("playbooks"),
+            self.dir.path().join("ledger.db"),
+        );
+        std::fs::write(self.dir.path().join("custos.toml"), cfg).unwrap();
+    }
+
+    /// A `custos` command with this environment, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+        cmd.arg("--config").arg(self.config()).args(args);
+        cmd.env_remove("CUSTOS_DATABASE_URL")
+            .env_remove("CUSTOS_CONFIG")
+            .env_remove("CUSTOS_APPROVER")
+            .env_remove("CUSTOS_ACTOR");
+        for (k, v) in child_env(&self.account) {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("custos.toml")
+    }
+
+    pub fn custos(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let out = self.custos(&all);
+        assert!(
+            out.status.code().is_some_and(|c| c == 0 || c == 4),
+            "custos {args:?} failed: {}",
+            text(&out)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
+    }
+
+    pub fn events(&self, run: &str) -> Vec<Value> {
+        self.json(&["history", "--run", run, "--limit", "100000"])["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn outcome_of(report: &Value, bucket: &str) -> String {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["resource"]["resource_id"] == bucket)
+        .map(|r| r["outcome"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["kind"] == kind).count()
+}
+
+pub async fn has_pab(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
+    client
+        .get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .is_ok()
+}

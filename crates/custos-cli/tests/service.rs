@@ -1,0 +1,312 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! `custos run` as a service against LocalStack: Config change events over a real SQS
+//! queue, crash recovery after SIGKILL, and the re-verification sweep.
+
+mod common;
+use common::*;
+
+use custos_testkit::{
+    Fixture, bucket_item, config_change_event, make_bucket, make_queue, publish, queue_depth,
+    require_localstack, s3, sdk, sqs,
+};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+fn at(minute: u32) -> String {
+    format!("2026-11-01T10:{minute:02}:00Z")
+}
+
+/// Intents per (resource, action): each is one mutating call.
+fn intents_per_target(events: &[Value]) -> BTreeMap<(String, String), usize> {
+    let mut m = BTreeMap::new();
+    for e in events.iter().filter(|e| e["kind"] == "action.intent") {
+        *m.entry((
+            e["resource"].as_str().unwrap().to_string(),
+            e["payload"]["action"].as_str().unwrap().to_string(),
+        ))
+        .or_insert(0) += 1;
+    }
+    m
+}
+
+fn all_events(env: &Env) -> Vec<Value> {
+    env.json(&["history", "--limit", "1000000"])["events"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A deterministic shuffle (no RNG dependency): sort by a hash of the index.
+fn shuffled<T: Clone>(items: &[T]) -> Vec<T> {
+    let mut idx: Vec<usize> = (0..items.len()).collect();
+    idx.sort_by_key(|i| (i.wrapping_mul(2_654_435_761) ^ 0x5bd1e995) % 1_000_003);
+    idx.into_iter().map(|i| items[i].clone()).collect()
+}
+
+#[tokio::test]
+async fn two_hundred_change_events_converge_without_double_changes() {
+    require_localstack().await;
+    let probe = Env::new();
+    let sdk = sdk(&probe.account);
+    let client = s3(&sdk);
+    let queue = make_queue(&sqs(&sdk), &format!("q{}", probe.account), 5)
+        .await
+        .unwrap();
+    let env = Env {
+        dir: probe.dir,
+        account: probe.account,
+    };
+    env.write_config(&format!(
+        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n"
+    ));
+
+    // 20 buckets: 10 without a public access block, 5 without encryption, 5 compliant.
+    let mut buckets = Vec::new();
+    for i in 0..20 {
+        let f = match i {
+            0..10 => Fixture::NoPublicAccessBlock,
+            10..15 => Fixture::NoEncryption,
+            _ => Fixture::Compliant,
+        };
+        let name = format!("s{}-{i}", env.account);
+        make_bucket(&client, &name, f).await.unwrap();
+        buckets.push((name, f));
+    }
+    // 8 captures per bucket (160), 30 exact redeliveries, 10 malformed: 200 messages,
+    // shuffled so older captures often arrive after newer ones.
+    let mut bodies = Vec::new();
+    for (name, f) in &buckets {
+        for minute in 0..8 {
+            bodies.push(config_change_event(&bucket_item(
+                &env.account,
+                name,
+                *f,
+                &at(minute),
+            )));
+        }
+    }
+    let duplicates: Vec<String> = bodies.iter().step_by(5).take(30).cloned().collect();
+    bodies.extend(duplicates);
+    let malformed = [
+        "{not json".to_string(),
+        "[]".to_string(),
+        r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{}}"#.to_string(),
+        r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{}}"#.to_string(),
+        config_change_event(&serde_json::json!({"resourceType": "AWS::S3::Bucket"})),
+        config_change_event(&serde_json::json!({"resourceType": "S3", "resourceId": "x", "awsAccountId": env.account, "awsRegion": "us-east-1", "configurationItemCaptureTime": at(1)})),
+        config_change_event(&serde_json::json!({"resourceType": "AWS::S3::Bucket", "resourceId": "x", "awsAccountId": "1", "awsRegion": "us-east-1", "configurationItemCaptureTime": at(1)})),
+        config_change_event(&serde_json::json!({"resourceType": "AWS::S3::Bucket", "resourceId": "x", "awsAccountId": env.account, "awsRegion": "us-east-1", "configurationItemCaptureTime": "noon"})),
+        config_change_event(&serde_json::json!({"resourceType": "AWS::S3::Bucket", "resourceId": "x", "awsAccountId": env.account, "awsRegion": "us-east-1", "configurationItemCaptureTime": at(1), "tags": {"k": "v".repeat(300)}})),
+        serde_json::json!({"Type": "Notification", "Message": "{truncated"}).to_string(),
+    ];
+    bodies.extend(malformed.iter().cloned());
+    assert_eq!(bodies.len(), 200);
+    publish(&sqs(&sdk), &queue, &shuffled(&bodies))
+        .await
+        .unwrap();
+
+    let out = env.custos(&["run", "--exit-when-idle", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let events = all_events(&env);
+    let received: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "input.received")
+        .collect();
+    let ids: BTreeSet<&str> = received
+        .iter()
+        .map(|e| e["payload"]["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        200,
+        "every message reaches a recorded disposition"
+    );
+    let by: BTreeMap<&str, usize> = received.iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e["payload"]["disposition"].as_str().unwrap())
+            .or_insert(0) += 1;
+        m
+    });
+    assert_eq!(by.get("dead_letter"), Some(&10), "{by:?}");
+    assert_eq!(by.values().sum::<usize>(), 200);
+    assert_eq!(env.json(&["dead-letters"]).as_array().unwrap().len(), 10);
+    assert_eq!(
+        queue_depth(&sqs(&sdk), &queue).await.unwrap(),
+        0,
+        "every message was deleted"
+    );
+
+    // No resource changed twice: one intent (one mutating call) per bucket and action.
+    let intents = intents_per_target(&events);
+    assert!(intents.values().all(|n| *n == 1), "{intents:#?}");
+    assert_eq!(
+        intents.len(),
+        15,
+        "10 public access blocks and 5 encryptions: {intents:#?}"
+    );
+    for (name, f) in &buckets {
+        let pab = client
+            .get_public_access_block()
+            .bucket(name)
+            .send()
+            .await
+            .is_ok();
+        assert!(
+            pab || *f == Fixture::NoEncryption,
+            "{name} still has no public access block"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigkill_mid_batch_converges_without_duplicate_calls() {
+    require_localstack().await;
+    let probe = Env::new();
+    let sdk = sdk(&probe.account);
+    let client = s3(&sdk);
+    let queue = make_queue(&sqs(&sdk), &format!("k{}", probe.account), 2)
+        .await
+        .unwrap();
+    let env = Env {
+        dir: probe.dir,
+        account: probe.account,
+    };
+    env.write_config(&format!(
+        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n"
+    ));
+
+    let n = 40;
+    let mut bodies = Vec::new();
+    for i in 0..n {
+        let name = format!("k{}-{i}", env.account);
+        make_bucket(&client, &name, Fixture::NoPublicAccessBlock)
+            .await
+            .unwrap();
+        bodies.push(config_change_event(&bucket_item(
+            &env.account,
+            &name,
+            Fixture::NoPublicAccessBlock,
+            &at(0),
+        )));
+    }
+    publish(&sqs(&sdk), &queue, &bodies).await.unwrap();
+
+    // Start the service and kill it (SIGKILL) as soon as the first fix is recorded.
+    let mut child = env
+        .command(&["run", "--exit-when-idle", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = env.dir.path().join("ledger.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut executed_at_kill = 0;
+    while Instant::now() < deadline {
+        if db.exists() {
+            let out = env.custos(&["history", "--output", "json", "--limit", "100000"]);
+            if out.status.success() {
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                executed_at_kill = v["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e["kind"] == "action.executed")
+                    .count();
+                if executed_at_kill > 0 {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(executed_at_kill > 0, "the service never fixed anything");
+    assert!(
+        executed_at_kill < n,
+        "the kill came after the batch finished: the test proves nothing"
+    );
+
+    // Restart: the rest converges from redelivered messages and reconciled intents.
+    let out = env.custos(&["run", "--exit-when-idle", "6"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events = all_events(&env);
+    let intents = intents_per_target(&events);
+    assert!(
+        intents.values().all(|c| *c == 1),
+        "a bucket was changed twice: {intents:#?}"
+    );
+    assert_eq!(intents.len(), n, "{intents:#?}");
+    let open: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "action.intent")
+        .filter(|i| {
+            let id = i["payload"]["action_id"].as_str().unwrap();
+            !events.iter().any(|e| {
+                e["kind"].as_str().unwrap().starts_with("action.")
+                    && e["kind"] != "action.intent"
+                    && e["payload"]["action_id"] == id
+            })
+        })
+        .collect();
+    assert!(open.is_empty(), "intents without an outcome: {open:#?}");
+    for i in 0..n {
+        let name = format!("k{}-{i}", env.account);
+        assert!(
+            client
+                .get_public_access_block()
+                .bucket(&name)
+                .send()
+                .await
+                .is_ok(),
+            "{name} not fixed"
+        );
+    }
+    assert_eq!(queue_depth(&sqs(&sdk), &queue).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn reverify_records_a_recurrence_and_fixes_it_again() {
+    require_localstack().await;
+    let env = Env::new();
+    let client = s3(&sdk(&env.account));
+    let name = format!("r{}-public", env.account);
+    make_bucket(&client, &name, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    let first = env.json(&["run", "--once"]);
+    assert_eq!(outcome_of(&first, &name), "fixed");
+
+    // Quiet sweep: nothing recurred.
+    let quiet = env.json(&["reverify"]);
+    assert_eq!(quiet["recurrences"], 0);
+
+    // Someone makes the bucket public again.
+    client
+        .delete_public_access_block()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap();
+    let sweep = env.json(&["reverify"]);
+    assert_eq!(sweep["recurrences"], 1, "{sweep:#}");
+    let events = env.events(sweep["run_id"].as_str().unwrap());
+    let rec: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "recurrence")
+        .collect();
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0]["resource"].as_str().unwrap().ends_with(&name));
+    assert_eq!(rec[0]["payload"]["control"], "s3-public-access-block");
+    // Within the autonomy rules (auto in dev), it is fixed again.
+    assert_eq!(outcome_of(&sweep, &name), "fixed");
+    assert!(
+        client
+            .get_public_access_block()
+            .bucket(&name)
+            .send()
+            .await
+            .is_ok()
+    );
+}
