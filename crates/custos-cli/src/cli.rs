@@ -128,6 +128,9 @@ pub enum Command {
         /// Service mode: stop after this many seconds without a message.
         #[arg(long, value_name = "SECONDS")]
         exit_when_idle: Option<u64>,
+        /// Service mode: the SQS queue of Config change events (overrides [telemetry] queue_url).
+        #[arg(long, value_name = "URL")]
+        queue_url: Option<String>,
         /// Decide and record what would be executed, without executing or asking.
         #[arg(long)]
         shadow: bool,
@@ -295,6 +298,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Run {
             once,
             exit_when_idle,
+            queue_url,
             shadow,
             actor,
             source,
@@ -306,7 +310,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                         "`--shadow` and `--replay` go with `--once`".into(),
                     ));
                 }
-                return serve(cfg, db, out, &actor, exit_when_idle).await;
+                return serve(cfg, db, out, &actor, exit_when_idle, queue_url).await;
             }
             let mode = if shadow { Mode::Shadow } else { Mode::Execute };
             let report = execute_source(cfg, db, &source, Needs::Aws, &actor, mode).await?;
@@ -427,6 +431,7 @@ async fn serve(
     out: Output,
     actor: &str,
     exit_when_idle: Option<u64>,
+    queue_url: Option<String>,
 ) -> Result<u8, Failure> {
     let built = build::engine(cfg, db, Needs::Aws, actor).await?;
     let config = built.engine.config();
@@ -434,14 +439,16 @@ async fn serve(
         .pool
         .clone()
         .ok_or_else(|| Failure::msg(EXIT_RUNTIME, "no AWS client pool".into()))?;
-    let queue = match &config.queue_url {
+    let queue = match queue_url.as_ref().or(config.queue_url.as_ref()) {
         Some(url) => {
             let sdk = pool
                 .sdk(pool.default_account(), &pool.default_region())
                 .await;
-            let mut q = custos_telemetry::sqs::SqsQueue::new(&sdk, url.clone());
-            q.wait_seconds = config.queue_wait_seconds;
-            Some(q)
+            Some(custos_telemetry::sqs::SqsQueue::with_wait(
+                &sdk,
+                url.clone(),
+                config.queue_wait_seconds,
+            ))
         }
         None => None,
     };

@@ -37,10 +37,27 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(sdk: &SdkConfig, url: impl Into<String>) -> Self {
+        Self::with_wait(sdk, url, 20)
+    }
+
+    /// A queue long-polling `wait_seconds` (0-20). The client's per-attempt timeout is
+    /// set above the long-poll wait, or every empty poll would end as a timeout error.
+    pub fn with_wait(sdk: &SdkConfig, url: impl Into<String>, wait_seconds: i32) -> Self {
+        let wait_seconds = wait_seconds.clamp(0, 20);
+        let wait = std::time::Duration::from_secs(u64::try_from(wait_seconds).unwrap_or(20));
+        let conf = aws_sdk_sqs::config::Builder::from(sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_attempt_timeout(wait + std::time::Duration::from_secs(10))
+                    .operation_timeout(wait + std::time::Duration::from_secs(40))
+                    .build(),
+            )
+            .build();
         SqsQueue {
-            client: aws_sdk_sqs::Client::new(sdk),
+            client: aws_sdk_sqs::Client::from_conf(conf),
             url: url.into(),
-            wait_seconds: 20,
+            wait_seconds,
             max_messages: 10,
         }
     }

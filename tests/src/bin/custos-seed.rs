@@ -1,33 +1,95 @@
-//! Seed LocalStack (or whatever `AWS_ENDPOINT_URL` points at) with the demo buckets.
-//! Usage: custos-seed [PREFIX]   (default `custos-demo`; existing PREFIX-* buckets are
-//! deleted first, so seeding twice gives the same state).
+//! Seed LocalStack (or whatever `AWS_ENDPOINT_URL` points at) for the demo.
+//!
+//! custos-seed [PREFIX]         buckets PREFIX-*, a security group open to the world and an
+//!                              instance allowing IMDSv1 (old PREFIX-* buckets are removed
+//!                              first, so seeding twice gives the same state)
+//! custos-seed watch PREFIX     make PREFIX-public public again and publish the AWS Config
+//!                              change event for it to the queue PREFIX-events; prints the
+//!                              queue URL
 
 use aws_config::BehaviorVersion;
+use custos_testkit::Fixture;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let prefix = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "custos-demo".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
     if std::env::var("AWS_ENDPOINT_URL").is_err() {
         anyhow::bail!(
             "refusing to seed without AWS_ENDPOINT_URL: point it at LocalStack (http://127.0.0.1:4566)"
         );
     }
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_s3::Client::from_conf(
+    let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build(),
     );
-    let removed = custos_testkit::clear(&client, &format!("{prefix}-")).await?;
-    let made = custos_testkit::seed(&client, &prefix).await?;
-    println!(
-        "seeded {} buckets (removed {removed} old ones):",
-        made.len()
-    );
-    for (name, f) in made {
-        println!("  {name:<28} {f:?}");
+    match args.first().map(String::as_str) {
+        Some("watch") => {
+            let prefix = args.get(1).cloned().unwrap_or_else(|| "custos-demo".into());
+            let bucket = format!("{prefix}-public");
+            s3.delete_public_access_block()
+                .bucket(&bucket)
+                .send()
+                .await?;
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            let url = custos_testkit::make_queue(&sqs, &format!("{prefix}-events"), 10).await?;
+            let account = aws_sdk_sts_account(&sdk).await;
+            let now = chrono_now();
+            let item =
+                custos_testkit::bucket_item(&account, &bucket, Fixture::NoPublicAccessBlock, &now);
+            custos_testkit::publish(&sqs, &url, &[custos_testkit::config_change_event(&item)])
+                .await?;
+            eprintln!("made {bucket} public again and published its Config change event");
+            println!("{url}");
+        }
+        prefix => {
+            let prefix = prefix.unwrap_or("custos-demo").to_string();
+            let removed = custos_testkit::clear(&s3, &format!("{prefix}-")).await?;
+            let made = custos_testkit::seed(&s3, &prefix).await?;
+            println!(
+                "seeded {} buckets (removed {removed} old ones):",
+                made.len()
+            );
+            for (name, f) in made {
+                println!("  {name:<28} {f:?}");
+            }
+            let ec2 = aws_sdk_ec2::Client::new(&sdk);
+            let sg = custos_testkit::make_open_security_group(
+                &ec2,
+                &format!("{prefix}-ssh-open-{}", std::process::id()),
+            )
+            .await?;
+            println!(
+                "  {sg:<28} security group: 22/tcp and 443/tcp open to 0.0.0.0/0, 22/tcp from 10.0.0.0/8"
+            );
+            let instance = custos_testkit::make_instance(&ec2).await?;
+            println!("  {instance:<28} instance: IMDSv1 allowed (HttpTokens optional)");
+            println!("  {:<28} EBS encryption by default: off", "account");
+        }
     }
     Ok(())
+}
+
+async fn aws_sdk_sts_account(sdk: &aws_config::SdkConfig) -> String {
+    // The demo account on LocalStack; the access key decides it.
+    let key = sdk
+        .credentials_provider()
+        .map(|_| std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default())
+        .unwrap_or_default();
+    if key.len() == 12 && key.chars().all(|c| c.is_ascii_digit()) {
+        key
+    } else {
+        "000000000000".into()
+    }
+}
+
+fn chrono_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    aws_sdk_s3::primitives::DateTime::from_secs(secs as i64)
+        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| "2026-01-01T00:00:00Z".into())
 }
