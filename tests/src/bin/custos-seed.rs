@@ -85,11 +85,11 @@ async fn aws_sdk_sts_account(sdk: &aws_config::SdkConfig) -> String {
 }
 
 fn chrono_now() -> String {
-    let secs = std::time::SystemTime::now()
+    let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis())
         .unwrap_or(0);
-    aws_sdk_s3::primitives::DateTime::from_secs(secs as i64)
+    aws_sdk_s3::primitives::DateTime::from_millis(i64::try_from(millis).unwrap_or(0))
         .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
         .unwrap_or_else(|_| "2026-01-01T00:00:00Z".into())
 }
