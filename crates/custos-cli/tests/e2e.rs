@@ -413,3 +413,52 @@ fn every_config_error_is_reported_at_once() {
         assert!(err.contains(f), "{f} missing from {err}");
     }
 }
+
+#[tokio::test]
+async fn several_accounts_and_regions_through_an_assumed_role() {
+    require_localstack().await;
+    let other = custos_testkit::unique_account();
+    let env = Env::new();
+    env.write_config(&format!(
+        "[aws]\nregions = [\"us-east-1\", \"eu-west-1\"]\n[[aws.accounts]]\nid = \"{other}\"\nrole_arn = \"arn:aws:iam::{other}:role/custos-remediation\"\nregions = [\"us-east-1\"]\n[autonomy.classes.ec2]\n\"*\" = 4\n"
+    ));
+    // A bucket in the other account (reached only through the role) and an open security
+    // group in the home account's second region.
+    let bucket = format!("x{other}-public");
+    make_bucket(&s3(&sdk(&other)), &bucket, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    let eu = sdk(&env.account)
+        .to_builder()
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let sg = custos_testkit::make_open_security_group(&custos_testkit::ec2(&eu), "eu-open")
+        .await
+        .unwrap();
+
+    let report = env.json(&["run", "--once"]);
+    let row = |id: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"]["resource_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {id}: {report:#}"))
+    };
+    let b = row(&bucket);
+    assert_eq!(b["resource"]["account"], other.as_str());
+    assert_eq!(b["outcome"], "fixed");
+    let g = row(&sg);
+    assert_eq!(g["resource"]["account"], env.account.as_str());
+    assert_eq!(g["resource"]["region"], "eu-west-1");
+    assert_eq!(g["outcome"], "fixed");
+    assert!(
+        s3(&sdk(&other))
+            .get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .is_ok()
+    );
+}
