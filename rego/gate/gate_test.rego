@@ -2,26 +2,34 @@ package custos.gate_test
 
 import data.custos.gate
 
+# Unit tests of the gate's building blocks. Every rule also has allowed and blocked
+# scenarios in tests/fixtures/gate/ (run by the Rust test suite).
+
 base_plan := {
 	"action": "s3:PutPublicAccessBlock",
 	"action_kinds": ["configure"],
 	"playbook": "s3-block-public-access",
 	"requires_approval": false,
 	"reversible": true,
+	"environment": "dev",
+	"production": false,
 	"arn": "arn:aws:s3:::data",
 	"tags": {},
-	"resource": {"resource_id": "data", "class": "s3"},
+	"related": [],
+	"resource": {"resource_id": "data", "resource_type": "AWS::S3::Bucket", "class": "s3", "account": "111122223333"},
 }
 
 cfg := {
 	"exclusion_tag": "custos:exclude",
-	"exclusions": ["legacy-*"],
+	"exclusions": ["legacy-*", {"pattern": "tmp-*", "owner": "bob", "reason": "migration", "expires": "2026-01-31"}],
 	"max_actions_per_run": 2,
 	"always_approve": ["s3:PutBucketPolicy"],
 }
 
+input_for(plan, n) := {"plan": plan, "run": {"executions_so_far": n}, "time": {"today": "2026-11-22"}}
+
 run(plan, n) := result if {
-	result := gate.decisions with input as {"plan": plan, "run": {"executions_so_far": n}} with data.custos.config as cfg
+	result := gate.decisions with input as input_for(plan, n) with data.custos.config as cfg
 }
 
 rules(plan, n) := {d.rule | some d in run(plan, n)}
@@ -30,43 +38,27 @@ test_clean_plan_has_no_decisions if {
 	count(run(base_plan, 0)) == 0
 }
 
-test_exclusion_tag_denies if {
-	rules(object.union(base_plan, {"tags": {"custos:exclude": "True"}}), 0) == {"gate.exclusion_tag"}
+test_string_and_object_exclusions_normalize if {
+	es := gate.exclusions with data.custos.config as cfg
+	es[0] == {"pattern": "legacy-*", "owner": "unknown", "reason": "no reason given", "expires": ""}
+	es[1].owner == "bob"
 }
 
-test_exclusion_tag_false_allows if {
-	count(run(object.union(base_plan, {"tags": {"custos:exclude": "false"}}), 0)) == 0
-}
-
-test_exclusion_list_matches_id if {
-	p := object.union(base_plan, {"resource": {"resource_id": "legacy-logs", "class": "s3"}})
-	rules(p, 0) == {"gate.exclusion_list"}
-}
-
-test_blast_radius if {
-	count(run(base_plan, 1)) == 0
-	rules(base_plan, 2) == {"gate.blast_radius"}
-}
-
-test_always_approve if {
-	rules(object.union(base_plan, {"action": "s3:PutBucketPolicy"}), 0) == {"gate.always_approve_action"}
-}
-
-test_irreversible_needs_approval if {
-	rules(object.union(base_plan, {"reversible": false}), 0) == {"gate.irreversible"}
-}
-
-test_never_automate_class if {
-	rules(object.union(base_plan, {"resource": {"resource_id": "r", "class": "iam"}}), 0) == {"gate.never_automate_class"}
-}
-
-test_never_automate_deletion if {
-	rules(object.union(base_plan, {"action_kinds": ["delete"]}), 0) == {"gate.never_automate_kind"}
+test_expired_exclusion_is_a_note_not_a_deny if {
+	p := object.union(base_plan, {"resource": object.union(base_plan.resource, {"resource_id": "tmp-1"})})
+	ds := run(p, 0)
+	{d.verdict | some d in ds} == {"execute"}
+	{d.rule | some d in ds} == {"gate.exclusion_expired"}
 }
 
 test_verdicts_are_known if {
 	p := object.union(base_plan, {"tags": {"custos:exclude": "true"}, "reversible": false})
 	every d in run(p, 5) {
-		d.verdict in {"deny", "needs_approval", "recommend_only"}
+		d.verdict in {"execute", "deny", "needs_approval", "recommend_only"}
 	}
+}
+
+test_operator_rules_are_collected if {
+	ds := gate.decisions with input as input_for(base_plan, 0) with data.custos.config as cfg with data.custos.gate_rules.mine.decisions as {{"rule": "ops.custom", "verdict": "needs_approval", "message": "m"}}
+	{d.rule | some d in ds} == {"ops.custom"}
 }

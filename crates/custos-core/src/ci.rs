@@ -79,6 +79,9 @@ pub struct ConfigurationItem {
     pub configuration: Value,
     #[serde(default)]
     pub supplementary_configuration: Map<String, Value>,
+    /// AWS Config relationships (`resourceType`, `resourceId`, `name`), as delivered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<Value>,
 }
 
 /// Why a configuration item was rejected: the field and what is wrong with it.
@@ -117,6 +120,18 @@ impl ConfigurationItem {
     }
 
     /// Serialize to the AWS Config JSON shape.
+    /// Resource types of the related resources.
+    pub fn related_types(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .relationships
+            .iter()
+            .filter_map(|r| r.get("resourceType").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
@@ -248,6 +263,10 @@ impl ConfigurationItem {
             tags,
             configuration,
             supplementary_configuration,
+            relationships: match obj.get("relationships") {
+                Some(Value::Array(items)) => items.iter().filter(|r| r.is_object()).take(1000).cloned().collect(),
+                _ => Vec::new(),
+            },
         })
     }
 }

@@ -52,6 +52,10 @@ pub struct RollbackStep {
     pub exact: bool,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// A proposed change to one resource, before any gate has spoken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemediationPlan {
@@ -61,6 +65,12 @@ pub struct RemediationPlan {
     pub arn: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub environment: String,
+    /// The environment counts as production (unknown environments do).
+    #[serde(default = "yes")]
+    pub production: bool,
+    /// Resource types this resource is related to (from AWS Config relationships).
+    #[serde(default)]
+    pub related: Vec<String>,
     pub control_id: String,
     pub playbook: String,
     pub playbook_version: String,

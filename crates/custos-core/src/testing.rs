@@ -24,6 +24,8 @@ pub fn sample_plan(tags: &[(&str, &str)]) -> RemediationPlan {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         environment: "production".into(),
+        production: true,
+        related: vec![],
         control_id: "s3-versioning".into(),
         playbook: "s3-enable-versioning".into(),
         playbook_version: "1".into(),

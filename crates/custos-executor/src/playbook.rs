@@ -224,6 +224,8 @@ impl PlaybookSet {
             arn: ci.arn.clone(),
             tags: ci.tags.clone(),
             environment: environment.to_string(),
+            production: true,
+            related: ci.related_types(),
             control_id: finding.control_id.clone(),
             playbook: pb.id.clone(),
             playbook_version: pb.version.clone(),

@@ -3,6 +3,7 @@ use crate::bundle::{ControlMeta, GATE_RULE, from_rego, to_rego};
 use custos_core::{ConfigurationItem, Finding, Reason, RemediationPlan, Stage, Verdict};
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 /// Per-run context the gate sees.
@@ -10,6 +11,67 @@ use serde_json::{Value, json};
 pub struct RunContext {
     /// Plans already cleared to execute earlier in this run.
     pub executions_so_far: u64,
+    pub executions_by_account: BTreeMap<String, u64>,
+    pub executions_by_class: BTreeMap<String, u64>,
+    /// The default credentials' account.
+    pub home_account: Option<String>,
+}
+
+impl RunContext {
+    /// Count one more execution for `plan`'s account and class.
+    pub fn count(&mut self, plan: &RemediationPlan) {
+        self.executions_so_far += 1;
+        *self.executions_by_account.entry(plan.resource.account.clone()).or_default() += 1;
+        *self.executions_by_class.entry(plan.resource.class()).or_default() += 1;
+    }
+}
+
+/// Executions recorded in the rolling window, from the ledger.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WindowCounts {
+    pub hours: i64,
+    pub executions: u64,
+}
+
+/// A change window or blackout as evaluated at `now`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowState {
+    pub name: String,
+    pub environment: String,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlackoutState {
+    pub name: String,
+    pub environments: Vec<String>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TimeFacts {
+    /// RFC 3339.
+    pub now: String,
+    /// `YYYY-MM-DD` (UTC): exclusion expiry dates compare against it.
+    pub today: String,
+    pub windows: Vec<WindowState>,
+    pub blackouts: Vec<BlackoutState>,
+}
+
+/// Everything besides the plan that the gate rules look at.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GateInput {
+    pub run: RunContext,
+    pub window: WindowCounts,
+    /// `count_by_class`: resources of each class known to custos.
+    pub inventory: BTreeMap<String, BTreeMap<String, u64>>,
+    pub time: TimeFacts,
+}
+
+impl GateInput {
+    pub fn set_class_count(&mut self, class: &str, n: u64) {
+        self.inventory.entry("count_by_class".into()).or_default().insert(class.to_string(), n);
+    }
 }
 
 /// What the gate decided, with every rule that fired.
@@ -80,8 +142,8 @@ impl Evaluator {
 
     /// Run the gate over a plan. Never fails: an evaluation error or an answer the engine
     /// does not understand becomes `needs_approval` with rule `gate.error`.
-    pub fn gate(&mut self, plan: &RemediationPlan, run: &RunContext) -> GateOutcome {
-        match self.gate_inner(plan, run) {
+    pub fn gate(&mut self, plan: &RemediationPlan, ctx: &GateInput) -> GateOutcome {
+        match self.gate_inner(plan, ctx) {
             Ok(outcome) => outcome,
             Err(e) => GateOutcome {
                 verdict: Verdict::NeedsApproval,
@@ -98,9 +160,10 @@ impl Evaluator {
     fn gate_inner(
         &mut self,
         plan: &RemediationPlan,
-        run: &RunContext,
+        ctx: &GateInput,
     ) -> Result<GateOutcome, PolicyError> {
-        let input = json!({"plan": gate_view(plan), "run": run});
+        let mut input = serde_json::to_value(ctx).map_err(|e| PolicyError::Eval { rule: GATE_RULE.into(), message: e.to_string() })?;
+        input["plan"] = gate_view(plan);
         self.engine.set_input(to_rego(&input));
         let value =
             self.engine
@@ -159,6 +222,8 @@ pub fn gate_view(plan: &RemediationPlan) -> Value {
         "reversible": plan.reversible,
         "requires_approval": plan.requires_approval,
         "environment": plan.environment,
+        "production": plan.production,
+        "related": plan.related,
         "arn": plan.arn,
         "tags": plan.tags,
         "resource": {

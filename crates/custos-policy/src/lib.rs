@@ -10,7 +10,7 @@ mod eval;
 mod testing;
 
 pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions};
-pub use eval::{Evaluator, GateOutcome, RunContext};
+pub use eval::{BlackoutState, Evaluator, GateInput, GateOutcome, RunContext, TimeFacts, WindowCounts, WindowState, gate_view};
 pub use testing::{TestCase, TestReport};
 
 use std::path::PathBuf;
@@ -120,22 +120,26 @@ mod tests {
     #[test]
     fn gate_rules_fire_with_ids() {
         let mut ev = bundle().evaluator();
-        let ok = ev.gate(&sample_plan(&[]), &RunContext::default());
+        let ok = ev.gate(&sample_plan(&[]), &GateInput::default());
         assert_eq!(ok.verdict, Verdict::Execute, "{ok:?}");
         let excluded = ev.gate(
             &sample_plan(&[("custos:exclude", "true")]),
-            &RunContext::default(),
+            &GateInput::default(),
         );
         assert_eq!(excluded.verdict, Verdict::Deny);
         assert_eq!(excluded.reasons[0].rule, "gate.exclusion_tag");
         let over = ev.gate(
             &sample_plan(&[]),
-            &RunContext {
-                executions_so_far: 3,
+            &GateInput {
+                run: RunContext {
+                    executions_so_far: 3,
+                    ..RunContext::default()
+                },
+                ..GateInput::default()
             },
         );
-        assert_eq!(over.verdict, Verdict::NeedsApproval);
-        assert_eq!(over.reasons[0].rule, "gate.blast_radius");
+        assert_eq!(over.verdict, Verdict::RecommendOnly);
+        assert_eq!(over.reasons[0].rule, "gate.blast_radius.run");
     }
 
     fn write(dir: &Path, name: &str, text: &str) {
@@ -224,7 +228,7 @@ mod tests {
         .unwrap();
         let out = b
             .evaluator()
-            .gate(&sample_plan(&[]), &RunContext::default());
+            .gate(&sample_plan(&[]), &GateInput::default());
         assert_eq!(out.verdict, Verdict::NeedsApproval);
         assert_eq!(out.reasons[0].rule, "gate.error");
     }
