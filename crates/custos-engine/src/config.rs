@@ -98,9 +98,73 @@ pub struct PlaybooksSection {
 #[serde(default, deny_unknown_fields)]
 pub struct GateSection {
     pub exclusion_tag: Option<String>,
-    pub exclusions: Vec<String>,
+    pub exclusion_owner_tag: Option<String>,
+    pub exclusions: Vec<ExclusionEntry>,
     pub max_actions_per_run: Option<i64>,
+    pub max_actions_per_account_per_run: Option<i64>,
+    pub max_actions_per_window: Option<i64>,
+    pub window_hours: Option<i64>,
+    pub max_percent_of_class: Option<i64>,
+    pub min_class_size_for_percent: Option<i64>,
     pub always_approve: Vec<String>,
+    pub change_windows: Vec<WindowSection>,
+    pub blackouts: Vec<BlackoutSection>,
+}
+
+/// An exclusion: a glob over resource id and ARN, or the same with an owner, a reason
+/// and an expiry date.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExclusionEntry {
+    Pattern(String),
+    Detailed {
+        pattern: String,
+        owner: Option<String>,
+        reason: Option<String>,
+        expires: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowSection {
+    pub name: String,
+    /// Environment the window governs, or `*`.
+    pub environment: String,
+    /// When the window opens (cron with seconds), in `timezone`.
+    pub cron: String,
+    pub duration_minutes: i64,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlackoutSection {
+    pub name: String,
+    /// Environments it applies to; `["*"]` for all.
+    pub environments: Vec<String>,
+    pub cron: String,
+    pub duration_minutes: i64,
+    pub timezone: Option<String>,
+}
+
+/// A recurring period: opens at each cron fire (in its time zone) for `duration`.
+#[derive(Debug, Clone)]
+pub struct TimedWindow {
+    pub name: String,
+    pub environments: Vec<String>,
+    pub expression: String,
+    pub cron: cron::Schedule,
+    pub duration: chrono::Duration,
+    pub tz: chrono_tz::Tz,
+}
+
+impl TimedWindow {
+    /// Is `now` inside one of the periods?
+    pub fn active_at(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let start = (now - self.duration).with_timezone(&self.tz);
+        self.cron.after(&start).next().is_some_and(|s| s.with_timezone(&chrono::Utc) <= now)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +219,9 @@ pub struct Config {
     pub queue_wait_seconds: i32,
     pub max_receives: u32,
     pub schedules: Vec<Schedule>,
+    pub change_windows: Vec<TimedWindow>,
+    pub blackouts: Vec<TimedWindow>,
+    pub window_hours: i64,
 }
 
 /// What a schedule runs.
@@ -280,11 +347,6 @@ impl Config {
                 format!("must be 0 or more, got `{max_actions}`"),
             );
         }
-        for (i, p) in raw.gate.exclusions.iter().enumerate() {
-            if p.trim().is_empty() {
-                bad(&format!("gate.exclusions[{i}]"), "empty pattern".into());
-            }
-        }
         let default = level(
             "autonomy.default".into(),
             raw.autonomy.default.unwrap_or(3),
@@ -346,6 +408,75 @@ impl Config {
                 .map(|s| s.to_ascii_lowercase())
                 .collect::<BTreeSet<_>>();
         }
+        let mut exclusions = Vec::new();
+        for (i, e) in raw.gate.exclusions.iter().enumerate() {
+            let field = format!("gate.exclusions[{i}]");
+            let (pattern, owner, reason, expires) = match e {
+                ExclusionEntry::Pattern(p) => (p.clone(), None, None, None),
+                ExclusionEntry::Detailed { pattern, owner, reason, expires } => (pattern.clone(), owner.clone(), reason.clone(), expires.clone()),
+            };
+            if pattern.trim().is_empty() {
+                bad(&field, "empty pattern".into());
+            }
+            if let Some(x) = &expires
+                && chrono::NaiveDate::parse_from_str(x, "%Y-%m-%d").is_err()
+            {
+                bad(&format!("{field}.expires"), format!("`{x}` is not a date (YYYY-MM-DD)"));
+            }
+            exclusions.push(serde_json::json!({
+                "pattern": pattern,
+                "owner": owner.unwrap_or_else(|| "unknown".into()),
+                "reason": reason.unwrap_or_else(|| "no reason given".into()),
+                "expires": expires.unwrap_or_default(),
+            }));
+        }
+        let limit = |field: &str, v: Option<i64>, bad: &mut dyn FnMut(&str, String)| {
+            if let Some(n) = v
+                && n < 0
+            {
+                bad(field, format!("must be 0 or more, got `{n}`"));
+            }
+        };
+        limit("gate.max_actions_per_account_per_run", raw.gate.max_actions_per_account_per_run, &mut bad);
+        limit("gate.max_actions_per_window", raw.gate.max_actions_per_window, &mut bad);
+        limit("gate.min_class_size_for_percent", raw.gate.min_class_size_for_percent, &mut bad);
+        let window_hours = raw.gate.window_hours.unwrap_or(24);
+        if !(1..=24 * 31).contains(&window_hours) {
+            bad("gate.window_hours", format!("must be 1 to 744, got `{window_hours}`"));
+        }
+        let percent = raw.gate.max_percent_of_class.unwrap_or(100);
+        if !(0..=100).contains(&percent) {
+            bad("gate.max_percent_of_class", format!("must be 0 to 100, got `{percent}`"));
+        }
+        let timed = |field: String, name: &str, envs: Vec<String>, expr: &str, minutes: i64, tz: Option<&String>, bad: &mut dyn FnMut(&str, String)| -> Option<TimedWindow> {
+            if name.trim().is_empty() {
+                bad(&format!("{field}.name"), "a name is required".into());
+            }
+            if envs.is_empty() {
+                bad(&format!("{field}.environment"), "name an environment or `*`".into());
+            }
+            if minutes <= 0 {
+                bad(&format!("{field}.duration_minutes"), format!("must be more than 0, got `{minutes}`"));
+            }
+            let tz_name = tz.cloned().unwrap_or_else(|| "UTC".into());
+            let tz = tz_name.parse::<chrono_tz::Tz>().map_err(|_| bad(&format!("{field}.timezone"), format!("`{tz_name}` is not an IANA time zone"))).ok();
+            let cron = expr.parse::<cron::Schedule>().map_err(|e| bad(&format!("{field}.cron"), format!("`{expr}` is not a cron expression (sec min hour dom month dow): {e}"))).ok();
+            Some(TimedWindow { name: name.to_string(), environments: envs, expression: expr.to_string(), cron: cron?, duration: chrono::Duration::minutes(minutes), tz: tz? })
+        };
+        let change_windows: Vec<TimedWindow> = raw
+            .gate
+            .change_windows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| timed(format!("gate.change_windows[{i}]"), &w.name, vec![w.environment.to_ascii_lowercase()].into_iter().filter(|e| !e.is_empty()).collect(), &w.cron, w.duration_minutes, w.timezone.as_ref(), &mut bad))
+            .collect();
+        let blackouts: Vec<TimedWindow> = raw
+            .gate
+            .blackouts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| timed(format!("gate.blackouts[{i}]"), &b.name, b.environments.iter().map(|e| e.to_ascii_lowercase()).collect(), &b.cron, b.duration_minutes, b.timezone.as_ref(), &mut bad))
+            .collect();
         let region_list = |field: &str, regions: &[String], bad: &mut dyn FnMut(&str, String)| {
             for (i, r) in regions.iter().enumerate() {
                 if !region_ok(r) {
@@ -509,8 +640,13 @@ impl Config {
             },
             gate: serde_json::json!({
                 "exclusion_tag": exclusion_tag,
-                "exclusions": raw.gate.exclusions,
+                "exclusion_owner_tag": raw.gate.exclusion_owner_tag.clone().unwrap_or_else(|| "custos:exclude-owner".into()),
+                "exclusions": exclusions,
                 "max_actions_per_run": max_actions,
+                "max_actions_per_account_per_run": raw.gate.max_actions_per_account_per_run.unwrap_or(max_actions),
+                "max_actions_per_window": raw.gate.max_actions_per_window.unwrap_or(-1),
+                "max_percent_of_class": percent,
+                "min_class_size_for_percent": raw.gate.min_class_size_for_percent.unwrap_or(10),
                 "always_approve": raw.gate.always_approve,
                 "settings": {
                     "web_ports": web_ports,
@@ -531,6 +667,9 @@ impl Config {
             queue_wait_seconds: i32::try_from(wait).unwrap_or(20),
             max_receives: u32::try_from(max_receives).unwrap_or(5),
             schedules,
+            change_windows,
+            blackouts,
+            window_hours,
         })
     }
 }

@@ -18,7 +18,7 @@ use custos_core::{
 };
 use custos_executor::{PlaybookSet, Registry, Verifier};
 use custos_ledger::{DeadLetter, Ledger, Run};
-use custos_policy::{Evaluator, PolicyBundle, RunContext};
+use custos_policy::{BlackoutState, Evaluator, GateInput, PolicyBundle, RunContext, TimeFacts, WindowState};
 use custos_reasoning::{Reasoner, ReviewRequest};
 use custos_telemetry::{Oversized, Rejected, ResourceReader, Source};
 use journal::LedgerJournal;
@@ -86,6 +86,8 @@ pub struct Engine {
 pub struct RunState {
     pub mode: Mode,
     ctx: RunContext,
+    /// Window counts and inventory sizes at the start of the run.
+    gate_base: GateInput,
     blast_logged: bool,
     pub report: RunReport,
 }
@@ -163,6 +165,41 @@ fn short_id(prefix: &str) -> String {
 }
 
 impl Engine {
+    /// The gate's view of time: change windows and blackouts evaluated now.
+    pub fn time_facts(&self, now: chrono::DateTime<Utc>) -> TimeFacts {
+        let cfg = &self.parts.config;
+        TimeFacts {
+            now: now.to_rfc3339(),
+            today: now.format("%Y-%m-%d").to_string(),
+            windows: cfg
+                .change_windows
+                .iter()
+                .flat_map(|w| w.environments.iter().map(move |e| WindowState { name: w.name.clone(), environment: e.clone(), open: w.active_at(now) }))
+                .collect(),
+            blackouts: cfg.blackouts.iter().map(|b| BlackoutState { name: b.name.clone(), environments: b.environments.clone(), active: b.active_at(now) }).collect(),
+        }
+    }
+
+    fn gate_input(&self, st: &RunState) -> GateInput {
+        let mut g = st.gate_base.clone();
+        g.window.executions += st.ctx.executions_so_far;
+        g.run = st.ctx.clone();
+        g.time = self.time_facts(Utc::now());
+        g
+    }
+
+    /// Window counts and inventory sizes from the ledger.
+    async fn gate_base(&self) -> Result<GateInput, EngineError> {
+        let hours = self.parts.config.window_hours;
+        let mut g = GateInput::default();
+        g.window.hours = hours;
+        g.window.executions = self.parts.ledger.executions_since(&(Utc::now() - chrono::Duration::hours(hours))).await?;
+        for (class, n) in self.parts.ledger.observed_by_class().await? {
+            g.set_class_count(&class, n);
+        }
+        Ok(g)
+    }
+
     pub fn new(parts: Parts) -> Self {
         let evaluator = Mutex::new(parts.bundle.evaluator());
         Engine { parts, evaluator }
@@ -188,9 +225,9 @@ impl Engine {
         ev.detect(ci).map_err(|e| e.to_string())
     }
 
-    fn gate(&self, plan: &RemediationPlan, run: &RunContext) -> custos_policy::GateOutcome {
+    fn gate(&self, plan: &RemediationPlan, input: &GateInput) -> custos_policy::GateOutcome {
         match self.evaluator.lock() {
-            Ok(mut ev) => ev.gate(plan, run),
+            Ok(mut ev) => ev.gate(plan, input),
             Err(_) => custos_policy::GateOutcome {
                 verdict: Verdict::NeedsApproval,
                 reasons: vec![Reason {
@@ -209,6 +246,7 @@ impl Engine {
         let mut st = RunState {
             mode,
             ctx: RunContext::default(),
+            gate_base: self.gate_base().await?,
             blast_logged: false,
             report: RunReport {
                 run_id: short_id("run"),
@@ -349,6 +387,16 @@ impl Engine {
         for r in &batch.rejected {
             self.dead_letter(&mut st, &source.name(), r).await?;
         }
+        // The percentage rule compares with the larger of what this scan sees and what
+        // custos has seen before.
+        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        for ci in &batch.items {
+            *seen.entry(ci.resource_ref().class()).or_default() += 1;
+        }
+        for (class, n) in seen {
+            let known = st.gate_base.inventory.get("count_by_class").and_then(|m| m.get(&class)).copied().unwrap_or(0);
+            st.gate_base.set_class_count(&class, known.max(n));
+        }
         // Oldest first, so a newer capture of the same resource supersedes an older one.
         let mut items = batch.items;
         items.sort_by(|a, b| {
@@ -484,17 +532,19 @@ impl Engine {
                 st.report.rows.push(RunRow::no_playbook(&findings[0]));
                 continue;
             };
-            let decision = self.decide(&plan, &findings, &st.ctx).await;
+            let mut plan = plan;
+            plan.production = self.parts.config.environments.is_production(&plan.environment);
+            let decision = self.decide(&plan, &findings, &self.gate_input(st)).await;
             if record
                 && !st.blast_logged
                 && decision
                     .reasons
                     .iter()
-                    .any(|r| r.rule == "gate.blast_radius")
+                    .any(|r| r.rule.starts_with("gate.blast_radius"))
             {
                 st.blast_logged = true;
                 ledger
-                    .append(Some(&run_id), "run.blast_radius_reached", None, &json!({"limit": self.parts.config.gate["max_actions_per_run"], "executions": st.ctx.executions_so_far}))
+                    .append(Some(&run_id), "run.blast_radius_reached", None, &json!({"limits": {"per_run": self.parts.config.gate["max_actions_per_run"], "per_account": self.parts.config.gate["max_actions_per_account_per_run"], "per_window": self.parts.config.gate["max_actions_per_window"], "percent_of_class": self.parts.config.gate["max_percent_of_class"]}, "executions": st.ctx.executions_so_far, "rules": decision.reasons.iter().filter(|r| r.rule.starts_with("gate.blast_radius")).map(|r| r.rule.clone()).collect::<Vec<_>>()}))
                     .await?;
             }
             if record {
@@ -512,12 +562,12 @@ impl Engine {
                 (Verdict::Execute, Mode::Execute) => {
                     let rec = self.execute_plan(&plan, Some(&run_id), None).await?;
                     if !rec.calls.is_empty() {
-                        st.ctx.executions_so_far += 1;
+                        st.ctx.count(&plan);
                     }
                     row.set_execution(&rec);
                 }
                 (Verdict::Execute, Mode::Shadow) => {
-                    st.ctx.executions_so_far += 1;
+                    st.ctx.count(&plan);
                     row.outcome = Outcome::WouldExecute;
                     ledger
                         .append(
@@ -529,7 +579,7 @@ impl Engine {
                         .await?;
                 }
                 (Verdict::Execute, Mode::DryRun) => {
-                    st.ctx.executions_so_far += 1;
+                    st.ctx.count(&plan);
                     row.outcome = Outcome::WouldExecute;
                 }
                 (Verdict::NeedsApproval, Mode::Execute) => {
@@ -560,7 +610,7 @@ impl Engine {
         &self,
         plan: &RemediationPlan,
         findings: &[Finding],
-        ctx: &RunContext,
+        ctx: &GateInput,
     ) -> Decision {
         let gate = self.gate(plan, ctx);
         let request = ReviewRequest {
@@ -781,6 +831,26 @@ impl Engine {
         a: &Approval,
         run_id: Option<&str>,
     ) -> Result<RunRow, EngineError> {
+        // An approval lifts `needs_approval`, nothing more: a deny (an exclusion added
+        // since) or a deferral (a blackout, a blast-radius limit) still holds. The request
+        // stays approved and is tried again by the next run until it expires.
+        let mut input = self.gate_base().await?;
+        input.time = self.time_facts(Utc::now());
+        let gate = self.gate(&a.plan, &input);
+        if gate.verdict >= Verdict::RecommendOnly {
+            let blocking: Vec<&Reason> = gate.reasons.iter().filter(|r| r.verdict >= Verdict::RecommendOnly).collect();
+            self.parts
+                .ledger
+                .append(run_id.or(a.run_id.as_deref()), "approval.blocked_by_gate", Some(&a.plan.resource), &json!({"approval_id": a.id, "reasons": blocking}))
+                .await?;
+            let mut row = RunRow::decided(&a.plan, &a.decision, &a.findings);
+            row.approval_id = Some(a.id.clone());
+            row.verdict = Some(gate.verdict);
+            row.reasons = blocking.iter().map(|r| r.rule.clone()).collect();
+            row.outcome = if gate.verdict == Verdict::Deny { Outcome::Denied } else { Outcome::Recommended };
+            row.detail = Some(format!("approved, but not executed now: {}", blocking.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")));
+            return Ok(row);
+        }
         let rec = self
             .execute_plan(&a.plan, run_id.or(a.run_id.as_deref()), Some(&a.id))
             .await?;

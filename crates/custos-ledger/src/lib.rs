@@ -692,6 +692,30 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Actions that changed something (executed, rolled back or failed after a call)
+    /// finished since `since`: the rolling blast-radius window.
+    pub async fn executions_since(&self, since: &DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM actions WHERE status IN ('executed', 'rolled_back', 'failed', 'reverted') AND finished_at >= ?",
+        )
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Resources known per class (`s3`, `ec2`, ...), from processed observations.
+    pub async fn observed_by_class(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT resource FROM observations").fetch_all(&self.pool).await?;
+        let mut out = std::collections::BTreeMap::new();
+        for key in rows {
+            if let Some(t) = key.split('/').nth(2) {
+                *out.entry(custos_core::ci::resource_class(t)).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
     // ---- dead letters ----
 
     pub async fn dead_letter(&self, dl: &DeadLetter) -> Result<()> {
