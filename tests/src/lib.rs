@@ -466,3 +466,18 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> anyhow::Res
     };
     Ok(get(A::ApproximateNumberOfMessages) + get(A::ApproximateNumberOfMessagesNotVisible))
 }
+
+/// Make many buckets of one kind, `concurrency` at a time.
+pub async fn make_buckets(client: &aws_sdk_s3::Client, names: &[String], fixture: Fixture, concurrency: usize) -> anyhow::Result<()> {
+    for chunk in names.chunks(concurrency.max(1)) {
+        let mut set = tokio::task::JoinSet::new();
+        for name in chunk {
+            let (client, name) = (client.clone(), name.clone());
+            set.spawn(async move { make_bucket(&client, &name, fixture).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+    }
+    Ok(())
+}
