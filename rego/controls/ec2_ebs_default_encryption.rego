@@ -7,6 +7,8 @@ metadata := {
 	"severity": "medium",
 	"resource_types": ["AWS::::Account"],
 	"frameworks": {
+		"fedramp-moderate": ["SC-28", "SC-28(1)"],
+		"cmmc-2.0-l2": ["SC.L2-3.13.16"],
 		"cis-aws-foundations-v3.0": ["2.2.1"],
 		"nist-800-53-r5": ["SC-28", "SC-28(1)"],
 		"nist-800-171-r2": ["3.13.16"],

@@ -7,6 +7,8 @@ metadata := {
 	"severity": "high",
 	"resource_types": ["AWS::EC2::Instance"],
 	"frameworks": {
+		"fedramp-moderate": ["AC-3", "AC-6", "CM-6", "SC-7"],
+		"cmmc-2.0-l2": ["AC.L2-3.1.1", "CM.L2-3.4.2"],
 		"cis-aws-foundations-v3.0": ["5.6"],
 		"nist-800-53-r5": ["AC-3", "AC-6", "CM-6", "SC-7"],
 		"nist-800-171-r2": ["3.1.1", "3.4.2"],

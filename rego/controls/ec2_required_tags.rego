@@ -8,6 +8,9 @@ metadata := {
 	"severity": "low",
 	"resource_types": ["AWS::EC2::Instance", "AWS::EC2::SecurityGroup"],
 	"frameworks": {
+		"cis-aws-foundations-v3.0": [],
+		"fedramp-moderate": ["CM-8", "CM-8(4)"],
+		"cmmc-2.0-l2": ["CM.L2-3.4.1"],
 		"nist-800-53-r5": ["CM-8", "CM-8(4)"],
 		"nist-800-171-r2": ["3.4.1"],
 	},

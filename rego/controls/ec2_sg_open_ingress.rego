@@ -8,6 +8,8 @@ metadata := {
 	"severity": "high",
 	"resource_types": ["AWS::EC2::SecurityGroup"],
 	"frameworks": {
+		"fedramp-moderate": ["AC-4", "CM-7", "SC-7", "SC-7(5)"],
+		"cmmc-2.0-l2": ["AC.L2-3.1.3", "SC.L2-3.13.1", "SC.L2-3.13.6"],
 		"cis-aws-foundations-v3.0": ["5.2", "5.3"],
 		"nist-800-53-r5": ["AC-4", "CM-7", "SC-7", "SC-7(5)"],
 		"nist-800-171-r2": ["3.1.3", "3.13.1", "3.13.6"],

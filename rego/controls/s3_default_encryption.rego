@@ -9,6 +9,9 @@ metadata := {
 	# CIS AWS Foundations dropped this control in v2.0 because AWS now encrypts new
 	# buckets by default; buckets whose default encryption was removed still fail it.
 	"frameworks": {
+		"cis-aws-foundations-v3.0": [],
+		"fedramp-moderate": ["SC-13", "SC-28", "SC-28(1)"],
+		"cmmc-2.0-l2": ["SC.L2-3.13.11", "SC.L2-3.13.16"],
 		"nist-800-53-r5": ["SC-13", "SC-28", "SC-28(1)"],
 		"nist-800-171-r2": ["3.13.11", "3.13.16"],
 	},

@@ -7,6 +7,8 @@ metadata := {
 	"severity": "high",
 	"resource_types": ["AWS::S3::Bucket"],
 	"frameworks": {
+		"fedramp-moderate": ["AC-3", "AC-4", "AC-6", "AC-21", "SC-7"],
+		"cmmc-2.0-l2": ["AC.L2-3.1.1", "AC.L2-3.1.3", "AC.L2-3.1.22", "SC.L2-3.13.1"],
 		"cis-aws-foundations-v3.0": ["2.1.4"],
 		"nist-800-53-r5": ["AC-3", "AC-4", "AC-6", "AC-21", "SC-7"],
 		"nist-800-171-r2": ["3.1.1", "3.1.3", "3.1.22", "3.13.1"],

@@ -7,6 +7,8 @@ metadata := {
 	"severity": "medium",
 	"resource_types": ["AWS::S3::Bucket"],
 	"frameworks": {
+		"fedramp-moderate": ["CP-9", "CP-10", "SI-12"],
+		"cmmc-2.0-l2": ["MP.L2-3.8.9"],
 		"cis-aws-foundations-v3.0": ["2.1.2"],
 		"nist-800-53-r5": ["CP-9", "CP-10", "SI-12"],
 		"nist-800-171-r2": ["3.8.9"],

@@ -61,7 +61,7 @@ tag_value := plan.tags[exclusion_tag]
 
 tag_owner := object.get(plan.tags, exclusion_owner_tag, "unknown")
 
-tag_is_date if regex.match(`^\d{4}-\d{2}-\d{2}$`, trim_space(tag_value))
+tag_is_date if regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`, trim_space(tag_value))
 
 decisions contains d if {
 	lower(trim_space(tag_value)) == "true"

@@ -468,7 +468,12 @@ pub async fn queue_depth(client: &aws_sdk_sqs::Client, url: &str) -> anyhow::Res
 }
 
 /// Make many buckets of one kind, `concurrency` at a time.
-pub async fn make_buckets(client: &aws_sdk_s3::Client, names: &[String], fixture: Fixture, concurrency: usize) -> anyhow::Result<()> {
+pub async fn make_buckets(
+    client: &aws_sdk_s3::Client,
+    names: &[String],
+    fixture: Fixture,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     for chunk in names.chunks(concurrency.max(1)) {
         let mut set = tokio::task::JoinSet::new();
         for name in chunk {

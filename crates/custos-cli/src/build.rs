@@ -42,8 +42,8 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
 }
 
 pub fn load_policy(config: &Config) -> Result<PolicyBundle, Failure> {
-    PolicyBundle::load(
-        &config.policy_dir,
+    PolicyBundle::load_layers(
+        &config.policy_dirs(),
         PolicyOptions {
             eval_timeout: config.eval_timeout,
             gate_config: config.gate.clone(),
@@ -59,19 +59,23 @@ pub fn load_playbooks(
     bundle: &PolicyBundle,
     registry: &Registry,
 ) -> Result<PlaybookSet, Failure> {
-    let set = PlaybookSet::load(&config.playbooks_dir, registry, &config.playbook_overrides)
-        .map_err(|errs| {
-            Failure::msg(
-                EXIT_INVALID,
-                format!(
-                    "playbooks are invalid:\n{}",
-                    errs.iter()
-                        .map(|e| format!("  - {e}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ),
-            )
-        })?;
+    let set = PlaybookSet::load_dirs(
+        &config.playbook_dirs(),
+        registry,
+        &config.playbook_overrides,
+    )
+    .map_err(|errs| {
+        Failure::msg(
+            EXIT_INVALID,
+            format!(
+                "playbooks are invalid:\n{}",
+                errs.iter()
+                    .map(|e| format!("  - {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        )
+    })?;
     let mut errors = Vec::new();
     for pb in set.iter() {
         if bundle.control(&pb.control).is_none() {

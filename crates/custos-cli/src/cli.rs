@@ -219,6 +219,16 @@ pub enum PolicyCommand {
     Test,
     /// Validate the policy bundle and the playbooks, print the digest.
     Check,
+    /// For configuration items from a file: which controls pass or fail, which gate rules
+    /// fire and why, and the verdict custos would reach. Changes nothing.
+    Explain {
+        /// JSON or NDJSON of configuration items or Config change events (`-`: stdin).
+        #[arg(long)]
+        replay: PathBuf,
+        /// Only this resource id.
+        #[arg(long)]
+        resource: Option<String>,
+    },
 }
 
 fn who(by: Option<String>) -> String {
@@ -396,9 +406,43 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
         Command::Policy { command } => {
+            if let PolicyCommand::Explain { replay, resource } = command {
+                let built = build::engine(cfg, db, Needs::Offline, "custos").await?;
+                let batch = ReplaySource::new(replay)
+                    .collect()
+                    .await
+                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+                for r in &batch.rejected {
+                    eprintln!("skipped {r}");
+                }
+                let mut all = Vec::new();
+                for ci in batch
+                    .items
+                    .iter()
+                    .filter(|ci| resource.as_ref().is_none_or(|id| &ci.resource_id == id))
+                {
+                    all.push(built.engine.explain(ci).await?);
+                }
+                if all.is_empty() {
+                    return Err(Failure::msg(
+                        EXIT_INVALID,
+                        "no configuration item to explain".into(),
+                    ));
+                }
+                match out {
+                    Output::Json => print_json(&all)?,
+                    Output::Table => {
+                        for e in &all {
+                            print!("{}", render::explain(e));
+                        }
+                    }
+                }
+                return Ok(EXIT_OK);
+            }
             let config = build::load_config(cfg)?;
             let bundle = build::load_policy(&config)?;
             match command {
+                PolicyCommand::Explain { .. } => Ok(EXIT_OK),
                 PolicyCommand::Check => {
                     let registry =
                         custos_executor::Registry::new(custos_executor::executors_for_tests());

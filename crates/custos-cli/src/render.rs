@@ -440,6 +440,61 @@ pub fn dead_letters(list: &[DeadLetter]) -> String {
     format!("{t}\n")
 }
 
+pub fn explain(e: &custos_engine::Explanation) -> String {
+    let mut out = format!("{} (environment {})\n", e.resource, e.environment);
+    let mut t = table(&["control", "result", "why", "frameworks"]);
+    for c in &e.controls {
+        let fw: Vec<String> = c
+            .frameworks
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}: {}", v.join(", ")))
+            .collect();
+        t.add_row(vec![
+            c.id.clone(),
+            if c.passed {
+                "pass".into()
+            } else {
+                "FAIL".into()
+            },
+            c.messages.join("\n"),
+            fw.join("\n"),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    for (plan, d) in &e.decisions {
+        let _ = writeln!(
+            out,
+            "{} -> playbook {} ({}): verdict {}",
+            plan.control_id, plan.playbook, plan.action, d.verdict
+        );
+        if d.reasons.is_empty() {
+            let _ = writeln!(
+                out,
+                "  no gate rule, reasoner concern or autonomy limit applies"
+            );
+        }
+        for r in &d.reasons {
+            let _ = writeln!(
+                out,
+                "  {:<9} {:<36} {:<14} {}",
+                format!("{:?}", r.stage).to_lowercase(),
+                r.rule,
+                r.verdict.as_str(),
+                r.message
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  reasoner  {}: {}",
+            d.reasoner.id, d.reasoner.rationale
+        );
+        let _ = writeln!(out, "  autonomy  {} in {}", d.autonomy, d.environment);
+    }
+    out.push('\n');
+    out
+}
+
 pub fn policy_tests(report: &TestReport) -> String {
     let mut out = String::new();
     for c in report.cases.iter().filter(|c| !c.passed) {

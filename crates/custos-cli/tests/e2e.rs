@@ -462,3 +462,123 @@ async fn several_accounts_and_regions_through_an_assumed_role() {
             .is_ok()
     );
 }
+
+#[test]
+fn policy_explain_shows_controls_gate_rules_and_the_verdict() {
+    let out = offline(
+        &[
+            "policy",
+            "explain",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+            "--resource",
+            "replay-excluded",
+        ],
+        Some(&repo().join("localstack/custos.toml")),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn overlays_add_controls_and_gate_rules_and_clashes_refuse_to_start() {
+    let dir = bundle_copy();
+    std::fs::create_dir_all(dir.path().join("overlay/rego")).unwrap();
+    std::fs::create_dir_all(dir.path().join("overlay/playbooks")).unwrap();
+    std::fs::write(
+        dir.path().join("overlay/rego/naming.rego"),
+        "package custos.controls.s3_naming\n\nmetadata := {\"id\": \"acme-s3-naming\", \"title\": \"Bucket names carry the team prefix\", \"severity\": \"low\", \"resource_types\": [\"AWS::S3::Bucket\"], \"frameworks\": {}}\n\nviolations contains \"name lacks the `acme-` prefix\" if not startswith(input.resourceId, \"acme-\")\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("overlay/rego/weekend.rego"),
+        "package custos.gate_rules.acme\n\ndecisions contains {\"rule\": \"acme.no_prod_fixes\", \"verdict\": \"needs_approval\", \"message\": \"acme: production waits for the CAB\"} if input.plan.environment == \"production\"\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("custos.toml");
+    std::fs::write(&cfg, "[policy]\ndir = \"rego\"\noverlay = \"overlay/rego\"\n[playbooks]\ndir = \"playbooks\"\noverlay = \"overlay/playbooks\"\n").unwrap();
+    let check = offline(&["policy", "check"], Some(&cfg));
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let shipped = offline(
+        &["policy", "check"],
+        Some(&repo().join("localstack/custos.toml")),
+    );
+    let count = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .split(" controls")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    assert_eq!(count(&check), count(&shipped) + 1, "{}", text(&check));
+    let scan = offline(
+        &[
+            "scan",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+        ],
+        Some(&cfg),
+    );
+    assert!(
+        String::from_utf8_lossy(&scan.stdout).contains("acme-s3-naming"),
+        "{}",
+        text(&scan)
+    );
+    let plan = offline(
+        &[
+            "--output",
+            "json",
+            "plan",
+            "--replay",
+            "tests/fixtures/replay/demo-buckets.ndjson",
+        ],
+        Some(&cfg),
+    );
+    let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let prod = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["resource"]["resource_id"] == "replay-prod"
+                && r["control"] == "s3-public-access-block"
+        })
+        .unwrap();
+    assert!(
+        prod["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "acme.no_prod_fixes"),
+        "{prod:#}"
+    );
+
+    // An overlay that redefines a shipped package is refused, naming both files.
+    std::fs::write(
+        dir.path().join("overlay/rego/versioning.rego"),
+        "package custos.controls.s3_versioning\n\nmetadata := {}\n",
+    )
+    .unwrap();
+    let clash = offline(&["policy", "check"], Some(&cfg));
+    assert_eq!(clash.status.code(), Some(2), "{}", text(&clash));
+    let err = String::from_utf8_lossy(&clash.stderr);
+    assert!(
+        err.contains("overlay/rego/versioning.rego") && err.contains("s3_versioning.rego"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("overlay/rego/versioning.rego")).unwrap();
+
+    // So is a playbook claiming an id that ships.
+    std::fs::copy(
+        dir.path().join("playbooks/s3-enable-versioning.toml"),
+        dir.path().join("overlay/playbooks/mine.toml"),
+    )
+    .unwrap();
+    let clash = offline(&["policy", "check"], Some(&cfg));
+    assert_eq!(clash.status.code(), Some(2), "{}", text(&clash));
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("mine.toml"));
+}

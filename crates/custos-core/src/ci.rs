@@ -125,7 +125,11 @@ impl ConfigurationItem {
         let mut v: Vec<String> = self
             .relationships
             .iter()
-            .filter_map(|r| r.get("resourceType").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|r| {
+                r.get("resourceType")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .collect();
         v.sort();
         v.dedup();
@@ -264,7 +268,12 @@ impl ConfigurationItem {
             configuration,
             supplementary_configuration,
             relationships: match obj.get("relationships") {
-                Some(Value::Array(items)) => items.iter().filter(|r| r.is_object()).take(1000).cloned().collect(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter(|r| r.is_object())
+                    .take(1000)
+                    .cloned()
+                    .collect(),
                 _ => Vec::new(),
             },
         })

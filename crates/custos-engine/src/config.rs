@@ -84,6 +84,8 @@ pub struct DatabaseSection {
 #[serde(default, deny_unknown_fields)]
 pub struct PolicySection {
     pub dir: Option<PathBuf>,
+    /// Operator controls and gate packages, loaded with the shipped ones.
+    pub overlay: Option<PathBuf>,
     pub eval_timeout_ms: Option<u64>,
 }
 
@@ -91,6 +93,8 @@ pub struct PolicySection {
 #[serde(default, deny_unknown_fields)]
 pub struct PlaybooksSection {
     pub dir: Option<PathBuf>,
+    /// Operator playbooks, loaded with the shipped ones.
+    pub overlay: Option<PathBuf>,
     pub overrides: BTreeMap<String, toml::Table>,
 }
 
@@ -163,7 +167,10 @@ impl TimedWindow {
     /// Is `now` inside one of the periods?
     pub fn active_at(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         let start = (now - self.duration).with_timezone(&self.tz);
-        self.cron.after(&start).next().is_some_and(|s| s.with_timezone(&chrono::Utc) <= now)
+        self.cron
+            .after(&start)
+            .next()
+            .is_some_and(|s| s.with_timezone(&chrono::Utc) <= now)
     }
 }
 
@@ -205,8 +212,10 @@ pub struct Config {
     pub scan_concurrency: usize,
     pub database_url: String,
     pub policy_dir: PathBuf,
+    pub policy_overlay: Option<PathBuf>,
     pub eval_timeout: Duration,
     pub playbooks_dir: PathBuf,
+    pub playbooks_overlay: Option<PathBuf>,
     pub playbook_overrides: BTreeMap<String, toml::Table>,
     pub gate: serde_json::Value,
     pub environments: Environments,
@@ -252,6 +261,20 @@ pub struct ConfigError {
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl Config {
+    /// The policy directories: shipped, then the overlay.
+    pub fn policy_dirs(&self) -> Vec<PathBuf> {
+        std::iter::once(self.policy_dir.clone())
+            .chain(self.policy_overlay.clone())
+            .collect()
+    }
+
+    /// The playbook directories: shipped, then the overlay.
+    pub fn playbook_dirs(&self) -> Vec<PathBuf> {
+        std::iter::once(self.playbooks_dir.clone())
+            .chain(self.playbooks_overlay.clone())
+            .collect()
+    }
+
     /// Read and validate a config file. `None`: built-in defaults (paths relative to the
     /// working directory).
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
@@ -413,7 +436,17 @@ impl Config {
             let field = format!("gate.exclusions[{i}]");
             let (pattern, owner, reason, expires) = match e {
                 ExclusionEntry::Pattern(p) => (p.clone(), None, None, None),
-                ExclusionEntry::Detailed { pattern, owner, reason, expires } => (pattern.clone(), owner.clone(), reason.clone(), expires.clone()),
+                ExclusionEntry::Detailed {
+                    pattern,
+                    owner,
+                    reason,
+                    expires,
+                } => (
+                    pattern.clone(),
+                    owner.clone(),
+                    reason.clone(),
+                    expires.clone(),
+                ),
             };
             if pattern.trim().is_empty() {
                 bad(&field, "empty pattern".into());
@@ -421,7 +454,10 @@ impl Config {
             if let Some(x) = &expires
                 && chrono::NaiveDate::parse_from_str(x, "%Y-%m-%d").is_err()
             {
-                bad(&format!("{field}.expires"), format!("`{x}` is not a date (YYYY-MM-DD)"));
+                bad(
+                    &format!("{field}.expires"),
+                    format!("`{x}` is not a date (YYYY-MM-DD)"),
+                );
             }
             exclusions.push(serde_json::json!({
                 "pattern": pattern,
@@ -437,45 +473,127 @@ impl Config {
                 bad(field, format!("must be 0 or more, got `{n}`"));
             }
         };
-        limit("gate.max_actions_per_account_per_run", raw.gate.max_actions_per_account_per_run, &mut bad);
-        limit("gate.max_actions_per_window", raw.gate.max_actions_per_window, &mut bad);
-        limit("gate.min_class_size_for_percent", raw.gate.min_class_size_for_percent, &mut bad);
+        limit(
+            "gate.max_actions_per_account_per_run",
+            raw.gate.max_actions_per_account_per_run,
+            &mut bad,
+        );
+        limit(
+            "gate.max_actions_per_window",
+            raw.gate.max_actions_per_window,
+            &mut bad,
+        );
+        limit(
+            "gate.min_class_size_for_percent",
+            raw.gate.min_class_size_for_percent,
+            &mut bad,
+        );
         let window_hours = raw.gate.window_hours.unwrap_or(24);
         if !(1..=24 * 31).contains(&window_hours) {
-            bad("gate.window_hours", format!("must be 1 to 744, got `{window_hours}`"));
+            bad(
+                "gate.window_hours",
+                format!("must be 1 to 744, got `{window_hours}`"),
+            );
         }
         let percent = raw.gate.max_percent_of_class.unwrap_or(100);
         if !(0..=100).contains(&percent) {
-            bad("gate.max_percent_of_class", format!("must be 0 to 100, got `{percent}`"));
+            bad(
+                "gate.max_percent_of_class",
+                format!("must be 0 to 100, got `{percent}`"),
+            );
         }
-        let timed = |field: String, name: &str, envs: Vec<String>, expr: &str, minutes: i64, tz: Option<&String>, bad: &mut dyn FnMut(&str, String)| -> Option<TimedWindow> {
+        let timed = |field: String,
+                     name: &str,
+                     envs: Vec<String>,
+                     expr: &str,
+                     minutes: i64,
+                     tz: Option<&String>,
+                     bad: &mut dyn FnMut(&str, String)|
+         -> Option<TimedWindow> {
             if name.trim().is_empty() {
                 bad(&format!("{field}.name"), "a name is required".into());
             }
             if envs.is_empty() {
-                bad(&format!("{field}.environment"), "name an environment or `*`".into());
+                bad(
+                    &format!("{field}.environment"),
+                    "name an environment or `*`".into(),
+                );
             }
             if minutes <= 0 {
-                bad(&format!("{field}.duration_minutes"), format!("must be more than 0, got `{minutes}`"));
+                bad(
+                    &format!("{field}.duration_minutes"),
+                    format!("must be more than 0, got `{minutes}`"),
+                );
             }
             let tz_name = tz.cloned().unwrap_or_else(|| "UTC".into());
-            let tz = tz_name.parse::<chrono_tz::Tz>().map_err(|_| bad(&format!("{field}.timezone"), format!("`{tz_name}` is not an IANA time zone"))).ok();
-            let cron = expr.parse::<cron::Schedule>().map_err(|e| bad(&format!("{field}.cron"), format!("`{expr}` is not a cron expression (sec min hour dom month dow): {e}"))).ok();
-            Some(TimedWindow { name: name.to_string(), environments: envs, expression: expr.to_string(), cron: cron?, duration: chrono::Duration::minutes(minutes), tz: tz? })
+            let tz = tz_name
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| {
+                    bad(
+                        &format!("{field}.timezone"),
+                        format!("`{tz_name}` is not an IANA time zone"),
+                    )
+                })
+                .ok();
+            let cron = expr
+                .parse::<cron::Schedule>()
+                .map_err(|e| {
+                    bad(
+                        &format!("{field}.cron"),
+                        format!(
+                            "`{expr}` is not a cron expression (sec min hour dom month dow): {e}"
+                        ),
+                    )
+                })
+                .ok();
+            Some(TimedWindow {
+                name: name.to_string(),
+                environments: envs,
+                expression: expr.to_string(),
+                cron: cron?,
+                duration: chrono::Duration::minutes(minutes),
+                tz: tz?,
+            })
         };
         let change_windows: Vec<TimedWindow> = raw
             .gate
             .change_windows
             .iter()
             .enumerate()
-            .filter_map(|(i, w)| timed(format!("gate.change_windows[{i}]"), &w.name, vec![w.environment.to_ascii_lowercase()].into_iter().filter(|e| !e.is_empty()).collect(), &w.cron, w.duration_minutes, w.timezone.as_ref(), &mut bad))
+            .filter_map(|(i, w)| {
+                timed(
+                    format!("gate.change_windows[{i}]"),
+                    &w.name,
+                    vec![w.environment.to_ascii_lowercase()]
+                        .into_iter()
+                        .filter(|e| !e.is_empty())
+                        .collect(),
+                    &w.cron,
+                    w.duration_minutes,
+                    w.timezone.as_ref(),
+                    &mut bad,
+                )
+            })
             .collect();
         let blackouts: Vec<TimedWindow> = raw
             .gate
             .blackouts
             .iter()
             .enumerate()
-            .filter_map(|(i, b)| timed(format!("gate.blackouts[{i}]"), &b.name, b.environments.iter().map(|e| e.to_ascii_lowercase()).collect(), &b.cron, b.duration_minutes, b.timezone.as_ref(), &mut bad))
+            .filter_map(|(i, b)| {
+                timed(
+                    format!("gate.blackouts[{i}]"),
+                    &b.name,
+                    b.environments
+                        .iter()
+                        .map(|e| e.to_ascii_lowercase())
+                        .collect(),
+                    &b.cron,
+                    b.duration_minutes,
+                    b.timezone.as_ref(),
+                    &mut bad,
+                )
+            })
             .collect();
         let region_list = |field: &str, regions: &[String], bad: &mut dyn FnMut(&str, String)| {
             for (i, r) in regions.iter().enumerate() {
@@ -613,8 +731,10 @@ impl Config {
                 .url
                 .unwrap_or_else(|| base.join(".custos/ledger.db").display().to_string()),
             policy_dir: resolve(raw.policy.dir, "rego"),
+            policy_overlay: raw.policy.overlay.map(|p| resolve(Some(p), "")),
             eval_timeout: Duration::from_millis(eval_ms),
             playbooks_dir: resolve(raw.playbooks.dir, "playbooks"),
+            playbooks_overlay: raw.playbooks.overlay.map(|p| resolve(Some(p), "")),
             playbook_overrides: {
                 // The controls' settings flow into their playbooks, so the two never disagree.
                 let mut o = raw.playbooks.overrides;

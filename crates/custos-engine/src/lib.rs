@@ -18,7 +18,9 @@ use custos_core::{
 };
 use custos_executor::{PlaybookSet, Registry, Verifier};
 use custos_ledger::{DeadLetter, Ledger, Run};
-use custos_policy::{BlackoutState, Evaluator, GateInput, PolicyBundle, RunContext, TimeFacts, WindowState};
+use custos_policy::{
+    BlackoutState, Evaluator, GateInput, PolicyBundle, RunContext, TimeFacts, WindowState,
+};
 use custos_reasoning::{Reasoner, ReviewRequest};
 use custos_telemetry::{Oversized, Rejected, ResourceReader, Source};
 use journal::LedgerJournal;
@@ -102,6 +104,24 @@ impl RunState {
     }
 }
 
+/// Why custos would do what it does to one resource.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    pub resource: custos_core::ResourceRef,
+    pub environment: String,
+    pub controls: Vec<ControlResult>,
+    pub decisions: Vec<(RemediationPlan, Decision)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ControlResult {
+    pub id: String,
+    pub title: String,
+    pub passed: bool,
+    pub messages: Vec<String>,
+    pub frameworks: BTreeMap<String, Vec<String>>,
+}
+
 /// What happened to one configuration item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -174,9 +194,23 @@ impl Engine {
             windows: cfg
                 .change_windows
                 .iter()
-                .flat_map(|w| w.environments.iter().map(move |e| WindowState { name: w.name.clone(), environment: e.clone(), open: w.active_at(now) }))
+                .flat_map(|w| {
+                    w.environments.iter().map(move |e| WindowState {
+                        name: w.name.clone(),
+                        environment: e.clone(),
+                        open: w.active_at(now),
+                    })
+                })
                 .collect(),
-            blackouts: cfg.blackouts.iter().map(|b| BlackoutState { name: b.name.clone(), environments: b.environments.clone(), active: b.active_at(now) }).collect(),
+            blackouts: cfg
+                .blackouts
+                .iter()
+                .map(|b| BlackoutState {
+                    name: b.name.clone(),
+                    environments: b.environments.clone(),
+                    active: b.active_at(now),
+                })
+                .collect(),
         }
     }
 
@@ -193,7 +227,11 @@ impl Engine {
         let hours = self.parts.config.window_hours;
         let mut g = GateInput::default();
         g.window.hours = hours;
-        g.window.executions = self.parts.ledger.executions_since(&(Utc::now() - chrono::Duration::hours(hours))).await?;
+        g.window.executions = self
+            .parts
+            .ledger
+            .executions_since(&(Utc::now() - chrono::Duration::hours(hours)))
+            .await?;
         for (class, n) in self.parts.ledger.observed_by_class().await? {
             g.set_class_count(&class, n);
         }
@@ -394,7 +432,13 @@ impl Engine {
             *seen.entry(ci.resource_ref().class()).or_default() += 1;
         }
         for (class, n) in seen {
-            let known = st.gate_base.inventory.get("count_by_class").and_then(|m| m.get(&class)).copied().unwrap_or(0);
+            let known = st
+                .gate_base
+                .inventory
+                .get("count_by_class")
+                .and_then(|m| m.get(&class))
+                .copied()
+                .unwrap_or(0);
             st.gate_base.set_class_count(&class, known.max(n));
         }
         // Oldest first, so a newer capture of the same resource supersedes an older one.
@@ -533,7 +577,11 @@ impl Engine {
                 continue;
             };
             let mut plan = plan;
-            plan.production = self.parts.config.environments.is_production(&plan.environment);
+            plan.production = self
+                .parts
+                .config
+                .environments
+                .is_production(&plan.environment);
             let decision = self.decide(&plan, &findings, &self.gate_input(st)).await;
             if record
                 && !st.blast_logged
@@ -785,6 +833,68 @@ impl Engine {
         self.finish(st).await
     }
 
+    /// For one configuration item: every applicable control and whether it passes, and
+    /// for each failing one the plan, every gate rule that fired, the reasoner's view, the
+    /// autonomy level and the final verdict. Changes nothing.
+    pub async fn explain(&self, ci: &ConfigurationItem) -> Result<Explanation, EngineError> {
+        let findings = self.detect(ci).map_err(EngineError::Refused)?;
+        let mut controls = Vec::new();
+        for c in self
+            .parts
+            .bundle
+            .controls()
+            .iter()
+            .filter(|c| c.resource_types.contains(&ci.resource_type))
+        {
+            let messages: Vec<String> = findings
+                .iter()
+                .filter(|f| f.control_id == c.id)
+                .map(|f| f.message.clone())
+                .collect();
+            controls.push(ControlResult {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                passed: messages.is_empty(),
+                messages,
+                frameworks: c.frameworks.clone(),
+            });
+        }
+        let mut base = self.gate_base().await?;
+        base.time = self.time_facts(Utc::now());
+        let mut decisions = Vec::new();
+        let environment = self.parts.config.environments.of(&ci.tags);
+        for c in controls.iter().filter(|c| !c.passed) {
+            let Some(f) = findings.iter().find(|f| f.control_id == c.id) else {
+                continue;
+            };
+            let Some(mut plan) =
+                self.parts
+                    .playbooks
+                    .plan(&self.parts.registry, f, ci, &environment)
+            else {
+                continue;
+            };
+            plan.production = self
+                .parts
+                .config
+                .environments
+                .is_production(&plan.environment);
+            let related: Vec<Finding> = findings
+                .iter()
+                .filter(|x| x.control_id == c.id)
+                .cloned()
+                .collect();
+            let decision = self.decide(&plan, &related, &base).await;
+            decisions.push((plan, decision));
+        }
+        Ok(Explanation {
+            resource: ci.resource_ref(),
+            environment,
+            controls,
+            decisions,
+        })
+    }
+
     /// Expire every pending or approved request past its expiry.
     pub async fn expire_due(&self) -> Result<usize, EngineError> {
         let now = Utc::now();
@@ -838,17 +948,37 @@ impl Engine {
         input.time = self.time_facts(Utc::now());
         let gate = self.gate(&a.plan, &input);
         if gate.verdict >= Verdict::RecommendOnly {
-            let blocking: Vec<&Reason> = gate.reasons.iter().filter(|r| r.verdict >= Verdict::RecommendOnly).collect();
+            let blocking: Vec<&Reason> = gate
+                .reasons
+                .iter()
+                .filter(|r| r.verdict >= Verdict::RecommendOnly)
+                .collect();
             self.parts
                 .ledger
-                .append(run_id.or(a.run_id.as_deref()), "approval.blocked_by_gate", Some(&a.plan.resource), &json!({"approval_id": a.id, "reasons": blocking}))
+                .append(
+                    run_id.or(a.run_id.as_deref()),
+                    "approval.blocked_by_gate",
+                    Some(&a.plan.resource),
+                    &json!({"approval_id": a.id, "reasons": blocking}),
+                )
                 .await?;
             let mut row = RunRow::decided(&a.plan, &a.decision, &a.findings);
             row.approval_id = Some(a.id.clone());
             row.verdict = Some(gate.verdict);
             row.reasons = blocking.iter().map(|r| r.rule.clone()).collect();
-            row.outcome = if gate.verdict == Verdict::Deny { Outcome::Denied } else { Outcome::Recommended };
-            row.detail = Some(format!("approved, but not executed now: {}", blocking.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")));
+            row.outcome = if gate.verdict == Verdict::Deny {
+                Outcome::Denied
+            } else {
+                Outcome::Recommended
+            };
+            row.detail = Some(format!(
+                "approved, but not executed now: {}",
+                blocking
+                    .iter()
+                    .map(|r| r.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
             return Ok(row);
         }
         let rec = self

@@ -88,20 +88,36 @@ impl PlaybookSet {
         registry: &Registry,
         overrides: &BTreeMap<String, toml::Table>,
     ) -> Result<Self, Vec<PlaybookError>> {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect(),
-            Err(source) => {
-                return Err(vec![PlaybookError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                }]);
+        Self::load_dirs(&[dir.to_path_buf()], registry, overrides)
+    }
+
+    /// The shipped directory plus operator overlays. An id or a control claimed twice
+    /// is an error naming both files: overlays add playbooks, they cannot replace one.
+    pub fn load_dirs(
+        dirs: &[PathBuf],
+        registry: &Registry,
+        overrides: &BTreeMap<String, toml::Table>,
+    ) -> Result<Self, Vec<PlaybookError>> {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for dir in dirs {
+            match std::fs::read_dir(dir) {
+                Ok(rd) => {
+                    let mut these: Vec<PathBuf> = rd
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                        .collect();
+                    these.sort();
+                    files.extend(these);
+                }
+                Err(source) => {
+                    return Err(vec![PlaybookError::Io {
+                        path: dir.clone(),
+                        source,
+                    }]);
+                }
             }
-        };
-        files.sort();
+        }
         let mut errors = Vec::new();
         let mut set = PlaybookSet::default();
         let mut ids = BTreeMap::new();

@@ -706,7 +706,9 @@ impl Ledger {
 
     /// Resources known per class (`s3`, `ec2`, ...), from processed observations.
     pub async fn observed_by_class(&self) -> Result<std::collections::BTreeMap<String, u64>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT resource FROM observations").fetch_all(&self.pool).await?;
+        let rows: Vec<String> = sqlx::query_scalar("SELECT resource FROM observations")
+            .fetch_all(&self.pool)
+            .await?;
         let mut out = std::collections::BTreeMap::new();
         for key in rows {
             if let Some(t) = key.split('/').nth(2) {

@@ -64,9 +64,26 @@ impl PolicyBundle {
     /// Load every `.rego` file under `dir` (recursively). Test files (`*_test.rego`) are
     /// parsed and checked too but kept out of the evaluation engine.
     pub fn load(dir: &Path, options: PolicyOptions) -> Result<Self, BundleErrors> {
-        let files = list_rego_files(dir).map_err(|e| BundleErrors(vec![e]))?;
-        let mut sources = Vec::new();
+        Self::load_layers(&[dir.to_path_buf()], options)
+    }
+
+    /// Load the shipped directory and operator overlays together: overlays add controls
+    /// and gate packages (`custos.gate_rules.*`); a package or control id defined twice
+    /// is an error naming both files, so an overlay can extend but never silently
+    /// replace what ships.
+    pub fn load_layers(dirs: &[PathBuf], options: PolicyOptions) -> Result<Self, BundleErrors> {
+        let mut files = Vec::new();
         let mut errors = Vec::new();
+        for dir in dirs {
+            match list_rego_files(dir) {
+                Ok(f) => files.extend(f),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BundleErrors(errors));
+        }
+        let mut sources = Vec::new();
         for path in &files {
             match std::fs::read_to_string(path) {
                 Ok(text) => sources.push((path.display().to_string(), text)),
@@ -79,21 +96,22 @@ impl PolicyBundle {
         if !errors.is_empty() {
             return Err(BundleErrors(errors));
         }
-        Self::from_sources(sources, options, dir)
+        Self::from_sources(sources, options, dirs)
     }
 
     /// Build from (path, text) pairs. `root` is only used for messages and digests.
     pub fn from_sources(
         mut sources: Vec<(String, String)>,
         options: PolicyOptions,
-        root: &Path,
+        roots: &[PathBuf],
     ) -> Result<Self, BundleErrors> {
         sources.sort();
         let mut errors = Vec::new();
+        let root = roots.first().cloned().unwrap_or_default();
         if sources.is_empty() {
-            return Err(BundleErrors(vec![PolicyError::Empty(root.to_path_buf())]));
+            return Err(BundleErrors(vec![PolicyError::Empty(root)]));
         }
-        let digest = digest_sources(&sources, root);
+        let digest = digest_sources(&sources, roots);
 
         let mut engine = Engine::new();
         let mut check = Engine::new();
@@ -163,7 +181,21 @@ impl PolicyBundle {
             // Surface evaluation-time errors (unknown functions, type errors) now, not on
             // the first resource: evaluate the gate once over an empty plan.
             let mut probe = engine.clone();
-            probe.set_input(to_rego(&serde_json::json!({"plan": {}, "run": {}})));
+            // A representative plan, so rules reach their builtins (a regex the engine
+            // cannot compile shows up here, not on the first real resource).
+            probe.set_input(to_rego(&serde_json::json!({
+                "plan": {
+                    "action": "probe:Action", "action_kinds": ["configure"], "playbook": "probe",
+                    "requires_approval": false, "reversible": true, "environment": "production",
+                    "production": true, "arn": "arn:aws:s3:::probe", "related": [],
+                    "tags": {"custos:exclude": "2000-01-01", "custos:exclude-owner": "probe"},
+                    "resource": {"account": "000000000000", "region": "us-east-1", "resource_type": "AWS::S3::Bucket", "resource_id": "probe", "class": "s3"},
+                },
+                "run": {"executions_so_far": 0, "executions_by_account": {}, "executions_by_class": {}},
+                "window": {"hours": 24, "executions": 0},
+                "inventory": {"count_by_class": {}},
+                "time": {"now": "2000-01-01T00:00:00Z", "today": "2000-01-02", "windows": [], "blackouts": []},
+            })));
             if let Err(e) = probe.eval_rule(GATE_RULE.to_string()) {
                 errors.push(PolicyError::Eval {
                     rule: GATE_RULE.into(),
@@ -266,13 +298,28 @@ fn list_rego_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     Ok(out)
 }
 
-fn digest_sources(sources: &[(String, String)], root: &Path) -> Digest {
+/// SHA-256 over (layer index, path relative to its layer, content) of every file, sorted:
+/// the same files give the same digest wherever the bundle is checked out.
+fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
     let mut hasher = Sha256::new();
-    for (path, text) in sources {
-        let rel = Path::new(path)
-            .strip_prefix(root)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| path.clone());
+    let mut entries: Vec<(String, &String)> = sources
+        .iter()
+        .map(|(path, text)| {
+            let rel = roots
+                .iter()
+                .enumerate()
+                .find_map(|(i, r)| {
+                    Path::new(path)
+                        .strip_prefix(r)
+                        .ok()
+                        .map(|p| format!("{i}:{}", p.display()))
+                })
+                .unwrap_or_else(|| path.clone());
+            (rel, text)
+        })
+        .collect();
+    entries.sort();
+    for (rel, text) in entries {
         hasher.update(rel.as_bytes());
         hasher.update([0u8]);
         hasher.update(text.as_bytes());

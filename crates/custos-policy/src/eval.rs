@@ -3,8 +3,8 @@ use crate::bundle::{ControlMeta, GATE_RULE, from_rego, to_rego};
 use custos_core::{ConfigurationItem, Finding, Reason, RemediationPlan, Stage, Verdict};
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// Per-run context the gate sees.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -21,8 +21,14 @@ impl RunContext {
     /// Count one more execution for `plan`'s account and class.
     pub fn count(&mut self, plan: &RemediationPlan) {
         self.executions_so_far += 1;
-        *self.executions_by_account.entry(plan.resource.account.clone()).or_default() += 1;
-        *self.executions_by_class.entry(plan.resource.class()).or_default() += 1;
+        *self
+            .executions_by_account
+            .entry(plan.resource.account.clone())
+            .or_default() += 1;
+        *self
+            .executions_by_class
+            .entry(plan.resource.class())
+            .or_default() += 1;
     }
 }
 
@@ -70,7 +76,10 @@ pub struct GateInput {
 
 impl GateInput {
     pub fn set_class_count(&mut self, class: &str, n: u64) {
-        self.inventory.entry("count_by_class".into()).or_default().insert(class.to_string(), n);
+        self.inventory
+            .entry("count_by_class".into())
+            .or_default()
+            .insert(class.to_string(), n);
     }
 }
 
@@ -162,7 +171,10 @@ impl Evaluator {
         plan: &RemediationPlan,
         ctx: &GateInput,
     ) -> Result<GateOutcome, PolicyError> {
-        let mut input = serde_json::to_value(ctx).map_err(|e| PolicyError::Eval { rule: GATE_RULE.into(), message: e.to_string() })?;
+        let mut input = serde_json::to_value(ctx).map_err(|e| PolicyError::Eval {
+            rule: GATE_RULE.into(),
+            message: e.to_string(),
+        })?;
         input["plan"] = gate_view(plan);
         self.engine.set_input(to_rego(&input));
         let value =

@@ -10,7 +10,10 @@ mod eval;
 mod testing;
 
 pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions};
-pub use eval::{BlackoutState, Evaluator, GateInput, GateOutcome, RunContext, TimeFacts, WindowCounts, WindowState, gate_view};
+pub use eval::{
+    BlackoutState, Evaluator, GateInput, GateOutcome, RunContext, TimeFacts, WindowCounts,
+    WindowState, gate_view,
+};
 pub use testing::{TestCase, TestReport};
 
 use std::path::PathBuf;
@@ -226,10 +229,50 @@ mod tests {
             },
         )
         .unwrap();
-        let out = b
-            .evaluator()
-            .gate(&sample_plan(&[]), &GateInput::default());
+        let out = b.evaluator().gate(&sample_plan(&[]), &GateInput::default());
         assert_eq!(out.verdict, Verdict::NeedsApproval);
         assert_eq!(out.reasons[0].rule, "gate.error");
+    }
+}
+
+#[cfg(test)]
+mod framework_tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The compliance team's source of truth: every shipped control states its mapping to
+    /// each framework custos reports on (an empty list where the framework has no such
+    /// requirement, said explicitly).
+    #[test]
+    fn every_shipped_control_maps_to_every_framework() {
+        let b = PolicyBundle::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rego"),
+            PolicyOptions::default(),
+        )
+        .unwrap();
+        let frameworks = [
+            "cis-aws-foundations-v3.0",
+            "nist-800-53-r5",
+            "nist-800-171-r2",
+            "fedramp-moderate",
+            "cmmc-2.0-l2",
+        ];
+        for c in b.controls() {
+            for f in frameworks {
+                assert!(
+                    c.frameworks.contains_key(f),
+                    "control `{}` ({}) has no `{f}` mapping",
+                    c.id,
+                    c.file
+                );
+            }
+            for f in &frameworks[1..] {
+                assert!(
+                    !c.frameworks[*f].is_empty(),
+                    "control `{}` maps to no `{f}` requirement",
+                    c.id
+                );
+            }
+        }
     }
 }
