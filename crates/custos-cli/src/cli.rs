@@ -175,6 +175,12 @@ pub enum Command {
     },
     /// Inputs that could not be processed, kept with the reason.
     DeadLetters,
+    /// Measure detect + gate decisions per second on one core over a synthetic inventory
+    /// (no AWS, no ledger).
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        resources: usize,
+    },
     /// Policy bundle tools.
     Policy {
         #[command(subcommand)]
@@ -393,6 +399,22 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             } else {
                 EXIT_OK
             })
+        }
+        Command::Bench { resources } => {
+            let config = build::load_config(cfg)?;
+            let bundle = build::load_policy(&config)?;
+            let registry = custos_executor::Registry::new(custos_executor::executors_for_tests());
+            let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
+            let items = crate::bench::inventory(resources);
+            let report = crate::bench::run(&bundle, &playbooks, &registry, &items).map_err(|e| Failure::msg(EXIT_RUNTIME, e))?;
+            match out {
+                Output::Json => print_json(&report)?,
+                Output::Table => println!(
+                    "{} resources, {} findings, {} gate decisions in {:.3} s on one core: {:.0} resources/s, {:.0} detect+gate evaluations/s",
+                    report.resources, report.findings, report.gate_decisions, report.seconds, report.resources_per_second, report.decisions_per_second
+                ),
+            }
+            Ok(EXIT_OK)
         }
         Command::DeadLetters => {
             let config = build::load_config(cfg)?;

@@ -1,5 +1,6 @@
 //! The `custos` command.
 
+mod bench;
 mod build;
 mod cli;
 mod render;
