@@ -63,7 +63,12 @@ fn unreachable_item(e: &str) -> ConfigurationItem {
     .unwrap_or_else(|_| unreachable_item(e))
 }
 
-pub fn run(bundle: &PolicyBundle, playbooks: &PlaybookSet, registry: &Registry, items: &[ConfigurationItem]) -> Result<BenchReport, String> {
+pub fn run(
+    bundle: &PolicyBundle,
+    playbooks: &PlaybookSet,
+    registry: &Registry,
+    items: &[ConfigurationItem],
+) -> Result<BenchReport, String> {
     let mut ev = bundle.evaluator();
     let input = GateInput::default();
     let mut findings = 0;

@@ -406,12 +406,18 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let registry = custos_executor::Registry::new(custos_executor::executors_for_tests());
             let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
             let items = crate::bench::inventory(resources);
-            let report = crate::bench::run(&bundle, &playbooks, &registry, &items).map_err(|e| Failure::msg(EXIT_RUNTIME, e))?;
+            let report = crate::bench::run(&bundle, &playbooks, &registry, &items)
+                .map_err(|e| Failure::msg(EXIT_RUNTIME, e))?;
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => println!(
                     "{} resources, {} findings, {} gate decisions in {:.3} s on one core: {:.0} resources/s, {:.0} detect+gate evaluations/s",
-                    report.resources, report.findings, report.gate_decisions, report.seconds, report.resources_per_second, report.decisions_per_second
+                    report.resources,
+                    report.findings,
+                    report.gate_decisions,
+                    report.seconds,
+                    report.resources_per_second,
+                    report.decisions_per_second
                 ),
             }
             Ok(EXIT_OK)

@@ -29,9 +29,18 @@ async fn main() -> anyhow::Result<()> {
             // custos-seed many PREFIX N: N buckets, a realistic mix (benchmarks).
             let prefix = args.get(1).cloned().unwrap_or_else(|| "bench".into());
             let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100);
-            let kinds = [Fixture::Compliant, Fixture::Compliant, Fixture::NoPublicAccessBlock, Fixture::NoEncryption, Fixture::VersioningOff];
+            let kinds = [
+                Fixture::Compliant,
+                Fixture::Compliant,
+                Fixture::NoPublicAccessBlock,
+                Fixture::NoEncryption,
+                Fixture::VersioningOff,
+            ];
             for (k, kind) in kinds.iter().enumerate() {
-                let names: Vec<String> = (0..n).filter(|i| i % kinds.len() == k).map(|i| format!("{prefix}-{i:05}")).collect();
+                let names: Vec<String> = (0..n)
+                    .filter(|i| i % kinds.len() == k)
+                    .map(|i| format!("{prefix}-{i:05}"))
+                    .collect();
                 custos_testkit::make_buckets(&s3, &names, *kind, 16).await?;
             }
             println!("seeded {n} buckets {prefix}-00000..");
