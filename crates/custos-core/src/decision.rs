@@ -85,6 +85,17 @@ pub struct ReasonerRecord {
     pub prompt_digest: Digest,
     pub answer_digest: Digest,
     pub rationale: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u32>,
+    /// The answer was reused from the cache: no call was made.
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// A complete, replayable decision about one plan.

@@ -3,8 +3,10 @@
 //! answer with the gate's verdict by taking the maximum, and every failure (error,
 //! timeout, unusable answer) becomes at least `NeedsApproval`.
 
+pub mod llm;
 mod offline;
 
+pub use llm::{LlmReasoner, LlmSettings};
 pub use offline::{OfflineReasoner, OfflineRules};
 
 use async_trait::async_trait;
@@ -50,6 +52,22 @@ pub struct Review {
     pub concerns: Vec<String>,
     /// Stable id of the rule or concern that drove the judgement, for the ledger.
     pub rule: String,
+    /// Latency and tokens, when a model was called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<CallStats>,
+    /// The raw answer text (its digest goes to the ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+}
+
+/// Token counts and latency of one model call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallStats {
+    pub latency_ms: u64,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    /// Reused from the cache (identical plan and context within the TTL): no call made.
+    pub cached: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +91,14 @@ pub trait Reasoner: Send + Sync + std::fmt::Debug {
         None
     }
     async fn review(&self, request: &ReviewRequest<'_>) -> Result<Review, ReasoningError>;
+    /// What the reasoner is asked, for the prompt digest in the ledger.
+    fn prompt(&self, request: &ReviewRequest<'_>) -> serde_json::Value {
+        json!({"reasoner": self.id(), "request": request})
+    }
+    /// The prompt template version, when there is one.
+    fn prompt_version(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The outcome of the reasoning stage: a verdict never below the gate's.
@@ -90,16 +116,19 @@ pub async fn check(
     request: &ReviewRequest<'_>,
     timeout: Duration,
 ) -> Checked {
-    let prompt_digest = digest_json(&json!({
-        "reasoner": reasoner.id(),
-        "request": request,
-    }));
+    let prompt_digest = digest_json(&reasoner.prompt(request));
+    let call_started = std::time::Instant::now();
     let answer = match tokio::time::timeout(timeout, reasoner.review(request)).await {
         Ok(r) => r,
         Err(_) => Err(ReasoningError::Timeout(timeout)),
     };
+    let started = call_started;
+    let mut stats = CallStats::default();
     let (asked, reason, rationale, answer_json) = match answer {
         Ok(review) => {
+            if let Some(s) = &review.stats {
+                stats = s.clone();
+            }
             let asked = review.judgement.verdict();
             let reason = (asked > Verdict::Execute).then(|| Reason {
                 stage: Stage::Reasoning,
@@ -107,7 +136,10 @@ pub async fn check(
                 verdict: asked,
                 message: review.rationale.clone(),
             });
-            let json = serde_json::to_value(&review).unwrap_or_default();
+            let json = match &review.answer {
+                Some(raw) => json!({"answer": raw}),
+                None => serde_json::to_value(&review).unwrap_or_default(),
+            };
             (asked, reason, review.rationale, json)
         }
         Err(e) => {
@@ -134,6 +166,11 @@ pub async fn check(
             prompt_digest,
             answer_digest: digest_json(&answer_json),
             rationale,
+            prompt_version: reasoner.prompt_version(),
+            latency_ms: Some(if stats.latency_ms > 0 { stats.latency_ms } else { u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX) }),
+            prompt_tokens: stats.prompt_tokens,
+            completion_tokens: stats.completion_tokens,
+            cached: stats.cached,
         },
     }
 }
@@ -158,6 +195,8 @@ impl Reasoner for ScriptedReasoner {
                 rationale: format!("scripted {j:?}"),
                 concerns: vec![],
                 rule: "reasoning.scripted".into(),
+                stats: None,
+                answer: None,
             }),
             Err(e) => Err(ReasoningError::Transport(e.clone())),
         }

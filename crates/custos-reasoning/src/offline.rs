@@ -79,6 +79,8 @@ impl Reasoner for OfflineReasoner {
                 ),
                 concerns: vec!["hold".into()],
                 rule: "reasoning.offline.hold".into(),
+                stats: None,
+                answer: None,
             });
         }
         if let Some((k, v)) = signal(tags, &self.rules.incident_tags) {
@@ -89,6 +91,8 @@ impl Reasoner for OfflineReasoner {
                 ),
                 concerns: vec!["incident".into()],
                 rule: "reasoning.offline.incident".into(),
+                stats: None,
+                answer: None,
             });
         }
         if let Some((k, v)) = signal(tags, &self.rules.freeze_tags) {
@@ -97,6 +101,8 @@ impl Reasoner for OfflineReasoner {
                 rationale: format!("a change freeze applies (tag `{k}`={v:?})"),
                 concerns: vec!["change-freeze".into()],
                 rule: "reasoning.offline.freeze".into(),
+                stats: None,
+                answer: None,
             });
         }
         Ok(Review {
@@ -104,6 +110,8 @@ impl Reasoner for OfflineReasoner {
             rationale: "offline reasoner: no context signal against this change (no LLM endpoint configured)".into(),
             concerns: vec![],
             rule: "reasoning.offline.none".into(),
+                stats: None,
+                answer: None,
         })
     }
 }
