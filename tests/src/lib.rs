@@ -5,6 +5,8 @@
 //! 12-digit access key id as the account id), so parallel tests never see each other's
 //! buckets.
 
+pub mod openai_stub;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::types::{BucketVersioningStatus, Tag, Tagging, VersioningConfiguration};

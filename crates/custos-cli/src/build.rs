@@ -169,7 +169,48 @@ pub async fn engine(
         Some(i) => i.clone(),
         None => Arc::new(NoReader),
     };
-    let reasoner = Arc::new(OfflineReasoner::new(config.offline_rules.clone()));
+    let reasoner: Arc<dyn custos_reasoning::Reasoner> = match &config.reasoner {
+        custos_engine::config::ReasonerChoice::Offline => {
+            Arc::new(OfflineReasoner::new(config.offline_rules.clone()))
+        }
+        custos_engine::config::ReasonerChoice::OpenAi {
+            base_url,
+            model,
+            api_key_env,
+            min_confidence,
+            cache_ttl,
+            max_answer_bytes,
+            calendar_file,
+        } => {
+            let calendar = match calendar_file {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| {
+                        Failure::msg(
+                            EXIT_INVALID,
+                            format!("reasoning.calendar_file `{}`: {e}", p.display()),
+                        )
+                    })?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .take(200)
+                    .map(str::to_string)
+                    .collect(),
+                None => Vec::new(),
+            };
+            Arc::new(custos_reasoning::LlmReasoner::new(
+                custos_reasoning::LlmSettings {
+                    base_url: base_url.clone(),
+                    model: model.clone(),
+                    api_key: std::env::var(api_key_env).ok(),
+                    min_confidence: *min_confidence,
+                    max_answer_bytes: *max_answer_bytes,
+                    cache_ttl: *cache_ttl,
+                    calendar,
+                },
+            ))
+        }
+    };
     let engine = Engine::new(Parts {
         config,
         bundle,

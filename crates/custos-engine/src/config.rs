@@ -199,9 +199,35 @@ pub struct ApprovalsSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReasoningSection {
+    /// `offline` (default) or `openai` (any OpenAI-compatible endpoint).
     pub mode: Option<String>,
     pub timeout_ms: Option<u64>,
     pub offline: Option<OfflineRules>,
+    /// e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`.
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: Option<String>,
+    pub min_confidence: Option<f64>,
+    pub cache_ttl_seconds: Option<u64>,
+    pub max_answer_bytes: Option<usize>,
+    /// A text file of traffic events and freezes, one per line, given to the model.
+    pub calendar_file: Option<PathBuf>,
+}
+
+/// The reasoner to build.
+#[derive(Debug, Clone)]
+pub enum ReasonerChoice {
+    Offline,
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key_env: String,
+        min_confidence: f64,
+        cache_ttl: Duration,
+        max_answer_bytes: usize,
+        calendar_file: Option<PathBuf>,
+    },
 }
 
 /// Validated settings.
@@ -223,6 +249,7 @@ pub struct Config {
     pub approval_ttl: chrono::Duration,
     pub reasoning_timeout: Duration,
     pub offline_rules: OfflineRules,
+    pub reasoner: ReasonerChoice,
     pub targets: Vec<custos_telemetry::aws::Target>,
     pub queue_url: Option<String>,
     pub queue_wait_seconds: i32,
@@ -398,13 +425,59 @@ impl Config {
                 format!("must be 1 to 720, got `{ttl}`"),
             );
         }
-        match raw.reasoning.mode.as_deref() {
-            None | Some("offline") => {}
-            Some(other) => bad(
-                "reasoning.mode",
-                format!("`{other}` is not available yet; use `offline`"),
-            ),
-        }
+        let r = &raw.reasoning;
+        let reasoner = match r.mode.as_deref() {
+            None | Some("offline") => ReasonerChoice::Offline,
+            Some("openai") => {
+                let base_url = r.base_url.clone().unwrap_or_default();
+                if !base_url.starts_with("http://") && !base_url.starts_with("https://") {
+                    bad(
+                        "reasoning.base_url",
+                        format!("`{base_url}` is not an http(s) URL (mode `openai` needs one)"),
+                    );
+                }
+                let model = r.model.clone().unwrap_or_default();
+                if model.trim().is_empty() {
+                    bad("reasoning.model", "mode `openai` needs a model name".into());
+                }
+                let min_confidence = r.min_confidence.unwrap_or(0.7);
+                if !(0.0..=1.0).contains(&min_confidence) {
+                    bad(
+                        "reasoning.min_confidence",
+                        format!("must be 0 to 1, got `{min_confidence}`"),
+                    );
+                }
+                let max_answer_bytes = r.max_answer_bytes.unwrap_or(64 * 1024);
+                if !(256..=1024 * 1024).contains(&max_answer_bytes) {
+                    bad(
+                        "reasoning.max_answer_bytes",
+                        format!("must be 256 to 1048576, got `{max_answer_bytes}`"),
+                    );
+                }
+                ReasonerChoice::OpenAi {
+                    base_url,
+                    model,
+                    api_key_env: r
+                        .api_key_env
+                        .clone()
+                        .unwrap_or_else(|| "OPENAI_API_KEY".into()),
+                    min_confidence,
+                    cache_ttl: Duration::from_secs(r.cache_ttl_seconds.unwrap_or(900)),
+                    max_answer_bytes,
+                    calendar_file: r
+                        .calendar_file
+                        .clone()
+                        .map(|p| if p.is_absolute() { p } else { base.join(p) }),
+                }
+            }
+            Some(other) => {
+                bad(
+                    "reasoning.mode",
+                    format!("`{other}` is not `offline` or `openai`"),
+                );
+                ReasonerChoice::Offline
+            }
+        };
         let reasoning_ms = raw.reasoning.timeout_ms.unwrap_or(10_000);
         if !(1..=120_000).contains(&reasoning_ms) {
             bad(
@@ -781,7 +854,8 @@ impl Config {
             },
             approval_ttl: chrono::Duration::hours(ttl),
             reasoning_timeout: Duration::from_millis(reasoning_ms),
-            offline_rules: raw.reasoning.offline.unwrap_or_default(),
+            offline_rules: raw.reasoning.offline.clone().unwrap_or_default(),
+            reasoner,
             targets,
             queue_url: raw.telemetry.queue_url,
             queue_wait_seconds: i32::try_from(wait).unwrap_or(20),

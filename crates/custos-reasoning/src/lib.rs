@@ -167,7 +167,11 @@ pub async fn check(
             answer_digest: digest_json(&answer_json),
             rationale,
             prompt_version: reasoner.prompt_version(),
-            latency_ms: Some(if stats.latency_ms > 0 { stats.latency_ms } else { u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX) }),
+            latency_ms: Some(if stats.latency_ms > 0 {
+                stats.latency_ms
+            } else {
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }),
             prompt_tokens: stats.prompt_tokens,
             completion_tokens: stats.completion_tokens,
             cached: stats.cached,

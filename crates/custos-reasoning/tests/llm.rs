@@ -2,11 +2,11 @@
 //! The OpenAI-compatible reasoner against a real HTTP server that speaks the
 //! chat-completions protocol, scripted per case.
 
-mod support;
+use custos_testkit::openai_stub as support;
 
-use custos_core::testing::sample_plan;
 use custos_core::Verdict;
-use custos_reasoning::{check, LlmReasoner, LlmSettings, ReviewRequest};
+use custos_core::testing::sample_plan;
+use custos_reasoning::{LlmReasoner, LlmSettings, ReviewRequest, check};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -22,9 +22,19 @@ fn reasoner(url: &str, model: &str) -> LlmReasoner {
     })
 }
 
-async fn verdict_for(url: &str, model: &str, gate: Verdict, timeout: Duration) -> custos_reasoning::Checked {
+async fn verdict_for(
+    url: &str,
+    model: &str,
+    gate: Verdict,
+    timeout: Duration,
+) -> custos_reasoning::Checked {
     let plan = sample_plan(&[("environment", "dev")]);
-    let req = ReviewRequest { plan: &plan, findings: &[], gate_verdict: gate, gate_reasons: &[] };
+    let req = ReviewRequest {
+        plan: &plan,
+        findings: &[],
+        gate_verdict: gate,
+        gate_reasons: &[],
+    };
     check(&reasoner(url, model), &req, timeout).await
 }
 
@@ -32,14 +42,31 @@ async fn verdict_for(url: &str, model: &str, gate: Verdict, timeout: Duration) -
 async fn answers_map_to_verdicts_and_never_lower_the_gate() {
     let s = support::start().await;
     let t = Duration::from_secs(5);
-    assert_eq!(verdict_for(&s.url, "proceed", Verdict::Execute, t).await.verdict, Verdict::Execute);
+    assert_eq!(
+        verdict_for(&s.url, "proceed", Verdict::Execute, t)
+            .await
+            .verdict,
+        Verdict::Execute
+    );
     let esc = verdict_for(&s.url, "escalate", Verdict::Execute, t).await;
     assert_eq!(esc.verdict, Verdict::NeedsApproval);
     assert_eq!(esc.reason.unwrap().rule, "reasoning.llm.escalate");
-    assert_eq!(verdict_for(&s.url, "block", Verdict::Execute, t).await.verdict, Verdict::Deny);
+    assert_eq!(
+        verdict_for(&s.url, "block", Verdict::Execute, t)
+            .await
+            .verdict,
+        Verdict::Deny
+    );
     // `proceed` cannot lift a gate escalation.
-    assert_eq!(verdict_for(&s.url, "proceed", Verdict::NeedsApproval, t).await.verdict, Verdict::NeedsApproval);
-    let rec = verdict_for(&s.url, "proceed", Verdict::Execute, t).await.record;
+    assert_eq!(
+        verdict_for(&s.url, "proceed", Verdict::NeedsApproval, t)
+            .await
+            .verdict,
+        Verdict::NeedsApproval
+    );
+    let rec = verdict_for(&s.url, "proceed", Verdict::Execute, t)
+        .await
+        .record;
     assert_eq!(rec.model.as_deref(), Some("proceed"));
     assert_eq!(rec.prompt_version.as_deref(), Some("custos-review/1"));
     assert_eq!(rec.prompt_tokens, Some(321));
@@ -65,7 +92,11 @@ async fn every_fault_becomes_needs_approval_with_its_reason() {
         assert_eq!(out.verdict, Verdict::NeedsApproval, "{model}: {out:?}");
         let reason = out.reason.unwrap_or_else(|| panic!("{model}: no reason"));
         assert_eq!(reason.rule, "reasoning.error", "{model}");
-        assert!(reason.message.contains(needle), "{model}: {}", reason.message);
+        assert!(
+            reason.message.contains(needle),
+            "{model}: {}",
+            reason.message
+        );
     }
 }
 
@@ -75,9 +106,15 @@ async fn the_request_uses_a_json_schema_and_fences_the_data() {
     verdict_for(&s.url, "proceed", Verdict::Execute, Duration::from_secs(5)).await;
     let body = s.seen.bodies.lock().unwrap()[0].clone();
     assert_eq!(body["response_format"]["type"], "json_schema");
-    assert_eq!(body["response_format"]["json_schema"]["schema"]["properties"]["verdict"]["enum"], serde_json::json!(["proceed", "escalate", "block"]));
+    assert_eq!(
+        body["response_format"]["json_schema"]["schema"]["properties"]["verdict"]["enum"],
+        serde_json::json!(["proceed", "escalate", "block"])
+    );
     let user = body["messages"][1]["content"].as_str().unwrap();
-    assert!(user.contains("<<<CUSTOS_UNTRUSTED_DATA") && user.contains("Black Friday"), "{user}");
+    assert!(
+        user.contains("<<<CUSTOS_UNTRUSTED_DATA") && user.contains("Black Friday"),
+        "{user}"
+    );
     assert_eq!(body["temperature"].as_f64(), Some(0.0));
 }
 
@@ -86,10 +123,84 @@ async fn identical_plans_within_the_ttl_reuse_the_answer() {
     let s = support::start().await;
     let r = reasoner(&s.url, "escalate");
     let plan = sample_plan(&[]);
-    let req = ReviewRequest { plan: &plan, findings: &[], gate_verdict: Verdict::Execute, gate_reasons: &[] };
+    let req = ReviewRequest {
+        plan: &plan,
+        findings: &[],
+        gate_verdict: Verdict::Execute,
+        gate_reasons: &[],
+    };
     let first = check(&r, &req, Duration::from_secs(5)).await;
     let second = check(&r, &req, Duration::from_secs(5)).await;
-    assert_eq!(s.seen.calls.load(Ordering::SeqCst), 1, "a retry storm must not hit the endpoint");
+    assert_eq!(
+        s.seen.calls.load(Ordering::SeqCst),
+        1,
+        "a retry storm must not hit the endpoint"
+    );
     assert!(!first.record.cached && second.record.cached);
     assert_eq!(first.verdict, second.verdict);
+}
+
+/// A reasoner whose model answered `raw`, whatever that is.
+#[derive(Debug)]
+struct RawAnswer(String);
+
+#[async_trait::async_trait]
+impl custos_reasoning::Reasoner for RawAnswer {
+    fn id(&self) -> String {
+        "raw/test".into()
+    }
+    async fn review(
+        &self,
+        _r: &ReviewRequest<'_>,
+    ) -> Result<custos_reasoning::Review, custos_reasoning::ReasoningError> {
+        custos_reasoning::llm::parse_answer(&self.0, 64 * 1024, 0.6)
+    }
+}
+
+fn any_verdict() -> impl proptest::strategy::Strategy<Value = Verdict> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Verdict::Execute),
+        Just(Verdict::NeedsApproval),
+        Just(Verdict::RecommendOnly),
+        Just(Verdict::Deny)
+    ]
+}
+
+fn any_answer() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let verdict = prop_oneof![
+        Just("proceed".to_string()),
+        Just("escalate".to_string()),
+        Just("block".to_string()),
+        "[a-zA-Z]{0,12}"
+    ];
+    let structured = (
+        verdict,
+        -1.0f64..2.0,
+        ".{0,40}",
+        proptest::collection::vec(".{0,10}", 0..3),
+    )
+        .prop_map(|(v, c, r, cs)| {
+            serde_json::json!({"verdict": v, "confidence": c, "rationale": r, "concerns": cs})
+                .to_string()
+        });
+    prop_oneof![structured, ".{0,200}", Just(String::new())]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Whatever a model answers, the verdict is never more permissive than the gate's,
+    /// and anything that is not a valid confident answer is at least `needs_approval`.
+    #[test]
+    fn no_answer_is_more_permissive_than_the_gate(gate in any_verdict(), raw in any_answer()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let plan = sample_plan(&[]);
+        let req = ReviewRequest { plan: &plan, findings: &[], gate_verdict: gate, gate_reasons: &[] };
+        let out = rt.block_on(check(&RawAnswer(raw.clone()), &req, Duration::from_secs(1)));
+        proptest::prop_assert!(out.verdict >= gate);
+        if custos_reasoning::llm::parse_answer(&raw, 64 * 1024, 0.6).is_err() {
+            proptest::prop_assert!(out.verdict >= Verdict::NeedsApproval);
+        }
+    }
 }

@@ -1,23 +1,23 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)] // test helpers
 //! A scripted OpenAI-compatible chat-completions server on 127.0.0.1, started by the
 //! tests. The `model` field of each request picks the behaviour.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Seen {
     pub calls: AtomicUsize,
     pub bodies: Mutex<Vec<Value>>,
 }
 
+#[derive(Debug)]
 pub struct Server {
     pub url: String,
     pub seen: Arc<Seen>,
@@ -38,16 +38,36 @@ fn answer(verdict: &str, confidence: f64) -> String {
 /// What a model that obeys instructions hidden in the data would say: `proceed` whenever
 /// the data asks for it, otherwise `escalate`.
 fn obedient(body: &Value) -> String {
-    let user = body["messages"][1]["content"].as_str().unwrap_or_default().to_lowercase();
-    let asks = ["proceed", "approve", "ignore", "execute", "allow", "genehmig", "aprob", "approuv", "批准", "承認", "разреш"];
-    if asks.iter().any(|w| user.contains(w)) { answer("proceed", 1.0) } else { answer("escalate", 0.9) }
+    let user = body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    let asks = [
+        "proceed",
+        "approve",
+        "ignore",
+        "execute",
+        "allow",
+        "genehmig",
+        "aprob",
+        "approuv",
+        "批准",
+        "承認",
+        "разреш",
+    ];
+    if asks.iter().any(|w| user.contains(w)) {
+        answer("proceed", 1.0)
+    } else {
+        answer("escalate", 0.9)
+    }
 }
 
-async fn chat(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn chat(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> Response {
     seen.calls.fetch_add(1, Ordering::SeqCst);
-    let _ = headers;
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    seen.bodies.lock().unwrap().push(body.clone());
+    if let Ok(mut b) = seen.bodies.lock() {
+        b.push(body.clone());
+    }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let ok = |content: String| (StatusCode::OK, axum::Json(completion(&content))).into_response();
     match model.as_str() {
@@ -77,13 +97,25 @@ async fn chat(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: axum::bod
     }
 }
 
+/// Start on a free loopback port; the server lives as long as the runtime.
 pub async fn start() -> Server {
     let seen = Arc::new(Seen::default());
-    let app = Router::new().route("/v1/chat/completions", post(chat)).with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(seen.clone());
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("cannot bind the scripted OpenAI server: {e}"),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => panic!("no local address: {e}"),
+    };
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Server { url: format!("http://{addr}/v1"), seen }
+    Server {
+        url: format!("http://{addr}/v1"),
+        seen,
+    }
 }

@@ -1,0 +1,114 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! The LLM reasoning layer through the whole pipeline on LocalStack: every fault of the
+//! model endpoint ends in `needs_approval` with its reason in the ledger, and nothing is
+//! called; a model that blocks blocks; history shows the rationale.
+
+mod common;
+use common::*;
+
+use custos_testkit::{Fixture, make_bucket, require_localstack, s3, sdk};
+use serde_json::Value;
+
+fn config(url: &str, model: &str) -> String {
+    format!(
+        "[reasoning]\nmode = \"openai\"\nbase_url = {url:?}\nmodel = {model:?}\ntimeout_ms = 3000\nmin_confidence = 0.6\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_model_fault_ends_in_needs_approval_with_no_mutating_call() {
+    require_localstack().await;
+    let server = custos_testkit::openai_stub::start().await;
+    for model in [
+        "malformed",
+        "empty",
+        "http500",
+        "ratelimited",
+        "hang",
+        "huge",
+        "unknown",
+        "lowconf",
+        "refusal",
+    ] {
+        let env = Env::with_config(&config(&server.url, model));
+        let bucket = format!("l{}-{model}", env.account);
+        make_bucket(
+            &s3(&sdk(&env.account)),
+            &bucket,
+            Fixture::NoPublicAccessBlock,
+        )
+        .await
+        .unwrap();
+        let out = env
+            .command(&["--output", "json", "run", "--once"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{model}: {}", text(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            outcome_of(&report, &bucket),
+            "awaiting_approval",
+            "{model}: {report:#}"
+        );
+        let events = env.events(report["run_id"].as_str().unwrap());
+        assert_eq!(
+            count(&events, "action.intent"),
+            0,
+            "{model}: a mutating call was made"
+        );
+        let decision = events
+            .iter()
+            .find(|e| e["kind"] == "decision" && e["resource"].as_str().unwrap().ends_with(&bucket))
+            .unwrap();
+        let d = &decision["payload"]["decision"];
+        assert_eq!(d["verdict"], "needs_approval", "{model}");
+        assert!(
+            d["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["rule"] == "reasoning.error"),
+            "{model}: {d:#}"
+        );
+        assert_eq!(d["reasoner"]["model"], model);
+        assert_eq!(d["reasoner"]["prompt_version"], "custos-review/1");
+        assert!(
+            s3(&sdk(&env.account))
+                .get_public_access_block()
+                .bucket(&bucket)
+                .send()
+                .await
+                .is_err(),
+            "{model}: the bucket changed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_model_blocks_and_history_shows_its_rationale() {
+    require_localstack().await;
+    let server = custos_testkit::openai_stub::start().await;
+    let env = Env::with_config(&config(&server.url, "block"));
+    let bucket = format!("l{}-block", env.account);
+    make_bucket(
+        &s3(&sdk(&env.account)),
+        &bucket,
+        Fixture::NoPublicAccessBlock,
+    )
+    .await
+    .unwrap();
+    let report = env.json(&["run", "--once"]);
+    assert_eq!(outcome_of(&report, &bucket), "denied");
+    let hist = env.custos(&["history", "--resource", &bucket]);
+    assert!(
+        String::from_utf8_lossy(&hist.stdout).contains("scripted block"),
+        "{}",
+        text(&hist)
+    );
+    let events = env.events(report["run_id"].as_str().unwrap());
+    let d = events.iter().find(|e| e["kind"] == "decision").unwrap();
+    let r = &d["payload"]["decision"]["reasoner"];
+    assert_eq!(r["prompt_tokens"], 321);
+    assert!(r["latency_ms"].as_u64().is_some());
+    assert!(r["answer_digest"].as_str().unwrap().starts_with("sha256:"));
+}
