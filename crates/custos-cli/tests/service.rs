@@ -310,3 +310,76 @@ async fn reverify_records_a_recurrence_and_fixes_it_again() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn scheduled_scans_run_and_sigterm_stops_the_service_cleanly() {
+    require_localstack().await;
+    // A scan every two seconds, no queue.
+    let env = Env::with_config(
+        "[[schedules]]\ncron = \"*/2 * * * * *\"\ntask = \"scan\"\n[[schedules]]\ncron = \"1/2 * * * * *\"\ntask = \"reverify\"\n",
+    );
+    let client = s3(&sdk(&env.account));
+    let name = format!("c{}-public", env.account);
+    make_bucket(&client, &name, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    let child = env
+        .command(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && client
+            .get_public_access_block()
+            .bucket(&name)
+            .send()
+            .await
+            .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        client
+            .get_public_access_block()
+            .bucket(&name)
+            .send()
+            .await
+            .is_ok(),
+        "the scheduled scan did not fix the bucket"
+    );
+    // Let a re-verification sweep happen too, then ask the service to stop.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "SIGTERM did not stop the service promptly"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("scheduled tasks"));
+    let events = all_events(&env);
+    assert!(events.iter().any(|e| {
+        e["kind"] == "run.started"
+            && e["payload"]["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("scan:")
+    }));
+    assert!(
+        events.iter().any(|e| e["kind"] == "reverify.ok"),
+        "no re-verification sweep ran"
+    );
+}
