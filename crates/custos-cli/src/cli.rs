@@ -260,6 +260,16 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The ledger named by `--database-url` or the configuration (no AWS, no policy).
+async fn open_ledger(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+) -> Result<custos_ledger::Ledger, Failure> {
+    let config = build::load_config(cfg)?;
+    let url = db.map(str::to_string).unwrap_or(config.database_url);
+    Ok(custos_ledger::Ledger::open(&url).await?)
+}
+
 /// Build the engine and run it once over the replay file or, without one, the account.
 async fn execute_source(
     cfg: Option<&std::path::Path>,
@@ -374,9 +384,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             limit,
             verify,
         } => {
-            let config = build::load_config(cfg)?;
-            let url = db.map(str::to_string).unwrap_or(config.database_url);
-            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let ledger = open_ledger(cfg, db).await?;
             let events = ledger
                 .events(&EventFilter {
                     resource_contains: resource,
@@ -423,9 +431,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
         Command::DeadLetters => {
-            let config = build::load_config(cfg)?;
-            let url = db.map(str::to_string).unwrap_or(config.database_url);
-            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let ledger = open_ledger(cfg, db).await?;
             let dls = ledger.dead_letters().await?;
             match out {
                 Output::Json => print_json(&dls)?,
@@ -590,9 +596,7 @@ async fn approvals(
 ) -> Result<u8, Failure> {
     match command {
         ApprovalsCommand::List { status } => {
-            let config = build::load_config(cfg)?;
-            let url = db.map(str::to_string).unwrap_or(config.database_url);
-            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let ledger = open_ledger(cfg, db).await?;
             let filter = if status == "all" {
                 None
             } else {
@@ -606,9 +610,7 @@ async fn approvals(
             Ok(EXIT_OK)
         }
         ApprovalsCommand::Show { id } => {
-            let config = build::load_config(cfg)?;
-            let url = db.map(str::to_string).unwrap_or(config.database_url);
-            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let ledger = open_ledger(cfg, db).await?;
             let a = ledger.approval(&id).await?;
             match out {
                 Output::Json => print_json(&a)?,
@@ -643,9 +645,7 @@ async fn approvals(
         }
         ApprovalsCommand::Deny { id, by, comment } => {
             // Denying needs no AWS: open only the ledger.
-            let config = build::load_config(cfg)?;
-            let url = db.map(str::to_string).unwrap_or(config.database_url);
-            let ledger = custos_ledger::Ledger::open(&url).await?;
+            let ledger = open_ledger(cfg, db).await?;
             let a = ledger.approval(&id).await?;
             let denied = custos_approval::deny(&a, &who(by), comment, chrono::Utc::now())
                 .map_err(|e| Failure::new(EXIT_REFUSED, e))?;

@@ -13,6 +13,23 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+/// A fresh account with a change-event queue (short visibility timeout) configured.
+async fn queue_env(prefix: &str, visibility_seconds: u32) -> (Env, aws_config::SdkConfig, String) {
+    let env = Env::new();
+    let sdk = sdk(&env.account);
+    let queue = make_queue(
+        &sqs(&sdk),
+        &format!("{prefix}{}", env.account),
+        visibility_seconds,
+    )
+    .await
+    .unwrap();
+    env.write_config(&format!(
+        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n"
+    ));
+    (env, sdk, queue)
+}
+
 fn at(minute: u32) -> String {
     format!("2026-11-01T10:{minute:02}:00Z")
 }
@@ -47,19 +64,8 @@ fn shuffled<T: Clone>(items: &[T]) -> Vec<T> {
 #[tokio::test]
 async fn two_hundred_change_events_converge_without_double_changes() {
     require_localstack().await;
-    let probe = Env::new();
-    let sdk = sdk(&probe.account);
+    let (env, sdk, queue) = queue_env("q", 5).await;
     let client = s3(&sdk);
-    let queue = make_queue(&sqs(&sdk), &format!("q{}", probe.account), 5)
-        .await
-        .unwrap();
-    let env = Env {
-        dir: probe.dir,
-        account: probe.account,
-    };
-    env.write_config(&format!(
-        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n"
-    ));
 
     // 20 buckets: 10 without a public access block, 5 without encryption, 5 compliant.
     let mut buckets = Vec::new();
@@ -162,19 +168,8 @@ async fn two_hundred_change_events_converge_without_double_changes() {
 #[tokio::test]
 async fn sigkill_mid_batch_converges_without_duplicate_calls() {
     require_localstack().await;
-    let probe = Env::new();
-    let sdk = sdk(&probe.account);
+    let (env, sdk, queue) = queue_env("k", 2).await;
     let client = s3(&sdk);
-    let queue = make_queue(&sqs(&sdk), &format!("k{}", probe.account), 2)
-        .await
-        .unwrap();
-    let env = Env {
-        dir: probe.dir,
-        account: probe.account,
-    };
-    env.write_config(&format!(
-        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n"
-    ));
 
     let n = 40;
     let mut bodies = Vec::new();

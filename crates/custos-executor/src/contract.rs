@@ -70,19 +70,7 @@ pub async fn execute(
     plan: &RemediationPlan,
     action_id: &str,
 ) -> Result<ExecutionRecord, ExecError> {
-    let mut record = ExecutionRecord {
-        action_id: action_id.to_string(),
-        plan_id: plan.id.clone(),
-        outcome: ActionOutcome::Failed,
-        before: Value::Null,
-        before_digest: plan.before_digest.clone(),
-        after: None,
-        after_digest: None,
-        calls: Vec::new(),
-        rollback: Vec::new(),
-        verification: None,
-        error: None,
-    };
+    let mut record = new_record(plan, action_id, Value::Null, Vec::new());
     // 1. before
     let before_ci = match read(reader, plan).await {
         Ok(Some(ci)) => ci,
@@ -130,6 +118,28 @@ pub async fn execute(
         .await
         .map_err(ExecError::Journal)?;
     call_and_verify(executor, reader, verifier, journal, plan, record, &before).await
+}
+
+/// A record that says `failed` until a step says otherwise.
+fn new_record(
+    plan: &RemediationPlan,
+    action_id: &str,
+    before: Value,
+    rollback: Vec<custos_core::RollbackStep>,
+) -> ExecutionRecord {
+    ExecutionRecord {
+        action_id: action_id.to_string(),
+        plan_id: plan.id.clone(),
+        outcome: ActionOutcome::Failed,
+        before,
+        before_digest: plan.before_digest.clone(),
+        after: None,
+        after_digest: None,
+        calls: Vec::new(),
+        rollback,
+        verification: None,
+        error: None,
+    }
 }
 
 /// Steps 5 to 7: call, read back, verify, restore on failure, record.
@@ -229,19 +239,12 @@ pub async fn reconcile(
     plan: &RemediationPlan,
     action_id: &str,
 ) -> Result<ExecutionRecord, ExecError> {
-    let mut record = ExecutionRecord {
-        action_id: action_id.to_string(),
-        plan_id: plan.id.clone(),
-        outcome: ActionOutcome::Failed,
-        before: plan.before.clone(),
-        before_digest: plan.before_digest.clone(),
-        after: None,
-        after_digest: None,
-        calls: Vec::new(),
-        rollback: executor.rollback_steps(&plan.before["facet"]),
-        verification: None,
-        error: None,
-    };
+    let mut record = new_record(
+        plan,
+        action_id,
+        plan.before.clone(),
+        executor.rollback_steps(&plan.before["facet"]),
+    );
     let ci = match read(reader, plan).await? {
         Some(ci) => ci,
         None => {
