@@ -282,18 +282,17 @@ pub async fn make_open_security_group(
         )
         .send()
         .await?;
-    client
-        .create_tags()
-        .resources(&id)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("environment")
-                .value("dev")
-                .build(),
-        )
-        .send()
-        .await?;
+    tag_dev(client, &id).await?;
     Ok(id)
+}
+
+async fn tag_dev(client: &aws_sdk_ec2::Client, id: &str) -> anyhow::Result<()> {
+    let tag = aws_sdk_ec2::types::Tag::builder()
+        .key("environment")
+        .value("dev")
+        .build();
+    client.create_tags().resources(id).tags(tag).send().await?;
+    Ok(())
 }
 
 /// An instance with IMDSv1 allowed (tokens optional), tagged `environment=dev`.
@@ -320,17 +319,7 @@ pub async fn make_instance(client: &aws_sdk_ec2::Client) -> anyhow::Result<Strin
         .and_then(|i| i.instance_id())
         .unwrap_or_default()
         .to_string();
-    client
-        .create_tags()
-        .resources(&id)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("environment")
-                .value("dev")
-                .build(),
-        )
-        .send()
-        .await?;
+    tag_dev(client, &id).await?;
     Ok(id)
 }
 

@@ -319,7 +319,9 @@ impl Engine {
                 .approvals(Some(ApprovalStatus::Approved))
                 .await?
             {
-                let row = self.execute_approved(&a, Some(st.run_id())).await?;
+                let row = self
+                    .execute_approved(&a, Some(st.run_id()), &st.gate_base)
+                    .await?;
                 st.report.rows.push(row);
             }
         }
@@ -490,7 +492,7 @@ impl Engine {
                 return Ok(Disposition::Duplicate);
             }
         }
-        self.evaluate(st, &ci).await?;
+        self.evaluate(st, &ci, &state_digest).await?;
         if st.records() {
             // Only after every outcome is durable: a crash before this line means the item
             // is processed again (and the executor finds the work done).
@@ -505,7 +507,12 @@ impl Engine {
         Ok(Disposition::Processed)
     }
 
-    async fn evaluate(&self, st: &mut RunState, ci: &ConfigurationItem) -> Result<(), EngineError> {
+    async fn evaluate(
+        &self,
+        st: &mut RunState,
+        ci: &ConfigurationItem,
+        state_digest: &custos_core::Digest,
+    ) -> Result<(), EngineError> {
         let ledger = &self.parts.ledger;
         let run_id = st.run_id().to_string();
         let record = st.records();
@@ -540,7 +547,7 @@ impl Engine {
             let failing: Vec<&str> = findings.iter().map(|f| f.control_id.as_str()).collect();
             ledger
                 .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
-                    "capture_time": ci.configuration_item_capture_time, "state_digest": digest_json(&ci.to_json()),
+                    "capture_time": ci.configuration_item_capture_time, "state_digest": state_digest,
                     "controls": applicable, "failing": failing,
                 }))
                 .await?;
@@ -931,7 +938,8 @@ impl Engine {
         if !execute {
             return Ok((approved, None));
         }
-        let row = self.execute_approved(&approved, None).await?;
+        let base = self.gate_base().await?;
+        let row = self.execute_approved(&approved, None, &base).await?;
         let after = self.parts.ledger.approval(&approved.id).await?;
         Ok((after, Some(row)))
     }
@@ -940,11 +948,12 @@ impl Engine {
         &self,
         a: &Approval,
         run_id: Option<&str>,
+        base: &GateInput,
     ) -> Result<RunRow, EngineError> {
         // An approval lifts `needs_approval`, nothing more: a deny (an exclusion added
         // since) or a deferral (a blackout, a blast-radius limit) still holds. The request
         // stays approved and is tried again by the next run until it expires.
-        let mut input = self.gate_base().await?;
+        let mut input = base.clone();
         input.time = self.time_facts(Utc::now());
         let gate = self.gate(&a.plan, &input);
         if gate.verdict >= Verdict::RecommendOnly {

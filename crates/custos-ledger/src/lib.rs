@@ -351,32 +351,6 @@ impl Ledger {
         Ok(())
     }
 
-    pub async fn runs(&self, limit: i64) -> Result<Vec<Run>> {
-        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Run {
-                    id: r.try_get("id")?,
-                    started_at: parse_ts(&r.try_get::<String, _>("started_at")?),
-                    finished_at: r
-                        .try_get::<Option<String>, _>("finished_at")?
-                        .map(|s| parse_ts(&s)),
-                    mode: r.try_get("mode")?,
-                    source: r.try_get("source")?,
-                    requested_by: r.try_get("requested_by")?,
-                    policy_digest: r.try_get("policy_digest")?,
-                    summary: r
-                        .try_get::<Option<String>, _>("summary")?
-                        .map(|s| json_col("runs", &s))
-                        .transpose()?,
-                })
-            })
-            .collect()
-    }
-
     // ---- approvals ----
 
     /// Store a new request, unless one is already open for the same resource and

@@ -55,11 +55,6 @@ impl Inventory {
         }
         Inventory { s3, ec2 }
     }
-
-    /// (account, region) pairs covered, for reports.
-    pub fn scopes(&self) -> Vec<(String, String)> {
-        self.ec2.keys().cloned().collect()
-    }
 }
 
 #[async_trait]

@@ -1,10 +1,9 @@
 //! The S3 describe scanner: builds AWS Config `AWS::S3::Bucket` configuration items from
 //! the S3 API, in the same shape AWS Config records them.
 
-use crate::aws::{AwsPool, error_code, error_message, load_sdk_config};
+use crate::aws::{AwsPool, error_code, error_message};
 use crate::{Batch, ResourceReader, Source, TelemetryError};
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use custos_core::{ConfigurationItem, ResourceRef};
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
@@ -23,21 +22,6 @@ pub struct S3Scanner {
 }
 
 impl S3Scanner {
-    /// Scan the default credentials' account, from the standard SDK chain.
-    pub async fn from_env(
-        region: Option<&str>,
-        concurrency: usize,
-    ) -> Result<Self, TelemetryError> {
-        Self::new(load_sdk_config(region).await, concurrency).await
-    }
-
-    /// Scan the account of an explicit SDK configuration (resolved through STS).
-    pub async fn new(sdk: SdkConfig, concurrency: usize) -> Result<Self, TelemetryError> {
-        let pool = Arc::new(AwsPool::new(sdk, Default::default()).await?);
-        let account = pool.default_account().to_string();
-        Ok(Self::in_pool(pool, account, concurrency))
-    }
-
     /// Scan `account` with clients from `pool`.
     pub fn in_pool(pool: Arc<AwsPool>, account: String, concurrency: usize) -> Self {
         S3Scanner {

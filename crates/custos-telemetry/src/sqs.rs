@@ -36,10 +36,6 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    pub fn new(sdk: &SdkConfig, url: impl Into<String>) -> Self {
-        Self::with_wait(sdk, url, 20)
-    }
-
     /// A queue long-polling `wait_seconds` (0-20). The client's per-attempt timeout is
     /// set above the long-poll wait, or every empty poll would end as a timeout error.
     pub fn with_wait(sdk: &SdkConfig, url: impl Into<String>, wait_seconds: i32) -> Self {
