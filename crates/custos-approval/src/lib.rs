@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use custos_core::{
-    Approval, ApprovalStatus, AutonomyLevel, Decision, Finding, Reason, RemediationPlan, Stage,
-    Verdict,
+    Approval, ApprovalStatus, AutonomyLevel, Decision, Environment, Finding, Reason,
+    RemediationPlan, Stage, Verdict,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Autonomy per resource class and environment, capped by a policy-admin ceiling.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,83 +31,37 @@ impl Default for AutonomyPolicy {
 }
 
 impl AutonomyPolicy {
-    /// The level for a class in an environment: the most specific setting, capped by the
+    /// The level for a class in an environment: the most specific setting (the canonical
+    /// name, then its class `production`/`non-production`, then `*`), capped by the
     /// ceiling.
-    pub fn level(&self, class: &str, environment: &str) -> AutonomyLevel {
+    pub fn level(&self, class: &str, environment: &Environment) -> AutonomyLevel {
         let configured = self
             .classes
             .get(class)
-            .and_then(|envs| envs.get(environment).or_else(|| envs.get("*")))
+            .and_then(|envs| {
+                envs.get(&environment.name)
+                    .or_else(|| envs.get(environment.class.as_str()))
+                    .or_else(|| envs.get("*"))
+            })
             .copied()
             .unwrap_or(self.default);
         configured.min(self.ceiling)
     }
 }
 
-/// How a resource's environment is found: the first tag key present wins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Environments {
-    pub tag_keys: Vec<String>,
-    /// When no tag says: treated as production.
-    pub default: String,
-    /// Environments treated as non-production; every other name counts as production.
-    pub non_production: BTreeSet<String>,
-}
-
-impl Default for Environments {
-    fn default() -> Self {
-        Environments {
-            tag_keys: vec!["environment".into(), "env".into(), "Environment".into()],
-            default: "production".into(),
-            non_production: [
-                "dev",
-                "development",
-                "test",
-                "testing",
-                "staging",
-                "sandbox",
-                "qa",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        }
-    }
-}
-
-impl Environments {
-    pub fn of(&self, tags: &BTreeMap<String, String>) -> String {
-        self.tag_keys
-            .iter()
-            .find_map(|k| tags.get(k).map(|v| v.trim().to_ascii_lowercase()))
-            .filter(|v| !v.is_empty() && v.len() <= 64)
-            .unwrap_or_else(|| self.default.clone())
-    }
-
-    /// Unknown environments are production: the cautious reading.
-    pub fn is_production(&self, environment: &str) -> bool {
-        !self.non_production.contains(environment)
-    }
-}
-
 /// The autonomy stage: the verdict the level allows, with a reason when it restricts.
 pub fn autonomy_verdict(
     level: AutonomyLevel,
-    environment: &str,
-    production: bool,
+    environment: &Environment,
 ) -> (Verdict, Option<Reason>) {
-    let v = level.allows(production);
+    let v = level.allows(environment.class.is_production());
     let reason = (v > Verdict::Execute).then(|| Reason {
         stage: Stage::Autonomy,
         rule: format!("autonomy.{}", level.name()),
         verdict: v,
         message: format!(
-            "autonomy level {level} in {} environment `{environment}`",
-            if production {
-                "production"
-            } else {
-                "non-production"
-            }
+            "autonomy level {level} in {} environment `{}`",
+            environment.class, environment.name
         ),
     });
     (v, reason)
@@ -125,6 +79,10 @@ pub enum ApprovalError {
     NoIdentity,
     #[error("approval `{id}` is `{status}`; only an approved request can be executed")]
     NotApproved { id: String, status: ApprovalStatus },
+    #[error(
+        "approval `{id}` is `{status}`; only a request being executed can be closed or released"
+    )]
+    NotExecuting { id: String, status: ApprovalStatus },
 }
 
 /// A new pending request for `plan`.
@@ -222,8 +180,9 @@ pub fn expire_if_due(a: &Approval, now: DateTime<Utc>) -> Option<Approval> {
     None
 }
 
-/// Record that an approved request was carried out (or found stale).
-pub fn close(a: &Approval, stale: bool, now: DateTime<Utc>) -> Result<Approval, ApprovalError> {
+/// Claim an approved, unexpired request for execution (`executing`). The ledger makes
+/// the claim with a conditional update, so only one worker wins it.
+pub fn claim(a: &Approval, now: DateTime<Utc>) -> Result<Approval, ApprovalError> {
     if a.status != ApprovalStatus::Approved {
         return Err(ApprovalError::NotApproved {
             id: a.id.clone(),
@@ -234,6 +193,34 @@ pub fn close(a: &Approval, stale: bool, now: DateTime<Utc>) -> Result<Approval, 
         return Err(ApprovalError::Expired {
             id: a.id.clone(),
             at: a.expires_at,
+        });
+    }
+    let mut out = a.clone();
+    out.status = ApprovalStatus::Executing;
+    Ok(out)
+}
+
+/// Give a claimed request back (the guard did not execute it now): approved again, to be
+/// tried by a later run until it expires.
+pub fn release(a: &Approval) -> Result<Approval, ApprovalError> {
+    if a.status != ApprovalStatus::Executing {
+        return Err(ApprovalError::NotExecuting {
+            id: a.id.clone(),
+            status: a.status,
+        });
+    }
+    let mut out = a.clone();
+    out.status = ApprovalStatus::Approved;
+    Ok(out)
+}
+
+/// Record that a claimed request was carried out (or found stale). The claim was made
+/// before expiry; an expiry during the execution does not undo what was done.
+pub fn close(a: &Approval, stale: bool) -> Result<Approval, ApprovalError> {
+    if a.status != ApprovalStatus::Executing {
+        return Err(ApprovalError::NotExecuting {
+            id: a.id.clone(),
+            status: a.status,
         });
     }
     let mut out = a.clone();

@@ -31,23 +31,22 @@ fn autonomy_resolution_and_ceiling() {
         ]
         .into(),
     );
-    assert_eq!(p.level("s3", "dev"), AutonomyLevel::Auto);
-    assert_eq!(p.level("s3", "production"), AutonomyLevel::AutoLower);
-    assert_eq!(p.level("ec2", "dev"), AutonomyLevel::Approve);
+    let envs = custos_core::Environments::default();
+    let env = |n: &str| envs.classify(n);
+    assert_eq!(p.level("s3", &env("dev")), AutonomyLevel::Auto);
+    assert_eq!(p.level("s3", &env("production")), AutonomyLevel::AutoLower);
+    assert_eq!(p.level("ec2", &env("dev")), AutonomyLevel::Approve);
+    // A setting for the production class covers aliases and unknown names.
+    p.classes
+        .get_mut("s3")
+        .unwrap()
+        .insert("production".into(), AutonomyLevel::Approve);
+    for name in ["prod", "live", "prd-eu"] {
+        assert_eq!(p.level("s3", &env(name)), AutonomyLevel::Approve, "{name}");
+    }
+    assert_eq!(p.level("s3", &env("staging")), AutonomyLevel::AutoLower);
     p.ceiling = AutonomyLevel::Recommend;
-    assert_eq!(p.level("s3", "dev"), AutonomyLevel::Recommend);
-}
-
-#[test]
-fn environment_from_tags_defaults_to_production() {
-    let e = Environments::default();
-    assert_eq!(
-        e.of(&[("env".to_string(), "Dev".to_string())].into()),
-        "dev"
-    );
-    assert_eq!(e.of(&Default::default()), "production");
-    assert!(e.is_production("prod-eu"));
-    assert!(!e.is_production("staging"));
+    assert_eq!(p.level("s3", &env("dev")), AutonomyLevel::Recommend);
 }
 
 #[test]
@@ -79,9 +78,17 @@ fn expired_requests_cannot_be_approved_or_executed() {
     ));
     let ok = approve(&a, "alice", None, t0()).unwrap();
     assert!(matches!(
-        close(&ok, false, late),
+        claim(&ok, late),
         Err(ApprovalError::Expired { .. })
     ));
+    // Claimed in time: closing after the expiry records what was done.
+    let running = claim(&ok, t0()).unwrap();
+    assert_eq!(
+        close(&running, false).unwrap().status,
+        ApprovalStatus::Executed
+    );
+    assert_eq!(release(&running).unwrap().status, ApprovalStatus::Approved);
+    assert!(close(&ok, false).is_err(), "closing needs a claim");
     assert_eq!(
         expire_if_due(&ok, late).unwrap().status,
         ApprovalStatus::Expired
@@ -93,7 +100,9 @@ enum Op {
     Approve(String, i64),
     Deny(String, i64),
     Expire(i64),
-    Close(bool, i64),
+    Claim(i64),
+    Release,
+    Close(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -107,7 +116,9 @@ fn op() -> impl Strategy<Value = Op> {
         (who.clone(), hours.clone()).prop_map(|(w, h)| Op::Approve(w, h)),
         (who, hours.clone()).prop_map(|(w, h)| Op::Deny(w, h)),
         hours.clone().prop_map(Op::Expire),
-        (any::<bool>(), hours).prop_map(|(s, h)| Op::Close(s, h)),
+        hours.prop_map(Op::Claim),
+        Just(Op::Release),
+        any::<bool>().prop_map(Op::Close),
     ]
 }
 
@@ -125,7 +136,9 @@ proptest! {
                 Op::Approve(w, h) => approve(&a, w, None, t0() + Duration::hours(*h)).ok(),
                 Op::Deny(w, h) => deny(&a, w, None, t0() + Duration::hours(*h)).ok(),
                 Op::Expire(h) => expire_if_due(&a, t0() + Duration::hours(*h)),
-                Op::Close(s, h) => close(&a, *s, t0() + Duration::hours(*h)).ok(),
+                Op::Claim(h) => claim(&a, t0() + Duration::hours(*h)).ok(),
+                Op::Release => release(&a).ok(),
+                Op::Close(s) => close(&a, *s).ok(),
             };
             if let Some(n) = next {
                 prop_assert!(!before.is_terminal(), "left terminal state {before:?} via {op:?}");
@@ -136,10 +149,17 @@ proptest! {
                         if let Op::Approve(_, h) = op { prop_assert!(h < 24); }
                         approved_by = Some(by);
                     }
-                    ApprovalStatus::Executed | ApprovalStatus::Stale => {
+                    ApprovalStatus::Executing => {
                         prop_assert_eq!(before, ApprovalStatus::Approved);
                         prop_assert!(approved_by.is_some());
-                        if let Op::Close(_, h) = op { prop_assert!(h < 24); }
+                        if let Op::Claim(h) = op { prop_assert!(h < 24); }
+                    }
+                    ApprovalStatus::Executed | ApprovalStatus::Stale => {
+                        prop_assert_eq!(before, ApprovalStatus::Executing);
+                        prop_assert!(approved_by.is_some());
+                    }
+                    ApprovalStatus::Expired => {
+                        prop_assert!(before != ApprovalStatus::Executing, "a running execution expired");
                     }
                     _ => {}
                 }

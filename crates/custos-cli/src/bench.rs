@@ -2,7 +2,7 @@
 //! inventory. No AWS, no ledger: only the policy layer is measured.
 
 use custos_core::ConfigurationItem;
-use custos_executor::{PlaybookSet, Registry};
+use custos_executor::{Catalog, PlaybookSet};
 use custos_policy::{GateInput, PolicyBundle};
 use serde::Serialize;
 use serde_json::json;
@@ -64,13 +64,18 @@ fn unreachable_item(e: &str) -> ConfigurationItem {
 }
 
 pub fn run(
+    config: &custos_engine::Config,
     bundle: &PolicyBundle,
     playbooks: &PlaybookSet,
-    registry: &Registry,
+    catalog: &Catalog,
     items: &[ConfigurationItem],
 ) -> Result<BenchReport, String> {
     let mut ev = bundle.evaluator();
-    let input = GateInput::default();
+    let input = GateInput {
+        limits: config.gate.limits,
+        time: custos_policy::TimeFacts::at(chrono::Utc::now()),
+        ..GateInput::default()
+    };
     let mut findings = 0;
     let mut decisions = 0;
     let start = Instant::now();
@@ -82,7 +87,8 @@ pub fn run(
             if !seen.insert(f.control_id.clone()) {
                 continue;
             }
-            if let Some(plan) = playbooks.plan(registry, f, ci, "dev") {
+            let env = config.environments.of(&ci.tags);
+            if let Some(plan) = playbooks.plan(catalog, f, ci, &env) {
                 let _ = ev.gate(&plan, &input);
                 decisions += 1;
             }

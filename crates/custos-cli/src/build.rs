@@ -3,12 +3,13 @@
 
 use crate::cli::{EXIT_INVALID, EXIT_RUNTIME, Failure};
 use async_trait::async_trait;
+use custos_core::SystemClock;
 use custos_core::{ConfigurationItem, ResourceRef};
 use custos_engine::{Config, Engine, Parts};
-use custos_executor::{PlaybookSet, Registry};
+use custos_executor::{Catalog, PlaybookSet, Registry};
 use custos_ledger::Ledger;
 use custos_policy::{PolicyBundle, PolicyOptions};
-use custos_reasoning::OfflineReasoner;
+use custos_reasoning::Reasoning;
 use custos_telemetry::aws::{AwsPool, load_sdk_config};
 use custos_telemetry::{Inventory, ResourceReader, TelemetryError};
 use std::path::Path;
@@ -46,7 +47,7 @@ pub fn load_policy(config: &Config) -> Result<PolicyBundle, Failure> {
         &config.policy_dirs(),
         PolicyOptions {
             eval_timeout: config.eval_timeout,
-            gate_config: config.gate.clone(),
+            gate_config: config.gate_data(),
         },
     )
     .map_err(|e| Failure::new(EXIT_INVALID, e))
@@ -57,25 +58,21 @@ pub fn load_policy(config: &Config) -> Result<PolicyBundle, Failure> {
 pub fn load_playbooks(
     config: &Config,
     bundle: &PolicyBundle,
-    registry: &Registry,
+    catalog: &Catalog,
 ) -> Result<PlaybookSet, Failure> {
-    let set = PlaybookSet::load_dirs(
-        &config.playbook_dirs(),
-        registry,
-        &config.playbook_overrides,
-    )
-    .map_err(|errs| {
-        Failure::msg(
-            EXIT_INVALID,
-            format!(
-                "playbooks are invalid:\n{}",
-                errs.iter()
-                    .map(|e| format!("  - {e}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        )
-    })?;
+    let set = PlaybookSet::load_dirs(&config.playbook_dirs(), catalog, &config.playbook_overrides)
+        .map_err(|errs| {
+            Failure::msg(
+                EXIT_INVALID,
+                format!(
+                    "playbooks are invalid:\n{}",
+                    errs.iter()
+                        .map(|e| format!("  - {e}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            )
+        })?;
     let mut errors = Vec::new();
     for pb in set.iter() {
         if bundle.control(&pb.control).is_none() {
@@ -126,11 +123,7 @@ pub async fn engine(
     let bundle = load_policy(&config)?;
     // Validate the playbooks before anything talks to AWS: a broken file refuses to start
     // the same way with or without credentials.
-    let playbooks = load_playbooks(
-        &config,
-        &bundle,
-        &Registry::new(custos_executor::executors_for_tests()),
-    )?;
+    let playbooks = load_playbooks(&config, &bundle, &custos_executor::offline_catalog())?;
     let pool = match needs {
         Needs::Offline => None,
         Needs::Aws => {
@@ -169,10 +162,10 @@ pub async fn engine(
         Some(i) => i.clone(),
         None => Arc::new(NoReader),
     };
-    let reasoner: Arc<dyn custos_reasoning::Reasoner> = match &config.reasoner {
-        custos_engine::config::ReasonerChoice::Offline => {
-            Arc::new(OfflineReasoner::new(config.offline_rules.clone()))
-        }
+    // The offline context rules always run; a model, when configured, can only add
+    // caution on top of them.
+    let model: Option<Arc<dyn custos_reasoning::Reasoner>> = match &config.reasoner {
+        custos_engine::config::ReasonerChoice::Offline => None,
         custos_engine::config::ReasonerChoice::OpenAi {
             base_url,
             model,
@@ -198,7 +191,7 @@ pub async fn engine(
                     .collect(),
                 None => Vec::new(),
             };
-            Arc::new(custos_reasoning::LlmReasoner::new(
+            Some(Arc::new(custos_reasoning::LlmReasoner::new(
                 custos_reasoning::LlmSettings {
                     base_url: base_url.clone(),
                     model: model.clone(),
@@ -208,17 +201,23 @@ pub async fn engine(
                     cache_ttl: *cache_ttl,
                     calendar,
                 },
-            ))
+            )))
         }
+    };
+    let reasoning = Reasoning {
+        offline: config.offline_rules.clone(),
+        model,
+        timeout: config.reasoning_timeout,
     };
     let engine = Engine::new(Parts {
         config,
         bundle,
         playbooks,
         registry,
-        reasoner,
+        reasoning,
         reader,
         ledger: Arc::new(ledger),
+        clock: Arc::new(SystemClock),
         actor: actor.to_string(),
     });
     Ok(Built {

@@ -45,6 +45,7 @@ impl From<custos_engine::EngineError> for Failure {
     fn from(e: custos_engine::EngineError) -> Self {
         use custos_engine::EngineError as E;
         let code = match &e {
+            E::NoIdentity => EXIT_INVALID,
             E::Approval(_) | E::Refused(_) => EXIT_REFUSED,
             E::Ledger(custos_ledger::LedgerError::Conflict { .. }) => EXIT_REFUSED,
             E::Ledger(
@@ -93,7 +94,8 @@ const EXIT_HELP: &str = "Exit codes:
   2  invalid usage, configuration, policy or playbooks (custos refused to start)
   3  scan --fail-on-findings found non-compliant resources; policy test failed
   4  run: an action failed, was rolled back, or a resource could not be evaluated
-  5  approval or rollback refused (expired, self-approval, not pending, stale)";
+  5  approval or rollback refused (expired, self-approval, not pending, stale, refused by
+     the guard: blackout, pause, breaker, exclusion, limits)";
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -151,12 +153,33 @@ pub enum Command {
         #[command(subcommand)]
         command: ApprovalsCommand,
     },
-    /// Restore the before state of an executed action, checked by reading it back.
+    /// Restore the before state of an executed fix, through the guard (refused in a
+    /// blackout or pause, on an excluded resource, over a limit, or when the resource
+    /// changed since the fix), checked by reading it back.
     Rollback {
         action_id: String,
-        /// Who asks for the rollback (recorded).
+        /// Who asks for the rollback (required, recorded).
         #[arg(long, env = "CUSTOS_APPROVER")]
         by: Option<String>,
+    },
+    /// The kill switch: stop every mutating path, approved work and rollbacks included,
+    /// until `custos resume`. Recorded in the ledger; every worker sees it.
+    Pause {
+        /// Who pauses (required, recorded).
+        #[arg(long, env = "CUSTOS_APPROVER")]
+        by: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the kill switch.
+    Resume {
+        #[arg(long, env = "CUSTOS_APPROVER")]
+        by: Option<String>,
+    },
+    /// The circuit breaker: status, or reset after an operator has looked at the failures.
+    Breaker {
+        #[command(subcommand)]
+        command: BreakerCommand,
     },
     /// The ledger: decisions, actions and approvals, oldest first.
     History {
@@ -192,7 +215,7 @@ pub enum Command {
 pub enum ApprovalsCommand {
     /// List requests (pending by default).
     List {
-        #[arg(long, value_parser = ["pending", "approved", "denied", "expired", "executed", "stale", "all"], default_value = "pending")]
+        #[arg(long, value_parser = ["pending", "approved", "executing", "denied", "expired", "executed", "stale", "all"], default_value = "pending")]
         status: String,
     },
     /// Everything about one request: the plan, the before state, the decision and why.
@@ -220,6 +243,17 @@ pub enum ApprovalsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BreakerCommand {
+    /// Open or closed, why, and the failures counted now.
+    Status,
+    /// Close the breaker; failures before now stop counting.
+    Reset {
+        #[arg(long, env = "CUSTOS_APPROVER")]
+        by: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Run the Rego unit tests (`test_*` rules in `*_test.rego`).
     Test,
@@ -237,9 +271,12 @@ pub enum PolicyCommand {
     },
 }
 
-fn who(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
+/// The identity of whoever changes state. Never taken from `$USER`: a flag or
+/// `CUSTOS_APPROVER` must say it.
+fn who(by: Option<String>) -> Result<String, Failure> {
+    by.map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| Failure::new(EXIT_INVALID, custos_engine::EngineError::NoIdentity))
 }
 
 fn source_of(args: &SourceArgs) -> Option<ReplaySource> {
@@ -365,19 +402,50 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             })
         }
         Command::Rollback { action_id, by } => {
+            let by = who(by)?;
             let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
-            let by = who(by);
             let result = built.engine.rollback(&action_id, &by).await?;
             match out {
                 Output::Json => print_json(&result)?,
-                Output::Table => print!("{}", render::rollback(&action_id, &result)),
+                Output::Table => print!("{}", render::rollback(&result)),
             }
-            Ok(if result.exact {
-                EXIT_OK
-            } else {
-                EXIT_ACTION_FAILED
+            use custos_core::ActionOutcome as O;
+            Ok(match result.outcome {
+                Some(O::Executed) if result.exact => EXIT_OK,
+                Some(O::NoOp) => EXIT_OK,
+                Some(O::Executed | O::Failed | O::RolledBack) => EXIT_ACTION_FAILED,
+                _ => EXIT_REFUSED,
             })
         }
+        Command::Pause { by, reason } => {
+            let by = who(by)?;
+            let ledger = open_ledger(cfg, db).await?;
+            let changed = ledger.pause(&by, reason.trim()).await?;
+            println!(
+                "{}",
+                if changed {
+                    format!("paused by {by}: nothing is executed until `custos resume`")
+                } else {
+                    "custos was paused already".to_string()
+                }
+            );
+            Ok(EXIT_OK)
+        }
+        Command::Resume { by } => {
+            let by = who(by)?;
+            let ledger = open_ledger(cfg, db).await?;
+            let changed = ledger.resume(&by).await?;
+            println!(
+                "{}",
+                if changed {
+                    format!("resumed by {by}")
+                } else {
+                    "custos was not paused".to_string()
+                }
+            );
+            Ok(EXIT_OK)
+        }
+        Command::Breaker { command } => breaker(cfg, db, out, command).await,
         Command::History {
             resource,
             run,
@@ -411,10 +479,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Bench { resources } => {
             let config = build::load_config(cfg)?;
             let bundle = build::load_policy(&config)?;
-            let registry = custos_executor::Registry::new(custos_executor::executors_for_tests());
-            let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
+            let catalog = custos_executor::offline_catalog();
+            let playbooks = build::load_playbooks(&config, &bundle, &catalog)?;
             let items = crate::bench::inventory(resources);
-            let report = crate::bench::run(&bundle, &playbooks, &registry, &items)
+            let report = crate::bench::run(&config, &bundle, &playbooks, &catalog, &items)
                 .map_err(|e| Failure::msg(EXIT_RUNTIME, e))?;
             match out {
                 Output::Json => print_json(&report)?,
@@ -478,9 +546,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             match command {
                 PolicyCommand::Explain { .. } => Ok(EXIT_OK),
                 PolicyCommand::Check => {
-                    let registry =
-                        custos_executor::Registry::new(custos_executor::executors_for_tests());
-                    let playbooks = build::load_playbooks(&config, &bundle, &registry)?;
+                    let playbooks = build::load_playbooks(
+                        &config,
+                        &bundle,
+                        &custos_executor::offline_catalog(),
+                    )?;
                     println!(
                         "policy bundle OK: {} files, {} controls, {} playbooks, digest {}",
                         bundle.files().len(),
@@ -588,6 +658,50 @@ async fn shutdown_signal() {
     }
 }
 
+async fn breaker(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    out: Output,
+    command: BreakerCommand,
+) -> Result<u8, Failure> {
+    let config = build::load_config(cfg)?;
+    let url = db
+        .map(str::to_string)
+        .unwrap_or(config.database_url.clone());
+    let ledger = custos_ledger::Ledger::open(&url).await?;
+    match command {
+        BreakerCommand::Status => {
+            let b = config.guard.breaker;
+            let state = ledger.guard_state().await?;
+            let mut since = chrono::Utc::now() - b.window;
+            if let Some(reset) = state.breaker_reset_at {
+                since = since.max(reset);
+            }
+            let recent = ledger.failure_counts(since).await?;
+            match out {
+                Output::Json => print_json(
+                    &serde_json::json!({"state": state, "recent": recent, "failures_limit": b.failures, "failure_percent_limit": b.failure_percent, "window_minutes": b.window.num_minutes()}),
+                )?,
+                Output::Table => print!("{}", render::breaker(&state, &recent, &b)),
+            }
+            Ok(EXIT_OK)
+        }
+        BreakerCommand::Reset { by } => {
+            let by = who(by)?;
+            let changed = ledger.reset_breaker(&by).await?;
+            println!(
+                "{}",
+                if changed {
+                    format!("circuit breaker reset by {by}")
+                } else {
+                    "the circuit breaker was not open".to_string()
+                }
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
 async fn approvals(
     cfg: Option<&std::path::Path>,
     db: Option<&str>,
@@ -624,33 +738,30 @@ async fn approvals(
             comment,
             no_execute,
         } => {
+            let by = who(by)?;
             let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
-            let (a, row) = built
-                .engine
-                .approve(&id, &who(by), comment, !no_execute)
-                .await?;
+            let (a, row) = built.engine.approve(&id, &by, comment, !no_execute).await?;
             match out {
                 Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
                 Output::Table => print!("{}", render::approved(&a, row.as_ref())),
             }
-            let failed = row.as_ref().is_some_and(|r| {
-                matches!(
-                    r.outcome,
-                    custos_engine::Outcome::Failed
-                        | custos_engine::Outcome::RolledBack
-                        | custos_engine::Outcome::Stale
-                )
-            });
-            Ok(if failed { EXIT_ACTION_FAILED } else { EXIT_OK })
+            use custos_engine::Outcome as O;
+            Ok(match row.as_ref().map(|r| r.outcome) {
+                Some(O::Failed | O::RolledBack | O::Stale) => EXIT_ACTION_FAILED,
+                // Approved, but the guard did not execute it now (blackout, pause, limit).
+                Some(O::Recommended | O::Denied | O::Deferred) => EXIT_REFUSED,
+                _ => EXIT_OK,
+            })
         }
         ApprovalsCommand::Deny { id, by, comment } => {
+            let by = who(by)?;
             // Denying needs no AWS: open only the ledger.
             let ledger = open_ledger(cfg, db).await?;
             let a = ledger.approval(&id).await?;
-            let denied = custos_approval::deny(&a, &who(by), comment, chrono::Utc::now())
+            let denied = custos_approval::deny(&a, &by, comment, chrono::Utc::now())
                 .map_err(|e| Failure::new(EXIT_REFUSED, e))?;
             ledger
-                .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied")
+                .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied", None)
                 .await?;
             match out {
                 Output::Json => print_json(&denied)?,

@@ -3,9 +3,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use custos_core::Approval;
-use custos_engine::{Outcome, RunReport};
-use custos_executor::contract::RollbackResult;
-use custos_ledger::{ChainReport, DeadLetter, Event};
+use custos_engine::{Outcome, RollbackReport, RunReport};
+use custos_ledger::{ChainReport, DeadLetter, Event, FailureCounts, GuardState};
 use custos_policy::TestReport;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -141,7 +140,11 @@ pub fn run(report: &RunReport) -> String {
         }
         if matches!(
             r.outcome,
-            Outcome::Failed | Outcome::RolledBack | Outcome::Stale | Outcome::Error
+            Outcome::Failed
+                | Outcome::RolledBack
+                | Outcome::Stale
+                | Outcome::Error
+                | Outcome::Deferred
         ) && let Some(d) = &r.detail
         {
             details.push(d.clone());
@@ -160,7 +163,7 @@ pub fn run(report: &RunReport) -> String {
     }
     let _ = writeln!(
         out,
-        "{} resources: {} compliant; {} fixed, {} already compliant, {} awaiting approval, {} excluded/denied, {} recommended, {} failed; {} mutating call(s)",
+        "{} resources: {} compliant; {} fixed, {} already compliant, {} awaiting approval, {} excluded/denied, {} recommended, {} deferred, {} failed; {} mutating call(s)",
         report.resources,
         report.compliant,
         report.count(Outcome::Fixed),
@@ -168,6 +171,7 @@ pub fn run(report: &RunReport) -> String {
         report.count(Outcome::AwaitingApproval),
         report.count(Outcome::Denied),
         report.count(Outcome::Recommended),
+        report.count(Outcome::Deferred),
         report.count(Outcome::Failed)
             + report.count(Outcome::RolledBack)
             + report.count(Outcome::Error),
@@ -178,6 +182,15 @@ pub fn run(report: &RunReport) -> String {
     out
 }
 
+/// Words a model wrote are shown as such, never as custos' own.
+fn model_words(text: &str) -> String {
+    if text.starts_with(custos_reasoning::UNTRUSTED_PREFIX) {
+        text.to_string()
+    } else {
+        format!("{}{text}", custos_reasoning::UNTRUSTED_PREFIX)
+    }
+}
+
 pub fn approvals(list: &[Approval]) -> String {
     if list.is_empty() {
         return "no approval requests\n".into();
@@ -186,6 +199,23 @@ pub fn approvals(list: &[Approval]) -> String {
         "id", "status", "resource", "playbook", "env", "expires", "why",
     ]);
     for a in list {
+        let mut why: Vec<String> = a
+            .decision
+            .reasons
+            .iter()
+            .filter(|r| r.verdict > custos_core::Verdict::Execute)
+            .map(|r| r.rule.clone())
+            .collect();
+        // A model that wanted to block the fix: the finding stays open here, with its
+        // words marked, for a human to judge.
+        if let Some(r) = a
+            .decision
+            .reasons
+            .iter()
+            .find(|r| r.rule == "reasoning.llm.block")
+        {
+            why.push(r.message.chars().take(120).collect());
+        }
         t.add_row(vec![
             a.id.clone(),
             a.status.to_string(),
@@ -193,12 +223,7 @@ pub fn approvals(list: &[Approval]) -> String {
             a.plan.playbook.clone(),
             a.plan.environment.clone(),
             a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            a.decision
-                .reasons
-                .iter()
-                .map(|r| r.rule.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            why.join("\n"),
         ]);
     }
     format!("{t}\n")
@@ -271,11 +296,12 @@ pub fn approval_detail(a: &Approval) -> String {
             r.stage, r.rule, r.verdict, r.message
         );
     }
-    let _ = writeln!(
-        out,
-        "  reasoner {}: {}",
-        a.decision.reasoner.id, a.decision.reasoner.rationale
-    );
+    let rationale = if a.decision.reasoner.model.is_some() {
+        model_words(&a.decision.reasoner.rationale)
+    } else {
+        a.decision.reasoner.rationale.clone()
+    };
+    let _ = writeln!(out, "  reasoner {}: {rationale}", a.decision.reasoner.id);
     let _ = writeln!(out, "  policy bundle {}", a.decision.policy_digest);
     out
 }
@@ -309,17 +335,118 @@ pub fn approved(a: &Approval, row: Option<&custos_engine::RunRow>) -> String {
     out
 }
 
-pub fn rollback(action_id: &str, r: &RollbackResult) -> String {
-    format!(
-        "rolled back {action_id}: {}\nrestored state read back: {}\n{}\n",
-        r.calls.join(", "),
-        r.restored,
-        if r.exact {
-            "the before state is restored exactly"
-        } else {
-            "WARNING: the state read back differs from the recorded before state (see the playbook's rollback notes)"
+pub fn rollback(r: &RollbackReport) -> String {
+    use custos_core::ActionOutcome as O;
+    let mut out = String::new();
+    match r.outcome {
+        Some(O::Executed) => {
+            let _ = writeln!(
+                out,
+                "rolled back {} (action {}): {}",
+                r.action_id,
+                r.rollback_action_id.as_deref().unwrap_or("-"),
+                r.calls.join(", ")
+            );
+            let _ = writeln!(
+                out,
+                "restored state read back: {}",
+                r.restored
+                    .as_ref()
+                    .map_or("-".to_string(), Value::to_string)
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                if r.exact {
+                    "the before state is restored exactly"
+                } else {
+                    "WARNING: the state read back differs from the recorded before state (see the playbook's rollback notes)"
+                }
+            );
         }
-    )
+        Some(O::NoOp) => {
+            let _ = writeln!(
+                out,
+                "{}: the before state is already in place; nothing was called",
+                r.action_id
+            );
+        }
+        Some(O::Stale) => {
+            let _ = writeln!(
+                out,
+                "refused to roll back {}: the resource changed after the action, and a rollback would overwrite that change ({})",
+                r.action_id,
+                r.detail.as_deref().unwrap_or("")
+            );
+        }
+        other => {
+            let _ = writeln!(
+                out,
+                "refused to roll back {}{}: {}",
+                r.action_id,
+                other.map(|o| format!(" ({o})")).unwrap_or_default(),
+                r.detail.as_deref().unwrap_or("")
+            );
+            for reason in r
+                .reasons
+                .iter()
+                .filter(|x| x.verdict > custos_core::Verdict::Execute)
+            {
+                let _ = writeln!(
+                    out,
+                    "  - {} -> {}: {}",
+                    reason.rule, reason.verdict, reason.message
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn breaker(
+    state: &GuardState,
+    recent: &FailureCounts,
+    b: &custos_engine::config::BreakerSettings,
+) -> String {
+    let mut out = String::new();
+    match &state.breaker {
+        Some(info) => {
+            let _ = writeln!(
+                out,
+                "circuit breaker OPEN since {}: {}",
+                info.at.map_or("?".into(), |t| t
+                    .format("%Y-%m-%d %H:%M:%S UTC")
+                    .to_string()),
+                info.reason.as_deref().unwrap_or("")
+            );
+            let _ = writeln!(
+                out,
+                "nothing is executed until `custos breaker reset --by NAME`"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "circuit breaker closed");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "last {} minutes: {} of {} finished actions failed (opens at {} failures, or {}% of at least {})",
+        b.window.num_minutes(),
+        recent.failures,
+        recent.finished,
+        b.failures,
+        b.failure_percent,
+        b.min_actions
+    );
+    if let Some(p) = &state.paused {
+        let _ = writeln!(
+            out,
+            "custos is PAUSED by {}: {}",
+            p.by.as_deref().unwrap_or("?"),
+            p.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
 }
 
 fn event_summary(e: &Event) -> String {
@@ -336,12 +463,17 @@ fn event_summary(e: &Event) -> String {
                         .collect()
                 })
                 .unwrap_or_default();
+            let rationale = d["reasoner"]["rationale"].as_str().unwrap_or("");
             format!(
                 "{} -> {} [{}]; reasoner: {}",
                 s("control"),
                 d["verdict"].as_str().unwrap_or("?"),
                 reasons.join(", "),
-                d["reasoner"]["rationale"].as_str().unwrap_or("")
+                if d["reasoner"]["model"].is_string() {
+                    model_words(rationale)
+                } else {
+                    rationale.to_string()
+                }
             )
         }
         "finding" => format!("{}: {}", s("control_id"), s("message")),
@@ -361,7 +493,15 @@ fn event_summary(e: &Event) -> String {
             )
         }
         "action.intent" => format!("{} {}", s("action_id"), s("action")),
-        "action.reverted" => format!("{} by {} exact={}", s("action_id"), s("by"), p["exact"]),
+        "action.reverted" => format!(
+            "{} by {} (rollback {})",
+            s("action_id"),
+            s("by"),
+            s("rollback_action_id")
+        ),
+        "guard.paused" => format!("by {}: {}", s("by"), s("reason")),
+        "guard.resumed" | "guard.breaker_reset" => format!("by {}", s("by")),
+        "guard.breaker_opened" => s("reason"),
         k if k.starts_with("approval.") => format!(
             "{} {}",
             s("approval_id"),
@@ -484,11 +624,12 @@ pub fn explain(e: &custos_engine::Explanation) -> String {
                 r.message
             );
         }
-        let _ = writeln!(
-            out,
-            "  reasoner  {}: {}",
-            d.reasoner.id, d.reasoner.rationale
-        );
+        let rationale = if d.reasoner.model.is_some() {
+            model_words(&d.reasoner.rationale)
+        } else {
+            d.reasoner.rationale.clone()
+        };
+        let _ = writeln!(out, "  reasoner  {}: {rationale}", d.reasoner.id);
         let _ = writeln!(out, "  autonomy  {} in {}", d.autonomy, d.environment);
     }
     out.push('\n');

@@ -84,31 +84,84 @@ async fn every_model_fault_ends_in_needs_approval_with_no_mutating_call() {
     }
 }
 
+/// A model's `block` cannot make a finding disappear (text in a tag could talk it into
+/// that): the fix waits in the review queue, the model's words marked as model output,
+/// and a human decides. Nothing is called until then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blocking_model_blocks_and_history_shows_its_rationale() {
+async fn a_blocking_model_leaves_the_finding_visible_for_review() {
     require_localstack().await;
     let server = custos_testkit::openai_stub::start().await;
     let env = Env::with_config(&config(&server.url, "block"));
     let bucket = format!("l{}-block", env.account);
-    make_bucket(
-        &s3(&sdk(&env.account)),
-        &bucket,
-        Fixture::NoPublicAccessBlock,
-    )
-    .await
-    .unwrap();
+    let client = s3(&sdk(&env.account));
+    make_bucket(&client, &bucket, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
     let report = env.json(&["run", "--once"]);
-    assert_eq!(outcome_of(&report, &bucket), "denied");
-    let hist = env.custos(&["history", "--resource", &bucket]);
-    assert!(
-        String::from_utf8_lossy(&hist.stdout).contains("scripted block"),
-        "{}",
-        text(&hist)
+    assert_eq!(
+        outcome_of(&report, &bucket),
+        "awaiting_approval",
+        "{report:#}"
     );
     let events = env.events(report["run_id"].as_str().unwrap());
+    assert_eq!(count(&events, "action.intent"), 0);
     let d = events.iter().find(|e| e["kind"] == "decision").unwrap();
-    let r = &d["payload"]["decision"]["reasoner"];
+    let decision = &d["payload"]["decision"];
+    assert_eq!(decision["verdict"], "needs_approval");
+    assert_eq!(decision["model_verdict"], "needs_approval");
+    let block = decision["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "reasoning.llm.block")
+        .unwrap_or_else(|| panic!("{decision:#}"));
+    assert_eq!(
+        block["message"], "model output (untrusted): scripted block",
+        "{block:#}"
+    );
+    let r = &decision["reasoner"];
     assert_eq!(r["prompt_tokens"], 321);
     assert!(r["latency_ms"].as_u64().is_some());
     assert!(r["answer_digest"].as_str().unwrap().starts_with("sha256:"));
+
+    // The review queue shows it, with the model's words marked.
+    let pending = env.json(&["approvals", "list"]);
+    let request = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["plan"]["resource"]["resource_id"] == bucket.as_str())
+        .unwrap_or_else(|| panic!("not in the review queue: {pending:#}"));
+    let id = request["id"].as_str().unwrap().to_string();
+    let show = env.custos(&["approvals", "show", &id]);
+    let detail = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        detail.contains(
+            "reasoning.llm.block -> needs_approval: model output (untrusted): scripted block"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(
+            "reasoner openai-compatible/custos-review/1: model output (untrusted): scripted block"
+        ),
+        "{detail}"
+    );
+    let hist = env.custos(&["history", "--resource", &bucket]);
+    assert!(
+        String::from_utf8_lossy(&hist.stdout).contains("model output (untrusted): scripted block"),
+        "{}",
+        text(&hist)
+    );
+    // A human who judges the model wrong approves; the fix is made.
+    let ok = env.json(&["approvals", "approve", &id, "--by", "alice"]);
+    assert_eq!(ok["execution"]["outcome"], "fixed", "{ok:#}");
+    assert!(
+        client
+            .get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .is_ok()
+    );
 }

@@ -10,6 +10,9 @@ use std::fmt;
 pub enum ApprovalStatus {
     Pending,
     Approved,
+    /// Claimed by one worker that is executing it now (conditional update in the ledger:
+    /// only one claim can win).
+    Executing,
     Denied,
     Expired,
     /// Approved and executed (whatever the action outcome).
@@ -23,6 +26,7 @@ impl ApprovalStatus {
         match self {
             ApprovalStatus::Pending => "pending",
             ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Executing => "executing",
             ApprovalStatus::Denied => "denied",
             ApprovalStatus::Expired => "expired",
             ApprovalStatus::Executed => "executed",
@@ -34,6 +38,7 @@ impl ApprovalStatus {
         Some(match s {
             "pending" => ApprovalStatus::Pending,
             "approved" => ApprovalStatus::Approved,
+            "executing" => ApprovalStatus::Executing,
             "denied" => ApprovalStatus::Denied,
             "expired" => ApprovalStatus::Expired,
             "executed" => ApprovalStatus::Executed,
@@ -44,7 +49,10 @@ impl ApprovalStatus {
 
     /// No further transition is possible.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, ApprovalStatus::Pending | ApprovalStatus::Approved)
+        !matches!(
+            self,
+            ApprovalStatus::Pending | ApprovalStatus::Approved | ApprovalStatus::Executing
+        )
     }
 }
 

@@ -64,6 +64,8 @@ pub enum Stage {
     Gate,
     Reasoning,
     Autonomy,
+    /// The guard at execution time: pause, circuit breaker, rate limit, claims.
+    Guard,
     Engine,
 }
 
@@ -110,6 +112,10 @@ pub struct Decision {
     pub reasoner: ReasonerRecord,
     pub autonomy: AutonomyLevel,
     pub environment: String,
+    /// What a model (LLM) asked for on its own, when one was consulted. The guard keeps
+    /// it when it decides again at execution time; the offline rules run again there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_verdict: Option<Verdict>,
     /// Digest over the plan and the context the stages saw.
     pub input_digest: Digest,
 }

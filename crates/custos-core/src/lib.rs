@@ -3,7 +3,9 @@
 pub mod approval;
 pub mod canonical;
 pub mod ci;
+pub mod clock;
 pub mod decision;
+pub mod environment;
 pub mod plan;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -11,7 +13,10 @@ pub mod testing;
 pub use approval::{Approval, ApprovalStatus};
 pub use canonical::{Digest, canonical_json, digest_json};
 pub use ci::{CiError, ConfigurationItem, ResourceRef};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdict};
+pub use environment::{EnvClass, EnvSelector, Environment, Environments};
 pub use plan::{
-    ActionOutcome, ExecutionRecord, Finding, RemediationPlan, RollbackStep, Severity, Verification,
+    ActionKind, ActionOutcome, ExecutionRecord, Finding, Operation, RemediationPlan, Risk,
+    RollbackStep, Severity, Verification,
 };

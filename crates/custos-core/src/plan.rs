@@ -56,6 +56,81 @@ fn yes() -> bool {
     true
 }
 
+/// How risky a change is, as its executor knows it (a playbook may only raise it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        }
+    }
+}
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of change an action is; the never-automate floor looks at these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    Configure,
+    Delete,
+    Iam,
+    Secret,
+    Kms,
+    CrossAccount,
+    /// Restoring the state before an earlier action.
+    Rollback,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Configure => "configure",
+            ActionKind::Delete => "delete",
+            ActionKind::Iam => "iam",
+            ActionKind::Secret => "secret",
+            ActionKind::Kms => "kms",
+            ActionKind::CrossAccount => "cross-account",
+            ActionKind::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a plan does: fix a finding, or restore the state before an earlier action.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Operation {
+    #[default]
+    Fix,
+    Rollback {
+        /// The action whose before state is restored.
+        of: String,
+        /// Who asked for it.
+        requested_by: String,
+        /// The before facet being restored.
+        target: Value,
+    },
+}
+
 /// A proposed change to one resource, before any gate has spoken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemediationPlan {
@@ -77,9 +152,9 @@ pub struct RemediationPlan {
     /// Executor action id, e.g. `s3:PutPublicAccessBlock`.
     pub action: String,
     /// What kind of change this is (`configure`, `delete`, `iam`, ...), for the gate.
-    pub action_kinds: Vec<String>,
+    pub action_kinds: Vec<ActionKind>,
     pub parameters: Value,
-    pub risk: String,
+    pub risk: Risk,
     pub reversible: bool,
     pub requires_approval: bool,
     /// The guarded state (the facet the action changes, plus tags) as custos saw it.
@@ -88,6 +163,8 @@ pub struct RemediationPlan {
     /// The state the action will leave behind.
     pub desired: Value,
     pub rollback: Vec<RollbackStep>,
+    #[serde(default)]
+    pub operation: Operation,
 }
 
 /// How one action attempt ended.
@@ -104,6 +181,12 @@ pub enum ActionOutcome {
     RolledBack,
     /// The call failed, or the verification failed and the rollback failed too.
     Failed,
+    /// The guard refused at the last moment (policy, limits, pause, breaker): nothing
+    /// was called.
+    Refused,
+    /// Settled after an interruption: the state read back shows the call never landed.
+    /// Nothing was called again; the work goes back through the guard.
+    Interrupted,
 }
 
 impl ActionOutcome {
@@ -114,6 +197,8 @@ impl ActionOutcome {
             ActionOutcome::Stale => "stale",
             ActionOutcome::RolledBack => "rolled_back",
             ActionOutcome::Failed => "failed",
+            ActionOutcome::Refused => "refused",
+            ActionOutcome::Interrupted => "interrupted",
         }
     }
 }

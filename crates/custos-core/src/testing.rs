@@ -2,7 +2,8 @@
 //! strategy over verdicts, so every crate's tests build them the same way.
 
 use crate::{
-    AutonomyLevel, Decision, Digest, ReasonerRecord, RemediationPlan, ResourceRef, Verdict,
+    ActionKind, AutonomyLevel, Decision, Digest, Operation, ReasonerRecord, RemediationPlan,
+    ResourceRef, Risk, Verdict,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -30,15 +31,16 @@ pub fn sample_plan(tags: &[(&str, &str)]) -> RemediationPlan {
         playbook: "s3-enable-versioning".into(),
         playbook_version: "1".into(),
         action: "s3:PutBucketVersioning".into(),
-        action_kinds: vec!["configure".into()],
+        action_kinds: vec![ActionKind::Configure],
         parameters: json!({}),
-        risk: "low".into(),
+        risk: Risk::Low,
         reversible: true,
         requires_approval: false,
         before: json!({}),
         before_digest: Digest::of_bytes(b"before"),
         desired: json!({}),
         rollback: vec![],
+        operation: Operation::Fix,
     }
 }
 
@@ -65,6 +67,7 @@ pub fn sample_decision() -> Decision {
         },
         autonomy: AutonomyLevel::Approve,
         environment: "production".into(),
+        model_verdict: None,
         input_digest: Digest::of_bytes(b""),
     }
 }

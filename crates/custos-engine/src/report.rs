@@ -16,6 +16,9 @@ pub enum Outcome {
     RolledBack,
     Failed,
     AwaitingApproval,
+    /// Not attempted now (the resource is busy, unreadable, or has an unsettled intent);
+    /// a later run or event tries again.
+    Deferred,
     WouldExecute,
     WouldAskApproval,
     Recommended,
@@ -33,6 +36,7 @@ impl Outcome {
             Outcome::RolledBack => "rolled back",
             Outcome::Failed => "failed",
             Outcome::AwaitingApproval => "awaiting approval",
+            Outcome::Deferred => "deferred",
             Outcome::WouldExecute => "would execute",
             Outcome::WouldAskApproval => "would ask approval",
             Outcome::Recommended => "recommended only",
@@ -139,6 +143,7 @@ impl RunRow {
             ActionOutcome::Stale => Outcome::Stale,
             ActionOutcome::RolledBack => Outcome::RolledBack,
             ActionOutcome::Failed => Outcome::Failed,
+            ActionOutcome::Refused | ActionOutcome::Interrupted => Outcome::Deferred,
         };
         self.detail = rec
             .error
@@ -163,6 +168,8 @@ pub struct RunReport {
     pub recurrences: usize,
     /// Interrupted actions settled at start-up.
     pub reconciled: usize,
+    /// Interrupted actions that could not be settled yet (their resources are left alone).
+    pub unsettled: usize,
     pub rows: Vec<RunRow>,
     pub rejected: Vec<Rejected>,
 }
@@ -187,6 +194,7 @@ impl RunReport {
             "awaiting_approval": self.count(Outcome::AwaitingApproval),
             "denied": self.count(Outcome::Denied),
             "recommended": self.count(Outcome::Recommended),
+            "deferred": self.count(Outcome::Deferred),
             "failed": self.count(Outcome::Failed) + self.count(Outcome::RolledBack) + self.count(Outcome::Error),
             "stale": self.count(Outcome::Stale),
             "dead_letters": self.rejected.len(),
@@ -194,6 +202,7 @@ impl RunReport {
             "superseded": self.superseded,
             "recurrences": self.recurrences,
             "reconciled": self.reconciled,
+            "unsettled": self.unsettled,
             "mutating_calls": self.mutating_calls(),
         })
     }

@@ -7,7 +7,7 @@
 //! settles by reading state at the next start.
 
 use crate::config::{Schedule, Task};
-use crate::{Disposition, Engine, EngineError, Mode};
+use crate::{Budget, Disposition, Engine, EngineError, Mode, Origin};
 use custos_telemetry::sqs::{Decoded, QueueMessage, SqsQueue, decode};
 use custos_telemetry::{Rejected, Source};
 use serde::Serialize;
@@ -111,12 +111,19 @@ impl Engine {
     }
 
     async fn scheduled(&self, task: Task, opts: &ServiceOptions) {
+        // The service never ends a run: its limits apply to the rolling window.
         let result = match (task, &opts.scan) {
-            (Task::Scan, Some(source)) => self.run_once(source.as_ref(), Mode::Execute).await,
+            (Task::Scan, Some(source)) => {
+                self.run_with(source.as_ref(), Mode::Execute, Budget::RollingWindow)
+                    .await
+            }
             (Task::Scan, None) => Err(EngineError::Refused(
                 "a scan schedule needs a scan source".into(),
             )),
-            (Task::Reverify, _) => self.reverify(Mode::Execute).await,
+            (Task::Reverify, _) => {
+                self.reverify_with(Mode::Execute, Budget::RollingWindow)
+                    .await
+            }
         };
         match result {
             Ok(r) => tracing::info!("scheduled {task:?} finished: {}", r.summary()),
@@ -124,8 +131,8 @@ impl Engine {
         }
     }
 
-    /// One receive: one run in the ledger. Each message is deleted only after its
-    /// outcome is recorded.
+    /// One receive: one run in the ledger (its limits count over the rolling window, not
+    /// per receive). Each message is deleted only after its outcome is recorded.
     async fn handle_batch(
         &self,
         q: &SqsQueue,
@@ -134,7 +141,10 @@ impl Engine {
         report: &mut ServiceReport,
     ) -> Result<(), EngineError> {
         let source = format!("sqs:{}", q.url());
-        let mut st = self.begin(&source, Mode::Execute).await?;
+        let mut st = self
+            .begin(&source, Mode::Execute, Budget::RollingWindow)
+            .await?;
+        self.execute_approved_all(&mut st).await?;
         report.runs += 1;
         for m in msgs {
             report.messages += 1;
@@ -145,7 +155,7 @@ impl Engine {
                     .map(|_| ("dead_letter", None)),
                 Decoded::Item(ci) => {
                     let r = ci.resource_ref();
-                    self.process(&mut st, *ci)
+                    self.process(&mut st, *ci, Origin::Notification)
                         .await
                         .map(|d| (d.as_str(), Some(r)))
                 }
@@ -184,7 +194,7 @@ impl Engine {
                 }
             };
             match disposition {
-                "dead_letter" => report.dead_letters += 1,
+                d if d == Disposition::DeadLetter.as_str() => report.dead_letters += 1,
                 d if d == Disposition::Duplicate.as_str() => report.duplicates += 1,
                 d if d == Disposition::Superseded.as_str() => report.superseded += 1,
                 _ => report.processed += 1,

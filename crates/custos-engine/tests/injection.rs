@@ -38,7 +38,7 @@ async fn engine(url: &str) -> Engine {
     let bundle = PolicyBundle::load(
         &root().join("rego"),
         PolicyOptions {
-            gate_config: config.gate.clone(),
+            gate_config: config.gate_data(),
             ..PolicyOptions::default()
         },
     )
@@ -46,11 +46,11 @@ async fn engine(url: &str) -> Engine {
     let registry = Registry::new(custos_executor::executors_for_tests());
     let playbooks = PlaybookSet::load_dirs(
         &config.playbook_dirs(),
-        &registry,
+        &registry.catalog(),
         &config.playbook_overrides,
     )
     .unwrap();
-    let reasoner = Arc::new(LlmReasoner::new(LlmSettings {
+    let model = Arc::new(LlmReasoner::new(LlmSettings {
         base_url: url.into(),
         model: "obedient".into(),
         api_key: None,
@@ -60,13 +60,18 @@ async fn engine(url: &str) -> Engine {
         calendar: vec![],
     }));
     Engine::new(Parts {
-        config,
+        config: config.clone(),
         bundle,
         playbooks,
         registry,
-        reasoner,
+        reasoning: custos_reasoning::Reasoning {
+            offline: config.offline_rules.clone(),
+            model: Some(model),
+            timeout: Duration::from_secs(10),
+        },
         reader: Arc::new(NoReader),
         ledger: Arc::new(Ledger::open("sqlite::memory:").await.unwrap()),
+        clock: Arc::new(custos_core::SystemClock),
         actor: "custos".into(),
     })
 }

@@ -1,18 +1,25 @@
 //! The executor contract, implemented once for every executor:
 //!
-//! 1. read the current state (`before`) and its digest;
+//! 1. the caller (the engine's guard) reads the current state (`before`);
 //! 2. already compliant: record `no_op`, call nothing;
-//! 3. digest differs from the plan's: record `stale`, call nothing;
-//! 4. write the intent durably (no intent, no call);
+//! 3. digest differs from the one decided on: record `stale`, call nothing;
+//! 4. write the intent durably; the journal may refuse (the guard's last check at this
+//!    moment): record `refused`, call nothing;
 //! 5. call the API (the SDK retries with backoff, bounded);
-//! 6. read back, verify; on failure restore the before state;
+//! 6. read back and verify: the state read back decides, not the call's answer (a call
+//!    whose response was lost but which landed is `executed`); a change that does not
+//!    verify is restored;
 //! 7. record after state, calls, rollback steps and verification.
+//!
+//! [`reconcile`] settles an intent left without outcome by a crash, by reading only: it
+//! never calls. Rollbacks are plans too: [`Revert`] turns an executor into "restore this
+//! before state", so a rollback passes the same steps (and the same guard).
 
-use crate::{ExecError, Executor};
+use crate::{Action, ActionProperties, ExecError, Executor};
 use async_trait::async_trait;
 use custos_core::{
-    ActionOutcome, ConfigurationItem, Digest, ExecutionRecord, RemediationPlan, Verification,
-    digest_json,
+    ActionKind, ActionOutcome, ConfigurationItem, Digest, ExecutionRecord, RemediationPlan,
+    ResourceRef, RollbackStep, Verification, digest_json,
 };
 use custos_telemetry::ResourceReader;
 use serde::{Deserialize, Serialize};
@@ -29,10 +36,20 @@ pub struct Intent {
     pub before_digest: Digest,
 }
 
-/// Durable record of intents and outcomes (the ledger, in production).
+/// The journal's answer to an intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentDecision {
+    /// Durably written: the call may be made.
+    Written,
+    /// Not admitted at this moment (policy, limits, pause, breaker); nothing is called.
+    Refused(String),
+}
+
+/// Durable record of intents and outcomes (the ledger, through the engine's guard).
 #[async_trait]
 pub trait Journal: Send + Sync {
-    async fn intent(&self, intent: &Intent) -> Result<(), String>;
+    /// Write the intent, or refuse it. `Err`: it could not be written; nothing is called.
+    async fn intent(&self, intent: &Intent) -> Result<IntentDecision, String>;
     async fn outcome(&self, record: &ExecutionRecord) -> Result<(), String>;
 }
 
@@ -41,52 +58,40 @@ pub trait Verifier: Send + Sync {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification;
 }
 
-/// The guarded state of a resource for one executor: the facet it changes plus the tags
+/// The guarded state of a resource for one action: the facet it changes plus the tags
 /// (an exclusion tag added after approval must make the plan stale).
-pub fn guarded_state(executor: &dyn Executor, ci: &ConfigurationItem, params: &Value) -> Value {
-    json!({"facet": executor.facet_for(ci, params), "tags": ci.tags})
+pub fn guarded_state(action: &dyn Action, ci: &ConfigurationItem, params: &Value) -> Value {
+    json!({"facet": action.facet_for(ci, params), "tags": ci.tags})
 }
 
 async fn read(
     reader: &dyn ResourceReader,
-    plan: &RemediationPlan,
+    resource: &ResourceRef,
 ) -> Result<Option<ConfigurationItem>, ExecError> {
-    reader
-        .read(&plan.resource)
-        .await
-        .map_err(|e| ExecError::Read {
-            resource: plan.resource.resource_id.clone(),
-            message: e.to_string(),
-        })
+    reader.read(resource).await.map_err(|e| ExecError::Read {
+        resource: resource.resource_id.clone(),
+        message: e.to_string(),
+    })
 }
 
-/// Run `plan` through the contract. Errors are recorded in the returned record (outcome
-/// `failed` or `rolled_back`); an `Err` means even the journal could not be written.
+/// Run `plan` through the contract on the state `before_ci` the caller has just read and
+/// decided on; `expected` is the guarded-state digest the decision was made for. Errors
+/// of the cloud are recorded in the returned record; an `Err` means the journal could
+/// not be written (and nothing was called after that).
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     executor: &dyn Executor,
     reader: &dyn ResourceReader,
     verifier: &dyn Verifier,
     journal: &dyn Journal,
     plan: &RemediationPlan,
+    before_ci: &ConfigurationItem,
+    expected: &Digest,
     action_id: &str,
 ) -> Result<ExecutionRecord, ExecError> {
-    let mut record = new_record(plan, action_id, Value::Null, Vec::new());
-    // 1. before
-    let before_ci = match read(reader, plan).await {
-        Ok(Some(ci)) => ci,
-        Ok(None) => {
-            record.outcome = ActionOutcome::Stale;
-            record.error = Some("resource no longer exists".into());
-            return finish(journal, record).await;
-        }
-        Err(e) => {
-            record.error = Some(e.to_string());
-            return finish(journal, record).await;
-        }
-    };
-    let before = guarded_state(executor, &before_ci, &plan.parameters);
+    let before = guarded_state(executor, before_ci, &plan.parameters);
+    let mut record = new_record(plan, action_id, before.clone());
     record.before_digest = digest_json(&before);
-    record.before = before.clone();
     record.rollback = executor.rollback_steps(&before["facet"]);
     // 2. idempotence
     if executor.satisfied(&before["facet"], &plan.parameters) {
@@ -96,17 +101,17 @@ pub async fn execute(
         return finish(journal, record).await;
     }
     // 3. stale
-    if record.before_digest != plan.before_digest {
+    if &record.before_digest != expected {
         record.outcome = ActionOutcome::Stale;
         record.error = Some(format!(
-            "resource changed since the plan was made (planned on {}, now {})",
-            plan.before_digest.short(),
+            "resource changed since the decision (decided on {}, now {})",
+            expected.short(),
             record.before_digest.short()
         ));
         return finish(journal, record).await;
     }
-    // 4. intent, durably, before any call
-    journal
+    // 4. intent, durably, before any call (or the guard's refusal)
+    let decision = journal
         .intent(&Intent {
             action_id: action_id.to_string(),
             plan_id: plan.id.clone(),
@@ -117,16 +122,16 @@ pub async fn execute(
         })
         .await
         .map_err(ExecError::Journal)?;
+    if let IntentDecision::Refused(why) = decision {
+        record.outcome = ActionOutcome::Refused;
+        record.error = Some(why);
+        return finish(journal, record).await;
+    }
     call_and_verify(executor, reader, verifier, journal, plan, record, &before).await
 }
 
 /// A record that says `failed` until a step says otherwise.
-fn new_record(
-    plan: &RemediationPlan,
-    action_id: &str,
-    before: Value,
-    rollback: Vec<custos_core::RollbackStep>,
-) -> ExecutionRecord {
+fn new_record(plan: &RemediationPlan, action_id: &str, before: Value) -> ExecutionRecord {
     ExecutionRecord {
         action_id: action_id.to_string(),
         plan_id: plan.id.clone(),
@@ -136,13 +141,13 @@ fn new_record(
         after: None,
         after_digest: None,
         calls: Vec::new(),
-        rollback,
+        rollback: Vec::new(),
         verification: None,
         error: None,
     }
 }
 
-/// Steps 5 to 7: call, read back, verify, restore on failure, record.
+/// Steps 5 to 7: call, read back, verify (the read-back decides), restore on failure.
 async fn call_and_verify(
     executor: &dyn Executor,
     reader: &dyn ResourceReader,
@@ -153,41 +158,56 @@ async fn call_and_verify(
     before: &Value,
 ) -> Result<ExecutionRecord, ExecError> {
     // 5. call
-    let applied = executor
+    let call_error = match executor
         .apply(&plan.resource, &plan.parameters, &before["facet"])
-        .await;
-    match applied {
-        Ok(calls) => record.calls.extend(calls),
-        Err(e) => {
-            record.error = Some(e.to_string());
-            record.calls.push(format!("{} (failed)", plan.action));
+        .await
+    {
+        Ok(calls) => {
+            record.calls.extend(calls);
+            None
         }
-    }
-    // 6. read back and verify
-    let after_ci = read(reader, plan).await;
-    let verification = match (&after_ci, &record.error) {
-        (_, Some(err)) => Verification {
-            passed: false,
-            method: "call".into(),
-            detail: err.clone(),
-        },
-        (Ok(Some(ci)), None) => verifier.verify(plan, ci),
-        (Ok(None), None) => Verification {
-            passed: false,
-            method: "read-back".into(),
-            detail: "resource disappeared".into(),
-        },
-        (Err(e), None) => Verification {
-            passed: false,
-            method: "read-back".into(),
-            detail: e.to_string(),
-        },
+        Err(e) => {
+            record.calls.push(format!("{} (error)", plan.action));
+            Some(e.to_string())
+        }
     };
-    if let Ok(Some(ci)) = &after_ci {
-        let after = guarded_state(executor, ci, &plan.parameters);
-        record.after_digest = Some(digest_json(&after));
-        record.after = Some(after);
+    // 6. read back; what is there now decides, whatever the call answered
+    let after_ci = match read(reader, &plan.resource).await {
+        Ok(Some(ci)) => ci,
+        Ok(None) => {
+            record.error = Some(join(&call_error, "the resource disappeared"));
+            record.verification = Some(Verification {
+                passed: false,
+                method: "read-back".into(),
+                detail: "resource disappeared".into(),
+            });
+            return finish(journal, record).await;
+        }
+        Err(e) => {
+            // The state is unknown: restoring blind could undo a change that landed.
+            record.error = Some(join(
+                &call_error,
+                &format!("state unknown, not restored: {e}"),
+            ));
+            record.verification = Some(Verification {
+                passed: false,
+                method: "read-back".into(),
+                detail: e.to_string(),
+            });
+            return finish(journal, record).await;
+        }
+    };
+    let after = guarded_state(executor, &after_ci, &plan.parameters);
+    record.after_digest = Some(digest_json(&after));
+    let mut verification = verifier.verify(plan, &after_ci);
+    if let Some(err) = &call_error {
+        verification.detail = format!(
+            "{}; the call answered with an error ({err}), the state read back decides",
+            verification.detail
+        );
     }
+    let changed = after["facet"] != before["facet"];
+    record.after = Some(after);
     let passed = verification.passed;
     record.verification = Some(verification);
     if passed {
@@ -195,19 +215,17 @@ async fn call_and_verify(
         return finish(journal, record).await;
     }
     // 6b. restore the before state, but only if something changed
-    let changed = record
-        .after
-        .as_ref()
-        .is_none_or(|a| a["facet"] != before["facet"]);
     if !changed {
         record.outcome = ActionOutcome::Failed;
+        record.error = Some(join(&call_error, "nothing changed"));
         return finish(journal, record).await;
     }
     match executor.restore(&plan.resource, &before["facet"]).await {
         Ok(calls) => {
             record.calls.extend(calls);
             record.outcome = ActionOutcome::RolledBack;
-            if let Ok(Some(ci)) = read(reader, plan).await {
+            record.error = call_error;
+            if let Ok(Some(ci)) = read(reader, &plan.resource).await {
                 let after = guarded_state(executor, &ci, &plan.parameters);
                 record.after_digest = Some(digest_json(&after));
                 record.after = Some(after);
@@ -215,54 +233,51 @@ async fn call_and_verify(
         }
         Err(e) => {
             record.outcome = ActionOutcome::Failed;
-            record.error = Some(format!(
-                "{}; rollback failed too: {e}",
-                record
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "verification failed".into())
+            record.error = Some(join(
+                &call_error,
+                &format!("verification failed and the restore failed too: {e}"),
             ));
         }
     }
     finish(journal, record).await
 }
 
+fn join(first: &Option<String>, then: &str) -> String {
+    match first {
+        Some(f) => format!("{f}; {then}"),
+        None => then.to_string(),
+    }
+}
+
 /// Settle an action whose intent was written but whose outcome never was (the process
-/// died in between). Decided by reading the resource, never by calling blindly:
-/// already applied -> `executed`; untouched and unchanged -> the intended call is made now
-/// under the same action id (so one intent stays one call); changed otherwise -> `stale`.
+/// died in between), by reading only: applied and verified -> `executed`; applied but
+/// not verified -> `failed`; untouched -> `interrupted` (nothing is called again: the
+/// work goes back through the guard); changed otherwise or gone -> `stale`.
+/// `Err`: the resource cannot be read now; the intent stays open.
 pub async fn reconcile(
-    executor: &dyn Executor,
+    action: &dyn Action,
     reader: &dyn ResourceReader,
     verifier: &dyn Verifier,
     journal: &dyn Journal,
     plan: &RemediationPlan,
     action_id: &str,
 ) -> Result<ExecutionRecord, ExecError> {
-    let mut record = new_record(
-        plan,
-        action_id,
-        plan.before.clone(),
-        executor.rollback_steps(&plan.before["facet"]),
-    );
-    let ci = match read(reader, plan).await? {
-        Some(ci) => ci,
-        None => {
-            record.outcome = ActionOutcome::Stale;
-            record.error =
-                Some("reconciling an interrupted action: resource no longer exists".into());
-            return finish(journal, record).await;
-        }
+    let mut record = new_record(plan, action_id, plan.before.clone());
+    record.rollback = action.rollback_steps(&plan.before["facet"]);
+    let Some(ci) = read(reader, &plan.resource).await? else {
+        record.outcome = ActionOutcome::Stale;
+        record.error = Some("reconciling an interrupted action: resource no longer exists".into());
+        return finish(journal, record).await;
     };
-    let now = guarded_state(executor, &ci, &plan.parameters);
-    if executor.satisfied(&now["facet"], &plan.parameters) {
+    let now = guarded_state(action, &ci, &plan.parameters);
+    record.after_digest = Some(digest_json(&now));
+    if action.satisfied(&now["facet"], &plan.parameters) {
         let verification = verifier.verify(plan, &ci);
         record.outcome = if verification.passed {
             ActionOutcome::Executed
         } else {
             ActionOutcome::Failed
         };
-        record.after_digest = Some(digest_json(&now));
         record.after = Some(now);
         record.verification = Some(Verification {
             detail: format!(
@@ -273,14 +288,20 @@ pub async fn reconcile(
         });
         return finish(journal, record).await;
     }
-    if digest_json(&now) != plan.before_digest {
+    let unchanged = record.after_digest.as_ref() == Some(&plan.before_digest);
+    record.after = Some(now);
+    if unchanged {
+        record.outcome = ActionOutcome::Interrupted;
+        record.error = Some(
+            "reconciled after an interruption: the call never landed; nothing was called again"
+                .into(),
+        );
+    } else {
         record.outcome = ActionOutcome::Stale;
         record.error =
             Some("reconciling an interrupted action: the resource changed meanwhile".into());
-        return finish(journal, record).await;
     }
-    let before = plan.before.clone();
-    call_and_verify(executor, reader, verifier, journal, plan, record, &before).await
+    finish(journal, record).await
 }
 
 async fn finish(
@@ -291,40 +312,76 @@ async fn finish(
     Ok(record)
 }
 
-/// The result of restoring an executed action's before state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RollbackResult {
-    pub calls: Vec<String>,
-    pub restored: Value,
-    /// The facet read back equals the recorded before facet.
-    pub exact: bool,
-}
-
-/// Restore the before state recorded in `record`, then read the resource back.
-pub async fn rollback(
-    executor: &dyn Executor,
-    reader: &dyn ResourceReader,
-    plan: &RemediationPlan,
-    record: &ExecutionRecord,
-) -> Result<RollbackResult, ExecError> {
-    let before_facet = &record.before["facet"];
-    let calls = executor.restore(&plan.resource, before_facet).await?;
-    let ci = read(reader, plan).await?.ok_or_else(|| ExecError::Read {
-        resource: plan.resource.resource_id.clone(),
-        message: "resource disappeared during rollback".into(),
-    })?;
-    let restored = executor.facet_for(&ci, &plan.parameters);
-    Ok(RollbackResult {
-        exact: &restored == before_facet,
-        calls,
-        restored,
-    })
-}
-
-/// A verifier that trusts the executor's own notion of "satisfied"; for tests and as a
-/// fallback when no policy is at hand.
+/// An action turned around: "return the facet to `target`" (the before state recorded by
+/// an earlier action). Satisfied when the facet is what a restore leaves; applying it
+/// calls the inner executor's restore. A rollback is never undone automatically.
 #[derive(Debug)]
-pub struct SatisfiedVerifier<'a>(pub &'a dyn Executor);
+pub struct Revert<T: ?Sized> {
+    pub inner: std::sync::Arc<T>,
+    /// The before facet being restored.
+    pub target: Value,
+}
+
+impl<T: ?Sized + Action> Action for Revert<T> {
+    fn action(&self) -> &'static str {
+        self.inner.action()
+    }
+    fn resource_types(&self) -> &'static [&'static str] {
+        self.inner.resource_types()
+    }
+    fn properties(&self) -> ActionProperties {
+        let mut p = self.inner.properties();
+        p.kinds.push(ActionKind::Rollback);
+        p.requires_approval = false;
+        p.reversible = true;
+        p
+    }
+    fn validate_params(&self, params: &Value) -> Result<(), String> {
+        self.inner.validate_params(params)
+    }
+    fn facet(&self, ci: &ConfigurationItem) -> Value {
+        self.inner.facet(ci)
+    }
+    fn facet_for(&self, ci: &ConfigurationItem, params: &Value) -> Value {
+        self.inner.facet_for(ci, params)
+    }
+    fn satisfied(&self, facet: &Value, _params: &Value) -> bool {
+        *facet == self.inner.restored(&self.target)
+    }
+    fn desired(&self, _facet: &Value, _params: &Value) -> Value {
+        self.inner.restored(&self.target)
+    }
+    fn rollback_steps(&self, _before: &Value) -> Vec<RollbackStep> {
+        Vec::new()
+    }
+}
+
+#[async_trait]
+impl<T: ?Sized + Executor> Executor for Revert<T> {
+    async fn apply(
+        &self,
+        resource: &ResourceRef,
+        _params: &Value,
+        _before: &Value,
+    ) -> Result<Vec<String>, ExecError> {
+        self.inner.restore(resource, &self.target).await
+    }
+    async fn restore(
+        &self,
+        _resource: &ResourceRef,
+        _before: &Value,
+    ) -> Result<Vec<String>, ExecError> {
+        Err(ExecError::Params {
+            action: self.inner.action().to_string(),
+            message: "a rollback that does not verify is not undone automatically".into(),
+        })
+    }
+}
+
+/// A verifier that trusts the action's own notion of "satisfied": rollbacks (the
+/// control fails again on purpose) and the contract tests.
+#[derive(Debug)]
+pub struct SatisfiedVerifier<'a>(pub &'a dyn Action);
 
 impl Verifier for SatisfiedVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {

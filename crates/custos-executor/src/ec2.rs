@@ -1,10 +1,10 @@
 //! EC2 executors: revoke internet-open ingress, EBS encryption by default, IMDSv2,
 //! required tags.
 
-use crate::{ExecError, Executor};
+use crate::{Action, ActionProperties, ExecError, Executor};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{HttpTokensState, IpPermission, IpRange, Ipv6Range, Tag};
-use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
+use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
 use custos_telemetry::aws::{AwsPool, error_code, error_message};
 use custos_telemetry::ec2::{ACCOUNT, INSTANCE, SECURITY_GROUP};
 use serde_json::{Value, json};
@@ -175,8 +175,7 @@ impl Ec2Executor {
     }
 }
 
-#[async_trait]
-impl Executor for Ec2Executor {
+impl Action for Ec2Executor {
     fn action(&self) -> &'static str {
         match self.kind {
             Ec2Action::RevokeOpenIngress => "ec2:RevokeSecurityGroupIngress",
@@ -192,6 +191,20 @@ impl Executor for Ec2Executor {
             Ec2Action::EbsDefaultEncryption => &[ACCOUNT],
             Ec2Action::RequireImdsv2 => &[INSTANCE],
             Ec2Action::RequiredTags => &[INSTANCE, SECURITY_GROUP],
+        }
+    }
+
+    fn properties(&self) -> ActionProperties {
+        let risk = match self.kind {
+            // Cutting ingress or IMDSv1 can break running software.
+            Ec2Action::RevokeOpenIngress | Ec2Action::RequireImdsv2 => Risk::Medium,
+            Ec2Action::EbsDefaultEncryption | Ec2Action::RequiredTags => Risk::Low,
+        };
+        ActionProperties {
+            reversible: true,
+            risk,
+            kinds: vec![ActionKind::Configure],
+            requires_approval: false,
         }
     }
 
@@ -347,7 +360,10 @@ impl Executor for Ec2Executor {
             }
         }
     }
+}
 
+#[async_trait]
+impl Executor for Ec2Executor {
     async fn apply(
         &self,
         r: &ResourceRef,

@@ -11,11 +11,11 @@ pub mod ec2;
 pub mod playbook;
 pub mod s3;
 
-pub use contract::{Intent, Journal, Verifier, execute, reconcile, rollback};
+pub use contract::{Intent, IntentDecision, Journal, Revert, Verifier, execute, reconcile};
 pub use playbook::{Playbook, PlaybookSet};
 
 use async_trait::async_trait;
-use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
+use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,19 +36,32 @@ pub enum ExecError {
     Journal(String),
 }
 
-/// One remediation action on one resource type.
-#[async_trait]
-pub trait Executor: Send + Sync + std::fmt::Debug {
+/// What an action is, as its code knows it. Playbooks may only make it stricter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ActionProperties {
+    /// The rollback steps return the resource exactly to its before state.
+    pub reversible: bool,
+    pub risk: Risk,
+    pub kinds: Vec<ActionKind>,
+    /// A human must approve every execution, whatever autonomy says.
+    pub requires_approval: bool,
+}
+
+/// The pure half of an action: what it reads, what it wants, how it would undo itself.
+/// Planning and verification use this; nothing here can change the cloud.
+pub trait Action: Send + Sync + std::fmt::Debug {
     /// Action id, e.g. `s3:PutPublicAccessBlock`.
     fn action(&self) -> &'static str;
     /// Resource types this action applies to.
     fn resource_types(&self) -> &'static [&'static str];
+    /// Reversibility, risk and kinds, from the code that makes the calls.
+    fn properties(&self) -> ActionProperties;
     /// Check parameters from a playbook (and config overrides) before anything runs.
     fn validate_params(&self, params: &Value) -> Result<(), String>;
     /// The facet of the resource this action changes, normalized, from a configuration item.
     fn facet(&self, ci: &ConfigurationItem) -> Value;
     /// The facet when it depends on the playbook's parameters (which entries are
-    /// offending, which tags are required). Defaults to [`Executor::facet`].
+    /// offending, which tags are required). Defaults to [`Action::facet`].
     fn facet_for(&self, ci: &ConfigurationItem, params: &Value) -> Value {
         let _ = params;
         self.facet(ci)
@@ -59,6 +72,17 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     fn desired(&self, facet: &Value, params: &Value) -> Value;
     /// Steps that return the facet to `before`.
     fn rollback_steps(&self, before: &Value) -> Vec<RollbackStep>;
+    /// The facet [`Executor::restore`] leaves when asked to return to `before`: `before`
+    /// itself when the rollback is exact, the closest state the API allows otherwise.
+    fn restored(&self, before: &Value) -> Value {
+        before.clone()
+    }
+}
+
+/// The mutating half. Only the engine's guard holds executors (through [`Registry`]);
+/// everything else sees [`Action`]s through a [`Catalog`].
+#[async_trait]
+pub trait Executor: Action {
     /// Make the change, given the facet read just before (already checked against the
     /// plan). Returns the mutating calls made.
     async fn apply(
@@ -75,10 +99,27 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<String>, ExecError>;
 }
 
-/// Executors by action id.
+/// Executors by action id. Whoever holds a registry can change the cloud: in the
+/// engine, only the guard does.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     by_action: BTreeMap<String, Arc<dyn Executor>>,
+}
+
+/// The pure side of every registered action, for planning and validation.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    by_action: BTreeMap<String, Arc<dyn Action>>,
+}
+
+impl Catalog {
+    pub fn get(&self, action: &str) -> Option<&Arc<dyn Action>> {
+        self.by_action.get(action)
+    }
+
+    pub fn actions(&self) -> impl Iterator<Item = &str> {
+        self.by_action.keys().map(String::as_str)
+    }
 }
 
 /// Every executor custos ships, over one client pool.
@@ -102,6 +143,12 @@ pub fn executors_for_tests() -> Vec<Arc<dyn Executor>> {
     )))
 }
 
+/// The pure side of every shipped action, over a pool that is never called (validation
+/// and planning without AWS).
+pub fn offline_catalog() -> Catalog {
+    Registry::new(executors_for_tests()).catalog()
+}
+
 impl Registry {
     pub fn new(executors: Vec<Arc<dyn Executor>>) -> Self {
         Registry {
@@ -118,5 +165,16 @@ impl Registry {
 
     pub fn actions(&self) -> impl Iterator<Item = &str> {
         self.by_action.keys().map(String::as_str)
+    }
+
+    /// The pure side of every executor (it cannot be turned back into an executor).
+    pub fn catalog(&self) -> Catalog {
+        Catalog {
+            by_action: self
+                .by_action
+                .iter()
+                .map(|(k, e)| (k.clone(), e.clone() as Arc<dyn Action>))
+                .collect(),
+        }
     }
 }

@@ -1,8 +1,11 @@
 //! Playbooks: TOML files under `playbooks/` that say how a control is remediated.
 
-use crate::Registry;
 use crate::contract::guarded_state;
-use custos_core::{ConfigurationItem, Finding, RemediationPlan, digest_json};
+use crate::{ActionProperties, Catalog};
+use custos_core::{
+    ActionKind, ConfigurationItem, Environment, Finding, Operation, RemediationPlan, Risk,
+    digest_json,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -19,14 +22,21 @@ pub struct Playbook {
     pub resource_types: Vec<String>,
     /// Executor action id.
     pub action: String,
-    /// `configure`, `delete`, `iam`, `secret`, `cross-account`: the gate's never-automate
-    /// floor looks at these.
-    #[serde(default = "default_kinds")]
-    pub kinds: Vec<String>,
-    pub risk: Risk,
-    pub reversible: bool,
+    /// What kind of change this is. The executor's own kinds always apply; a playbook
+    /// can add kinds (`delete`, `iam`, `secret`, `kms`, `cross-account`), never remove one.
     #[serde(default)]
-    pub requires_approval: bool,
+    pub kinds: Vec<ActionKind>,
+    /// The executor's risk applies; a playbook may raise it, never lower it.
+    #[serde(default)]
+    pub risk: Option<Risk>,
+    /// The executor says whether the action can be rolled back exactly; a playbook may
+    /// only say `false` where the executor says `true`.
+    #[serde(default)]
+    pub reversible: Option<bool>,
+    /// The executor says whether every execution needs a human; a playbook may only add
+    /// that requirement.
+    #[serde(default)]
+    pub requires_approval: Option<bool>,
     pub description: String,
     #[serde(default)]
     pub parameters: toml::Table,
@@ -34,18 +44,6 @@ pub struct Playbook {
     pub verification: VerificationDoc,
     #[serde(skip)]
     pub file: PathBuf,
-}
-
-fn default_kinds() -> Vec<String> {
-    vec!["configure".into()]
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Risk {
-    Low,
-    Medium,
-    High,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +75,51 @@ pub enum PlaybookError {
 #[derive(Debug, Clone, Default)]
 pub struct PlaybookSet {
     by_control: BTreeMap<String, Playbook>,
+    /// Playbook id -> what its action is: the executor's properties, made stricter by the
+    /// playbook where it says so.
+    properties: BTreeMap<String, ActionProperties>,
+}
+
+/// The executor's properties, made stricter by the playbook; a playbook that tries to
+/// make them less strict is an error naming the field.
+fn effective(pb: &Playbook, exec: ActionProperties) -> Result<ActionProperties, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut p = exec.clone();
+    if let Some(r) = pb.risk {
+        if r < exec.risk {
+            errors.push(format!(
+                "field `risk`: `{r}` is below the `{}` risk of action `{}` (from its executor); a playbook may raise the risk, never lower it",
+                exec.risk, pb.action
+            ));
+        }
+        p.risk = p.risk.max(r);
+    }
+    match pb.reversible {
+        Some(true) if !exec.reversible => errors.push(format!(
+            "field `reversible`: action `{}` cannot be rolled back exactly (its executor says so); a playbook may only make an action stricter",
+            pb.action
+        )),
+        Some(false) => p.reversible = false,
+        _ => {}
+    }
+    match pb.requires_approval {
+        Some(false) if exec.requires_approval => errors.push(format!(
+            "field `requires_approval`: action `{}` always needs a human (its executor says so); a playbook may only make an action stricter",
+            pb.action
+        )),
+        Some(true) => p.requires_approval = true,
+        _ => {}
+    }
+    for k in &pb.kinds {
+        if !p.kinds.contains(k) {
+            p.kinds.push(*k);
+        }
+    }
+    if errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(errors)
+    }
 }
 
 impl PlaybookSet {
@@ -85,17 +128,17 @@ impl PlaybookSet {
     /// the playbook's own (from custos.toml).
     pub fn load(
         dir: &Path,
-        registry: &Registry,
+        catalog: &Catalog,
         overrides: &BTreeMap<String, toml::Table>,
     ) -> Result<Self, Vec<PlaybookError>> {
-        Self::load_dirs(&[dir.to_path_buf()], registry, overrides)
+        Self::load_dirs(&[dir.to_path_buf()], catalog, overrides)
     }
 
     /// The shipped directory plus operator overlays. An id or a control claimed twice
     /// is an error naming both files: overlays add playbooks, they cannot replace one.
     pub fn load_dirs(
         dirs: &[PathBuf],
-        registry: &Registry,
+        catalog: &Catalog,
         overrides: &BTreeMap<String, toml::Table>,
     ) -> Result<Self, Vec<PlaybookError>> {
         let mut files: Vec<PathBuf> = Vec::new();
@@ -149,11 +192,11 @@ impl PlaybookSet {
                     pb.parameters.insert(k.clone(), v.clone());
                 }
             }
-            match registry.get(&pb.action) {
+            match catalog.get(&pb.action) {
                 None => errors.push(invalid(format!(
                     "field `action`: no executor for `{}` (known: {})",
                     pb.action,
-                    registry.actions().collect::<Vec<_>>().join(", ")
+                    catalog.actions().collect::<Vec<_>>().join(", ")
                 ))),
                 Some(ex) => {
                     if pb.resource_types.is_empty() {
@@ -172,6 +215,12 @@ impl PlaybookSet {
                     }
                     if let Err(m) = ex.validate_params(&params_json(&pb)) {
                         errors.push(invalid(format!("field `parameters`: {m}")));
+                    }
+                    match effective(&pb, ex.properties()) {
+                        Ok(p) => {
+                            set.properties.insert(pb.id.clone(), p);
+                        }
+                        Err(es) => errors.extend(es.into_iter().map(&invalid)),
                     }
                 }
             }
@@ -212,16 +261,22 @@ impl PlaybookSet {
         self.by_control.values()
     }
 
+    /// What the playbook's action is (executor properties, made stricter by the playbook).
+    pub fn properties(&self, playbook_id: &str) -> Option<&ActionProperties> {
+        self.properties.get(playbook_id)
+    }
+
     /// Plan the remediation of `finding` on `ci`. Pure: no call is made.
     pub fn plan(
         &self,
-        registry: &Registry,
+        catalog: &Catalog,
         finding: &Finding,
         ci: &ConfigurationItem,
-        environment: &str,
+        environment: &Environment,
     ) -> Option<RemediationPlan> {
         let pb = self.for_control(&finding.control_id)?;
-        let ex = registry.get(&pb.action)?;
+        let ex = catalog.get(&pb.action)?;
+        let props = self.properties.get(&pb.id)?;
         let params = params_json(pb);
         if !pb.resource_types.contains(&ci.resource_type) {
             return None;
@@ -233,31 +288,32 @@ impl PlaybookSet {
         let id = digest_json(&serde_json::json!({
             "resource": ci.resource_ref(), "playbook": pb.id, "version": pb.version, "before": before_digest,
         }));
+        let rollback = ex.rollback_steps(&before["facet"]);
         Some(RemediationPlan {
             id: format!("plan-{}", id.short()),
             resource: ci.resource_ref(),
             resource_name: ci.resource_name.clone(),
             arn: ci.arn.clone(),
             tags: ci.tags.clone(),
-            environment: environment.to_string(),
-            production: true,
+            environment: environment.name.clone(),
+            production: environment.class.is_production(),
             related: ci.related_types(),
             control_id: finding.control_id.clone(),
             playbook: pb.id.clone(),
             playbook_version: pb.version.clone(),
             action: pb.action.clone(),
-            action_kinds: pb.kinds.clone(),
+            action_kinds: props.kinds.clone(),
             parameters: params,
-            risk: serde_json::to_value(pb.risk)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            reversible: pb.reversible,
-            requires_approval: pb.requires_approval,
-            rollback: ex.rollback_steps(&before["facet"]),
+            risk: props.risk,
+            // Reversible only when the executor says so and every step for this before
+            // state is exact.
+            reversible: props.reversible && rollback.iter().all(|s| s.exact),
+            requires_approval: props.requires_approval,
+            rollback,
             before,
             before_digest,
             desired,
+            operation: Operation::Fix,
         })
     }
 }
@@ -283,11 +339,11 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Executor;
+    use crate::Action;
     use std::sync::Arc;
 
-    async fn registry() -> Registry {
-        Registry::new(crate::executors_for_tests())
+    async fn registry() -> Catalog {
+        crate::offline_catalog()
     }
 
     fn shipped() -> PathBuf {
@@ -298,7 +354,10 @@ mod tests {
     async fn shipped_playbooks_load() {
         let set = PlaybookSet::load(&shipped(), &registry().await, &BTreeMap::new()).unwrap();
         assert_eq!(set.iter().count(), 7);
-        assert!(!set.for_control("s3-versioning").unwrap().reversible);
+        let versioning = set.for_control("s3-versioning").unwrap();
+        assert_eq!(versioning.reversible, Some(false));
+        let p = set.properties(&versioning.id).unwrap();
+        assert!(!p.reversible && p.requires_approval);
     }
 
     #[tokio::test]
@@ -337,6 +396,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_playbook_can_make_an_action_stricter_but_never_looser() {
+        let tmp = tempfile::tempdir().unwrap();
+        let versioning = std::fs::read_to_string(shipped().join("s3-enable-versioning.toml"))
+            .unwrap()
+            .replace(
+                "reversible = false",
+                "reversible = true\nrequires_approval = false",
+            )
+            .replace("risk = \"medium\"", "risk = \"low\"");
+        std::fs::write(tmp.path().join("v.toml"), versioning).unwrap();
+        let errs = PlaybookSet::load(tmp.path(), &registry().await, &BTreeMap::new()).unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:#?}");
+        for field in ["`risk`", "`reversible`", "`requires_approval`"] {
+            assert!(
+                text.iter()
+                    .any(|t| t.contains("v.toml") && t.contains(field)),
+                "{field} not named: {text:#?}"
+            );
+        }
+        // Stricter is fine: a reversible action declared irreversible, high risk, `delete`.
+        let pab = std::fs::read_to_string(shipped().join("s3-block-public-access.toml"))
+            .unwrap()
+            .replace("reversible = true", "reversible = false")
+            .replace("risk = \"low\"", "risk = \"high\"")
+            .replace("kinds = [\"configure\"]", "kinds = [\"delete\"]");
+        std::fs::remove_file(tmp.path().join("v.toml")).unwrap();
+        std::fs::write(tmp.path().join("p.toml"), pab).unwrap();
+        let set = PlaybookSet::load(tmp.path(), &registry().await, &BTreeMap::new()).unwrap();
+        let p = set.properties("s3-block-public-access").unwrap();
+        assert!(!p.reversible);
+        assert_eq!(p.risk, Risk::High);
+        assert_eq!(p.kinds, vec![ActionKind::Configure, ActionKind::Delete]);
+    }
+
+    #[tokio::test]
     async fn overrides_are_validated() {
         let mut o = BTreeMap::new();
         let mut t = toml::Table::new();
@@ -364,11 +459,13 @@ mod tests {
             message: "m".into(),
             remediation: Some("s3-block-public-access".into()),
         };
-        let plan = set.plan(&reg, &finding, &ci, "dev").unwrap();
+        let dev = custos_core::Environments::default().classify("dev");
+        let plan = set.plan(&reg, &finding, &ci, &dev).unwrap();
         assert_eq!(plan.before["tags"]["team"], "x");
         assert_eq!(plan.desired["facet"]["restrictPublicBuckets"], true);
-        assert_eq!(plan, set.plan(&reg, &finding, &ci, "dev").unwrap());
-        let ex: &Arc<dyn Executor> = reg.get("s3:PutPublicAccessBlock").unwrap();
+        assert_eq!(plan, set.plan(&reg, &finding, &ci, &dev).unwrap());
+        assert!(!plan.production);
+        let ex: &Arc<dyn Action> = reg.get("s3:PutPublicAccessBlock").unwrap();
         assert!(!ex.satisfied(&plan.before["facet"], &plan.parameters));
     }
 }

@@ -1,13 +1,13 @@
 //! S3 bucket executors: public access block, default encryption, versioning.
 
-use crate::{ExecError, Executor};
+use crate::{Action, ActionProperties, ExecError, Executor};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     VersioningConfiguration,
 };
-use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
+use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
 use custos_telemetry::aws::{AwsPool, error_message};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -175,8 +175,7 @@ fn encryption_rules(ci: &ConfigurationItem) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[async_trait]
-impl Executor for S3Executor {
+impl Action for S3Executor {
     fn action(&self) -> &'static str {
         match self.kind {
             S3Action::PublicAccessBlock => "s3:PutPublicAccessBlock",
@@ -187,6 +186,33 @@ impl Executor for S3Executor {
 
     fn resource_types(&self) -> &'static [&'static str] {
         &[BUCKET]
+    }
+
+    fn properties(&self) -> ActionProperties {
+        match self.kind {
+            S3Action::PublicAccessBlock | S3Action::DefaultEncryption => ActionProperties {
+                reversible: true,
+                risk: Risk::Low,
+                kinds: vec![ActionKind::Configure],
+                requires_approval: false,
+            },
+            // S3 cannot return a bucket to "never versioned": a human decides.
+            S3Action::Versioning => ActionProperties {
+                reversible: false,
+                risk: Risk::Medium,
+                kinds: vec![ActionKind::Configure],
+                requires_approval: true,
+            },
+        }
+    }
+
+    fn restored(&self, before: &Value) -> Value {
+        match self.kind {
+            S3Action::Versioning if before["status"] == "Off" => {
+                json!({"status": "Suspended", "mfaDelete": before["mfaDelete"]})
+            }
+            _ => before.clone(),
+        }
     }
 
     fn validate_params(&self, params: &Value) -> Result<(), String> {
@@ -352,7 +378,10 @@ impl Executor for S3Executor {
             }
         }
     }
+}
 
+#[async_trait]
+impl Executor for S3Executor {
     async fn apply(
         &self,
         r: &ResourceRef,

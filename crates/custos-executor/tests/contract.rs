@@ -4,9 +4,11 @@
 //! plans refused, and rollback restores the before state (read back from the cloud).
 
 use async_trait::async_trait;
-use custos_core::{ActionOutcome, ConfigurationItem, ExecutionRecord, ResourceRef};
-use custos_executor::contract::SatisfiedVerifier;
-use custos_executor::{Executor, Intent, Journal, PlaybookSet, Registry, execute, rollback};
+use custos_core::{ActionOutcome, ConfigurationItem, Digest, ExecutionRecord, ResourceRef};
+use custos_executor::contract::{SatisfiedVerifier, guarded_state};
+use custos_executor::{
+    Executor, Intent, IntentDecision, Journal, PlaybookSet, Registry, Revert, execute,
+};
 use custos_telemetry::aws::AwsPool;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{
@@ -24,12 +26,12 @@ struct MemJournal {
 
 #[async_trait]
 impl Journal for MemJournal {
-    async fn intent(&self, i: &Intent) -> Result<(), String> {
+    async fn intent(&self, i: &Intent) -> Result<IntentDecision, String> {
         self.log
             .lock()
             .unwrap()
             .push(format!("intent {}", i.action_id));
-        Ok(())
+        Ok(IntentDecision::Written)
     }
     async fn outcome(&self, r: &ExecutionRecord) -> Result<(), String> {
         self.log
@@ -53,6 +55,9 @@ struct Case {
     control: &'static str,
     subject: Subject,
     exact_rollback: bool,
+    /// The resource has tags a change can be made to behind custos' back (the account
+    /// setting has none: its stale case is a plan decided on another state only).
+    taggable: bool,
 }
 
 const CASES: [Case; 7] = [
@@ -60,40 +65,47 @@ const CASES: [Case; 7] = [
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
         exact_rollback: true,
+        taggable: true,
     },
     Case {
         control: "s3-default-encryption",
         subject: Subject::Bucket(Fixture::NoEncryption),
         exact_rollback: true,
+        taggable: true,
     },
     Case {
         control: "s3-versioning",
         subject: Subject::Bucket(Fixture::VersioningOff),
         exact_rollback: false,
+        taggable: true,
     },
     Case {
         control: "ec2-sg-open-ingress",
         subject: Subject::OpenSecurityGroup,
         exact_rollback: true,
+        taggable: true,
     },
     Case {
         control: "ec2-ebs-default-encryption",
         subject: Subject::EbsDefaultOff,
         exact_rollback: true,
+        taggable: false,
     },
     Case {
         control: "ec2-imdsv2",
         subject: Subject::Imdsv1Instance,
         exact_rollback: true,
+        taggable: true,
     },
     Case {
         control: "ec2-required-tags",
         subject: Subject::UntaggedInstance,
         exact_rollback: true,
+        taggable: true,
     },
 ];
 
-fn playbooks(registry: &Registry) -> PlaybookSet {
+fn playbooks(catalog: &custos_executor::Catalog) -> PlaybookSet {
     // Required tags need a placeholder to add (custos.toml [controls] required_tags).
     let mut overrides = BTreeMap::new();
     let mut defaults = toml::Table::new();
@@ -103,7 +115,7 @@ fn playbooks(registry: &Registry) -> PlaybookSet {
     overrides.insert("ec2-add-required-tags".to_string(), t);
     PlaybookSet::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
-        registry,
+        catalog,
         &overrides,
     )
     .unwrap()
@@ -136,8 +148,8 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
     }
 }
 
-/// Change the resource's tags behind custos' back; false when it has none.
-async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) -> bool {
+/// Change the resource's tags behind custos' back.
+async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
     match subject {
         Subject::Bucket(_) => {
             s3(sdk)
@@ -158,9 +170,8 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) -
                 .send()
                 .await
                 .unwrap();
-            true
         }
-        Subject::EbsDefaultOff => false,
+        Subject::EbsDefaultOff => panic!("the account setting has no tags"),
         _ => {
             ec2(sdk)
                 .create_tags()
@@ -174,7 +185,6 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) -
                 .send()
                 .await
                 .unwrap();
-            true
         }
     }
 }
@@ -195,7 +205,7 @@ async fn contract(case: &Case) {
         BTreeMap::new(),
     ));
     let registry = Registry::new(custos_executor::all_executors(pool.clone()));
-    let playbooks = playbooks(&registry);
+    let playbooks = playbooks(&registry.catalog());
     let reader = Inventory::new(pool, &[], 2);
     let pb = playbooks.for_control(case.control).unwrap();
     let ex: Arc<dyn Executor> = registry.get(&pb.action).unwrap().clone();
@@ -210,8 +220,9 @@ async fn contract(case: &Case) {
         message: String::new(),
         remediation: Some(pb.id.clone()),
     };
+    let dev = custos_core::Environments::default().classify("dev");
     let plan = playbooks
-        .plan(&registry, &finding, &before_ci, "dev")
+        .plan(&registry.catalog(), &finding, &before_ci, &dev)
         .unwrap();
     assert!(
         !ex.satisfied(&plan.before["facet"], &plan.parameters),
@@ -220,11 +231,37 @@ async fn contract(case: &Case) {
     );
     let journal = MemJournal::default();
     let verifier = SatisfiedVerifier(ex.as_ref());
+    let run = |id: &'static str, plan: custos_core::RemediationPlan, expected: Digest| {
+        let (ex, reader, verifier, journal) = (ex.clone(), &reader, &verifier, &journal);
+        async move {
+            let now = read(reader, &plan.resource).await;
+            execute(
+                ex.as_ref(),
+                reader,
+                verifier,
+                journal,
+                &plan,
+                &now,
+                &expected,
+                id,
+            )
+            .await
+            .unwrap()
+        }
+    };
+
+    // A plan decided on another state is refused without a call or an intent, whatever
+    // the executor.
+    let stale = run("a0", plan.clone(), Digest::of_bytes(b"another state")).await;
+    assert_eq!(stale.outcome, ActionOutcome::Stale, "{stale:#?}");
+    assert!(stale.calls.is_empty());
+    assert_eq!(
+        *journal.log.lock().unwrap(),
+        vec!["outcome a0 stale".to_string()]
+    );
 
     // First execution: changes the resource, records before and after, intent first.
-    let rec = execute(ex.as_ref(), &reader, &verifier, &journal, &plan, "a1")
-        .await
-        .unwrap();
+    let rec = run("a1", plan.clone(), plan.before_digest.clone()).await;
     assert_eq!(rec.outcome, ActionOutcome::Executed, "{rec:#?}");
     assert_eq!(rec.calls, vec![pb.action.clone()]);
     assert_eq!(rec.before, plan.before);
@@ -237,8 +274,8 @@ async fn contract(case: &Case) {
     assert!(rec.verification.as_ref().unwrap().passed);
     assert!(!rec.rollback.is_empty());
     assert_eq!(
-        *journal.log.lock().unwrap(),
-        vec!["intent a1".to_string(), "outcome a1 executed".to_string()]
+        journal.log.lock().unwrap()[1..],
+        ["intent a1".to_string(), "outcome a1 executed".to_string()]
     );
 
     if let Subject::OpenSecurityGroup = case.subject {
@@ -260,9 +297,7 @@ async fn contract(case: &Case) {
     }
 
     // Re-running the same plan changes nothing: a no-op without an intent or a call.
-    let again = execute(ex.as_ref(), &reader, &verifier, &journal, &plan, "a2")
-        .await
-        .unwrap();
+    let again = run("a2", plan.clone(), plan.before_digest.clone()).await;
     assert_eq!(again.outcome, ActionOutcome::NoOp);
     assert!(again.calls.is_empty());
     assert_eq!(
@@ -277,37 +312,63 @@ async fn contract(case: &Case) {
             .contains(&"intent a2".to_string())
     );
 
-    // Rollback restores the before state, checked by reading back.
-    let rb = rollback(ex.as_ref(), &reader, &plan, &rec).await.unwrap();
-    let now = ex.facet_for(&read(&reader, &resource).await, &plan.parameters);
-    assert_eq!(rb.restored, now);
+    // Rollback is a plan through the same contract: restore the before state, checked
+    // by reading back.
+    let revert = Revert {
+        inner: ex.clone(),
+        target: rec.before["facet"].clone(),
+    };
+    let now = read(&reader, &resource).await;
+    let mut back = plan.clone();
+    back.before = guarded_state(&revert, &now, &plan.parameters);
+    back.before_digest = custos_core::digest_json(&back.before);
+    let expected = rec.after_digest.clone().unwrap();
+    assert_eq!(
+        back.before_digest, expected,
+        "nothing changed since the fix"
+    );
+    let rb = execute(
+        &revert,
+        &reader,
+        &SatisfiedVerifier(&revert),
+        &journal,
+        &back,
+        &now,
+        &expected,
+        "r1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rb.outcome, ActionOutcome::Executed, "{rb:#?}");
+    let restored = ex.facet_for(&read(&reader, &resource).await, &plan.parameters);
+    assert_eq!(rb.after.as_ref().unwrap()["facet"], restored);
     if case.exact_rollback {
-        assert!(rb.exact, "{rb:#?}");
-        assert_eq!(now, rec.before["facet"]);
+        assert_eq!(restored, rec.before["facet"]);
     } else {
         // Versioning cannot go back to never-enabled; the record says so up front.
-        assert!(!rb.exact);
+        assert_ne!(restored, rec.before["facet"]);
         assert!(rec.rollback.iter().all(|s| !s.exact));
-        assert_eq!(now["status"], "Suspended");
+        assert_eq!(restored["status"], "Suspended");
     }
 
-    // A plan whose resource changed since it was made is refused without a call.
-    if retag(case.subject, &sdk, &resource).await {
+    // A plan whose resource changed behind custos' back is refused without a call.
+    if case.taggable {
+        retag(case.subject, &sdk, &resource).await;
         let changed = read(&reader, &resource).await;
-        if !ex.satisfied(&ex.facet_for(&changed, &plan.parameters), &plan.parameters) {
-            let stale = execute(ex.as_ref(), &reader, &verifier, &journal, &plan, "a3")
-                .await
-                .unwrap();
-            assert_eq!(stale.outcome, ActionOutcome::Stale, "{stale:#?}");
-            assert!(stale.calls.is_empty());
-            assert!(
-                !journal
-                    .log
-                    .lock()
-                    .unwrap()
-                    .contains(&"intent a3".to_string())
-            );
-        }
+        assert!(
+            !ex.satisfied(&ex.facet_for(&changed, &plan.parameters), &plan.parameters),
+            "the rolled-back resource must be non-compliant again"
+        );
+        let stale = run("a3", plan.clone(), plan.before_digest.clone()).await;
+        assert_eq!(stale.outcome, ActionOutcome::Stale, "{stale:#?}");
+        assert!(stale.calls.is_empty());
+        assert!(
+            !journal
+                .log
+                .lock()
+                .unwrap()
+                .contains(&"intent a3".to_string())
+        );
     }
 }
 
@@ -349,7 +410,7 @@ async fn ec2_required_tags_meets_the_contract() {
 #[test]
 fn every_registered_executor_has_a_contract_case() {
     let registry = Registry::new(custos_executor::executors_for_tests());
-    let playbooks = playbooks(&registry);
+    let playbooks = playbooks(&registry.catalog());
     let covered: Vec<&str> = CASES
         .iter()
         .map(|c| playbooks.for_control(c.control).unwrap().action.as_str())

@@ -11,7 +11,16 @@ use std::time::Duration;
 
 /// Package prefix every control lives under.
 pub(crate) const CONTROLS_PREFIX: &str = "data.custos.controls.";
+/// Package prefix of operator gate rules, each evaluated on its own.
+pub(crate) const GATE_RULES_PREFIX: &str = "data.custos.gate_rules.";
+pub(crate) const GATE_PACKAGE: &str = "data.custos.gate";
 pub(crate) const GATE_RULE: &str = "data.custos.gate.decisions";
+pub(crate) const FLOOR_RULE: &str = "data.custos.floor.decisions";
+/// The floor, compiled into the binary.
+pub(crate) const FLOOR_PATH: &str = "<custos floor>/floor.rego";
+pub(crate) const FLOOR_REGO: &str = include_str!("../floor/floor.rego");
+pub(crate) const FLOOR_TEST_PATH: &str = "<custos floor>/floor_test.rego";
+pub(crate) const FLOOR_TEST_REGO: &str = include_str!("../floor/floor_test.rego");
 
 /// How a bundle is loaded and evaluated.
 #[derive(Debug, Clone)]
@@ -50,11 +59,13 @@ pub struct ControlMeta {
     pub file: String,
 }
 
-/// A validated, digested set of Rego files.
+/// A validated, digested set of Rego files, with the compiled floor beside it.
 #[derive(Debug, Clone)]
 pub struct PolicyBundle {
     pub(crate) engine: Engine,
+    pub(crate) floor: Engine,
     pub(crate) controls: Vec<ControlMeta>,
+    pub(crate) gate_rule_packages: Vec<String>,
     digest: Digest,
     files: Vec<PathBuf>,
     pub(crate) test_files: Vec<(String, String)>,
@@ -125,6 +136,11 @@ impl PolicyBundle {
                 Ok(pkg) => {
                     if is_test {
                         test_files.push((path.clone(), text.clone()));
+                    } else if let Err(message) = package_allowed(&pkg, layer_of(path, roots)) {
+                        errors.push(PolicyError::Invalid {
+                            path: path.clone(),
+                            message,
+                        });
                     } else if let Some(prev) = packages.insert(pkg.clone(), path.clone()) {
                         errors.push(PolicyError::Invalid {
                             path: path.clone(),
@@ -140,11 +156,40 @@ impl PolicyBundle {
         if !errors.is_empty() {
             return Err(BundleErrors(errors));
         }
-        if !packages.contains_key("data.custos.gate") {
-            errors.push(PolicyError::Invalid {
+        match packages.get(GATE_PACKAGE) {
+            None => errors.push(PolicyError::Invalid {
                 path: root.display().to_string(),
                 message: "no `custos.gate` package: the policy gate is missing".into(),
-            });
+            }),
+            Some(path) => {
+                if !engine
+                    .has_declared_rule_rooted_at(path, "decisions")
+                    .unwrap_or(false)
+                {
+                    errors.push(PolicyError::Invalid {
+                        path: path.clone(),
+                        message: "package `custos.gate` declares no `decisions` rule: a gate that decides nothing is refused".into(),
+                    });
+                }
+            }
+        }
+        let mut gate_rule_packages = Vec::new();
+        for (pkg, path) in &packages {
+            if pkg.starts_with(GATE_RULES_PREFIX) {
+                if engine
+                    .has_declared_rule_rooted_at(path, "decisions")
+                    .unwrap_or(false)
+                {
+                    gate_rule_packages.push(pkg.clone());
+                } else {
+                    errors.push(PolicyError::Invalid {
+                        path: path.clone(),
+                        message: format!(
+                            "operator gate package `{pkg}` declares no `decisions` rule"
+                        ),
+                    });
+                }
+            }
         }
         let data = serde_json::json!({"custos": {"config": options.gate_config}});
         if let Err(e) = engine.add_data(to_rego(&data)) {
@@ -153,10 +198,18 @@ impl PolicyBundle {
                 message: e.to_string(),
             });
         }
-        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        let timer = regorus::utils::limits::ExecutionTimerConfig {
             limit: options.eval_timeout,
             check_interval: NonZeroU32::MIN,
-        });
+        };
+        engine.set_execution_timer_config(timer);
+        let floor = match floor_engine(&data, timer) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(e);
+                return Err(BundleErrors(errors));
+            }
+        };
 
         let mut controls = Vec::new();
         let mut ids = BTreeSet::new();
@@ -178,27 +231,27 @@ impl PolicyBundle {
             }
         }
         if errors.is_empty() {
-            // Surface evaluation-time errors (unknown functions, type errors) now, not on
-            // the first resource: evaluate the gate once over an empty plan.
+            // Surface evaluation-time errors (unknown functions, type errors, a regex the
+            // engine cannot compile) now, not on the first resource: evaluate the floor,
+            // the gate and every operator package over a representative plan.
+            let probe_input = to_rego(&probe_input());
             let mut probe = engine.clone();
-            // A representative plan, so rules reach their builtins (a regex the engine
-            // cannot compile shows up here, not on the first real resource).
-            probe.set_input(to_rego(&serde_json::json!({
-                "plan": {
-                    "action": "probe:Action", "action_kinds": ["configure"], "playbook": "probe",
-                    "requires_approval": false, "reversible": true, "environment": "production",
-                    "production": true, "arn": "arn:aws:s3:::probe", "related": [],
-                    "tags": {"custos:exclude": "2000-01-01", "custos:exclude-owner": "probe"},
-                    "resource": {"account": "000000000000", "region": "us-east-1", "resource_type": "AWS::S3::Bucket", "resource_id": "probe", "class": "s3"},
-                },
-                "run": {"executions_so_far": 0, "executions_by_account": {}, "executions_by_class": {}},
-                "window": {"hours": 24, "executions": 0},
-                "inventory": {"count_by_class": {}},
-                "time": {"now": "2000-01-01T00:00:00Z", "today": "2000-01-02", "windows": [], "blackouts": []},
-            })));
-            if let Err(e) = probe.eval_rule(GATE_RULE.to_string()) {
+            probe.set_input(probe_input.clone());
+            for rule in std::iter::once(GATE_RULE.to_string())
+                .chain(gate_rule_packages.iter().map(|p| format!("{p}.decisions")))
+            {
+                if let Err(e) = probe.eval_rule(rule.clone()) {
+                    errors.push(PolicyError::Eval {
+                        rule,
+                        message: e.to_string(),
+                    });
+                }
+            }
+            let mut floor_probe = floor.clone();
+            floor_probe.set_input(probe_input);
+            if let Err(e) = floor_probe.eval_rule(FLOOR_RULE.to_string()) {
                 errors.push(PolicyError::Eval {
-                    rule: GATE_RULE.into(),
+                    rule: FLOOR_RULE.into(),
                     message: e.to_string(),
                 });
             }
@@ -208,7 +261,9 @@ impl PolicyBundle {
         }
         Ok(PolicyBundle {
             engine,
+            floor,
             controls,
+            gate_rule_packages,
             digest,
             files: sources.iter().map(|(p, _)| PathBuf::from(p)).collect(),
             test_files,
@@ -232,10 +287,88 @@ impl PolicyBundle {
         &self.files
     }
 
-    /// A fresh evaluator (a clone of the prepared engine), one per worker.
+    /// A fresh evaluator (clones of the prepared engines), one per worker.
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator::new(self.engine.clone(), self.controls.clone())
+        Evaluator::new(
+            self.engine.clone(),
+            self.floor.clone(),
+            self.controls.clone(),
+            self.gate_rule_packages.clone(),
+        )
     }
+
+    /// The operator gate packages (`custos.gate_rules.<name>`), each evaluated alone.
+    pub fn gate_rule_packages(&self) -> &[String] {
+        &self.gate_rule_packages
+    }
+}
+
+/// Which layer (0: `policy.dir`, 1..: overlays) a file belongs to.
+fn layer_of(path: &str, roots: &[PathBuf]) -> usize {
+    roots
+        .iter()
+        .position(|r| Path::new(path).starts_with(r))
+        .unwrap_or(0)
+}
+
+/// Operator policy may define the gate (in `policy.dir` only), gate rules and controls.
+/// Everything else, the floor's namespace above all, is refused.
+fn package_allowed(pkg: &str, layer: usize) -> Result<(), String> {
+    let allowed = "policy may define `custos.controls.<name>` and `custos.gate_rules.<name>` packages (and `custos.gate` in `policy.dir`); the floor (`custos.floor`) is compiled into custos";
+    if pkg.starts_with(CONTROLS_PREFIX) || pkg.starts_with(GATE_RULES_PREFIX) {
+        return Ok(());
+    }
+    if pkg == GATE_PACKAGE {
+        return if layer == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "package `custos.gate` can only come from `policy.dir`, not an overlay: overlays add `custos.gate_rules.<name>` packages ({allowed})"
+            ))
+        };
+    }
+    Err(format!(
+        "package `{}` is not allowed: {allowed}",
+        pkg.trim_start_matches("data.")
+    ))
+}
+
+/// The floor's own engine: the compiled floor and the gate settings, nothing else.
+fn floor_engine(
+    data: &serde_json::Value,
+    timer: regorus::utils::limits::ExecutionTimerConfig,
+) -> Result<Engine, PolicyError> {
+    let mut floor = Engine::new();
+    floor
+        .add_policy(FLOOR_PATH.into(), FLOOR_REGO.into())
+        .map_err(|e| PolicyError::Parse(e.to_string()))?;
+    floor
+        .add_data(to_rego(data))
+        .map_err(|e| PolicyError::Invalid {
+            path: "custos.toml [gate]".into(),
+            message: e.to_string(),
+        })?;
+    floor.set_execution_timer_config(timer);
+    Ok(floor)
+}
+
+/// A representative gate input, so load-time probes reach the rules' builtins.
+pub(crate) fn probe_input() -> serde_json::Value {
+    serde_json::json!({
+        "plan": {
+            "action": "probe:Action", "action_kinds": ["configure"], "playbook": "probe",
+            "control_id": "probe", "risk": "low", "operation": "fix",
+            "requires_approval": false, "reversible": true, "environment": "production",
+            "production": true, "arn": "arn:aws:s3:::probe", "related": [],
+            "tags": {"custos:exclude": "2000-01-01", "custos:exclude-owner": "probe"},
+            "resource": {"account": "000000000000", "region": "us-east-1", "resource_type": "AWS::S3::Bucket", "resource_id": "probe", "class": "s3"},
+        },
+        "run": {"executions_so_far": 0, "executions_by_account": {}, "executions_by_class": {}},
+        "window": {"hours": 24, "executions": 0},
+        "inventory": {"count_by_class": {}},
+        "limits": {"per_run": 25, "per_account_per_run": 25, "per_window": 100, "percent_of_class": 100, "min_class_size_for_percent": 10},
+        "time": {"now": "2000-01-01T00:00:00Z", "today": "2000-01-02", "blackouts_active": [], "window": {"governed": false, "open": false, "names": []}},
+    })
 }
 
 fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMeta, PolicyError> {
@@ -302,7 +435,7 @@ fn list_rego_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
 /// the same files give the same digest wherever the bundle is checked out.
 fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
     let mut hasher = Sha256::new();
-    let mut entries: Vec<(String, &String)> = sources
+    let mut entries: Vec<(String, &str)> = sources
         .iter()
         .map(|(path, text)| {
             let rel = roots
@@ -315,9 +448,11 @@ fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
                         .map(|p| format!("{i}:{}", p.display()))
                 })
                 .unwrap_or_else(|| path.clone());
-            (rel, text)
+            (rel, text.as_str())
         })
         .collect();
+    // The compiled floor decided too: it is part of what a decision can be replayed with.
+    entries.push((FLOOR_PATH.to_string(), FLOOR_REGO));
     entries.sort();
     for (rel, text) in entries {
         hasher.update(rel.as_bytes());

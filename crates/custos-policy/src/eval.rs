@@ -1,5 +1,5 @@
 use crate::PolicyError;
-use crate::bundle::{ControlMeta, GATE_RULE, from_rego, to_rego};
+use crate::bundle::{ControlMeta, FLOOR_RULE, GATE_RULE, from_rego, to_rego};
 use custos_core::{ConfigurationItem, Finding, Reason, RemediationPlan, Stage, Verdict};
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
@@ -39,29 +39,63 @@ pub struct WindowCounts {
     pub executions: u64,
 }
 
-/// A change window or blackout as evaluated at `now`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WindowState {
-    pub name: String,
-    pub environment: String,
+/// Blast-radius limits (custos.toml `[gate]`), given to the floor with every evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub per_run: u64,
+    pub per_account_per_run: u64,
+    pub per_window: u64,
+    pub percent_of_class: u64,
+    pub min_class_size_for_percent: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_run: 25,
+            per_account_per_run: 25,
+            per_window: 100,
+            percent_of_class: 100,
+            min_class_size_for_percent: 10,
+        }
+    }
+}
+
+/// Change windows as they govern one plan's environment, at `now`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowFacts {
+    /// Some change window governs the plan's environment.
+    pub governed: bool,
+    /// One of them is open now.
     pub open: bool,
+    pub names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BlackoutState {
-    pub name: String,
-    pub environments: Vec<String>,
-    pub active: bool,
-}
-
+/// The gate's view of time for one plan. The engine evaluates cron and time zones and
+/// matches windows and blackouts to the plan's environment, so Rego stays free of clock
+/// and environment logic and tests can pin both.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TimeFacts {
     /// RFC 3339.
     pub now: String,
-    /// `YYYY-MM-DD` (UTC): exclusion expiry dates compare against it.
+    /// `YYYY-MM-DD` (UTC): exclusion expiry dates compare against it. Empty is invalid:
+    /// the floor denies.
     pub today: String,
-    pub windows: Vec<WindowState>,
-    pub blackouts: Vec<BlackoutState>,
+    /// Names of the blackouts in effect for the plan's environment.
+    pub blackouts_active: Vec<String>,
+    pub window: WindowFacts,
+}
+
+impl TimeFacts {
+    /// Time facts at `now`, with no window or blackout.
+    pub fn at(now: chrono::DateTime<chrono::Utc>) -> Self {
+        TimeFacts {
+            now: now.to_rfc3339(),
+            today: now.format("%Y-%m-%d").to_string(),
+            blackouts_active: Vec::new(),
+            window: WindowFacts::default(),
+        }
+    }
 }
 
 /// Everything besides the plan that the gate rules look at.
@@ -71,6 +105,7 @@ pub struct GateInput {
     pub window: WindowCounts,
     /// `count_by_class`: resources of each class known to custos.
     pub inventory: BTreeMap<String, BTreeMap<String, u64>>,
+    pub limits: Limits,
     pub time: TimeFacts,
 }
 
@@ -81,6 +116,14 @@ impl GateInput {
             .or_default()
             .insert(class.to_string(), n);
     }
+
+    pub fn class_count(&self, class: &str) -> u64 {
+        self.inventory
+            .get("count_by_class")
+            .and_then(|m| m.get(class))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// What the gate decided, with every rule that fired.
@@ -90,16 +133,28 @@ pub struct GateOutcome {
     pub reasons: Vec<Reason>,
 }
 
-/// An engine clone for one worker. Not shared between threads.
+/// Engine clones for one worker. Not shared between threads.
 #[derive(Debug)]
 pub struct Evaluator {
     engine: Engine,
+    floor: Engine,
     controls: Vec<ControlMeta>,
+    gate_rule_packages: Vec<String>,
 }
 
 impl Evaluator {
-    pub(crate) fn new(engine: Engine, controls: Vec<ControlMeta>) -> Self {
-        Evaluator { engine, controls }
+    pub(crate) fn new(
+        engine: Engine,
+        floor: Engine,
+        controls: Vec<ControlMeta>,
+        gate_rule_packages: Vec<String>,
+    ) -> Self {
+        Evaluator {
+            engine,
+            floor,
+            controls,
+            gate_rule_packages,
+        }
     }
 
     /// Evaluate every control that applies to the item's resource type.
@@ -149,77 +204,110 @@ impl Evaluator {
         Ok(!self.detect(ci)?.iter().any(|f| f.control_id == control_id))
     }
 
-    /// Run the gate over a plan. Never fails: an evaluation error or an answer the engine
-    /// does not understand becomes `needs_approval` with rule `gate.error`.
+    /// Run the gate over a plan: the compiled floor, the operator gate (`custos.gate`)
+    /// and every operator package `custos.gate_rules.<name>`, each evaluated on its own so
+    /// that one failing cannot hide another's verdict. Never fails: an error in the floor
+    /// is a deny (`floor.error`), an error in an operator package an escalation
+    /// (`gate.error`, naming the package).
     pub fn gate(&mut self, plan: &RemediationPlan, ctx: &GateInput) -> GateOutcome {
-        match self.gate_inner(plan, ctx) {
-            Ok(outcome) => outcome,
-            Err(e) => GateOutcome {
-                verdict: Verdict::NeedsApproval,
-                reasons: vec![Reason {
-                    stage: Stage::Gate,
-                    rule: "gate.error".into(),
-                    verdict: Verdict::NeedsApproval,
-                    message: e.to_string(),
-                }],
-            },
-        }
-    }
-
-    fn gate_inner(
-        &mut self,
-        plan: &RemediationPlan,
-        ctx: &GateInput,
-    ) -> Result<GateOutcome, PolicyError> {
-        let mut input = serde_json::to_value(ctx).map_err(|e| PolicyError::Eval {
-            rule: GATE_RULE.into(),
-            message: e.to_string(),
-        })?;
-        input["plan"] = gate_view(plan);
-        self.engine.set_input(to_rego(&input));
-        let value =
-            self.engine
-                .eval_rule(GATE_RULE.to_string())
-                .map_err(|e| PolicyError::Eval {
-                    rule: GATE_RULE.into(),
-                    message: e.to_string(),
-                })?;
-        let bad = |message: String| PolicyError::Eval {
-            rule: GATE_RULE.into(),
-            message,
-        };
-        let items = match &value {
-            regorus::Value::Undefined => Vec::new(),
-            v => match from_rego(v).map_err(|e| bad(e.to_string()))? {
-                Value::Array(items) => items,
-                other => return Err(bad(format!("expected a set of decisions, got `{other}`"))),
-            },
-        };
-        let mut verdict = Verdict::Execute;
         let mut reasons = Vec::new();
-        for item in items {
-            let field = |name: &str| {
-                item.get(name)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| bad(format!("decision `{item}` has no string `{name}`")))
-            };
-            let rule = field("rule")?;
-            let v: Verdict = field("verdict")?
-                .parse()
-                .map_err(|e: String| bad(format!("rule `{rule}`: {e}")))?;
-            // A gate rule may only restrict: an explicit "execute" adds nothing.
-            verdict = verdict.most_cautious(v);
-            reasons.push(Reason {
+        match input_value(plan, ctx) {
+            Ok(input) => {
+                let input = to_rego(&input);
+                self.floor.set_input(input.clone());
+                match decisions(&mut self.floor, FLOOR_RULE) {
+                    Ok(r) => reasons.extend(r),
+                    Err(e) => reasons.push(Reason {
+                        stage: Stage::Gate,
+                        rule: "floor.error".into(),
+                        verdict: Verdict::Deny,
+                        message: format!("the policy floor could not be evaluated: {e}"),
+                    }),
+                }
+                self.engine.set_input(input);
+                let packages = std::iter::once(GATE_RULE.to_string()).chain(
+                    self.gate_rule_packages
+                        .iter()
+                        .map(|p| format!("{p}.decisions")),
+                );
+                for rule in packages {
+                    match decisions(&mut self.engine, &rule) {
+                        Ok(r) => reasons.extend(r),
+                        Err(e) => reasons.push(Reason {
+                            stage: Stage::Gate,
+                            rule: "gate.error".into(),
+                            verdict: Verdict::NeedsApproval,
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+            Err(e) => reasons.push(Reason {
                 stage: Stage::Gate,
-                rule,
-                verdict: v,
-                message: field("message")?,
-            });
+                rule: "floor.error".into(),
+                verdict: Verdict::Deny,
+                message: e.to_string(),
+            }),
         }
+        // A gate rule may only restrict: an explicit "execute" adds nothing.
+        let verdict = reasons
+            .iter()
+            .fold(Verdict::Execute, |v, r| v.most_cautious(r.verdict));
         reasons.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(a.rule.cmp(&b.rule)));
-        Ok(GateOutcome { verdict, reasons })
+        reasons.dedup();
+        GateOutcome { verdict, reasons }
     }
+}
+
+/// The JSON input of one gate evaluation.
+pub fn input_value(plan: &RemediationPlan, ctx: &GateInput) -> Result<Value, PolicyError> {
+    let mut input = serde_json::to_value(ctx).map_err(|e| PolicyError::Eval {
+        rule: GATE_RULE.into(),
+        message: e.to_string(),
+    })?;
+    input["plan"] = gate_view(plan);
+    Ok(input)
+}
+
+/// Evaluate one `decisions` rule into reasons. A rule that is not defined, does not give
+/// a set, or gives a malformed decision is an error.
+fn decisions(engine: &mut Engine, rule: &str) -> Result<Vec<Reason>, PolicyError> {
+    let bad = |message: String| PolicyError::Eval {
+        rule: rule.to_string(),
+        message,
+    };
+    let value = engine
+        .eval_rule(rule.to_string())
+        .map_err(|e| bad(e.to_string()))?;
+    let items = match &value {
+        regorus::Value::Undefined => {
+            return Err(bad("`decisions` is undefined: the rule is missing".into()));
+        }
+        v => match from_rego(v).map_err(|e| bad(e.to_string()))? {
+            Value::Array(items) => items,
+            other => return Err(bad(format!("expected a set of decisions, got `{other}`"))),
+        },
+    };
+    let mut reasons = Vec::new();
+    for item in items {
+        let field = |name: &str| {
+            item.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("decision `{item}` has no string `{name}`")))
+        };
+        let id = field("rule")?;
+        let v: Verdict = field("verdict")?
+            .parse()
+            .map_err(|e: String| bad(format!("rule `{id}`: {e}")))?;
+        reasons.push(Reason {
+            stage: Stage::Gate,
+            rule: id,
+            verdict: v,
+            message: field("message")?,
+        });
+    }
+    Ok(reasons)
 }
 
 /// The plan as the gate sees it.
@@ -228,6 +316,7 @@ pub fn gate_view(plan: &RemediationPlan) -> Value {
         "id": plan.id,
         "action": plan.action,
         "action_kinds": plan.action_kinds,
+        "operation": match plan.operation { custos_core::Operation::Fix => "fix", custos_core::Operation::Rollback { .. } => "rollback" },
         "playbook": plan.playbook,
         "control_id": plan.control_id,
         "risk": plan.risk,

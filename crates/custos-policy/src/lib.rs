@@ -11,8 +11,8 @@ mod testing;
 
 pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions};
 pub use eval::{
-    BlackoutState, Evaluator, GateInput, GateOutcome, RunContext, TimeFacts, WindowCounts,
-    WindowState, gate_view,
+    Evaluator, GateInput, GateOutcome, Limits, RunContext, TimeFacts, WindowCounts, WindowFacts,
+    gate_view, input_value,
 };
 pub use testing::{TestCase, TestReport};
 
@@ -56,11 +56,27 @@ mod tests {
         PolicyBundle::load(
             &shipped(),
             PolicyOptions {
-                gate_config: json!({"exclusion_tag": "custos:exclude", "exclusions": ["legacy-*"], "max_actions_per_run": 3}),
+                gate_config: json!({"exclusion_tag": "custos:exclude", "exclusions": ["legacy-*"]}),
                 ..PolicyOptions::default()
             },
         )
         .unwrap()
+    }
+
+    /// A valid gate context: now, no windows, no counts, limit of 3 per run.
+    fn ctx() -> GateInput {
+        GateInput {
+            time: TimeFacts::at(
+                chrono::DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+                    .unwrap()
+                    .with_timezone(&chrono::Utc),
+            ),
+            limits: Limits {
+                per_run: 3,
+                ..Limits::default()
+            },
+            ..GateInput::default()
+        }
     }
 
     fn bucket(supp: serde_json::Value) -> ConfigurationItem {
@@ -87,6 +103,14 @@ mod tests {
             report.passed() >= 15,
             "only {} rego tests ran",
             report.passed()
+        );
+        assert!(
+            report
+                .cases
+                .iter()
+                .any(|c| c.file.contains("<custos floor>")
+                    && c.name == "test_missing_input_fails_closed"),
+            "the floor's own tests did not run"
         );
     }
 
@@ -123,12 +147,9 @@ mod tests {
     #[test]
     fn gate_rules_fire_with_ids() {
         let mut ev = bundle().evaluator();
-        let ok = ev.gate(&sample_plan(&[]), &GateInput::default());
+        let ok = ev.gate(&sample_plan(&[]), &ctx());
         assert_eq!(ok.verdict, Verdict::Execute, "{ok:?}");
-        let excluded = ev.gate(
-            &sample_plan(&[("custos:exclude", "true")]),
-            &GateInput::default(),
-        );
+        let excluded = ev.gate(&sample_plan(&[("custos:exclude", "true")]), &ctx());
         assert_eq!(excluded.verdict, Verdict::Deny);
         assert_eq!(excluded.reasons[0].rule, "gate.exclusion_tag");
         let over = ev.gate(
@@ -138,11 +159,163 @@ mod tests {
                     executions_so_far: 3,
                     ..RunContext::default()
                 },
-                ..GateInput::default()
+                ..ctx()
             },
         );
         assert_eq!(over.verdict, Verdict::RecommendOnly);
         assert_eq!(over.reasons[0].rule, "gate.blast_radius.run");
+    }
+
+    #[test]
+    fn an_empty_context_fails_closed() {
+        let out = bundle()
+            .evaluator()
+            .gate(&sample_plan(&[]), &GateInput::default());
+        assert_eq!(out.verdict, Verdict::Deny, "{out:?}");
+        assert_eq!(out.reasons[0].rule, "floor.input_invalid");
+        assert!(out.reasons[0].message.contains("time.today"), "{out:?}");
+    }
+
+    /// A `policy.dir` whose gate has none of the shipped rules: the compiled floor still
+    /// denies the excluded resource, defers in a blackout and escalates the never-automate
+    /// class.
+    #[test]
+    fn no_policy_dir_can_remove_the_floor() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "gate/gate.rego",
+            "package custos.gate\n\ndecisions := set()\n",
+        );
+        let b = PolicyBundle::load(
+            tmp.path(),
+            PolicyOptions {
+                gate_config: json!({"exclusions": ["legacy-*"]}),
+                ..PolicyOptions::default()
+            },
+        )
+        .unwrap();
+        let mut ev = b.evaluator();
+        let tag = ev.gate(&sample_plan(&[("custos:exclude", "true")]), &ctx());
+        assert_eq!(tag.verdict, Verdict::Deny, "{tag:?}");
+        let mut legacy = sample_plan(&[]);
+        legacy.resource.resource_id = "legacy-1".into();
+        assert_eq!(ev.gate(&legacy, &ctx()).verdict, Verdict::Deny);
+        let mut blackout = ctx();
+        blackout.time.blackouts_active = vec!["freeze".into()];
+        assert_eq!(
+            ev.gate(&sample_plan(&[]), &blackout).reasons[0].rule,
+            "gate.blackout"
+        );
+        let mut iam = sample_plan(&[]);
+        iam.resource.resource_type = "AWS::IAM::Role".into();
+        assert_eq!(ev.gate(&iam, &ctx()).verdict, Verdict::NeedsApproval);
+    }
+
+    #[test]
+    fn a_gate_without_decisions_and_foreign_packages_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "gate/gate.rego",
+            "package custos.gate\n\ndecision contains {\"rule\": \"x\", \"verdict\": \"deny\", \"message\": \"m\"} if false\n",
+        );
+        write(
+            tmp.path(),
+            "floor.rego",
+            "package custos.floor\n\ndecisions := set()\n",
+        );
+        write(tmp.path(), "lib.rego", "package acme.helpers\n\nx := 1\n");
+        let err = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 2, "{text}");
+        assert!(
+            text.contains("floor.rego") && text.contains("`custos.floor` is not allowed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lib.rego") && text.contains("`acme.helpers` is not allowed"),
+            "{text}"
+        );
+        std::fs::remove_file(tmp.path().join("floor.rego")).unwrap();
+        std::fs::remove_file(tmp.path().join("lib.rego")).unwrap();
+        let err = PolicyBundle::load(tmp.path(), PolicyOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("gate.rego")
+                && err.to_string().contains("declares no `decisions`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_overlay_cannot_replace_the_gate() {
+        let overlay = tempfile::tempdir().unwrap();
+        write(
+            overlay.path(),
+            "gate.rego",
+            "package custos.gate\n\ndecisions := set()\n",
+        );
+        let err = PolicyBundle::load_layers(
+            &[shipped(), overlay.path().to_path_buf()],
+            PolicyOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("only come from `policy.dir`"),
+            "{err}"
+        );
+    }
+
+    /// One operator package that fails to evaluate escalates; it cannot hide the floor's
+    /// deny or another package's verdict.
+    #[test]
+    fn a_failing_operator_rule_cannot_hide_another_verdict() {
+        let overlay = tempfile::tempdir().unwrap();
+        write(
+            overlay.path(),
+            "broken.rego",
+            "package custos.gate_rules.broken\n\ndecisions contains d if {\n  n := to_number(input.plan.tags.owner)\n  d := {\"rule\": \"acme.n\", \"verdict\": \"execute\", \"message\": sprintf(\"%d\", [n])}\n}\n",
+        );
+        write(
+            overlay.path(),
+            "cab.rego",
+            "package custos.gate_rules.cab\n\ndecisions contains {\"rule\": \"acme.cab\", \"verdict\": \"recommend_only\", \"message\": \"waits for the CAB\"} if input.plan.production\n",
+        );
+        let b = PolicyBundle::load_layers(
+            &[shipped(), overlay.path().to_path_buf()],
+            PolicyOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(b.gate_rule_packages().len(), 2);
+        let mut ev = b.evaluator();
+        let out = ev.gate(
+            &sample_plan(&[("owner", "not a number"), ("custos:exclude", "true")]),
+            &ctx(),
+        );
+        let rules: Vec<(&str, Verdict)> = out
+            .reasons
+            .iter()
+            .map(|r| (r.rule.as_str(), r.verdict))
+            .collect();
+        assert_eq!(out.verdict, Verdict::Deny, "{rules:?}");
+        assert!(
+            rules.contains(&("gate.exclusion_tag", Verdict::Deny)),
+            "{rules:?}"
+        );
+        assert!(
+            rules.contains(&("acme.cab", Verdict::RecommendOnly)),
+            "{rules:?}"
+        );
+        assert!(
+            rules.contains(&("gate.error", Verdict::NeedsApproval)),
+            "{rules:?}"
+        );
+        let err = out.reasons.iter().find(|r| r.rule == "gate.error").unwrap();
+        assert!(
+            err.message.contains("custos.gate_rules.broken"),
+            "{}",
+            err.message
+        );
     }
 
     fn write(dir: &Path, name: &str, text: &str) {
@@ -203,7 +376,12 @@ mod tests {
         let report = PolicyBundle::load(tmp.path(), PolicyOptions::default())
             .unwrap()
             .run_tests();
-        assert_eq!(report.passed(), 1);
+        let floor = report
+            .cases
+            .iter()
+            .filter(|c| c.file.starts_with("<custos floor>"))
+            .count();
+        assert_eq!(report.passed(), floor + 1);
         assert_eq!(report.failed(), 1);
         assert!(!report.ok());
         assert_eq!(
@@ -229,7 +407,7 @@ mod tests {
             },
         )
         .unwrap();
-        let out = b.evaluator().gate(&sample_plan(&[]), &GateInput::default());
+        let out = b.evaluator().gate(&sample_plan(&[]), &ctx());
         assert_eq!(out.verdict, Verdict::NeedsApproval);
         assert_eq!(out.reasons[0].rule, "gate.error");
     }

@@ -1,6 +1,6 @@
 //! A Rego unit-test runner: every `test_*` rule in `*_test.rego` files must be true.
 
-use crate::bundle::PolicyBundle;
+use crate::bundle::{FLOOR_TEST_PATH, FLOOR_TEST_REGO, PolicyBundle};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -32,11 +32,24 @@ impl TestReport {
 
 impl PolicyBundle {
     /// Run every Rego test in the bundle's `*_test.rego` files.
+    /// Run every Rego test in the bundle's `*_test.rego` files, and the compiled floor's
+    /// own tests.
     pub fn run_tests(&self) -> TestReport {
-        let mut engine = self.engine.clone();
         let mut report = TestReport::default();
+        run_in(
+            self.floor.clone(),
+            &[(FLOOR_TEST_PATH.to_string(), FLOOR_TEST_REGO.to_string())],
+            &mut report,
+        );
+        run_in(self.engine.clone(), &self.test_files, &mut report);
+        report
+    }
+}
+
+fn run_in(mut engine: regorus::Engine, files: &[(String, String)], report: &mut TestReport) {
+    {
         let mut tests = Vec::new();
-        for (path, text) in &self.test_files {
+        for (path, text) in files {
             match engine.add_policy(path.clone(), text.clone()) {
                 Ok(pkg) => {
                     for name in test_rule_names(text) {
@@ -73,7 +86,6 @@ impl PolicyBundle {
                 micros,
             });
         }
-        report
     }
 }
 

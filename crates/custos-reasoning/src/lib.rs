@@ -2,6 +2,12 @@
 //! policy gate. A reasoner can only make a decision more cautious: [`check`] combines its
 //! answer with the gate's verdict by taking the maximum, and every failure (error,
 //! timeout, unusable answer) becomes at least `NeedsApproval`.
+//!
+//! [`Reasoning`] is the layer as the engine uses it: the offline context rules (hold,
+//! incident, freeze tags) always run, and a model, when configured, can only add caution
+//! on top. A model is untrusted: its `block` does not silently drop the fix of a finding
+//! (text in a tag could talk it into that); it becomes `needs_approval`, so the finding
+//! stays open in the review queue with the model's words marked as model output.
 
 pub mod llm;
 mod offline;
@@ -99,12 +105,22 @@ pub trait Reasoner: Send + Sync + std::fmt::Debug {
     fn prompt_version(&self) -> Option<String> {
         None
     }
+    /// Rules written by the operator (the offline reasoner) are trusted: their `block`
+    /// denies. A model is not: its `block` asks a human instead.
+    fn trusted(&self) -> bool {
+        false
+    }
 }
+
+/// How the words of an untrusted reasoner are shown wherever a human reads them.
+pub const UNTRUSTED_PREFIX: &str = "model output (untrusted): ";
 
 /// The outcome of the reasoning stage: a verdict never below the gate's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
     pub verdict: Verdict,
+    /// What the reasoner asked for on its own (before combining with the gate).
+    pub asked: Verdict,
     pub reason: Option<Reason>,
     pub record: ReasonerRecord,
 }
@@ -129,12 +145,22 @@ pub async fn check(
             if let Some(s) = &review.stats {
                 stats = s.clone();
             }
-            let asked = review.judgement.verdict();
+            let trusted = reasoner.trusted();
+            let asked = match review.judgement {
+                // A model's block must not make a finding disappear: a human decides.
+                Judgement::Block if !trusted => Verdict::NeedsApproval,
+                j => j.verdict(),
+            };
+            let message = if trusted {
+                review.rationale.clone()
+            } else {
+                format!("{UNTRUSTED_PREFIX}{}", review.rationale)
+            };
             let reason = (asked > Verdict::Execute).then(|| Reason {
                 stage: Stage::Reasoning,
                 rule: review.rule.clone(),
                 verdict: asked,
-                message: review.rationale.clone(),
+                message,
             });
             let json = match &review.answer {
                 Some(raw) => json!({"answer": raw}),
@@ -159,6 +185,7 @@ pub async fn check(
     };
     Checked {
         verdict: request.gate_verdict.most_cautious(asked),
+        asked,
         reason,
         record: ReasonerRecord {
             id: reasoner.id(),
@@ -176,6 +203,80 @@ pub async fn check(
             completion_tokens: stats.completion_tokens,
             cached: stats.cached,
         },
+    }
+}
+
+/// The reasoning layer: the offline context rules always, and a model when one is
+/// configured. The model can only add caution to what the rules decided.
+#[derive(Debug, Clone)]
+pub struct Reasoning {
+    pub offline: OfflineRules,
+    pub model: Option<std::sync::Arc<dyn Reasoner>>,
+    pub timeout: Duration,
+}
+
+/// What the reasoning layer decided about one plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reasoned {
+    /// Never below the gate's verdict.
+    pub verdict: Verdict,
+    /// The offline rule that restricted, and the model's reason, when they did.
+    pub reasons: Vec<Reason>,
+    /// The model's record when one was asked, the offline reasoner's otherwise.
+    pub record: ReasonerRecord,
+    /// What the model asked for on its own (`None`: no model).
+    pub model_verdict: Option<Verdict>,
+}
+
+impl Reasoning {
+    /// The offline rules alone.
+    pub fn offline(rules: OfflineRules, timeout: Duration) -> Self {
+        Reasoning {
+            offline: rules,
+            model: None,
+            timeout,
+        }
+    }
+
+    /// The offline rules on their own, synchronously: the guard runs them again at the
+    /// moment of execution. A restricting rule gives its reason.
+    pub fn rules_verdict(&self, plan: &RemediationPlan) -> (Verdict, Option<Reason>) {
+        match self.offline.judge(&plan.tags) {
+            Some(r) => {
+                let v = r.judgement.verdict();
+                (
+                    v,
+                    Some(Reason {
+                        stage: Stage::Reasoning,
+                        rule: r.rule,
+                        verdict: v,
+                        message: r.rationale,
+                    }),
+                )
+            }
+            None => (Verdict::Execute, None),
+        }
+    }
+
+    /// Review a plan: offline rules, then the model (if any); the most cautious wins.
+    pub async fn review(&self, request: &ReviewRequest<'_>) -> Reasoned {
+        let rules = OfflineReasoner::new(self.offline.clone());
+        let offline = check(&rules, request, self.timeout).await;
+        let Some(model) = &self.model else {
+            return Reasoned {
+                verdict: offline.verdict,
+                reasons: offline.reason.into_iter().collect(),
+                record: offline.record,
+                model_verdict: None,
+            };
+        };
+        let asked = check(model.as_ref(), request, self.timeout).await;
+        Reasoned {
+            verdict: offline.verdict.most_cautious(asked.verdict),
+            reasons: offline.reason.into_iter().chain(asked.reason).collect(),
+            record: asked.record,
+            model_verdict: Some(asked.asked),
+        }
     }
 }
 
@@ -237,6 +338,62 @@ pub(crate) mod tests {
                 prop_assert!(out.verdict >= Verdict::NeedsApproval);
             }
         }
+    }
+
+    fn reasoning(model: Option<Judgement>) -> Reasoning {
+        Reasoning {
+            offline: OfflineRules::default(),
+            model: model.map(|j| {
+                std::sync::Arc::new(ScriptedReasoner {
+                    answer: Ok(j),
+                    delay: Duration::ZERO,
+                }) as std::sync::Arc<dyn Reasoner>
+            }),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn offline_rules_hold_whatever_the_model_says() {
+        let held = plan(&[("legal-hold", "case 7")]);
+        let req = ReviewRequest {
+            plan: &held,
+            findings: &[],
+            gate_verdict: Verdict::Execute,
+            gate_reasons: &[],
+        };
+        let out = reasoning(Some(Judgement::Proceed)).review(&req).await;
+        assert_eq!(out.verdict, Verdict::Deny);
+        assert_eq!(out.model_verdict, Some(Verdict::Execute));
+        assert_eq!(out.reasons[0].rule, "reasoning.offline.hold");
+        assert_eq!(out.record.id, "scripted/test");
+        let (v, r) = reasoning(None).rules_verdict(&held);
+        assert_eq!(v, Verdict::Deny);
+        assert_eq!(r.unwrap().rule, "reasoning.offline.hold");
+    }
+
+    #[tokio::test]
+    async fn a_model_block_asks_a_human_and_is_marked_untrusted() {
+        let p = plan(&[]);
+        let req = ReviewRequest {
+            plan: &p,
+            findings: &[],
+            gate_verdict: Verdict::Execute,
+            gate_reasons: &[],
+        };
+        let out = reasoning(Some(Judgement::Block)).review(&req).await;
+        assert_eq!(out.verdict, Verdict::NeedsApproval);
+        assert_eq!(out.model_verdict, Some(Verdict::NeedsApproval));
+        assert_eq!(out.reasons.len(), 1);
+        assert!(
+            out.reasons[0].message.starts_with(UNTRUSTED_PREFIX),
+            "{}",
+            out.reasons[0].message
+        );
+        // The operator's own rules are trusted: their block denies.
+        let held = plan(&[("custos:evidence", "yes")]);
+        let req = ReviewRequest { plan: &held, ..req };
+        assert_eq!(reasoning(None).review(&req).await.verdict, Verdict::Deny);
     }
 
     #[tokio::test(start_paused = true)]

@@ -62,57 +62,69 @@ fn signal<'a>(
         .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
+impl OfflineRules {
+    /// The first rule that restricts a plan on a resource with these tags, if any. Tag
+    /// values are untrusted: they are matched, never followed, and quoted escaped.
+    pub fn judge(&self, tags: &std::collections::BTreeMap<String, String>) -> Option<Review> {
+        let review = |judgement, rationale: String, concern: &str, rule: &str| Review {
+            judgement,
+            rationale,
+            concerns: vec![concern.into()],
+            rule: rule.into(),
+            stats: None,
+            answer: None,
+        };
+        if let Some((k, v)) = signal(tags, &self.hold_tags) {
+            return Some(review(
+                Judgement::Block,
+                format!("resource is under hold (tag `{k}`={v:?}); changes could destroy evidence"),
+                "hold",
+                "reasoning.offline.hold",
+            ));
+        }
+        if let Some((k, v)) = signal(tags, &self.incident_tags) {
+            return Some(review(
+                Judgement::Escalate,
+                format!(
+                    "an incident is active on this resource (tag `{k}`={v:?}); a human should confirm the change"
+                ),
+                "incident",
+                "reasoning.offline.incident",
+            ));
+        }
+        signal(tags, &self.freeze_tags).map(|(k, v)| {
+            review(
+                Judgement::Escalate,
+                format!("a change freeze applies (tag `{k}`={v:?})"),
+                "change-freeze",
+                "reasoning.offline.freeze",
+            )
+        })
+    }
+}
+
 #[async_trait]
 impl Reasoner for OfflineReasoner {
     fn id(&self) -> String {
         "offline/v1".into()
     }
 
+    fn trusted(&self) -> bool {
+        true
+    }
+
     async fn review(&self, request: &ReviewRequest<'_>) -> Result<Review, ReasoningError> {
-        let tags = &request.plan.tags;
-        // Tag values are untrusted: they are matched, never followed, and quoted escaped.
-        if let Some((k, v)) = signal(tags, &self.rules.hold_tags) {
-            return Ok(Review {
-                judgement: Judgement::Block,
-                rationale: format!(
-                    "resource is under hold (tag `{k}`={v:?}); changes could destroy evidence"
-                ),
-                concerns: vec!["hold".into()],
-                rule: "reasoning.offline.hold".into(),
+        Ok(self
+            .rules
+            .judge(&request.plan.tags)
+            .unwrap_or_else(|| Review {
+                judgement: Judgement::Proceed,
+                rationale: "offline rules: no context signal against this change".into(),
+                concerns: vec![],
+                rule: "reasoning.offline.none".into(),
                 stats: None,
                 answer: None,
-            });
-        }
-        if let Some((k, v)) = signal(tags, &self.rules.incident_tags) {
-            return Ok(Review {
-                judgement: Judgement::Escalate,
-                rationale: format!(
-                    "an incident is active on this resource (tag `{k}`={v:?}); a human should confirm the change"
-                ),
-                concerns: vec!["incident".into()],
-                rule: "reasoning.offline.incident".into(),
-                stats: None,
-                answer: None,
-            });
-        }
-        if let Some((k, v)) = signal(tags, &self.rules.freeze_tags) {
-            return Ok(Review {
-                judgement: Judgement::Escalate,
-                rationale: format!("a change freeze applies (tag `{k}`={v:?})"),
-                concerns: vec!["change-freeze".into()],
-                rule: "reasoning.offline.freeze".into(),
-                stats: None,
-                answer: None,
-            });
-        }
-        Ok(Review {
-            judgement: Judgement::Proceed,
-            rationale: "offline reasoner: no context signal against this change (no LLM endpoint configured)".into(),
-            concerns: vec![],
-            rule: "reasoning.offline.none".into(),
-                stats: None,
-                answer: None,
-        })
+            }))
     }
 }
 

@@ -51,12 +51,14 @@ async fn answers_map_to_verdicts_and_never_lower_the_gate() {
     let esc = verdict_for(&s.url, "escalate", Verdict::Execute, t).await;
     assert_eq!(esc.verdict, Verdict::NeedsApproval);
     assert_eq!(esc.reason.unwrap().rule, "reasoning.llm.escalate");
-    assert_eq!(
-        verdict_for(&s.url, "block", Verdict::Execute, t)
-            .await
-            .verdict,
-        Verdict::Deny
-    );
+    // A model is untrusted: its block asks a human (the finding stays visible) and its
+    // words are marked as model output.
+    let block = verdict_for(&s.url, "block", Verdict::Execute, t).await;
+    assert_eq!(block.verdict, Verdict::NeedsApproval);
+    assert_eq!(block.asked, Verdict::NeedsApproval);
+    let reason = block.reason.unwrap();
+    assert_eq!(reason.rule, "reasoning.llm.block");
+    assert_eq!(reason.message, "model output (untrusted): scripted block");
     // `proceed` cannot lift a gate escalation.
     assert_eq!(
         verdict_for(&s.url, "proceed", Verdict::NeedsApproval, t)
@@ -76,27 +78,48 @@ async fn answers_map_to_verdicts_and_never_lower_the_gate() {
 #[tokio::test]
 async fn every_fault_becomes_needs_approval_with_its_reason() {
     let s = support::start().await;
+    // The whole message, for every fault: each names what went wrong.
     let cases = [
-        ("malformed", "schema"),
-        ("empty", ""),
-        ("http500", ""),
-        ("ratelimited", ""),
-        ("hang", "timed out"),
-        ("huge", "bytes"),
-        ("unknown", "unknown verdict `approve`"),
-        ("lowconf", "below the threshold"),
-        ("refusal", "refused"),
+        (
+            "malformed",
+            "reasoner answer is unusable: answer does not match the schema: expected ident at line 1 column 2",
+        ),
+        (
+            "empty",
+            "reasoner answer is unusable: response is not a chat completion: EOF while parsing a value at line 1 column 0 (0 bytes)",
+        ),
+        (
+            "http500",
+            r#"reasoner transport failed: 500 Internal Server Error {"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#,
+        ),
+        (
+            "ratelimited",
+            "reasoner transport failed: 429 Too Many Requests rate_limit_error: slow down",
+        ),
+        ("hang", "reasoner timed out after 4s"),
+        (
+            "huge",
+            "reasoner answer is unusable: answer is 5242947 bytes, more than the limit of 65536",
+        ),
+        (
+            "unknown",
+            "reasoner answer is unusable: unknown verdict `approve`",
+        ),
+        (
+            "lowconf",
+            "reasoner answer is unusable: confidence 0.20 is below the threshold 0.60 (model said `proceed`)",
+        ),
+        (
+            "refusal",
+            "reasoner answer is unusable: model refused: I cannot help with that",
+        ),
     ];
-    for (model, needle) in cases {
+    for (model, message) in cases {
         let out = verdict_for(&s.url, model, Verdict::Execute, Duration::from_secs(4)).await;
         assert_eq!(out.verdict, Verdict::NeedsApproval, "{model}: {out:?}");
         let reason = out.reason.unwrap_or_else(|| panic!("{model}: no reason"));
         assert_eq!(reason.rule, "reasoning.error", "{model}");
-        assert!(
-            reason.message.contains(needle),
-            "{model}: {}",
-            reason.message
-        );
+        assert_eq!(reason.message, message, "{model}");
     }
 }
 

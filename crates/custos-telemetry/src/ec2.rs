@@ -269,6 +269,10 @@ impl Ec2Scanner {
 
 #[async_trait]
 impl Source for Ec2Scanner {
+    fn fresh(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         format!("ec2-scan:{}/{}", self.account, self.region)
     }

@@ -59,6 +59,10 @@ impl Inventory {
 
 #[async_trait]
 impl Source for Inventory {
+    fn fresh(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         let accounts: Vec<&str> = self.s3.keys().map(String::as_str).collect();
         format!("scan:{}", accounts.join(","))
@@ -94,6 +98,16 @@ impl Source for Inventory {
 
 #[async_trait]
 impl ResourceReader for Inventory {
+    fn covers(&self, r: &ResourceRef) -> bool {
+        match r.resource_type.as_str() {
+            crate::s3::BUCKET => self.s3.contains_key(&r.account),
+            SECURITY_GROUP | INSTANCE | ACCOUNT => self
+                .ec2
+                .contains_key(&(r.account.clone(), r.region.clone())),
+            _ => false,
+        }
+    }
+
     async fn read(&self, r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
         let missing = || {
             TelemetryError::Unsupported(format!(

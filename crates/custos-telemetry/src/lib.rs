@@ -73,6 +73,11 @@ pub struct Batch {
 pub trait Source: Send + Sync + std::fmt::Debug {
     fn name(&self) -> String;
     async fn collect(&self) -> Result<Batch, TelemetryError>;
+    /// Items are fresh reads of the resources (describe scans), not notifications of
+    /// some past capture: a fresh read always wins over what was processed before.
+    fn fresh(&self) -> bool {
+        false
+    }
 }
 
 /// Reads the current state of one resource as a configuration item; `None` when the
@@ -84,4 +89,10 @@ pub trait ResourceReader: Send + Sync + std::fmt::Debug {
         &self,
         resource: &ResourceRef,
     ) -> Result<Option<ConfigurationItem>, TelemetryError>;
+    /// Is this resource's account and region one custos is configured for (and so can
+    /// read, verify and change)? Items for others are dead-lettered, never acted on.
+    fn covers(&self, resource: &ResourceRef) -> bool {
+        let _ = resource;
+        true
+    }
 }

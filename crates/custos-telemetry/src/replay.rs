@@ -176,7 +176,25 @@ pub fn unwrap_event(v: &Value) -> Result<Envelope, CiError> {
             field: "detail".into(),
             message: "missing".into(),
         })?;
-        return inner(detail, "detail.");
+        let envelope = inner(detail, "detail.")?;
+        // EventBridge stamps the account the event came from; an item claiming another
+        // account was not sent by that account's AWS Config.
+        if let Some(account) = v.get("account").and_then(Value::as_str) {
+            let item = match &envelope {
+                Envelope::Item(ci) | Envelope::Oversized(ci) => ci,
+            };
+            if account != item.aws_account_id {
+                return Err(CiError {
+                    field: "account".into(),
+                    message: format!(
+                        "event from account `{}` carries an item of account `{}`",
+                        truncate(account, 20),
+                        item.aws_account_id
+                    ),
+                });
+            }
+        }
+        return Ok(envelope);
     }
     if v.get("messageType").is_some() || v.get("configurationItem").is_some() {
         return inner(v, "");
@@ -286,6 +304,23 @@ mod tests {
         let b = parse_replay("o", &good);
         assert_eq!(b.oversized.len(), 1);
         assert_eq!(b.oversized[0].summary.resource_id, "a");
+    }
+
+    #[test]
+    fn an_event_whose_account_differs_from_its_item_is_rejected() {
+        let event = |account: &str| {
+            format!(
+                r#"{{"source":"aws.config","detail-type":"Config Configuration Item Change","account":"{account}","detail":{{"configurationItem":{GOOD}}}}}"#
+            )
+        };
+        assert_eq!(parse_replay("e", &event("000000000000")).items.len(), 1);
+        let b = parse_replay("e", &event("999999999999"));
+        assert_eq!(b.rejected[0].field.as_deref(), Some("account"));
+        assert!(
+            b.rejected[0].error.contains("`999999999999`"),
+            "{}",
+            b.rejected[0].error
+        );
     }
 
     #[test]

@@ -212,6 +212,10 @@ impl S3Scanner {
 
 #[async_trait]
 impl Source for S3Scanner {
+    fn fresh(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         format!("s3-scan:{}", self.account)
     }

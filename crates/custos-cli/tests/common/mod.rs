@@ -77,6 +77,21 @@ impl Env {
             .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
     }
 
+    /// JSON output of a command expected to exit with `code`.
+    pub fn json_exit(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let out = self.custos(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "custos {args:?}: {}",
+            text(&out)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
+    }
+
     pub fn events(&self, run: &str) -> Vec<Value> {
         self.json(&["history", "--run", run, "--limit", "100000"])["events"]
             .as_array()
@@ -103,6 +118,17 @@ pub fn outcome_of(report: &Value, bucket: &str) -> String {
         .map(|r| r["outcome"].as_str().unwrap().to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The report's rows about one resource.
+pub fn rows_of(report: &Value, resource: &str) -> Vec<Value> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["resource"]["resource_id"] == resource)
+        .cloned()
+        .collect()
 }
 
 pub fn count(events: &[Value], kind: &str) -> usize {

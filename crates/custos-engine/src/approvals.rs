@@ -1,0 +1,233 @@
+//! Approval requests: expiry, decisions by humans, and executing what was approved. An
+//! approval is claimed (`approved` -> `executing`, a conditional update: one worker wins)
+//! and then goes through the guard like any change; it lifts `needs_approval`, nothing
+//! more.
+
+use crate::guard::{Guarded, Work};
+use crate::report::{Outcome, RunRow};
+use crate::{Budget, Engine, EngineError, Mode, RunState};
+use custos_core::{ActionOutcome, Approval, ApprovalStatus};
+use custos_ledger::LedgerError;
+
+impl Engine {
+    /// Expire every pending or approved request past its expiry.
+    pub async fn expire_due(&self) -> Result<usize, EngineError> {
+        let now = self.now();
+        let mut n = 0;
+        for status in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
+            for a in self.ledger.approvals(Some(status)).await? {
+                if let Some(expired) = custos_approval::expire_if_due(&a, now) {
+                    match self
+                        .ledger
+                        .transition_approval(&expired, &[status], "approval.expired", None)
+                        .await
+                    {
+                        Ok(()) => n += 1,
+                        // Someone else moved it first: nothing to expire.
+                        Err(LedgerError::Conflict { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// A human approves a request; with `execute`, it runs now, through the guard, in a
+    /// run of its own.
+    pub async fn approve(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+        execute: bool,
+    ) -> Result<(Approval, Option<RunRow>), EngineError> {
+        if by.trim().is_empty() {
+            return Err(EngineError::NoIdentity);
+        }
+        self.expire_due().await?;
+        let a = self.ledger.approval(id).await?;
+        let approved = custos_approval::approve(&a, by, comment, self.now())?;
+        self.ledger
+            .transition_approval(
+                &approved,
+                &[ApprovalStatus::Pending],
+                "approval.approved",
+                None,
+            )
+            .await?;
+        if !execute {
+            return Ok((approved, None));
+        }
+        let mut st = self
+            .begin(
+                &format!("approve:{}", approved.id),
+                Mode::Execute,
+                Budget::PerRun,
+            )
+            .await?;
+        let current = self.ledger.approval(&approved.id).await?;
+        let row = self.execute_approved(&mut st, &current).await;
+        self.finish(st).await?;
+        let row = row?;
+        let after = self.ledger.approval(&approved.id).await?;
+        Ok((after, Some(row)))
+    }
+
+    /// A human denies a request (anyone may say no, the requester included).
+    pub async fn deny(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Result<Approval, EngineError> {
+        if by.trim().is_empty() {
+            return Err(EngineError::NoIdentity);
+        }
+        let a = self.ledger.approval(id).await?;
+        let denied = custos_approval::deny(&a, by, comment, self.now())?;
+        self.ledger
+            .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied", None)
+            .await?;
+        Ok(denied)
+    }
+
+    /// Every approved request, at the start of a run, counted against its limits.
+    pub(crate) async fn execute_approved_all(&self, st: &mut RunState) -> Result<(), EngineError> {
+        for a in self
+            .ledger
+            .approvals(Some(ApprovalStatus::Approved))
+            .await?
+        {
+            let row = self.execute_approved(st, &a).await?;
+            st.report.rows.push(row);
+        }
+        Ok(())
+    }
+
+    /// Give a claimed request back: approved again, for a later run.
+    pub(crate) async fn release_approval(
+        &self,
+        claimed: &Approval,
+        run: &str,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        let released = custos_approval::release(claimed)?;
+        tracing::info!("approval `{}` stays approved: {why}", released.id);
+        self.ledger
+            .transition_approval(
+                &released,
+                &[ApprovalStatus::Executing],
+                "approval.released",
+                Some(run),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Claim an approved request and carry it out through the guard.
+    pub(crate) async fn execute_approved(
+        &self,
+        st: &mut RunState,
+        a: &Approval,
+    ) -> Result<RunRow, EngineError> {
+        let mut row = RunRow::decided(&a.plan, &a.decision, &a.findings);
+        row.approval_id = Some(a.id.clone());
+        let claimed = match custos_approval::claim(a, self.now()) {
+            Ok(c) => c,
+            Err(e) => {
+                row.outcome = Outcome::Deferred;
+                row.detail = Some(e.to_string());
+                return Ok(row);
+            }
+        };
+        match self
+            .ledger
+            .transition_approval(
+                &claimed,
+                &[ApprovalStatus::Approved],
+                "approval.claimed",
+                Some(st.run_id()),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(LedgerError::Conflict { actual, .. }) => {
+                row.outcome = Outcome::Deferred;
+                row.detail = Some(format!(
+                    "approval `{}` is `{actual}`: another worker has it",
+                    a.id
+                ));
+                return Ok(row);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let run = st.run_id().to_string();
+        let guarded = match self
+            .guarded(Work::Approved { approval: &claimed }, st)
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => {
+                self.release_approval(&claimed, &run, "the guard failed")
+                    .await?;
+                return Err(e);
+            }
+        };
+        match guarded {
+            Guarded::Done {
+                record, decision, ..
+            } => {
+                if record.outcome == ActionOutcome::Refused {
+                    // Not now (a blackout, a limit, a pause): the request stays approved
+                    // and a later run tries again until it expires.
+                    self.release_approval(&claimed, &run, "refused at admission")
+                        .await?;
+                    if let Some(d) = &decision {
+                        self.note_blast_radius(st, d).await?;
+                        row.verdict = Some(d.verdict);
+                        row.reasons = d
+                            .reasons
+                            .iter()
+                            .filter(|r| r.verdict > custos_core::Verdict::Execute)
+                            .map(|r| r.rule.clone())
+                            .collect();
+                        row.outcome = match d.verdict {
+                            custos_core::Verdict::Deny => Outcome::Denied,
+                            _ => Outcome::Recommended,
+                        };
+                    }
+                    row.action_id = Some(record.action_id.clone());
+                    row.detail = Some(format!(
+                        "approved, but not executed now: {}",
+                        record.error.clone().unwrap_or_default()
+                    ));
+                    return Ok(row);
+                }
+                let stale = record.outcome == ActionOutcome::Stale;
+                let closed = custos_approval::close(&claimed, stale)?;
+                self.ledger
+                    .transition_approval(
+                        &closed,
+                        &[ApprovalStatus::Executing],
+                        if stale {
+                            "approval.stale"
+                        } else {
+                            "approval.executed"
+                        },
+                        Some(st.run_id()),
+                    )
+                    .await?;
+                row.set_execution(&record);
+            }
+            Guarded::NotNow { reason } => {
+                self.release_approval(&claimed, &run, &reason.message)
+                    .await?;
+                row.outcome = Outcome::Deferred;
+                row.reasons.push(reason.rule);
+                row.detail = Some(reason.message);
+            }
+        }
+        Ok(row)
+    }
+}

@@ -1,0 +1,217 @@
+//! `custos.toml` as written: every section optional, unknown keys refused.
+
+use custos_reasoning::OfflineRules;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub aws: AwsSection,
+    pub database: DatabaseSection,
+    pub policy: PolicySection,
+    pub playbooks: PlaybooksSection,
+    pub gate: GateSection,
+    pub guard: GuardSection,
+    pub environments: EnvironmentsSection,
+    pub autonomy: AutonomySection,
+    pub approvals: ApprovalsSection,
+    pub reasoning: ReasoningSection,
+    pub controls: ControlsSection,
+    pub telemetry: TelemetrySection,
+    pub schedules: Vec<ScheduleSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlsSection {
+    /// Ports that may be open to the internet (ec2-sg-open-ingress).
+    pub web_ports: Option<Vec<i64>>,
+    /// Tags every EC2 instance and security group must carry, with the placeholder value
+    /// custos adds when one is missing (ec2-required-tags).
+    pub required_tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// SQS queue receiving AWS Config change events (EventBridge or SNS).
+    pub queue_url: Option<String>,
+    pub wait_seconds: Option<i64>,
+    /// Receives after which a message that keeps failing goes to the dead-letter table.
+    pub max_receives: Option<i64>,
+    /// How far in the future a capture time may lie (clock skew); later ones are
+    /// dead-lettered.
+    pub max_clock_skew_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSection {
+    /// Cron expression with seconds: `sec min hour day-of-month month day-of-week`.
+    pub cron: String,
+    /// `scan` (full describe scan) or `reverify` (check past fixes for recurrence).
+    pub task: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSection {
+    pub region: Option<String>,
+    /// Regions to scan in the default account (default: the SDK's region).
+    pub regions: Vec<String>,
+    pub scan_concurrency: Option<usize>,
+    /// Further accounts, each reached through an assumed role.
+    pub accounts: Vec<AccountSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSection {
+    pub id: String,
+    pub role_arn: Option<String>,
+    pub regions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    pub dir: Option<PathBuf>,
+    /// Operator controls and gate packages, loaded with the shipped ones.
+    pub overlay: Option<PathBuf>,
+    pub eval_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybooksSection {
+    pub dir: Option<PathBuf>,
+    /// Operator playbooks, loaded with the shipped ones.
+    pub overlay: Option<PathBuf>,
+    pub overrides: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateSection {
+    pub exclusion_tag: Option<String>,
+    pub exclusion_owner_tag: Option<String>,
+    pub exclusions: Vec<ExclusionEntry>,
+    pub max_actions_per_run: Option<i64>,
+    pub max_actions_per_account_per_run: Option<i64>,
+    pub max_actions_per_window: Option<i64>,
+    pub window_hours: Option<i64>,
+    pub max_percent_of_class: Option<i64>,
+    pub min_class_size_for_percent: Option<i64>,
+    pub always_approve: Vec<String>,
+    pub change_windows: Vec<WindowSection>,
+    pub blackouts: Vec<BlackoutSection>,
+}
+
+/// The guard at execution time: claims, rate limits, the circuit breaker.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardSection {
+    /// How long a claim on a resource lasts (a crashed worker's claim expires).
+    pub claim_ttl_seconds: Option<i64>,
+    /// Mutating calls per second, per account and service (token bucket refill).
+    pub rate_per_second: Option<f64>,
+    /// Token bucket size: calls that may go at once.
+    pub rate_burst: Option<i64>,
+    /// Longest wait for a token; beyond it the change is deferred.
+    pub rate_max_wait_ms: Option<i64>,
+    /// Failed actions in the breaker window that open the breaker.
+    pub breaker_failures: Option<i64>,
+    /// Or this percentage of failed actions ...
+    pub breaker_failure_percent: Option<i64>,
+    /// ... once at least this many actions finished in the window.
+    pub breaker_min_actions: Option<i64>,
+    pub breaker_window_minutes: Option<i64>,
+}
+
+/// An exclusion: a glob over resource id and ARN, or the same with an owner, a reason
+/// and an expiry date.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExclusionEntry {
+    Pattern(String),
+    Detailed {
+        pattern: String,
+        owner: Option<String>,
+        reason: Option<String>,
+        expires: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowSection {
+    pub name: String,
+    /// Environment the window governs: `*`, `production`, `non-production` or a name.
+    pub environment: String,
+    /// When the window opens (cron with seconds), in `timezone`.
+    pub cron: String,
+    pub duration_minutes: i64,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlackoutSection {
+    pub name: String,
+    /// Environments it applies to; `["*"]` for all.
+    pub environments: Vec<String>,
+    pub cron: String,
+    pub duration_minutes: i64,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvironmentsSection {
+    pub tag_keys: Option<Vec<String>>,
+    pub default: Option<String>,
+    pub non_production: Option<Vec<String>>,
+    /// Other spellings -> canonical name, e.g. `prod = "production"`.
+    pub aliases: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutonomySection {
+    pub default: Option<i64>,
+    pub ceiling: Option<i64>,
+    pub classes: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsSection {
+    pub ttl_hours: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReasoningSection {
+    /// `offline` (default) or `openai` (any OpenAI-compatible endpoint).
+    pub mode: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub offline: Option<OfflineRules>,
+    /// e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`.
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: Option<String>,
+    pub min_confidence: Option<f64>,
+    pub cache_ttl_seconds: Option<u64>,
+    pub max_answer_bytes: Option<usize>,
+    /// A text file of traffic events and freezes, one per line, given to the model.
+    pub calendar_file: Option<PathBuf>,
+}

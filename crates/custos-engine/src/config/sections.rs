@@ -1,0 +1,731 @@
+//! One small, pure validator per section. Each reports every problem it finds (with its
+//! field) and returns typed settings; nothing is fixed silently.
+
+use super::raw::*;
+use super::windows::TimedWindow;
+use super::{ConfigError, ReasonerChoice, Schedule, Task};
+use custos_approval::AutonomyPolicy;
+use custos_core::{AutonomyLevel, EnvSelector, Environments};
+use custos_policy::Limits;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+/// Collects problems, each with its file and field.
+#[derive(Debug)]
+pub(crate) struct Errors {
+    pub file: String,
+    pub list: Vec<ConfigError>,
+}
+
+impl Errors {
+    pub fn bad(&mut self, field: &str, message: String) {
+        self.list.push(ConfigError {
+            file: self.file.clone(),
+            field: field.into(),
+            message,
+        });
+    }
+
+    /// `value` when it lies in `range`, else the default after reporting the field.
+    fn within<T: PartialOrd + Copy + std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: Option<T>,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> T {
+        let v = value.unwrap_or(default);
+        if !range.contains(&v) {
+            self.bad(
+                field,
+                format!("must be {} to {}, got `{v}`", range.start(), range.end()),
+            );
+        }
+        v
+    }
+}
+
+fn region_ok(r: &str) -> bool {
+    !r.is_empty()
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn region_list(field: &str, regions: &[String], e: &mut Errors) {
+    for (i, r) in regions.iter().enumerate() {
+        if !region_ok(r) {
+            e.bad(
+                &format!("{field}[{i}]"),
+                format!("`{r}` is not a region name"),
+            );
+        }
+    }
+}
+
+fn count(field: &str, v: Option<i64>, default: u64, e: &mut Errors) -> u64 {
+    match v {
+        None => default,
+        Some(n) => u64::try_from(n).unwrap_or_else(|_| {
+            e.bad(field, format!("must be 0 or more, got `{n}`"));
+            default
+        }),
+    }
+}
+
+pub(crate) struct AwsSettings {
+    pub region: Option<String>,
+    pub scan_concurrency: usize,
+    pub targets: Vec<custos_telemetry::aws::Target>,
+}
+
+pub(crate) fn aws(raw: &AwsSection, e: &mut Errors) -> AwsSettings {
+    if let Some(r) = raw.region.as_deref().filter(|r| !region_ok(r)) {
+        e.bad("aws.region", format!("`{r}` is not a region name"));
+    }
+    let scan_concurrency = e.within("aws.scan_concurrency", raw.scan_concurrency, 8, 1..=64);
+    region_list("aws.regions", &raw.regions, e);
+    let mut targets = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, a) in raw.accounts.iter().enumerate() {
+        let field = format!("aws.accounts[{i}]");
+        if a.id.len() != 12 || !a.id.chars().all(|c| c.is_ascii_digit()) {
+            e.bad(
+                &format!("{field}.id"),
+                format!("expected 12 digits, got `{}`", a.id),
+            );
+        }
+        if !seen.insert(a.id.clone()) {
+            e.bad(
+                &format!("{field}.id"),
+                format!("account `{}` is listed twice", a.id),
+            );
+        }
+        if let Some(role) = &a.role_arn
+            && (!role.starts_with("arn:") || !role.contains(":role/"))
+        {
+            e.bad(
+                &format!("{field}.role_arn"),
+                format!("`{role}` is not a role ARN"),
+            );
+        }
+        region_list(&format!("{field}.regions"), &a.regions, e);
+        targets.push(custos_telemetry::aws::Target {
+            account: Some(a.id.clone()),
+            role_arn: a.role_arn.clone(),
+            regions: a.regions.clone(),
+        });
+    }
+    if !targets.is_empty() || !raw.regions.is_empty() {
+        targets.insert(
+            0,
+            custos_telemetry::aws::Target {
+                account: None,
+                role_arn: None,
+                regions: raw.regions.clone(),
+            },
+        );
+    }
+    AwsSettings {
+        region: raw.region.clone(),
+        scan_concurrency,
+        targets,
+    }
+}
+
+/// Environment classification: names normalised, aliases checked.
+pub(crate) fn environments(raw: &EnvironmentsSection, e: &mut Errors) -> Environments {
+    let mut env = Environments::default();
+    if let Some(k) = &raw.tag_keys {
+        if k.is_empty() || k.iter().any(|k| k.trim().is_empty()) {
+            e.bad(
+                "environments.tag_keys",
+                "must name at least one non-empty tag key".into(),
+            );
+        }
+        env.tag_keys = k.clone();
+    }
+    if let Some(n) = &raw.non_production {
+        env.non_production = n.iter().map(|s| s.trim().to_lowercase()).collect();
+        if env
+            .non_production
+            .contains(custos_core::environment::PRODUCTION)
+        {
+            e.bad(
+                "environments.non_production",
+                "`production` cannot be a non-production environment".into(),
+            );
+        }
+    }
+    // Configured aliases extend (or re-point) the shipped ones (`prod`, `prd`, `live`,
+    // `stage`, `stg`).
+    if let Some(a) = &raw.aliases {
+        for (k, v) in a {
+            env.aliases
+                .insert(k.trim().to_lowercase(), v.trim().to_lowercase());
+        }
+    }
+    for (alias, target) in &env.aliases {
+        let field = format!("environments.aliases.{alias}");
+        if matches!(alias.as_str(), "*" | "production" | "non-production") || alias.is_empty() {
+            e.bad(&field, format!("`{alias}` cannot be an alias"));
+        }
+        if env.aliases.contains_key(target) {
+            e.bad(
+                &field,
+                format!("`{target}` is itself an alias: point aliases at a canonical name"),
+            );
+        }
+        if target != custos_core::environment::PRODUCTION && !env.non_production.contains(target) {
+            e.bad(
+                &field,
+                format!(
+                    "`{target}` is neither `production` nor one of [environments] non_production"
+                ),
+            );
+        }
+    }
+    if let Some(d) = &raw.default {
+        if !env.known(d) {
+            e.bad(
+                "environments.default",
+                format!("`{d}` is not `production`, a non-production name or an alias"),
+            );
+        }
+        env.default = d.trim().to_lowercase();
+    }
+    env
+}
+
+fn level(field: &str, n: i64, e: &mut Errors) -> AutonomyLevel {
+    u8::try_from(n)
+        .ok()
+        .and_then(|n| AutonomyLevel::try_from(n).ok())
+        .unwrap_or_else(|| {
+            e.bad(field, format!("autonomy level must be 1 to 5, got `{n}`"));
+            AutonomyLevel::Observe
+        })
+}
+
+/// The key an autonomy setting is stored under: `*`, a class, or a canonical name.
+fn selector_key(s: &EnvSelector) -> String {
+    match s {
+        EnvSelector::Any => "*".into(),
+        EnvSelector::Class(c) => c.as_str().into(),
+        EnvSelector::Name(n) => n.clone(),
+    }
+}
+
+pub(crate) fn autonomy(
+    raw: &AutonomySection,
+    envs: &Environments,
+    e: &mut Errors,
+) -> AutonomyPolicy {
+    let default = level("autonomy.default", raw.default.unwrap_or(3), e);
+    let ceiling = level("autonomy.ceiling", raw.ceiling.unwrap_or(5), e);
+    let mut classes = BTreeMap::new();
+    for (class, by_env) in &raw.classes {
+        let mut m = BTreeMap::new();
+        for (env, n) in by_env {
+            let field = format!("autonomy.classes.{class}.{env}");
+            let l = level(&field, *n, e);
+            match envs.selector(env) {
+                Ok(s) => {
+                    m.insert(selector_key(&s), l);
+                }
+                Err(msg) => e.bad(&field, msg),
+            }
+        }
+        classes.insert(class.to_ascii_lowercase(), m);
+    }
+    AutonomyPolicy {
+        default,
+        ceiling,
+        classes,
+    }
+}
+
+/// One exclusion list entry, as the floor reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exclusion {
+    pub pattern: String,
+    pub owner: String,
+    pub reason: String,
+    /// `YYYY-MM-DD`, or empty for "indefinitely".
+    pub expires: String,
+}
+
+/// The gate's settings.
+#[derive(Debug, Clone)]
+pub struct GateSettings {
+    pub exclusion_tag: String,
+    pub exclusion_owner_tag: String,
+    pub exclusions: Vec<Exclusion>,
+    pub always_approve: Vec<String>,
+    pub limits: Limits,
+    pub window_hours: i64,
+    pub change_windows: Vec<TimedWindow>,
+    pub blackouts: Vec<TimedWindow>,
+}
+
+fn exclusions(raw: &[ExclusionEntry], e: &mut Errors) -> Vec<Exclusion> {
+    let mut out = Vec::new();
+    for (i, x) in raw.iter().enumerate() {
+        let field = format!("gate.exclusions[{i}]");
+        let (pattern, owner, reason, expires) = match x {
+            ExclusionEntry::Pattern(p) => (p.clone(), None, None, None),
+            ExclusionEntry::Detailed {
+                pattern,
+                owner,
+                reason,
+                expires,
+            } => (
+                pattern.clone(),
+                owner.clone(),
+                reason.clone(),
+                expires.clone(),
+            ),
+        };
+        if pattern.trim().is_empty() {
+            e.bad(&field, "empty pattern".into());
+        }
+        if let Some(d) = &expires
+            && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
+        {
+            e.bad(
+                &format!("{field}.expires"),
+                format!("`{d}` is not a date (YYYY-MM-DD)"),
+            );
+        }
+        out.push(Exclusion {
+            pattern,
+            owner: owner.unwrap_or_else(|| "unknown".into()),
+            reason: reason.unwrap_or_else(|| "no reason given".into()),
+            expires: expires.unwrap_or_default(),
+        });
+    }
+    out
+}
+
+/// A change window or blackout as written.
+struct Period<'a> {
+    name: &'a str,
+    envs: &'a [String],
+    expr: &'a str,
+    minutes: i64,
+    tz: Option<&'a String>,
+}
+
+fn timed(
+    field: &str,
+    p: Period<'_>,
+    environments: &Environments,
+    e: &mut Errors,
+) -> Option<TimedWindow> {
+    let Period {
+        name,
+        envs,
+        expr,
+        minutes,
+        tz,
+    } = p;
+    if name.trim().is_empty() {
+        e.bad(&format!("{field}.name"), "a name is required".into());
+    }
+    if envs.is_empty() {
+        e.bad(
+            &format!("{field}.environment"),
+            "name an environment or `*`".into(),
+        );
+    }
+    let mut selectors = Vec::new();
+    for env in envs {
+        match environments.selector(env) {
+            Ok(s) => selectors.push(s),
+            Err(m) => e.bad(&format!("{field}.environment"), m),
+        }
+    }
+    if minutes <= 0 {
+        e.bad(
+            &format!("{field}.duration_minutes"),
+            format!("must be more than 0, got `{minutes}`"),
+        );
+    }
+    let tz_name = tz.cloned().unwrap_or_else(|| "UTC".into());
+    let tz = tz_name
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| {
+            e.bad(
+                &format!("{field}.timezone"),
+                format!("`{tz_name}` is not an IANA time zone"),
+            )
+        })
+        .ok();
+    let cron = expr
+        .parse::<cron::Schedule>()
+        .map_err(|err| {
+            e.bad(
+                &format!("{field}.cron"),
+                format!("`{expr}` is not a cron expression (sec min hour dom month dow): {err}"),
+            )
+        })
+        .ok();
+    Some(TimedWindow {
+        name: name.to_string(),
+        environments: selectors,
+        expression: expr.to_string(),
+        cron: cron?,
+        duration: chrono::Duration::minutes(minutes),
+        tz: tz?,
+    })
+}
+
+pub(crate) fn gate(raw: &GateSection, envs: &Environments, e: &mut Errors) -> GateSettings {
+    let exclusion_tag = raw
+        .exclusion_tag
+        .clone()
+        .unwrap_or_else(|| "custos:exclude".into());
+    if exclusion_tag.trim().is_empty() || exclusion_tag.len() > 128 {
+        e.bad(
+            "gate.exclusion_tag",
+            "must be a tag key of 1 to 128 characters".into(),
+        );
+    }
+    let defaults = Limits::default();
+    let per_run = count(
+        "gate.max_actions_per_run",
+        raw.max_actions_per_run,
+        defaults.per_run,
+        e,
+    );
+    let limits = Limits {
+        per_run,
+        per_account_per_run: count(
+            "gate.max_actions_per_account_per_run",
+            raw.max_actions_per_account_per_run,
+            per_run,
+            e,
+        ),
+        per_window: count(
+            "gate.max_actions_per_window",
+            raw.max_actions_per_window,
+            defaults.per_window,
+            e,
+        ),
+        percent_of_class: {
+            let p = e.within(
+                "gate.max_percent_of_class",
+                raw.max_percent_of_class,
+                100,
+                0..=100,
+            );
+            u64::try_from(p).unwrap_or(100)
+        },
+        min_class_size_for_percent: count(
+            "gate.min_class_size_for_percent",
+            raw.min_class_size_for_percent,
+            defaults.min_class_size_for_percent,
+            e,
+        ),
+    };
+    let window_hours = e.within("gate.window_hours", raw.window_hours, 24, 1..=24 * 31);
+    let change_windows = raw
+        .change_windows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let env: Vec<String> = [w.environment.clone()]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect();
+            timed(
+                &format!("gate.change_windows[{i}]"),
+                Period {
+                    name: &w.name,
+                    envs: &env,
+                    expr: &w.cron,
+                    minutes: w.duration_minutes,
+                    tz: w.timezone.as_ref(),
+                },
+                envs,
+                e,
+            )
+        })
+        .collect();
+    let blackouts = raw
+        .blackouts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            timed(
+                &format!("gate.blackouts[{i}]"),
+                Period {
+                    name: &b.name,
+                    envs: &b.environments,
+                    expr: &b.cron,
+                    minutes: b.duration_minutes,
+                    tz: b.timezone.as_ref(),
+                },
+                envs,
+                e,
+            )
+        })
+        .collect();
+    GateSettings {
+        exclusion_tag,
+        exclusion_owner_tag: raw
+            .exclusion_owner_tag
+            .clone()
+            .unwrap_or_else(|| "custos:exclude-owner".into()),
+        exclusions: exclusions(&raw.exclusions, e),
+        always_approve: raw.always_approve.clone(),
+        limits,
+        window_hours,
+        change_windows,
+        blackouts,
+    }
+}
+
+/// The token bucket for mutating calls, per account and service.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+    pub max_wait: Duration,
+}
+
+/// When failures stop execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    pub failures: u64,
+    pub failure_percent: u64,
+    pub min_actions: u64,
+    pub window: chrono::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuardSettings {
+    pub claim_ttl: chrono::Duration,
+    pub rate: RateLimit,
+    pub breaker: BreakerSettings,
+}
+
+pub(crate) fn guard(raw: &GuardSection, e: &mut Errors) -> GuardSettings {
+    let ttl = e.within(
+        "guard.claim_ttl_seconds",
+        raw.claim_ttl_seconds,
+        300,
+        10..=3600,
+    );
+    let per_second = e.within(
+        "guard.rate_per_second",
+        raw.rate_per_second,
+        5.0,
+        0.001..=1000.0,
+    );
+    let burst = e.within("guard.rate_burst", raw.rate_burst, 20, 1..=1000);
+    let wait = e.within(
+        "guard.rate_max_wait_ms",
+        raw.rate_max_wait_ms,
+        10_000,
+        0..=120_000,
+    );
+    let failures = e.within(
+        "guard.breaker_failures",
+        raw.breaker_failures,
+        5,
+        1..=10_000,
+    );
+    let percent = e.within(
+        "guard.breaker_failure_percent",
+        raw.breaker_failure_percent,
+        50,
+        1..=100,
+    );
+    let min_actions = e.within(
+        "guard.breaker_min_actions",
+        raw.breaker_min_actions,
+        10,
+        1..=10_000,
+    );
+    let window = e.within(
+        "guard.breaker_window_minutes",
+        raw.breaker_window_minutes,
+        60,
+        1..=24 * 60,
+    );
+    GuardSettings {
+        claim_ttl: chrono::Duration::seconds(ttl),
+        rate: RateLimit {
+            per_second,
+            burst: burst as f64,
+            max_wait: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
+        },
+        breaker: BreakerSettings {
+            failures: u64::try_from(failures).unwrap_or(5),
+            failure_percent: u64::try_from(percent).unwrap_or(50),
+            min_actions: u64::try_from(min_actions).unwrap_or(10),
+            window: chrono::Duration::minutes(window),
+        },
+    }
+}
+
+/// Settings the controls share with their playbooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSettings {
+    pub web_ports: Vec<i64>,
+    pub required_tags: BTreeMap<String, String>,
+}
+
+pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings {
+    let web_ports = raw.web_ports.clone().unwrap_or_else(|| vec![80, 443]);
+    if web_ports.iter().any(|p| !(0..=65535).contains(p)) {
+        e.bad("controls.web_ports", "ports must be 0 to 65535".into());
+    }
+    for (k, v) in &raw.required_tags {
+        if k.trim().is_empty() || k.len() > 128 || v.trim().is_empty() || v.len() > 256 {
+            e.bad(
+                &format!("controls.required_tags.{k}"),
+                "tag keys need 1-128 characters and a non-empty placeholder value up to 256".into(),
+            );
+        }
+    }
+    ControlSettings {
+        web_ports,
+        required_tags: raw.required_tags.clone(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TelemetrySettings {
+    pub queue_url: Option<String>,
+    pub wait_seconds: i32,
+    pub max_receives: u32,
+    pub max_clock_skew: chrono::Duration,
+}
+
+pub(crate) fn telemetry(raw: &TelemetrySection, e: &mut Errors) -> TelemetrySettings {
+    if let Some(url) = &raw.queue_url
+        && !url.starts_with("http://")
+        && !url.starts_with("https://")
+    {
+        e.bad("telemetry.queue_url", format!("`{url}` is not a queue URL"));
+    }
+    let wait = e.within("telemetry.wait_seconds", raw.wait_seconds, 20, 0..=20);
+    let receives = e.within("telemetry.max_receives", raw.max_receives, 5, 1..=100);
+    let skew = e.within(
+        "telemetry.max_clock_skew_seconds",
+        raw.max_clock_skew_seconds,
+        300,
+        0..=86_400,
+    );
+    TelemetrySettings {
+        queue_url: raw.queue_url.clone(),
+        wait_seconds: i32::try_from(wait).unwrap_or(20),
+        max_receives: u32::try_from(receives).unwrap_or(5),
+        max_clock_skew: chrono::Duration::seconds(skew),
+    }
+}
+
+pub(crate) fn schedules(raw: &[ScheduleSection], e: &mut Errors) -> Vec<Schedule> {
+    let mut out = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let task = match s.task.as_str() {
+            "scan" => Some(Task::Scan),
+            "reverify" => Some(Task::Reverify),
+            other => {
+                e.bad(
+                    &format!("schedules[{i}].task"),
+                    format!("`{other}` is not `scan` or `reverify`"),
+                );
+                None
+            }
+        };
+        match s.cron.parse::<cron::Schedule>() {
+            Ok(c) => {
+                if let Some(task) = task {
+                    out.push(Schedule {
+                        expression: s.cron.clone(),
+                        cron: c,
+                        task,
+                    });
+                }
+            }
+            Err(err) => e.bad(
+                &format!("schedules[{i}].cron"),
+                format!(
+                    "`{}` is not a cron expression (sec min hour dom month dow): {err}",
+                    s.cron
+                ),
+            ),
+        }
+    }
+    out
+}
+
+pub(crate) struct ReasoningSettings {
+    pub choice: ReasonerChoice,
+    pub timeout: Duration,
+    pub offline: custos_reasoning::OfflineRules,
+}
+
+pub(crate) fn reasoning(raw: &ReasoningSection, base: &Path, e: &mut Errors) -> ReasoningSettings {
+    let choice = match raw.mode.as_deref() {
+        None | Some("offline") => ReasonerChoice::Offline,
+        Some("openai") => {
+            let base_url = raw.base_url.clone().unwrap_or_default();
+            if !base_url.starts_with("http://") && !base_url.starts_with("https://") {
+                e.bad(
+                    "reasoning.base_url",
+                    format!("`{base_url}` is not an http(s) URL (mode `openai` needs one)"),
+                );
+            }
+            let model = raw.model.clone().unwrap_or_default();
+            if model.trim().is_empty() {
+                e.bad("reasoning.model", "mode `openai` needs a model name".into());
+            }
+            let min_confidence = raw.min_confidence.unwrap_or(0.7);
+            if !(0.0..=1.0).contains(&min_confidence) {
+                e.bad(
+                    "reasoning.min_confidence",
+                    format!("must be 0 to 1, got `{min_confidence}`"),
+                );
+            }
+            let max_answer_bytes = e.within(
+                "reasoning.max_answer_bytes",
+                raw.max_answer_bytes,
+                64 * 1024,
+                256..=1024 * 1024,
+            );
+            ReasonerChoice::OpenAi {
+                base_url,
+                model,
+                api_key_env: raw
+                    .api_key_env
+                    .clone()
+                    .unwrap_or_else(|| "OPENAI_API_KEY".into()),
+                min_confidence,
+                cache_ttl: Duration::from_secs(raw.cache_ttl_seconds.unwrap_or(900)),
+                max_answer_bytes,
+                calendar_file: raw
+                    .calendar_file
+                    .clone()
+                    .map(|p| if p.is_absolute() { p } else { base.join(p) }),
+            }
+        }
+        Some(other) => {
+            e.bad(
+                "reasoning.mode",
+                format!("`{other}` is not `offline` or `openai`"),
+            );
+            ReasonerChoice::Offline
+        }
+    };
+    let ms = e.within("reasoning.timeout_ms", raw.timeout_ms, 10_000, 1..=120_000);
+    ReasoningSettings {
+        choice,
+        timeout: Duration::from_millis(ms),
+        offline: raw.offline.clone().unwrap_or_default(),
+    }
+}

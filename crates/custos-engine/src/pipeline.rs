@@ -1,0 +1,662 @@
+//! A run: collect, keep the newest capture per resource, and per item detect, plan and
+//! decide. Cleared plans go to the guard; the rest to the approval queue or the report.
+
+use crate::guard::{Guarded, Work};
+use crate::report::{Outcome, RunReport, RunRow};
+use crate::{Budget, Engine, EngineError, Mode, RunState, short_id};
+use custos_core::{
+    ActionOutcome, ConfigurationItem, Decision, Finding, RemediationPlan, Verdict, digest_json,
+};
+use custos_ledger::{Counts, DeadLetter, GuardSnapshot, Run};
+use custos_telemetry::{Oversized, Rejected, Source};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// What happened to one configuration item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Processed,
+    Duplicate,
+    Superseded,
+    /// Refused before evaluation (future capture time, an account custos does not manage).
+    DeadLetter,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Processed => "processed",
+            Disposition::Duplicate => "duplicate",
+            Disposition::Superseded => "superseded",
+            Disposition::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// Where an item comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A notification of some capture (SQS, replay, Config API): older captures than the
+    /// newest processed one are superseded.
+    Notification,
+    /// A read of the resource now (scan, re-verification, oversized resolution): always
+    /// processed, whatever was processed before.
+    FreshRead,
+}
+
+/// Why custos would do what it does to one resource.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    pub resource: custos_core::ResourceRef,
+    pub environment: custos_core::Environment,
+    pub controls: Vec<ControlResult>,
+    pub decisions: Vec<(RemediationPlan, Decision)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ControlResult {
+    pub id: String,
+    pub title: String,
+    pub passed: bool,
+    pub messages: Vec<String>,
+    pub frameworks: BTreeMap<String, Vec<String>>,
+}
+
+fn count(c: &mut Counts, plan: &RemediationPlan) {
+    c.total += 1;
+    *c.by_account
+        .entry(plan.resource.account.clone())
+        .or_default() += 1;
+    *c.by_class.entry(plan.resource.class()).or_default() += 1;
+}
+
+impl Engine {
+    /// Start a run: recorded in the ledger (unless a dry run); interrupted actions are
+    /// settled and approvals past their expiry expire first.
+    pub async fn begin(
+        &self,
+        source: &str,
+        mode: Mode,
+        budget: Budget,
+    ) -> Result<RunState, EngineError> {
+        let mut st = RunState {
+            mode,
+            budget,
+            class_sizes: self.ledger.observed_by_class().await?,
+            would_execute: Counts::default(),
+            blast_logged: false,
+            report: RunReport {
+                run_id: short_id("run"),
+                mode: mode.as_str().into(),
+                source: source.to_string(),
+                policy_digest: self.bundle.digest().to_string(),
+                ..RunReport::default()
+            },
+        };
+        if !st.records() {
+            return Ok(st);
+        }
+        self.ledger
+            .start_run(&Run {
+                id: st.report.run_id.clone(),
+                started_at: self.now(),
+                finished_at: None,
+                mode: mode.as_str().into(),
+                source: source.to_string(),
+                requested_by: self.actor.clone(),
+                policy_digest: self.bundle.digest().to_string(),
+                summary: None,
+            })
+            .await?;
+        let settled = self.reconcile().await?;
+        st.report.reconciled = settled.settled;
+        st.report.unsettled = settled.left_open;
+        self.expire_due().await?;
+        Ok(st)
+    }
+
+    pub async fn finish(&self, mut st: RunState) -> Result<RunReport, EngineError> {
+        if st.records() {
+            self.ledger
+                .finish_run(st.run_id(), &st.report.summary())
+                .await?;
+        }
+        st.report.rows.sort_by(|a, b| {
+            a.resource
+                .resource_id
+                .cmp(&b.resource.resource_id)
+                .then(a.control.cmp(&b.control))
+        });
+        Ok(st.report)
+    }
+
+    /// Keep an input that could not be processed, with the reason.
+    pub async fn dead_letter(
+        &self,
+        st: &mut RunState,
+        source: &str,
+        r: &Rejected,
+    ) -> Result<(), EngineError> {
+        st.report.rejected.push(r.clone());
+        if st.records() {
+            self.ledger
+                .dead_letter(&DeadLetter {
+                    id: short_id("dl"),
+                    at: self.now(),
+                    run_id: Some(st.run_id().to_string()),
+                    source: source.to_string(),
+                    location: r.location.clone(),
+                    field: r.field.clone(),
+                    error: r.error.clone(),
+                    raw: r.raw.clone(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An oversized notification: read the resource it names and process what is there now.
+    /// A resource that cannot be read is dead-lettered, never dropped.
+    pub async fn resolve_oversized(
+        &self,
+        st: &mut RunState,
+        source: &str,
+        o: &Oversized,
+    ) -> Result<Disposition, EngineError> {
+        let r = o.summary.resource_ref();
+        if !self.reader.covers(&r) {
+            return self
+                .refuse_item(
+                    st,
+                    &o.summary,
+                    "awsAccountId",
+                    format!(
+                        "account `{}` in `{}` is not one custos is configured for",
+                        r.account, r.region
+                    ),
+                )
+                .await;
+        }
+        match self.reader.read(&r).await {
+            Ok(Some(ci)) => self.process(st, ci, Origin::FreshRead).await,
+            Ok(None) => {
+                if st.records() {
+                    self.ledger
+                        .append(
+                            Some(st.run_id()),
+                            "input.resource_gone",
+                            Some(&r),
+                            &json!({"location": o.location}),
+                        )
+                        .await?;
+                }
+                Ok(Disposition::Processed)
+            }
+            Err(e) => {
+                let rej = Rejected {
+                    location: o.location.clone(),
+                    field: Some("configurationItemSummary".into()),
+                    error: format!(
+                        "oversized item could not be resolved by reading the resource: {e}"
+                    ),
+                    raw: o.summary.to_json().to_string(),
+                };
+                self.dead_letter(st, source, &rej).await?;
+                Ok(Disposition::DeadLetter)
+            }
+        }
+    }
+
+    /// Collect from `source`, then detect, plan, decide and (per `mode`) act: one run.
+    pub async fn run_once(
+        &self,
+        source: &dyn Source,
+        mode: Mode,
+    ) -> Result<RunReport, EngineError> {
+        self.run_with(source, mode, Budget::PerRun).await
+    }
+
+    pub(crate) async fn run_with(
+        &self,
+        source: &dyn Source,
+        mode: Mode,
+        budget: Budget,
+    ) -> Result<RunReport, EngineError> {
+        let mut st = self.begin(&source.name(), mode, budget).await?;
+        if mode == Mode::Execute {
+            self.execute_approved_all(&mut st).await?;
+        }
+        let batch = source.collect().await?;
+        for r in &batch.rejected {
+            self.dead_letter(&mut st, &source.name(), r).await?;
+        }
+        // The percentage rule compares with the larger of what this scan sees and what
+        // custos has seen before.
+        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        for ci in &batch.items {
+            *seen.entry(ci.resource_ref().class()).or_default() += 1;
+        }
+        for (class, n) in seen {
+            let known = st.class_sizes.entry(class).or_default();
+            *known = (*known).max(n);
+        }
+        // Oldest first, so a newer capture of the same resource supersedes an older one.
+        let mut items = batch.items;
+        items.sort_by(|a, b| {
+            a.configuration_item_capture_time
+                .cmp(&b.configuration_item_capture_time)
+                .then(a.resource_id.cmp(&b.resource_id))
+        });
+        let mut latest: BTreeMap<String, ConfigurationItem> = BTreeMap::new();
+        for ci in items {
+            if latest
+                .insert(custos_ledger::resource_key(&ci.resource_ref()), ci)
+                .is_some()
+            {
+                st.report.duplicates += 1;
+            }
+        }
+        let origin = if source.fresh() {
+            Origin::FreshRead
+        } else {
+            Origin::Notification
+        };
+        for ci in latest.into_values() {
+            self.process(&mut st, ci, origin).await?;
+        }
+        for o in &batch.oversized {
+            self.resolve_oversized(&mut st, &source.name(), o).await?;
+        }
+        self.finish(st).await
+    }
+
+    async fn refuse_item(
+        &self,
+        st: &mut RunState,
+        ci: &ConfigurationItem,
+        field: &str,
+        error: String,
+    ) -> Result<Disposition, EngineError> {
+        let source = st.report.source.clone();
+        let rej = Rejected {
+            location: format!(
+                "{source}#{}",
+                custos_ledger::resource_key(&ci.resource_ref())
+            ),
+            field: Some(field.into()),
+            error,
+            raw: ci.to_json().to_string(),
+        };
+        self.dead_letter(st, &source, &rej).await?;
+        Ok(Disposition::DeadLetter)
+    }
+
+    /// Process one configuration item through the whole sandwich.
+    pub async fn process(
+        &self,
+        st: &mut RunState,
+        ci: ConfigurationItem,
+        origin: Origin,
+    ) -> Result<Disposition, EngineError> {
+        let ledger = &self.ledger;
+        let resource = ci.resource_ref();
+        // Nothing custos cannot read, verify and change is acted on: an item for an
+        // account or region it does not manage (or spoofed) is kept, not processed.
+        if !self.reader.covers(&resource) {
+            return self
+                .refuse_item(
+                    st,
+                    &ci,
+                    "awsAccountId",
+                    format!(
+                        "account `{}` in `{}` is not one custos is configured for",
+                        resource.account, resource.region
+                    ),
+                )
+                .await;
+        }
+        // A capture time in the future would blind custos to the resource (every later
+        // capture would look older): beyond the allowed clock skew it is refused.
+        let latest_allowed = self.now() + self.config.max_clock_skew;
+        if ci.configuration_item_capture_time > latest_allowed {
+            return self
+                .refuse_item(
+                    st,
+                    &ci,
+                    "configurationItemCaptureTime",
+                    format!(
+                        "capture time {} is later than now plus the allowed clock skew ({} s)",
+                        ci.configuration_item_capture_time.to_rfc3339(),
+                        self.config.max_clock_skew.num_seconds()
+                    ),
+                )
+                .await;
+        }
+        let state_digest = digest_json(&ci.to_json());
+        if st.records()
+            && origin == Origin::Notification
+            && let Some((seen, digest)) = ledger.last_observation(&resource).await?
+        {
+            if ci.configuration_item_capture_time < seen {
+                st.report.superseded += 1;
+                ledger
+                    .append(Some(st.run_id()), "input.superseded", Some(&resource), &json!({"capture_time": ci.configuration_item_capture_time, "newest_processed": seen}))
+                    .await?;
+                return Ok(Disposition::Superseded);
+            }
+            if ci.configuration_item_capture_time == seen && digest == state_digest.as_str() {
+                st.report.duplicates += 1;
+                return Ok(Disposition::Duplicate);
+            }
+        }
+        self.evaluate(st, &ci, &state_digest).await?;
+        if st.records() {
+            // Only after every outcome is durable: a crash before this line means the item
+            // is processed again (and the guard finds the work done).
+            ledger
+                .observe(
+                    &resource,
+                    &ci.configuration_item_capture_time,
+                    state_digest.as_str(),
+                )
+                .await?;
+        }
+        Ok(Disposition::Processed)
+    }
+
+    fn detect(&self, ci: &ConfigurationItem) -> Result<Vec<Finding>, String> {
+        let mut ev = self
+            .evaluator
+            .lock()
+            .map_err(|_| "policy evaluator lock poisoned".to_string())?;
+        ev.detect(ci).map_err(|e| e.to_string())
+    }
+
+    async fn snapshot(&self, st: &RunState) -> Result<GuardSnapshot, EngineError> {
+        Ok(self
+            .ledger
+            .guard_snapshot(&st.scope(self), self.window_start(), None)
+            .await?)
+    }
+
+    async fn evaluate(
+        &self,
+        st: &mut RunState,
+        ci: &ConfigurationItem,
+        state_digest: &custos_core::Digest,
+    ) -> Result<(), EngineError> {
+        let run_id = st.run_id().to_string();
+        let record = st.records();
+        st.report.resources += 1;
+        let findings = match self.detect(ci) {
+            Ok(f) => f,
+            Err(e) => {
+                // A policy that cannot evaluate a resource is an escalation, recorded.
+                st.report.rows.push(RunRow::error(ci.resource_ref(), &e));
+                if record {
+                    self.ledger
+                        .append(
+                            Some(&run_id),
+                            "detect.error",
+                            Some(&ci.resource_ref()),
+                            &json!({"error": e}),
+                        )
+                        .await?;
+                }
+                return Ok(());
+            }
+        };
+        if record {
+            let applicable: Vec<&str> = self
+                .bundle
+                .controls()
+                .iter()
+                .filter(|c| c.resource_types.contains(&ci.resource_type))
+                .map(|c| c.id.as_str())
+                .collect();
+            let failing: Vec<&str> = findings.iter().map(|f| f.control_id.as_str()).collect();
+            self.ledger
+                .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
+                    "capture_time": ci.configuration_item_capture_time, "state_digest": state_digest,
+                    "controls": applicable, "failing": failing,
+                }))
+                .await?;
+        }
+        if findings.is_empty() {
+            st.report.compliant += 1;
+            return Ok(());
+        }
+        let mut by_control: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+        for f in findings {
+            by_control.entry(f.control_id.clone()).or_default().push(f);
+        }
+        let environment = self.config.environments.of(&ci.tags);
+        for (control, findings) in by_control {
+            st.report.findings += findings.len();
+            if record {
+                for f in &findings {
+                    let payload = serde_json::to_value(f).map_err(|e| {
+                        EngineError::Refused(format!("finding cannot be recorded: {e}"))
+                    })?;
+                    self.ledger
+                        .append(Some(&run_id), "finding", Some(&f.resource), &payload)
+                        .await?;
+                }
+            }
+            let Some(plan) = self
+                .playbooks
+                .plan(&self.catalog, &findings[0], ci, &environment)
+            else {
+                st.report.rows.push(RunRow::no_playbook(&findings[0]));
+                continue;
+            };
+            let snap = self.snapshot(st).await?;
+            let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+            let decision = self.decide(&plan, &findings, &input, &snap.state).await;
+            self.note_blast_radius(st, &decision).await?;
+            if record {
+                self.ledger
+                    .append(
+                        Some(&run_id),
+                        "decision",
+                        Some(&plan.resource),
+                        &json!({"control": control, "plan": plan, "decision": decision}),
+                    )
+                    .await?;
+            }
+            let row = self.act(st, &plan, &findings, decision).await?;
+            st.report.rows.push(row);
+        }
+        Ok(())
+    }
+
+    /// One `run.blast_radius_reached` event per run, the first time a limit defers.
+    pub(crate) async fn note_blast_radius(
+        &self,
+        st: &mut RunState,
+        decision: &Decision,
+    ) -> Result<(), EngineError> {
+        let rules: Vec<String> = decision
+            .reasons
+            .iter()
+            .filter(|r| r.rule.starts_with("gate.blast_radius"))
+            .map(|r| r.rule.clone())
+            .collect();
+        if st.records() && !st.blast_logged && !rules.is_empty() {
+            st.blast_logged = true;
+            self.ledger
+                .append(
+                    Some(st.run_id()),
+                    "run.blast_radius_reached",
+                    None,
+                    &json!({"limits": self.config.gate.limits, "window_hours": self.config.gate.window_hours, "rules": rules}),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ask a human: one open request per resource and playbook.
+    async fn request_approval(
+        &self,
+        st: &RunState,
+        plan: &RemediationPlan,
+        decision: &Decision,
+        findings: &[Finding],
+        row: &mut RunRow,
+    ) -> Result<(), EngineError> {
+        let approval = custos_approval::request(
+            plan.clone(),
+            decision.clone(),
+            findings.to_vec(),
+            Some(st.run_id().to_string()),
+            &self.actor,
+            self.now(),
+            self.config.approval_ttl,
+        );
+        let (a, _new) = self.ledger.request_approval(&approval).await?;
+        row.approval_id = Some(a.id);
+        row.outcome = Outcome::AwaitingApproval;
+        Ok(())
+    }
+
+    /// Act on a decision as the run's mode allows.
+    async fn act(
+        &self,
+        st: &mut RunState,
+        plan: &RemediationPlan,
+        findings: &[Finding],
+        decision: Decision,
+    ) -> Result<RunRow, EngineError> {
+        let mut row = RunRow::decided(plan, &decision, findings);
+        match (decision.verdict, st.mode) {
+            (Verdict::Execute, Mode::Execute) => {
+                let guarded = self
+                    .guarded(
+                        Work::Fix {
+                            plan,
+                            findings,
+                            decision: &decision,
+                        },
+                        st,
+                    )
+                    .await?;
+                match guarded {
+                    Guarded::Done {
+                        record,
+                        plan: acted,
+                        decision: at_admission,
+                    } => {
+                        if record.outcome == ActionOutcome::Refused
+                            && let Some(d) = at_admission
+                        {
+                            // Refused at the moment of execution: act on that decision.
+                            self.note_blast_radius(st, &d).await?;
+                            row = RunRow::decided(&acted, &d, findings);
+                            row.action_id = Some(record.action_id.clone());
+                            match d.verdict {
+                                Verdict::NeedsApproval => {
+                                    self.request_approval(st, &acted, &d, findings, &mut row)
+                                        .await?
+                                }
+                                Verdict::Deny => row.outcome = Outcome::Denied,
+                                _ => row.outcome = Outcome::Recommended,
+                            }
+                        } else {
+                            row.set_execution(&record);
+                        }
+                    }
+                    Guarded::NotNow { reason } => {
+                        row.outcome = Outcome::Deferred;
+                        row.reasons.push(reason.rule);
+                        row.detail = Some(reason.message);
+                    }
+                }
+            }
+            (Verdict::Execute, Mode::Shadow) => {
+                count(&mut st.would_execute, plan);
+                row.outcome = Outcome::WouldExecute;
+                self.ledger
+                    .append(
+                        Some(st.run_id()),
+                        "shadow.would_execute",
+                        Some(&plan.resource),
+                        &json!({"plan_id": plan.id}),
+                    )
+                    .await?;
+            }
+            (Verdict::Execute, Mode::DryRun) => {
+                count(&mut st.would_execute, plan);
+                row.outcome = Outcome::WouldExecute;
+            }
+            (Verdict::NeedsApproval, Mode::Execute) => {
+                self.request_approval(st, plan, &decision, findings, &mut row)
+                    .await?;
+            }
+            (Verdict::NeedsApproval, _) => row.outcome = Outcome::WouldAskApproval,
+            (Verdict::RecommendOnly, _) => row.outcome = Outcome::Recommended,
+            (Verdict::Deny, _) => row.outcome = Outcome::Denied,
+        }
+        Ok(row)
+    }
+
+    /// For one configuration item: every applicable control and whether it passes, and
+    /// for each failing one the plan, every gate rule that fired, the reasoner's view, the
+    /// autonomy level and the final verdict. Changes nothing.
+    pub async fn explain(&self, ci: &ConfigurationItem) -> Result<Explanation, EngineError> {
+        let findings = self.detect(ci).map_err(EngineError::Refused)?;
+        let mut controls = Vec::new();
+        for c in self
+            .bundle
+            .controls()
+            .iter()
+            .filter(|c| c.resource_types.contains(&ci.resource_type))
+        {
+            let messages: Vec<String> = findings
+                .iter()
+                .filter(|f| f.control_id == c.id)
+                .map(|f| f.message.clone())
+                .collect();
+            controls.push(ControlResult {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                passed: messages.is_empty(),
+                messages,
+                frameworks: c.frameworks.clone(),
+            });
+        }
+        let st = RunState {
+            mode: Mode::DryRun,
+            budget: Budget::PerRun,
+            class_sizes: self.ledger.observed_by_class().await?,
+            would_execute: Counts::default(),
+            blast_logged: true,
+            report: RunReport::default(),
+        };
+        let snap = self.snapshot(&st).await?;
+        let environment = self.config.environments.of(&ci.tags);
+        let mut decisions = Vec::new();
+        for c in controls.iter().filter(|c| !c.passed) {
+            let related: Vec<Finding> = findings
+                .iter()
+                .filter(|x| x.control_id == c.id)
+                .cloned()
+                .collect();
+            let Some(plan) = related
+                .first()
+                .and_then(|f| self.playbooks.plan(&self.catalog, f, ci, &environment))
+            else {
+                continue;
+            };
+            let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+            let decision = self.decide(&plan, &related, &input, &snap.state).await;
+            decisions.push((plan, decision));
+        }
+        Ok(Explanation {
+            resource: ci.resource_ref(),
+            environment,
+            controls,
+            decisions,
+        })
+    }
+}

@@ -1,0 +1,451 @@
+//! What the engine's guard needs from the ledger, the lock between processes:
+//!
+//! - claims: a lease per resource (holder, fencing token, expiry); only the holder may
+//!   admit an intent on it;
+//! - a snapshot of everything an admission depends on (admitted counts, the kill switch,
+//!   the circuit breaker, a token bucket) with the `guard_state.version` it was read at;
+//! - [`Ledger::admit`]: writes the intent only if that version is still current and the
+//!   claim still held, in one transaction with the version bump and the event.
+
+use crate::actions::NewIntent;
+use crate::{Ledger, LedgerError, Result, parse_ts, ts};
+use chrono::{DateTime, Duration, Utc};
+use custos_core::ci::resource_class;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// A lease on one key (a resource), proven by its fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub key: String,
+    pub holder: String,
+    pub token: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of trying to claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimAttempt {
+    Won(Claim),
+    /// Someone else holds an unexpired claim.
+    Held(Claim),
+}
+
+/// Which admitted actions count as "this run".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Run(String),
+    /// Service mode: the rolling window stands in for the run.
+    Since(DateTime<Utc>),
+}
+
+/// Admitted actions, by account and by resource class.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: u64,
+    pub by_account: BTreeMap<String, u64>,
+    pub by_class: BTreeMap<String, u64>,
+}
+
+/// Who flipped a switch, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchInfo {
+    pub by: Option<String>,
+    pub reason: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The kill switch and the circuit breaker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardState {
+    pub version: i64,
+    pub paused: Option<SwitchInfo>,
+    pub breaker: Option<SwitchInfo>,
+    /// Failures before this moment no longer count toward the breaker.
+    pub breaker_reset_at: Option<DateTime<Utc>>,
+}
+
+/// Finished admitted actions and how many of them failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FailureCounts {
+    pub failures: u64,
+    pub finished: u64,
+}
+
+/// Everything one admission depends on, read at `state.version`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardSnapshot {
+    pub state: GuardState,
+    pub run: Counts,
+    /// Admitted in the rolling window.
+    pub window: u64,
+    /// Token bucket: tokens and when they were counted, if the bucket exists.
+    pub rate: Option<(f64, DateTime<Utc>)>,
+}
+
+/// Tokens left in a bucket after this admission, counted now.
+#[derive(Debug, Clone, Copy)]
+pub struct RateDebit<'a> {
+    pub key: &'a str,
+    pub tokens: f64,
+}
+
+/// An intent to admit, with what its decision was based on.
+#[derive(Debug, Clone)]
+pub struct Admission<'a> {
+    /// The `guard_state.version` the decision was made at.
+    pub version: i64,
+    pub claim: &'a Claim,
+    pub intent: NewIntent<'a>,
+    pub rate: Option<RateDebit<'a>>,
+}
+
+fn opt_ts(row: &sqlx::sqlite::SqliteRow, col: &'static str) -> Result<Option<DateTime<Utc>>> {
+    row.try_get::<Option<String>, _>(col)?
+        .map(|s| parse_ts("guard_state", col, &s))
+        .transpose()
+}
+
+fn claim_from_row(key: &str, row: &sqlx::sqlite::SqliteRow) -> Result<Claim> {
+    Ok(Claim {
+        key: key.to_string(),
+        holder: row.try_get("holder")?,
+        token: row.try_get("token")?,
+        expires_at: parse_ts(
+            "claims",
+            "expires_at",
+            &row.try_get::<String, _>("expires_at")?,
+        )?,
+    })
+}
+
+impl Ledger {
+    /// Claim `key` for `holder` for `ttl`, unless someone else holds an unexpired claim.
+    /// Claiming again as the same holder renews it with a new token.
+    pub async fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<ClaimAttempt> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let current = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| claim_from_row(key, &r))
+            .transpose()?;
+        if let Some(c) = &current
+            && c.holder != holder
+            && c.expires_at > now
+        {
+            return Ok(ClaimAttempt::Held(c.clone()));
+        }
+        let claim = Claim {
+            key: key.to_string(),
+            holder: holder.to_string(),
+            token: current.map_or(1, |c| c.token + 1),
+            expires_at: now + ttl,
+        };
+        sqlx::query("INSERT INTO claims (key, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO UPDATE SET holder = ?2, token = ?3, expires_at = ?4")
+            .bind(key)
+            .bind(&claim.holder)
+            .bind(claim.token)
+            .bind(ts(&claim.expires_at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ClaimAttempt::Won(claim))
+    }
+
+    /// Take over a claim whose holder is known to be gone (a dead local process), if it
+    /// is still exactly that claim.
+    pub async fn take_over(
+        &self,
+        gone: &Claim,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Claim>> {
+        let claim = Claim {
+            key: gone.key.clone(),
+            holder: holder.to_string(),
+            token: gone.token + 1,
+            expires_at: self.now() + ttl,
+        };
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE claims SET holder = ?, token = ?, expires_at = ? WHERE key = ? AND token = ? AND holder = ?")
+            .bind(&claim.holder)
+            .bind(claim.token)
+            .bind(ts(&claim.expires_at))
+            .bind(&gone.key)
+            .bind(gone.token)
+            .bind(&gone.holder)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((n == 1).then_some(claim))
+    }
+
+    /// Give a claim up (only if it is still ours). The row stays, expired, so fencing
+    /// tokens keep growing.
+    pub async fn release(&self, claim: &Claim) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE claims SET expires_at = ? WHERE key = ? AND token = ? AND holder = ?")
+            .bind(ts(&self.now()))
+            .bind(&claim.key)
+            .bind(claim.token)
+            .bind(&claim.holder)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The kill switch and the breaker, now.
+    pub async fn guard_state(&self) -> Result<GuardState> {
+        let row = sqlx::query("SELECT * FROM guard_state WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        let paused: i64 = row.try_get("paused")?;
+        let open: i64 = row.try_get("breaker_open")?;
+        Ok(GuardState {
+            version: row.try_get("version")?,
+            paused: (paused != 0)
+                .then(|| -> Result<SwitchInfo> {
+                    Ok(SwitchInfo {
+                        by: row.try_get("paused_by")?,
+                        reason: row.try_get("paused_reason")?,
+                        at: opt_ts(&row, "paused_at")?,
+                    })
+                })
+                .transpose()?,
+            breaker: (open != 0)
+                .then(|| -> Result<SwitchInfo> {
+                    Ok(SwitchInfo {
+                        by: None,
+                        reason: row.try_get("breaker_reason")?,
+                        at: opt_ts(&row, "breaker_opened_at")?,
+                    })
+                })
+                .transpose()?,
+            breaker_reset_at: opt_ts(&row, "breaker_reset_at")?,
+        })
+    }
+
+    async fn counts(&self, scope: &Scope) -> Result<Counts> {
+        let rows: Vec<String> = match scope {
+            Scope::Run(run) => {
+                sqlx::query_scalar(
+                    "SELECT resource FROM actions WHERE admitted_at IS NOT NULL AND run_id = ?",
+                )
+                .bind(run)
+                .fetch_all(self.pool())
+                .await?
+            }
+            Scope::Since(t) => {
+                sqlx::query_scalar("SELECT resource FROM actions WHERE admitted_at >= ?")
+                    .bind(ts(t))
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
+        let mut c = Counts::default();
+        for key in rows {
+            let mut parts = key.splitn(4, '/');
+            let (Some(account), Some(_region), Some(t)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(LedgerError::Corrupt {
+                    table: "actions",
+                    column: "resource",
+                    value: key.clone(),
+                });
+            };
+            c.total += 1;
+            *c.by_account.entry(account.to_string()).or_default() += 1;
+            *c.by_class.entry(resource_class(t)).or_default() += 1;
+        }
+        Ok(c)
+    }
+
+    /// Everything an admission depends on. Read the version first: whatever is admitted
+    /// after it makes [`Ledger::admit`] refuse, so the counts can only be too high.
+    pub async fn guard_snapshot(
+        &self,
+        scope: &Scope,
+        window_since: DateTime<Utc>,
+        rate_key: Option<&str>,
+    ) -> Result<GuardSnapshot> {
+        let state = self.guard_state().await?;
+        let run = self.counts(scope).await?;
+        let window: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE admitted_at >= ?")
+            .bind(ts(&window_since))
+            .fetch_one(self.pool())
+            .await?;
+        let rate = match rate_key {
+            Some(k) => sqlx::query("SELECT tokens, updated_at FROM rate_buckets WHERE key = ?")
+                .bind(k)
+                .fetch_optional(self.pool())
+                .await?
+                .map(|r| -> Result<(f64, DateTime<Utc>)> {
+                    Ok((
+                        r.try_get("tokens")?,
+                        parse_ts(
+                            "rate_buckets",
+                            "updated_at",
+                            &r.try_get::<String, _>("updated_at")?,
+                        )?,
+                    ))
+                })
+                .transpose()?,
+            None => None,
+        };
+        Ok(GuardSnapshot {
+            state,
+            run,
+            window: u64::try_from(window).unwrap_or(0),
+            rate,
+        })
+    }
+
+    /// Admitted actions that finished since `since`, and how many failed (failed or
+    /// rolled back after a failed verification): the circuit breaker's input.
+    pub async fn failure_counts(&self, since: DateTime<Utc>) -> Result<FailureCounts> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT status FROM actions WHERE admitted_at IS NOT NULL AND finished_at >= ? AND status != 'intent'",
+        )
+        .bind(ts(&since))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(FailureCounts {
+            finished: rows.len() as u64,
+            failures: rows
+                .iter()
+                .filter(|s| matches!(s.as_str(), "failed" | "rolled_back"))
+                .count() as u64,
+        })
+    }
+
+    /// Write the intent if nothing it was decided on has changed: the guard version, and
+    /// the claim on the resource. `Ok(false)`: the version moved (decide again).
+    pub async fn admit(&self, a: Admission<'_>) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let version: i64 = sqlx::query_scalar("SELECT version FROM guard_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        if version != a.version {
+            return Ok(false);
+        }
+        let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = ?")
+            .bind(&a.claim.key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| claim_from_row(&a.claim.key, &r))
+            .transpose()?;
+        let still_ours = held.is_some_and(|c| {
+            c.holder == a.claim.holder && c.token == a.claim.token && c.expires_at > now
+        });
+        if !still_ours {
+            return Err(LedgerError::ClaimLost {
+                key: a.claim.key.clone(),
+                holder: a.claim.holder.clone(),
+                token: a.claim.token,
+            });
+        }
+        self.insert_intent(&mut tx, &a.intent, &now).await?;
+        if let Some(r) = a.rate {
+            sqlx::query("INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET tokens = ?2, updated_at = ?3")
+                .bind(r.key)
+                .bind(r.tokens)
+                .bind(ts(&now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE guard_state SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let mut payload = a.intent.payload.clone();
+        payload["claim"] =
+            json!({"key": a.claim.key, "holder": a.claim.holder, "token": a.claim.token});
+        payload["approval_id"] = json!(a.intent.meta.approval_id);
+        self.append_tx(
+            &mut tx,
+            a.intent.meta.run_id,
+            "action.intent",
+            Some(&a.intent.plan.resource),
+            &payload,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn switch(
+        &self,
+        set: &'static str,
+        binds: &[Option<String>],
+        event: &str,
+        payload: &Value,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let mut q = sqlx::query(set);
+        for b in binds {
+            q = q.bind(b.clone());
+        }
+        let n = q.execute(&mut *tx).await?.rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        self.append_tx(&mut tx, None, event, None, payload).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The kill switch: no mutating path runs until [`Ledger::resume`]. `false`: already
+    /// paused.
+    pub async fn pause(&self, by: &str, reason: &str) -> Result<bool> {
+        let at = ts(&self.now());
+        self.switch(
+            "UPDATE guard_state SET paused = 1, paused_by = ?, paused_reason = ?, paused_at = ?, version = version + 1 WHERE id = 1 AND paused = 0",
+            &[Some(by.into()), Some(reason.into()), Some(at.clone())],
+            "guard.paused",
+            &json!({"by": by, "reason": reason, "at": at}),
+        )
+        .await
+    }
+
+    /// `false`: was not paused.
+    pub async fn resume(&self, by: &str) -> Result<bool> {
+        self.switch(
+            "UPDATE guard_state SET paused = 0, version = version + 1 WHERE id = 1 AND paused = 1",
+            &[],
+            "guard.resumed",
+            &json!({"by": by}),
+        )
+        .await
+    }
+
+    /// Open the circuit breaker. `false`: it was open already.
+    pub async fn open_breaker(&self, reason: &str, detail: &Value) -> Result<bool> {
+        let at = ts(&self.now());
+        self.switch(
+            "UPDATE guard_state SET breaker_open = 1, breaker_reason = ?, breaker_opened_at = ?, version = version + 1 WHERE id = 1 AND breaker_open = 0",
+            &[Some(reason.into()), Some(at.clone())],
+            "guard.breaker_opened",
+            &json!({"reason": reason, "at": at, "detail": detail}),
+        )
+        .await
+    }
+
+    /// Close the breaker; failures before now stop counting. `false`: it was closed.
+    pub async fn reset_breaker(&self, by: &str) -> Result<bool> {
+        let at = ts(&self.now());
+        self.switch(
+            "UPDATE guard_state SET breaker_open = 0, breaker_reset_at = ?, version = version + 1 WHERE id = 1 AND breaker_open = 1",
+            &[Some(at.clone())],
+            "guard.breaker_reset",
+            &json!({"by": by, "at": at}),
+        )
+        .await
+    }
+}

@@ -1,0 +1,124 @@
+//! What came in: the newest processed capture per resource (dedupe of configuration
+//! items) and the inputs that could not be processed (dead letters).
+
+use crate::{Ledger, Result, parse_ts, resource_key, ts};
+use chrono::{DateTime, Utc};
+use custos_core::ResourceRef;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub run_id: Option<String>,
+    pub source: String,
+    pub location: String,
+    pub field: Option<String>,
+    pub error: String,
+    pub raw: String,
+}
+
+impl Ledger {
+    /// The newest processed capture of a resource, with its state digest.
+    pub async fn last_observation(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<(DateTime<Utc>, String)>> {
+        let row =
+            sqlx::query("SELECT capture_time, state_digest FROM observations WHERE resource = ?")
+                .bind(resource_key(resource))
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|r| {
+            Ok((
+                parse_ts(
+                    "observations",
+                    "capture_time",
+                    &r.try_get::<String, _>("capture_time")?,
+                )?,
+                r.try_get("state_digest")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Record that a capture was processed; an older capture never replaces a newer one.
+    pub async fn observe(
+        &self,
+        resource: &ResourceRef,
+        capture_time: &DateTime<Utc>,
+        digest: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (resource) DO UPDATE SET capture_time = ?2, state_digest = ?3, processed_at = ?4
+             WHERE excluded.capture_time >= observations.capture_time",
+        )
+        .bind(resource_key(resource))
+        .bind(ts(capture_time))
+        .bind(digest)
+        .bind(ts(&self.now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Resources known per class (`s3`, `ec2`, ...), from processed observations.
+    pub async fn observed_by_class(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT resource FROM observations")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = std::collections::BTreeMap::new();
+        for key in rows {
+            if let Some(t) = key.split('/').nth(2) {
+                *out.entry(custos_core::ci::resource_class(t)).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn dead_letter(&self, dl: &DeadLetter) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO dead_letters (id, at, run_id, source, location, field, error, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&dl.id)
+            .bind(ts(&dl.at))
+            .bind(&dl.run_id)
+            .bind(&dl.source)
+            .bind(&dl.location)
+            .bind(&dl.field)
+            .bind(&dl.error)
+            .bind(&dl.raw)
+            .execute(&mut *tx)
+            .await?;
+        self.append_tx(&mut tx, dl.run_id.as_deref(), "input.dead_letter", None, &json!({
+            "dead_letter_id": dl.id, "source": dl.source, "location": dl.location, "field": dl.field, "error": dl.error,
+        }))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        let rows = sqlx::query("SELECT * FROM dead_letters ORDER BY at ASC")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    id: r.try_get("id")?,
+                    at: parse_ts("dead_letters", "at", &r.try_get::<String, _>("at")?)?,
+                    run_id: r.try_get("run_id")?,
+                    source: r.try_get("source")?,
+                    location: r.try_get("location")?,
+                    field: r.try_get("field")?,
+                    error: r.try_get("error")?,
+                    raw: r.try_get("raw")?,
+                })
+            })
+            .collect()
+    }
+}

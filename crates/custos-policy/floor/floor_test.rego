@@ -1,0 +1,93 @@
+package custos.floor_test
+
+import data.custos.floor
+
+# Unit tests of the compiled floor. Every rule also has allowed and blocked scenarios in
+# tests/fixtures/gate/ (run by the Rust test suite through the evaluator).
+
+base_plan := {
+	"action": "s3:PutPublicAccessBlock",
+	"action_kinds": ["configure"],
+	"playbook": "s3-block-public-access",
+	"requires_approval": false,
+	"reversible": true,
+	"environment": "dev",
+	"production": false,
+	"arn": "arn:aws:s3:::data",
+	"tags": {},
+	"related": [],
+	"operation": "fix",
+	"resource": {"resource_id": "data", "resource_type": "AWS::S3::Bucket", "class": "s3", "account": "111122223333"},
+}
+
+cfg := {
+	"exclusion_tag": "custos:exclude",
+	"exclusions": ["legacy-*", {"pattern": "tmp-*", "owner": "bob", "reason": "migration", "expires": "2026-01-31"}],
+}
+
+limits := {"per_run": 2, "per_account_per_run": 2, "per_window": 100, "percent_of_class": 100, "min_class_size_for_percent": 10}
+
+input_for(plan, n, blackouts) := {
+	"plan": plan,
+	"run": {"executions_so_far": n, "executions_by_account": {}, "executions_by_class": {}},
+	"window": {"hours": 24, "executions": 0},
+	"inventory": {"count_by_class": {}},
+	"limits": limits,
+	"time": {"now": "2026-11-22T12:00:00Z", "today": "2026-11-22", "blackouts_active": blackouts, "window": {"governed": false, "open": false, "names": []}},
+}
+
+run(plan, n) := result if {
+	result := floor.decisions with input as input_for(plan, n, []) with data.custos.config as cfg
+}
+
+rules(ds) := {d.rule | some d in ds}
+
+test_clean_plan_has_no_decisions if {
+	count(run(base_plan, 0)) == 0
+}
+
+test_string_and_object_exclusions_normalize if {
+	es := floor.exclusions with data.custos.config as cfg
+	es[0] == {"pattern": "legacy-*", "owner": "unknown", "reason": "no reason given", "expires": ""}
+	es[1].owner == "bob"
+}
+
+test_expired_exclusion_is_a_note_not_a_deny if {
+	p := object.union(base_plan, {"resource": object.union(base_plan.resource, {"resource_id": "tmp-1"})})
+	ds := run(p, 0)
+	{d.verdict | some d in ds} == {"execute"}
+	rules(ds) == {"gate.exclusion_expired"}
+}
+
+test_blackout_defers if {
+	ds := floor.decisions with input as input_for(base_plan, 0, ["year end"]) with data.custos.config as cfg
+	rules(ds) == {"gate.blackout"}
+}
+
+test_limit_reached_defers if {
+	rules(run(base_plan, 2)) == {"gate.blast_radius.run"}
+}
+
+test_missing_input_fails_closed if {
+	ds := floor.decisions with input as {"plan": base_plan} with data.custos.config as cfg
+	some d in ds
+	d.rule == "floor.input_invalid"
+	d.verdict == "deny"
+	contains(d.message, "time.today")
+	contains(d.message, "limits.per_run")
+}
+
+test_an_untyped_plan_fails_closed if {
+	p := object.union(base_plan, {"production": "no"})
+	ds := run(p, 0)
+	some d in ds
+	d.rule == "floor.input_invalid"
+	contains(d.message, "plan.production")
+}
+
+test_verdicts_are_known if {
+	p := object.union(base_plan, {"tags": {"custos:exclude": "true"}, "reversible": false})
+	every d in run(p, 5) {
+		d.verdict in {"execute", "deny", "needs_approval", "recommend_only"}
+	}
+}
