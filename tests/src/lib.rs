@@ -6,6 +6,7 @@
 //! buckets.
 
 pub mod openai_stub;
+pub mod proxy;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
@@ -211,6 +212,35 @@ pub async fn make_bucket(
         .send()
         .await?;
     Ok(())
+}
+
+/// Replace a bucket's tags.
+pub async fn tag_bucket(
+    client: &aws_sdk_s3::Client,
+    name: &str,
+    tags: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let mut tagging = Tagging::builder();
+    for (k, v) in tags {
+        tagging = tagging.tag_set(Tag::builder().key(*k).value(*v).build()?);
+    }
+    client
+        .put_bucket_tagging()
+        .bucket(name)
+        .tagging(tagging.build()?)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Whether a bucket has a bucket-level public access block, read from LocalStack itself.
+pub async fn has_public_access_block(client: &aws_sdk_s3::Client, name: &str) -> bool {
+    client
+        .get_public_access_block()
+        .bucket(name)
+        .send()
+        .await
+        .is_ok()
 }
 
 /// Delete every bucket whose name starts with `prefix` (they hold no objects).

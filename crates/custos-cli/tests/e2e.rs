@@ -271,7 +271,7 @@ async fn malformed_replay_items_are_dead_lettered_and_good_ones_processed() {
 }
 
 fn offline(args: &[&str], config: Option<&Path>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+    let mut cmd = Command::new(bin());
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }

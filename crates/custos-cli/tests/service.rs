@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 
+use custos_testkit::proxy::{Fault, FaultProxy, Matcher, Method};
 use custos_testkit::{
     Fixture, bucket_item, config_change_event, make_bucket, make_queue, publish, queue_depth,
     require_localstack, s3, sdk, sqs,
@@ -48,10 +49,7 @@ fn intents_per_target(events: &[Value]) -> BTreeMap<(String, String), usize> {
 }
 
 fn all_events(env: &Env) -> Vec<Value> {
-    env.json(&["history", "--limit", "1000000"])["events"]
-        .as_array()
-        .unwrap()
-        .clone()
+    env.all_events()
 }
 
 /// A deterministic shuffle (no RNG dependency): sort by a hash of the index.
@@ -165,96 +163,114 @@ async fn two_hundred_change_events_converge_without_double_changes() {
     }
 }
 
-#[tokio::test]
-async fn sigkill_mid_batch_converges_without_duplicate_calls() {
+/// SIGKILL while a call is in flight: a fault proxy holds the sixth fix, so the kill
+/// lands after its intent and before any outcome, with other messages still in SQS. The
+/// restart settles that intent by reading (the held call never reached LocalStack),
+/// processes the redelivered messages, and every bucket ends fixed by exactly one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_call_converges_with_one_call_per_bucket() {
     require_localstack().await;
+    let proxy = FaultProxy::start(&custos_testkit::endpoint()).await;
     let (env, sdk, queue) = queue_env("k", 2).await;
+    let env = env.via(&proxy.url);
+    env.write_config(&format!(
+        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n[gate]\nmax_actions_per_run = 100\nmax_actions_per_window = 100\n"
+    ));
     let client = s3(&sdk);
 
     let n = 40;
+    let names: Vec<String> = (0..n).map(|i| format!("k{}-{i:02}", env.account)).collect();
     let mut bodies = Vec::new();
-    for i in 0..n {
-        let name = format!("k{}-{i}", env.account);
-        make_bucket(&client, &name, Fixture::NoPublicAccessBlock)
+    for name in &names {
+        make_bucket(&client, name, Fixture::NoPublicAccessBlock)
             .await
             .unwrap();
         bodies.push(config_change_event(&bucket_item(
             &env.account,
-            &name,
+            name,
             Fixture::NoPublicAccessBlock,
             &at(0),
         )));
     }
     publish(&sqs(&sdk), &queue, &bodies).await.unwrap();
 
-    // Start the service and kill it (SIGKILL) as soon as the first fix is recorded.
+    let puts = Matcher {
+        method: Some(Method::PUT),
+        path_prefix: None,
+        query: Some("publicAccessBlock".into()),
+    };
+    proxy.inject_after(puts.clone(), Fault::Hold, 5, Some(1));
     let mut child = env
         .command(&["run", "--exit-when-idle", "30"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let db = env.dir.path().join("ledger.db");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut executed_at_kill = 0;
-    while Instant::now() < deadline {
-        if db.exists() {
-            let out = env.custos(&["history", "--output", "json", "--limit", "100000"]);
-            if out.status.success() {
-                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-                executed_at_kill = v["events"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| e["kind"] == "action.executed")
-                    .count();
-                if executed_at_kill > 0 {
-                    break;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    assert!(executed_at_kill > 0, "the service never fixed anything");
     assert!(
-        executed_at_kill < n,
-        "the kill came after the batch finished: the test proves nothing"
+        proxy.wait_held(Duration::from_secs(180)).await,
+        "the service never reached its sixth fix"
+    );
+    child.kill().unwrap(); // SIGKILL: an intent without outcome, messages in flight
+    child.wait().unwrap();
+    proxy.heal();
+    let held = proxy
+        .seen(&puts)
+        .into_iter()
+        .find(|s| s.fault == Some(Fault::Hold))
+        .unwrap();
+    let held_bucket = held.uri.path().trim_matches('/').to_string();
+    let at_kill = all_events(&env);
+    assert_eq!(count(&at_kill, "action.executed"), 5);
+    let open_at_kill: Vec<&Value> = at_kill
+        .iter()
+        .filter(|e| e["kind"] == "action.intent")
+        .filter(|i| {
+            !at_kill.iter().any(|e| {
+                e["kind"] != "action.intent"
+                    && e["kind"].as_str().unwrap().starts_with("action.")
+                    && e["payload"]["action_id"] == i["payload"]["action_id"]
+            })
+        })
+        .collect();
+    assert_eq!(open_at_kill.len(), 1, "{open_at_kill:#?}");
+    assert!(
+        open_at_kill[0]["resource"]
+            .as_str()
+            .unwrap()
+            .ends_with(&held_bucket)
     );
 
-    // Restart: the rest converges from redelivered messages and reconciled intents.
+    // Restart: the interrupted intent is settled by reading, the rest converges.
     let out = env.custos(&["run", "--exit-when-idle", "6"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let events = all_events(&env);
-    let intents = intents_per_target(&events);
-    assert!(
-        intents.values().all(|c| *c == 1),
-        "a bucket was changed twice: {intents:#?}"
-    );
-    assert_eq!(intents.len(), n, "{intents:#?}");
+    assert_eq!(count(&events, "action.interrupted"), 1);
     let open: Vec<&Value> = events
         .iter()
         .filter(|e| e["kind"] == "action.intent")
         .filter(|i| {
-            let id = i["payload"]["action_id"].as_str().unwrap();
             !events.iter().any(|e| {
-                e["kind"].as_str().unwrap().starts_with("action.")
-                    && e["kind"] != "action.intent"
-                    && e["payload"]["action_id"] == id
+                e["kind"] != "action.intent"
+                    && e["kind"].as_str().unwrap().starts_with("action.")
+                    && e["payload"]["action_id"] == i["payload"]["action_id"]
             })
         })
         .collect();
     assert!(open.is_empty(), "intents without an outcome: {open:#?}");
-    for i in 0..n {
-        let name = format!("k{}-{i}", env.account);
+    assert_eq!(
+        count(&events, "action.intent"),
+        n + 1,
+        "one more for the interrupted call"
+    );
+    for name in &names {
+        let one = Matcher::s3(Method::PUT, name, "publicAccessBlock");
+        assert_eq!(
+            proxy.forwarded(&one),
+            1,
+            "{name} changed more or less than once"
+        );
         assert!(
-            client
-                .get_public_access_block()
-                .bucket(&name)
-                .send()
-                .await
-                .is_ok(),
+            custos_testkit::has_public_access_block(&client, name).await,
             "{name} not fixed"
         );
     }

@@ -28,7 +28,7 @@ pub use recovery::Settled;
 pub use report::{Outcome, RunReport, RunRow};
 pub use switches::BreakerStatus;
 
-use custos_core::{Clock, ConfigurationItem, RemediationPlan, Verification};
+use custos_core::{Clock, ConfigurationItem, RemediationPlan, ResourceRef, Verification};
 use custos_executor::{Catalog, PlaybookSet, Registry, Verifier};
 use custos_ledger::{Counts, Ledger, Scope};
 use custos_policy::{Evaluator, PolicyBundle};
@@ -120,7 +120,9 @@ pub struct Engine {
 pub struct RunState {
     pub mode: Mode,
     budget: Budget,
-    /// Resources per class: the larger of what custos has seen and what this run sees.
+    /// Resources custos knows (the ledger's, and every one this run names) ...
+    known: std::collections::BTreeSet<String>,
+    /// ... and their number per class, for the percentage rule.
     class_sizes: BTreeMap<String, u64>,
     /// Executions a shadow or dry run would have made (they count against its limits).
     would_execute: Counts,
@@ -135,6 +137,18 @@ impl RunState {
 
     pub fn run_id(&self) -> &str {
         &self.report.run_id
+    }
+
+    /// Count resources a batch names among the known ones.
+    pub(crate) fn note_resources<'a>(
+        &mut self,
+        resources: impl IntoIterator<Item = &'a ResourceRef>,
+    ) {
+        for r in resources {
+            if self.known.insert(custos_ledger::resource_key(r)) {
+                *self.class_sizes.entry(r.class()).or_default() += 1;
+            }
+        }
     }
 
     fn scope(&self, engine: &Engine) -> Scope {

@@ -71,6 +71,28 @@ fn count(c: &mut Counts, plan: &RemediationPlan) {
 }
 
 impl Engine {
+    /// A run's state before it starts: the resources custos knows, counted per class.
+    async fn run_state(&self, mode: Mode, budget: Budget) -> Result<RunState, EngineError> {
+        let mut st = RunState {
+            mode,
+            budget,
+            known: Default::default(),
+            class_sizes: BTreeMap::new(),
+            would_execute: Counts::default(),
+            blast_logged: false,
+            report: RunReport::default(),
+        };
+        for key in self.ledger.known_resources().await? {
+            if let Some(t) = key.split('/').nth(2) {
+                *st.class_sizes
+                    .entry(custos_core::ci::resource_class(t))
+                    .or_default() += 1;
+            }
+            st.known.insert(key);
+        }
+        Ok(st)
+    }
+
     /// Start a run: recorded in the ledger (unless a dry run); interrupted actions are
     /// settled and approvals past their expiry expire first.
     pub async fn begin(
@@ -79,19 +101,13 @@ impl Engine {
         mode: Mode,
         budget: Budget,
     ) -> Result<RunState, EngineError> {
-        let mut st = RunState {
-            mode,
-            budget,
-            class_sizes: self.ledger.observed_by_class().await?,
-            would_execute: Counts::default(),
-            blast_logged: false,
-            report: RunReport {
-                run_id: short_id("run"),
-                mode: mode.as_str().into(),
-                source: source.to_string(),
-                policy_digest: self.bundle.digest().to_string(),
-                ..RunReport::default()
-            },
+        let mut st = self.run_state(mode, budget).await?;
+        st.report = RunReport {
+            run_id: short_id("run"),
+            mode: mode.as_str().into(),
+            source: source.to_string(),
+            policy_digest: self.bundle.digest().to_string(),
+            ..RunReport::default()
         };
         if !st.records() {
             return Ok(st);
@@ -232,14 +248,8 @@ impl Engine {
         }
         // The percentage rule compares with the larger of what this scan sees and what
         // custos has seen before.
-        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-        for ci in &batch.items {
-            *seen.entry(ci.resource_ref().class()).or_default() += 1;
-        }
-        for (class, n) in seen {
-            let known = st.class_sizes.entry(class).or_default();
-            *known = (*known).max(n);
-        }
+        let named: Vec<_> = batch.items.iter().map(|ci| ci.resource_ref()).collect();
+        st.note_resources(&named);
         // Oldest first, so a newer capture of the same resource supersedes an older one.
         let mut items = batch.items;
         items.sort_by(|a, b| {
@@ -332,6 +342,7 @@ impl Engine {
                 )
                 .await;
         }
+        st.note_resources([&resource]);
         let state_digest = digest_json(&ci.to_json());
         if st.records()
             && origin == Origin::Notification
@@ -625,14 +636,8 @@ impl Engine {
                 frameworks: c.frameworks.clone(),
             });
         }
-        let st = RunState {
-            mode: Mode::DryRun,
-            budget: Budget::PerRun,
-            class_sizes: self.ledger.observed_by_class().await?,
-            would_execute: Counts::default(),
-            blast_logged: true,
-            report: RunReport::default(),
-        };
+        let mut st = self.run_state(Mode::DryRun, Budget::PerRun).await?;
+        st.note_resources([&ci.resource_ref()]);
         let snap = self.snapshot(&st).await?;
         let environment = self.config.environments.of(&ci.tags);
         let mut decisions = Vec::new();

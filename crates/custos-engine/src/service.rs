@@ -146,6 +146,15 @@ impl Engine {
             .await?;
         self.execute_approved_all(&mut st).await?;
         report.runs += 1;
+        // The percentage rule counts what custos knows and what this batch names.
+        let named: Vec<_> = msgs
+            .iter()
+            .filter_map(|m| match decode(q.url(), m) {
+                Decoded::Item(ci) | Decoded::Oversized(ci) => Some(ci.resource_ref()),
+                Decoded::Rejected(_) => None,
+            })
+            .collect();
+        st.note_resources(&named);
         for m in msgs {
             report.messages += 1;
             let outcome = match decode(q.url(), &m) {

@@ -41,7 +41,8 @@ pub enum Scope {
     Since(DateTime<Utc>),
 }
 
-/// Admitted actions, by account and by resource class.
+/// Admitted actions in total and by account; distinct resources changed by class (the
+/// percentage rule compares resources with resources).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub total: u64,
@@ -249,6 +250,7 @@ impl Ledger {
             }
         };
         let mut c = Counts::default();
+        let mut resources = std::collections::BTreeSet::new();
         for key in rows {
             let mut parts = key.splitn(4, '/');
             let (Some(account), Some(_region), Some(t)) =
@@ -262,7 +264,9 @@ impl Ledger {
             };
             c.total += 1;
             *c.by_account.entry(account.to_string()).or_default() += 1;
-            *c.by_class.entry(resource_class(t)).or_default() += 1;
+            if resources.insert(key.clone()) {
+                *c.by_class.entry(resource_class(t)).or_default() += 1;
+            }
         }
         Ok(c)
     }

@@ -67,18 +67,14 @@ impl Ledger {
         Ok(())
     }
 
-    /// Resources known per class (`s3`, `ec2`, ...), from processed observations.
-    pub async fn observed_by_class(&self) -> Result<std::collections::BTreeMap<String, u64>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT resource FROM observations")
-            .fetch_all(self.pool())
-            .await?;
-        let mut out = std::collections::BTreeMap::new();
-        for key in rows {
-            if let Some(t) = key.split('/').nth(2) {
-                *out.entry(custos_core::ci::resource_class(t)).or_insert(0) += 1;
-            }
-        }
-        Ok(out)
+    /// Every resource custos knows (keys): processed observations and every resource an
+    /// action was attempted on.
+    pub async fn known_resources(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT resource FROM observations UNION SELECT resource FROM actions",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn dead_letter(&self, dl: &DeadLetter) -> Result<()> {

@@ -15,6 +15,17 @@ pub fn repo() -> PathBuf {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub account: String,
+    /// Where the child's AWS calls go (a fault proxy), instead of LocalStack itself.
+    pub endpoint: Option<String>,
+}
+
+/// The default autonomy block of the test configuration.
+pub const AUTONOMY: &str = "[autonomy]\ndefault = 3\n[autonomy.classes.s3]\n\"*\" = 4\n";
+
+/// The `custos` binary under test (`CUSTOS_TEST_BIN` runs the same tests against
+/// another build, e.g. an older commit's).
+pub fn bin() -> String {
+    std::env::var("CUSTOS_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_custos").to_string())
 }
 
 impl Env {
@@ -27,14 +38,26 @@ impl Env {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
             account: unique_account(),
+            endpoint: None,
         };
         env.write_config(extra);
         env
     }
 
+    /// The child's AWS calls go through `url` (a fault proxy in front of LocalStack).
+    pub fn via(mut self, url: &str) -> Env {
+        self.endpoint = Some(url.to_string());
+        self
+    }
+
     pub fn write_config(&self, extra: &str) {
+        self.write_config_with(AUTONOMY, extra);
+    }
+
+    /// The configuration with another autonomy block.
+    pub fn write_config_with(&self, autonomy: &str, extra: &str) {
         let cfg = format!(
-            "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[database]\nurl = {:?}\n[autonomy]\ndefault = 3\n[autonomy.classes.s3]\n\"*\" = 4\n{extra}",
+            "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[database]\nurl = {:?}\n{autonomy}{extra}",
             repo().join("rego"),
             repo().join("playbooks"),
             self.dir.path().join("ledger.db"),
@@ -44,7 +67,7 @@ impl Env {
 
     /// A `custos` command with this environment, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custos"));
+        let mut cmd = Command::new(bin());
         cmd.arg("--config").arg(self.config()).args(args);
         cmd.env_remove("CUSTOS_DATABASE_URL")
             .env_remove("CUSTOS_CONFIG")
@@ -52,6 +75,9 @@ impl Env {
             .env_remove("CUSTOS_ACTOR");
         for (k, v) in child_env(&self.account) {
             cmd.env(k, v);
+        }
+        if let Some(url) = &self.endpoint {
+            cmd.env("AWS_ENDPOINT_URL", url);
         }
         cmd
     }
@@ -90,6 +116,14 @@ impl Env {
         );
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
+    }
+
+    /// Every event in the ledger.
+    pub fn all_events(&self) -> Vec<Value> {
+        self.json(&["history", "--limit", "1000000"])["events"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     pub fn events(&self, run: &str) -> Vec<Value> {
