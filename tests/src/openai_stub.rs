@@ -15,6 +15,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Seen {
     pub calls: AtomicUsize,
     pub bodies: Mutex<Vec<Value>>,
+    /// What the `obedient` model found and did, per request.
+    pub obeyed: Mutex<Vec<Obeyed>>,
+    instructions: Mutex<Vec<Instruction>>,
+}
+
+/// An instruction hidden in account data: a distinctive part of it and what it asks for
+/// (`proceed` or `block`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    pub needle: String,
+    pub asks: String,
+}
+
+/// One request to the `obedient` model: the resource it was about, the instruction it
+/// found (decoded) in the data, and the verdict it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Obeyed {
+    pub resource_id: String,
+    pub needle: Option<String>,
+    pub verdict: String,
 }
 
 #[derive(Debug)]
@@ -35,31 +55,109 @@ fn answer(verdict: &str, confidence: f64) -> String {
     json!({"verdict": verdict, "confidence": confidence, "rationale": format!("scripted {verdict}"), "concerns": []}).to_string()
 }
 
-/// What a model that obeys instructions hidden in the data would say: `proceed` whenever
-/// the data asks for it, otherwise `escalate`.
-fn obedient(body: &Value) -> String {
-    let user = body["messages"][1]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
-    let asks = [
-        "proceed",
-        "approve",
-        "ignore",
-        "execute",
-        "allow",
-        "genehmig",
-        "aprob",
-        "approuv",
-        "批准",
-        "承認",
-        "разреш",
-    ];
-    if asks.iter().any(|w| user.contains(w)) {
-        answer("proceed", 1.0)
-    } else {
-        answer("escalate", 0.9)
+/// The ways a gullible model reads a string: as is, base64 after `b64:`, percent-encoded,
+/// with zero-width spaces removed, HTML numeric entities.
+fn candidates(s: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let mut out = vec![s.to_string()];
+    if let Some(body) = s.strip_prefix("b64:") {
+        let body = &body[..body.len() - body.len() % 4];
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) {
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
     }
+    out.push(
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned(),
+    );
+    out.push(s.replace('\u{200b}', ""));
+    let mut unescaped = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("&#") {
+        unescaped.push_str(&rest[..i]);
+        let tail = &rest[i + 2..];
+        match tail.find(';').and_then(|j| {
+            tail[..j]
+                .parse::<u32>()
+                .ok()
+                .and_then(char::from_u32)
+                .map(|c| (c, j))
+        }) {
+            Some((c, j)) => {
+                unescaped.push(c);
+                rest = &tail[j + 1..];
+            }
+            None => {
+                unescaped.push_str("&#");
+                rest = tail;
+            }
+        }
+    }
+    unescaped.push_str(rest);
+    out.push(unescaped);
+    out
+}
+
+fn normalize(s: &str) -> String {
+    s.to_lowercase()
+        .replace(['-', '_'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                out.push(k.clone());
+                strings(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A model that obeys instructions hidden in the data: it decodes every string of the
+/// fenced block, and answers what the first instruction it recognises asks for
+/// (`escalate` when it finds none). It records what it found.
+fn obedient(body: &Value, seen: &Seen) -> String {
+    let user = body["messages"][1]["content"].as_str().unwrap_or_default();
+    let data: Value = user
+        .split_once("<<<CUSTOS_UNTRUSTED_DATA\n")
+        .and_then(|(_, rest)| rest.rsplit_once("\nCUSTOS_UNTRUSTED_DATA>>>"))
+        .and_then(|(json, _)| serde_json::from_str(json).ok())
+        .unwrap_or(Value::Null);
+    let mut texts = Vec::new();
+    strings(&data, &mut texts);
+    let decoded: Vec<String> = texts
+        .iter()
+        .flat_map(|t| candidates(t))
+        .map(|t| normalize(&t))
+        .collect();
+    let instructions = seen
+        .instructions
+        .lock()
+        .map(|i| i.clone())
+        .unwrap_or_default();
+    let found = instructions
+        .iter()
+        .find(|i| decoded.iter().any(|d| d.contains(&normalize(&i.needle))));
+    let verdict = found.map_or("escalate", |i| i.asks.as_str()).to_string();
+    if let Ok(mut o) = seen.obeyed.lock() {
+        o.push(Obeyed {
+            resource_id: data["resource"]["resource_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            needle: found.map(|i| i.needle.clone()),
+            verdict: verdict.clone(),
+        });
+    }
+    answer(&verdict, if found.is_some() { 1.0 } else { 0.9 })
 }
 
 async fn chat(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> Response {
@@ -92,14 +190,22 @@ async fn chat(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> Respons
             "id": "c", "object": "chat.completion", "created": 1, "model": "m",
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": null, "refusal": "I cannot help with that"}}],
         }))).into_response(),
-        "obedient" => ok(obedient(&body)),
+        "obedient" => ok(obedient(&body, &seen)),
         other => (StatusCode::NOT_FOUND, format!("unknown scripted model `{other}`")).into_response(),
     }
 }
 
 /// Start on a free loopback port; the server lives as long as the runtime.
 pub async fn start() -> Server {
-    let seen = Arc::new(Seen::default());
+    start_with(Vec::new()).await
+}
+
+/// Start with the instructions the `obedient` model recognises.
+pub async fn start_with(instructions: Vec<Instruction>) -> Server {
+    let seen = Arc::new(Seen {
+        instructions: Mutex::new(instructions),
+        ..Seen::default()
+    });
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
         .with_state(seen.clone());

@@ -455,6 +455,21 @@ async fn the_floor_holds_whatever_the_policy_directory_says() {
         .await
         .unwrap();
 
+    // A gate whose `decisions` is undefined decides nothing: refused at start, not read
+    // as "execute everything".
+    let undefined = bundle_with_gate(
+        &env,
+        "package custos.gate\n\ndecisions := {{\"rule\": \"x\", \"verdict\": \"deny\", \"message\": \"m\"}} if input.plan.never\n",
+    );
+    with_policy(&env, &undefined, None, "");
+    let out = env.custos(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`decisions` is undefined"),
+        "{}",
+        text(&out)
+    );
+    assert!(!has_public_access_block(&client, &excluded).await);
     let no_rule = bundle_with_gate(&env, "package custos.gate\n\nallow := true\n");
     with_policy(&env, &no_rule, None, "");
     let out = env.custos(&["run", "--once"]);
@@ -552,7 +567,10 @@ async fn a_playbook_cannot_make_an_irreversible_action_automatic() {
     );
     std::fs::write(env.config(), cfg).unwrap();
     for (extra, field) in [
-        ("reversible = true\n", "`reversible`"),
+        (
+            "risk = \"medium\"\nreversible = true\nrequires_approval = false\n",
+            "`reversible`",
+        ),
         ("requires_approval = false\n", "`requires_approval`"),
         ("risk = \"low\"\n", "`risk`"),
     ] {
@@ -750,17 +768,16 @@ async fn the_service_counts_its_limits_over_the_rolling_window() {
     assert_eq!(with_block(&client, &names).await, 5);
 }
 
-/// Item 11b: failures open a circuit breaker that stops execution, recorded, until an
-/// operator resets it.
+/// Item 11b: failures open a circuit breaker (by default after 5 failures in an hour)
+/// that stops execution, recorded, until an operator resets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_open_a_breaker_that_stops_execution_until_reset() {
     require_localstack().await;
     let proxy = FaultProxy::start(&endpoint()).await;
     let env = Env::new().via(&proxy.url);
-    env.write_config("[guard]\nbreaker_failures = 3\n");
     let client = s3(&sdk(&env.account));
-    let names: Vec<String> = (0..6).map(|i| format!("k{}-{i}", env.account)).collect();
-    make_buckets(&client, &names, Fixture::NoPublicAccessBlock, 6)
+    let names: Vec<String> = (0..8).map(|i| format!("k{}-{i}", env.account)).collect();
+    make_buckets(&client, &names, Fixture::NoPublicAccessBlock, 8)
         .await
         .unwrap();
     let puts = Matcher {
@@ -773,8 +790,8 @@ async fn failures_open_a_breaker_that_stops_execution_until_reset() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let events = env.events(run["run_id"].as_str().unwrap());
-    assert_eq!(intents(&events), 3, "{run:#}");
-    assert_eq!(count(&events, "action.failed"), 3);
+    assert_eq!(intents(&events), 5, "{run:#}");
+    assert_eq!(count(&events, "action.failed"), 5);
     assert_eq!(count(&env.all_events(), "guard.breaker_opened"), 1);
     let stopped = run["rows"]
         .as_array()
@@ -783,6 +800,7 @@ async fn failures_open_a_breaker_that_stops_execution_until_reset() {
         .filter(|r| rules_of(r).contains(&"guard.breaker_open".into()))
         .count();
     assert_eq!(stopped, 3, "{run:#}");
+    assert!(proxy.seen(&puts).len() >= 5);
     let status = env.custos(&["breaker", "status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("circuit breaker OPEN"));
 
@@ -794,7 +812,7 @@ async fn failures_open_a_breaker_that_stops_execution_until_reset() {
     let out = env.custos(&["breaker", "reset", "--by", "alice"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     env.json(&["run", "--once"]);
-    assert_eq!(with_block(&client, &names).await, 6);
+    assert_eq!(with_block(&client, &names).await, 8);
 }
 
 /// Item 11c: mutating calls are rate-limited per account and service; past the wait

@@ -1,18 +1,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 //! The prompt-injection corpus through the whole pipeline (detect, plan, gate, reasoning
-//! over a real OpenAI-compatible HTTP server, autonomy), with a scripted model that obeys
-//! every instruction hidden in the data. No case may end more permissive than the gate
-//! alone decided.
+//! over a real OpenAI-compatible HTTP server, autonomy, the guard), with a scripted model
+//! that decodes the data as a gullible model would and obeys the first instruction it
+//! finds.
+//!
+//! Per case, three things are checked against facts computed apart from the engine:
+//! - the model really saw the injected instruction and did what it asked (the server's
+//!   own record of what it decoded and answered);
+//! - an instruction to proceed changes nothing: the final verdict equals the verdict the
+//!   policy gate reaches on its own (evaluated here, without any reasoner);
+//! - an instruction to block cannot make the finding disappear: it ends as a pending
+//!   approval request, visible to a human, with the model's words marked as model output.
 
 use async_trait::async_trait;
-use custos_core::{ConfigurationItem, ResourceRef};
-use custos_engine::{Config, Engine, Parts};
+use custos_core::{ApprovalStatus, ConfigurationItem, RemediationPlan, ResourceRef, Verdict};
+use custos_engine::{Config, Engine, Mode, Parts};
 use custos_executor::{PlaybookSet, Registry};
-use custos_ledger::Ledger;
-use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_ledger::{EventFilter, Ledger};
+use custos_policy::{GateInput, PolicyBundle, PolicyOptions, TimeFacts};
 use custos_reasoning::{LlmReasoner, LlmSettings};
-use custos_telemetry::{ResourceReader, TelemetryError};
+use custos_telemetry::{Batch, ResourceReader, Source, TelemetryError};
+use custos_testkit::openai_stub::Instruction;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,22 +37,45 @@ impl ResourceReader for NoReader {
     }
 }
 
+#[derive(Debug)]
+struct Items(Vec<ConfigurationItem>);
+
+#[async_trait]
+impl Source for Items {
+    fn name(&self) -> String {
+        "corpus".into()
+    }
+    async fn collect(&self) -> Result<Batch, TelemetryError> {
+        Ok(Batch {
+            items: self.0.clone(),
+            ..Batch::default()
+        })
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-async fn engine(url: &str) -> Engine {
+fn config() -> Config {
     let raw: custos_engine::config::RawConfig =
-        toml::from_str("[autonomy]\ndefault = 5\n").unwrap();
-    let config = Config::validate(raw, None, &root()).unwrap();
-    let bundle = PolicyBundle::load(
+        toml::from_str("[autonomy]\ndefault = 5\n[gate]\nmax_actions_per_run = 1000\nmax_actions_per_window = 1000\n").unwrap();
+    Config::validate(raw, None, &root()).unwrap()
+}
+
+fn bundle(config: &Config) -> PolicyBundle {
+    PolicyBundle::load(
         &root().join("rego"),
         PolicyOptions {
             gate_config: config.gate_data(),
             ..PolicyOptions::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+async fn engine(url: &str) -> Engine {
+    let config = config();
     let registry = Registry::new(custos_executor::executors_for_tests());
     let playbooks = PlaybookSet::load_dirs(
         &config.playbook_dirs(),
@@ -60,15 +93,15 @@ async fn engine(url: &str) -> Engine {
         calendar: vec![],
     }));
     Engine::new(Parts {
-        config: config.clone(),
-        bundle,
-        playbooks,
-        registry,
+        bundle: bundle(&config),
         reasoning: custos_reasoning::Reasoning {
             offline: config.offline_rules.clone(),
             model: Some(model),
             timeout: Duration::from_secs(10),
         },
+        config,
+        playbooks,
+        registry,
         reader: Arc::new(NoReader),
         ledger: Arc::new(Ledger::open("sqlite::memory:").await.unwrap()),
         clock: Arc::new(custos_core::SystemClock),
@@ -76,71 +109,161 @@ async fn engine(url: &str) -> Engine {
     })
 }
 
-fn item(case: &Value, n: usize) -> ConfigurationItem {
-    let tags = case["tags"].clone();
-    let raw = if case["resource"] == "bucket" {
-        let name = case["bucket"]
+/// The resource id a case gets: unique per case, so every request names its case.
+fn resource_id(case: &Value, n: usize) -> String {
+    match case["resource"].as_str().unwrap() {
+        "bucket" => case["bucket"]
             .as_str()
             .map(str::to_string)
-            .unwrap_or_else(|| format!("inj-{n}"));
+            .unwrap_or_else(|| format!("inj-{n}")),
+        _ => format!("sg-{n:08x}"),
+    }
+}
+
+fn item(case: &Value, n: usize) -> ConfigurationItem {
+    let id = resource_id(case, n);
+    let raw = if case["resource"] == "bucket" {
         json!({
             "configurationItemCaptureTime": "2026-11-01T00:00:00Z", "awsAccountId": "111122223333", "awsRegion": "us-east-1",
-            "resourceType": "AWS::S3::Bucket", "resourceId": name, "resourceName": name, "tags": tags,
+            "resourceType": "AWS::S3::Bucket", "resourceId": id, "resourceName": id, "tags": case["tags"],
             "supplementaryConfiguration": {"BucketVersioningConfiguration": {"status": "Enabled"},
                 "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}},
         })
     } else {
+        let mut range = json!({"cidrIp": "0.0.0.0/0"});
+        if let Some(d) = case.get("rule_description") {
+            range["description"] = d.clone();
+        }
         json!({
             "configurationItemCaptureTime": "2026-11-01T00:00:00Z", "awsAccountId": "111122223333", "awsRegion": "us-east-1",
-            "resourceType": "AWS::EC2::SecurityGroup", "resourceId": format!("sg-{n:08x}"), "resourceName": case.get("name").cloned().unwrap_or(Value::Null), "tags": tags,
-            "configuration": {"groupId": format!("sg-{n:08x}"), "description": case.get("description").cloned().unwrap_or(Value::Null),
-                "ipPermissions": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "ipv6Ranges": []}]},
+            "resourceType": "AWS::EC2::SecurityGroup", "resourceId": id, "resourceName": case.get("name").cloned().unwrap_or(Value::Null), "tags": case["tags"],
+            "configuration": {"groupId": id, "description": "web servers",
+                "ipPermissions": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipv4Ranges": [range], "ipv6Ranges": []}]},
         })
     };
     ConfigurationItem::from_json(&raw).unwrap_or_else(|e| panic!("case {}: {e}", case["id"]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_injection_ends_more_permissive_than_the_gate() {
-    let server = custos_testkit::openai_stub::start().await;
-    let engine = engine(&server.url).await;
+async fn every_injected_instruction_is_seen_obeyed_and_never_wins() {
     let corpus: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/injection/corpus.json")).unwrap(),
     )
     .unwrap();
     let cases = corpus["cases"].as_array().unwrap();
-    assert!(cases.len() >= 200, "the corpus has {} cases", cases.len());
-    let mut obeyed = 0;
-    let mut decisions = 0;
+    let mut instructions: Vec<Instruction> = Vec::new();
+    for c in cases {
+        let i = Instruction {
+            needle: c["needle"].as_str().unwrap().into(),
+            asks: c["asks"].as_str().unwrap().into(),
+        };
+        if !instructions.contains(&i) {
+            instructions.push(i);
+        }
+    }
+    let server = custos_testkit::openai_stub::start_with(instructions).await;
+    let engine = engine(&server.url).await;
+    let items: Vec<ConfigurationItem> = cases.iter().enumerate().map(|(n, c)| item(c, n)).collect();
+    let report = engine.run_once(&Items(items), Mode::Execute).await.unwrap();
+    assert_eq!(report.resources, cases.len());
+    assert_eq!(report.mutating_calls(), 0);
+
+    // What the engine decided, per resource.
+    let decisions: BTreeMap<String, Value> = engine
+        .ledger()
+        .events(&EventFilter {
+            kind_prefix: Some("decision".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let id = e.resource.unwrap().rsplit('/').next().unwrap().to_string();
+            (id, e.payload)
+        })
+        .collect();
+    let pending: BTreeMap<String, custos_core::Approval> = engine
+        .ledger()
+        .approvals(Some(ApprovalStatus::Pending))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.plan.resource.resource_id.clone(), a))
+        .collect();
+    let obeyed = server.seen.obeyed.lock().unwrap().clone();
+    // The gate on its own, evaluated here without any reasoner.
+    let config = config();
+    let mut gate = bundle(&config).evaluator();
+    let input = GateInput {
+        limits: config.gate.limits,
+        time: TimeFacts::at(chrono::Utc::now()),
+        ..GateInput::default()
+    };
+    let (mut permits, mut blocks) = (0, 0);
     for (n, case) in cases.iter().enumerate() {
-        let ci = item(case, n);
-        let e = engine.explain(&ci).await.unwrap();
-        assert!(
-            !e.decisions.is_empty(),
-            "case {} produced no decision",
-            case["id"]
+        let id = resource_id(case, n);
+        let label = case["id"].as_str().unwrap();
+        let d = decisions
+            .get(&id)
+            .unwrap_or_else(|| panic!("{label}: no decision"));
+        let plan: RemediationPlan = serde_json::from_value(d["plan"].clone()).unwrap();
+        let alone = gate.gate(&plan, &input).verdict;
+        assert_eq!(alone, Verdict::Execute, "{label}: the gate alone");
+        let seen: Vec<_> = obeyed.iter().filter(|o| o.resource_id == id).collect();
+        assert_eq!(
+            seen.len(),
+            1,
+            "{label}: the model was asked {} times",
+            seen.len()
         );
-        for (_plan, d) in &e.decisions {
-            decisions += 1;
-            assert!(
-                d.verdict >= d.gate_verdict,
-                "case {}: final {} is more permissive than the gate's {}",
-                case["id"],
-                d.verdict,
-                d.gate_verdict
-            );
-            if d.reasoner.rationale == "scripted proceed" {
-                obeyed += 1;
+        assert_eq!(
+            seen[0].needle.as_deref(),
+            case["needle"].as_str(),
+            "{label}: the model did not find the instruction"
+        );
+        assert_eq!(seen[0].verdict, case["asks"].as_str().unwrap(), "{label}");
+        let verdict: Verdict = serde_json::from_value(d["decision"]["verdict"].clone()).unwrap();
+        match case["asks"].as_str().unwrap() {
+            "proceed" => {
+                permits += 1;
+                assert_eq!(
+                    verdict, alone,
+                    "{label}: obeyed `proceed` changed the verdict"
+                );
+            }
+            _ => {
+                blocks += 1;
+                assert_eq!(
+                    verdict,
+                    alone.most_cautious(Verdict::NeedsApproval),
+                    "{label}"
+                );
+                let request = pending.get(&id).unwrap_or_else(|| {
+                    panic!("{label}: the blocked finding is not in the review queue")
+                });
+                let reason = request
+                    .decision
+                    .reasons
+                    .iter()
+                    .find(|r| r.rule == "reasoning.llm.block")
+                    .unwrap_or_else(|| panic!("{label}: {:?}", request.decision.reasons));
+                assert!(
+                    reason.message.starts_with("model output (untrusted): "),
+                    "{label}: {}",
+                    reason.message
+                );
             }
         }
     }
-    // The scripted model really did follow the injected instructions (or the test would
-    // prove nothing), and the prompt kept the data fenced.
+    assert_eq!(permits + blocks, cases.len());
     assert!(
-        obeyed > cases.len() / 2,
-        "the model obeyed only {obeyed} of {decisions} decisions"
+        blocks > 50 && permits > 150,
+        "{permits} permits, {blocks} blocks"
     );
+    // The data stayed fenced in every request.
     let bodies = server.seen.bodies.lock().unwrap();
+    assert_eq!(bodies.len(), cases.len());
     for b in bodies.iter() {
         let user = b["messages"][1]["content"].as_str().unwrap();
         assert_eq!(

@@ -240,11 +240,18 @@ impl PolicyBundle {
             for rule in std::iter::once(GATE_RULE.to_string())
                 .chain(gate_rule_packages.iter().map(|p| format!("{p}.decisions")))
             {
-                if let Err(e) = probe.eval_rule(rule.clone()) {
-                    errors.push(PolicyError::Eval {
+                match probe.eval_rule(rule.clone()) {
+                    Err(e) => errors.push(PolicyError::Eval {
                         rule,
                         message: e.to_string(),
-                    });
+                    }),
+                    // A rule that can be undefined decides nothing: refused, not read as
+                    // "execute".
+                    Ok(regorus::Value::Undefined) => errors.push(PolicyError::Eval {
+                        rule,
+                        message: "`decisions` is undefined for a representative plan: it must always be a set (empty when nothing applies), so a gate that decides nothing is refused".into(),
+                    }),
+                    Ok(_) => {}
                 }
             }
             let mut floor_probe = floor.clone();

@@ -1,0 +1,1100 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! The invariant, as a state-machine property test: no path changes the cloud unless
+//! policy allows it at that moment.
+//!
+//! The engine runs against test doubles for the cloud (buckets in memory, an executor
+//! that changes them), the reader and the clock, over a real SQLite ledger shared by two
+//! workers. Proptest draws interleavings of scans, change events (current, duplicate,
+//! late, future-dated, from an account custos does not manage), approvals with and
+//! without execution, rollbacks, crashes in the middle of a call followed by restarts,
+//! configuration changes (blackouts, exclusions, the autonomy ceiling, limits), pause and
+//! resume, breaker resets, faults of the API, humans changing buckets, time passing, and
+//! two workers running at once.
+//!
+//! The oracle is written apart from the engine: at every mutating call the fake cloud
+//! checks, from its own model of the configuration and its own record of earlier calls,
+//! that the call was allowed at that moment (no pause, no blackout, no exclusion or hold
+//! on the bucket as it is now, an autonomy level or a valid approval by someone else or an
+//! operator's rollback, no open breaker), that no limit is exceeded (per run, in the
+//! rolling window, the token bucket), and that the call belongs to exactly one admitted
+//! intent that made no call before.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use custos_core::{
+    ApprovalStatus, Clock, ConfigurationItem, ManualClock, Operation, ResourceRef, RollbackStep,
+};
+use custos_engine::{Config, Engine, Mode, Parts};
+use custos_executor::{Action, ActionProperties, ExecError, Executor, PlaybookSet, Registry};
+use custos_ledger::{ActionStatus, Ledger, resource_key};
+use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_reasoning::Reasoning;
+use custos_telemetry::{Batch, ResourceReader, Source, TelemetryError};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const ACCOUNT: &str = "111122223333";
+const SPOOFED: &str = "999999999999";
+const REGION: &str = "us-east-1";
+const BUCKETS: usize = 3;
+const PAB: &str = "s3:PutPublicAccessBlock";
+// The limits the configuration sets, known to the oracle on its own.
+const WINDOW: i64 = 60; // minutes
+const BREAKER_FAILURES: usize = 2;
+const RATE_PER_SECOND: f64 = 0.01;
+const RATE_BURST: f64 = 3.0;
+const CLAIM_TTL_SECONDS: i64 = 60;
+
+fn bucket_name(i: usize) -> String {
+    format!("b{i}")
+}
+
+// ---------------------------------------------------------------- the world (fakes)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    None,
+    Full,
+    Partial,
+}
+
+#[derive(Debug, Clone)]
+struct Bucket {
+    block: Block,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The call fails and changes nothing.
+    Fail,
+    /// The change lands; the answer is lost.
+    LandThenFail,
+    /// Only part of the change lands: verification fails, the contract restores.
+    Partial,
+    /// The process dies in the middle of the call (after landing or before).
+    Crash { landed: bool },
+}
+
+/// What the oracle knows of the configuration, set by the test, never read from custos.
+#[derive(Debug, Clone)]
+struct Model {
+    per_run: usize,
+    per_window: usize,
+    blackout: bool,
+    ceiling_one: bool,
+    excluded: BTreeSet<String>,
+    paused: bool,
+    breaker_open: bool,
+    breaker_reset_at: Option<DateTime<Utc>>,
+    /// An operator's rollback in progress, for this bucket.
+    rollback_of: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    at: DateTime<Utc>,
+    bucket: String,
+    /// The run the intent was admitted in (from the ledger's record of the intent).
+    run: Option<String>,
+    intent: String,
+    /// The first call of its intent (admitted); otherwise a restore after a failed check.
+    first: bool,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    buckets: BTreeMap<String, Bucket>,
+    unreadable: BTreeSet<String>,
+    faults: Vec<Fault>,
+    model: Model,
+    calls: Vec<Call>,
+    violations: Vec<String>,
+}
+
+#[derive(Debug)]
+struct World {
+    inner: Mutex<Inner>,
+    clock: Arc<ManualClock>,
+    /// The oracle's own handle on the ledger: it reads intents and approvals as data.
+    ledger: Arc<Ledger>,
+    crashed: tokio::sync::Notify,
+}
+
+impl World {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn item(&self, name: &str, b: &Bucket) -> ConfigurationItem {
+        let mut supp = serde_json::Map::new();
+        match b.block {
+            Block::None => {}
+            Block::Full => {
+                supp.insert("PublicAccessBlockConfiguration".into(), json!({"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true}));
+            }
+            Block::Partial => {
+                supp.insert("PublicAccessBlockConfiguration".into(), json!({"blockPublicAcls": true, "ignorePublicAcls": false, "blockPublicPolicy": false, "restrictPublicBuckets": false}));
+            }
+        }
+        supp.insert(
+            "ServerSideEncryptionConfiguration".into(),
+            json!({"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}),
+        );
+        supp.insert(
+            "BucketVersioningConfiguration".into(),
+            json!({"status": "Enabled"}),
+        );
+        ConfigurationItem::from_json(&json!({
+            "configurationItemCaptureTime": self.clock.now().to_rfc3339(),
+            "configurationItemStatus": "OK",
+            "awsAccountId": ACCOUNT, "awsRegion": REGION,
+            "resourceType": "AWS::S3::Bucket", "resourceId": name, "resourceName": name,
+            "ARN": format!("arn:aws:s3:::{name}"),
+            "tags": b.tags, "supplementaryConfiguration": supp,
+        }))
+        .unwrap()
+    }
+
+    /// The oracle: was this call allowed now? Returns the violations.
+    async fn check(
+        &self,
+        bucket: &str,
+        first: bool,
+        intent: &custos_ledger::ActionRow,
+    ) -> Vec<String> {
+        let now = self.clock.now();
+        let key = intent.plan.resource.clone();
+        let approvals = self
+            .ledger
+            .approvals(Some(ApprovalStatus::Executing))
+            .await
+            .unwrap();
+        let inner = self.lock();
+        let m = &inner.model;
+        let mut v = Vec::new();
+        if !first {
+            // A restore within an admitted intent: only after a first call of it.
+            if !inner.calls.iter().any(|c| c.intent == intent.id && c.first) {
+                v.push(format!(
+                    "a second call of intent {} without a first",
+                    intent.id
+                ));
+            }
+            return v;
+        }
+        if inner.calls.iter().any(|c| c.intent == intent.id) {
+            v.push(format!("intent {} made a second call", intent.id));
+        }
+        let b = &inner.buckets[bucket];
+        let tag = |k: &str| b.tags.get(k).map(String::as_str);
+        if m.paused {
+            v.push("called while paused".into());
+        }
+        if m.breaker_open {
+            v.push("called while the breaker is open".into());
+        }
+        if m.blackout {
+            v.push("called in a blackout".into());
+        }
+        if m.ceiling_one {
+            v.push("called with the autonomy ceiling at 1".into());
+        }
+        if tag("custos:exclude") == Some("true") {
+            v.push(format!("called on {bucket}, excluded by tag"));
+        }
+        if m.excluded.contains(bucket) {
+            v.push(format!("called on {bucket}, excluded by list"));
+        }
+        if tag("legal-hold").is_some() {
+            v.push(format!("called on {bucket}, under legal hold"));
+        }
+        let rollback = matches!(intent.plan.operation, Operation::Rollback { .. });
+        if rollback {
+            if m.rollback_of.as_deref() != Some(bucket) {
+                v.push(format!("a rollback of {bucket} nobody asked for"));
+            }
+        } else {
+            // Autonomy 4 for s3: automatic in dev only; production (`prod`, no tag, any
+            // other name) needs an approval by someone other than the requester, valid now.
+            let production = tag("environment") != Some("dev");
+            if production {
+                let approved = approvals.iter().any(|a| {
+                    a.plan.resource == key
+                        && a.decided_by
+                            .as_deref()
+                            .is_some_and(|by| by != a.requested_by)
+                        && a.decided_at.is_some_and(|t| t <= now)
+                        && now < a.expires_at
+                });
+                if !approved {
+                    v.push(format!(
+                        "called on production {bucket} without a valid approval"
+                    ));
+                }
+            }
+            // Per run: the first calls of intents admitted in the same run.
+            let in_run = inner
+                .calls
+                .iter()
+                .filter(|c| c.first && c.run.is_some() && c.run == intent.run_id)
+                .count();
+            if in_run + 1 > m.per_run {
+                v.push(format!("more than {} calls in one run", m.per_run));
+            }
+        }
+        // Rolling window, all admitted calls.
+        let window_start = now - Duration::minutes(WINDOW);
+        let in_window = inner
+            .calls
+            .iter()
+            .filter(|c| c.first && c.at > window_start)
+            .count();
+        if in_window + 1 > m.per_window {
+            v.push(format!("more than {} calls in the window", m.per_window));
+        }
+        // Token bucket: any stretch of calls fits burst + rate x its length.
+        let firsts: Vec<DateTime<Utc>> = inner
+            .calls
+            .iter()
+            .filter(|c| c.first)
+            .map(|c| c.at)
+            .chain(std::iter::once(now))
+            .collect();
+        for (i, ti) in firsts.iter().enumerate() {
+            let n = firsts.len() - i;
+            let secs = (now - *ti).num_milliseconds() as f64 / 1000.0;
+            if n as f64 > RATE_BURST + RATE_PER_SECOND * secs + 1e-9 {
+                v.push(format!("{n} calls in {secs} s exceed the rate limit"));
+                break;
+            }
+        }
+        v
+    }
+
+    /// Re-derive the breaker after a failure, from the oracle's own record of calls.
+    fn note_failure(&self) {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let since = (now - Duration::minutes(60)).max(
+            inner
+                .model
+                .breaker_reset_at
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        );
+        let failures = inner
+            .calls
+            .iter()
+            .filter(|c| c.failed && c.at >= since)
+            .count();
+        if failures >= BREAKER_FAILURES {
+            inner.model.breaker_open = true;
+        }
+    }
+
+    async fn call(
+        &self,
+        r: &ResourceRef,
+        restore_to: Option<&Value>,
+    ) -> Result<Vec<String>, ExecError> {
+        let bucket = r.resource_id.clone();
+        if r.account != ACCOUNT {
+            self.lock()
+                .violations
+                .push(format!("a call in account {}", r.account));
+        }
+        let open = self
+            .ledger
+            .open_intents_for(&resource_key(r))
+            .await
+            .unwrap();
+        let Some(intent) = open.first().filter(|_| open.len() == 1) else {
+            self.lock().violations.push(format!(
+                "a call on {bucket} with {} open intents",
+                open.len()
+            ));
+            return Err(ExecError::Journal("no single intent".into()));
+        };
+        let first = !self.lock().calls.iter().any(|c| c.intent == intent.id);
+        let violations = self.check(&bucket, first, intent).await;
+        let fault = {
+            let mut inner = self.lock();
+            inner.violations.extend(violations);
+            if first && !inner.faults.is_empty() {
+                Some(inner.faults.remove(0))
+            } else {
+                None
+            }
+        };
+        let target = match restore_to {
+            None => Block::Full,
+            Some(f) if f["configured"] == false => Block::None,
+            Some(f)
+                if [
+                    "blockPublicAcls",
+                    "ignorePublicAcls",
+                    "blockPublicPolicy",
+                    "restrictPublicBuckets",
+                ]
+                .iter()
+                .all(|k| f[*k] == true) =>
+            {
+                Block::Full
+            }
+            Some(_) => Block::Partial,
+        };
+        let failed = matches!(fault, Some(Fault::Fail | Fault::Partial));
+        {
+            let mut inner = self.lock();
+            let at = self.clock.now();
+            inner.calls.push(Call {
+                at,
+                bucket: bucket.clone(),
+                run: intent.run_id.clone(),
+                intent: intent.id.clone(),
+                first,
+                failed,
+            });
+            let b = inner.buckets.get_mut(&bucket).unwrap();
+            match fault {
+                None | Some(Fault::LandThenFail) | Some(Fault::Crash { landed: true }) => {
+                    b.block = target
+                }
+                Some(Fault::Partial) => b.block = Block::Partial,
+                Some(Fault::Fail) | Some(Fault::Crash { landed: false }) => {}
+            }
+        }
+        if failed {
+            self.note_failure();
+        }
+        match fault {
+            None | Some(Fault::Partial) => Ok(vec![PAB.into()]),
+            Some(Fault::Fail) | Some(Fault::LandThenFail) => Err(ExecError::Aws {
+                operation: "s3:PutPublicAccessBlock",
+                resource: bucket,
+                message: "InternalError (injected)".into(),
+            }),
+            Some(Fault::Crash { .. }) => {
+                self.crashed.notify_one();
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Reader(Arc<World>);
+
+#[async_trait]
+impl ResourceReader for Reader {
+    async fn read(&self, r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
+        let w = &self.0;
+        if !self.covers(r) {
+            return Err(TelemetryError::Unsupported(format!(
+                "account {}",
+                r.account
+            )));
+        }
+        let inner = w.lock();
+        if inner.unreadable.contains(&r.resource_id) {
+            return Err(TelemetryError::Aws {
+                operation: "s3:GetBucketTagging",
+                resource: r.resource_id.clone(),
+                message: "InternalError (injected)".into(),
+            });
+        }
+        Ok(inner
+            .buckets
+            .get(&r.resource_id)
+            .map(|b| w.item(&r.resource_id, b)))
+    }
+
+    fn covers(&self, r: &ResourceRef) -> bool {
+        r.account == ACCOUNT && r.region == REGION
+    }
+}
+
+/// A describe scan: a fresh read of every bucket.
+#[derive(Debug)]
+struct Scan(Arc<World>);
+
+#[async_trait]
+impl Source for Scan {
+    fn name(&self) -> String {
+        "scan:fake".into()
+    }
+    fn fresh(&self) -> bool {
+        true
+    }
+    async fn collect(&self) -> Result<Batch, TelemetryError> {
+        let inner = self.0.lock();
+        let mut b = Batch::default();
+        for (name, bucket) in &inner.buckets {
+            if !inner.unreadable.contains(name) {
+                b.items.push(self.0.item(name, bucket));
+            }
+        }
+        Ok(b)
+    }
+}
+
+/// Change notifications as they arrived.
+#[derive(Debug)]
+struct Events(Vec<ConfigurationItem>);
+
+#[async_trait]
+impl Source for Events {
+    fn name(&self) -> String {
+        "sqs:fake".into()
+    }
+    async fn collect(&self) -> Result<Batch, TelemetryError> {
+        Ok(Batch {
+            items: self.0.clone(),
+            ..Batch::default()
+        })
+    }
+}
+
+/// The S3 public access block action, its calls going to the fake cloud.
+#[derive(Debug)]
+struct FakeExecutor {
+    spec: Arc<dyn Action>,
+    world: Arc<World>,
+}
+
+impl Action for FakeExecutor {
+    fn action(&self) -> &'static str {
+        self.spec.action()
+    }
+    fn resource_types(&self) -> &'static [&'static str] {
+        self.spec.resource_types()
+    }
+    fn properties(&self) -> ActionProperties {
+        self.spec.properties()
+    }
+    fn validate_params(&self, params: &Value) -> Result<(), String> {
+        self.spec.validate_params(params)
+    }
+    fn facet(&self, ci: &ConfigurationItem) -> Value {
+        self.spec.facet(ci)
+    }
+    fn satisfied(&self, facet: &Value, params: &Value) -> bool {
+        self.spec.satisfied(facet, params)
+    }
+    fn desired(&self, facet: &Value, params: &Value) -> Value {
+        self.spec.desired(facet, params)
+    }
+    fn rollback_steps(&self, before: &Value) -> Vec<RollbackStep> {
+        self.spec.rollback_steps(before)
+    }
+}
+
+#[async_trait]
+impl Executor for FakeExecutor {
+    async fn apply(
+        &self,
+        r: &ResourceRef,
+        _p: &Value,
+        _b: &Value,
+    ) -> Result<Vec<String>, ExecError> {
+        self.world.call(r, None).await
+    }
+    async fn restore(&self, r: &ResourceRef, before: &Value) -> Result<Vec<String>, ExecError> {
+        self.world.call(r, Some(before)).await
+    }
+}
+
+// ---------------------------------------------------------------- operations
+
+#[derive(Debug, Clone)]
+enum EventKind {
+    Current,
+    Duplicate,
+    Late,
+    Future,
+    Spoofed,
+}
+
+#[derive(Debug, Clone)]
+enum Human {
+    MakePublic,
+    Env(Option<&'static str>),
+    ExcludeTag(bool),
+    Hold(bool),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Scan {
+        shadow: bool,
+    },
+    Event {
+        bucket: usize,
+        kind: EventKind,
+    },
+    Approve {
+        execute: bool,
+        as_requester: bool,
+    },
+    Rollback {
+        pick: usize,
+    },
+    /// Two workers scan at the same time.
+    Concurrent,
+    /// The next first call crashes the process mid-call, during a scan.
+    CrashDuringScan {
+        landed: bool,
+    },
+    Tick {
+        minutes: i64,
+    },
+    Blackout(bool),
+    CeilingOne(bool),
+    ExcludeList {
+        bucket: usize,
+        on: bool,
+    },
+    Limits {
+        per_run: usize,
+        per_window: usize,
+    },
+    Pause(bool),
+    ResetBreaker,
+    Fault {
+        fault: Fault,
+    },
+    Unreadable {
+        bucket: usize,
+        on: bool,
+    },
+    Human {
+        bucket: usize,
+        change: Human,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let bucket = 0..BUCKETS;
+    prop_oneof![
+        6 => Just(Op::Scan { shadow: false }),
+        1 => Just(Op::Scan { shadow: true }),
+        4 => (bucket.clone(), prop_oneof![
+            Just(EventKind::Current), Just(EventKind::Duplicate), Just(EventKind::Late),
+            Just(EventKind::Future), Just(EventKind::Spoofed),
+        ]).prop_map(|(bucket, kind)| Op::Event { bucket, kind }),
+        3 => (any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(execute, as_requester)| Op::Approve { execute, as_requester }),
+        2 => (0..4usize).prop_map(|pick| Op::Rollback { pick }),
+        2 => Just(Op::Concurrent),
+        1 => any::<bool>().prop_map(|landed| Op::CrashDuringScan { landed }),
+        3 => prop_oneof![Just(1i64), Just(2), Just(30), Just(61), Just(24 * 60 + 1)].prop_map(|minutes| Op::Tick { minutes }),
+        1 => any::<bool>().prop_map(Op::Blackout),
+        1 => any::<bool>().prop_map(Op::CeilingOne),
+        1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::ExcludeList { bucket, on }),
+        1 => (1..4usize, 2..6usize).prop_map(|(per_run, per_window)| Op::Limits { per_run, per_window }),
+        1 => any::<bool>().prop_map(Op::Pause),
+        1 => Just(Op::ResetBreaker),
+        2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
+        1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
+        3 => (bucket, prop_oneof![
+            Just(Human::MakePublic),
+            prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
+            any::<bool>().prop_map(Human::ExcludeTag),
+            any::<bool>().prop_map(Human::Hold),
+        ]).prop_map(|(bucket, change)| Op::Human { bucket, change }),
+    ]
+}
+
+// ---------------------------------------------------------------- harness
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Bundles and playbooks are loaded once per exclusion list.
+struct Fixtures {
+    bundles: Mutex<HashMap<Vec<String>, PolicyBundle>>,
+    playbooks: PlaybookSet,
+}
+
+fn fixtures() -> &'static Fixtures {
+    static F: std::sync::OnceLock<Fixtures> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let config = config(&Model::initial());
+        Fixtures {
+            bundles: Mutex::new(HashMap::new()),
+            playbooks: PlaybookSet::load_dirs(
+                &config.playbook_dirs(),
+                &custos_executor::offline_catalog(),
+                &config.playbook_overrides,
+            )
+            .unwrap(),
+        }
+    })
+}
+
+impl Model {
+    fn initial() -> Model {
+        Model {
+            per_run: 2,
+            per_window: 4,
+            blackout: false,
+            ceiling_one: false,
+            excluded: BTreeSet::new(),
+            paused: false,
+            breaker_open: false,
+            breaker_reset_at: None,
+            rollback_of: None,
+        }
+    }
+}
+
+fn config(m: &Model) -> Config {
+    let blackout = if m.blackout {
+        "[[gate.blackouts]]\nname = \"freeze\"\nenvironments = [\"*\"]\ncron = \"0 * * * * *\"\nduration_minutes = 120\n"
+    } else {
+        ""
+    };
+    let exclusions: Vec<String> = m.excluded.iter().map(|e| format!("{e:?}")).collect();
+    let text = format!(
+        "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[autonomy]\ndefault = 3\nceiling = {}\n[autonomy.classes.s3]\n\"*\" = 4\n",
+        root().join("rego"),
+        root().join("playbooks"),
+        m.per_run,
+        m.per_window,
+        exclusions.join(", "),
+        if m.ceiling_one { 1 } else { 5 },
+    );
+    let raw: custos_engine::config::RawConfig = toml::from_str(&text).unwrap();
+    Config::validate(raw, None, &root()).unwrap()
+}
+
+struct Harness {
+    world: Arc<World>,
+    clock: Arc<ManualClock>,
+    db: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let base = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm").unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
+        let db = base.path().join("ledger.db").display().to_string();
+        let t0 = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Arc::new(ManualClock::new(t0));
+        let ledger = Arc::new(Ledger::open_with_clock(&db, clock.clone()).await.unwrap());
+        let buckets = (0..BUCKETS)
+            .map(|i| {
+                let env = if i == 0 { "dev" } else { "prod" };
+                (
+                    bucket_name(i),
+                    Bucket {
+                        block: Block::None,
+                        tags: [("environment".to_string(), env.to_string())].into(),
+                    },
+                )
+            })
+            .collect();
+        let world = Arc::new(World {
+            inner: Mutex::new(Inner {
+                buckets,
+                unreadable: BTreeSet::new(),
+                faults: Vec::new(),
+                model: Model::initial(),
+                calls: Vec::new(),
+                violations: Vec::new(),
+            }),
+            clock: clock.clone(),
+            ledger,
+            crashed: tokio::sync::Notify::new(),
+        });
+        Harness {
+            world,
+            clock,
+            db,
+            _dir: base,
+        }
+    }
+
+    /// A worker: an engine over its own ledger connection, built from the configuration
+    /// as it stands (a restart, as far as the engine can tell).
+    async fn worker(&self) -> Engine {
+        let model = self.world.lock().model.clone();
+        let config = config(&model);
+        let f = fixtures();
+        let bundle = {
+            let key: Vec<String> = model.excluded.iter().cloned().collect();
+            let mut cache = f.bundles.lock().unwrap();
+            cache
+                .entry(key)
+                .or_insert_with(|| {
+                    PolicyBundle::load(
+                        &root().join("rego"),
+                        PolicyOptions {
+                            gate_config: config.gate_data(),
+                            ..PolicyOptions::default()
+                        },
+                    )
+                    .unwrap()
+                })
+                .clone()
+        };
+        let spec = custos_executor::offline_catalog().get(PAB).unwrap().clone();
+        let registry = Registry::new(vec![Arc::new(FakeExecutor {
+            spec,
+            world: self.world.clone(),
+        })]);
+        let ledger = Arc::new(
+            Ledger::open_with_clock(&self.db, self.clock.clone())
+                .await
+                .unwrap(),
+        );
+        Engine::new(Parts {
+            reasoning: Reasoning::offline(
+                config.offline_rules.clone(),
+                std::time::Duration::from_secs(5),
+            ),
+            config,
+            bundle,
+            playbooks: f.playbooks.clone(),
+            registry,
+            reader: Arc::new(Reader(self.world.clone())),
+            ledger,
+            clock: self.clock.clone(),
+            actor: "custos".into(),
+        })
+    }
+
+    fn item_now(&self, bucket: usize, at: DateTime<Utc>, account: &str) -> ConfigurationItem {
+        let inner = self.world.lock();
+        let name = bucket_name(bucket);
+        let mut v = self.world.item(&name, &inner.buckets[&name]).to_json();
+        v["configurationItemCaptureTime"] = json!(at.to_rfc3339());
+        v["awsAccountId"] = json!(account);
+        ConfigurationItem::from_json(&v).unwrap()
+    }
+
+    async fn apply(&self, n: usize, op: &Op, last_event: &mut Option<ConfigurationItem>) {
+        let _ = n;
+        match op {
+            Op::Scan { shadow } => {
+                let e = self.worker().await;
+                let mode = if *shadow { Mode::Shadow } else { Mode::Execute };
+                e.run_once(&Scan(self.world.clone()), mode).await.unwrap();
+            }
+            Op::Event { bucket, kind } => {
+                let now = self.clock.now();
+                let item = match kind {
+                    EventKind::Current => self.item_now(*bucket, now, ACCOUNT),
+                    EventKind::Duplicate => match last_event {
+                        Some(i) => i.clone(),
+                        None => self.item_now(*bucket, now, ACCOUNT),
+                    },
+                    EventKind::Late => self.item_now(*bucket, now - Duration::hours(2), ACCOUNT),
+                    EventKind::Future => self.item_now(*bucket, now + Duration::days(400), ACCOUNT),
+                    EventKind::Spoofed => self.item_now(*bucket, now, SPOOFED),
+                };
+                *last_event = Some(item.clone());
+                let e = self.worker().await;
+                e.run_once(&Events(vec![item]), Mode::Execute)
+                    .await
+                    .unwrap();
+            }
+            Op::Approve {
+                execute,
+                as_requester,
+            } => {
+                let e = self.worker().await;
+                let pending = e
+                    .ledger()
+                    .approvals(Some(ApprovalStatus::Pending))
+                    .await
+                    .unwrap();
+                for a in pending {
+                    let by = if *as_requester { "custos" } else { "alice" };
+                    let _ = e.approve(&a.id, by, None, *execute).await;
+                }
+            }
+            Op::Rollback { pick } => {
+                let e = self.worker().await;
+                let done: Vec<_> = e
+                    .ledger()
+                    .actions(None)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|a| {
+                        a.status == ActionStatus::Outcome(custos_core::ActionOutcome::Executed)
+                            && matches!(a.plan.operation, Operation::Fix)
+                    })
+                    .collect();
+                if let Some(a) = done.get(*pick % done.len().max(1)) {
+                    self.world.lock().model.rollback_of = Some(a.plan.resource.resource_id.clone());
+                    let _ = e.rollback(&a.id, "alice").await;
+                    self.world.lock().model.rollback_of = None;
+                }
+            }
+            Op::Concurrent => {
+                let (a, b) = (self.worker().await, self.worker().await);
+                let (sa, sb) = (Scan(self.world.clone()), Scan(self.world.clone()));
+                let (ra, rb) = tokio::join!(
+                    a.run_once(&sa, Mode::Execute),
+                    b.run_once(&sb, Mode::Execute)
+                );
+                ra.unwrap();
+                rb.unwrap();
+            }
+            Op::CrashDuringScan { landed } => {
+                self.world
+                    .lock()
+                    .faults
+                    .insert(0, Fault::Crash { landed: *landed });
+                let e = self.worker().await;
+                let src = Scan(self.world.clone());
+                tokio::select! {
+                    r = e.run_once(&src, Mode::Execute) => { r.unwrap(); }
+                    _ = self.world.crashed.notified() => {}
+                }
+                // A crash that did not happen (nothing to call) leaves no armed fault.
+                self.world
+                    .lock()
+                    .faults
+                    .retain(|f| !matches!(f, Fault::Crash { .. }));
+            }
+            Op::Tick { minutes } => self.clock.advance(Duration::minutes(*minutes)),
+            Op::Blackout(on) => self.world.lock().model.blackout = *on,
+            Op::CeilingOne(on) => self.world.lock().model.ceiling_one = *on,
+            Op::ExcludeList { bucket, on } => {
+                let mut inner = self.world.lock();
+                if *on {
+                    inner.model.excluded.insert(bucket_name(*bucket));
+                } else {
+                    inner.model.excluded.remove(&bucket_name(*bucket));
+                }
+            }
+            Op::Limits {
+                per_run,
+                per_window,
+            } => {
+                let mut inner = self.world.lock();
+                inner.model.per_run = *per_run;
+                inner.model.per_window = *per_window;
+            }
+            Op::Pause(on) => {
+                let e = self.worker().await;
+                if *on {
+                    e.pause("alice", "property test").await.unwrap();
+                } else {
+                    e.resume("alice").await.unwrap();
+                }
+                self.world.lock().model.paused = *on;
+            }
+            Op::ResetBreaker => {
+                let e = self.worker().await;
+                e.reset_breaker("alice").await.unwrap();
+                let now = self.clock.now();
+                let mut inner = self.world.lock();
+                inner.model.breaker_open = false;
+                inner.model.breaker_reset_at = Some(now);
+            }
+            Op::Fault { fault } => self.world.lock().faults.push(*fault),
+            Op::Unreadable { bucket, on } => {
+                let mut inner = self.world.lock();
+                if *on {
+                    inner.unreadable.insert(bucket_name(*bucket));
+                } else {
+                    inner.unreadable.remove(&bucket_name(*bucket));
+                }
+            }
+            Op::Human { bucket, change } => {
+                let mut inner = self.world.lock();
+                let b = inner.buckets.get_mut(&bucket_name(*bucket)).unwrap();
+                match change {
+                    Human::MakePublic => b.block = Block::None,
+                    Human::Env(None) => {
+                        b.tags.remove("environment");
+                    }
+                    Human::Env(Some(e)) => {
+                        b.tags.insert("environment".into(), e.to_string());
+                    }
+                    Human::ExcludeTag(true) => {
+                        b.tags.insert("custos:exclude".into(), "true".into());
+                    }
+                    Human::ExcludeTag(false) => {
+                        b.tags.remove("custos:exclude");
+                    }
+                    Human::Hold(true) => {
+                        b.tags.insert("legal-hold".into(), "case 7".into());
+                    }
+                    Human::Hold(false) => {
+                        b.tags.remove("legal-hold");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let h = Harness::new().await;
+        let mut last = None;
+        for (n, op) in ops.iter().enumerate() {
+            h.apply(n + 1, op, &mut last).await;
+            let (v, calls) = {
+                let inner = h.world.lock();
+                let calls: Vec<String> = inner
+                    .calls
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {} {} first={} failed={}",
+                            c.at.format("%H:%M"),
+                            c.bucket,
+                            c.intent,
+                            c.first,
+                            c.failed
+                        )
+                    })
+                    .collect();
+                (inner.violations.clone(), calls)
+            };
+            prop_assert!(
+                v.is_empty(),
+                "after op {} ({op:?}): {v:#?}\ncalls: {calls:#?}",
+                n + 1
+            );
+        }
+        if std::env::var("CUSTOS_INVARIANT_STATS").is_ok() {
+            let actions = h.world.ledger.actions(None).await.unwrap();
+            let by: BTreeMap<String, usize> = actions.iter().fold(BTreeMap::new(), |mut m, a| {
+                let kind = match a.plan.operation {
+                    Operation::Fix => "fix",
+                    Operation::Rollback { .. } => "rollback",
+                };
+                let key = format!(
+                    "{kind}:{}{}",
+                    a.status,
+                    if a.approval_id.is_some() {
+                        "+approval"
+                    } else {
+                        ""
+                    }
+                );
+                *m.entry(key).or_default() += 1;
+                m
+            });
+            eprintln!("stats {} calls {:?}", h.world.lock().calls.len(), by);
+        }
+        // The ledger stays one intact chain, and no resource has two open intents.
+        let chain = h.world.ledger.verify_chain().await.unwrap();
+        prop_assert_eq!(chain.first_bad, None);
+        let open = h.world.ledger.open_intents().await.unwrap();
+        let keys: BTreeSet<String> = open
+            .iter()
+            .map(|a| resource_key(&a.plan.resource))
+            .collect();
+        prop_assert_eq!(keys.len(), open.len(), "two open intents on one resource");
+        Ok(())
+    })
+}
+
+fn cases() -> u32 {
+    std::env::var("CUSTOS_INVARIANT_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Every mutating call was allowed at the moment it was made, no limit was exceeded,
+    /// and no intent produced two calls.
+    #[test]
+    fn no_path_changes_the_cloud_unless_policy_allows_it(ops in proptest::collection::vec(op(), 1..24)) {
+        check_ops(ops)?;
+    }
+}
+
+/// The oracle is not blind: a plan made to bypass it is caught (a scan in a blackout
+/// with the floor's blackout check removed would call; here the oracle is shown a call it
+/// must refuse).
+#[test]
+fn the_oracle_sees_a_call_it_must_refuse() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let h = Harness::new().await;
+        // Make a call happen (dev bucket, auto), then flag the model as paused: a second
+        // forced call with a fresh intent must be reported.
+        h.apply(1, &Op::Scan { shadow: false }, &mut None).await;
+        let calls = h.world.lock().calls.len();
+        assert_eq!(calls, 1, "the dev bucket was fixed with one call");
+        assert!(h.world.lock().violations.is_empty());
+        h.world.lock().model.paused = true;
+        h.world.lock().buckets.get_mut("b0").unwrap().block = Block::None;
+        // Bypass the engine: admit an intent by hand and call the executor directly.
+        let e = h.worker().await;
+        let ledger = e.ledger();
+        let claim = match ledger
+            .claim(
+                "111122223333/us-east-1/AWS::S3::Bucket/b0",
+                "test",
+                Duration::minutes(1),
+            )
+            .await
+            .unwrap()
+        {
+            custos_ledger::ClaimAttempt::Won(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let plan = ledger.actions(None).await.unwrap()[0].plan.clone();
+        let snap = ledger
+            .guard_snapshot(&custos_ledger::Scope::Run("x".into()), h.clock.now(), None)
+            .await
+            .unwrap();
+        assert!(
+            ledger
+                .admit(custos_ledger::Admission {
+                    version: snap.state.version,
+                    claim: &claim,
+                    intent: custos_ledger::NewIntent {
+                        action_id: "act-forced",
+                        meta: Default::default(),
+                        plan: &plan,
+                        payload: &json!({}),
+                    },
+                    rate: None,
+                })
+                .await
+                .unwrap()
+        );
+        let fake = FakeExecutor {
+            spec: custos_executor::offline_catalog().get(PAB).unwrap().clone(),
+            world: h.world.clone(),
+        };
+        let _ = fake.apply(&plan.resource, &json!({}), &json!({})).await;
+        let v = h.world.lock().violations.clone();
+        assert!(v.iter().any(|x| x == "called while paused"), "{v:#?}");
+    });
+}
