@@ -201,17 +201,7 @@ pub async fn make_bucket(
             .send()
             .await?;
     }
-    let mut tagging = Tagging::builder();
-    for (k, v) in spec.tags {
-        tagging = tagging.tag_set(Tag::builder().key(*k).value(*v).build()?);
-    }
-    client
-        .put_bucket_tagging()
-        .bucket(name)
-        .tagging(tagging.build()?)
-        .send()
-        .await?;
-    Ok(())
+    tag_bucket(client, name, spec.tags).await
 }
 
 /// Replace a bucket's tags.

@@ -244,18 +244,7 @@ async fn an_interrupted_call_is_never_reissued_by_reconcile() {
         .unwrap();
     let put = Matcher::s3(Method::PUT, &bucket, "publicAccessBlock");
     proxy.inject(put.clone(), Fault::Hold, None);
-    let mut child = env
-        .command(&["run", "--once"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        proxy.wait_held(Duration::from_secs(120)).await,
-        "the call never started"
-    );
-    child.kill().unwrap(); // SIGKILL: the intent is written, the call in flight
-    child.wait().unwrap();
+    kill_mid_call(&env, &proxy, &["run", "--once"]).await;
     proxy.heal();
     let before = env.all_events();
     assert_eq!(intents(&before), 1);
@@ -640,15 +629,7 @@ async fn the_read_back_decides_and_an_unreadable_intent_halts_nothing() {
         .unwrap();
     let put_stuck = Matcher::s3(Method::PUT, &stuck, "publicAccessBlock");
     proxy.inject(put_stuck.clone(), Fault::Hold, None);
-    let mut child = env
-        .command(&["run", "--once"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(proxy.wait_held(Duration::from_secs(120)).await);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_mid_call(&env, &proxy, &["run", "--once"]).await;
     proxy.heal();
     proxy.inject(
         Matcher {

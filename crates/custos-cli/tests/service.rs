@@ -200,18 +200,8 @@ async fn sigkill_mid_call_converges_with_one_call_per_bucket() {
         query: Some("publicAccessBlock".into()),
     };
     proxy.inject_after(puts.clone(), Fault::Hold, 5, Some(1));
-    let mut child = env
-        .command(&["run", "--exit-when-idle", "30"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        proxy.wait_held(Duration::from_secs(180)).await,
-        "the service never reached its sixth fix"
-    );
-    child.kill().unwrap(); // SIGKILL: an intent without outcome, messages in flight
-    child.wait().unwrap();
+    // SIGKILL at the sixth fix: an intent without outcome, messages in flight.
+    kill_mid_call(&env, &proxy, &["run", "--exit-when-idle", "30"]).await;
     proxy.heal();
     let held = proxy
         .seen(&puts)
@@ -221,17 +211,7 @@ async fn sigkill_mid_call_converges_with_one_call_per_bucket() {
     let held_bucket = held.uri.path().trim_matches('/').to_string();
     let at_kill = all_events(&env);
     assert_eq!(count(&at_kill, "action.executed"), 5);
-    let open_at_kill: Vec<&Value> = at_kill
-        .iter()
-        .filter(|e| e["kind"] == "action.intent")
-        .filter(|i| {
-            !at_kill.iter().any(|e| {
-                e["kind"] != "action.intent"
-                    && e["kind"].as_str().unwrap().starts_with("action.")
-                    && e["payload"]["action_id"] == i["payload"]["action_id"]
-            })
-        })
-        .collect();
+    let open_at_kill = open_intents(&at_kill);
     assert_eq!(open_at_kill.len(), 1, "{open_at_kill:#?}");
     assert!(
         open_at_kill[0]["resource"]
@@ -245,17 +225,7 @@ async fn sigkill_mid_call_converges_with_one_call_per_bucket() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let events = all_events(&env);
     assert_eq!(count(&events, "action.interrupted"), 1);
-    let open: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["kind"] == "action.intent")
-        .filter(|i| {
-            !events.iter().any(|e| {
-                e["kind"] != "action.intent"
-                    && e["kind"].as_str().unwrap().starts_with("action.")
-                    && e["payload"]["action_id"] == i["payload"]["action_id"]
-            })
-        })
-        .collect();
+    let open = open_intents(&events);
     assert!(open.is_empty(), "intents without an outcome: {open:#?}");
     assert_eq!(
         count(&events, "action.intent"),

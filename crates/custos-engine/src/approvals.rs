@@ -125,6 +125,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Close a claimed request: carried out (whatever the action's outcome), or stale.
+    pub(crate) async fn close_approval(
+        &self,
+        claimed: &Approval,
+        stale: bool,
+        run: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let closed = custos_approval::close(claimed, stale)?;
+        let event = if stale {
+            "approval.stale"
+        } else {
+            "approval.executed"
+        };
+        self.ledger
+            .transition_approval(&closed, &[ApprovalStatus::Executing], event, run)
+            .await?;
+        Ok(())
+    }
+
     /// Claim an approved request and carry it out through the guard.
     pub(crate) async fn execute_approved(
         &self,
@@ -204,20 +223,12 @@ impl Engine {
                     ));
                     return Ok(row);
                 }
-                let stale = record.outcome == ActionOutcome::Stale;
-                let closed = custos_approval::close(&claimed, stale)?;
-                self.ledger
-                    .transition_approval(
-                        &closed,
-                        &[ApprovalStatus::Executing],
-                        if stale {
-                            "approval.stale"
-                        } else {
-                            "approval.executed"
-                        },
-                        Some(st.run_id()),
-                    )
-                    .await?;
+                self.close_approval(
+                    &claimed,
+                    record.outcome == ActionOutcome::Stale,
+                    Some(st.run_id()),
+                )
+                .await?;
                 row.set_execution(&record);
             }
             Guarded::NotNow { reason } => {

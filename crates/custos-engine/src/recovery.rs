@@ -136,20 +136,12 @@ impl Engine {
                             .await?
                     }
                     outcome => {
-                        let stale = outcome == ActionOutcome::Stale;
-                        let closed = custos_approval::close(&a, stale)?;
-                        self.ledger
-                            .transition_approval(
-                                &closed,
-                                &[ApprovalStatus::Executing],
-                                if stale {
-                                    "approval.stale"
-                                } else {
-                                    "approval.executed"
-                                },
-                                row.run_id.as_deref(),
-                            )
-                            .await?;
+                        self.close_approval(
+                            &a,
+                            outcome == ActionOutcome::Stale,
+                            row.run_id.as_deref(),
+                        )
+                        .await?
                     }
                 }
             }

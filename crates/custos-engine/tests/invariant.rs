@@ -577,19 +577,26 @@ enum Op {
     },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Operations, weighted. `busy` favours two workers, crashes, approvals and rollbacks
+/// on buckets humans keep opening again.
+fn op(busy: bool) -> impl Strategy<Value = Op> {
     let bucket = 0..BUCKETS;
+    let (scan, concurrent, crash, approve, rollback, human) = if busy {
+        (2, 5, 4, 4, 3, 5)
+    } else {
+        (6, 2, 1, 3, 2, 3)
+    };
     prop_oneof![
-        6 => Just(Op::Scan { shadow: false }),
+        scan => Just(Op::Scan { shadow: false }),
         1 => Just(Op::Scan { shadow: true }),
         4 => (bucket.clone(), prop_oneof![
             Just(EventKind::Current), Just(EventKind::Duplicate), Just(EventKind::Late),
             Just(EventKind::Future), Just(EventKind::Spoofed),
         ]).prop_map(|(bucket, kind)| Op::Event { bucket, kind }),
-        3 => (any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(execute, as_requester)| Op::Approve { execute, as_requester }),
-        2 => (0..4usize).prop_map(|pick| Op::Rollback { pick }),
-        2 => Just(Op::Concurrent),
-        1 => any::<bool>().prop_map(|landed| Op::CrashDuringScan { landed }),
+        approve => (any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(execute, as_requester)| Op::Approve { execute, as_requester }),
+        rollback => (0..4usize).prop_map(|pick| Op::Rollback { pick }),
+        concurrent => Just(Op::Concurrent),
+        crash => any::<bool>().prop_map(|landed| Op::CrashDuringScan { landed }),
         3 => prop_oneof![Just(1i64), Just(2), Just(30), Just(61), Just(24 * 60 + 1)].prop_map(|minutes| Op::Tick { minutes }),
         1 => any::<bool>().prop_map(Op::Blackout),
         1 => any::<bool>().prop_map(Op::CeilingOne),
@@ -599,11 +606,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ResetBreaker),
         2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
-        3 => (bucket, prop_oneof![
-            Just(Human::MakePublic),
-            prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
-            any::<bool>().prop_map(Human::ExcludeTag),
-            any::<bool>().prop_map(Human::Hold),
+        human => (bucket, prop_oneof![
+            3 => Just(Human::MakePublic),
+            1 => prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
+            1 => any::<bool>().prop_map(Human::ExcludeTag),
+            1 => any::<bool>().prop_map(Human::Hold),
         ]).prop_map(|(bucket, change)| Op::Human { bucket, change }),
     ]
 }
@@ -676,6 +683,8 @@ struct Harness {
     world: Arc<World>,
     clock: Arc<ManualClock>,
     db: String,
+    /// The running worker, kept until the configuration changes or it crashes.
+    current: Mutex<Option<(String, Arc<Engine>)>>,
     _dir: tempfile::TempDir,
 }
 
@@ -721,13 +730,36 @@ impl Harness {
             world,
             clock,
             db,
+            current: Mutex::new(None),
             _dir: base,
         }
     }
 
+    /// The running worker; a new one (a restart) when the configuration changed.
+    async fn worker(&self) -> Arc<Engine> {
+        let m = self.world.lock().model.clone();
+        let key = format!(
+            "{} {} {} {} {:?}",
+            m.per_run, m.per_window, m.blackout, m.ceiling_one, m.excluded
+        );
+        if let Some((k, e)) = self.current.lock().unwrap().as_ref()
+            && *k == key
+        {
+            return e.clone();
+        }
+        let e = Arc::new(self.new_worker().await);
+        *self.current.lock().unwrap() = Some((key, e.clone()));
+        e
+    }
+
+    /// A worker process that died: the next one starts afresh.
+    fn crash(&self) {
+        *self.current.lock().unwrap() = None;
+    }
+
     /// A worker: an engine over its own ledger connection, built from the configuration
-    /// as it stands (a restart, as far as the engine can tell).
-    async fn worker(&self) -> Engine {
+    /// as it stands.
+    async fn new_worker(&self) -> Engine {
         let model = self.world.lock().model.clone();
         let config = config(&model);
         let f = fixtures();
@@ -844,7 +876,7 @@ impl Harness {
                 }
             }
             Op::Concurrent => {
-                let (a, b) = (self.worker().await, self.worker().await);
+                let (a, b) = (self.worker().await, Arc::new(self.new_worker().await));
                 let (sa, sb) = (Scan(self.world.clone()), Scan(self.world.clone()));
                 let (ra, rb) = tokio::join!(
                     a.run_once(&sa, Mode::Execute),
@@ -862,7 +894,7 @@ impl Harness {
                 let src = Scan(self.world.clone());
                 tokio::select! {
                     r = e.run_once(&src, Mode::Execute) => { r.unwrap(); }
-                    _ = self.world.crashed.notified() => {}
+                    _ = self.world.crashed.notified() => self.crash(),
                 }
                 // A crash that did not happen (nothing to call) leaves no armed fault.
                 self.world
@@ -1012,6 +1044,7 @@ fn check_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
     })
 }
 
+/// Cases per property (two properties run side by side: 2,000 cases per CI run).
 fn cases() -> u32 {
     std::env::var("CUSTOS_INVARIANT_CASES")
         .ok()
@@ -1029,7 +1062,13 @@ proptest! {
     /// Every mutating call was allowed at the moment it was made, no limit was exceeded,
     /// and no intent produced two calls.
     #[test]
-    fn no_path_changes_the_cloud_unless_policy_allows_it(ops in proptest::collection::vec(op(), 1..24)) {
+    fn no_path_changes_the_cloud_unless_policy_allows_it(ops in proptest::collection::vec(op(false), 1..24)) {
+        check_ops(ops)?;
+    }
+
+    /// The same, with two workers, crashes, approvals and rollbacks most of the time.
+    #[test]
+    fn no_path_changes_the_cloud_under_contention_and_crashes(ops in proptest::collection::vec(op(true), 1..24)) {
         check_ops(ops)?;
     }
 }

@@ -165,6 +165,38 @@ pub fn rows_of(report: &Value, resource: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Start `custos args`, wait until the fault proxy holds one of its calls, and SIGKILL
+/// it: its intent is written and its call in flight.
+pub async fn kill_mid_call(env: &Env, proxy: &custos_testkit::proxy::FaultProxy, args: &[&str]) {
+    let mut child = env
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        proxy.wait_held(std::time::Duration::from_secs(180)).await,
+        "custos {args:?} never reached the held call"
+    );
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+}
+
+/// Intents with no outcome event.
+pub fn open_intents(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "action.intent")
+        .filter(|i| {
+            !events.iter().any(|e| {
+                e["kind"] != "action.intent"
+                    && e["kind"].as_str().unwrap().starts_with("action.")
+                    && e["payload"]["action_id"] == i["payload"]["action_id"]
+            })
+        })
+        .collect()
+}
+
 pub fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["kind"] == kind).count()
 }
