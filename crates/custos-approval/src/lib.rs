@@ -105,6 +105,7 @@ pub fn request(
         decided_by: None,
         decided_at: None,
         comment: None,
+        claimed_at: None,
         before_digest: plan.before_digest.clone(),
         plan,
         decision,
@@ -197,6 +198,7 @@ pub fn claim(a: &Approval, now: DateTime<Utc>) -> Result<Approval, ApprovalError
     }
     let mut out = a.clone();
     out.status = ApprovalStatus::Executing;
+    out.claimed_at = Some(now);
     Ok(out)
 }
 
@@ -211,6 +213,7 @@ pub fn release(a: &Approval) -> Result<Approval, ApprovalError> {
     }
     let mut out = a.clone();
     out.status = ApprovalStatus::Approved;
+    out.claimed_at = None;
     Ok(out)
 }
 

@@ -75,6 +75,9 @@ pub struct Approval {
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub comment: Option<String>,
+    /// When a worker claimed it for execution (`executing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
     pub plan: RemediationPlan,
     pub decision: Decision,
     pub findings: Vec<Finding>,

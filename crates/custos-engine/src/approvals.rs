@@ -109,7 +109,7 @@ impl Engine {
     pub(crate) async fn release_approval(
         &self,
         claimed: &Approval,
-        run: &str,
+        run: Option<&str>,
         why: &str,
     ) -> Result<(), EngineError> {
         let released = custos_approval::release(claimed)?;
@@ -119,7 +119,7 @@ impl Engine {
                 &released,
                 &[ApprovalStatus::Executing],
                 "approval.released",
-                Some(run),
+                run,
             )
             .await?;
         Ok(())
@@ -188,7 +188,7 @@ impl Engine {
         {
             Ok(g) => g,
             Err(e) => {
-                self.release_approval(&claimed, &run, "the guard failed")
+                self.release_approval(&claimed, Some(&run), "the guard failed")
                     .await?;
                 return Err(e);
             }
@@ -200,7 +200,7 @@ impl Engine {
                 if record.outcome == ActionOutcome::Refused {
                     // Not now (a blackout, a limit, a pause): the request stays approved
                     // and a later run tries again until it expires.
-                    self.release_approval(&claimed, &run, "refused at admission")
+                    self.release_approval(&claimed, Some(&run), "refused at admission")
                         .await?;
                     if let Some(d) = &decision {
                         self.note_blast_radius(st, d).await?;
@@ -232,7 +232,7 @@ impl Engine {
                 row.set_execution(&record);
             }
             Guarded::NotNow { reason } => {
-                self.release_approval(&claimed, &run, &reason.message)
+                self.release_approval(&claimed, Some(&run), &reason.message)
                     .await?;
                 row.outcome = Outcome::Deferred;
                 row.reasons.push(reason.rule);

@@ -84,7 +84,43 @@ impl Engine {
                 }
             }
         }
+        self.release_abandoned_approvals().await?;
         Ok(out)
+    }
+
+    /// A worker that claimed an approval and died before admitting its intent leaves it
+    /// `executing` with nothing in flight: once the claim would have expired, it is given
+    /// back (approved), for a later run, or for expiry.
+    async fn release_abandoned_approvals(&self) -> Result<(), EngineError> {
+        let ttl = self.config.guard.claim_ttl;
+        let now = self.now();
+        for a in self
+            .ledger
+            .approvals(Some(ApprovalStatus::Executing))
+            .await?
+        {
+            if a.claimed_at.is_some_and(|t| t + ttl > now) {
+                continue;
+            }
+            let key = resource_key(&a.plan.resource);
+            if self
+                .ledger
+                .open_intents_for(&key)
+                .await?
+                .iter()
+                .any(|i| i.approval_id.as_deref() == Some(a.id.as_str()))
+            {
+                continue;
+            }
+            match self
+                .release_approval(&a, None, "its worker stopped before its intent")
+                .await
+            {
+                Ok(()) | Err(EngineError::Ledger(custos_ledger::LedgerError::Conflict { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Settle one interrupted intent by reading only; the caller holds the resource's
@@ -129,11 +165,14 @@ impl Engine {
         if let Some(id) = &row.approval_id {
             let a = self.ledger.approval(id).await?;
             if a.status == ApprovalStatus::Executing {
-                let run = row.run_id.clone().unwrap_or_default();
                 match record.outcome {
                     ActionOutcome::Interrupted => {
-                        self.release_approval(&a, &run, "interrupted before the call landed")
-                            .await?
+                        self.release_approval(
+                            &a,
+                            row.run_id.as_deref(),
+                            "interrupted before the call landed",
+                        )
+                        .await?
                     }
                     outcome => {
                         self.close_approval(

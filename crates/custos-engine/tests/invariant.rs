@@ -110,6 +110,9 @@ struct Call {
 struct Inner {
     buckets: BTreeMap<String, Bucket>,
     unreadable: BTreeSet<String>,
+    /// The next read by the guard crashes the process (after its claims, before any
+    /// intent).
+    crash_on_read: bool,
     faults: Vec<Fault>,
     model: Model,
     calls: Vec<Call>,
@@ -399,6 +402,11 @@ impl ResourceReader for Reader {
                 r.account
             )));
         }
+        let crash = std::mem::take(&mut w.lock().crash_on_read);
+        if crash {
+            w.crashed.notify_one();
+            return std::future::pending().await;
+        }
         let inner = w.lock();
         if inner.unreadable.contains(&r.resource_id) {
             return Err(TelemetryError::Aws {
@@ -545,6 +553,8 @@ enum Op {
     },
     /// Two workers scan at the same time.
     Concurrent,
+    /// The guard's next read crashes the process: claims made, no intent yet.
+    CrashBeforeIntent,
     /// The next first call crashes the process mid-call, during a scan.
     CrashDuringScan {
         landed: bool,
@@ -597,6 +607,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         rollback => (0..4usize).prop_map(|pick| Op::Rollback { pick }),
         concurrent => Just(Op::Concurrent),
         crash => any::<bool>().prop_map(|landed| Op::CrashDuringScan { landed }),
+        crash => Just(Op::CrashBeforeIntent),
         3 => prop_oneof![Just(1i64), Just(2), Just(30), Just(61), Just(24 * 60 + 1)].prop_map(|minutes| Op::Tick { minutes }),
         1 => any::<bool>().prop_map(Op::Blackout),
         1 => any::<bool>().prop_map(Op::CeilingOne),
@@ -717,6 +728,7 @@ impl Harness {
             inner: Mutex::new(Inner {
                 buckets,
                 unreadable: BTreeSet::new(),
+                crash_on_read: false,
                 faults: Vec::new(),
                 model: Model::initial(),
                 calls: Vec::new(),
@@ -902,6 +914,16 @@ impl Harness {
                     .faults
                     .retain(|f| !matches!(f, Fault::Crash { .. }));
             }
+            Op::CrashBeforeIntent => {
+                self.world.lock().crash_on_read = true;
+                let e = self.worker().await;
+                let src = Scan(self.world.clone());
+                tokio::select! {
+                    r = e.run_once(&src, Mode::Execute) => { r.unwrap(); }
+                    _ = self.world.crashed.notified() => self.crash(),
+                }
+                self.world.lock().crash_on_read = false;
+            }
             Op::Tick { minutes } => self.clock.advance(Duration::minutes(*minutes)),
             Op::Blackout(on) => self.world.lock().model.blackout = *on,
             Op::CeilingOne(on) => self.world.lock().model.ceiling_one = *on,
@@ -1031,6 +1053,29 @@ fn check_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
             });
             eprintln!("stats {} calls {:?}", h.world.lock().calls.len(), by);
         }
+        // Nothing stays claimed for ever: once every claim has expired, a run gives back
+        // approvals whose worker died before its intent.
+        h.clock.advance(Duration::seconds(CLAIM_TTL_SECONDS + 1));
+        let e = h.new_worker().await;
+        e.run_once(&Events(vec![]), Mode::Shadow).await.unwrap();
+        let in_flight: BTreeSet<String> = e
+            .ledger()
+            .open_intents()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|a| a.approval_id)
+            .collect();
+        let stuck: Vec<String> = e
+            .ledger()
+            .approvals(Some(ApprovalStatus::Executing))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| !in_flight.contains(&a.id))
+            .map(|a| a.id)
+            .collect();
+        prop_assert!(stuck.is_empty(), "approvals left executing: {stuck:?}");
         // The ledger stays one intact chain, and no resource has two open intents.
         let chain = h.world.ledger.verify_chain().await.unwrap();
         prop_assert_eq!(chain.first_bad, None);
@@ -1135,5 +1180,60 @@ fn the_oracle_sees_a_call_it_must_refuse() {
         let _ = fake.apply(&plan.resource, &json!({}), &json!({})).await;
         let v = h.world.lock().violations.clone();
         assert!(v.iter().any(|x| x == "called while paused"), "{v:#?}");
+    });
+}
+
+/// A worker that claimed an approval and died before its intent: once the claim would
+/// have expired, the next run gives the approval back and carries it out.
+#[test]
+fn an_approval_claimed_by_a_dead_worker_is_given_back() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let h = Harness::new().await;
+        let mut last = None;
+        // b1 is production: its fix waits for an approval.
+        h.apply(1, &Op::Scan { shadow: false }, &mut last).await;
+        h.apply(
+            2,
+            &Op::Approve {
+                execute: false,
+                as_requester: false,
+            },
+            &mut last,
+        )
+        .await;
+        let approved = h
+            .world
+            .ledger
+            .approvals(Some(ApprovalStatus::Approved))
+            .await
+            .unwrap();
+        assert_eq!(approved.len(), 2, "b1 and b2 are production");
+        h.apply(3, &Op::CrashBeforeIntent, &mut last).await;
+        let executing = h
+            .world
+            .ledger
+            .approvals(Some(ApprovalStatus::Executing))
+            .await
+            .unwrap();
+        assert_eq!(executing.len(), 1, "the dead worker's claim");
+        assert!(h.world.ledger.open_intents().await.unwrap().is_empty());
+        // Within the claim's lifetime nothing touches it.
+        h.apply(4, &Op::Scan { shadow: false }, &mut last).await;
+        let still = h.world.ledger.approval(&executing[0].id).await.unwrap();
+        assert_eq!(still.status, ApprovalStatus::Executing);
+        // Later it is given back and carried out.
+        h.apply(5, &Op::Tick { minutes: 2 }, &mut last).await;
+        h.apply(6, &Op::Scan { shadow: false }, &mut last).await;
+        let done = h.world.ledger.approval(&executing[0].id).await.unwrap();
+        assert_eq!(done.status, ApprovalStatus::Executed, "{done:#?}");
+        assert!(
+            h.world.lock().violations.is_empty(),
+            "{:?}",
+            h.world.lock().violations
+        );
     });
 }
