@@ -1,12 +1,14 @@
 //! Layer 3: the approval gate. Autonomy levels per resource class and environment decide
 //! how far a plan may go on its own; approval requests carry the full context, expire,
 //! are scoped to the state they were made on, and the requester cannot approve its own
-//! request (separation of duties). This crate decides; it never executes.
+//! request (separation of duties). Who may do what is decided here from authenticated
+//! principals; an approval counts only as the ledger's hash-chained events tell it
+//! ([`check_chain`]). This crate decides; it never executes.
 
 use chrono::{DateTime, Duration, Utc};
 use custos_core::{
-    Approval, ApprovalStatus, AutonomyLevel, Decision, Environment, Finding, Reason,
-    RemediationPlan, Stage, Verdict,
+    Approval, ApprovalStatus, AutonomyLevel, Decision, Digest, Environment, Finding, Permission,
+    Principal, Reason, RemediationPlan, Review, Role, Stage, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,6 +69,12 @@ pub fn autonomy_verdict(
     (v, reason)
 }
 
+mod chain;
+mod quorum;
+
+pub use chain::{ChainProblem, check_chain};
+pub use quorum::Quorum;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalError {
     #[error("approval `{id}` expired at {at}")]
@@ -75,8 +83,26 @@ pub enum ApprovalError {
     NotPending { id: String, status: ApprovalStatus },
     #[error("`{who}` requested this change and cannot approve it (separation of duties)")]
     SelfApproval { who: String },
-    #[error("an approver identity is required")]
-    NoIdentity,
+    #[error("`{who}` is a policy admin; policy admins never approve (separation of duties)")]
+    PolicyAdminApproval { who: String },
+    #[error("`{who}` (roles: {roles}) may not {action}")]
+    Forbidden {
+        who: String,
+        roles: String,
+        action: Permission,
+    },
+    #[error("`{who}` approved approval `{id}` already; it needs a different reviewer")]
+    AlreadyReviewed { id: String, who: String },
+    #[error(
+        "approval `{id}` is for plan {actual}, not the plan {seen} that was reviewed; look at the request again"
+    )]
+    PlanDigestMismatch {
+        id: String,
+        seen: Digest,
+        actual: Digest,
+    },
+    #[error("a denial needs a reason (`comment`)")]
+    DenialNeedsReason,
     #[error("approval `{id}` is `{status}`; only an approved request can be executed")]
     NotApproved { id: String, status: ApprovalStatus },
     #[error(
@@ -85,7 +111,43 @@ pub enum ApprovalError {
     NotExecuting { id: String, status: ApprovalStatus },
 }
 
-/// A new pending request for `plan`.
+impl ApprovalError {
+    /// A stable code for APIs and the ledger.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApprovalError::Expired { .. } => "approval_expired",
+            ApprovalError::NotPending { .. } => "approval_not_pending",
+            ApprovalError::SelfApproval { .. } => "self_approval",
+            ApprovalError::PolicyAdminApproval { .. } => "policy_admin_approval",
+            ApprovalError::Forbidden { .. } => "forbidden",
+            ApprovalError::AlreadyReviewed { .. } => "already_reviewed",
+            ApprovalError::PlanDigestMismatch { .. } => "plan_digest_mismatch",
+            ApprovalError::DenialNeedsReason => "denial_needs_reason",
+            ApprovalError::NotApproved { .. } => "approval_not_approved",
+            ApprovalError::NotExecuting { .. } => "approval_not_executing",
+        }
+    }
+}
+
+/// May `who` do `action`? A refusal names the principal and its roles.
+pub fn authorize(who: &Principal, action: Permission) -> Result<(), ApprovalError> {
+    if who.may(action) {
+        Ok(())
+    } else {
+        Err(ApprovalError::Forbidden {
+            who: who.name.clone(),
+            roles: if who.roles.is_empty() {
+                "none".into()
+            } else {
+                who.roles_text()
+            },
+            action,
+        })
+    }
+}
+
+/// A new pending request for `plan`, needing `required_reviewers` distinct reviewers.
+#[allow(clippy::too_many_arguments)]
 pub fn request(
     plan: RemediationPlan,
     decision: Decision,
@@ -94,6 +156,7 @@ pub fn request(
     requested_by: &str,
     now: DateTime<Utc>,
     ttl: Duration,
+    required_reviewers: u8,
 ) -> Approval {
     Approval {
         id: format!("apr-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
@@ -110,25 +173,17 @@ pub fn request(
         plan,
         decision,
         findings,
+        required_reviewers: required_reviewers.max(1),
+        reviews: Vec::new(),
     }
 }
 
-fn decide(
-    a: &Approval,
-    by: &str,
-    comment: Option<String>,
-    now: DateTime<Utc>,
-    to: ApprovalStatus,
-) -> Result<Approval, ApprovalError> {
+fn open_for_decision(a: &Approval, now: DateTime<Utc>) -> Result<(), ApprovalError> {
     if a.status != ApprovalStatus::Pending {
         return Err(ApprovalError::NotPending {
             id: a.id.clone(),
             status: a.status,
         });
-    }
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(ApprovalError::NoIdentity);
     }
     if now >= a.expires_at {
         return Err(ApprovalError::Expired {
@@ -136,37 +191,96 @@ fn decide(
             at: a.expires_at,
         });
     }
-    if to == ApprovalStatus::Approved && by.eq_ignore_ascii_case(a.requested_by.trim()) {
+    Ok(())
+}
+
+/// One reviewer approves a pending, unexpired request. `seen` is the plan digest the
+/// reviewer looked at (the web page and the API send it; a replay against another plan
+/// is refused). The requester and policy admins never count. The request becomes
+/// `approved` once `required_reviewers` distinct reviewers have approved.
+pub fn approve(
+    a: &Approval,
+    who: &Principal,
+    seen: Option<&Digest>,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Approval, ApprovalError> {
+    open_for_decision(a, now)?;
+    if who.has(Role::PolicyAdmin) {
+        return Err(ApprovalError::PolicyAdminApproval {
+            who: who.name.clone(),
+        });
+    }
+    authorize(who, Permission::Approve)?;
+    if who.name.eq_ignore_ascii_case(a.requested_by.trim()) {
         return Err(ApprovalError::SelfApproval {
-            who: by.to_string(),
+            who: who.name.clone(),
+        });
+    }
+    if a.reviews
+        .iter()
+        .any(|r| r.by.eq_ignore_ascii_case(&who.name))
+    {
+        return Err(ApprovalError::AlreadyReviewed {
+            id: a.id.clone(),
+            who: who.name.clone(),
+        });
+    }
+    let actual = a.plan_digest();
+    if let Some(seen) = seen
+        && *seen != actual
+    {
+        return Err(ApprovalError::PlanDigestMismatch {
+            id: a.id.clone(),
+            seen: seen.clone(),
+            actual,
         });
     }
     let mut out = a.clone();
-    out.status = to;
-    out.decided_by = Some(by.to_string());
-    out.decided_at = Some(now);
+    out.reviews.push(Review {
+        by: who.name.clone(),
+        roles: who.roles.iter().copied().collect(),
+        via: who.via.clone(),
+        at: now,
+        comment: comment.clone(),
+        plan_digest: actual,
+        before_digest: a.before_digest.clone(),
+        policy_digest: a.decision.policy_digest.clone(),
+    });
+    if out.reviews.len() >= usize::from(a.required_reviewers.max(1)) {
+        out.status = ApprovalStatus::Approved;
+        out.decided_by = Some(
+            out.reviews
+                .iter()
+                .map(|r| r.by.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        out.decided_at = Some(now);
+    }
     out.comment = comment;
     Ok(out)
 }
 
-/// Approve a pending, unexpired request; the approver must not be the requester.
-pub fn approve(
-    a: &Approval,
-    by: &str,
-    comment: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<Approval, ApprovalError> {
-    decide(a, by, comment, now, ApprovalStatus::Approved)
-}
-
-/// Deny a pending request (anyone may say no, the requester included).
+/// A reviewer denies a pending request, with a reason. The requester may say no too.
 pub fn deny(
     a: &Approval,
-    by: &str,
-    comment: Option<String>,
+    who: &Principal,
+    reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Approval, ApprovalError> {
-    decide(a, by, comment, now, ApprovalStatus::Denied)
+    open_for_decision(a, now)?;
+    authorize(who, Permission::Deny)?;
+    let reason = reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .ok_or(ApprovalError::DenialNeedsReason)?;
+    let mut out = a.clone();
+    out.status = ApprovalStatus::Denied;
+    out.decided_by = Some(who.name.clone());
+    out.decided_at = Some(now);
+    out.comment = Some(reason);
+    Ok(out)
 }
 
 /// The request as it stands at `now`: a pending or approved-but-unexecuted one past its

@@ -1,4 +1,5 @@
 use super::*;
+use custos_core::ApprovalChain;
 use custos_core::testing::{sample_decision as decision, sample_plan};
 use proptest::prelude::*;
 
@@ -9,6 +10,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn req() -> Approval {
+    req_n(1)
+}
+
+fn req_n(n: u8) -> Approval {
     request(
         sample_plan(&[]),
         decision(),
@@ -17,7 +22,53 @@ fn req() -> Approval {
         "custos",
         t0(),
         Duration::hours(24),
+        n,
     )
+}
+
+fn who(name: &str, roles: &[Role]) -> Principal {
+    Principal {
+        name: name.into(),
+        roles: roles.iter().copied().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: format!("tok-{name}"),
+        },
+    }
+}
+
+fn alice() -> Principal {
+    who("alice", &[Role::Reviewer])
+}
+
+fn bob() -> Principal {
+    who("bob", &[Role::Reviewer])
+}
+
+/// The events an honest ledger would hold for `a` (a separate model of the projection).
+fn chain_of(a: &Approval) -> ApprovalChain {
+    ApprovalChain {
+        request: Some(custos_core::ChainedRequest {
+            plan_digest: custos_core::plan_digest(&a.plan),
+            before_digest: a.before_digest.clone(),
+            policy_digest: a.decision.policy_digest.clone(),
+            requested_by: a.requested_by.clone(),
+            required_reviewers: a.required_reviewers,
+            expires_at: a.expires_at,
+        }),
+        reviews: a
+            .reviews
+            .iter()
+            .map(|r| custos_core::ChainedReview {
+                by: r.by.clone(),
+                roles: r.roles.clone(),
+                plan_digest: r.plan_digest.clone(),
+                before_digest: r.before_digest.clone(),
+                policy_digest: r.policy_digest.clone(),
+            })
+            .collect(),
+        status: Some(a.status),
+        broken_events: vec![],
+    }
 }
 
 #[test]
@@ -52,20 +103,143 @@ fn autonomy_resolution_and_ceiling() {
 #[test]
 fn requester_cannot_approve_but_can_deny() {
     let a = req();
+    let requester = who("Custos", &[Role::Reviewer]);
     assert_eq!(
-        approve(&a, "Custos", None, t0()).unwrap_err(),
+        approve(&a, &requester, None, None, t0()).unwrap_err(),
         ApprovalError::SelfApproval {
             who: "Custos".into()
         }
     );
     assert_eq!(
-        deny(&a, "custos", None, t0()).unwrap().status,
+        deny(&a, &requester, Some("not now".into()), t0())
+            .unwrap()
+            .status,
         ApprovalStatus::Denied
     );
     assert_eq!(
-        approve(&a, "  ", None, t0()).unwrap_err(),
-        ApprovalError::NoIdentity
+        deny(&a, &alice(), Some("  ".into()), t0()).unwrap_err(),
+        ApprovalError::DenialNeedsReason
     );
+}
+
+#[test]
+fn policy_admins_operators_and_auditors_never_approve() {
+    let a = req();
+    let admin = who("root", &[Role::PolicyAdmin, Role::Reviewer]);
+    assert_eq!(
+        approve(&a, &admin, None, None, t0()).unwrap_err().code(),
+        "policy_admin_approval"
+    );
+    for role in [Role::Operator, Role::Auditor, Role::Service] {
+        let p = who("pat", &[role]);
+        let err = approve(&a, &p, None, None, t0()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`pat` (roles: {role}) may not approve")
+        );
+    }
+}
+
+#[test]
+fn two_person_rule_needs_two_distinct_reviewers() {
+    let a = req_n(2);
+    let one = approve(&a, &alice(), None, None, t0()).unwrap();
+    assert_eq!(one.status, ApprovalStatus::Pending);
+    assert_eq!(
+        approve(&one, &who("ALICE", &[Role::Reviewer]), None, None, t0()).unwrap_err(),
+        ApprovalError::AlreadyReviewed {
+            id: a.id.clone(),
+            who: "ALICE".into()
+        }
+    );
+    let two = approve(&one, &bob(), None, None, t0()).unwrap();
+    assert_eq!(two.status, ApprovalStatus::Approved);
+    assert_eq!(two.decided_by.as_deref(), Some("alice, bob"));
+    assert!(check_chain(&two, &chain_of(&two)).is_empty());
+}
+
+#[test]
+fn the_ledgers_microsecond_times_match_the_stored_request() {
+    let mut a = req();
+    a.expires_at += Duration::nanoseconds(123_456_789);
+    let mut chain = chain_of(&a);
+    if let Some(r) = chain.request.as_mut() {
+        r.expires_at -= Duration::nanoseconds(789);
+    }
+    assert!(check_chain(&a, &chain).is_empty());
+    chain.request.as_mut().unwrap().expires_at -= Duration::microseconds(1);
+    assert_eq!(check_chain(&a, &chain).len(), 1);
+}
+
+#[test]
+fn a_review_of_another_plan_is_refused() {
+    let a = req();
+    let other = custos_core::Digest::of_bytes(b"another plan");
+    assert_eq!(
+        approve(&a, &alice(), Some(&other), None, t0())
+            .unwrap_err()
+            .code(),
+        "plan_digest_mismatch"
+    );
+    let seen = a.plan_digest();
+    assert!(approve(&a, &alice(), Some(&seen), None, t0()).is_ok());
+}
+
+#[test]
+fn the_chain_decides_not_the_stored_row() {
+    let a = req();
+    let approved = approve(&a, &alice(), None, None, t0()).unwrap();
+    // A row set to approved by SQL, while the events only know a pending request.
+    let mut forged = a.clone();
+    forged.status = ApprovalStatus::Approved;
+    let problems = check_chain(&forged, &chain_of(&a));
+    assert_eq!(
+        problems,
+        vec![
+            ChainProblem::Status {
+                stored: "approved".into(),
+                chained: "pending".into()
+            },
+            ChainProblem::Quorum {
+                valid: 0,
+                required: 1
+            }
+        ]
+    );
+    // The plan changed after the approval.
+    let mut changed = approved.clone();
+    changed.plan.parameters = serde_json::json!({"sneaky": true});
+    let problems = check_chain(&changed, &chain_of(&approved));
+    assert!(
+        matches!(
+            &problems[..],
+            [ChainProblem::Mismatch {
+                field: "plan digest",
+                ..
+            }]
+        ),
+        "{problems:?}"
+    );
+    // A review by the requester, or by a policy admin, written into the events, does not count.
+    let mut chain = chain_of(&approved);
+    chain.reviews[0].by = "custos".into();
+    assert_eq!(
+        check_chain(&approved, &chain),
+        vec![ChainProblem::Quorum {
+            valid: 0,
+            required: 1
+        }]
+    );
+    let mut chain = chain_of(&approved);
+    chain.reviews[0].roles.push(Role::PolicyAdmin);
+    assert_eq!(check_chain(&approved, &chain).len(), 1);
+    let mut chain = chain_of(&approved);
+    chain.broken_events.push(7);
+    assert_eq!(
+        check_chain(&approved, &chain),
+        vec![ChainProblem::BrokenEvent(7)]
+    );
+    assert!(check_chain(&approved, &chain_of(&approved)).is_empty());
 }
 
 #[test]
@@ -73,10 +247,10 @@ fn expired_requests_cannot_be_approved_or_executed() {
     let a = req();
     let late = t0() + Duration::hours(25);
     assert!(matches!(
-        approve(&a, "alice", None, late),
+        approve(&a, &alice(), None, None, late),
         Err(ApprovalError::Expired { .. })
     ));
-    let ok = approve(&a, "alice", None, t0()).unwrap();
+    let ok = approve(&a, &alice(), None, None, t0()).unwrap();
     assert!(matches!(
         claim(&ok, late),
         Err(ApprovalError::Expired { .. })
@@ -109,7 +283,7 @@ fn op() -> impl Strategy<Value = Op> {
     let who = prop_oneof![
         Just("custos".to_string()),
         Just("alice".to_string()),
-        Just(String::new())
+        Just("root".to_string())
     ];
     let hours = 0i64..48;
     prop_oneof![
@@ -120,6 +294,13 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::Release),
         any::<bool>().prop_map(Op::Close),
     ]
+}
+
+fn person(name: &str) -> Principal {
+    match name {
+        "root" => who(name, &[Role::PolicyAdmin, Role::Reviewer]),
+        _ => who(name, &[Role::Reviewer]),
+    }
 }
 
 proptest! {
@@ -133,8 +314,8 @@ proptest! {
         for op in ops {
             let before = a.status;
             let next = match &op {
-                Op::Approve(w, h) => approve(&a, w, None, t0() + Duration::hours(*h)).ok(),
-                Op::Deny(w, h) => deny(&a, w, None, t0() + Duration::hours(*h)).ok(),
+                Op::Approve(w, h) => approve(&a, &person(w), None, None, t0() + Duration::hours(*h)).ok(),
+                Op::Deny(w, h) => deny(&a, &person(w), Some("no".into()), t0() + Duration::hours(*h)).ok(),
                 Op::Expire(h) => expire_if_due(&a, t0() + Duration::hours(*h)),
                 Op::Claim(h) => claim(&a, t0() + Duration::hours(*h)).ok(),
                 Op::Release => release(&a).ok(),
@@ -145,7 +326,7 @@ proptest! {
                 match n.status {
                     ApprovalStatus::Approved => {
                         let by = n.decided_by.clone().unwrap_or_default();
-                        prop_assert!(by != "custos" && !by.is_empty());
+                        prop_assert!(by != "custos" && by != "root" && !by.is_empty());
                         if let Op::Approve(_, h) = op { prop_assert!(h < 24); }
                         approved_by = Some(by);
                     }

@@ -22,6 +22,8 @@ pub enum Needs {
     Aws,
     /// Neither AWS nor a ledger (plan/scan over a replay file).
     Offline,
+    /// The ledger, no AWS (deny; the HTTP server's reads).
+    Ledger,
 }
 
 /// A reader for commands that never read the cloud.
@@ -125,7 +127,7 @@ pub async fn engine(
     // the same way with or without credentials.
     let playbooks = load_playbooks(&config, &bundle, &custos_executor::offline_catalog())?;
     let pool = match needs {
-        Needs::Offline => None,
+        Needs::Offline | Needs::Ledger => None,
         Needs::Aws => {
             let roles = config
                 .targets
@@ -148,7 +150,7 @@ pub async fn engine(
     let ledger = match needs {
         // Offline commands write nothing: an in-memory ledger satisfies the engine.
         Needs::Offline => Ledger::open("sqlite::memory:").await,
-        Needs::Aws => Ledger::open(&config.database_url).await,
+        Needs::Aws | Needs::Ledger => Ledger::open(&config.database_url).await,
     }
     .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
     let inventory = pool.as_ref().map(|p| {

@@ -1,14 +1,17 @@
 //! Command-line interface and exit codes.
 
+use crate::auth;
 use crate::build::{self, Needs};
 use crate::render;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use custos_core::ApprovalStatus;
+use custos_core::{ApprovalStatus, Permission};
 use custos_engine::Mode;
+use custos_engine::config::Config;
 use custos_ledger::EventFilter;
 use custos_telemetry::Source;
 use custos_telemetry::replay::ReplaySource;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -22,6 +25,8 @@ pub const EXIT_FINDINGS: u8 = 3;
 pub const EXIT_ACTION_FAILED: u8 = 4;
 /// An approval or rollback was refused (expired, self-approval, not pending, stale).
 pub const EXIT_REFUSED: u8 = 5;
+/// The credential was refused, or its principal may not do this.
+pub const EXIT_DENIED: u8 = 6;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -45,7 +50,9 @@ impl From<custos_engine::EngineError> for Failure {
     fn from(e: custos_engine::EngineError) -> Self {
         use custos_engine::EngineError as E;
         let code = match &e {
-            E::NoIdentity => EXIT_INVALID,
+            E::Access(_) | E::Approval(custos_approval::ApprovalError::Forbidden { .. }) => {
+                EXIT_DENIED
+            }
             E::Approval(_) | E::Refused(_) => EXIT_REFUSED,
             E::Ledger(custos_ledger::LedgerError::Conflict { .. }) => EXIT_REFUSED,
             E::Ledger(
@@ -84,6 +91,10 @@ pub struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "table")]
     pub output: Output,
+    /// A file holding your credential (an API token or an OIDC bearer JWT); otherwise
+    /// `CUSTOS_TOKEN`. State-changing commands need one.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -94,8 +105,11 @@ const EXIT_HELP: &str = "Exit codes:
   2  invalid usage, configuration, policy or playbooks (custos refused to start)
   3  scan --fail-on-findings found non-compliant resources; policy test failed
   4  run: an action failed, was rolled back, or a resource could not be evaluated
-  5  approval or rollback refused (expired, self-approval, not pending, stale, refused by
-     the guard: blackout, pause, breaker, exclusion, limits)";
+  5  approval or rollback refused (expired, self-approval, policy admin, already reviewed,
+     another plan digest, not pending, stale, an approval that does not match the ledger,
+     refused by the guard: blackout, pause, breaker, exclusion, limits)
+  6  credentials refused (missing, malformed, unknown, revoked, expired) or the principal
+     may not do this";
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -136,18 +150,12 @@ pub enum Command {
         /// Decide and record what would be executed, without executing or asking.
         #[arg(long)]
         shadow: bool,
-        /// Identity recorded as the requester of approvals.
-        #[arg(long, env = "CUSTOS_ACTOR", default_value = "custos")]
-        actor: String,
         #[command(flatten)]
         source: SourceArgs,
     },
     /// Re-verification sweep: read every resource custos fixed; a fix that no longer
     /// holds is recorded as a recurrence and remediated again within the autonomy rules.
-    Reverify {
-        #[arg(long, env = "CUSTOS_ACTOR", default_value = "custos")]
-        actor: String,
-    },
+    Reverify,
     /// Approval requests: list, show, approve, deny.
     Approvals {
         #[command(subcommand)]
@@ -156,26 +164,27 @@ pub enum Command {
     /// Restore the before state of an executed fix, through the guard (refused in a
     /// blackout or pause, on an excluded resource, over a limit, or when the resource
     /// changed since the fix), checked by reading it back.
-    Rollback {
-        action_id: String,
-        /// Who asks for the rollback (required, recorded).
-        #[arg(long, env = "CUSTOS_APPROVER")]
-        by: Option<String>,
-    },
+    Rollback { action_id: String },
     /// The kill switch: stop every mutating path, approved work and rollbacks included,
     /// until `custos resume`. Recorded in the ledger; every worker sees it.
     Pause {
-        /// Who pauses (required, recorded).
-        #[arg(long, env = "CUSTOS_APPROVER")]
-        by: Option<String>,
         #[arg(long)]
         reason: String,
     },
     /// Lift the kill switch.
-    Resume {
-        #[arg(long, env = "CUSTOS_APPROVER")]
-        by: Option<String>,
+    Resume,
+    /// Principals and their roles.
+    Principals {
+        #[command(subcommand)]
+        command: crate::identity_cmd::PrincipalsCommand,
     },
+    /// API tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: crate::identity_cmd::TokensCommand,
+    },
+    /// Who your credential says you are.
+    Whoami,
     /// The circuit breaker: status, or reset after an operator has looked at the failures.
     Breaker {
         #[command(subcommand)]
@@ -215,17 +224,18 @@ pub enum Command {
 pub enum ApprovalsCommand {
     /// List requests (pending by default).
     List {
-        #[arg(long, value_parser = ["pending", "approved", "executing", "denied", "expired", "executed", "stale", "all"], default_value = "pending")]
+        #[arg(long, value_parser = ["pending", "approved", "executing", "denied", "expired", "executed", "stale", "invalid", "all"], default_value = "pending")]
         status: String,
     },
     /// Everything about one request: the plan, the before state, the decision and why.
     Show { id: String },
-    /// Approve a request and (unless --no-execute) execute it now.
+    /// Approve a request as the reviewer your credential names and, once enough distinct
+    /// reviewers have approved (unless --no-execute), execute it now.
     Approve {
         id: String,
-        /// Approver identity (must differ from the requester).
-        #[arg(long, env = "CUSTOS_APPROVER")]
-        by: Option<String>,
+        /// The plan digest you reviewed (`approvals show`); refused if the plan differs.
+        #[arg(long, value_name = "sha256:...")]
+        plan_digest: Option<String>,
         #[arg(long)]
         comment: Option<String>,
         /// Only record the approval; the next `run` executes it.
@@ -235,9 +245,8 @@ pub enum ApprovalsCommand {
     /// Deny a request.
     Deny {
         id: String,
-        #[arg(long, env = "CUSTOS_APPROVER")]
-        by: Option<String>,
-        #[arg(long)]
+        /// Why (required).
+        #[arg(long, alias = "reason")]
         comment: Option<String>,
     },
 }
@@ -247,10 +256,7 @@ pub enum BreakerCommand {
     /// Open or closed, why, and the failures counted now.
     Status,
     /// Close the breaker; failures before now stop counting.
-    Reset {
-        #[arg(long, env = "CUSTOS_APPROVER")]
-        by: Option<String>,
-    },
+    Reset,
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,14 +277,6 @@ pub enum PolicyCommand {
     },
 }
 
-/// The identity of whoever changes state. Never taken from `$USER`: a flag or
-/// `CUSTOS_APPROVER` must say it.
-fn who(by: Option<String>) -> Result<String, Failure> {
-    by.map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| Failure::new(EXIT_INVALID, custos_engine::EngineError::NoIdentity))
-}
-
 fn source_of(args: &SourceArgs) -> Option<ReplaySource> {
     args.replay.as_ref().map(ReplaySource::new)
 }
@@ -291,20 +289,37 @@ fn needs_for(args: &SourceArgs) -> Needs {
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     let s = serde_json::to_string_pretty(v).map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
     println!("{s}");
     Ok(())
 }
 
-/// The ledger named by `--database-url` or the configuration (no AWS, no policy).
+/// The configuration and the ledger named by `--database-url` or the configuration (no
+/// AWS, no policy).
 async fn open_ledger(
     cfg: Option<&std::path::Path>,
     db: Option<&str>,
-) -> Result<custos_ledger::Ledger, Failure> {
-    let config = build::load_config(cfg)?;
-    let url = db.map(str::to_string).unwrap_or(config.database_url);
-    Ok(custos_ledger::Ledger::open(&url).await?)
+) -> Result<(Config, Arc<custos_ledger::Ledger>), Failure> {
+    let mut config = build::load_config(cfg)?;
+    if let Some(url) = db {
+        config.database_url = url.to_string();
+    }
+    let ledger = custos_ledger::Ledger::open(&config.database_url).await?;
+    Ok((config, Arc::new(ledger)))
+}
+
+/// Who runs the pipeline: the credential's principal (allowed to run), or custos itself.
+async fn runner(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    cred: Option<&str>,
+) -> Result<String, Failure> {
+    if cred.is_none() {
+        return Ok(custos_core::SERVICE_PRINCIPAL.to_string());
+    }
+    let (config, ledger) = open_ledger(cfg, db).await?;
+    Ok(auth::runner(&config, ledger, cred).await?.name)
 }
 
 /// Build the engine and run it once over the replay file or, without one, the account.
@@ -330,6 +345,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let cfg = cli.config.as_deref();
     let db = cli.database_url.as_deref();
     let out = cli.output;
+    let cred = auth::credential(cli.token_file.as_deref())?;
+    let cred = cred.as_deref();
     match cli.command {
         Command::Scan {
             source,
@@ -363,9 +380,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             exit_when_idle,
             queue_url,
             shadow,
-            actor,
             source,
         } => {
+            let actor = runner(cfg, db, cred).await?;
             if !once {
                 if shadow || source.replay.is_some() {
                     return Err(Failure::msg(
@@ -387,8 +404,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 EXIT_OK
             })
         }
-        Command::Approvals { command } => approvals(cfg, db, out, command).await,
-        Command::Reverify { actor } => {
+        Command::Approvals { command } => approvals(cfg, db, cred, out, command).await,
+        Command::Reverify => {
+            let actor = runner(cfg, db, cred).await?;
             let built = build::engine(cfg, db, Needs::Aws, &actor).await?;
             let report = built.engine.reverify(Mode::Execute).await?;
             match out {
@@ -401,10 +419,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 EXIT_OK
             })
         }
-        Command::Rollback { action_id, by } => {
-            let by = who(by)?;
-            let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
-            let result = built.engine.rollback(&action_id, &by).await?;
+        Command::Rollback { action_id } => {
+            let built = build::engine(cfg, db, Needs::Aws, custos_core::SERVICE_PRINCIPAL).await?;
+            let who = auth::principal(
+                built.engine.config(),
+                built.engine.ledger_arc(),
+                cred,
+                Permission::Rollback,
+            )
+            .await?;
+            let result = built.engine.rollback(&action_id, &who).await?;
             match out {
                 Output::Json => print_json(&result)?,
                 Output::Table => print!("{}", render::rollback(&result)),
@@ -417,9 +441,17 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 _ => EXIT_REFUSED,
             })
         }
-        Command::Pause { by, reason } => {
-            let by = who(by)?;
-            let ledger = open_ledger(cfg, db).await?;
+        Command::Pause { reason } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            let by = auth::principal(&config, ledger.clone(), cred, Permission::Pause)
+                .await?
+                .name;
+            if reason.trim().is_empty() {
+                return Err(Failure::msg(
+                    EXIT_INVALID,
+                    "a pause needs a reason (`--reason`)".into(),
+                ));
+            }
             let changed = ledger.pause(&by, reason.trim()).await?;
             println!(
                 "{}",
@@ -431,9 +463,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             );
             Ok(EXIT_OK)
         }
-        Command::Resume { by } => {
-            let by = who(by)?;
-            let ledger = open_ledger(cfg, db).await?;
+        Command::Resume => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            let by = auth::principal(&config, ledger.clone(), cred, Permission::Resume)
+                .await?
+                .name;
             let changed = ledger.resume(&by).await?;
             println!(
                 "{}",
@@ -445,14 +479,31 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             );
             Ok(EXIT_OK)
         }
-        Command::Breaker { command } => breaker(cfg, db, out, command).await,
+        Command::Breaker { command } => breaker(cfg, db, cred, out, command).await,
+        Command::Principals { command } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            crate::identity_cmd::principals(&config, ledger, cred, out, command).await
+        }
+        Command::Tokens { command } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            crate::identity_cmd::tokens(&config, ledger, cred, out, command).await
+        }
+        Command::Whoami => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            let who = auth::principal(&config, ledger, cred, Permission::Read).await?;
+            match out {
+                Output::Json => print_json(&who)?,
+                Output::Table => println!("{} ({})", who.name, who.roles_text()),
+            }
+            Ok(EXIT_OK)
+        }
         Command::History {
             resource,
             run,
             limit,
             verify,
         } => {
-            let ledger = open_ledger(cfg, db).await?;
+            let (_, ledger) = open_ledger(cfg, db).await?;
             let events = ledger
                 .events(&EventFilter {
                     resource_contains: resource,
@@ -499,7 +550,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
         Command::DeadLetters => {
-            let ledger = open_ledger(cfg, db).await?;
+            let (_, ledger) = open_ledger(cfg, db).await?;
             let dls = ledger.dead_letters().await?;
             match out {
                 Output::Json => print_json(&dls)?,
@@ -661,14 +712,11 @@ async fn shutdown_signal() {
 async fn breaker(
     cfg: Option<&std::path::Path>,
     db: Option<&str>,
+    cred: Option<&str>,
     out: Output,
     command: BreakerCommand,
 ) -> Result<u8, Failure> {
-    let config = build::load_config(cfg)?;
-    let url = db
-        .map(str::to_string)
-        .unwrap_or(config.database_url.clone());
-    let ledger = custos_ledger::Ledger::open(&url).await?;
+    let (config, ledger) = open_ledger(cfg, db).await?;
     match command {
         BreakerCommand::Status => {
             let b = config.guard.breaker;
@@ -686,8 +734,10 @@ async fn breaker(
             }
             Ok(EXIT_OK)
         }
-        BreakerCommand::Reset { by } => {
-            let by = who(by)?;
+        BreakerCommand::Reset => {
+            let by = auth::principal(&config, ledger.clone(), cred, Permission::ResetBreaker)
+                .await?
+                .name;
             let changed = ledger.reset_breaker(&by).await?;
             println!(
                 "{}",
@@ -705,12 +755,13 @@ async fn breaker(
 async fn approvals(
     cfg: Option<&std::path::Path>,
     db: Option<&str>,
+    cred: Option<&str>,
     out: Output,
     command: ApprovalsCommand,
 ) -> Result<u8, Failure> {
     match command {
         ApprovalsCommand::List { status } => {
-            let ledger = open_ledger(cfg, db).await?;
+            let (_, ledger) = open_ledger(cfg, db).await?;
             let filter = if status == "all" {
                 None
             } else {
@@ -724,7 +775,7 @@ async fn approvals(
             Ok(EXIT_OK)
         }
         ApprovalsCommand::Show { id } => {
-            let ledger = open_ledger(cfg, db).await?;
+            let (_, ledger) = open_ledger(cfg, db).await?;
             let a = ledger.approval(&id).await?;
             match out {
                 Output::Json => print_json(&a)?,
@@ -734,13 +785,23 @@ async fn approvals(
         }
         ApprovalsCommand::Approve {
             id,
-            by,
+            plan_digest,
             comment,
             no_execute,
         } => {
-            let by = who(by)?;
-            let built = build::engine(cfg, db, Needs::Aws, "custos").await?;
-            let (a, row) = built.engine.approve(&id, &by, comment, !no_execute).await?;
+            let built = build::engine(cfg, db, Needs::Aws, custos_core::SERVICE_PRINCIPAL).await?;
+            let who = auth::principal(
+                built.engine.config(),
+                built.engine.ledger_arc(),
+                cred,
+                Permission::Approve,
+            )
+            .await?;
+            let seen = plan_digest.map(custos_core::Digest);
+            let (a, row) = built
+                .engine
+                .approve(&id, &who, seen.as_ref(), comment, !no_execute)
+                .await?;
             match out {
                 Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
                 Output::Table => print!("{}", render::approved(&a, row.as_ref())),
@@ -749,25 +810,27 @@ async fn approvals(
             Ok(match row.as_ref().map(|r| r.outcome) {
                 Some(O::Failed | O::RolledBack | O::Stale) => EXIT_ACTION_FAILED,
                 // Approved, but the guard did not execute it now (blackout, pause, limit).
-                Some(O::Recommended | O::Denied | O::Deferred) => EXIT_REFUSED,
+                Some(O::Recommended | O::Denied | O::Deferred | O::Refused) => EXIT_REFUSED,
                 _ => EXIT_OK,
             })
         }
-        ApprovalsCommand::Deny { id, by, comment } => {
-            let by = who(by)?;
-            // Denying needs no AWS: open only the ledger.
-            let ledger = open_ledger(cfg, db).await?;
-            let a = ledger.approval(&id).await?;
-            let denied = custos_approval::deny(&a, &by, comment, chrono::Utc::now())
-                .map_err(|e| Failure::new(EXIT_REFUSED, e))?;
-            ledger
-                .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied", None)
-                .await?;
+        ApprovalsCommand::Deny { id, comment } => {
+            // Denying needs no AWS: the engine is built offline over the real ledger.
+            let built =
+                build::engine(cfg, db, Needs::Ledger, custos_core::SERVICE_PRINCIPAL).await?;
+            let who = auth::principal(
+                built.engine.config(),
+                built.engine.ledger_arc(),
+                cred,
+                Permission::Deny,
+            )
+            .await?;
+            let denied = built.engine.deny(&id, &who, comment).await?;
             match out {
                 Output::Json => print_json(&denied)?,
                 Output::Table => println!(
-                    "denied {} ({} on {})",
-                    denied.id, denied.plan.playbook, denied.plan.resource.resource_id
+                    "denied {} ({} on {}) by {}",
+                    denied.id, denied.plan.playbook, denied.plan.resource.resource_id, who.name
                 ),
             }
             Ok(EXIT_OK)

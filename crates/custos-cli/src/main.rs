@@ -1,8 +1,10 @@
 //! The `custos` command.
 
+mod auth;
 mod bench;
 mod build;
 mod cli;
+mod identity_cmd;
 mod render;
 
 use clap::Parser;

@@ -88,7 +88,7 @@ async fn sandwich_end_to_end_on_localstack() {
         .count();
     assert_eq!(s3_pending, 3);
 
-    // The requester cannot approve its own request; someone else can, and it executes.
+    // An operator may not approve; a reviewer can, and it executes.
     let prod = pending
         .as_array()
         .unwrap()
@@ -96,22 +96,20 @@ async fn sandwich_end_to_end_on_localstack() {
         .find(|a| a["plan"]["resource"]["resource_id"] == b(Fixture::Production).as_str())
         .unwrap();
     let id = prod["id"].as_str().unwrap();
-    let selfie = env.custos(&["approvals", "approve", id, "--by", "custos"]);
-    assert_eq!(selfie.status.code(), Some(5), "{}", text(&selfie));
-    assert!(String::from_utf8_lossy(&selfie.stderr).contains("separation of duties"));
-    let ok = env.json(&[
-        "approvals",
-        "approve",
-        id,
-        "--by",
+    let operator = env.custos_as("olivia", &["approvals", "approve", id]);
+    assert_eq!(operator.status.code(), Some(6), "{}", text(&operator));
+    assert_eq!(
+        String::from_utf8_lossy(&operator.stderr).trim(),
+        "error: `olivia` (roles: operator) may not approve"
+    );
+    let ok = env.json_as(
         "alice",
-        "--comment",
-        "SEC-12",
-    ]);
+        &["approvals", "approve", id, "--comment", "SEC-12"],
+    );
     assert_eq!(ok["approval"]["status"], "executed");
     assert_eq!(ok["execution"]["outcome"], "fixed");
     assert!(has_pab(&client, &b(Fixture::Production)).await);
-    let again = env.custos(&["approvals", "approve", id, "--by", "alice"]);
+    let again = env.custos_as("bob", &["approvals", "approve", id]);
     assert_eq!(
         again.status.code(),
         Some(5),
@@ -120,23 +118,21 @@ async fn sandwich_end_to_end_on_localstack() {
 
     // Rollback restores the exact before state (there was no public access block).
     let action = ok["execution"]["action_id"].as_str().unwrap();
-    let rb = env.custos(&["rollback", action, "--by", "alice"]);
+    let rb = env.custos_as("alice", &["rollback", action]);
     assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
     assert!(
         !has_pab(&client, &b(Fixture::Production)).await,
         "rollback did not remove the block"
     );
     // Rolling back again is refused (the action is reverted); so is a rollback without
-    // an identity.
+    // credentials.
     assert_eq!(
-        env.custos(&["rollback", action, "--by", "alice"])
-            .status
-            .code(),
+        env.custos_as("alice", &["rollback", action]).status.code(),
         Some(5)
     );
     let anonymous = env.custos(&["rollback", action]);
-    assert_eq!(anonymous.status.code(), Some(2), "{}", text(&anonymous));
-    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("an identity is required"));
+    assert_eq!(anonymous.status.code(), Some(6), "{}", text(&anonymous));
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("no credentials"));
 
     let hist = env.custos(&["history", "--verify", "--limit", "5"]);
     assert_eq!(hist.status.code(), Some(0), "{}", text(&hist));

@@ -146,7 +146,7 @@ async fn nothing_executes_inside_a_blackout_and_the_same_run_outside_does() {
         .unwrap()
         .to_string();
     env.write_config(blackout);
-    let approved = env.json_exit(&["approvals", "approve", &id, "--by", "alice"], 5);
+    let approved = env.json_exit_as("alice", &["approvals", "approve", &id], 5);
     assert_eq!(approved["approval"]["status"], "approved");
     assert_eq!(approved["execution"]["outcome"], "recommended");
     assert!(

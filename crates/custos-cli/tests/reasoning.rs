@@ -154,7 +154,7 @@ async fn a_blocking_model_leaves_the_finding_visible_for_review() {
         text(&hist)
     );
     // A human who judges the model wrong approves; the fix is made.
-    let ok = env.json(&["approvals", "approve", &id, "--by", "alice"]);
+    let ok = env.json_as("alice", &["approvals", "approve", &id]);
     assert_eq!(ok["execution"]["outcome"], "fixed", "{ok:#}");
     assert!(
         client

@@ -70,7 +70,7 @@ async fn approved_work_counts_against_the_blast_radius_and_the_kill_switch_stops
     let ids = bucket_requests(&pending);
     assert_eq!(ids.len(), 8, "{pending:#}");
     for id in &ids {
-        let out = env.custos(&["approvals", "approve", id, "--by", "alice", "--no-execute"]);
+        let out = env.custos_as("alice", &["approvals", "approve", id, "--no-execute"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
 
@@ -114,7 +114,7 @@ async fn approved_work_counts_against_the_blast_radius_and_the_kill_switch_stops
     }
 
     // pause: nothing runs, approved work included, until resume.
-    let out = env.custos(&["pause", "--by", "alice", "--reason", "INC-7 under way"]);
+    let out = env.custos_as("alice", &["pause", "--reason", "INC-7 under way"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let paused = env.json(&["run", "--once"]);
     assert_eq!(intents(&env.events(paused["run_id"].as_str().unwrap())), 0);
@@ -127,10 +127,7 @@ async fn approved_work_counts_against_the_blast_radius_and_the_kill_switch_stops
         "{paused:#}"
     );
     assert_eq!(with_block(&client, &prod).await, 3);
-    assert_eq!(
-        env.custos(&["resume", "--by", "alice"]).status.code(),
-        Some(0)
-    );
+    assert_eq!(env.custos_as("alice", &["resume"]).status.code(), Some(0));
     let resumed = env.json(&["run", "--once"]);
     assert_eq!(intents(&env.events(resumed["run_id"].as_str().unwrap())), 3);
     assert_eq!(with_block(&client, &prod).await, 6);
@@ -161,12 +158,21 @@ async fn a_rollback_goes_through_the_guard() {
     assert!(has_public_access_block(&client, &bucket).await);
 
     let anonymous = env.custos(&["rollback", &action]);
-    assert_eq!(anonymous.status.code(), Some(2), "{}", text(&anonymous));
+    assert_eq!(anonymous.status.code(), Some(6), "{}", text(&anonymous));
+    // A reviewer is not an operator: approving is not rolling back.
+    let reviewer = env.custos_as("bob", &["rollback", &action]);
+    assert_eq!(reviewer.status.code(), Some(6), "{}", text(&reviewer));
+    assert!(
+        String::from_utf8_lossy(&reviewer.stderr)
+            .contains("`bob` (roles: reviewer) may not rollback"),
+        "{}",
+        text(&reviewer)
+    );
 
     // A blackout on every environment: refused, nothing called.
     let everywhere = ALWAYS_BLACKOUT.replace("[\"production\"]", "[\"*\"]");
     env.write_config(&everywhere);
-    let out = env.custos(&["--output", "json", "rollback", &action, "--by", "alice"]);
+    let out = env.custos_as("alice", &["--output", "json", "rollback", &action]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "refused", "{report:#}");
@@ -192,7 +198,7 @@ async fn a_rollback_goes_through_the_guard() {
     )
     .await
     .unwrap();
-    let out = env.custos(&["--output", "json", "rollback", &action, "--by", "alice"]);
+    let out = env.custos_as("alice", &["--output", "json", "rollback", &action]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "stale", "{report:#}");
@@ -202,7 +208,7 @@ async fn a_rollback_goes_through_the_guard() {
     tag_bucket(&client, &bucket, &[("environment", "dev")])
         .await
         .unwrap();
-    let out = env.custos(&["--output", "json", "rollback", &action, "--by", "alice"]);
+    let out = env.custos_as("alice", &["--output", "json", "rollback", &action]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "executed");
@@ -676,7 +682,7 @@ async fn two_processes_never_execute_the_same_approval() {
         .unwrap();
     env.json(&["run", "--once"]);
     let id = bucket_requests(&env.json(&["approvals", "list"]))[0].clone();
-    let out = env.custos(&["approvals", "approve", &id, "--by", "alice", "--no-execute"]);
+    let out = env.custos_as("alice", &["approvals", "approve", &id, "--no-execute"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     let put = Matcher::s3(Method::PUT, &bucket, "publicAccessBlock");
@@ -790,7 +796,7 @@ async fn failures_open_a_breaker_that_stops_execution_until_reset() {
     let held = env.json(&["run", "--once"]);
     assert_eq!(intents(&env.events(held["run_id"].as_str().unwrap())), 0);
     assert_eq!(with_block(&client, &names).await, 0);
-    let out = env.custos(&["breaker", "reset", "--by", "alice"]);
+    let out = env.custos_as("alice", &["breaker", "reset"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     env.json(&["run", "--once"]);
     assert_eq!(with_block(&client, &names).await, 8);

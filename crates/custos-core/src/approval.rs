@@ -1,6 +1,6 @@
 //! Approval requests: a plan waiting for a human, with everything needed to judge it.
 
-use crate::{Decision, Digest, Finding, RemediationPlan};
+use crate::{AuthMethod, Decision, Digest, Finding, RemediationPlan, Role};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -19,6 +19,9 @@ pub enum ApprovalStatus {
     Executed,
     /// Approved, but the resource had changed: nothing was executed.
     Stale,
+    /// The stored request does not match what the ledger's events say (edited behind
+    /// custos' back): refused, never executed.
+    Invalid,
 }
 
 impl ApprovalStatus {
@@ -31,6 +34,7 @@ impl ApprovalStatus {
             ApprovalStatus::Expired => "expired",
             ApprovalStatus::Executed => "executed",
             ApprovalStatus::Stale => "stale",
+            ApprovalStatus::Invalid => "invalid",
         }
     }
 
@@ -43,6 +47,7 @@ impl ApprovalStatus {
             "expired" => ApprovalStatus::Expired,
             "executed" => ApprovalStatus::Executed,
             "stale" => ApprovalStatus::Stale,
+            "invalid" => ApprovalStatus::Invalid,
             _ => return None,
         })
     }
@@ -83,4 +88,75 @@ pub struct Approval {
     pub findings: Vec<Finding>,
     /// The guarded state digest the approval is scoped to.
     pub before_digest: Digest,
+    /// Distinct reviewers needed (two-person rule: 2).
+    #[serde(default = "one")]
+    pub required_reviewers: u8,
+    /// Approvals given so far, each bound to the digests the reviewer saw.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<Review>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+impl Approval {
+    /// The digest of the plan as stored: what a reviewer approves.
+    pub fn plan_digest(&self) -> Digest {
+        plan_digest(&self.plan)
+    }
+}
+
+/// The digest of a plan (canonical JSON).
+pub fn plan_digest(plan: &RemediationPlan) -> Digest {
+    match serde_json::to_value(plan) {
+        Ok(v) => crate::digest_json(&v),
+        // A plan always serializes; should it ever not, its digest matches nothing.
+        Err(e) => Digest::of_bytes(format!("unserializable plan: {e}").as_bytes()),
+    }
+}
+
+/// One reviewer's approval, bound to what they saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub by: String,
+    pub roles: Vec<Role>,
+    pub via: AuthMethod,
+    pub at: DateTime<Utc>,
+    pub comment: Option<String>,
+    pub plan_digest: Digest,
+    pub before_digest: Digest,
+    pub policy_digest: Digest,
+}
+
+/// What the hash-chained events say about one request: the only account the engine
+/// trusts. The `approvals` table is a projection of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApprovalChain {
+    pub request: Option<ChainedRequest>,
+    /// Every `approval.reviewed` event, in order.
+    pub reviews: Vec<ChainedReview>,
+    /// The status the newest event moved the request to.
+    pub status: Option<ApprovalStatus>,
+    /// Events whose stored hash does not match their content.
+    pub broken_events: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainedRequest {
+    pub plan_digest: Digest,
+    pub before_digest: Digest,
+    pub policy_digest: Digest,
+    pub requested_by: String,
+    pub required_reviewers: u8,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainedReview {
+    pub by: String,
+    pub roles: Vec<Role>,
+    pub plan_digest: Digest,
+    pub before_digest: Digest,
+    pub policy_digest: Digest,
 }

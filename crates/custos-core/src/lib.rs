@@ -6,16 +6,20 @@ pub mod ci;
 pub mod clock;
 pub mod decision;
 pub mod environment;
+pub mod identity;
 pub mod plan;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use approval::{Approval, ApprovalStatus};
+pub use approval::{
+    Approval, ApprovalChain, ApprovalStatus, ChainedRequest, ChainedReview, Review, plan_digest,
+};
 pub use canonical::{Digest, canonical_json, digest_json};
 pub use ci::{CiError, ConfigurationItem, ResourceRef};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdict};
 pub use environment::{EnvClass, EnvSelector, Environment, Environments};
+pub use identity::{AuthMethod, Permission, Principal, Role, SERVICE_PRINCIPAL};
 pub use plan::{
     ActionKind, ActionOutcome, ExecutionRecord, Finding, Operation, RemediationPlan, Risk,
     RollbackStep, Severity, Verification,

@@ -6,7 +6,7 @@
 use crate::guard::{Guarded, Work};
 use crate::report::{Outcome, RunRow};
 use crate::{Budget, Engine, EngineError, Mode, RunState};
-use custos_core::{ActionOutcome, Approval, ApprovalStatus};
+use custos_core::{ActionOutcome, Approval, ApprovalStatus, Digest, Principal};
 use custos_ledger::LedgerError;
 
 impl Engine {
@@ -33,30 +33,77 @@ impl Engine {
         Ok(n)
     }
 
-    /// A human approves a request; with `execute`, it runs now, through the guard, in a
-    /// run of its own.
+    /// The request as stored, checked against its events under the ledger's write lock;
+    /// one that disagrees is marked `invalid` (recorded with the problems) and refused.
+    pub(crate) async fn trusted(&self, id: &str) -> Result<Approval, EngineError> {
+        let vetted = self
+            .ledger
+            .vet_approval(id, |a, chain| {
+                custos_approval::check_chain(a, chain)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .await?;
+        vetted.map_err(|problems| {
+            tracing::info!(
+                "approval `{id}` does not match the ledger: {}",
+                problems.join("; ")
+            );
+            EngineError::Refused(format!(
+                "approval `{id}` does not match the ledger's events and is refused: {}",
+                problems.join("; ")
+            ))
+        })
+    }
+
+    /// Record a refused decision on a request, then return the refusal.
+    async fn refuse(
+        &self,
+        a: &Approval,
+        who: &Principal,
+        action: &str,
+        e: custos_approval::ApprovalError,
+    ) -> EngineError {
+        let detail = serde_json::json!({
+            "approval_id": a.id, "action": action, "by": who.name, "roles": who.roles,
+            "via": who.via, "code": e.code(), "detail": e.to_string(),
+        });
+        if let Err(le) = self
+            .ledger
+            .record_refusal("approval.refused", &detail)
+            .await
+        {
+            return le.into();
+        }
+        e.into()
+    }
+
+    /// A reviewer approves a request, bound to the plan digest they saw (when given).
+    /// Once enough distinct reviewers have approved, with `execute`, it runs now, through
+    /// the guard, in a run of its own.
     pub async fn approve(
         &self,
         id: &str,
-        by: &str,
+        who: &Principal,
+        seen: Option<&Digest>,
         comment: Option<String>,
         execute: bool,
     ) -> Result<(Approval, Option<RunRow>), EngineError> {
-        if by.trim().is_empty() {
-            return Err(EngineError::NoIdentity);
-        }
         self.expire_due().await?;
-        let a = self.ledger.approval(id).await?;
-        let approved = custos_approval::approve(&a, by, comment, self.now())?;
-        self.ledger
-            .transition_approval(
-                &approved,
-                &[ApprovalStatus::Pending],
-                "approval.approved",
-                None,
-            )
-            .await?;
-        if !execute {
+        let found = self.ledger.approval(id).await?;
+        let a = self.trusted(&found.id).await?;
+        let approved = match custos_approval::approve(&a, who, seen, comment, self.now()) {
+            Ok(x) => x,
+            Err(e) => return Err(self.refuse(&a, who, "approve", e).await),
+        };
+        let review = approved
+            .reviews
+            .last()
+            .cloned()
+            .ok_or_else(|| EngineError::Refused("no review was recorded".into()))?;
+        self.ledger.record_review(&approved, &review).await?;
+        if !execute || approved.status != ApprovalStatus::Approved {
             return Ok((approved, None));
         }
         let mut st = self
@@ -74,18 +121,19 @@ impl Engine {
         Ok((after, Some(row)))
     }
 
-    /// A human denies a request (anyone may say no, the requester included).
+    /// A reviewer denies a request, with a reason (the requester may say no too).
     pub async fn deny(
         &self,
         id: &str,
-        by: &str,
-        comment: Option<String>,
+        who: &Principal,
+        reason: Option<String>,
     ) -> Result<Approval, EngineError> {
-        if by.trim().is_empty() {
-            return Err(EngineError::NoIdentity);
-        }
+        self.expire_due().await?;
         let a = self.ledger.approval(id).await?;
-        let denied = custos_approval::deny(&a, by, comment, self.now())?;
+        let denied = match custos_approval::deny(&a, who, reason, self.now()) {
+            Ok(x) => x,
+            Err(e) => return Err(self.refuse(&a, who, "deny", e).await),
+        };
         self.ledger
             .transition_approval(&denied, &[ApprovalStatus::Pending], "approval.denied", None)
             .await?;
@@ -152,6 +200,16 @@ impl Engine {
     ) -> Result<RunRow, EngineError> {
         let mut row = RunRow::decided(&a.plan, &a.decision, &a.findings);
         row.approval_id = Some(a.id.clone());
+        // Trusted only as the events tell it: a row edited behind custos' back is refused.
+        let a = match self.trusted(&a.id).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                row.outcome = Outcome::Refused;
+                row.detail = Some(e.to_string());
+                return Ok(row);
+            }
+        };
+        let a = &a;
         let claimed = match custos_approval::claim(a, self.now()) {
             Ok(c) => c,
             Err(e) => {

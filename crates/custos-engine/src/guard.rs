@@ -670,11 +670,19 @@ impl Engine {
     /// Undo an executed fix: a mutation like any other, through the guard. Refused
     /// during a blackout or pause, on an excluded resource, when the resource changed
     /// since the fix (the rollback would overwrite that change), or over a limit.
-    pub async fn rollback(&self, action_id: &str, by: &str) -> Result<RollbackReport, EngineError> {
-        let by = by.trim();
-        if by.is_empty() {
-            return Err(EngineError::NoIdentity);
-        }
+    pub async fn rollback(
+        &self,
+        action_id: &str,
+        who: &custos_core::Principal,
+    ) -> Result<RollbackReport, EngineError> {
+        custos_identity::require(
+            &self.ledger,
+            who,
+            custos_core::Permission::Rollback,
+            json!({"action_id": action_id}),
+        )
+        .await?;
+        let by = who.name.as_str();
         let row = self.ledger.action(action_id).await?;
         let is_fix = matches!(row.plan.operation, Operation::Fix);
         if row.status != ActionStatus::Outcome(ActionOutcome::Executed) || !is_fix {

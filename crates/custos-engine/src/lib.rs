@@ -49,8 +49,8 @@ pub enum EngineError {
     Approval(#[from] custos_approval::ApprovalError),
     #[error("{0}")]
     Refused(String),
-    #[error("an identity is required: pass `--by` or set `CUSTOS_APPROVER`")]
-    NoIdentity,
+    #[error(transparent)]
+    Access(#[from] custos_identity::AccessError),
 }
 
 /// How a run treats cleared plans.
@@ -223,6 +223,11 @@ impl Engine {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The ledger, shared (for the authenticator and the HTTP server).
+    pub fn ledger_arc(&self) -> Arc<Ledger> {
+        self.ledger.clone()
     }
 
     pub fn config(&self) -> &Config {

@@ -524,6 +524,7 @@ impl Engine {
             &self.actor,
             self.now(),
             self.config.approval_ttl,
+            self.config.quorum.required(&plan.resource.class(), plan),
         );
         let (a, _new) = self.ledger.request_approval(&approval).await?;
         row.approval_id = Some(a.id);

@@ -24,6 +24,8 @@ pub enum Outcome {
     Recommended,
     Denied,
     NoPlaybook,
+    /// An approved request whose stored form disagrees with the ledger's events.
+    Refused,
     Error,
 }
 
@@ -40,6 +42,7 @@ impl Outcome {
             Outcome::WouldExecute => "would execute",
             Outcome::WouldAskApproval => "would ask approval",
             Outcome::Recommended => "recommended only",
+            Outcome::Refused => "refused",
             Outcome::Denied => "excluded / denied",
             Outcome::NoPlaybook => "no playbook",
             Outcome::Error => "error",
@@ -212,7 +215,7 @@ impl RunReport {
         self.rows.iter().any(|r| {
             matches!(
                 r.outcome,
-                Outcome::Failed | Outcome::RolledBack | Outcome::Error
+                Outcome::Failed | Outcome::RolledBack | Outcome::Refused | Outcome::Error
             )
         })
     }

@@ -2,8 +2,10 @@
 //! ledger (every worker sees them) and every change is an event.
 
 use crate::{Engine, EngineError};
+use custos_core::{Permission, Principal};
 use custos_ledger::{FailureCounts, GuardState};
 use serde::Serialize;
+use serde_json::json;
 
 /// The breaker and what feeds it.
 #[derive(Debug, Clone, Serialize)]
@@ -16,31 +18,24 @@ pub struct BreakerStatus {
     pub window_minutes: i64,
 }
 
-fn who(by: &str) -> Result<&str, EngineError> {
-    let by = by.trim();
-    if by.is_empty() {
-        Err(EngineError::NoIdentity)
-    } else {
-        Ok(by)
-    }
-}
-
 impl Engine {
     /// Stop every mutating path (approved work included) until [`Engine::resume`].
     /// `false`: custos was paused already.
-    pub async fn pause(&self, by: &str, reason: &str) -> Result<bool, EngineError> {
+    pub async fn pause(&self, who: &Principal, reason: &str) -> Result<bool, EngineError> {
+        custos_identity::require(&self.ledger, who, Permission::Pause, json!("custos")).await?;
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(EngineError::Refused(
                 "a pause needs a reason (`--reason`)".into(),
             ));
         }
-        Ok(self.ledger.pause(who(by)?, reason).await?)
+        Ok(self.ledger.pause(&who.name, reason).await?)
     }
 
     /// `false`: custos was not paused.
-    pub async fn resume(&self, by: &str) -> Result<bool, EngineError> {
-        Ok(self.ledger.resume(who(by)?).await?)
+    pub async fn resume(&self, who: &Principal) -> Result<bool, EngineError> {
+        custos_identity::require(&self.ledger, who, Permission::Resume, json!("custos")).await?;
+        Ok(self.ledger.resume(&who.name).await?)
     }
 
     pub async fn breaker_status(&self) -> Result<BreakerStatus, EngineError> {
@@ -60,7 +55,14 @@ impl Engine {
     }
 
     /// Close an open breaker; failures before now stop counting. `false`: it was closed.
-    pub async fn reset_breaker(&self, by: &str) -> Result<bool, EngineError> {
-        Ok(self.ledger.reset_breaker(who(by)?).await?)
+    pub async fn reset_breaker(&self, who: &Principal) -> Result<bool, EngineError> {
+        custos_identity::require(
+            &self.ledger,
+            who,
+            Permission::ResetBreaker,
+            json!("breaker"),
+        )
+        .await?;
+        Ok(self.ledger.reset_breaker(&who.name).await?)
     }
 }

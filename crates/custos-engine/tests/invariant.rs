@@ -92,6 +92,8 @@ struct Model {
     breaker_reset_at: Option<DateTime<Utc>>,
     /// An operator's rollback in progress, for this bucket.
     rollback_of: Option<String>,
+    /// Approvals whose row the harness edited by SQL: never a ground for a call.
+    tampered: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,11 +174,7 @@ impl World {
     ) -> Vec<String> {
         let now = self.clock.now();
         let key = intent.plan.resource.clone();
-        let approvals = self
-            .ledger
-            .approvals(Some(ApprovalStatus::Executing))
-            .await
-            .unwrap();
+        let approvals = approved_in_events(&self.ledger).await;
         let inner = self.lock();
         let m = &inner.model;
         let mut v = Vec::new();
@@ -227,11 +225,10 @@ impl World {
             let production = tag("environment") != Some("dev");
             if production {
                 let approved = approvals.iter().any(|a| {
-                    a.plan.resource == key
-                        && a.decided_by
-                            .as_deref()
-                            .is_some_and(|by| by != a.requested_by)
-                        && a.decided_at.is_some_and(|t| t <= now)
+                    a.resource == custos_ledger::resource_key(&key)
+                        && intent.approval_id.as_deref() == Some(a.id.as_str())
+                        && !m.tampered.contains(&a.id)
+                        && a.approved_at <= now
                         && now < a.expires_at
                 });
                 if !approved {
@@ -585,6 +582,11 @@ enum Op {
         bucket: usize,
         change: Human,
     },
+    /// Someone with write access to the database edits an approvals row: a pending
+    /// request set to approved, or an approved request's plan changed.
+    Tamper {
+        plan: bool,
+    },
 }
 
 /// Operations, weighted. `busy` favours two workers, crashes, approvals and rollbacks
@@ -617,6 +619,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         1 => Just(Op::ResetBreaker),
         2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
+        1 => any::<bool>().prop_map(|plan| Op::Tamper { plan }),
         human => (bucket, prop_oneof![
             3 => Just(Human::MakePublic),
             1 => prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
@@ -666,6 +669,7 @@ impl Model {
             breaker_open: false,
             breaker_reset_at: None,
             rollback_of: None,
+            tampered: BTreeSet::new(),
         }
     }
 }
@@ -865,7 +869,7 @@ impl Harness {
                     .unwrap();
                 for a in pending {
                     let by = if *as_requester { "custos" } else { "alice" };
-                    let _ = e.approve(&a.id, by, None, *execute).await;
+                    let _ = e.approve(&a.id, &person(by), None, None, *execute).await;
                 }
             }
             Op::Rollback { pick } => {
@@ -883,7 +887,7 @@ impl Harness {
                     .collect();
                 if let Some(a) = done.get(*pick % done.len().max(1)) {
                     self.world.lock().model.rollback_of = Some(a.plan.resource.resource_id.clone());
-                    let _ = e.rollback(&a.id, "alice").await;
+                    let _ = e.rollback(&a.id, &person("alice")).await;
                     self.world.lock().model.rollback_of = None;
                 }
             }
@@ -925,6 +929,18 @@ impl Harness {
                 self.world.lock().crash_on_read = false;
             }
             Op::Tick { minutes } => self.clock.advance(Duration::minutes(*minutes)),
+            Op::Tamper { plan } => {
+                let sql = if *plan {
+                    "UPDATE approvals SET body = json_set(body, '$.plan.parameters', json('{\"tampered\":true}')) WHERE status = 'approved' RETURNING id"
+                } else {
+                    "UPDATE approvals SET status = 'approved', body = json_set(body, '$.status', 'approved', '$.decided_by', 'mallory', '$.decided_at', '2026-11-23T12:00:00Z') WHERE status = 'pending' RETURNING id"
+                };
+                let ids: Vec<String> = sqlx::query_scalar(sql)
+                    .fetch_all(self.world.ledger.pool())
+                    .await
+                    .unwrap();
+                self.world.lock().model.tampered.extend(ids);
+            }
             Op::Blackout(on) => self.world.lock().model.blackout = *on,
             Op::CeilingOne(on) => self.world.lock().model.ceiling_one = *on,
             Op::ExcludeList { bucket, on } => {
@@ -946,15 +962,15 @@ impl Harness {
             Op::Pause(on) => {
                 let e = self.worker().await;
                 if *on {
-                    e.pause("alice", "property test").await.unwrap();
+                    e.pause(&person("alice"), "property test").await.unwrap();
                 } else {
-                    e.resume("alice").await.unwrap();
+                    e.resume(&person("alice")).await.unwrap();
                 }
                 self.world.lock().model.paused = *on;
             }
             Op::ResetBreaker => {
                 let e = self.worker().await;
-                e.reset_breaker("alice").await.unwrap();
+                e.reset_breaker(&person("alice")).await.unwrap();
                 let now = self.clock.now();
                 let mut inner = self.world.lock();
                 inner.model.breaker_open = false;
@@ -1235,5 +1251,144 @@ fn an_approval_claimed_by_a_dead_worker_is_given_back() {
             "{:?}",
             h.world.lock().violations
         );
+    });
+}
+
+/// An authenticated principal for the property test: alice reviews and operates; the
+/// requester (`custos`) holds the reviewer role too, so only separation of duties stops it.
+fn person(name: &str) -> custos_core::Principal {
+    custos_core::Principal {
+        name: name.into(),
+        roles: [custos_core::Role::Reviewer, custos_core::Role::Operator]
+            .into_iter()
+            .collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: format!("test-{name}"),
+        },
+    }
+}
+
+/// An approval as the oracle reads it from the events (never from the approvals table):
+/// a request, and a review by someone other than the requester that reached `approved`.
+#[derive(Debug)]
+struct EventApproval {
+    id: String,
+    resource: String,
+    approved_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+async fn approved_in_events(ledger: &Ledger) -> Vec<EventApproval> {
+    let events = ledger
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("approval.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut requests: BTreeMap<String, (String, String, String, DateTime<Utc>)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in &events {
+        let p = &e.payload;
+        let id = p["approval_id"].as_str().unwrap_or_default().to_string();
+        match e.kind.as_str() {
+            "approval.requested" => {
+                let expires = DateTime::parse_from_rfc3339(p["expires_at"].as_str().unwrap())
+                    .unwrap()
+                    .with_timezone(&Utc);
+                requests.insert(
+                    id,
+                    (
+                        e.resource.clone().unwrap(),
+                        p["plan_digest"].as_str().unwrap().to_string(),
+                        p["requested_by"].as_str().unwrap().to_string(),
+                        expires,
+                    ),
+                );
+            }
+            "approval.reviewed" if p["status"] == "approved" => {
+                let (resource, digest, requester, expires) = requests[&id].clone();
+                if p["by"].as_str() != Some(requester.as_str())
+                    && p["plan_digest"] == digest.as_str()
+                {
+                    out.push(EventApproval {
+                        id: id.clone(),
+                        resource,
+                        approved_at: e.at,
+                        expires_at: expires,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An approval given after the request expired is refused, and both the expiry and the
+/// refusal are in the ledger.
+#[test]
+fn an_expired_approval_is_refused_and_recorded() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let h = Harness::new().await;
+        let mut last = None;
+        h.apply(1, &Op::Scan { shadow: false }, &mut last).await;
+        let pending = h
+            .world
+            .ledger
+            .approvals(Some(ApprovalStatus::Pending))
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 2, "b1 and b2 are production");
+        h.apply(
+            2,
+            &Op::Tick {
+                minutes: 24 * 60 + 1,
+            },
+            &mut last,
+        )
+        .await;
+        let e = h.worker().await;
+        let err = e
+            .approve(&pending[0].id, &person("alice"), None, None, true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "approval `{}` is `expired`; only a pending request can be decided",
+                pending[0].id
+            )
+        );
+        let events = h
+            .world
+            .ledger
+            .events(&custos_ledger::EventFilter {
+                kind_prefix: Some("approval.".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = events
+            .iter()
+            .filter(|e| e.payload["approval_id"] == pending[0].id.as_str())
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["approval.requested", "approval.expired", "approval.refused"]
+        );
+        let refused = events
+            .iter()
+            .find(|e| e.kind == "approval.refused")
+            .unwrap();
+        assert_eq!(refused.payload["code"], "approval_not_pending");
+        assert_eq!(refused.payload["by"], "alice");
+        let bucket = pending[0].plan.resource.resource_id.clone();
+        assert!(!h.world.lock().calls.iter().any(|c| c.bucket == bucket));
     });
 }

@@ -2,7 +2,9 @@
 //! (two approvers, or two workers executing, cannot both win), each move with its event.
 
 use crate::{Ledger, LedgerError, Result, json_col, resource_key, to_json, ts};
-use custos_core::{Approval, ApprovalStatus};
+use custos_core::{
+    Approval, ApprovalChain, ApprovalStatus, ChainedRequest, ChainedReview, Digest, Review, Role,
+};
 use serde_json::json;
 use sqlx::Row;
 
@@ -41,6 +43,9 @@ impl Ledger {
         self.append_tx(&mut tx, approval.run_id.as_deref(), "approval.requested", Some(&approval.plan.resource), &json!({
             "approval_id": approval.id, "plan_id": approval.plan.id, "playbook": approval.plan.playbook,
             "expires_at": ts(&approval.expires_at), "before_digest": approval.before_digest,
+            "plan_digest": approval.plan_digest(), "policy_digest": approval.decision.policy_digest,
+            "requested_by": approval.requested_by, "required_reviewers": approval.required_reviewers,
+            "status": approval.status,
             "verdict": approval.decision.verdict, "reasons": reasons,
         }))
         .await?;
@@ -116,4 +121,179 @@ impl Ledger {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Record one reviewer's approval (and, with the quorum reached, the move to
+    /// `approved`) with an `approval.reviewed` event bound to the digests reviewed.
+    pub async fn record_review(&self, updated: &Approval, review: &Review) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(updated.status.as_str())
+        .bind(to_json("approvals", updated)?)
+        .bind(&updated.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(self.conflict(&mut tx, &updated.id, "pending").await?);
+        }
+        self.append_tx(&mut tx, None, "approval.reviewed", Some(&updated.plan.resource), &json!({
+            "approval_id": updated.id, "status": updated.status, "by": review.by, "roles": review.roles,
+            "via": review.via, "comment": review.comment, "plan_digest": review.plan_digest,
+            "before_digest": review.before_digest, "policy_digest": review.policy_digest,
+            "reviews": updated.reviews.len(), "required_reviewers": updated.required_reviewers,
+        }))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn conflict(&self, tx: &mut crate::Tx, id: &str, expected: &str) -> Result<LedgerError> {
+        let actual: Option<String> =
+            sqlx::query_scalar("SELECT status FROM approvals WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(LedgerError::Conflict {
+            id: id.to_string(),
+            actual: actual.unwrap_or_else(|| "missing".into()),
+            expected: expected.to_string(),
+        })
+    }
+
+    /// What the hash-chained events say about one request. Each event's hash is
+    /// recomputed; one that does not match its content is reported, not used.
+    pub async fn approval_chain(&self, id: &str) -> Result<ApprovalChain> {
+        let mut conn = self.pool().acquire().await?;
+        chain_in(&mut conn, id).await
+    }
+
+    /// Check the stored request against its events with `check`, atomically: under the
+    /// write lock, the row and the events are read fresh, and a request with problems is
+    /// marked `invalid` (with an `approval.invalid` event) before anyone else can act on
+    /// it. Returns the fresh request, or the problems.
+    pub async fn vet_approval<F>(
+        &self,
+        id: &str,
+        check: F,
+    ) -> Result<std::result::Result<Approval, Vec<String>>>
+    where
+        F: FnOnce(&Approval, &ApprovalChain) -> Vec<String>,
+    {
+        let mut tx = self.begin().await?;
+        let body: String = sqlx::query_scalar("SELECT body FROM approvals WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound {
+                kind: "approval",
+                id: id.into(),
+            })?;
+        let stored: Approval = json_col("approvals", &body)?;
+        let chain = chain_in(&mut tx, id).await?;
+        let problems = check(&stored, &chain);
+        if problems.is_empty() {
+            tx.commit().await?;
+            return Ok(Ok(stored));
+        }
+        sqlx::query("UPDATE approvals SET status = 'invalid', body = json_set(body, '$.status', 'invalid') WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        self.append_tx(
+            &mut tx,
+            None,
+            "approval.invalid",
+            Some(&stored.plan.resource),
+            &json!({
+                "approval_id": id, "status": ApprovalStatus::Invalid, "problems": problems,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Err(problems))
+    }
+}
+
+/// What the events say about one request, read on `conn`.
+async fn chain_in(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<ApprovalChain> {
+    let rows = sqlx::query("SELECT * FROM events WHERE kind LIKE 'approval.%' AND json_extract(payload, '$.approval_id') = ? ORDER BY seq ASC")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut chain = ApprovalChain::default();
+    for row in &rows {
+        let e = Ledger::event_from_row(row)?;
+        if !Ledger::hash_matches(row, &e)? {
+            chain.broken_events.push(e.seq);
+            continue;
+        }
+        let p = &e.payload;
+        let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let digest = |k: &str| text(k).map(Digest);
+        if let Some(status) = text("status").as_deref().and_then(ApprovalStatus::parse) {
+            chain.status = Some(status);
+        }
+        match e.kind.as_str() {
+            "approval.requested" => {
+                let expires =
+                    text("expires_at").and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok());
+                if let (
+                    Some(plan_digest),
+                    Some(before_digest),
+                    Some(policy_digest),
+                    Some(requested_by),
+                    Some(expires),
+                ) = (
+                    digest("plan_digest"),
+                    digest("before_digest"),
+                    digest("policy_digest"),
+                    text("requested_by"),
+                    expires,
+                ) {
+                    chain.request = Some(ChainedRequest {
+                        plan_digest,
+                        before_digest,
+                        policy_digest,
+                        requested_by,
+                        required_reviewers: p
+                            .get("required_reviewers")
+                            .and_then(|v| v.as_u64())
+                            .and_then(|n| u8::try_from(n).ok())
+                            .unwrap_or(u8::MAX),
+                        expires_at: expires.with_timezone(&chrono::Utc),
+                    });
+                }
+                chain.status = Some(ApprovalStatus::Pending);
+            }
+            "approval.reviewed" => {
+                let roles = p
+                    .get("roles")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|r| r.as_str().and_then(Role::parse))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let (Some(by), Some(plan_digest), Some(before_digest), Some(policy_digest)) = (
+                    text("by"),
+                    digest("plan_digest"),
+                    digest("before_digest"),
+                    digest("policy_digest"),
+                ) {
+                    chain.reviews.push(ChainedReview {
+                        by,
+                        roles,
+                        plan_digest,
+                        before_digest,
+                        policy_digest,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(chain)
 }

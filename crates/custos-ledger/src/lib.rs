@@ -13,6 +13,7 @@
 mod actions;
 mod approvals;
 mod guard;
+mod identity;
 mod inputs;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
@@ -20,6 +21,7 @@ pub use guard::{
     Admission, Claim, ClaimAttempt, Counts, FailureCounts, GuardSnapshot, GuardState, RateDebit,
     Scope, SwitchInfo,
 };
+pub use identity::{PrincipalRow, TokenRow};
 pub use inputs::DeadLetter;
 
 use chrono::{DateTime, Utc};
@@ -55,6 +57,8 @@ pub enum LedgerError {
     },
     #[error("no {kind} `{id}`")]
     NotFound { kind: &'static str, id: String },
+    #[error("{kind} `{id}` exists already")]
+    Exists { kind: &'static str, id: String },
     #[error("{kind} `{id}` matches several entries; give more characters")]
     Ambiguous { kind: &'static str, id: String },
     #[error("approval `{id}` is `{actual}`, not {expected}")]
@@ -131,7 +135,7 @@ pub struct Ledger {
     clock: Arc<dyn Clock>,
 }
 
-fn event_hash(
+pub(crate) fn event_hash(
     prev: &str,
     id: &str,
     at: &str,
@@ -300,7 +304,7 @@ impl Ledger {
         Ok(e)
     }
 
-    fn event_from_row(row: &SqliteRow) -> Result<Event> {
+    pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event> {
         Ok(Event {
             seq: row.try_get("seq")?,
             id: row.try_get("id")?,
@@ -312,6 +316,21 @@ impl Ledger {
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
         })
+    }
+
+    /// Does the stored hash match the event's content and its stored `prev_hash`?
+    pub(crate) fn hash_matches(row: &SqliteRow, e: &Event) -> Result<bool> {
+        let at: String = row.try_get("at")?;
+        let expect = event_hash(
+            &e.prev_hash,
+            &e.id,
+            &at,
+            e.run_id.as_deref(),
+            &e.kind,
+            e.resource.as_deref(),
+            &e.payload,
+        );
+        Ok(expect == e.hash)
     }
 
     /// Events, newest last, filtered.
@@ -341,17 +360,7 @@ impl Ledger {
         let mut first_bad = None;
         for row in &rows {
             let e = Self::event_from_row(row)?;
-            let at: String = row.try_get("at")?;
-            let expect = event_hash(
-                &prev,
-                &e.id,
-                &at,
-                e.run_id.as_deref(),
-                &e.kind,
-                e.resource.as_deref(),
-                &e.payload,
-            );
-            if e.prev_hash != prev || e.hash != expect {
+            if e.prev_hash != prev || !Self::hash_matches(row, &e)? {
                 first_bad = Some(e.seq);
                 break;
             }

@@ -17,6 +17,30 @@ pub struct Env {
     pub account: String,
     /// Where the child's AWS calls go (a fault proxy), instead of LocalStack itself.
     pub endpoint: Option<String>,
+    /// API tokens issued in this ledger, by principal.
+    pub tokens: std::cell::RefCell<std::collections::HashMap<String, String>>,
+}
+
+/// The roles of the test principals, by name.
+pub fn roles_of(name: &str) -> &'static [&'static str] {
+    match name {
+        "admin" => &["policy_admin"],
+        "alice" => &["reviewer", "operator"],
+        "bob" | "carol" => &["reviewer"],
+        "olivia" => &["operator"],
+        "audrey" => &["auditor"],
+        "root" => &["policy_admin", "reviewer"],
+        other => panic!("no test principal `{other}`"),
+    }
+}
+
+/// The token text printed by `principals bootstrap` / `tokens create` (its last line).
+pub fn token_in(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let t = stdout.lines().last().unwrap_or_default().trim().to_string();
+    assert!(t.starts_with("cst_"), "no token in: {stdout}");
+    t
 }
 
 /// The default autonomy block of the test configuration.
@@ -39,6 +63,7 @@ impl Env {
             dir: tempfile::tempdir().unwrap(),
             account: unique_account(),
             endpoint: None,
+            tokens: Default::default(),
         };
         env.write_config(extra);
         env
@@ -71,8 +96,7 @@ impl Env {
         cmd.arg("--config").arg(self.config()).args(args);
         cmd.env_remove("CUSTOS_DATABASE_URL")
             .env_remove("CUSTOS_CONFIG")
-            .env_remove("CUSTOS_APPROVER")
-            .env_remove("CUSTOS_ACTOR");
+            .env_remove("CUSTOS_TOKEN");
         for (k, v) in child_env(&self.account) {
             cmd.env(k, v);
         }
@@ -90,30 +114,81 @@ impl Env {
         self.command(args).output().unwrap()
     }
 
+    /// The API token of a test principal (see [`roles_of`]), created on first use by a
+    /// bootstrapped policy admin.
+    pub fn token(&self, name: &str) -> String {
+        if let Some(t) = self.tokens.borrow().get(name) {
+            return t.clone();
+        }
+        if self.tokens.borrow().get("admin").is_none() {
+            let t = token_in(&self.custos(&["principals", "bootstrap", "--name", "admin"]));
+            self.tokens.borrow_mut().insert("admin".into(), t);
+        }
+        if let Some(t) = self.tokens.borrow().get(name) {
+            return t.clone();
+        }
+        let mut add = vec!["principals", "add", name];
+        for r in roles_of(name) {
+            add.extend(["--role", r]);
+        }
+        let out = self.custos_as("admin", &add);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let t = token_in(&self.custos_as("admin", &["tokens", "create", "--principal", name]));
+        self.tokens.borrow_mut().insert(name.into(), t.clone());
+        t
+    }
+
+    /// A command run with `name`'s token in `CUSTOS_TOKEN`.
+    pub fn command_as(&self, name: &str, args: &[&str]) -> Command {
+        let token = self.token(name);
+        let mut cmd = self.command(args);
+        cmd.env("CUSTOS_TOKEN", token);
+        cmd
+    }
+
+    pub fn custos_as(&self, name: &str, args: &[&str]) -> Output {
+        self.command_as(name, args).output().unwrap()
+    }
+
+    pub fn json_as(&self, name: &str, args: &[&str]) -> Value {
+        self.json_with(Some(name), args, None)
+    }
+
+    pub fn json_exit_as(&self, name: &str, args: &[&str], code: i32) -> Value {
+        self.json_with(Some(name), args, Some(code))
+    }
+
     pub fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--output", "json"];
-        all.extend_from_slice(args);
-        let out = self.custos(&all);
-        assert!(
-            out.status.code().is_some_and(|c| c == 0 || c == 4),
-            "custos {args:?} failed: {}",
-            text(&out)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
+        self.json_with(None, args, None)
     }
 
     /// JSON output of a command expected to exit with `code`.
     pub fn json_exit(&self, args: &[&str], code: i32) -> Value {
+        self.json_with(None, args, Some(code))
+    }
+
+    /// JSON output of a command run as `who` (none: no credential), exiting with `code`
+    /// (none: 0, or 4 for a run with failed actions).
+    fn json_with(&self, who: Option<&str>, args: &[&str], code: Option<i32>) -> Value {
         let mut all = vec!["--output", "json"];
         all.extend_from_slice(args);
-        let out = self.custos(&all);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "custos {args:?}: {}",
-            text(&out)
-        );
+        let out = match who {
+            Some(name) => self.custos_as(name, &all),
+            None => self.custos(&all),
+        };
+        match code {
+            Some(c) => assert_eq!(
+                out.status.code(),
+                Some(c),
+                "custos {args:?}: {}",
+                text(&out)
+            ),
+            None => assert!(
+                out.status.code().is_some_and(|c| c == 0 || c == 4),
+                "custos {args:?} failed: {}",
+                text(&out)
+            ),
+        }
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("custos {args:?}: {e}: {}", text(&out)))
     }

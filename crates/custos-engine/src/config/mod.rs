@@ -2,10 +2,12 @@
 //! field, one small validator per section), then turned into the typed settings the
 //! layers use.
 
+mod identity;
 pub mod raw;
 mod sections;
 mod windows;
 
+pub use identity::IdentitySettings;
 pub use raw::RawConfig;
 pub use sections::{
     BreakerSettings, ControlSettings, Exclusion, GateSettings, GuardSettings, RateLimit,
@@ -54,6 +56,8 @@ pub struct Config {
     pub environments: Environments,
     pub autonomy: AutonomyPolicy,
     pub approval_ttl: chrono::Duration,
+    pub quorum: custos_approval::Quorum,
+    pub identity: IdentitySettings,
     pub reasoning_timeout: Duration,
     pub offline_rules: OfflineRules,
     pub reasoner: ReasonerChoice,
@@ -185,6 +189,8 @@ impl Config {
         let controls = sections::controls(&raw.controls, &mut e);
         let telemetry = sections::telemetry(&raw.telemetry, &mut e);
         let schedules = sections::schedules(&raw.schedules, &mut e);
+        let quorum = identity::quorum(&raw.approvals, &mut e);
+        let identity = identity::identity(&raw.identity, base, &mut e);
         if !e.list.is_empty() {
             return Err(ConfigErrors(e.list));
         }
@@ -240,6 +246,8 @@ impl Config {
             environments,
             autonomy,
             approval_ttl: chrono::Duration::hours(ttl),
+            quorum,
+            identity,
             reasoning_timeout: reasoning.timeout,
             offline_rules: reasoning.offline,
             reasoner: reasoning.choice,
@@ -280,6 +288,29 @@ mod tests {
         assert!(
             errs.to_string()
                 .contains("c.toml: autonomy.default: autonomy level must be 1 to 5, got `9`")
+        );
+    }
+
+    #[test]
+    fn identity_and_quorum_errors_are_reported_at_once() {
+        let raw: RawConfig = toml::from_str(
+            "[approvals]\nreviewers = 0\nclass_reviewers = { ec2 = 9 }\n[identity]\ntoken_ttl_days = 0\n[identity.oidc]\nissuer = \"\"\naudience = \"custos\"\njwks_url = \"ftp://x\"\nleeway_seconds = 999\n[identity.oidc.roles]\nops = [\"root\", \"service\"]\n",
+        )
+        .unwrap();
+        let errs = Config::validate(raw, Some(Path::new("c.toml")), Path::new(".")).unwrap_err();
+        let all: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            all,
+            [
+                "c.toml: approvals.reviewers: must be 1 to 5, got `0`",
+                "c.toml: approvals.class_reviewers.ec2: must be 1 to 5, got `9`",
+                "c.toml: identity.token_ttl_days: must be 1 to 366, got `0`",
+                "c.toml: identity.oidc.issuer: is required",
+                "c.toml: identity.oidc.jwks_url: must be an http(s) URL, got `ftp://x`",
+                "c.toml: identity.oidc.roles.ops: unknown role `root` (operator, reviewer, policy_admin, auditor)",
+                "c.toml: identity.oidc.roles.ops: unknown role `service` (operator, reviewer, policy_admin, auditor)",
+                "c.toml: identity.oidc.leeway_seconds: must be 0 to 300, got `999`",
+            ]
         );
     }
 

@@ -21,6 +21,29 @@ pub struct RawConfig {
     pub controls: ControlsSection,
     pub telemetry: TelemetrySection,
     pub schedules: Vec<ScheduleSection>,
+    pub identity: IdentitySection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentitySection {
+    /// Lifetime of API tokens issued by `custos tokens create` (days).
+    pub token_ttl_days: Option<i64>,
+    pub oidc: Option<OidcSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSection {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub name_claim: Option<String>,
+    pub roles_claim: Option<String>,
+    pub leeway_seconds: Option<u64>,
+    /// Group (claim value) -> custos roles.
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -195,6 +218,12 @@ pub struct AutonomySection {
 #[serde(default, deny_unknown_fields)]
 pub struct ApprovalsSection {
     pub ttl_hours: Option<i64>,
+    /// Distinct reviewers every request needs.
+    pub reviewers: Option<i64>,
+    /// Per resource class (`s3`, `ec2`).
+    pub class_reviewers: BTreeMap<String, i64>,
+    /// Per playbook id.
+    pub playbook_reviewers: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

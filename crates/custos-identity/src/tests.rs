@@ -1,0 +1,273 @@
+use super::*;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration};
+use custos_core::{ManualClock, Role};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn ledger(dir: &tempfile::TempDir, clock: Arc<ManualClock>) -> Arc<Ledger> {
+    let path = dir.path().join("ledger.db");
+    Arc::new(
+        Ledger::open_with_clock(path.to_str().unwrap(), clock)
+            .await
+            .unwrap(),
+    )
+}
+
+async fn refusals(l: &Ledger) -> Vec<serde_json::Value> {
+    l.events(&custos_ledger::EventFilter {
+        kind_prefix: Some("auth.refused".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|e| e.payload)
+    .collect()
+}
+
+#[tokio::test]
+async fn tokens_authenticate_until_revoked_or_expired_and_refusals_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let l = ledger(&dir, clock.clone()).await;
+    let (admin_text, admin_row) = new_token("root", None, t0(), Duration::days(1)).unwrap();
+    assert!(l.bootstrap("root", &admin_row).await.unwrap());
+    let (again, again_row) = new_token("root2", None, t0(), Duration::days(1)).unwrap();
+    assert!(
+        !l.bootstrap("root2", &again_row).await.unwrap(),
+        "bootstrap runs once"
+    );
+    let auth = Authenticator::new(l.clone(), None);
+    let p = auth.authenticate(&admin_text).await.unwrap();
+    assert_eq!(p.name, "root");
+    assert_eq!(p.roles, BTreeSet::from([Role::PolicyAdmin]));
+    assert_eq!(
+        p.via,
+        AuthMethod::Token {
+            token_id: admin_row.id.clone()
+        }
+    );
+    // The second bootstrap's token was never stored.
+    assert_eq!(
+        auth.authenticate(&again).await.unwrap_err().code(),
+        "token_invalid"
+    );
+
+    // Forged: a real id with a secret of the attacker's choosing.
+    let forged = format!("cst_{}_{}", admin_row.id, "A".repeat(43));
+    let e = auth.authenticate(&forged).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("token `{}` is not recognised", admin_row.id)
+    );
+
+    l.create_principal("alice", &BTreeSet::from([Role::Reviewer]), "root")
+        .await
+        .unwrap();
+    let (alice, alice_row) =
+        new_token("alice", Some("laptop".into()), t0(), Duration::hours(2)).unwrap();
+    l.issue_token(&alice_row, "root").await.unwrap();
+    assert_eq!(
+        auth.authenticate(&format!("Bearer {alice}"))
+            .await
+            .unwrap()
+            .name,
+        "alice"
+    );
+    clock.set(t0() + Duration::hours(2));
+    let e = auth.authenticate(&alice).await.unwrap_err();
+    assert_eq!(e.code(), "token_expired");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "token `{}` expired at 2026-11-01 02:00:00 UTC",
+            alice_row.id
+        )
+    );
+    clock.set(t0());
+    l.revoke_token(&alice_row.id, "root").await.unwrap();
+    assert_eq!(
+        auth.authenticate(&alice).await.unwrap_err().code(),
+        "token_revoked"
+    );
+    assert_eq!(
+        auth.authenticate("hunter2").await.unwrap_err().code(),
+        "credentials_malformed"
+    );
+    assert_eq!(
+        auth.authenticate("eyJ.eyJ.sig").await.unwrap_err().code(),
+        "oidc_not_configured"
+    );
+
+    let recorded: Vec<String> = refusals(&l)
+        .await
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            "token_invalid",
+            "token_invalid",
+            "token_expired",
+            "token_revoked",
+            "credentials_malformed",
+            "oidc_not_configured"
+        ]
+    );
+    let all = refusals(&l).await;
+    assert_eq!(
+        all[1]["detail"],
+        format!("token `{}` presented with a wrong secret", admin_row.id)
+    );
+    // No secret is ever written to the ledger.
+    let events = l.events(&Default::default()).await.unwrap();
+    let text = serde_json::to_string(&events).unwrap();
+    for secret in [&admin_text, &alice, &forged] {
+        let s = token::parse(secret).unwrap().1;
+        assert!(!text.contains(s));
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_principal_cannot_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&dir, Arc::new(ManualClock::new(t0()))).await;
+    l.create_principal("bob", &BTreeSet::from([Role::Operator]), "root")
+        .await
+        .unwrap();
+    let (bob, row) = new_token("bob", None, t0(), Duration::days(1)).unwrap();
+    l.issue_token(&row, "root").await.unwrap();
+    l.disable_principal("bob", "root").await.unwrap();
+    let e = Authenticator::new(l, None)
+        .authenticate(&bob)
+        .await
+        .unwrap_err();
+    // Disabling revokes the tokens too.
+    assert_eq!(e.code(), "token_revoked");
+}
+
+struct Issuer {
+    kp: Ed25519KeyPair,
+    der: Vec<u8>,
+    kid: String,
+}
+
+impl Issuer {
+    fn new(kid: &str) -> Self {
+        let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+        Issuer {
+            kp: Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap(),
+            der: doc.as_ref().to_vec(),
+            kid: kid.into(),
+        }
+    }
+
+    fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "use": "sig", "alg": "EdDSA",
+            "x": URL_SAFE_NO_PAD.encode(self.kp.public_key().as_ref())})
+    }
+
+    fn sign_as(&self, kid: &str, claims: &serde_json::Value) -> String {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid.into());
+        encode(&h, claims, &EncodingKey::from_ed_der(&self.der)).unwrap()
+    }
+
+    fn sign(&self, claims: &serde_json::Value) -> String {
+        self.sign_as(&self.kid, claims)
+    }
+}
+
+fn settings(jwks: std::path::PathBuf) -> OidcSettings {
+    OidcSettings {
+        issuer: "https://idp.example.test".into(),
+        audience: "custos".into(),
+        jwks: JwksSource::File(jwks),
+        name_claim: "email".into(),
+        roles_claim: "groups".into(),
+        role_map: BTreeMap::from([
+            ("sec-reviewers".to_string(), vec![Role::Reviewer]),
+            ("platform".to_string(), vec![Role::Operator]),
+            ("sneaky".to_string(), vec![Role::Service]),
+        ]),
+        leeway_seconds: 0,
+    }
+}
+
+fn claims(aud: &str, exp_from_now: i64, groups: &[&str]) -> serde_json::Value {
+    let now = Utc::now().timestamp();
+    serde_json::json!({"iss": "https://idp.example.test", "aud": aud, "sub": "00u1", "email": "carol@example.test",
+        "groups": groups, "iat": now, "exp": now + exp_from_now})
+}
+
+#[tokio::test]
+async fn oidc_tokens_are_checked_against_the_issuers_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Issuer::new("k1");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::json!({"keys": [idp.jwk()]}).to_string()).unwrap();
+    let v = OidcVerifier::new(settings(jwks)).await.unwrap();
+
+    let ok = v
+        .verify(&idp.sign(&claims("custos", 300, &["sec-reviewers", "other"])))
+        .await
+        .unwrap();
+    assert_eq!(ok.name, "carol@example.test");
+    assert_eq!(ok.roles, BTreeSet::from([Role::Reviewer]));
+    assert_eq!(
+        ok.via,
+        AuthMethod::Oidc {
+            issuer: "https://idp.example.test".into(),
+            subject: "00u1".into()
+        }
+    );
+
+    let err = |r: Result<Principal, AuthError>| r.unwrap_err().to_string();
+    assert_eq!(
+        err(v
+            .verify(&idp.sign(&claims("someone-else", 300, &["sec-reviewers"])))
+            .await),
+        "OIDC token refused: InvalidAudience"
+    );
+    assert_eq!(
+        err(v
+            .verify(&idp.sign(&claims("custos", -60, &["sec-reviewers"])))
+            .await),
+        "OIDC token refused: ExpiredSignature"
+    );
+    assert_eq!(
+        err(v
+            .verify(&idp.sign(&claims("custos", 300, &["unmapped", "sneaky"])))
+            .await),
+        "principal `carol@example.test` has no role"
+    );
+    // Signed by another key that claims the issuer's key id.
+    let forged = Issuer::new("k2").sign_as("k1", &claims("custos", 300, &["sec-reviewers"]));
+    assert_eq!(
+        err(v.verify(&forged).await),
+        "OIDC token refused: InvalidSignature"
+    );
+    // A symmetric token, signed with the public key as the secret (algorithm confusion).
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some("k1".into());
+    let confused = encode(
+        &hs,
+        &claims("custos", 300, &["sec-reviewers"]),
+        &EncodingKey::from_secret(idp.kp.public_key().as_ref()),
+    )
+    .unwrap();
+    assert_eq!(
+        err(v.verify(&confused).await),
+        "OIDC token refused: token algorithm HS256 does not match the key's EdDSA"
+    );
+}

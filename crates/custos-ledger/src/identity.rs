@@ -1,0 +1,329 @@
+//! Principals, their roles and API tokens. A token is stored as the SHA-256 of its text
+//! only; the ledger never sees it again after it is issued. Every change has its event.
+
+use crate::{Ledger, LedgerError, Result, parse_ts, ts};
+use chrono::{DateTime, Utc};
+use custos_core::Role;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use std::collections::BTreeSet;
+
+/// A principal as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalRow {
+    pub name: String,
+    pub roles: BTreeSet<Role>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// An API token as stored (the hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub principal: String,
+    #[serde(skip_serializing)]
+    pub secret_hash: String,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+fn roles_from(table: &'static str, s: &str) -> Result<BTreeSet<Role>> {
+    s.split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            Role::parse(r).ok_or_else(|| LedgerError::Corrupt {
+                table,
+                column: "roles",
+                value: s.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn roles_text(roles: &BTreeSet<Role>) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn opt_ts(
+    table: &'static str,
+    column: &'static str,
+    v: Option<String>,
+) -> Result<Option<DateTime<Utc>>> {
+    v.map(|s| parse_ts(table, column, &s)).transpose()
+}
+
+fn principal_row(row: &SqliteRow) -> Result<PrincipalRow> {
+    Ok(PrincipalRow {
+        name: row.try_get("name")?,
+        roles: roles_from("principals", &row.try_get::<String, _>("roles")?)?,
+        created_at: parse_ts(
+            "principals",
+            "created_at",
+            &row.try_get::<String, _>("created_at")?,
+        )?,
+        created_by: row.try_get("created_by")?,
+        disabled_at: opt_ts("principals", "disabled_at", row.try_get("disabled_at")?)?,
+    })
+}
+
+fn token_row(row: &SqliteRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        principal: row.try_get("principal")?,
+        secret_hash: row.try_get("secret_hash")?,
+        label: row.try_get("label")?,
+        created_at: parse_ts(
+            "tokens",
+            "created_at",
+            &row.try_get::<String, _>("created_at")?,
+        )?,
+        expires_at: parse_ts(
+            "tokens",
+            "expires_at",
+            &row.try_get::<String, _>("expires_at")?,
+        )?,
+        revoked_at: opt_ts("tokens", "revoked_at", row.try_get("revoked_at")?)?,
+    })
+}
+
+impl Ledger {
+    /// The first policy admin, with its first token: only while no principal exists.
+    /// Returns false (and writes nothing) when there is one already.
+    pub async fn bootstrap(&self, name: &str, token: &TokenRow) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM principals")
+            .fetch_one(&mut *tx)
+            .await?;
+        if n > 0 {
+            return Ok(false);
+        }
+        let roles: BTreeSet<Role> = [Role::PolicyAdmin].into_iter().collect();
+        self.insert_principal_tx(&mut tx, name, &roles, "bootstrap")
+            .await?;
+        self.insert_token_tx(&mut tx, token, "bootstrap").await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_principal_tx(
+        &self,
+        tx: &mut crate::Tx,
+        name: &str,
+        roles: &BTreeSet<Role>,
+        by: &str,
+    ) -> Result<()> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM principals WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if exists.is_some() {
+            return Err(LedgerError::Exists {
+                kind: "principal",
+                id: name.to_string(),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO principals (name, roles, created_at, created_by) VALUES (?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(roles_text(roles))
+        .bind(ts(&self.now()))
+        .bind(by)
+        .execute(&mut **tx)
+        .await?;
+        self.append_tx(
+            tx,
+            None,
+            "principal.created",
+            None,
+            &json!({"principal": name, "roles": roles, "by": by}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_token_tx(&self, tx: &mut crate::Tx, t: &TokenRow, by: &str) -> Result<()> {
+        sqlx::query("INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&t.id)
+            .bind(&t.principal)
+            .bind(&t.secret_hash)
+            .bind(&t.label)
+            .bind(ts(&t.created_at))
+            .bind(ts(&t.expires_at))
+            .execute(&mut **tx)
+            .await?;
+        self.append_tx(
+            tx,
+            None,
+            "token.created",
+            None,
+            &json!({"token_id": t.id, "principal": t.principal, "label": t.label, "expires_at": ts(&t.expires_at), "by": by}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn create_principal(
+        &self,
+        name: &str,
+        roles: &BTreeSet<Role>,
+        by: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        self.insert_principal_tx(&mut tx, name, roles, by).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replace a principal's roles.
+    pub async fn set_roles(&self, name: &str, roles: &BTreeSet<Role>, by: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE principals SET roles = ? WHERE name = ?")
+            .bind(roles_text(roles))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(LedgerError::NotFound {
+                kind: "principal",
+                id: name.into(),
+            });
+        }
+        self.append_tx(
+            &mut tx,
+            None,
+            "principal.roles_changed",
+            None,
+            &json!({"principal": name, "roles": roles, "by": by}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disable a principal and revoke its tokens.
+    pub async fn disable_principal(&self, name: &str, by: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let now = ts(&self.now());
+        let n = sqlx::query(
+            "UPDATE principals SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
+        )
+        .bind(&now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(LedgerError::NotFound {
+                kind: "active principal",
+                id: name.into(),
+            });
+        }
+        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE principal = ? AND revoked_at IS NULL")
+            .bind(&now)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        self.append_tx(
+            &mut tx,
+            None,
+            "principal.disabled",
+            None,
+            &json!({"principal": name, "by": by}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn principal(&self, name: &str) -> Result<Option<PrincipalRow>> {
+        sqlx::query("SELECT * FROM principals WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(principal_row)
+            .transpose()
+    }
+
+    pub async fn principals(&self) -> Result<Vec<PrincipalRow>> {
+        sqlx::query("SELECT * FROM principals ORDER BY name")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(principal_row)
+            .collect()
+    }
+
+    pub async fn issue_token(&self, t: &TokenRow, by: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        self.insert_token_tx(&mut tx, t, by).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        sqlx::query("SELECT * FROM tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(token_row)
+            .transpose()
+    }
+
+    pub async fn tokens(&self, principal: Option<&str>) -> Result<Vec<TokenRow>> {
+        sqlx::query("SELECT * FROM tokens WHERE (?1 IS NULL OR principal = ?1) ORDER BY created_at")
+            .bind(principal)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(token_row)
+            .collect()
+    }
+
+    pub async fn revoke_token(&self, id: &str, by: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(ts(&self.now()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(LedgerError::NotFound {
+                kind: "unrevoked token",
+                id: id.into(),
+            });
+        }
+        self.append_tx(
+            &mut tx,
+            None,
+            "token.revoked",
+            None,
+            &json!({"token_id": id, "by": by}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A refused authentication or authorization: what was refused and why (never a
+    /// secret).
+    pub async fn record_refusal(&self, kind: &str, detail: &serde_json::Value) -> Result<()> {
+        self.append(None, kind, None, detail).await?;
+        Ok(())
+    }
+}
