@@ -112,6 +112,14 @@ impl Engine {
             {
                 continue;
             }
+            // Released only as the events tell it: a row set to `executing` by hand (say,
+            // an executed request) must not be armed again.
+            let Some(a) = self.vetted(&a.id).await? else {
+                continue;
+            };
+            if a.status != ApprovalStatus::Executing {
+                continue;
+            }
             match self
                 .release_approval(&a, None, "its worker stopped before its intent")
                 .await
@@ -162,26 +170,22 @@ impl Engine {
             &row.id,
         )
         .await?;
-        if let Some(id) = &row.approval_id {
-            let a = self.ledger.approval(id).await?;
-            if a.status == ApprovalStatus::Executing {
-                match record.outcome {
-                    ActionOutcome::Interrupted => {
-                        self.release_approval(
-                            &a,
-                            row.run_id.as_deref(),
-                            "interrupted before the call landed",
-                        )
+        if let Some(id) = &row.approval_id
+            && let Some(a) = self.vetted(id).await?
+            && a.status == ApprovalStatus::Executing
+        {
+            match record.outcome {
+                ActionOutcome::Interrupted => {
+                    self.release_approval(
+                        &a,
+                        row.run_id.as_deref(),
+                        "interrupted before the call landed",
+                    )
+                    .await?
+                }
+                outcome => {
+                    self.close_approval(&a, outcome == ActionOutcome::Stale, row.run_id.as_deref())
                         .await?
-                    }
-                    outcome => {
-                        self.close_approval(
-                            &a,
-                            outcome == ActionOutcome::Stale,
-                            row.run_id.as_deref(),
-                        )
-                        .await?
-                    }
                 }
             }
         }

@@ -583,9 +583,10 @@ enum Op {
         change: Human,
     },
     /// Someone with write access to the database edits an approvals row: a pending
-    /// request set to approved, or an approved request's plan changed.
+    /// request set to approved (0), an approved request's plan changed (1), or a finished
+    /// request set back to executing with a long-expired claim (2).
     Tamper {
-        plan: bool,
+        what: u8,
     },
 }
 
@@ -619,7 +620,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         1 => Just(Op::ResetBreaker),
         2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
-        1 => any::<bool>().prop_map(|plan| Op::Tamper { plan }),
+        1 => (0u8..3).prop_map(|what| Op::Tamper { what }),
         human => (bucket, prop_oneof![
             3 => Just(Human::MakePublic),
             1 => prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
@@ -929,11 +930,17 @@ impl Harness {
                 self.world.lock().crash_on_read = false;
             }
             Op::Tick { minutes } => self.clock.advance(Duration::minutes(*minutes)),
-            Op::Tamper { plan } => {
-                let sql = if *plan {
-                    "UPDATE approvals SET body = json_set(body, '$.plan.parameters', json('{\"tampered\":true}')) WHERE status = 'approved' RETURNING id"
-                } else {
-                    "UPDATE approvals SET status = 'approved', body = json_set(body, '$.status', 'approved', '$.decided_by', 'mallory', '$.decided_at', '2026-11-23T12:00:00Z') WHERE status = 'pending' RETURNING id"
+            Op::Tamper { what } => {
+                let sql = match what {
+                    0 => {
+                        "UPDATE approvals SET status = 'approved', body = json_set(body, '$.status', 'approved', '$.decided_by', 'mallory', '$.decided_at', '2026-11-23T12:00:00Z') WHERE status = 'pending' RETURNING id"
+                    }
+                    1 => {
+                        "UPDATE approvals SET body = json_set(body, '$.plan.parameters', json('{\"tampered\":true}')) WHERE status = 'approved' RETURNING id"
+                    }
+                    _ => {
+                        "UPDATE approvals SET status = 'executing', body = json_set(body, '$.status', 'executing', '$.claimed_at', '2020-01-01T00:00:00Z') WHERE id = (SELECT a.id FROM approvals a WHERE a.status IN ('executed', 'stale', 'invalid') AND NOT EXISTS (SELECT 1 FROM approvals b WHERE b.resource = a.resource AND b.playbook = a.playbook AND b.status IN ('pending', 'approved', 'executing')) LIMIT 1) RETURNING id"
+                    }
                 };
                 let ids: Vec<String> = sqlx::query_scalar(sql)
                     .fetch_all(self.world.ledger.pool())
@@ -1390,5 +1397,69 @@ fn an_expired_approval_is_refused_and_recorded() {
         assert_eq!(refused.payload["by"], "alice");
         let bucket = pending[0].plan.resource.resource_id.clone();
         assert!(!h.world.lock().calls.iter().any(|c| c.bucket == bucket));
+    });
+}
+
+/// A finished approval set back to `executing` by SQL (with a long-expired claim) is not
+/// given back and executed again when the bucket is opened again: recovery checks the
+/// request against its events first.
+#[test]
+fn a_finished_approval_cannot_be_rearmed_by_sql() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let h = Harness::new().await;
+        let mut last = None;
+        h.apply(1, &Op::Scan { shadow: false }, &mut last).await;
+        h.apply(
+            2,
+            &Op::Approve {
+                execute: true,
+                as_requester: false,
+            },
+            &mut last,
+        )
+        .await;
+        let executed = h
+            .world
+            .ledger
+            .approvals(Some(ApprovalStatus::Executed))
+            .await
+            .unwrap();
+        assert_eq!(executed.len(), 2, "b1 and b2 fixed on approval");
+        h.apply(3, &Op::Tamper { what: 2 }, &mut last).await;
+        let rearmed = h.world.lock().model.tampered.clone();
+        assert_eq!(rearmed.len(), 1);
+        let id = rearmed.iter().next().unwrap().clone();
+        let bucket = h
+            .world
+            .ledger
+            .approval(&id)
+            .await
+            .unwrap()
+            .plan
+            .resource
+            .resource_id;
+        let index: usize = bucket.trim_start_matches('b').parse().unwrap();
+        h.apply(
+            4,
+            &Op::Human {
+                bucket: index,
+                change: Human::MakePublic,
+            },
+            &mut last,
+        )
+        .await;
+        h.apply(5, &Op::Tick { minutes: 2 }, &mut last).await;
+        h.apply(6, &Op::Scan { shadow: false }, &mut last).await;
+        assert!(
+            h.world.lock().violations.is_empty(),
+            "{:?}",
+            h.world.lock().violations
+        );
+        let after = h.world.ledger.approval(&id).await.unwrap();
+        assert_eq!(after.status, ApprovalStatus::Invalid);
     });
 }

@@ -177,10 +177,14 @@ impl OidcVerifier {
             .filter(|r| *r != Role::Service)
             .collect();
         if roles.is_empty() {
-            return Err(AuthError::NoRoles { principal: name });
+            return Err(AuthError::NoRoles {
+                principal: format!("oidc:{name}"),
+            });
         }
         Ok(Principal {
-            name,
+            // Namespaced: an OIDC user can never be taken for a local principal (local
+            // names cannot contain `:`), nor issue tokens in its name.
+            name: format!("oidc:{name}"),
             roles,
             via: AuthMethod::Oidc {
                 issuer: self.settings.issuer.clone(),

@@ -222,7 +222,7 @@ async fn oidc_tokens_are_checked_against_the_issuers_keys() {
         .verify(&idp.sign(&claims("custos", 300, &["sec-reviewers", "other"])))
         .await
         .unwrap();
-    assert_eq!(ok.name, "carol@example.test");
+    assert_eq!(ok.name, "oidc:carol@example.test");
     assert_eq!(ok.roles, BTreeSet::from([Role::Reviewer]));
     assert_eq!(
         ok.via,
@@ -249,7 +249,7 @@ async fn oidc_tokens_are_checked_against_the_issuers_keys() {
         err(v
             .verify(&idp.sign(&claims("custos", 300, &["unmapped", "sneaky"])))
             .await),
-        "principal `carol@example.test` has no role"
+        "principal `oidc:carol@example.test` has no role"
     );
     // Signed by another key that claims the issuer's key id.
     let forged = Issuer::new("k2").sign_as("k1", &claims("custos", 300, &["sec-reviewers"]));

@@ -1,6 +1,6 @@
 -- Identity: principals with roles and their API tokens (stored only as a SHA-256 of the
--- token; the token is shown once). Runtime autonomy settings by operators. Every change
--- to these tables is written with its event in the same transaction.
+-- token; the token is shown once). Every change to these tables is written with its
+-- event in the same transaction.
 
 CREATE TABLE principals (
     name        TEXT PRIMARY KEY,
@@ -20,14 +20,5 @@ CREATE TABLE tokens (
     revoked_at  TEXT
 );
 CREATE INDEX tokens_principal ON tokens (principal);
-
-CREATE TABLE autonomy_settings (
-    class       TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    level       INTEGER NOT NULL,
-    set_by      TEXT NOT NULL,
-    set_at      TEXT NOT NULL,
-    PRIMARY KEY (class, environment)
-);
 
 CREATE INDEX events_kind ON events (kind);
