@@ -1022,11 +1022,7 @@ impl Harness {
 }
 
 fn check_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let h = Harness::new().await;
         let mut last = None;
         for (n, op) in ops.iter().enumerate() {
@@ -1146,11 +1142,7 @@ proptest! {
 /// must refuse).
 #[test]
 fn the_oracle_sees_a_call_it_must_refuse() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let h = Harness::new().await;
         // Make a call happen (dev bucket, auto), then flag the model as paused: a second
         // forced call with a fresh intent must be reported.
@@ -1210,11 +1202,7 @@ fn the_oracle_sees_a_call_it_must_refuse() {
 /// have expired, the next run gives the approval back and carries it out.
 #[test]
 fn an_approval_claimed_by_a_dead_worker_is_given_back() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let h = Harness::new().await;
         let mut last = None;
         // b1 is production: its fix waits for an approval.
@@ -1336,11 +1324,7 @@ async fn approved_in_events(ledger: &Ledger) -> Vec<EventApproval> {
 /// refusal are in the ledger.
 #[test]
 fn an_expired_approval_is_refused_and_recorded() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let h = Harness::new().await;
         let mut last = None;
         h.apply(1, &Op::Scan { shadow: false }, &mut last).await;
@@ -1405,11 +1389,7 @@ fn an_expired_approval_is_refused_and_recorded() {
 /// request against its events first.
 #[test]
 fn a_finished_approval_cannot_be_rearmed_by_sql() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let h = Harness::new().await;
         let mut last = None;
         h.apply(1, &Op::Scan { shadow: false }, &mut last).await;
@@ -1462,4 +1442,13 @@ fn a_finished_approval_cannot_be_rearmed_by_sql() {
         let after = h.world.ledger.approval(&id).await.unwrap();
         assert_eq!(after.status, ApprovalStatus::Invalid);
     });
+}
+
+/// Run a directed test's body on a current-thread runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }

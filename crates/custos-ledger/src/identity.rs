@@ -186,21 +186,29 @@ impl Ledger {
         Ok(())
     }
 
+    /// Run `update` in `tx`; when it changes no row, the `missing` thing `id` is not there.
+    async fn update_one<'q>(
+        tx: &mut crate::Tx,
+        update: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        missing: &'static str,
+        id: &str,
+    ) -> Result<()> {
+        if update.execute(&mut **tx).await?.rows_affected() == 0 {
+            return Err(LedgerError::NotFound {
+                kind: missing,
+                id: id.into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Replace a principal's roles.
     pub async fn set_roles(&self, name: &str, roles: &BTreeSet<Role>, by: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE principals SET roles = ? WHERE name = ?")
+        let update = sqlx::query("UPDATE principals SET roles = ? WHERE name = ?")
             .bind(roles_text(roles))
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                kind: "principal",
-                id: name.into(),
-            });
-        }
+            .bind(name);
+        Self::update_one(&mut tx, update, "principal", name).await?;
         self.append_tx(
             &mut tx,
             None,
@@ -217,20 +225,12 @@ impl Ledger {
     pub async fn disable_principal(&self, name: &str, by: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let now = ts(&self.now());
-        let n = sqlx::query(
+        let update = sqlx::query(
             "UPDATE principals SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
         )
         .bind(&now)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                kind: "active principal",
-                id: name.into(),
-            });
-        }
+        .bind(name);
+        Self::update_one(&mut tx, update, "active principal", name).await?;
         sqlx::query("UPDATE tokens SET revoked_at = ? WHERE principal = ? AND revoked_at IS NULL")
             .bind(&now)
             .bind(name)
@@ -296,18 +296,11 @@ impl Ledger {
 
     pub async fn revoke_token(&self, id: &str, by: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(ts(&self.now()))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(LedgerError::NotFound {
-                kind: "unrevoked token",
-                id: id.into(),
-            });
-        }
+        let update =
+            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(ts(&self.now()))
+                .bind(id);
+        Self::update_one(&mut tx, update, "unrevoked token", id).await?;
         self.append_tx(
             &mut tx,
             None,
