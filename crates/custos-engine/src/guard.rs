@@ -441,7 +441,7 @@ impl Engine {
     }
 
     /// Open the circuit breaker when failures in its window pass a threshold.
-    async fn check_breaker(&self) -> Result<(), EngineError> {
+    pub(crate) async fn check_breaker(&self) -> Result<(), EngineError> {
         let b = self.config.guard.breaker;
         let state = self.ledger.guard_state().await?;
         if state.breaker.is_some() {
@@ -530,6 +530,9 @@ impl GuardJournal<'_> {
         let started = Instant::now();
         let mut attempts = 0;
         loop {
+            // Failures another worker recorded but has not yet turned into an open
+            // breaker count now.
+            e.check_breaker().await.map_err(|x| x.to_string())?;
             let snap = e
                 .ledger
                 .guard_snapshot(&self.st.scope(e), e.window_start(), Some(&rate_key))

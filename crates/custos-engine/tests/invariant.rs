@@ -175,6 +175,8 @@ impl World {
         let now = self.clock.now();
         let key = intent.plan.resource.clone();
         let approvals = approved_in_events(&self.ledger).await;
+        let reset = self.lock().model.breaker_reset_at;
+        let failures_before = failures_recorded_before(&self.ledger, &intent.id, now, reset).await;
         let inner = self.lock();
         let m = &inner.model;
         let mut v = Vec::new();
@@ -196,8 +198,12 @@ impl World {
         if m.paused {
             v.push("called while paused".into());
         }
-        if m.breaker_open {
-            v.push("called while the breaker is open".into());
+        // The breaker counts failures recorded before this intent was admitted (one still
+        // in flight in another worker cannot be known yet).
+        if failures_before >= BREAKER_FAILURES {
+            v.push(format!(
+                "called after {failures_before} recorded failures: the breaker must be open"
+            ));
         }
         if m.blackout {
             v.push("called in a blackout".into());
@@ -1451,4 +1457,34 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// Failed actions whose outcome the ledger recorded before `intent` was admitted, in the
+/// breaker's window (since the last reset), read from the events.
+async fn failures_recorded_before(
+    ledger: &Ledger,
+    intent: &str,
+    now: DateTime<Utc>,
+    reset: Option<DateTime<Utc>>,
+) -> usize {
+    let events = ledger
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("action.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let admitted = events
+        .iter()
+        .find(|e| e.kind == "action.intent" && e.payload["action_id"] == intent)
+        .map_or(i64::MAX, |e| e.seq);
+    let since = (now - Duration::minutes(60)).max(reset.unwrap_or(DateTime::<Utc>::MIN_UTC));
+    events
+        .iter()
+        .filter(|e| {
+            matches!(e.kind.as_str(), "action.failed" | "action.rolled_back")
+                && e.seq < admitted
+                && e.at >= since
+        })
+        .count()
 }

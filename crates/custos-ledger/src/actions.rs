@@ -159,6 +159,16 @@ impl Ledger {
                 .execute(&mut *tx)
                 .await?;
         }
+        if matches!(
+            record.outcome,
+            ActionOutcome::Failed | ActionOutcome::RolledBack
+        ) {
+            // A failure feeds the circuit breaker: an admission decided before it is
+            // decided again.
+            sqlx::query("UPDATE guard_state SET version = version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut payload = to_value("actions", record)?;
         payload["kind"] = json!(kind);
         if let Some(d) = meta.decision {
