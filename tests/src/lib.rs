@@ -7,6 +7,7 @@
 
 pub mod openai_stub;
 pub mod proxy;
+pub mod pytools;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;

@@ -37,17 +37,25 @@ impl AutonomyPolicy {
     /// name, then its class `production`/`non-production`, then `*`), capped by the
     /// ceiling.
     pub fn level(&self, class: &str, environment: &Environment) -> AutonomyLevel {
-        let configured = self
-            .classes
-            .get(class)
-            .and_then(|envs| {
-                envs.get(&environment.name)
-                    .or_else(|| envs.get(environment.class.as_str()))
-                    .or_else(|| envs.get("*"))
-            })
-            .copied()
-            .unwrap_or(self.default);
-        configured.min(self.ceiling)
+        self.level_with(class, environment, |_| None)
+    }
+
+    /// [`AutonomyPolicy::level`] with the levels set at runtime: `runtime(key)` is the
+    /// runtime level of `class` under `key` (a canonical environment name, an environment
+    /// class or `*`). At each key, from the most specific, a runtime level replaces the
+    /// configured one; the ceiling caps the result either way.
+    pub fn level_with(
+        &self,
+        class: &str,
+        environment: &Environment,
+        runtime: impl Fn(&str) -> Option<AutonomyLevel>,
+    ) -> AutonomyLevel {
+        let configured = self.classes.get(class);
+        [environment.name.as_str(), environment.class.as_str(), "*"]
+            .into_iter()
+            .find_map(|key| runtime(key).or_else(|| configured.and_then(|e| e.get(key)).copied()))
+            .unwrap_or(self.default)
+            .min(self.ceiling)
     }
 }
 

@@ -101,6 +101,41 @@ fn autonomy_resolution_and_ceiling() {
 }
 
 #[test]
+fn runtime_levels_replace_configured_ones_key_by_key_under_the_ceiling() {
+    let mut p = AutonomyPolicy::default();
+    p.classes.insert(
+        "s3".into(),
+        [
+            ("dev".to_string(), AutonomyLevel::Auto),
+            ("production".to_string(), AutonomyLevel::Approve),
+        ]
+        .into(),
+    );
+    let envs = custos_core::Environments::default();
+    let env = |n: &str| envs.classify(n);
+    let runtime = |key: &str| (key == "production").then_some(AutonomyLevel::Recommend);
+    // Same key: the runtime level replaces the configured one.
+    assert_eq!(
+        p.level_with("s3", &env("prod"), runtime),
+        AutonomyLevel::Recommend
+    );
+    // A more specific configured key still wins over a runtime class-wide one.
+    let star = |key: &str| (key == "*").then_some(AutonomyLevel::Observe);
+    assert_eq!(p.level_with("s3", &env("dev"), star), AutonomyLevel::Auto);
+    assert_eq!(
+        p.level_with("s3", &env("staging"), star),
+        AutonomyLevel::Observe
+    );
+    // The ceiling caps a runtime level as it caps the configuration.
+    p.ceiling = AutonomyLevel::AutoLower;
+    let high = |_: &str| Some(AutonomyLevel::Auto);
+    assert_eq!(
+        p.level_with("ec2", &env("dev"), high),
+        AutonomyLevel::AutoLower
+    );
+}
+
+#[test]
 fn requester_cannot_approve_but_can_deny() {
     let a = req();
     let requester = who("Custos", &[Role::Reviewer]);

@@ -72,6 +72,13 @@ impl From<custos_ledger::LedgerError> for Failure {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line, with the span fields (run, plan, resource).
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
     Json,
@@ -95,6 +102,13 @@ pub struct Cli {
     /// `CUSTOS_TOKEN`. State-changing commands need one.
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// Send approvals, pause/resume, rollback, breaker, autonomy and whoami to a running
+    /// `custos serve` at this URL instead of the local ledger (needs a credential).
+    #[arg(long, global = true, env = "CUSTOS_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Log format on stderr (`CUSTOS_LOG` sets the level).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -152,6 +166,23 @@ pub enum Command {
         shadow: bool,
         #[command(flatten)]
         source: SourceArgs,
+    },
+    /// Serve the HTTP API (OpenAPI document at /openapi.json), the approval web page
+    /// (/ui) and Prometheus metrics (/metrics); with --worker also the service loop of
+    /// `run` (SQS and schedules). Until SIGINT/SIGTERM.
+    Serve {
+        /// Address to listen on (port 0: any free port; the first line on stdout says
+        /// which).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Also consume the queue and run the schedules, as `run` does.
+        #[arg(long)]
+        worker: bool,
+    },
+    /// Autonomy levels: show them, or set one at runtime (up to the configured ceiling).
+    Autonomy {
+        #[command(subcommand)]
+        command: AutonomyCommand,
     },
     /// Re-verification sweep: read every resource custos fixed; a fix that no longer
     /// holds is recorded as a recurrence and remediated again within the autonomy rules.
@@ -252,6 +283,24 @@ pub enum ApprovalsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AutonomyCommand {
+    /// The default, the ceiling, the configured levels and those set at runtime.
+    Show,
+    /// Set the level of a resource class in an environment (recorded; every worker uses
+    /// it from its next decision).
+    Set {
+        /// Resource class (`s3`, `ec2`).
+        class: String,
+        /// A canonical environment name, `production`, `non-production` or `*`.
+        environment: String,
+        /// 1 observe, 2 recommend, 3 approve, 4 auto outside production, 5 auto.
+        level: u8,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BreakerCommand {
     /// Open or closed, why, and the failures counted now.
     Status,
@@ -347,7 +396,21 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let out = cli.output;
     let cred = auth::credential(cli.token_file.as_deref())?;
     let cred = cred.as_deref();
+    if let Some(url) = &cli.server {
+        let remote = crate::remote::Remote::new(url, cred)?;
+        return crate::remote_cmd::dispatch(&remote, out, cli.command).await;
+    }
     match cli.command {
+        Command::Serve { listen, worker } => {
+            crate::serve_cmd::serve(crate::serve_cmd::ServeArgs {
+                cfg,
+                db,
+                listen,
+                worker,
+            })
+            .await
+        }
+        Command::Autonomy { command } => autonomy(cfg, db, cred, out, command).await,
         Command::Scan {
             source,
             fail_on_findings,
@@ -686,7 +749,7 @@ async fn serve(
     Ok(EXIT_OK)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -836,4 +899,54 @@ async fn approvals(
             Ok(EXIT_OK)
         }
     }
+}
+
+async fn autonomy(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    cred: Option<&str>,
+    out: Output,
+    command: AutonomyCommand,
+) -> Result<u8, Failure> {
+    let built = build::engine(cfg, db, Needs::Ledger, custos_core::SERVICE_PRINCIPAL).await?;
+    match command {
+        AutonomyCommand::Show => {
+            let view = built.engine.autonomy().await?;
+            match out {
+                Output::Json => print_json(&view)?,
+                Output::Table => print!("{}", render::autonomy(&view)),
+            }
+        }
+        AutonomyCommand::Set {
+            class,
+            environment,
+            level,
+            reason,
+        } => {
+            let who = auth::principal(
+                built.engine.config(),
+                built.engine.ledger_arc(),
+                cred,
+                Permission::SetAutonomy,
+            )
+            .await?;
+            let set = built
+                .engine
+                .set_autonomy(
+                    &who,
+                    custos_engine::AutonomyChange {
+                        class: &class,
+                        environment: &environment,
+                        level,
+                        reason: &reason,
+                    },
+                )
+                .await?;
+            match out {
+                Output::Json => print_json(&set)?,
+                Output::Table => println!("{}", render::autonomy_set(&set)),
+            }
+        }
+    }
+    Ok(EXIT_OK)
 }

@@ -656,3 +656,53 @@ pub fn policy_tests(report: &TestReport) -> String {
 
 #[cfg(test)]
 mod tests;
+
+fn level_text(l: custos_core::AutonomyLevel) -> String {
+    format!("{} ({})", l.number(), l.name())
+}
+
+pub fn autonomy(v: &custos_engine::AutonomyView) -> String {
+    let mut out = format!(
+        "default {}, ceiling {}; classes: {}\n",
+        level_text(v.default),
+        level_text(v.ceiling),
+        v.classes.join(", ")
+    );
+    let mut t = table(&["class", "environment", "level", "source"]);
+    for (class, envs) in &v.configured {
+        for (env, l) in envs {
+            t.add_row(vec![
+                class.clone(),
+                env.clone(),
+                level_text(*l),
+                "custos.toml".into(),
+            ]);
+        }
+    }
+    for s in &v.runtime {
+        t.add_row(vec![
+            s.class.clone(),
+            s.environment.clone(),
+            level_text(s.level),
+            format!(
+                "set by {} at {}: {}",
+                s.set_by,
+                s.set_at.to_rfc3339(),
+                s.reason
+            ),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    out.push_str("A runtime level replaces the configured one for the same class and environment key; the ceiling caps both.\n");
+    out
+}
+
+pub fn autonomy_set(s: &custos_ledger::AutonomySetting) -> String {
+    format!(
+        "autonomy of {} in `{}` is now {} (set by {})",
+        s.class,
+        s.environment,
+        level_text(s.level),
+        s.set_by
+    )
+}

@@ -17,6 +17,7 @@ use custos_policy::{GateInput, GateOutcome, RunContext, TimeFacts, WindowCounts,
 use custos_reasoning::ReviewRequest;
 use serde_json::json;
 use std::collections::BTreeMap;
+use tracing::Instrument;
 
 /// What lifts `needs_approval` at the moment of deciding.
 #[derive(Debug, Clone)]
@@ -119,6 +120,15 @@ impl Engine {
     }
 
     fn gate(&self, plan: &RemediationPlan, input: &GateInput) -> GateOutcome {
+        let _span =
+            tracing::debug_span!("gate", plan = %plan.id, control = %plan.control_id).entered();
+        let started = std::time::Instant::now();
+        let outcome = self.gate_now(plan, input);
+        self.observer().gate(started.elapsed());
+        outcome
+    }
+
+    fn gate_now(&self, plan: &RemediationPlan, input: &GateInput) -> GateOutcome {
         match self.evaluator.lock() {
             Ok(mut ev) => ev.gate(plan, input),
             // The floor could not be evaluated: fail closed.
@@ -143,6 +153,7 @@ impl Engine {
         state: &GuardState,
     ) -> Decision {
         let gate = self.gate(plan, input);
+        let started = std::time::Instant::now();
         let reasoned = self
             .reasoning
             .review(&ReviewRequest {
@@ -151,7 +162,9 @@ impl Engine {
                 gate_verdict: gate.verdict,
                 gate_reasons: &gate.reasons,
             })
+            .instrument(tracing::debug_span!("reasoning", plan = %plan.id))
             .await;
+        self.observer().reasoning(started.elapsed());
         self.combine(
             plan,
             findings,
@@ -238,7 +251,14 @@ impl Engine {
         rate: Option<Reason>,
     ) -> Decision {
         let env = environment_of(plan);
-        let level = self.config.autonomy.level(&plan.resource.class(), &env);
+        let class = plan.resource.class();
+        let level = self.config.autonomy.level_with(&class, &env, |key| {
+            state
+                .autonomy
+                .iter()
+                .find(|s| s.class == class && s.environment == key)
+                .map(|s| s.level)
+        });
         let (_, autonomy) = autonomy_verdict(level, &env);
         let mut reasons = gate.reasons.clone();
         reasons.extend(reasoning);

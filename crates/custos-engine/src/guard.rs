@@ -137,7 +137,7 @@ fn not_now(rule: &str, message: String) -> Guarded {
 }
 
 /// The result of an operator's rollback.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RollbackReport {
     /// The action rolled back.
     pub action_id: String,

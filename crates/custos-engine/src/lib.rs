@@ -9,18 +9,22 @@
 //! - `approvals`: requests, expiry, executing what humans approved (through the guard);
 //! - `recovery`: settling interrupted intents (read-only) and re-verification sweeps;
 //! - `switches`: pause/resume and the circuit breaker;
+//! - `autonomy`: runtime autonomy levels (under the ceiling);
 //! - [`service`]: SQS and schedules.
 
 mod approvals;
+mod autonomy;
 pub mod config;
 mod decide;
 mod guard;
+pub mod observe;
 pub mod pipeline;
 mod recovery;
 pub mod report;
 pub mod service;
 mod switches;
 
+pub use autonomy::{AutonomyChange, AutonomyView};
 pub use config::{Config, ConfigErrors};
 pub use guard::RollbackReport;
 pub use pipeline::{ControlResult, Disposition, Explanation, Origin};
@@ -113,6 +117,7 @@ pub struct Engine {
     actor: String,
     evaluator: Mutex<Evaluator>,
     guard: guard::Guard,
+    observer: Arc<dyn observe::Observe>,
 }
 
 /// One run in progress.
@@ -218,7 +223,18 @@ impl Engine {
             actor: parts.actor,
             evaluator,
             guard: guard::Guard::new(parts.registry),
+            observer: Arc::new(observe::Unobserved),
         }
+    }
+
+    /// Report latencies to `observer` (the server's metrics).
+    pub fn observed_by(mut self, observer: Arc<dyn observe::Observe>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    pub(crate) fn observer(&self) -> &dyn observe::Observe {
+        self.observer.as_ref()
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -236,6 +252,14 @@ impl Engine {
 
     pub fn bundle(&self) -> &PolicyBundle {
         &self.bundle
+    }
+
+    /// The resource as it is now (read-only; for reviewers comparing it with the plan).
+    pub async fn current_state(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<ConfigurationItem>, EngineError> {
+        Ok(self.reader.read(resource).await?)
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {

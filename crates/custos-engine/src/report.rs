@@ -4,10 +4,10 @@ use custos_core::{
     ActionOutcome, Decision, ExecutionRecord, Finding, RemediationPlan, ResourceRef, Verdict,
 };
 use custos_telemetry::Rejected;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Fixed,
@@ -51,7 +51,7 @@ impl Outcome {
 }
 
 /// One line of a run: a control on a resource and what became of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRow {
     pub resource: ResourceRef,
     pub control: String,

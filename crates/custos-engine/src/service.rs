@@ -157,6 +157,10 @@ impl Engine {
         st.note_resources(&named);
         for m in msgs {
             report.messages += 1;
+            if let Some(sent) = m.sent_at {
+                let lag = (self.now() - sent).to_std().unwrap_or_default();
+                self.observer().queue_lag(lag);
+            }
             let outcome = match decode(q.url(), &m) {
                 Decoded::Rejected(r) => self
                     .dead_letter(&mut st, &source, &r)

@@ -10,6 +10,7 @@
 use crate::actions::NewIntent;
 use crate::{Ledger, LedgerError, Result, parse_ts, ts};
 use chrono::{DateTime, Duration, Utc};
+use custos_core::AutonomyLevel;
 use custos_core::ci::resource_class;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -66,6 +67,20 @@ pub struct GuardState {
     pub breaker: Option<SwitchInfo>,
     /// Failures before this moment no longer count toward the breaker.
     pub breaker_reset_at: Option<DateTime<Utc>>,
+    /// Autonomy levels set at runtime, overriding the configuration (under its ceiling).
+    pub autonomy: Vec<AutonomySetting>,
+}
+
+/// One runtime autonomy level: a class in an environment (a canonical name, an
+/// environment class, or `*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutonomySetting {
+    pub class: String,
+    pub environment: String,
+    pub level: AutonomyLevel,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// Finished admitted actions and how many of them failed.
@@ -229,7 +244,92 @@ impl Ledger {
                 })
                 .transpose()?,
             breaker_reset_at: opt_ts(&row, "breaker_reset_at")?,
+            autonomy: self.autonomy_settings().await?,
         })
+    }
+
+    /// The runtime autonomy levels, by class and environment.
+    pub async fn autonomy_settings(&self) -> Result<Vec<AutonomySetting>> {
+        let rows = sqlx::query(
+            "SELECT class, environment, level, set_by, set_at, reason FROM autonomy_settings ORDER BY class, environment",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get("level")?;
+                let level = u8::try_from(n)
+                    .ok()
+                    .and_then(|n| AutonomyLevel::try_from(n).ok())
+                    .ok_or_else(|| LedgerError::Corrupt {
+                        table: "autonomy_settings",
+                        column: "level",
+                        value: n.to_string(),
+                    })?;
+                Ok(AutonomySetting {
+                    class: r.try_get("class")?,
+                    environment: r.try_get("environment")?,
+                    level,
+                    set_by: r.try_get("set_by")?,
+                    set_at: parse_ts(
+                        "autonomy_settings",
+                        "set_at",
+                        &r.try_get::<String, _>("set_at")?,
+                    )?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Set the runtime autonomy level of `class` in `environment`, as one transaction with
+    /// the guard version bump and the `autonomy.set` event (with the level it replaces).
+    /// The caller has checked the principal and the ceiling.
+    pub async fn set_autonomy(
+        &self,
+        class: &str,
+        environment: &str,
+        level: AutonomyLevel,
+        by: &str,
+        reason: &str,
+    ) -> Result<Option<AutonomyLevel>> {
+        let at = ts(&self.now());
+        let mut tx = self.begin().await?;
+        let before: Option<i64> = sqlx::query_scalar(
+            "SELECT level FROM autonomy_settings WHERE class = ? AND environment = ?",
+        )
+        .bind(class)
+        .bind(environment)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = before
+            .and_then(|n| u8::try_from(n).ok())
+            .and_then(|n| AutonomyLevel::try_from(n).ok());
+        sqlx::query(
+            "INSERT INTO autonomy_settings (class, environment, level, set_by, set_at, reason) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (class, environment) DO UPDATE SET level = excluded.level, set_by = excluded.set_by, set_at = excluded.set_at, reason = excluded.reason",
+        )
+        .bind(class)
+        .bind(environment)
+        .bind(i64::from(level.number()))
+        .bind(by)
+        .bind(&at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE guard_state SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        self.append_tx(
+            &mut tx,
+            None,
+            "autonomy.set",
+            None,
+            &json!({"class": class, "environment": environment, "level": level.number(), "previous": before.map(|l| l.number()), "by": by, "reason": reason, "at": at}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(before)
     }
 
     async fn counts(&self, scope: &Scope) -> Result<Counts> {

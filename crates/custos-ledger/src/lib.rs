@@ -12,14 +12,16 @@
 
 mod actions;
 mod approvals;
+mod findings;
 mod guard;
 mod identity;
 mod inputs;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
+pub use findings::{CurrentFinding, LedgerCounts};
 pub use guard::{
-    Admission, Claim, ClaimAttempt, Counts, FailureCounts, GuardSnapshot, GuardState, RateDebit,
-    Scope, SwitchInfo,
+    Admission, AutonomySetting, Claim, ClaimAttempt, Counts, FailureCounts, GuardSnapshot,
+    GuardState, RateDebit, Scope, SwitchInfo,
 };
 pub use identity::{PrincipalRow, TokenRow};
 pub use inputs::DeadLetter;

@@ -15,6 +15,8 @@ pub struct QueueMessage {
     pub receipt: String,
     pub body: String,
     pub receive_count: u32,
+    /// When the queue accepted the message (`SentTimestamp`), if it said.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a message turned out to be.
@@ -73,6 +75,9 @@ impl SqsQueue {
             .message_system_attribute_names(
                 aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
             )
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            )
             .send()
             .await
             .map_err(|e| TelemetryError::Aws {
@@ -93,6 +98,13 @@ impl SqsQueue {
                         .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(1),
+                    sent_at: m
+                        .attributes()
+                        .and_then(|a| {
+                            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
+                        })
+                        .and_then(|ms| ms.parse::<i64>().ok())
+                        .and_then(chrono::DateTime::from_timestamp_millis),
                 })
             })
             .collect())

@@ -284,3 +284,42 @@ pub async fn has_pab(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
         .await
         .is_ok()
 }
+
+/// A running `custos serve` (killed when dropped).
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Env {
+    /// Start `custos serve` on a free loopback port; returns once it listens (it prints
+    /// its address on the first line of stdout after binding).
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .command(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .strip_prefix("listening on ")
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("custos serve did not say where it listens: {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+}

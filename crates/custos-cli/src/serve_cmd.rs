@@ -1,0 +1,116 @@
+//! `custos serve`: the HTTP API, the approval page and `/metrics` over one engine (the
+//! same guard as every other path), and with `--worker` the service loop in the same
+//! process, so its gate, reasoning and queue latencies show in `/metrics`.
+
+use crate::auth;
+use crate::build::{self, Needs};
+use crate::cli::{EXIT_INVALID, EXIT_OK, EXIT_RUNTIME, Failure};
+use custos_server::{AppState, Metrics};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct ServeArgs<'a> {
+    pub cfg: Option<&'a Path>,
+    pub db: Option<&'a str>,
+    pub listen: SocketAddr,
+    pub worker: bool,
+}
+
+pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
+    let built = build::engine(
+        args.cfg,
+        args.db,
+        Needs::Aws,
+        custos_core::SERVICE_PRINCIPAL,
+    )
+    .await?;
+    let metrics = Arc::new(Metrics::default());
+    let engine = Arc::new(built.engine.observed_by(metrics.clone()));
+    let authenticator = auth::authenticator(engine.config(), engine.ledger_arc()).await?;
+    let state = AppState::new(
+        engine.clone(),
+        Arc::new(authenticator),
+        metrics,
+        !args.listen.ip().is_loopback(),
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            Failure::msg(
+                EXIT_RUNTIME,
+                format!("cannot listen on `{}`: {e}", args.listen),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    // The first line on stdout says where (tests and scripts read it for port 0).
+    println!("listening on http://{addr} (approval page: http://{addr}/ui)");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let http = tokio::spawn(custos_server::serve(
+        listener,
+        state,
+        stopped(stop_rx.clone()),
+    ));
+    let worker = if args.worker {
+        let config = engine.config();
+        let queue = match (&config.queue_url, &built.pool) {
+            (Some(url), Some(pool)) => {
+                let sdk = pool
+                    .sdk(pool.default_account(), &pool.default_region())
+                    .await;
+                Some(custos_telemetry::sqs::SqsQueue::with_wait(
+                    &sdk,
+                    url.clone(),
+                    config.queue_wait_seconds,
+                ))
+            }
+            _ => None,
+        };
+        if queue.is_none() && config.schedules.is_empty() {
+            return Err(Failure::msg(
+                EXIT_INVALID,
+                "`--worker` has nothing to do: set [telemetry] queue_url and/or [[schedules]]"
+                    .into(),
+            ));
+        }
+        let opts = custos_engine::service::ServiceOptions {
+            queue,
+            scan: built
+                .inventory
+                .clone()
+                .map(|i| i as Arc<dyn custos_telemetry::Source>),
+            schedules: config.schedules.clone(),
+            max_receives: config.max_receives,
+            idle_exit: None,
+        };
+        let e = engine.clone();
+        let rx = stop_rx.clone();
+        Some(tokio::spawn(
+            async move { e.serve(opts, stopped(rx)).await },
+        ))
+    } else {
+        None
+    };
+    crate::cli::shutdown_signal().await;
+    eprintln!("custos: stopping");
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker {
+        match w.await {
+            Ok(Ok(report)) => {
+                eprintln!("custos: worker stopped after {} messages", report.messages)
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(Failure::new(EXIT_RUNTIME, e)),
+        }
+    }
+    match http.await {
+        Ok(Ok(())) => Ok(EXIT_OK),
+        Ok(Err(e)) => Err(Failure::new(EXIT_RUNTIME, e)),
+        Err(e) => Err(Failure::new(EXIT_RUNTIME, e)),
+    }
+}

@@ -1,0 +1,309 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! `custos serve` on LocalStack: the CLI against the server URL with a token approves,
+//! refuses and records as it does against the ledger; runtime autonomy stays under the
+//! ceiling and reaches the guard; the served OpenAPI document validates (checked by
+//! `openapi-spec-validator`); `/metrics` parses with Prometheus' own parser and its
+//! counters equal what the ledger's events say (counted here from `history`, not by the
+//! server's queries).
+
+mod common;
+use common::*;
+
+use custos_testkit::{Fixture, make_bucket, pytools, require_localstack, s3, sdk};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+fn remote(env: &Env, server: &Server, who: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--server", server.url.as_str()];
+    all.extend_from_slice(args);
+    env.custos_as(who, &all)
+}
+
+/// Counters a reader of the ledger's events computes on its own.
+fn expected_counts(events: &[Value]) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+    let mut decisions = BTreeMap::new();
+    for e in events.iter().filter(|e| e["kind"] == "decision") {
+        *decisions
+            .entry(
+                e["payload"]["decision"]["verdict"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+            .or_insert(0.0) += 1.0;
+    }
+    // An action's status is its newest `action.<status>` event.
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for e in events {
+        let kind = e["kind"].as_str().unwrap();
+        if let Some(status) = kind.strip_prefix("action.")
+            && status != "reverted"
+        {
+            let id = e["payload"]["action_id"].as_str().unwrap().to_string();
+            last.insert(id, status.to_string());
+        }
+    }
+    let mut actions = BTreeMap::new();
+    for status in last.values() {
+        *actions.entry(status.clone()).or_insert(0.0) += 1.0;
+    }
+    (decisions, actions)
+}
+
+fn samples(parsed: &[Value], name: &str, label: &str) -> BTreeMap<String, f64> {
+    parsed
+        .iter()
+        .filter(|s| s["name"] == name)
+        .map(|s| {
+            (
+                s["labels"][label].as_str().unwrap().to_string(),
+                s["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match_the_ledger() {
+    require_localstack().await;
+    let env = Env::new();
+    env.write_config_with(
+        "[autonomy]\ndefault = 3\nceiling = 4\n[autonomy.classes.s3]\n\"*\" = 4\n",
+        "",
+    );
+    let client = s3(&sdk(&env.account));
+    let bucket = |i: usize| format!("h{}-{i}", env.account);
+    for i in 0..2 {
+        make_bucket(&client, &bucket(i), Fixture::Production)
+            .await
+            .unwrap();
+    }
+    let run = env.json_as("alice", &["run", "--once"]);
+    for i in 0..2 {
+        assert_eq!(outcome_of(&run, &bucket(i)), "awaiting_approval", "{run:#}");
+    }
+    let server = env.serve(&[]);
+
+    // The served document validates against the OpenAPI specification.
+    let http = reqwest::Client::new();
+    let doc = http
+        .get(format!("{}/openapi.json", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(pytools::validate_openapi(&doc), "OpenAPIV3.1");
+
+    let list: Value = serde_json::from_slice(
+        &remote(
+            &env,
+            &server,
+            "bob",
+            &["--output", "json", "approvals", "list"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let id_of = |i: usize| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["plan"]["resource"]["resource_id"] == bucket(i).as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (id_of(0), id_of(1));
+    let shown: Value = http
+        .get(format!("{}/api/v1/approvals/{b}", server.url))
+        .bearer_auth(env.token("bob"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let digest_b = shown["plan_digest"].as_str().unwrap().to_string();
+
+    // A forged token over HTTP: refused (exit 6) and recorded.
+    let id = env.token("bob").split('_').nth(1).unwrap().to_string();
+    let forged = format!("cst_{id}_{}", "B".repeat(43));
+    let out = env
+        .command(&["--server", &server.url, "whoami"])
+        .env("CUSTOS_TOKEN", &forged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("error: token `{id}` is not recognised (token_invalid)")
+    );
+    // Self-approval and a digest of another plan: refused (exit 5) with the code.
+    let out = remote(&env, &server, "alice", &["approvals", "approve", &a]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        stderr(&out).ends_with("(self_approval)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = remote(
+        &env,
+        &server,
+        "bob",
+        &["approvals", "approve", &a, "--plan-digest", &digest_b],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        stderr(&out).ends_with("(plan_digest_mismatch)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_pab(&client, &bucket(0)).await);
+    // bob approves a over HTTP: executed by the server, read back from LocalStack.
+    let done: Value = serde_json::from_slice(
+        &remote(
+            &env,
+            &server,
+            "bob",
+            &[
+                "--output",
+                "json",
+                "approvals",
+                "approve",
+                &a,
+                "--comment",
+                "CHG-7",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(done["approval"]["status"], "executed", "{done:#}");
+    assert_eq!(done["execution"]["outcome"], "fixed");
+    assert!(has_pab(&client, &bucket(0)).await);
+
+    // Autonomy: an auditor may not, nobody above the ceiling, an operator may.
+    let out = remote(
+        &env,
+        &server,
+        "audrey",
+        &["autonomy", "set", "s3", "production", "2", "--reason", "x"],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let out = remote(
+        &env,
+        &server,
+        "olivia",
+        &["autonomy", "set", "s3", "production", "5", "--reason", "x"],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: autonomy level 5 (auto) is above the ceiling 4 (auto-lower) (`[autonomy] ceiling` in the configuration) (refused)"
+    );
+    let out = remote(
+        &env,
+        &server,
+        "olivia",
+        &[
+            "autonomy",
+            "set",
+            "s3",
+            "production",
+            "2",
+            "--reason",
+            "CHG-8 freeze",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Now b is approved, but production s3 is at "recommend": the guard does not execute.
+    let out = remote(
+        &env,
+        &server,
+        "carol",
+        &[
+            "--output",
+            "json",
+            "approvals",
+            "approve",
+            &b,
+            "--plan-digest",
+            &digest_b,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["execution"]["outcome"], "recommended", "{v:#}");
+    assert!(!has_pab(&client, &bucket(1)).await);
+
+    // Raw HTTP: JSON errors with stable codes.
+    let resp = http
+        .post(format!("{}/api/v1/pause", server.url))
+        .json(&serde_json::json!({"reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "credentials_missing");
+
+    let events = env.all_events();
+    let codes = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["payload"]["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes("auth.refused"), ["token_invalid"]);
+    assert_eq!(
+        codes("approval.refused"),
+        ["self_approval", "plan_digest_mismatch"]
+    );
+    assert_eq!(codes("access.refused"), ["forbidden"]);
+    assert_eq!(codes("autonomy.refused"), ["above_ceiling"]);
+    let set: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "autonomy.set")
+        .collect();
+    assert_eq!(set.len(), 1);
+    assert_eq!(set[0]["payload"]["by"], "olivia");
+    assert_eq!(set[0]["payload"]["level"], 2);
+
+    // /metrics, parsed by Prometheus' parser, against the events counted here.
+    let text = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let parsed = pytools::parse_metrics(&text);
+    let (decisions, actions) = expected_counts(&events);
+    assert!(!decisions.is_empty() && !actions.is_empty());
+    assert_eq!(
+        samples(&parsed, "custos_decisions_total", "verdict"),
+        decisions
+    );
+    assert_eq!(samples(&parsed, "custos_actions_total", "outcome"), actions);
+    let pending = list.as_array().unwrap().len() as f64 - 2.0;
+    let gauge = |name: &str| {
+        parsed
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {text}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(gauge("custos_approvals_pending"), pending);
+    assert_eq!(gauge("custos_paused"), 0.0);
+    assert_eq!(gauge("custos_breaker_open"), 0.0);
+}

@@ -1,0 +1,228 @@
+//! `/metrics` in the OpenMetrics text format (which Prometheus scrapes).
+//!
+//! Counts come from the ledger at each scrape (decisions by verdict, actions by outcome,
+//! approvals by status, the age of the oldest pending request, the kill switch and the
+//! breaker), so every worker's work is counted once, whichever process is scraped, and the
+//! figures match what an auditor reads back. Latencies are this process's own: the gate
+//! and reasoning histograms, queue lag, and HTTP requests.
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use custos_engine::observe::Observe;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Verdict {
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// This process's latency histograms and request counts.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    gate: Histogram,
+    reasoning: Histogram,
+    queue_lag: Histogram,
+    http: Family<HttpLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            // 50 us .. ~1.6 s
+            gate: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            // 1 ms .. ~33 s
+            reasoning: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            // 10 ms .. ~5.5 min
+            queue_lag: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            http: Family::default(),
+        }
+    }
+}
+
+impl Observe for Metrics {
+    fn gate(&self, elapsed: Duration) {
+        self.gate.observe(elapsed.as_secs_f64());
+    }
+    fn reasoning(&self, elapsed: Duration) {
+        self.reasoning.observe(elapsed.as_secs_f64());
+    }
+    fn queue_lag(&self, lag: Duration) {
+        self.queue_lag.observe(lag.as_secs_f64());
+    }
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    /// The exposition now: the ledger's counts and this process's histograms.
+    pub async fn render(&self, state: &AppState) -> Result<String, custos_ledger::LedgerError> {
+        let ledger = state.engine.ledger();
+        let counts = ledger.counts_for_metrics().await?;
+        let guard = ledger.guard_state().await?;
+        let now = ledger.now();
+        let mut r = Registry::with_prefix("custos");
+
+        let decisions = Family::<Verdict, Counter>::default();
+        for (verdict, n) in &counts.decisions {
+            decisions
+                .get_or_create(&Verdict {
+                    verdict: verdict.clone(),
+                })
+                .inc_by(*n);
+        }
+        r.register(
+            "decisions",
+            "Decisions recorded in the ledger, by verdict",
+            decisions,
+        );
+        let actions = Family::<Outcome, Counter>::default();
+        for (outcome, n) in &counts.actions {
+            actions
+                .get_or_create(&Outcome {
+                    outcome: outcome.clone(),
+                })
+                .inc_by(*n);
+        }
+        r.register(
+            "actions",
+            "Actions recorded in the ledger, by outcome (intent: in flight)",
+            actions,
+        );
+        let approvals = Family::<Status, Gauge>::default();
+        for (status, n) in &counts.approvals {
+            approvals
+                .get_or_create(&Status {
+                    status: status.clone(),
+                })
+                .set(count(*n));
+        }
+        r.register(
+            "approvals",
+            "Approval requests in the ledger, by status",
+            approvals,
+        );
+        let pending = Gauge::<i64>::default();
+        pending.set(count(counts.approvals.get("pending").copied().unwrap_or(0)));
+        r.register(
+            "approvals_pending",
+            "Approval requests waiting for reviewers",
+            pending,
+        );
+        let age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        age.set(
+            counts
+                .oldest_pending
+                .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+        );
+        r.register(
+            "approval_oldest_pending_age_seconds",
+            "How long the oldest pending approval request has waited (0: none pending)",
+            age,
+        );
+        let breaker = Gauge::<i64>::default();
+        breaker.set(i64::from(guard.breaker.is_some()));
+        r.register(
+            "breaker_open",
+            "1 while the circuit breaker is open",
+            breaker,
+        );
+        let paused = Gauge::<i64>::default();
+        paused.set(i64::from(guard.paused.is_some()));
+        r.register("paused", "1 while the kill switch is on", paused);
+
+        r.register(
+            "gate_duration_seconds",
+            "Policy gate evaluations in this process",
+            self.gate.clone(),
+        );
+        r.register(
+            "reasoning_duration_seconds",
+            "Reasoning reviews in this process (offline rules and model)",
+            self.reasoning.clone(),
+        );
+        r.register(
+            "queue_lag_seconds",
+            "Age of change events when this process took them from the queue",
+            self.queue_lag.clone(),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests answered by this process",
+            self.http.clone(),
+        );
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).map_err(|e| {
+            custos_ledger::LedgerError::Corrupt {
+                table: "metrics",
+                column: "encoding",
+                value: e.to_string(),
+            }
+        })?;
+        Ok(out)
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
+pub async fn scrape(State(s): State<AppState>) -> Response {
+    match s.metrics.render(&s).await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+            text,
+        )
+            .into_response(),
+        Err(e) => crate::ApiError::internal(e).into_response(),
+    }
+}
+
+/// Count every request by method, matched route (not the raw path: ids stay out of
+/// labels) and status.
+pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let resp = next.run(req).await;
+    let status: StatusCode = resp.status();
+    s.metrics
+        .http
+        .get_or_create(&HttpLabels {
+            method,
+            route,
+            status: status.as_u16(),
+        })
+        .inc();
+    resp
+}

@@ -1,0 +1,397 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use crate::{AppState, Method, Metrics, routes};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use custos_core::{AuthMethod, ConfigurationItem, Principal, ResourceRef, Role};
+use custos_engine::config::{Config, RawConfig};
+use custos_engine::{Engine, Parts};
+use custos_executor::{PlaybookSet, Registry};
+use custos_identity::StaticAuthenticator;
+use custos_ledger::Ledger;
+use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_telemetry::{ResourceReader, TelemetryError};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+#[derive(Debug)]
+struct NoReader;
+
+#[async_trait::async_trait]
+impl ResourceReader for NoReader {
+    async fn read(&self, _r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
+        Err(TelemetryError::Unsupported("no reads in this test".into()))
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn state() -> AppState {
+    let raw: RawConfig = toml::from_str("[autonomy]\ndefault = 3\nceiling = 4\n").unwrap();
+    let config = Config::validate(raw, None, &root()).unwrap();
+    let registry = Registry::new(custos_executor::executors_for_tests());
+    let playbooks = PlaybookSet::load_dirs(
+        &config.playbook_dirs(),
+        &registry.catalog(),
+        &config.playbook_overrides,
+    )
+    .unwrap();
+    let bundle = PolicyBundle::load(
+        &root().join("rego"),
+        PolicyOptions {
+            gate_config: config.gate_data(),
+            ..PolicyOptions::default()
+        },
+    )
+    .unwrap();
+    let engine = Engine::new(Parts {
+        bundle,
+        reasoning: custos_reasoning::Reasoning {
+            offline: config.offline_rules.clone(),
+            model: None,
+            timeout: std::time::Duration::from_secs(1),
+        },
+        config,
+        playbooks,
+        registry,
+        reader: Arc::new(NoReader),
+        ledger: Arc::new(Ledger::open("sqlite::memory:").await.unwrap()),
+        clock: Arc::new(custos_core::SystemClock),
+        actor: "custos".into(),
+    });
+    let mut auth = StaticAuthenticator::default();
+    for (token, name, roles) in [
+        ("t-olivia", "olivia", vec![Role::Operator]),
+        ("t-audrey", "audrey", vec![Role::Auditor]),
+        ("t-bob", "bob", vec![Role::Reviewer]),
+    ] {
+        auth.principals.insert(
+            token.into(),
+            Principal {
+                name: name.into(),
+                roles: roles.into_iter().collect(),
+                via: AuthMethod::Token {
+                    token_id: token.into(),
+                },
+            },
+        );
+    }
+    AppState::new(
+        Arc::new(engine),
+        Arc::new(auth),
+        Arc::new(Metrics::default()),
+        false,
+    )
+}
+
+async fn call(s: &AppState, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = crate::router(s.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn json_req(method: &str, path: &str, token: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn error_code(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["error"]["code"].as_str().unwrap().to_string()
+}
+
+/// The document, as a separate reader would see it: `(method, path)` per operation.
+fn documented() -> BTreeSet<(String, String)> {
+    let doc = serde_json::to_value(<crate::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "put", "post", "delete", "patch", "head", "options"]
+                .contains(&method.as_str())
+            {
+                out.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_routes_of_the_router() {
+    let served: BTreeSet<(String, String)> = routes()
+        .iter()
+        .map(|r| (r.method.as_str().to_string(), r.path.to_string()))
+        .collect();
+    let doc = documented();
+    assert_eq!(
+        served.difference(&doc).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes missing from the OpenAPI document"
+    );
+    assert_eq!(
+        doc.difference(&served).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented operations the router does not have"
+    );
+    assert_eq!(served.len(), 27);
+}
+
+#[tokio::test]
+async fn every_route_answers_and_unknown_ones_are_json_404() {
+    let s = state().await;
+    for r in routes() {
+        let path = r.path.replace("{id}", "apr-nonexistent");
+        let method = match r.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(&path)
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = call(&s, req).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(
+            !(status == StatusCode::NOT_FOUND && body.contains("no such route")),
+            "{method} {path} is not routed"
+        );
+    }
+    let (status, _, body) = call(&s, get("/api/v1/nothing", Some("t-bob"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "not_found");
+}
+
+#[tokio::test]
+async fn api_errors_are_json_with_stable_codes() {
+    let s = state().await;
+    let (status, _, body) = call(&s, get("/api/v1/approvals", None)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "credentials_missing".into())
+    );
+    let (status, _, body) = call(&s, get("/api/v1/approvals?status=bogus", Some("t-bob"))).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let (status, _, body) = call(&s, get("/api/v1/approvals/apr-none", Some("t-bob"))).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    let (status, _, body) = call(
+        &s,
+        json_req(
+            "POST",
+            "/api/v1/approvals/apr-none/approve",
+            "t-bob",
+            "{\"comment\": 1}",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    // An auditor reads but may not pause; the refusal is in the ledger.
+    let (status, _, _) = call(&s, get("/api/v1/autonomy", Some("t-audrey"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = call(
+        &s,
+        json_req("POST", "/api/v1/pause", "t-audrey", "{\"reason\": \"x\"}"),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    let refused = s
+        .engine
+        .ledger()
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("access.refused".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].payload["by"], "audrey");
+    assert_eq!(refused[0].payload["action"], "pause");
+}
+
+#[tokio::test]
+async fn autonomy_is_set_up_to_the_ceiling_and_reaches_the_guard_state() {
+    let s = state().await;
+    let put = |tok: &str, level: u8| {
+        json_req(
+            "PUT",
+            "/api/v1/autonomy",
+            tok,
+            &format!(
+                "{{\"class\": \"s3\", \"environment\": \"prod\", \"level\": {level}, \"reason\": \"CHG-1\"}}"
+            ),
+        )
+    };
+    let (status, _, body) = call(&s, put("t-olivia", 5)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "refused".into()),
+        "{body}"
+    );
+    assert!(body.contains("above the ceiling 4"), "{body}");
+    let (status, _, body) = call(&s, put("t-bob", 2)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    let (status, _, body) = call(&s, put("t-olivia", 2)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // `prod` is an alias of the production class: stored under its canonical key.
+    let state = s.engine.ledger().guard_state().await.unwrap();
+    assert_eq!(state.autonomy.len(), 1);
+    assert_eq!(
+        (
+            state.autonomy[0].class.as_str(),
+            state.autonomy[0].environment.as_str(),
+            state.autonomy[0].level.number(),
+            state.autonomy[0].set_by.as_str()
+        ),
+        ("s3", "production", 2, "olivia")
+    );
+}
+
+/// Log in through the form; returns the session cookie and the page's CSRF token.
+async fn login(s: &AppState, token: &str) -> (String, String) {
+    let (status, headers, body) = call(s, get("/ui/login", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let login_cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = hidden(&body, "csrf");
+    let form = format!("csrf={csrf}&token={token}");
+    let req = Request::post("/ui/login")
+        .header(header::COOKIE, &login_cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let (status, headers, _) = call(s, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let session = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("custos_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let session = session.split(';').next().unwrap().to_string();
+    let req = Request::get("/ui")
+        .header(header::COOKIE, &session)
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = call(s, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    (session, hidden(&body, "csrf"))
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no `{name}` in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn forms_without_the_session_csrf_token_are_refused() {
+    let s = state().await;
+    let (session, csrf) = login(&s, "t-bob").await;
+    let post = |cookie: Option<&str>, token: &str| {
+        let mut b = Request::post("/ui/approvals/apr-x/deny")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(Body::from(format!("csrf={token}&comment=no")))
+            .unwrap()
+    };
+    // Another site's form: the browser sends no SameSite=Strict cookie -> login page.
+    let (status, headers, _) = call(&s, post(None, &csrf)).await;
+    assert_eq!(
+        (status, headers[header::LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/ui/login")
+    );
+    // The cookie without the token, or with a wrong one: refused before anything happens.
+    for wrong in ["", "AAAA", &csrf[..csrf.len() - 1]] {
+        let (status, _, body) = call(&s, post(Some(&session), wrong)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{wrong}: {body}");
+        assert!(body.contains("CSRF"), "{body}");
+    }
+    // With the token the form reaches the engine (which has no such request).
+    let (status, _, body) = call(&s, post(Some(&session), &csrf)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // The login form itself needs its double-submit token.
+    let req = Request::post("/ui/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("csrf=abc&token=t-bob"))
+        .unwrap();
+    let (status, headers, _) = call(&s, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        !headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("custos_session="))
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_text_from_the_ledger() {
+    let s = state().await;
+    let (status, headers, body) = call(&s, get("/metrics", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], crate::metrics::CONTENT_TYPE);
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(body.contains("custos_approvals_pending 0\n"), "{body}");
+    assert!(body.contains("custos_paused 0\n"), "{body}");
+    s.engine.ledger().pause("olivia", "test").await.unwrap();
+    let (_, _, body) = call(&s, get("/metrics", None)).await;
+    assert!(body.contains("custos_paused 1\n"), "{body}");
+}

@@ -1,0 +1,294 @@
+//! The pages, as `maud` templates: every value is escaped by the template engine (names,
+//! tags, descriptions and rationales come from the account or a model and are treated as
+//! hostile). No script anywhere; the Content-Security-Policy forbids it too.
+
+use chrono::{DateTime, Utc};
+use custos_core::{Approval, ConfigurationItem, Principal};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn layout(title: &str, who: Option<&Principal>, csrf: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · custos" }
+                link rel="stylesheet" href="/ui/style.css";
+            }
+            body {
+                header {
+                    a.brand href="/ui" { "custos" }
+                    span.sub { "approvals" }
+                    @if let (Some(w), Some(c)) = (who, csrf) {
+                        form.logout method="post" action="/ui/logout" {
+                            span #whoami { (w.name) " (" (w.roles_text()) ")" }
+                            input type="hidden" name="csrf" value=(c);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Log in",
+        None,
+        None,
+        html! {
+            h1 { "Log in" }
+            @if let Some(e) = error { p.error #error { (e) } }
+            form #login method="post" action="/ui/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="token" { "API token or OIDC ID token" }
+                textarea #token name="token" rows="3" autocomplete="off" spellcheck="false" required {}
+                button #login-submit type="submit" { "Log in" }
+            }
+            p.hint { "Create an API token with " code { "custos tokens create" } "; it is checked on every request, so revoking it ends this session." }
+        },
+    )
+}
+
+fn remaining(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let d = until - now;
+    if d <= chrono::Duration::zero() {
+        "expired".into()
+    } else if d.num_hours() > 0 {
+        format!("in {} h {} min", d.num_hours(), d.num_minutes() % 60)
+    } else {
+        format!("in {} min", d.num_minutes().max(1))
+    }
+}
+
+pub fn queue(list: &[Approval], who: &Principal, csrf: &str, now: DateTime<Utc>) -> Markup {
+    layout(
+        "Pending approvals",
+        Some(who),
+        Some(csrf),
+        html! {
+            h1 { "Pending approvals" }
+            @if list.is_empty() {
+                p #empty { "Nothing waits for a reviewer." }
+            } @else {
+                table #queue {
+                    thead { tr { th { "Request" } th { "Resource" } th { "Control" } th { "Change" } th { "Environment" } th { "Risk" } th { "Reviews" } th { "Expires" } } }
+                    tbody {
+                        @for a in list {
+                            tr {
+                                td { a.request href={ "/ui/approvals/" (a.id) } { (a.id) } }
+                                td { (a.plan.resource_name.as_deref().unwrap_or(&a.plan.resource.resource_id)) br; small { (a.plan.resource.resource_type) " · " (a.plan.resource.account) " · " (a.plan.resource.region) } }
+                                td { (a.plan.control_id) }
+                                td { (a.plan.action) }
+                                td { (a.plan.environment) @if a.plan.production { " " span.badge.prod { "production" } } }
+                                td { (a.plan.risk.as_str()) }
+                                td { (a.reviews.len()) " of " (a.required_reviewers) }
+                                td { (remaining(a.expires_at, now)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `a.b[0].c -> value`, for the diff.
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&p, v, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// Changed lines between two states: (path, before, after), either side absent.
+pub fn diff(before: &Value, after: &Value) -> Vec<(String, Option<String>, Option<String>)> {
+    let (mut b, mut a) = (BTreeMap::new(), BTreeMap::new());
+    flatten("", before, &mut b);
+    flatten("", after, &mut a);
+    let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    keys.into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| (k.clone(), b.get(k).cloned(), a.get(k).cloned()))
+        .collect()
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// What the reviewer is asked to approve, and the forms.
+pub struct RequestView<'a> {
+    pub a: &'a Approval,
+    pub current: Result<Option<ConfigurationItem>, String>,
+    pub who: &'a Principal,
+    pub csrf: &'a str,
+    pub now: DateTime<Utc>,
+    pub banner: Option<(bool, String)>,
+}
+
+pub fn request(v: &RequestView<'_>) -> Markup {
+    let a = v.a;
+    let p = &a.plan;
+    let d = &a.decision;
+    let model = d.reasoner.model.as_deref();
+    let changes = diff(&p.before, &p.desired);
+    layout(
+        &format!("Request {}", a.id),
+        Some(v.who),
+        Some(v.csrf),
+        html! {
+            p { a href="/ui" { "← pending approvals" } }
+            h1 { "Request " code #request-id { (a.id) } }
+            @if let Some((ok, msg)) = &v.banner {
+                p #banner class=(if *ok { "ok" } else { "error" }) { (msg) }
+            }
+            dl.facts {
+                dt { "Status" } dd #status { (a.status.as_str()) }
+                dt { "Resource" } dd #resource { (p.resource_name.as_deref().unwrap_or(&p.resource.resource_id)) }
+                dt { "ARN / id" } dd { code { (p.arn.as_deref().unwrap_or(&p.resource.resource_id)) } }
+                dt { "Type, account, region" } dd { (p.resource.resource_type) " · " (p.resource.account) " · " (p.resource.region) }
+                dt { "Environment" } dd { (p.environment) @if p.production { " (production)" } }
+                dt { "Requested" } dd { (a.requested_at.to_rfc3339()) " by " (a.requested_by) }
+                dt { "Expires" } dd #expires { (a.expires_at.to_rfc3339()) " (" (remaining(a.expires_at, v.now)) ")" }
+                dt { "Reviews" } dd #reviews { (a.reviews.len()) " of " (a.required_reviewers) " required" }
+                dt { "Plan digest" } dd { code #plan-digest { (a.plan_digest()) } }
+            }
+            @if !p.tags.is_empty() {
+                h2 { "Tags" }
+                table #tags { tbody { @for (k, val) in &p.tags { tr { th { (k) } td { (val) } } } } }
+            }
+            h2 { "Proposed change" }
+            p { "Playbook " code { (p.playbook) " " (p.playbook_version) } ", action " code { (p.action) } ", risk " (p.risk.as_str()) @if !p.reversible { ", " strong { "not reversible" } } }
+            @if changes.is_empty() {
+                p { "No property changes (the action is its own change)." }
+            } @else {
+                pre #diff.diff {
+                    @for (path, before, after) in &changes {
+                        @if let Some(b) = before { span.del { "- " (path) " = " (b) } "\n" }
+                        @if let Some(x) = after { span.add { "+ " (path) " = " (x) } "\n" }
+                    }
+                }
+            }
+            h2 { "Why: controls and requirements" }
+            ul #findings {
+                @for f in &a.findings {
+                    li {
+                        strong { (f.control_id) } " — " (f.title) " (" (f.severity) "): " (f.message)
+                        @if !f.frameworks.is_empty() {
+                            ul { @for (fw, reqs) in &f.frameworks { li { (fw) ": " (reqs.join(", ")) } } }
+                        }
+                    }
+                }
+            }
+            h2 { "Gate and reasoning" }
+            p { "Verdict " strong { (d.verdict.as_str()) } " (gate: " (d.gate_verdict.as_str()) ", autonomy level " (d.autonomy) ", policy " code { (d.policy_digest) } ")" }
+            table #reasons {
+                thead { tr { th { "Stage" } th { "Rule" } th { "Verdict" } th { "Why" } } }
+                tbody { @for r in &d.reasons { tr { td { (format!("{:?}", r.stage).to_lowercase()) } td { code { (r.rule) } } td { (r.verdict.as_str()) } td { (r.message) } } } }
+            }
+            @match model {
+                Some(m) => {
+                    div.model #rationale {
+                        p.label { "Model output (" (m) ") — it may only add caution; custos does not trust it to allow anything" }
+                        blockquote { (d.reasoner.rationale) }
+                    }
+                }
+                None => { p #rationale { "Offline rules: " (d.reasoner.rationale) } }
+            }
+            h2 { "Blast radius" }
+            p #blast {
+                "One resource in account " (p.resource.account) ", " (p.resource.region) "; action kinds: "
+                (p.action_kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>().join(", "))
+                @if !p.related.is_empty() { "; related: " (p.related.join(", ")) }
+                "."
+            }
+            h2 { "Rollback plan" }
+            @if p.rollback.is_empty() { p { "None: this change cannot be rolled back by custos." } }
+            ol #rollback {
+                @for s in &p.rollback {
+                    li { (s.description) " (" code { (s.action) } ")" @if !s.exact { " — " em { "restores approximately, not exactly" } } }
+                }
+            }
+            h2 { "State" }
+            div.states {
+                div { h3 { "Before (recorded with the request)" } pre { (pretty(&p.before)) } }
+                div {
+                    h3 { "Now (read from the account)" }
+                    @match &v.current {
+                        Ok(Some(ci)) => { pre #current { (pretty(&ci.configuration)) } }
+                        Ok(None) => { p { "The resource no longer exists." } }
+                        Err(e) => { p.error { "Could not read it: " (e) } }
+                    }
+                }
+            }
+            @if !a.reviews.is_empty() {
+                h2 { "Reviews" }
+                ul { @for r in &a.reviews { li { (r.by) " at " (r.at.to_rfc3339()) @if let Some(c) = &r.comment { ": " (c) } } } }
+            }
+            @if a.status == custos_core::ApprovalStatus::Pending {
+                div.actions {
+                    form #approve-form method="post" action={ "/ui/approvals/" (a.id) "/approve" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        input type="hidden" name="plan_digest" value=(a.plan_digest());
+                        label for="approve-comment" { "Comment" }
+                        input #approve-comment type="text" name="comment";
+                        button #approve type="submit" { "Approve and execute" }
+                    }
+                    form #deny-form method="post" action={ "/ui/approvals/" (a.id) "/deny" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        label for="deny-comment" { "Reason (required)" }
+                        input #deny-comment type="text" name="comment" required;
+                        button #deny type="submit" { "Deny" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn message(title: &str, who: Option<&Principal>, csrf: Option<&str>, text: &str) -> Markup {
+    layout(
+        title,
+        who,
+        csrf,
+        html! { h1 { (title) } p.error { (text) } p { a href="/ui" { "Back to the queue" } } },
+    )
+}
+
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.2rem;background:#1d2330;color:#fff}
+header a.brand{color:#fff;font-weight:700;text-decoration:none;font-size:1.2rem}
+header .sub{opacity:.7}header form.logout{margin-left:auto;display:flex;gap:.6rem;align-items:center}
+main{max-width:70rem;margin:1.2rem auto;padding:0 1.2rem}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #d8dce3;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef0f4}dl.facts{display:grid;grid-template-columns:14rem 1fr;gap:.25rem 1rem;background:#fff;padding:.8rem;border:1px solid #d8dce3}
+dt{font-weight:600}pre{background:#fff;border:1px solid #d8dce3;padding:.6rem;overflow:auto;max-height:24rem}
+pre.diff .del{color:#a31515}pre.diff .add{color:#116329}
+.model{border-left:4px solid #b7791f;background:#fffbea;padding:.2rem .8rem}.model .label{font-weight:600;color:#7b5410}
+.states{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+.actions{display:flex;gap:2rem;margin:1.5rem 0}.actions form{display:flex;flex-direction:column;gap:.4rem;background:#fff;padding:.8rem;border:1px solid #d8dce3;min-width:20rem}
+button{padding:.45rem .9rem;font-size:1rem;cursor:pointer}#approve{background:#116329;color:#fff;border:0}#deny{background:#a31515;color:#fff;border:0}
+.error{color:#a31515;font-weight:600}.ok{color:#116329;font-weight:600}.badge.prod{background:#a31515;color:#fff;border-radius:3px;padding:0 .3rem;font-size:.8rem}
+textarea{width:100%;font-family:monospace}form#login{display:flex;flex-direction:column;gap:.5rem;max-width:36rem}.hint{opacity:.75}";
