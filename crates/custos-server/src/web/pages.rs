@@ -215,7 +215,7 @@ pub fn request(v: &RequestView<'_>) -> Markup {
                         blockquote { (d.reasoner.rationale) }
                     }
                 }
-                None => { p #rationale { "Offline rules: " (d.reasoner.rationale) } }
+                None => { p #rationale { "Reasoning (offline rules, no model): " (d.reasoner.rationale) } }
             }
             h2 { "Blast radius" }
             p #blast {
