@@ -8,6 +8,7 @@
 pub mod openai_stub;
 pub mod proxy;
 pub mod pytools;
+pub mod webhook;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;

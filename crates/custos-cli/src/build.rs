@@ -211,6 +211,39 @@ pub async fn engine(
         model,
         timeout: config.reasoning_timeout,
     };
+    let notifier = match (&needs, &config.notifications) {
+        (Needs::Offline, _) | (_, None) => None,
+        (_, Some(n)) => Some(n.clone()),
+    };
+    let ledger = Arc::new(ledger);
+    let notifier: Option<Arc<dyn custos_engine::notify::Notify>> = match notifier {
+        None => None,
+        Some(n) => {
+            let url = match &n.url {
+                custos_engine::config::WebhookUrl::Literal(u) => u.clone(),
+                custos_engine::config::WebhookUrl::Env(var) => std::env::var(var)
+                    .ok()
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                    .ok_or_else(|| {
+                        Failure::msg(
+                            EXIT_INVALID,
+                            format!("notifications.webhook_url_env: the environment variable `{var}` does not hold an http(s) URL"),
+                        )
+                    })?,
+            };
+            let hook = custos_server::notify::Webhook {
+                url,
+                attempts: n.attempts,
+                backoff: n.backoff,
+                timeout: n.timeout,
+                page_url: n.page_url.clone(),
+            };
+            Some(Arc::new(
+                custos_server::notify::WebhookNotifier::new(hook, ledger.clone())
+                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?,
+            ))
+        }
+    };
     let engine = Engine::new(Parts {
         config,
         bundle,
@@ -218,10 +251,14 @@ pub async fn engine(
         registry,
         reasoning,
         reader,
-        ledger: Arc::new(ledger),
+        ledger,
         clock: Arc::new(SystemClock),
         actor: actor.to_string(),
     });
+    let engine = match notifier {
+        Some(n) => engine.notifying(n),
+        None => engine,
+    };
     Ok(Built {
         engine,
         inventory,

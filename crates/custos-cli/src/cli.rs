@@ -387,8 +387,13 @@ async fn execute_source(
         (None, Some(s)) => s.as_ref(),
         (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no telemetry source".into())),
     };
-    Ok(built.engine.run_once(src, mode).await?)
+    let report = built.engine.run_once(src, mode).await;
+    built.engine.drain_notifications(NOTIFY_DRAIN).await;
+    Ok(report?)
 }
+
+/// How long a one-shot command waits for its notifications before exiting.
+pub(crate) const NOTIFY_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let cfg = cli.config.as_deref();
@@ -471,7 +476,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Reverify => {
             let actor = runner(cfg, db, cred).await?;
             let built = build::engine(cfg, db, Needs::Aws, &actor).await?;
-            let report = built.engine.reverify(Mode::Execute).await?;
+            let report = built.engine.reverify(Mode::Execute).await;
+            built.engine.drain_notifications(NOTIFY_DRAIN).await;
+            let report = report?;
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => print!("{}", render::run(&report)),
@@ -731,7 +738,9 @@ async fn serve(
         idle_exit: exit_when_idle.map(std::time::Duration::from_secs),
     };
     eprintln!("custos: serving (SIGINT or SIGTERM stops after the message in flight)");
-    let report = built.engine.serve(opts, shutdown_signal()).await?;
+    let report = built.engine.serve(opts, shutdown_signal()).await;
+    built.engine.drain_notifications(NOTIFY_DRAIN).await;
+    let report = report?;
     match out {
         Output::Json => print_json(&report)?,
         Output::Table => println!(
@@ -861,10 +870,12 @@ async fn approvals(
             )
             .await?;
             let seen = plan_digest.map(custos_core::Digest);
-            let (a, row) = built
+            let approved = built
                 .engine
                 .approve(&id, &who, seen.as_ref(), comment, !no_execute)
-                .await?;
+                .await;
+            built.engine.drain_notifications(NOTIFY_DRAIN).await;
+            let (a, row) = approved?;
             match out {
                 Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
                 Output::Table => print!("{}", render::approved(&a, row.as_ref())),

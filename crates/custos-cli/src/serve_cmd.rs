@@ -108,6 +108,7 @@ pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
             Err(e) => return Err(Failure::new(EXIT_RUNTIME, e)),
         }
     }
+    engine.drain_notifications(crate::cli::NOTIFY_DRAIN).await;
     match http.await {
         Ok(Ok(())) => Ok(EXIT_OK),
         Ok(Err(e)) => Err(Failure::new(EXIT_RUNTIME, e)),

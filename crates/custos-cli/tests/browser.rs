@@ -65,7 +65,10 @@ async fn chromedriver() -> Driver {
         {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "chromedriver never became ready");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromedriver never became ready"
+        );
         tokio::task::yield_now().await;
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -79,17 +82,33 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
     let client = s3(&sdk(&env.account));
     let bucket = format!("w{}", env.account);
     let hostile = format!("x{}", env.account);
-    make_bucket(&client, &bucket, Fixture::Production).await.unwrap();
+    make_bucket(&client, &bucket, Fixture::Production)
+        .await
+        .unwrap();
     let run = env.json_as("alice", &["run", "--once"]);
     assert_eq!(outcome_of(&run, &bucket), "awaiting_approval", "{run:#}");
-    make_bucket(&client, &hostile, Fixture::Production).await.unwrap();
-    let mut item = bucket_item(&env.account, &hostile, Fixture::Production, "2026-01-01T00:00:00Z");
+    make_bucket(&client, &hostile, Fixture::Production)
+        .await
+        .unwrap();
+    let mut item = bucket_item(
+        &env.account,
+        &hostile,
+        Fixture::Production,
+        "2026-01-01T00:00:00Z",
+    );
     item["tags"]["team"] = json!(SCRIPT_TAG);
     item["tags"]["description"] = json!(DESCRIPTION);
     let file = env.dir.path().join("forged.json");
     std::fs::write(&file, item.to_string()).unwrap();
-    let forged = env.json_as("alice", &["run", "--once", "--replay", file.to_str().unwrap()]);
-    assert_eq!(outcome_of(&forged, &hostile), "awaiting_approval", "{forged:#}");
+    let forged = env.json_as(
+        "alice",
+        &["run", "--once", "--replay", file.to_str().unwrap()],
+    );
+    assert_eq!(
+        outcome_of(&forged, &hostile),
+        "awaiting_approval",
+        "{forged:#}"
+    );
     let token = env.token("bob");
     let server = env.serve(&[]);
     let driver = chromedriver().await;
@@ -114,11 +133,28 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
 
     // Not signed in: the page sends the browser to the login form.
     c.goto(&format!("{}/ui", server.url)).await.unwrap();
-    wait().for_element(Locator::Css("#token")).await.unwrap().send_keys(&token).await.unwrap();
-    c.find(Locator::Css("#login-submit")).await.unwrap().click().await.unwrap();
+    wait()
+        .for_element(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(&token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait().for_element(Locator::Css("#queue")).await.unwrap();
     assert_eq!(
-        wait().for_element(Locator::Css("#whoami")).await.unwrap().text().await.unwrap(),
+        wait()
+            .for_element(Locator::Css("#whoami"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
         "bob (reviewer)"
     );
     let id_of = |b: &str| {
@@ -134,16 +170,24 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
     };
     let (legit, forged_id) = (id_of(&bucket), id_of(&hostile));
     // The queue lists both; open the forged one first.
-    c.find(Locator::Css(&format!("#queue a[href='/ui/approvals/{forged_id}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(&format!(
+        "#queue a[href='/ui/approvals/{forged_id}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     wait().for_element(Locator::Css("#approve")).await.unwrap();
 
     // Hostile values render as the characters they are.
-    let tags = c.find(Locator::Css("#tags")).await.unwrap().text().await.unwrap();
+    let tags = c
+        .find(Locator::Css("#tags"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(tags.contains(SCRIPT_TAG), "{tags}");
     assert!(tags.contains(DESCRIPTION), "{tags}");
     let dom = c
@@ -155,21 +199,46 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
         .unwrap();
     assert_eq!(dom, json!([0, 0, 0, "undefined"]));
     // What the reviewer is shown: the change as a diff, the model output marked, rollback.
-    let diff = c.find(Locator::Css("#diff")).await.unwrap().text().await.unwrap();
-    assert!(diff.contains("- facet.blockPublicAcls = false\n+ facet.blockPublicAcls = true"), "{diff}");
-    assert!(!c.find(Locator::Css("#rollback")).await.unwrap().text().await.unwrap().is_empty());
+    let diff = c
+        .find(Locator::Css("#diff"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        diff.contains("- facet.blockPublicAcls = false\n+ facet.blockPublicAcls = true"),
+        "{diff}"
+    );
+    assert!(
+        !c.find(Locator::Css("#rollback"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The real request: open it from the queue, look, approve.
     c.goto(&format!("{}/ui", server.url)).await.unwrap();
     wait()
-        .for_element(Locator::Css(&format!("#queue a[href='/ui/approvals/{legit}']")))
+        .for_element(Locator::Css(&format!(
+            "#queue a[href='/ui/approvals/{legit}']"
+        )))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
     assert_eq!(
-        wait().for_element(Locator::Css("#request-id")).await.unwrap().text().await.unwrap(),
+        wait()
+            .for_element(Locator::Css("#request-id"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
         legit
     );
     let shot = c.screenshot().await.unwrap();
@@ -179,18 +248,48 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
     }
     assert!(!has_pab(&client, &bucket).await);
 
-    c.find(Locator::Css("#approve-comment")).await.unwrap().send_keys("CHG-42 reviewed").await.unwrap();
-    c.find(Locator::Css("#approve")).await.unwrap().click().await.unwrap();
-    let banner = wait().for_element(Locator::Css("#banner")).await.unwrap().text().await.unwrap();
-    assert_eq!(banner, "Approved and executed: the change was made and verified.");
-    assert_eq!(c.find(Locator::Css("#status")).await.unwrap().text().await.unwrap(), "executed");
+    c.find(Locator::Css("#approve-comment"))
+        .await
+        .unwrap()
+        .send_keys("CHG-42 reviewed")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let banner = wait()
+        .for_element(Locator::Css("#banner"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        banner,
+        "Approved and executed: the change was made and verified."
+    );
+    assert_eq!(
+        c.find(Locator::Css("#status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "executed"
+    );
     c.close().await.unwrap();
 
     // The bucket, read back from LocalStack, and the ledger.
     assert!(has_pab(&client, &bucket).await);
     assert!(!has_pab(&client, &hostile).await);
     let events = env.all_events();
-    let reviewed: Vec<_> = events.iter().filter(|e| e["kind"] == "approval.reviewed").collect();
+    let reviewed: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "approval.reviewed")
+        .collect();
     assert_eq!(reviewed.len(), 1);
     assert_eq!(reviewed[0]["payload"]["by"], "bob");
     assert_eq!(reviewed[0]["payload"]["comment"], "CHG-42 reviewed");

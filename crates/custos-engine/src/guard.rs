@@ -468,13 +468,21 @@ impl Engine {
             None
         };
         if let Some(r) = reason {
-            self.ledger
+            let opened = self
+                .ledger
                 .open_breaker(
                     &r,
                     &json!({"failures": c.failures, "finished": c.finished, "since": since}),
                 )
                 .await?;
             tracing::error!("circuit breaker opened: {r}");
+            if opened {
+                self.notifier()
+                    .notify(crate::notify::Notification::BreakerOpened {
+                        reason: r,
+                        at: self.now(),
+                    });
+            }
         }
         Ok(())
     }

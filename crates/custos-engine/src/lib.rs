@@ -17,6 +17,7 @@ mod autonomy;
 pub mod config;
 mod decide;
 mod guard;
+pub mod notify;
 pub mod observe;
 pub mod pipeline;
 mod recovery;
@@ -118,6 +119,7 @@ pub struct Engine {
     evaluator: Mutex<Evaluator>,
     guard: guard::Guard,
     observer: Arc<dyn observe::Observe>,
+    notifier: Arc<dyn notify::Notify>,
 }
 
 /// One run in progress.
@@ -224,6 +226,7 @@ impl Engine {
             evaluator,
             guard: guard::Guard::new(parts.registry),
             observer: Arc::new(observe::Unobserved),
+            notifier: Arc::new(notify::Silent),
         }
     }
 
@@ -231,6 +234,21 @@ impl Engine {
     pub fn observed_by(mut self, observer: Arc<dyn observe::Observe>) -> Self {
         self.observer = observer;
         self
+    }
+
+    /// Send approval requests and an opened breaker to `notifier`.
+    pub fn notifying(mut self, notifier: Arc<dyn notify::Notify>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// Wait (at most `within`) for notifications still being delivered.
+    pub async fn drain_notifications(&self, within: std::time::Duration) {
+        self.notifier.drain(within).await;
+    }
+
+    pub(crate) fn notifier(&self) -> &dyn notify::Notify {
+        self.notifier.as_ref()
     }
 
     pub(crate) fn observer(&self) -> &dyn observe::Observe {

@@ -526,7 +526,21 @@ impl Engine {
             self.config.approval_ttl,
             self.config.quorum.required(&plan.resource.class(), plan),
         );
-        let (a, _new) = self.ledger.request_approval(&approval).await?;
+        let (a, new) = self.ledger.request_approval(&approval).await?;
+        if new {
+            self.notifier()
+                .notify(crate::notify::Notification::ApprovalRequested {
+                    approval_id: a.id.clone(),
+                    resource: custos_ledger::resource_key(&a.plan.resource),
+                    resource_name: a.plan.resource_name.clone(),
+                    control_id: a.plan.control_id.clone(),
+                    playbook: a.plan.playbook.clone(),
+                    environment: a.plan.environment.clone(),
+                    production: a.plan.production,
+                    required_reviewers: a.required_reviewers,
+                    expires_at: a.expires_at,
+                });
+        }
         row.approval_id = Some(a.id);
         row.outcome = Outcome::AwaitingApproval;
         Ok(())

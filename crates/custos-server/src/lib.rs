@@ -14,6 +14,7 @@
 mod api;
 mod error;
 pub mod metrics;
+pub mod notify;
 mod openapi;
 mod web;
 

@@ -3,11 +3,13 @@
 //! layers use.
 
 mod identity;
+mod notifications;
 pub mod raw;
 mod sections;
 mod windows;
 
 pub use identity::IdentitySettings;
+pub use notifications::{WebhookSettings, WebhookUrl};
 pub use raw::RawConfig;
 pub use sections::{
     BreakerSettings, ControlSettings, Exclusion, GateSettings, GuardSettings, RateLimit,
@@ -58,6 +60,8 @@ pub struct Config {
     pub approval_ttl: chrono::Duration,
     pub quorum: custos_approval::Quorum,
     pub identity: IdentitySettings,
+    /// `[notifications]`: a webhook for approval requests and an opened breaker.
+    pub notifications: Option<WebhookSettings>,
     pub reasoning_timeout: Duration,
     pub offline_rules: OfflineRules,
     pub reasoner: ReasonerChoice,
@@ -191,6 +195,7 @@ impl Config {
         let schedules = sections::schedules(&raw.schedules, &mut e);
         let quorum = identity::quorum(&raw.approvals, &mut e);
         let identity = identity::identity(&raw.identity, base, &mut e);
+        let notifications = notifications::notifications(&raw.notifications, &mut e);
         if !e.list.is_empty() {
             return Err(ConfigErrors(e.list));
         }
@@ -248,6 +253,7 @@ impl Config {
             approval_ttl: chrono::Duration::hours(ttl),
             quorum,
             identity,
+            notifications,
             reasoning_timeout: reasoning.timeout,
             offline_rules: reasoning.offline,
             reasoner: reasoning.choice,

@@ -22,6 +22,25 @@ pub struct RawConfig {
     pub telemetry: TelemetrySection,
     pub schedules: Vec<ScheduleSection>,
     pub identity: IdentitySection,
+    pub notifications: NotificationsSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsSection {
+    /// The environment variable holding the webhook URL (a Slack incoming webhook is a
+    /// secret: keep it out of the file).
+    pub webhook_url_env: Option<String>,
+    /// Or the URL itself, for endpoints that are not secret.
+    pub webhook_url: Option<String>,
+    /// Deliveries tried before giving up (1 to 10, default 4).
+    pub attempts: Option<i64>,
+    /// First pause between attempts, doubled each time (10 to 60000 ms, default 1000).
+    pub backoff_ms: Option<i64>,
+    /// Per attempt (1 to 60 s, default 5).
+    pub timeout_seconds: Option<i64>,
+    /// Where reviewers open the approval page, for links in messages.
+    pub page_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
