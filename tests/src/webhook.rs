@@ -1,5 +1,6 @@
 //! A Slack-compatible webhook receiver on 127.0.0.1, started by the tests: it answers
-//! with the scripted statuses in order (then 200) and keeps every body it was sent.
+//! with the scripted statuses in order (then 200) and keeps every body it was sent. A
+//! scripted `0` never answers (the request hangs until the client gives up).
 
 use axum::Router;
 use axum::extract::State;
@@ -36,6 +37,9 @@ async fn hook(State(r): State<Arc<Received>>, body: String) -> StatusCode {
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR,
     }
     let next = r.script.lock().ok().and_then(|mut s| s.pop_front());
+    if next == Some(0) {
+        std::future::pending::<()>().await;
+    }
     next.and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK)
 }

@@ -42,18 +42,24 @@ impl AutonomyPolicy {
 
     /// [`AutonomyPolicy::level`] with the levels set at runtime: `runtime(key)` is the
     /// runtime level of `class` under `key` (a canonical environment name, an environment
-    /// class or `*`). At each key, from the most specific, a runtime level replaces the
-    /// configured one; the ceiling caps the result either way.
+    /// class or `*`). Runtime levels are a layer above the configuration: when any of
+    /// them applies (the most specific first), it decides, whatever the file says for a
+    /// more specific key (an operator's `s3 * 1` stops every s3 automation at once).
+    /// The ceiling caps the result either way.
     pub fn level_with(
         &self,
         class: &str,
         environment: &Environment,
         runtime: impl Fn(&str) -> Option<AutonomyLevel>,
     ) -> AutonomyLevel {
+        let keys = [environment.name.as_str(), environment.class.as_str(), "*"];
         let configured = self.classes.get(class);
-        [environment.name.as_str(), environment.class.as_str(), "*"]
-            .into_iter()
-            .find_map(|key| runtime(key).or_else(|| configured.and_then(|e| e.get(key)).copied()))
+        keys.into_iter()
+            .find_map(&runtime)
+            .or_else(|| {
+                keys.into_iter()
+                    .find_map(|key| configured.and_then(|e| e.get(key)).copied())
+            })
             .unwrap_or(self.default)
             .min(self.ceiling)
     }

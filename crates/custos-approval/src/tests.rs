@@ -101,7 +101,7 @@ fn autonomy_resolution_and_ceiling() {
 }
 
 #[test]
-fn runtime_levels_replace_configured_ones_key_by_key_under_the_ceiling() {
+fn runtime_levels_decide_over_the_configuration_under_the_ceiling() {
     let mut p = AutonomyPolicy::default();
     p.classes.insert(
         "s3".into(),
@@ -119,12 +119,35 @@ fn runtime_levels_replace_configured_ones_key_by_key_under_the_ceiling() {
         p.level_with("s3", &env("prod"), runtime),
         AutonomyLevel::Recommend
     );
-    // A more specific configured key still wins over a runtime class-wide one.
+    // A runtime class-wide level decides even where the file names the environment
+    // (an emergency `s3 * 1` stops dev too) ...
     let star = |key: &str| (key == "*").then_some(AutonomyLevel::Observe);
-    assert_eq!(p.level_with("s3", &env("dev"), star), AutonomyLevel::Auto);
+    assert_eq!(
+        p.level_with("s3", &env("dev"), star),
+        AutonomyLevel::Observe
+    );
     assert_eq!(
         p.level_with("s3", &env("staging"), star),
         AutonomyLevel::Observe
+    );
+    // ... and among runtime levels the most specific wins.
+    let both = |key: &str| match key {
+        "dev" => Some(AutonomyLevel::AutoLower),
+        "*" => Some(AutonomyLevel::Observe),
+        _ => None,
+    };
+    assert_eq!(
+        p.level_with("s3", &env("dev"), both),
+        AutonomyLevel::AutoLower
+    );
+    assert_eq!(
+        p.level_with("s3", &env("prod"), both),
+        AutonomyLevel::Observe
+    );
+    // Other classes keep the file's levels.
+    assert_eq!(
+        p.level_with("ec2", &env("dev"), |_| None),
+        AutonomyLevel::Approve
     );
     // The ceiling caps a runtime level as it caps the configuration.
     p.ceiling = AutonomyLevel::AutoLower;

@@ -693,7 +693,7 @@ pub fn autonomy(v: &custos_engine::AutonomyView) -> String {
         ]);
     }
     let _ = writeln!(out, "{t}");
-    out.push_str("A runtime level replaces the configured one for the same class and environment key; the ceiling caps both.\n");
+    out.push_str("Runtime levels decide over the file (the most specific runtime key first); the ceiling caps both.\n");
     out
 }
 

@@ -331,3 +331,69 @@ async fn approvals_need_distinct_eligible_reviewers_of_the_plan_as_the_ledger_te
     let chain = env.json(&["history", "--verify", "--limit", "1"]);
     assert!(chain["chain"]["first_bad"].is_null());
 }
+
+/// Copy the shipped policy bundle into the test's directory and point the configuration
+/// at the copy.
+fn own_policy(env: &Env) -> std::path::PathBuf {
+    let dir = env.dir.path().join("rego");
+    for sub in ["gate", "controls"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for f in std::fs::read_dir(repo().join("rego").join(sub)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dir.join(sub).join(f.file_name())).unwrap();
+        }
+    }
+    let cfg = env.config();
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(&format!("{:?}", repo().join("rego")), &format!("{dir:?}"));
+    assert!(text.contains(&format!("{dir:?}")));
+    std::fs::write(cfg, text).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn an_approval_given_under_another_policy_bundle_is_stale_not_executed() {
+    require_localstack().await;
+    let env = Env::new();
+    let rego = own_policy(&env);
+    let client = s3(&sdk(&env.account));
+    let bucket = format!("p{}", env.account);
+    make_bucket(&client, &bucket, Fixture::Production)
+        .await
+        .unwrap();
+    let run = env.json_as("alice", &["run", "--once"]);
+    assert_eq!(outcome_of(&run, &bucket), "awaiting_approval", "{run:#}");
+    let id = rows_of(&run, &bucket)[0]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approved = env.json_as("bob", &["approvals", "approve", &id, "--no-execute"]);
+    assert_eq!(approved["approval"]["status"], "approved");
+
+    // The bundle changes (one comment is enough to change its digest) before it runs.
+    let gate = rego.join("gate/gate.rego");
+    let text = std::fs::read_to_string(&gate).unwrap();
+    std::fs::write(&gate, format!("{text}\n# changed after the approval\n")).unwrap();
+    let rerun = env.json(&["run", "--once"]);
+    let rows = rows_of(&rerun, &bucket);
+    let executed: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["approval_id"] == id.as_str())
+        .collect();
+    assert_eq!(executed.len(), 1, "{rerun:#}");
+    assert_eq!(executed[0]["outcome"], "stale", "{rerun:#}");
+    assert!(
+        executed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("approved under policy bundle sha256:"),
+        "{rerun:#}"
+    );
+    assert!(
+        !has_pab(&client, &bucket).await,
+        "executed under a policy nobody approved it with"
+    );
+    let after = env.json(&["approvals", "show", &id]);
+    assert_eq!(after["status"], "stale");
+}

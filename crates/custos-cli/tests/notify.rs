@@ -92,8 +92,9 @@ async fn an_approval_request_is_sent_after_retries_and_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_webhook_is_recorded_and_blocks_nothing() {
     require_localstack().await;
-    let hook = webhook::start(&[500, 500, 500, 500]).await;
-    let env = Env::with_config(&config(2));
+    // The first delivery hangs until custos gives up on it; the retry gets a 500.
+    let hook = webhook::start(&[0, 500, 500]).await;
+    let env = Env::with_config(&format!("{}timeout_seconds = 1\n", config(2)));
     let client = s3(&sdk(&env.account));
     let bucket = format!("m{}", env.account);
     make_bucket(&client, &bucket, Fixture::Production)
@@ -122,6 +123,15 @@ async fn a_failing_webhook_is_recorded_and_blocks_nothing() {
     assert_eq!(failed[0]["payload"]["error"], "HTTP 500");
     assert_eq!(failed[0]["payload"]["event"], "approval_requested");
     assert_eq!(of_kind(&events, "notification.sent").len(), 0);
+    // The run did not wait for the webhook: it finished (every item decided, the fix
+    // made) before the delivery's outcome, which took a hung attempt of a second.
+    let seq = |e: &Value| e["seq"].as_i64().unwrap();
+    let finished = of_kind(&events, "run.finished");
+    assert_eq!(finished.len(), 1);
+    assert!(
+        seq(finished[0]) < seq(failed[0]),
+        "the run waited for the webhook"
+    );
     no_secret_in(&env, &hook.url);
 }
 

@@ -36,20 +36,24 @@ fn expected_counts(events: &[Value]) -> (BTreeMap<String, f64>, BTreeMap<String,
             )
             .or_insert(0.0) += 1.0;
     }
-    // An action's status is its newest `action.<status>` event.
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    // Each action has one outcome event (`action.<outcome>`, after its intent); a
+    // rollback adds `action.reverted` about the action it undid.
+    let mut outcome: BTreeMap<String, String> = BTreeMap::new();
     for e in events {
         let kind = e["kind"].as_str().unwrap();
-        if let Some(status) = kind.strip_prefix("action.")
-            && status != "reverted"
+        if let Some(o) = kind.strip_prefix("action.")
+            && !["intent", "reverted"].contains(&o)
         {
             let id = e["payload"]["action_id"].as_str().unwrap().to_string();
-            last.insert(id, status.to_string());
+            assert!(
+                outcome.insert(id, o.to_string()).is_none(),
+                "two outcomes: {e}"
+            );
         }
     }
     let mut actions = BTreeMap::new();
-    for status in last.values() {
-        *actions.entry(status.clone()).or_insert(0.0) += 1.0;
+    for o in outcome.values() {
+        *actions.entry(o.clone()).or_insert(0.0) += 1.0;
     }
     (decisions, actions)
 }
@@ -82,10 +86,34 @@ async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match
             .await
             .unwrap();
     }
-    let run = env.json_as("alice", &["run", "--once"]);
+    // JSON logs: every item's lines carry its span (run, resource).
+    let out = env
+        .command_as(
+            "alice",
+            &["--log-format", "json", "--output", "json", "run", "--once"],
+        )
+        .env("CUSTOS_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     for i in 0..2 {
         assert_eq!(outcome_of(&run, &bucket(i)), "awaiting_approval", "{run:#}");
     }
+    let logs: Vec<Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not a JSON log line: {l}"))
+        })
+        .collect();
+    let processed: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["fields"]["message"] == "item processed")
+        .filter(|l| l["span"]["resource"] == bucket(0).as_str())
+        .collect();
+    assert_eq!(processed.len(), 1, "{logs:#?}");
+    assert_eq!(processed[0]["span"]["run"], run["run_id"]);
+    assert_eq!(processed[0]["fields"]["disposition"], "processed");
     let server = env.serve(&[]);
 
     // The served document validates against the OpenAPI specification.
@@ -243,6 +271,60 @@ async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match
     assert_eq!(v["execution"]["outcome"], "recommended", "{v:#}");
     assert!(!has_pab(&client, &bucket(1)).await);
 
+    // Pause, resume and the breaker over HTTP, each recorded with its principal.
+    let out = remote(&env, &server, "bob", &["pause", "--reason", "INC-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = remote(&env, &server, "bob", &["resume"]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "a reviewer may pause, not resume: {}",
+        text(&out)
+    );
+    let out = remote(&env, &server, "olivia", &["resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: Value =
+        serde_json::from_slice(&remote(&env, &server, "audrey", &["breaker", "status"]).stdout)
+            .unwrap();
+    assert_eq!(status["state"]["breaker"], Value::Null);
+    // A rollback over HTTP goes through the guard: production s3 is at "recommend" now,
+    // so undoing the fix of a is refused; at "auto-lower" an operator's rollback runs.
+    let action = done["execution"]["action_id"].as_str().unwrap().to_string();
+    let out = remote(&env, &server, "olivia", &["rollback", &action]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        has_pab(&client, &bucket(0)).await,
+        "rolled back against the autonomy level"
+    );
+    let out = remote(
+        &env,
+        &server,
+        "olivia",
+        &[
+            "autonomy",
+            "set",
+            "s3",
+            "production",
+            "4",
+            "--reason",
+            "CHG-8 done",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = remote(&env, &server, "audrey", &["rollback", &action]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "an auditor may not roll back: {}",
+        text(&out)
+    );
+    let out = remote(&env, &server, "olivia", &["rollback", &action]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !has_pab(&client, &bucket(0)).await,
+        "the rollback did not reach the bucket"
+    );
+
     // Raw HTTP: JSON errors with stable codes.
     let resp = http
         .post(format!("{}/api/v1/pause", server.url))
@@ -267,15 +349,50 @@ async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match
         codes("approval.refused"),
         ["self_approval", "plan_digest_mismatch"]
     );
-    assert_eq!(codes("access.refused"), ["forbidden"]);
+    assert_eq!(
+        codes("access.refused"),
+        ["forbidden", "forbidden", "forbidden"]
+    );
+    let refused: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["kind"] == "access.refused")
+        .map(|e| {
+            (
+                e["payload"]["by"].as_str().unwrap().to_string(),
+                e["payload"]["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("audrey".to_string(), "set_autonomy".to_string()),
+            ("bob".to_string(), "resume".to_string()),
+            ("audrey".to_string(), "rollback".to_string()),
+        ]
+    );
+    let by = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["payload"]["by"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(by("guard.paused"), ["bob"]);
+    assert_eq!(by("guard.resumed"), ["olivia"]);
     assert_eq!(codes("autonomy.refused"), ["above_ceiling"]);
-    let set: Vec<&Value> = events
+    let set: Vec<(Value, Value)> = events
         .iter()
         .filter(|e| e["kind"] == "autonomy.set")
+        .map(|e| {
+            (
+                e["payload"]["level"].clone(),
+                e["payload"]["previous"].clone(),
+            )
+        })
         .collect();
-    assert_eq!(set.len(), 1);
-    assert_eq!(set[0]["payload"]["by"], "olivia");
-    assert_eq!(set[0]["payload"]["level"], 2);
+    assert_eq!(set, [(2.into(), Value::Null), (4.into(), 2.into())]);
+    assert_eq!(by("autonomy.set"), ["olivia", "olivia"]);
 
     // /metrics, parsed by Prometheus' parser, against the events counted here.
     let text = http
@@ -305,5 +422,11 @@ async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match
     };
     assert_eq!(gauge("custos_approvals_pending"), pending);
     assert_eq!(gauge("custos_paused"), 0.0);
+    assert_eq!(
+        gauge("custos_actions_reverted_total"),
+        count(&events, "action.reverted") as f64
+    );
+    assert_eq!(count(&events, "action.reverted"), 1);
+    assert_eq!(gauge("custos_actions_in_flight"), 0.0);
     assert_eq!(gauge("custos_breaker_open"), 0.0);
 }

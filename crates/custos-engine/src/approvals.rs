@@ -102,17 +102,28 @@ impl Engine {
     ) -> Result<(Approval, Option<RunRow>), EngineError> {
         self.expire_due().await?;
         let found = self.ledger.approval(id).await?;
-        let a = self.trusted(&found.id).await?;
-        let approved = match custos_approval::approve(&a, who, seen, comment, self.now()) {
-            Ok(x) => x,
-            Err(e) => return Err(self.refuse(&a, who, "approve", e).await),
+        // Another reviewer may record theirs between our read and our write: read again
+        // and add to it (a few times at most).
+        let mut tries = 0;
+        let approved = loop {
+            tries += 1;
+            let a = self.trusted(&found.id).await?;
+            let approved =
+                match custos_approval::approve(&a, who, seen, comment.clone(), self.now()) {
+                    Ok(x) => x,
+                    Err(e) => return Err(self.refuse(&a, who, "approve", e).await),
+                };
+            let review = approved
+                .reviews
+                .last()
+                .cloned()
+                .ok_or_else(|| EngineError::Refused("no review was recorded".into()))?;
+            match self.ledger.record_review(&approved, &review).await {
+                Ok(()) => break approved,
+                Err(LedgerError::Conflict { actual, .. }) if actual == "pending" && tries < 3 => {}
+                Err(e) => return Err(e.into()),
+            }
         };
-        let review = approved
-            .reviews
-            .last()
-            .cloned()
-            .ok_or_else(|| EngineError::Refused("no review was recorded".into()))?;
-        self.ledger.record_review(&approved, &review).await?;
         if !execute || approved.status != ApprovalStatus::Approved {
             return Ok((approved, None));
         }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// The effective autonomy: the configuration, the runtime levels, and per class the level
-/// each environment key resolves to now.
+/// Autonomy as configured and as set at runtime (runtime levels decide over the file,
+/// the most specific first; the ceiling caps both).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AutonomyView {
     pub default: AutonomyLevel,

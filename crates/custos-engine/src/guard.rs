@@ -31,6 +31,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// How often an admission is decided again when the guard state moved meanwhile.
 const MAX_ADMISSION_ATTEMPTS: usize = 20;
@@ -180,7 +181,13 @@ impl Engine {
                 format!("`{key}` is being changed by another worker"),
             ));
         };
-        let out = self.guarded_with(work, st, &claim).await;
+        let span = tracing::info_span!(
+            "guard",
+            resource = %key,
+            approval = work.approval_id().unwrap_or("-"),
+            fencing_token = claim.token,
+        );
+        let out = self.guarded_with(work, st, &claim).instrument(span).await;
         if let Err(e) = self.ledger.release(&claim).await {
             tracing::warn!("releasing the claim on `{key}` failed (it expires): {e}");
         }
@@ -236,6 +243,11 @@ impl Engine {
                 format!("no playbook applies to `{key}` as it is now"),
             ));
         };
+        if let Work::Approved { approval } = work
+            && let Some(why) = self.not_as_approved(approval, &target.plan)
+        {
+            return self.stale(work, st, why).await;
+        }
         let verifier_policy = PolicyVerifier(&self.evaluator);
         let verifier_revert = target
             .revert
@@ -285,6 +297,17 @@ impl Engine {
 
     /// The resource is gone: the work is stale.
     async fn gone(&self, work: Work<'_>, st: &RunState) -> Result<Guarded, EngineError> {
+        self.stale(work, st, "resource no longer exists".into())
+            .await
+    }
+
+    /// The work cannot be done as decided or approved: recorded as stale, nothing called.
+    async fn stale(
+        &self,
+        work: Work<'_>,
+        st: &RunState,
+        why: String,
+    ) -> Result<Guarded, EngineError> {
         let plan = match work {
             Work::Fix { plan, .. } => plan.clone(),
             Work::Approved { approval } => approval.plan.clone(),
@@ -301,7 +324,7 @@ impl Engine {
             calls: vec![],
             rollback: vec![],
             verification: None,
-            error: Some("resource no longer exists".into()),
+            error: Some(why),
         };
         self.ledger
             .action_outcome(
@@ -319,6 +342,32 @@ impl Engine {
             plan: Box::new(plan),
             decision: None,
         })
+    }
+
+    /// An approval covers the change the reviewers saw, under the policy they saw it
+    /// with: a plan made now that would do something else (another playbook version,
+    /// other parameters or end state), or a policy bundle that changed since, makes the
+    /// request stale (a new one is asked for).
+    fn not_as_approved(&self, approval: &Approval, now: &RemediationPlan) -> Option<String> {
+        let was = &approval.plan;
+        if self.bundle.digest() != &approval.decision.policy_digest {
+            return Some(format!(
+                "approved under policy bundle {}, but the bundle is now {}",
+                approval.decision.policy_digest,
+                self.bundle.digest()
+            ));
+        }
+        if was.playbook_version != now.playbook_version
+            || was.parameters != now.parameters
+            || was.desired != now.desired
+            || was.action_kinds != now.action_kinds
+        {
+            return Some(format!(
+                "the change planned now (playbook `{}` {}) is not the one approved ({})",
+                now.playbook, now.playbook_version, was.playbook_version
+            ));
+        }
+        None
     }
 
     /// The plan to act on, from the state read now.

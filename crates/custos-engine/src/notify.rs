@@ -36,8 +36,11 @@ impl Notification {
         }
     }
 
-    /// One line for people (Slack's `text`), with a link to the page when known.
+    /// One line for people (Slack's `text`), with a link to the page when known. Values
+    /// from the account are escaped as Slack asks (`&`, `<`, `>`), so a forged name
+    /// cannot become a link or a mention.
     pub fn text(&self, page_url: Option<&str>) -> String {
+        let esc = slack_escape;
         match self {
             Notification::ApprovalRequested {
                 approval_id,
@@ -54,21 +57,32 @@ impl Notification {
                     .map(|u| format!(" {}/approvals/{approval_id}", u.trim_end_matches('/')))
                     .unwrap_or_default();
                 let on = match resource_name {
-                    Some(n) => format!("{n} ({resource})"),
-                    None => resource.clone(),
+                    Some(n) => format!("{} ({})", esc(n), esc(resource)),
+                    None => esc(resource),
                 };
                 format!(
-                    "custos asks for approval {approval_id}: fix `{control_id}` on {on} in {environment}{}; {required_reviewers} reviewer(s) needed before {}.{link}",
+                    "custos asks for approval {}: fix `{}` on {on} in {}{}; {required_reviewers} reviewer(s) needed before {}.{link}",
+                    esc(approval_id),
+                    esc(control_id),
+                    esc(environment),
                     if *production { ", production" } else { "" },
                     expires_at.to_rfc3339()
                 )
             }
             Notification::BreakerOpened { reason, at } => format!(
-                "custos opened its circuit breaker at {}: {reason}. Nothing is executed until an operator runs `custos breaker reset`.",
-                at.to_rfc3339()
+                "custos opened its circuit breaker at {}: {}. Nothing is executed until an operator runs `custos breaker reset`.",
+                at.to_rfc3339(),
+                esc(reason)
             ),
         }
     }
+}
+
+/// Slack's escaping of message text.
+pub fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[async_trait]
@@ -87,4 +101,31 @@ pub struct Silent;
 impl Notify for Silent {
     fn notify(&self, _: Notification) {}
     async fn drain(&self, _: Duration) {}
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn account_values_cannot_become_links_in_slack() {
+        let n = Notification::ApprovalRequested {
+            approval_id: "apr-1".into(),
+            resource: "1/us-east-1/AWS::S3::Bucket/b".into(),
+            resource_name: Some("<https://evil.example|Approve now> & <!channel>".into()),
+            control_id: "s3-public-access-block".into(),
+            playbook: "p".into(),
+            environment: "prod".into(),
+            production: true,
+            required_reviewers: 1,
+            expires_at: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+                .unwrap()
+                .into(),
+        };
+        assert_eq!(
+            n.text(None),
+            "custos asks for approval apr-1: fix `s3-public-access-block` on &lt;https://evil.example|Approve now&gt; &amp; &lt;!channel&gt; (1/us-east-1/AWS::S3::Bucket/b) in prod, production; 1 reviewer(s) needed before 2026-01-01T00:00:00+00:00."
+        );
+    }
 }

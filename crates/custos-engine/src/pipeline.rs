@@ -11,6 +11,7 @@ use custos_ledger::{Counts, DeadLetter, GuardSnapshot, Run};
 use custos_telemetry::{Oversized, Rejected, Source};
 use serde_json::json;
 use std::collections::BTreeMap;
+use tracing::Instrument;
 
 /// What happened to one configuration item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +304,30 @@ impl Engine {
 
     /// Process one configuration item through the whole sandwich.
     pub async fn process(
+        &self,
+        st: &mut RunState,
+        ci: ConfigurationItem,
+        origin: Origin,
+    ) -> Result<Disposition, EngineError> {
+        let span = tracing::info_span!(
+            "item",
+            run = %st.run_id(),
+            resource = %ci.resource_id,
+            resource_type = %ci.resource_type,
+            account = %ci.aws_account_id,
+        );
+        let d = self
+            .process_item(st, ci, origin)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| match &d {
+            Ok(d) => tracing::info!(disposition = d.as_str(), "item processed"),
+            Err(e) => tracing::warn!(error = %e, "item failed"),
+        });
+        d
+    }
+
+    async fn process_item(
         &self,
         st: &mut RunState,
         ci: ConfigurationItem,

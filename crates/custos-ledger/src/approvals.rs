@@ -53,12 +53,27 @@ impl Ledger {
         Ok((approval.clone(), true))
     }
 
-    /// Find by full id or unique prefix.
+    /// The request with this id, or the one whose id starts with it (at least 4
+    /// characters; a literal prefix, no wildcards).
     pub async fn approval(&self, id: &str) -> Result<Approval> {
-        let rows = sqlx::query("SELECT body FROM approvals WHERE id LIKE ? || '%' LIMIT 2")
+        if id.len() < 4 {
+            return Err(LedgerError::NotFound {
+                kind: "approval",
+                id: id.into(),
+            });
+        }
+        let exact: Option<String> = sqlx::query_scalar("SELECT body FROM approvals WHERE id = ?")
             .bind(id)
-            .fetch_all(self.pool())
+            .fetch_optional(self.pool())
             .await?;
+        if let Some(body) = exact {
+            return json_col("approvals", &body);
+        }
+        let rows =
+            sqlx::query("SELECT body FROM approvals WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?;
         match rows.as_slice() {
             [] => Err(LedgerError::NotFound {
                 kind: "approval",
@@ -126,12 +141,18 @@ impl Ledger {
     /// `approved`) with an `approval.reviewed` event bound to the digests reviewed.
     pub async fn record_review(&self, updated: &Approval, review: &Review) -> Result<()> {
         let mut tx = self.begin().await?;
+        // Conditional on the reviews stored so far: two reviewers approving at the same
+        // moment must not overwrite each other's review in the row (the second is told to
+        // try again and, reading afresh, adds to the first).
+        let before = i64::try_from(updated.reviews.len().saturating_sub(1)).unwrap_or(i64::MAX);
         let done = sqlx::query(
-            "UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status = 'pending'
+               AND COALESCE(json_array_length(body, '$.reviews'), 0) = ?",
         )
         .bind(updated.status.as_str())
         .bind(to_json("approvals", updated)?)
         .bind(&updated.id)
+        .bind(before)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -21,8 +21,12 @@ pub struct CurrentFinding {
 pub struct LedgerCounts {
     /// `decision` events by verdict.
     pub decisions: BTreeMap<String, u64>,
-    /// Actions by status (`intent` while in flight).
+    /// Action outcome events, by outcome.
     pub actions: BTreeMap<String, u64>,
+    /// Actions undone by a rollback.
+    pub reverted: u64,
+    /// Actions with an intent and no outcome yet.
+    pub in_flight: u64,
     /// Approval requests by status.
     pub approvals: BTreeMap<String, u64>,
     /// When the oldest pending request was made.
@@ -68,16 +72,27 @@ impl Ledger {
             .collect()
     }
 
-    /// Decisions by verdict, actions by status, approvals by status.
+    /// Decisions by verdict, action outcomes, approvals by status.
     pub async fn counts_for_metrics(&self) -> Result<LedgerCounts> {
         let decisions: Vec<(Option<String>, i64)> = sqlx::query_as(
             "SELECT json_extract(payload, '$.decision.verdict'), COUNT(*) FROM events WHERE kind = 'decision' GROUP BY 1",
         )
         .fetch_all(self.pool())
         .await?;
-        let actions: Vec<(Option<String>, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM actions GROUP BY status")
-                .fetch_all(self.pool())
+        // Outcomes from the append-only events (a counter never goes down); in flight
+        // from the table.
+        let actions: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT substr(kind, 8), COUNT(*) FROM events WHERE kind LIKE 'action.%' AND kind NOT IN ('action.intent', 'action.reverted') GROUP BY kind",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let reverted: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'action.reverted'")
+                .fetch_one(self.pool())
+                .await?;
+        let in_flight: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE status = 'intent'")
+                .fetch_one(self.pool())
                 .await?;
         let approvals: Vec<(Option<String>, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM approvals GROUP BY status")
@@ -89,7 +104,9 @@ impl Ledger {
                 .await?;
         Ok(LedgerCounts {
             decisions: grouped(decisions, "events")?,
-            actions: grouped(actions, "actions")?,
+            actions: grouped(actions, "events")?,
+            reverted: u64::try_from(reverted).unwrap_or(0),
+            in_flight: u64::try_from(in_flight).unwrap_or(0),
             approvals: grouped(approvals, "approvals")?,
             oldest_pending: oldest
                 .map(|s| parse_ts("approvals", "requested_at", &s))

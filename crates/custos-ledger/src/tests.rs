@@ -284,3 +284,66 @@ async fn two_writers_on_one_file_keep_one_chain() {
     assert_eq!(report.events, 200);
     assert_eq!(report.first_bad, None);
 }
+
+#[tokio::test]
+async fn two_reviews_from_the_same_copy_do_not_overwrite_each_other() {
+    use custos_core::{Approval, ApprovalStatus, AuthMethod, Review, Role};
+    let (_d, l) = ledger().await;
+    let now = l.now();
+    let p = plan();
+    let a = Approval {
+        id: "apr-000000000001".into(),
+        status: ApprovalStatus::Pending,
+        run_id: None,
+        requested_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+        requested_by: "alice".into(),
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        claimed_at: None,
+        before_digest: p.before_digest.clone(),
+        plan: p,
+        decision: custos_core::testing::sample_decision(),
+        findings: vec![],
+        required_reviewers: 2,
+        reviews: vec![],
+    };
+    l.request_approval(&a).await.unwrap();
+    let review = |by: &str| Review {
+        by: by.into(),
+        roles: vec![Role::Reviewer],
+        via: AuthMethod::Token {
+            token_id: format!("t-{by}"),
+        },
+        at: now,
+        comment: None,
+        plan_digest: a.plan_digest(),
+        before_digest: a.before_digest.clone(),
+        policy_digest: a.decision.policy_digest.clone(),
+    };
+    // Both reviewers started from the request with no reviews.
+    let (rb, rc) = (review("bob"), review("carol"));
+    let mut by_bob = a.clone();
+    by_bob.reviews.push(rb.clone());
+    let mut by_carol = a.clone();
+    by_carol.reviews.push(rc.clone());
+    l.record_review(&by_bob, &rb).await.unwrap();
+    let err = l.record_review(&by_carol, &rc).await.unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict { .. }), "{err}");
+    // The row still holds bob's review; carol, reading afresh, adds hers.
+    let stored = l.approval(&a.id).await.unwrap();
+    assert_eq!(stored.reviews, vec![rb.clone()]);
+    let mut again = stored.clone();
+    again.reviews.push(rc.clone());
+    l.record_review(&again, &rc).await.unwrap();
+    assert_eq!(l.approval(&a.id).await.unwrap().reviews, vec![rb, rc]);
+    // Ids are literal prefixes of at least four characters.
+    assert_eq!(l.approval("apr-0000").await.unwrap().id, a.id);
+    for bad in ["apr", "%", "apr-%", "apr-_00000000001"] {
+        assert!(
+            matches!(l.approval(bad).await, Err(LedgerError::NotFound { .. })),
+            "{bad}"
+        );
+    }
+}

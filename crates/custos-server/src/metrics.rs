@@ -115,8 +115,22 @@ impl Metrics {
         }
         r.register(
             "actions",
-            "Actions recorded in the ledger, by outcome (intent: in flight)",
+            "Action outcomes recorded in the ledger (one per action), by outcome",
             actions,
+        );
+        let reverted = Counter::<u64>::default();
+        reverted.inc_by(counts.reverted);
+        r.register(
+            "actions_reverted",
+            "Actions undone by an operator's rollback",
+            reverted,
+        );
+        let in_flight = Gauge::<i64>::default();
+        in_flight.set(count(counts.in_flight));
+        r.register(
+            "actions_in_flight",
+            "Actions whose intent is recorded and whose outcome is not (yet)",
+            in_flight,
         );
         let approvals = Family::<Status, Gauge>::default();
         for (status, n) in &counts.approvals {
@@ -209,7 +223,12 @@ pub async fn scrape(State(s): State<AppState>) -> Response {
 /// Count every request by method, matched route (not the raw path: ids stay out of
 /// labels) and status.
 pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_string();
+    // A fixed set of label values: made-up methods must not create new series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => m,
+        _ => "other",
+    }
+    .to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()

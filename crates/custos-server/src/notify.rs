@@ -2,7 +2,8 @@
 //! notification is delivered on its own task (at most [`MAX_IN_FLIGHT`] at once; beyond
 //! that it is dropped and the drop recorded), retried on network errors, 429 and 5xx
 //! with exponential backoff, and its outcome recorded in the ledger
-//! (`notification.sent`, `notification.failed`, `notification.dropped`) with the
+//! (`notification.sent`, `notification.failed`, `notification.dropped`, and
+//! `notification.abandoned` when a one-shot command exits before delivery ends) with the
 //! attempts made. The URL is never recorded (a Slack webhook URL is a credential); the
 //! host is.
 
@@ -157,10 +158,23 @@ impl Notify for WebhookNotifier {
             }
         };
         if tokio::time::timeout(within, wait).await.is_err() {
+            let left = self.active.load(Ordering::SeqCst);
             tracing::warn!(
-                "{} notification(s) still being delivered after {within:?}; leaving them",
-                self.active.load(Ordering::SeqCst)
+                "{left} notification(s) still being delivered after {within:?}; leaving them"
             );
+            // Neither sent nor failed: say so, or they would vanish from the record.
+            if let Err(e) = self
+                .ledger
+                .append(
+                    None,
+                    "notification.abandoned",
+                    None,
+                    &json!({"in_flight": left, "host": self.host(), "waited_seconds": within.as_secs()}),
+                )
+                .await
+            {
+                tracing::error!(error = %e, "cannot record abandoned notifications");
+            }
         }
     }
 }

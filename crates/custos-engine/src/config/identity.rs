@@ -18,6 +18,19 @@ fn reviewers(field: &str, n: i64, e: &mut Errors) -> u8 {
     }
 }
 
+/// `http://` to this machine only.
+fn loopback_http(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 pub(crate) fn quorum(a: &ApprovalsSection, e: &mut Errors) -> Quorum {
     let map = |name: &str, m: &BTreeMap<String, i64>, e: &mut Errors| {
         m.iter()
@@ -64,8 +77,19 @@ pub(crate) fn identity(raw: &IdentitySection, base: &Path, e: &mut Errors) -> Id
         let issuer = need("issuer", &o.issuer);
         let audience = need("audience", &o.audience);
         let jwks = match (&o.jwks_url, &o.jwks_file) {
-            (Some(u), None) if u.starts_with("https://") || u.starts_with("http://") => {
+            (Some(u), None) if u.starts_with("https://") || loopback_http(u) => {
                 Some(JwksSource::Url(u.clone()))
+            }
+            (Some(u), None) if u.starts_with("http://") => {
+                // Keys fetched in clear text could be swapped on the way: only a local
+                // issuer (tests, a sidecar) may serve them over plain HTTP.
+                e.bad(
+                    "identity.oidc.jwks_url",
+                    format!(
+                        "must use https (plain http only to 127.0.0.1, ::1 or localhost), got `{u}`"
+                    ),
+                );
+                None
             }
             (Some(u), None) => {
                 e.bad(
@@ -135,5 +159,28 @@ pub(crate) fn identity(raw: &IdentitySection, base: &Path, e: &mut Errors) -> Id
     IdentitySettings {
         token_ttl: chrono::Duration::days(days),
         oidc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        for ok in [
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9/k",
+        ] {
+            assert!(super::loopback_http(ok), "{ok}");
+        }
+        for no in [
+            "http://127.0.0.1.evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://127.0.0.1:80@evil.example/",
+            "http://evil.example/127.0.0.1",
+            "https://127.0.0.1/",
+        ] {
+            assert!(!super::loopback_http(no), "{no}");
+        }
     }
 }

@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn identity_and_quorum_errors_are_reported_at_once() {
         let raw: RawConfig = toml::from_str(
-            "[approvals]\nreviewers = 0\nclass_reviewers = { ec2 = 9 }\n[identity]\ntoken_ttl_days = 0\n[identity.oidc]\nissuer = \"\"\naudience = \"custos\"\njwks_url = \"ftp://x\"\nleeway_seconds = 999\n[identity.oidc.roles]\nops = [\"root\", \"service\"]\n",
+            "[approvals]\nreviewers = 0\nclass_reviewers = { ec2 = 9 }\n[identity]\ntoken_ttl_days = 0\n[identity.oidc]\nissuer = \"\"\naudience = \"custos\"\njwks_url = \"http://idp.example.com/jwks\"\nleeway_seconds = 999\n[identity.oidc.roles]\nops = [\"root\", \"service\"]\n",
         )
         .unwrap();
         let errs = Config::validate(raw, Some(Path::new("c.toml")), Path::new(".")).unwrap_err();
@@ -312,7 +312,7 @@ mod tests {
                 "c.toml: approvals.class_reviewers.ec2: must be 1 to 5, got `9`",
                 "c.toml: identity.token_ttl_days: must be 1 to 366, got `0`",
                 "c.toml: identity.oidc.issuer: is required",
-                "c.toml: identity.oidc.jwks_url: must be an http(s) URL, got `ftp://x`",
+                "c.toml: identity.oidc.jwks_url: must use https (plain http only to 127.0.0.1, ::1 or localhost), got `http://idp.example.com/jwks`",
                 "c.toml: identity.oidc.roles.ops: unknown role `root` (operator, reviewer, policy_admin, auditor)",
                 "c.toml: identity.oidc.roles.ops: unknown role `service` (operator, reviewer, policy_admin, auditor)",
                 "c.toml: identity.oidc.leeway_seconds: must be 0 to 300, got `999`",

@@ -142,18 +142,27 @@ pub async fn login(
         return retry(StatusCode::FORBIDDEN, "The login form expired; try again.");
     }
     let credential = f.token.trim().to_string();
-    match s.auth.authenticate(&credential).await {
-        Ok(who) => match s.sessions.open(credential, s.engine.ledger().now()) {
-            Ok((id, _)) => {
-                tracing::info!(principal = %who.name, "signed in to the approval page");
-                let jar = jar
-                    .remove(Cookie::build(LOGIN_COOKIE).path("/"))
-                    .add(cookie(&s, SESSION_COOKIE, id));
-                (jar, Redirect::to("/ui")).into_response()
-            }
-            Err(e) => retry(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-        },
-        Err(e) => retry(StatusCode::UNAUTHORIZED, &format!("Refused: {e}")),
+    let who = match s.auth.authenticate(&credential).await {
+        Ok(who) => who,
+        Err(e) => {
+            // The API's mapping: credential problems are told, ledger failures are not.
+            let e = ApiError::from(e);
+            return retry(e.status, &format!("Refused: {}", e.message));
+        }
+    };
+    // A browser logging in again leaves its old session behind: end it.
+    if let Some(old) = jar.get(SESSION_COOKIE) {
+        s.sessions.close(old.value());
+    }
+    match s.sessions.open(credential, s.engine.ledger().now()) {
+        Ok((id, _)) => {
+            tracing::info!(principal = %who.name, "signed in to the approval page");
+            let jar = jar
+                .remove(Cookie::build(LOGIN_COOKIE).path("/"))
+                .add(cookie(&s, SESSION_COOKIE, id));
+            (jar, Redirect::to("/ui")).into_response()
+        }
+        Err(e) => retry(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
 
@@ -256,7 +265,10 @@ async fn render_request(
     .await
     {
         Ok(Ok(ci)) => Ok(ci),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, resource = %a.plan.resource.resource_id, "cannot read the resource for the approval page");
+            Err("the account did not answer (the server log has the detail)".into())
+        }
         Err(_) => Err("the read timed out after 10 s".into()),
     };
     page(

@@ -2,7 +2,7 @@
 //! process's memory with the credential it was opened with (checked again on every
 //! request, so a revoked token or an expired JWT ends the session) and a CSRF token that
 //! every form must echo. Sessions end after [`SESSION_TTL`] or at logout; at most
-//! [`MAX_SESSIONS`] are held.
+//! [`MAX_SESSIONS`] are held, [`MAX_PER_CREDENTIAL`] per credential (the oldest goes).
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
@@ -15,6 +15,7 @@ pub const SESSION_COOKIE: &str = "custos_session";
 pub const LOGIN_COOKIE: &str = "custos_login";
 pub const SESSION_TTL: Duration = Duration::hours(8);
 pub const MAX_SESSIONS: usize = 10_000;
+pub const MAX_PER_CREDENTIAL: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -65,6 +66,18 @@ impl Sessions {
         };
         let mut m = self.inner.lock().map_err(|_| SessionError::Poisoned)?;
         m.retain(|_, s| s.expires_at > now);
+        // One credential holds at most a few sessions: logging in again and again
+        // replaces its oldest instead of crowding everyone else out.
+        let mine: Vec<(String, DateTime<Utc>)> = m
+            .iter()
+            .filter(|(_, s)| same(&s.credential, &session.credential))
+            .map(|(id, s)| (id.clone(), s.expires_at))
+            .collect();
+        if mine.len() >= MAX_PER_CREDENTIAL
+            && let Some((oldest, _)) = mine.iter().min_by_key(|(_, at)| *at)
+        {
+            m.remove(oldest);
+        }
         if m.len() >= MAX_SESSIONS {
             return Err(SessionError::Full);
         }
