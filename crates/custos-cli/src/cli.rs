@@ -503,13 +503,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 Output::Json => print_json(&result)?,
                 Output::Table => print!("{}", render::rollback(&result)),
             }
-            use custos_core::ActionOutcome as O;
-            Ok(match result.outcome {
-                Some(O::Executed) if result.exact => EXIT_OK,
-                Some(O::NoOp) => EXIT_OK,
-                Some(O::Executed | O::Failed | O::RolledBack) => EXIT_ACTION_FAILED,
-                _ => EXIT_REFUSED,
-            })
+            Ok(rollback_exit(&result))
         }
         Command::Pause { reason } => {
             let (config, ledger) = open_ledger(cfg, db).await?;
@@ -703,40 +697,14 @@ async fn serve(
     queue_url: Option<String>,
 ) -> Result<u8, Failure> {
     let built = build::engine(cfg, db, Needs::Aws, actor).await?;
-    let config = built.engine.config();
-    let pool = built
-        .pool
-        .clone()
-        .ok_or_else(|| Failure::msg(EXIT_RUNTIME, "no AWS client pool".into()))?;
-    let queue = match queue_url.as_ref().or(config.queue_url.as_ref()) {
-        Some(url) => {
-            let sdk = pool
-                .sdk(pool.default_account(), &pool.default_region())
-                .await;
-            Some(custos_telemetry::sqs::SqsQueue::with_wait(
-                &sdk,
-                url.clone(),
-                config.queue_wait_seconds,
-            ))
-        }
-        None => None,
-    };
-    if queue.is_none() && config.schedules.is_empty() {
-        return Err(Failure::msg(
-            EXIT_INVALID,
-            "nothing to serve: set [telemetry] queue_url and/or [[schedules]] in the configuration, or use `run --once`".into(),
-        ));
-    }
-    let opts = custos_engine::service::ServiceOptions {
-        queue,
-        scan: built
-            .inventory
-            .clone()
-            .map(|i| i as std::sync::Arc<dyn Source>),
-        schedules: config.schedules.clone(),
-        max_receives: config.max_receives,
-        idle_exit: exit_when_idle.map(std::time::Duration::from_secs),
-    };
+    let opts = service_options(&built, queue_url, exit_when_idle.map(std::time::Duration::from_secs))
+        .await?
+        .ok_or_else(|| {
+            Failure::msg(
+                EXIT_INVALID,
+                "nothing to serve: set [telemetry] queue_url and/or [[schedules]] in the configuration, or use `run --once`".into(),
+            )
+        })?;
     eprintln!("custos: serving (SIGINT or SIGTERM stops after the message in flight)");
     let report = built.engine.serve(opts, shutdown_signal()).await;
     built.engine.drain_notifications(NOTIFY_DRAIN).await;
@@ -756,6 +724,68 @@ async fn serve(
         ),
     }
     Ok(EXIT_OK)
+}
+
+/// What the service loop consumes: the queue (`queue_url`, else `[telemetry] queue_url`)
+/// and the schedules. `None`: there is nothing to serve.
+pub(crate) async fn service_options(
+    built: &build::Built,
+    queue_url: Option<String>,
+    idle_exit: Option<std::time::Duration>,
+) -> Result<Option<custos_engine::service::ServiceOptions>, Failure> {
+    let config = built.engine.config();
+    let pool = built
+        .pool
+        .clone()
+        .ok_or_else(|| Failure::msg(EXIT_RUNTIME, "no AWS client pool".into()))?;
+    let queue = match queue_url.as_ref().or(config.queue_url.as_ref()) {
+        Some(url) => {
+            let sdk = pool
+                .sdk(pool.default_account(), &pool.default_region())
+                .await;
+            Some(custos_telemetry::sqs::SqsQueue::with_wait(
+                &sdk,
+                url.clone(),
+                config.queue_wait_seconds,
+            ))
+        }
+        None => None,
+    };
+    if queue.is_none() && config.schedules.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(custos_engine::service::ServiceOptions {
+        queue,
+        scan: built
+            .inventory
+            .clone()
+            .map(|i| i as std::sync::Arc<dyn Source>),
+        schedules: config.schedules.clone(),
+        max_receives: config.max_receives,
+        idle_exit,
+    }))
+}
+
+/// The exit code of a rollback.
+pub(crate) fn rollback_exit(r: &custos_engine::RollbackReport) -> u8 {
+    use custos_core::ActionOutcome as O;
+    match r.outcome {
+        Some(O::Executed) if r.exact => EXIT_OK,
+        Some(O::NoOp) => EXIT_OK,
+        Some(O::Executed | O::Failed | O::RolledBack) => EXIT_ACTION_FAILED,
+        _ => EXIT_REFUSED,
+    }
+}
+
+/// The exit code of an approval, by what its execution (if any) came to.
+pub(crate) fn approve_exit(row: Option<&custos_engine::RunRow>) -> u8 {
+    use custos_engine::Outcome as O;
+    match row.map(|r| r.outcome) {
+        Some(O::Failed | O::RolledBack | O::Stale) => EXIT_ACTION_FAILED,
+        // Approved, but the guard did not execute it now (blackout, pause, limit).
+        Some(O::Recommended | O::Denied | O::Deferred | O::Refused) => EXIT_REFUSED,
+        _ => EXIT_OK,
+    }
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -880,13 +910,7 @@ async fn approvals(
                 Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
                 Output::Table => print!("{}", render::approved(&a, row.as_ref())),
             }
-            use custos_engine::Outcome as O;
-            Ok(match row.as_ref().map(|r| r.outcome) {
-                Some(O::Failed | O::RolledBack | O::Stale) => EXIT_ACTION_FAILED,
-                // Approved, but the guard did not execute it now (blackout, pause, limit).
-                Some(O::Recommended | O::Denied | O::Deferred | O::Refused) => EXIT_REFUSED,
-                _ => EXIT_OK,
-            })
+            Ok(approve_exit(row.as_ref()))
         }
         ApprovalsCommand::Deny { id, comment } => {
             // Denying needs no AWS: the engine is built offline over the real ledger.

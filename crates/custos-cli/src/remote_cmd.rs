@@ -1,8 +1,8 @@
 //! `--server URL`: the commands a reviewer or operator runs against `custos serve`.
 
 use crate::cli::{
-    ApprovalsCommand, AutonomyCommand, BreakerCommand, Command, EXIT_ACTION_FAILED, EXIT_INVALID,
-    EXIT_OK, EXIT_REFUSED, Failure, Output, print_json,
+    ApprovalsCommand, AutonomyCommand, BreakerCommand, Command, EXIT_INVALID, EXIT_OK, Failure,
+    Output, print_json,
 };
 use crate::remote::{Remote, field, segment};
 use crate::render;
@@ -62,13 +62,7 @@ pub async fn dispatch(r: &Remote, out: Output, command: Command) -> Result<u8, F
             let report: custos_engine::RollbackReport = serde_json::from_value(v.clone())
                 .map_err(|e| Failure::msg(crate::cli::EXIT_RUNTIME, format!("rollback: {e}")))?;
             show(out, &v, || Ok(render::rollback(&report)))?;
-            use custos_core::ActionOutcome as O;
-            Ok(match report.outcome {
-                Some(O::Executed) if report.exact => EXIT_OK,
-                Some(O::NoOp) => EXIT_OK,
-                Some(O::Executed | O::Failed | O::RolledBack) => EXIT_ACTION_FAILED,
-                _ => EXIT_REFUSED,
-            })
+            Ok(crate::cli::rollback_exit(&report))
         }
         Command::Breaker { command } => {
             let v = match command {
@@ -152,12 +146,7 @@ async fn approvals(r: &Remote, out: Output, command: ApprovalsCommand) -> Result
             let a: Approval = field(&v, "approval")?;
             let row: Option<custos_engine::RunRow> = field(&v, "execution")?;
             show(out, &v, || Ok(render::approved(&a, row.as_ref())))?;
-            use custos_engine::Outcome as O;
-            Ok(match row.as_ref().map(|r| r.outcome) {
-                Some(O::Failed | O::RolledBack | O::Stale) => EXIT_ACTION_FAILED,
-                Some(O::Recommended | O::Denied | O::Deferred | O::Refused) => EXIT_REFUSED,
-                _ => EXIT_OK,
-            })
+            Ok(crate::cli::approve_exit(row.as_ref()))
         }
         ApprovalsCommand::Deny { id, comment } => {
             let v = r

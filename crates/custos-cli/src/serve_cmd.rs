@@ -25,6 +25,21 @@ pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
         custos_core::SERVICE_PRINCIPAL,
     )
     .await?;
+    let worker_opts = if args.worker {
+        Some(
+            crate::cli::service_options(&built, None, None)
+                .await?
+                .ok_or_else(|| {
+                    Failure::msg(
+                        EXIT_INVALID,
+                        "`--worker` has nothing to do: set [telemetry] queue_url and/or [[schedules]]"
+                            .into(),
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
     let metrics = Arc::new(Metrics::default());
     let engine = Arc::new(built.engine.observed_by(metrics.clone()));
     let authenticator = auth::authenticator(engine.config(), engine.ledger_arc()).await?;
@@ -56,46 +71,11 @@ pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
         state,
         stopped(stop_rx.clone()),
     ));
-    let worker = if args.worker {
-        let config = engine.config();
-        let queue = match (&config.queue_url, &built.pool) {
-            (Some(url), Some(pool)) => {
-                let sdk = pool
-                    .sdk(pool.default_account(), &pool.default_region())
-                    .await;
-                Some(custos_telemetry::sqs::SqsQueue::with_wait(
-                    &sdk,
-                    url.clone(),
-                    config.queue_wait_seconds,
-                ))
-            }
-            _ => None,
-        };
-        if queue.is_none() && config.schedules.is_empty() {
-            return Err(Failure::msg(
-                EXIT_INVALID,
-                "`--worker` has nothing to do: set [telemetry] queue_url and/or [[schedules]]"
-                    .into(),
-            ));
-        }
-        let opts = custos_engine::service::ServiceOptions {
-            queue,
-            scan: built
-                .inventory
-                .clone()
-                .map(|i| i as Arc<dyn custos_telemetry::Source>),
-            schedules: config.schedules.clone(),
-            max_receives: config.max_receives,
-            idle_exit: None,
-        };
+    let worker = worker_opts.map(|opts| {
         let e = engine.clone();
         let rx = stop_rx.clone();
-        Some(tokio::spawn(
-            async move { e.serve(opts, stopped(rx)).await },
-        ))
-    } else {
-        None
-    };
+        tokio::spawn(async move { e.serve(opts, stopped(rx)).await })
+    });
     crate::cli::shutdown_signal().await;
     eprintln!("custos: stopping");
     let _ = stop_tx.send(true);

@@ -69,8 +69,8 @@ async fn chromedriver() -> Driver {
             std::time::Instant::now() < deadline,
             "chromedriver never became ready"
         );
-        tokio::task::yield_now().await;
-        std::thread::sleep(Duration::from_millis(50));
+        // Polling a readiness endpoint (bounded above), not waiting for an effect.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Driver { child, url }
 }

@@ -430,3 +430,94 @@ async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match
     assert_eq!(gauge("custos_actions_in_flight"), 0.0);
     assert_eq!(gauge("custos_breaker_open"), 0.0);
 }
+
+/// `serve --worker`: one process serves the API and consumes the change-event queue; its
+/// own latencies show in `/metrics` (one message's queue lag, one reasoning review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_worker_consumes_the_queue_and_reports_its_latencies() {
+    use custos_testkit::{bucket_item, config_change_event, make_queue, publish, sqs};
+    require_localstack().await;
+    let env = Env::new();
+    let sdk = sdk(&env.account);
+    let queue = make_queue(&sqs(&sdk), &format!("w{}", env.account), 5)
+        .await
+        .unwrap();
+    env.write_config(&format!(
+        "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n"
+    ));
+    let client = s3(&sdk);
+    let bucket = format!("q{}", env.account);
+    make_bucket(&client, &bucket, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    let server = env.serve(&["--worker"]);
+    publish(
+        &sqs(&sdk),
+        &queue,
+        &[config_change_event(&bucket_item(
+            &env.account,
+            &bucket,
+            Fixture::NoPublicAccessBlock,
+            "2026-11-01T10:00:00Z",
+        ))],
+    )
+    .await
+    .unwrap();
+    // Wait for the effect (the message's outcome in the ledger), bounded.
+    let http = reqwest::Client::new();
+    let token = env.token("audrey");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let received = loop {
+        let h: Value = http
+            .get(format!("{}/api/v1/history?limit=1000", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got: Vec<Value> = h["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "input.received")
+            .cloned()
+            .collect();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never took the message"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["payload"]["disposition"], "processed");
+    assert!(
+        has_pab(&client, &bucket).await,
+        "the worker did not fix the bucket"
+    );
+    let text = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let parsed = pytools::parse_metrics(&text);
+    let value = |name: &str| {
+        parsed
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {text}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(value("custos_queue_lag_seconds_count"), 1.0);
+    assert_eq!(value("custos_reasoning_duration_seconds_count"), 1.0);
+    // The gate decides twice for one fix: in the pipeline and again at admission.
+    assert_eq!(value("custos_gate_duration_seconds_count"), 2.0);
+}
