@@ -3,6 +3,7 @@
 use crate::auth;
 use crate::cli::{EXIT_DENIED, EXIT_INVALID, EXIT_OK, EXIT_RUNTIME, Failure, Output, print_json};
 use clap::Subcommand;
+use custos_core::AuthMethod;
 use custos_core::{Permission, Role};
 use custos_engine::config::Config;
 use custos_ledger::Ledger;
@@ -120,6 +121,7 @@ pub async fn principals(
             let name = name_ok(&name)?;
             let (text, row) = custos_identity::new_token(
                 name,
+                name,
                 Some("bootstrap".into()),
                 ledger.now(),
                 config.identity.token_ttl,
@@ -212,11 +214,36 @@ pub async fn tokens(
                     format!("no principal `{owner}`"),
                 ));
             }
-            let (text, row) =
-                custos_identity::new_token(&owner, label, ledger.now(), token_ttl(config, days)?)
-                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
-            ledger.issue_token(&row, &who.name).await?;
+            let (text, row) = custos_identity::new_token(
+                &owner,
+                &who.name,
+                label,
+                ledger.now(),
+                token_ttl(config, days)?,
+            )
+            .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+            match &who.via {
+                // The holder of an enrollment token makes their own; the given one is
+                // spent (a second use means someone else used it first).
+                AuthMethod::Enrollment { token_id, .. } => {
+                    ledger.enroll(token_id, &row).await.map_err(|e| match e {
+                        custos_ledger::LedgerError::Conflict { .. } => Failure::msg(
+                            EXIT_DENIED,
+                            format!(
+                                "enrollment token `{token_id}` was used already; ask for a new one"
+                            ),
+                        ),
+                        other => other.into(),
+                    })?;
+                }
+                _ => ledger.issue_token(&row, &who.name).await?,
+            }
             print_token(&owner, &text, &row);
+            if row.is_enrollment() {
+                eprintln!(
+                    "this is an enrollment token: `{owner}` can only exchange it (`custos tokens create` with it) for a token of their own, once"
+                );
+            }
             Ok(EXIT_OK)
         }
         TokensCommand::Revoke { id } => {

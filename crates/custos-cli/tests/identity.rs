@@ -397,3 +397,68 @@ async fn an_approval_given_under_another_policy_bundle_is_stale_not_executed() {
     let after = env.json(&["approvals", "show", &id]);
     assert_eq!(after["status"], "stale");
 }
+
+#[test]
+fn a_token_an_admin_issued_only_enrolls_its_holder_once() {
+    let env = Env::new();
+    env.token("admin");
+    let out = env.custos_as(
+        "admin",
+        &["principals", "add", "rita", "--role", "reviewer"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.custos_as("admin", &["tokens", "create", "--principal", "rita"]);
+    let given = token_in(&out);
+    let given_id = given.split('_').nth(1).unwrap().to_string();
+    assert!(
+        stderr(&out).starts_with("this is an enrollment token"),
+        "{}",
+        stderr(&out)
+    );
+    let as_given = |args: &[&str]| {
+        env.command(args)
+            .env("CUSTOS_TOKEN", &given)
+            .output()
+            .unwrap()
+    };
+    // The admin's copy reads, but cannot act as rita.
+    assert_eq!(
+        String::from_utf8_lossy(&as_given(&["whoami"]).stdout).trim(),
+        "rita (reviewer)"
+    );
+    let out = as_given(&["pause", "--reason", "x"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: `rita` signed in with enrollment token `{given_id}` issued by `admin`: it may only read, and be exchanged once for `rita`'s own token (`custos tokens create`), not pause"
+        )
+    );
+    // rita exchanges it for her own; the given token is spent.
+    let own = token_in(&as_given(&["tokens", "create"]));
+    let out = env
+        .command(&["pause", "--reason", "INC-7"])
+        .env("CUSTOS_TOKEN", &own)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = as_given(&["tokens", "create"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        stderr(&out).starts_with(&format!("error: token `{given_id}` was revoked at ")),
+        "{}",
+        stderr(&out)
+    );
+    let events = env.all_events();
+    let enrolled: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "token.enrolled")
+        .collect();
+    assert_eq!(enrolled.len(), 1);
+    assert_eq!(enrolled[0]["payload"]["principal"], "rita");
+    assert_eq!(
+        enrolled[0]["payload"]["enrollment_token_id"],
+        given_id.as_str()
+    );
+    assert_eq!(codes(&events, "access.refused"), ["enrollment_only"]);
+}

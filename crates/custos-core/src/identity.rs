@@ -122,6 +122,10 @@ impl fmt::Display for Permission {
 pub enum AuthMethod {
     /// An API token (its public id, never the secret).
     Token { token_id: String },
+    /// A token someone else issued (a policy admin, for a new principal): it may read and
+    /// be exchanged, once, for the holder's own token; it authorizes nothing else, so the
+    /// issuer cannot act as the principal with it.
+    Enrollment { token_id: String, issued_by: String },
     /// An OIDC bearer JWT from `issuer` for `subject`.
     Oidc { issuer: String, subject: String },
     /// custos' own service principal (the process that holds the configuration).
@@ -157,6 +161,9 @@ impl Principal {
     }
 
     pub fn may(&self, permission: Permission) -> bool {
+        if matches!(self.via, AuthMethod::Enrollment { .. }) && permission != Permission::Read {
+            return false;
+        }
         permission.granted_by().iter().any(|r| self.has(*r))
     }
 

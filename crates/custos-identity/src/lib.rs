@@ -158,12 +158,19 @@ impl Authenticator {
         if p.roles.is_empty() {
             return Err(AuthError::NoRoles { principal: p.name });
         }
+        let via = match row.issued_by.filter(|by| by != &row.principal) {
+            Some(issued_by) => AuthMethod::Enrollment {
+                token_id: id.into(),
+                issued_by,
+            },
+            None => AuthMethod::Token {
+                token_id: id.into(),
+            },
+        };
         Ok(Principal {
             name: p.name,
             roles: p.roles,
-            via: AuthMethod::Token {
-                token_id: id.into(),
-            },
+            via,
         })
     }
 
@@ -203,8 +210,11 @@ impl Authenticate for Authenticator {
 }
 
 /// A new token row for `principal`, valid for `ttl`, and its text (shown once).
+/// A new token for `principal`, issued by `issued_by` (someone else: an enrollment
+/// token). The text is shown once; the row holds only its hash.
 pub fn new_token(
     principal: &str,
+    issued_by: &str,
     label: Option<String>,
     now: chrono::DateTime<Utc>,
     ttl: chrono::Duration,
@@ -220,11 +230,11 @@ pub fn new_token(
             created_at: now,
             expires_at: now + ttl,
             revoked_at: None,
+            issued_by: Some(issued_by.to_string()),
         },
     ))
 }
 
-/// Test double: fixed credentials to principals.
 #[derive(Debug, Default, Clone)]
 pub struct StaticAuthenticator {
     pub principals: HashMap<String, Principal>,

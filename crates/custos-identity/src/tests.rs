@@ -39,9 +39,9 @@ async fn tokens_authenticate_until_revoked_or_expired_and_refusals_are_recorded(
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
     let l = ledger(&dir, clock.clone()).await;
-    let (admin_text, admin_row) = new_token("root", None, t0(), Duration::days(1)).unwrap();
+    let (admin_text, admin_row) = new_token("root", "root", None, t0(), Duration::days(1)).unwrap();
     assert!(l.bootstrap("root", &admin_row).await.unwrap());
-    let (again, again_row) = new_token("root2", None, t0(), Duration::days(1)).unwrap();
+    let (again, again_row) = new_token("root2", "root2", None, t0(), Duration::days(1)).unwrap();
     assert!(
         !l.bootstrap("root2", &again_row).await.unwrap(),
         "bootstrap runs once"
@@ -73,8 +73,14 @@ async fn tokens_authenticate_until_revoked_or_expired_and_refusals_are_recorded(
     l.create_principal("alice", &BTreeSet::from([Role::Reviewer]), "root")
         .await
         .unwrap();
-    let (alice, alice_row) =
-        new_token("alice", Some("laptop".into()), t0(), Duration::hours(2)).unwrap();
+    let (alice, alice_row) = new_token(
+        "alice",
+        "alice",
+        Some("laptop".into()),
+        t0(),
+        Duration::hours(2),
+    )
+    .unwrap();
     l.issue_token(&alice_row, "root").await.unwrap();
     assert_eq!(
         auth.authenticate(&format!("Bearer {alice}"))
@@ -145,7 +151,7 @@ async fn a_disabled_principal_cannot_authenticate() {
     l.create_principal("bob", &BTreeSet::from([Role::Operator]), "root")
         .await
         .unwrap();
-    let (bob, row) = new_token("bob", None, t0(), Duration::days(1)).unwrap();
+    let (bob, row) = new_token("bob", "bob", None, t0(), Duration::days(1)).unwrap();
     l.issue_token(&row, "root").await.unwrap();
     l.disable_principal("bob", "root").await.unwrap();
     let e = Authenticator::new(l, None)
@@ -270,4 +276,52 @@ async fn oidc_tokens_are_checked_against_the_issuers_keys() {
         err(v.verify(&confused).await),
         "OIDC token refused: token algorithm HS256 does not match the key's EdDSA"
     );
+}
+
+#[tokio::test]
+async fn a_token_issued_by_someone_else_only_reads_and_enrolls_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&dir, Arc::new(ManualClock::new(t0()))).await;
+    l.create_principal("rita", &BTreeSet::from([Role::Reviewer]), "root")
+        .await
+        .unwrap();
+    let (given, row) = new_token("rita", "root", None, t0(), Duration::days(1)).unwrap();
+    assert!(row.is_enrollment());
+    l.issue_token(&row, "root").await.unwrap();
+    let auth = Authenticator::new(l.clone(), None);
+    let p = auth.authenticate(&given).await.unwrap();
+    assert_eq!(
+        p.via,
+        AuthMethod::Enrollment {
+            token_id: row.id.clone(),
+            issued_by: "root".into()
+        }
+    );
+    // The roles are rita's, but the issuer's copy authorizes nothing but reading.
+    assert!(p.has(Role::Reviewer));
+    use custos_core::Permission;
+    assert!(p.may(Permission::Read));
+    for action in [
+        Permission::Approve,
+        Permission::Deny,
+        Permission::Pause,
+        Permission::Rollback,
+    ] {
+        assert!(!p.may(action), "{action}");
+    }
+    // Exchanged once for rita's own token, which the issuer never saw.
+    let (own, own_row) = new_token("rita", "rita", None, t0(), Duration::days(1)).unwrap();
+    l.enroll(&row.id, &own_row).await.unwrap();
+    let me = auth.authenticate(&own).await.unwrap();
+    assert!(me.may(Permission::Approve));
+    assert!(matches!(
+        auth.authenticate(&given).await.unwrap_err(),
+        AuthError::Revoked { .. }
+    ));
+    let (again, again_row) = new_token("rita", "rita", None, t0(), Duration::days(1)).unwrap();
+    assert!(matches!(
+        l.enroll(&row.id, &again_row).await.unwrap_err(),
+        custos_ledger::LedgerError::Conflict { .. }
+    ));
+    assert!(auth.authenticate(&again).await.is_err());
 }

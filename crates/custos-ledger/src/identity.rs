@@ -31,6 +31,18 @@ pub struct TokenRow {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Who issued it; someone other than `principal`: an enrollment token.
+    #[serde(default)]
+    pub issued_by: Option<String>,
+}
+
+impl TokenRow {
+    /// Issued by someone else: good only for exchanging, once, for one's own token.
+    pub fn is_enrollment(&self) -> bool {
+        self.issued_by
+            .as_ref()
+            .is_some_and(|by| by != &self.principal)
+    }
 }
 
 fn roles_from(table: &'static str, s: &str) -> Result<BTreeSet<Role>> {
@@ -93,6 +105,7 @@ fn token_row(row: &SqliteRow) -> Result<TokenRow> {
             &row.try_get::<String, _>("expires_at")?,
         )?,
         revoked_at: opt_ts("tokens", "revoked_at", row.try_get("revoked_at")?)?,
+        issued_by: row.try_get("issued_by")?,
     })
 }
 
@@ -154,13 +167,14 @@ impl Ledger {
     }
 
     async fn insert_token_tx(&self, tx: &mut crate::Tx, t: &TokenRow, by: &str) -> Result<()> {
-        sqlx::query("INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&t.id)
             .bind(&t.principal)
             .bind(&t.secret_hash)
             .bind(&t.label)
             .bind(ts(&t.created_at))
             .bind(ts(&t.expires_at))
+            .bind(&t.issued_by)
             .execute(&mut **tx)
             .await?;
         self.append_tx(
@@ -168,7 +182,7 @@ impl Ledger {
             None,
             "token.created",
             None,
-            &json!({"token_id": t.id, "principal": t.principal, "label": t.label, "expires_at": ts(&t.expires_at), "by": by}),
+            &json!({"token_id": t.id, "principal": t.principal, "label": t.label, "expires_at": ts(&t.expires_at), "by": by, "enrollment": t.is_enrollment()}),
         )
         .await?;
         Ok(())
@@ -270,6 +284,39 @@ impl Ledger {
     pub async fn issue_token(&self, t: &TokenRow, by: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         self.insert_token_tx(&mut tx, t, by).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Exchange an enrollment token for the holder's own: the enrollment token is revoked
+    /// and the new one stored in one transaction; `Conflict` if it was used already.
+    pub async fn enroll(&self, enrollment_id: &str, own: &TokenRow) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND principal = ? AND revoked_at IS NULL",
+        )
+        .bind(ts(&self.now()))
+        .bind(enrollment_id)
+        .bind(&own.principal)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(LedgerError::Conflict {
+                id: enrollment_id.to_string(),
+                actual: "used".into(),
+                expected: "unused".into(),
+            });
+        }
+        self.insert_token_tx(&mut tx, own, &own.principal).await?;
+        self.append_tx(
+            &mut tx,
+            None,
+            "token.enrolled",
+            None,
+            &json!({"principal": own.principal, "enrollment_token_id": enrollment_id, "token_id": own.id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -104,6 +104,9 @@ impl From<EngineError> for ApiError {
                 custos_identity::AccessError::Forbidden { .. } => {
                     ApiError::new(StatusCode::FORBIDDEN, "forbidden", a.to_string())
                 }
+                custos_identity::AccessError::Enrollment { .. } => {
+                    ApiError::new(StatusCode::FORBIDDEN, "enrollment_only", a.to_string())
+                }
                 other => ApiError::internal(other),
             },
             EngineError::Approval(a @ A::Forbidden { .. }) => {

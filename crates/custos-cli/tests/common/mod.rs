@@ -133,7 +133,14 @@ impl Env {
         }
         let out = self.custos_as("admin", &add);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        let t = token_in(&self.custos_as("admin", &["tokens", "create", "--principal", name]));
+        // The admin's token for `name` only enrolls: `name` exchanges it for their own.
+        let given = token_in(&self.custos_as("admin", &["tokens", "create", "--principal", name]));
+        let own = self
+            .command(&["tokens", "create"])
+            .env("CUSTOS_TOKEN", &given)
+            .output()
+            .unwrap();
+        let t = token_in(&own);
         self.tokens.borrow_mut().insert(name.into(), t.clone());
         t
     }
