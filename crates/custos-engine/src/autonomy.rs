@@ -105,14 +105,10 @@ impl Engine {
         if reason.is_empty() {
             return Err(refuse("an autonomy change needs a reason".into()));
         }
-        self.ledger
+        let (set, _) = self
+            .ledger
             .set_autonomy(&class, &environment, level, &who.name, reason)
             .await?;
-        self.ledger
-            .autonomy_settings()
-            .await?
-            .into_iter()
-            .find(|s| s.class == class && s.environment == environment)
-            .ok_or_else(|| refuse("the autonomy setting was not stored".into()))
+        Ok(set)
     }
 }

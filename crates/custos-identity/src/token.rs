@@ -31,10 +31,21 @@ fn hash_secret(secret: &str) -> String {
     Digest::of_bytes(secret.as_bytes()).0
 }
 
+/// 256 random bits, base64url (43 characters): a token's secret, a session id, a CSRF
+/// token.
+pub fn secret() -> Result<String, RandomError> {
+    Ok(URL_SAFE_NO_PAD.encode(random::<32>()?))
+}
+
+/// Equality of two secrets in constant time (for equal lengths).
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// A new token.
 pub fn issue() -> Result<Issued, RandomError> {
     let id = hex::encode(random::<6>()?);
-    let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+    let secret = secret()?;
     Ok(Issued {
         text: format!("{PREFIX}{id}_{secret}"),
         secret_hash: hash_secret(&secret),
@@ -56,8 +67,7 @@ pub fn parse(text: &str) -> Option<(&str, &str)> {
 
 /// Does `secret` match the stored hash? Constant time in the hash comparison.
 pub fn matches(secret: &str, stored_hash: &str) -> bool {
-    let h = hash_secret(secret);
-    h.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    same(&hash_secret(secret), stored_hash)
 }
 
 #[cfg(test)]

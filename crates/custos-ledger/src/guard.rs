@@ -284,7 +284,8 @@ impl Ledger {
 
     /// Set the runtime autonomy level of `class` in `environment`, as one transaction with
     /// the guard version bump and the `autonomy.set` event (with the level it replaces).
-    /// The caller has checked the principal and the ceiling.
+    /// The caller has checked the principal and the ceiling. Returns the setting stored
+    /// and the level it replaced.
     pub async fn set_autonomy(
         &self,
         class: &str,
@@ -292,7 +293,7 @@ impl Ledger {
         level: AutonomyLevel,
         by: &str,
         reason: &str,
-    ) -> Result<Option<AutonomyLevel>> {
+    ) -> Result<(AutonomySetting, Option<AutonomyLevel>)> {
         let at = ts(&self.now());
         let mut tx = self.begin().await?;
         let before: Option<i64> = sqlx::query_scalar(
@@ -329,7 +330,16 @@ impl Ledger {
         )
         .await?;
         tx.commit().await?;
-        Ok(before)
+        let set = AutonomySetting {
+            class: class.to_string(),
+            environment: environment.to_string(),
+            level,
+            set_by: by.to_string(),
+            // As stored (the ledger keeps microseconds).
+            set_at: parse_ts("autonomy_settings", "set_at", &at)?,
+            reason: reason.to_string(),
+        };
+        Ok((set, before))
     }
 
     async fn counts(&self, scope: &Scope) -> Result<Counts> {

@@ -4,11 +4,10 @@
 //! every form must echo. Sessions end after [`SESSION_TTL`] or at logout; at most
 //! [`MAX_SESSIONS`] are held, [`MAX_PER_CREDENTIAL`] per credential (the oldest goes).
 
-use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
+pub use custos_identity::token::same;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "custos_session";
 /// The login form's own CSRF cookie (double submit), before there is a session.
@@ -31,24 +30,17 @@ pub struct Sessions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("no randomness for a session id: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(custos_identity::token::RandomError),
     #[error("too many open sessions; try again later")]
     Full,
     #[error("session store lock poisoned")]
     Poisoned,
 }
 
-/// 256 random bits, base64url.
+/// A fresh session id or CSRF token.
 pub fn random_token() -> Result<String, SessionError> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| SessionError::Random(e.to_string()))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
-}
-
-/// Constant-time equality of two secrets.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    custos_identity::token::secret().map_err(SessionError::Random)
 }
 
 impl Sessions {
