@@ -9,6 +9,16 @@ use crate::{Budget, Engine, EngineError, Mode, RunState};
 use custos_core::{ActionOutcome, Approval, ApprovalStatus, Digest, Principal};
 use custos_ledger::LedgerError;
 
+/// The claim a worker holds on an `executing` request.
+fn held(claimed: &Approval) -> Result<chrono::DateTime<chrono::Utc>, EngineError> {
+    claimed.claimed_at.ok_or_else(|| {
+        EngineError::Refused(format!(
+            "approval `{}` is executing without a claim time",
+            claimed.id
+        ))
+    })
+}
+
 impl Engine {
     /// Expire every pending or approved request past its expiry.
     pub async fn expire_due(&self) -> Result<usize, EngineError> {
@@ -184,12 +194,7 @@ impl Engine {
         let released = custos_approval::release(claimed)?;
         tracing::info!("approval `{}` stays approved: {why}", released.id);
         self.ledger
-            .transition_approval(
-                &released,
-                &[ApprovalStatus::Executing],
-                "approval.released",
-                run,
-            )
+            .transition_claimed(&released, held(claimed)?, "approval.released", run)
             .await?;
         Ok(())
     }
@@ -208,7 +213,7 @@ impl Engine {
             "approval.executed"
         };
         self.ledger
-            .transition_approval(&closed, &[ApprovalStatus::Executing], event, run)
+            .transition_claimed(&closed, held(claimed)?, event, run)
             .await?;
         Ok(())
     }

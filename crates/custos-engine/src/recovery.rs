@@ -117,7 +117,10 @@ impl Engine {
             let Some(a) = self.vetted(&a.id).await? else {
                 continue;
             };
-            if a.status != ApprovalStatus::Executing {
+            // The list was read before: the request may have been given back and
+            // claimed afresh since (a live claim is not ours to release).
+            if a.status != ApprovalStatus::Executing || a.claimed_at.is_some_and(|t| t + ttl > now)
+            {
                 continue;
             }
             match self

@@ -2,6 +2,7 @@
 //! (two approvers, or two workers executing, cannot both win), each move with its event.
 
 use crate::{Ledger, LedgerError, Result, json_col, resource_key, to_json, ts};
+use chrono::{DateTime, Utc};
 use custos_core::{
     Approval, ApprovalChain, ApprovalStatus, ChainedRequest, ChainedReview, Digest, Review, Role,
 };
@@ -106,14 +107,49 @@ impl Ledger {
         event: &str,
         run_id: Option<&str>,
     ) -> Result<()> {
+        self.transition(updated, from, None, event, run_id).await
+    }
+
+    /// Move a request out of `executing` as the holder of the claim made at `claimed_at`:
+    /// refused (`Conflict`) when the request was given back and claimed again meanwhile,
+    /// so one worker's recovery can never release or close another worker's live claim.
+    pub async fn transition_claimed(
+        &self,
+        updated: &Approval,
+        claimed_at: DateTime<Utc>,
+        event: &str,
+        run_id: Option<&str>,
+    ) -> Result<()> {
+        self.transition(
+            updated,
+            &[ApprovalStatus::Executing],
+            Some(claimed_at),
+            event,
+            run_id,
+        )
+        .await
+    }
+
+    async fn transition(
+        &self,
+        updated: &Approval,
+        from: &[ApprovalStatus],
+        claimed_at: Option<DateTime<Utc>>,
+        event: &str,
+        run_id: Option<&str>,
+    ) -> Result<()> {
         let from_list: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let from_json = to_json("approvals", &from_list)?;
+        // The claim as the body stores it (serde's form of the timestamp).
+        let claim = claimed_at.map(|t| to_json("approvals", &t)).transpose()?;
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status IN (SELECT value FROM json_each(?))")
+        let done = sqlx::query("UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status IN (SELECT value FROM json_each(?))
+                  AND (?5 IS NULL OR json_quote(json_extract(body, '$.claimed_at')) = ?5)")
             .bind(updated.status.as_str())
             .bind(to_json("approvals", updated)?)
             .bind(&updated.id)
             .bind(&from_json)
+            .bind(&claim)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -347,3 +347,71 @@ async fn two_reviews_from_the_same_copy_do_not_overwrite_each_other() {
         );
     }
 }
+
+#[tokio::test]
+async fn only_the_holder_of_the_current_claim_moves_an_executing_request() {
+    use custos_core::{Approval, ApprovalStatus};
+    let (_d, l) = ledger().await;
+    let now = l.now();
+    let p = plan();
+    let mut a = Approval {
+        id: "apr-000000000002".into(),
+        status: ApprovalStatus::Approved,
+        run_id: None,
+        requested_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+        requested_by: "alice".into(),
+        decided_by: Some("bob".into()),
+        decided_at: Some(now),
+        comment: None,
+        claimed_at: None,
+        before_digest: p.before_digest.clone(),
+        plan: p,
+        decision: custos_core::testing::sample_decision(),
+        findings: vec![],
+        required_reviewers: 1,
+        reviews: vec![],
+    };
+    l.request_approval(&a).await.unwrap();
+    let claim = |a: &Approval, at| {
+        let mut c = a.clone();
+        c.status = ApprovalStatus::Executing;
+        c.claimed_at = Some(at);
+        c
+    };
+    // Worker 1 claims and dies; the request is given back and worker 2 claims it.
+    let first = now - chrono::Duration::minutes(30);
+    let c1 = claim(&a, first);
+    l.transition_approval(&c1, &[ApprovalStatus::Approved], "approval.claimed", None)
+        .await
+        .unwrap();
+    a.status = ApprovalStatus::Approved;
+    a.claimed_at = None;
+    l.transition_claimed(&a, first, "approval.released", None)
+        .await
+        .unwrap();
+    let c2 = claim(&a, now);
+    l.transition_approval(&c2, &[ApprovalStatus::Approved], "approval.claimed", None)
+        .await
+        .unwrap();
+    // A recovery that read worker 1's claim cannot release worker 2's.
+    let err = l
+        .transition_claimed(&a, first, "approval.released", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict { .. }), "{err}");
+    assert_eq!(
+        l.approval(&a.id).await.unwrap().status,
+        ApprovalStatus::Executing
+    );
+    // Worker 2 closes its own.
+    let mut done = c2.clone();
+    done.status = ApprovalStatus::Executed;
+    l.transition_claimed(&done, now, "approval.executed", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        l.approval(&a.id).await.unwrap().status,
+        ApprovalStatus::Executed
+    );
+}
