@@ -12,10 +12,12 @@
 
 mod actions;
 mod approvals;
+pub mod chain;
 mod findings;
 mod guard;
 mod identity;
 mod inputs;
+pub mod merkle;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
 pub use findings::{CurrentFinding, LedgerCounts};
@@ -27,7 +29,7 @@ pub use identity::{PrincipalRow, TokenRow};
 pub use inputs::DeadLetter;
 
 use chrono::{DateTime, Utc};
-use custos_core::{Clock, Digest, ResourceRef, SystemClock, canonical_json};
+use custos_core::{Clock, ResourceRef, SystemClock, canonical_json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
@@ -91,6 +93,8 @@ pub fn resource_key(r: &ResourceRef) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: i64,
+    /// The event's leaf number in the Merkle tree: dense from 0 in chain order.
+    pub index: i64,
     pub id: String,
     pub at: DateTime<Utc>,
     pub run_id: Option<String>,
@@ -135,22 +139,6 @@ pub struct EventFilter {
 pub struct Ledger {
     pool: SqlitePool,
     clock: Arc<dyn Clock>,
-}
-
-pub(crate) fn event_hash(
-    prev: &str,
-    id: &str,
-    at: &str,
-    run_id: Option<&str>,
-    kind: &str,
-    resource: Option<&str>,
-    payload: &Value,
-) -> String {
-    let body = json!({"id": id, "at": at, "run_id": run_id, "kind": kind, "resource": resource, "payload": payload});
-    let mut bytes = prev.as_bytes().to_vec();
-    bytes.push(b'\n');
-    bytes.extend_from_slice(canonical_json(&body).as_bytes());
-    Digest::of_bytes(&bytes).0
 }
 
 pub(crate) fn ts(t: &DateTime<Utc>) -> String {
@@ -245,26 +233,38 @@ impl Ledger {
         resource: Option<&ResourceRef>,
         payload: &Value,
     ) -> Result<Event> {
-        let prev: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
+        let last: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT hash, leaf_index FROM events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut **tx)
                 .await?;
-        let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+        let (prev, index) = match last {
+            None => (GENESIS.to_string(), 0),
+            Some((hash, Some(i))) => (hash, i + 1),
+            Some((hash, None)) => {
+                return Err(LedgerError::Corrupt {
+                    table: "events",
+                    column: "leaf_index",
+                    value: format!("NULL after `{hash}`"),
+                });
+            }
+        };
         let id = uuid::Uuid::new_v4().to_string();
         let at = self.now();
         let at_s = ts(&at);
         let resource = resource.map(resource_key);
-        let hash = event_hash(
-            &prev,
-            &id,
-            &at_s,
+        let hash = chain::EventBody {
+            index,
+            id: &id,
+            at: &at_s,
             run_id,
             kind,
-            resource.as_deref(),
+            resource: resource.as_deref(),
             payload,
-        );
+            prev_hash: &prev,
+        }
+        .hash(chain::SCHEME)?;
         let seq = sqlx::query(
-            "INSERT INTO events (id, at, run_id, kind, resource, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, at, run_id, kind, resource, payload, prev_hash, hash, leaf_index, scheme) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&at_s)
@@ -274,11 +274,14 @@ impl Ledger {
         .bind(canonical_json(payload))
         .bind(&prev)
         .bind(&hash)
+        .bind(index)
+        .bind(chain::SCHEME)
         .execute(&mut **tx)
         .await?
         .last_insert_rowid();
         Ok(Event {
             seq,
+            index,
             id,
             at,
             run_id: run_id.map(str::to_string),
@@ -306,9 +309,33 @@ impl Ledger {
         Ok(e)
     }
 
+    /// Append several events in one transaction (one commit for all of them).
+    pub async fn append_many(
+        &self,
+        run_id: Option<&str>,
+        events: &[(&str, Option<&ResourceRef>, Value)],
+    ) -> Result<Vec<Event>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(events.len());
+        for (kind, resource, payload) in events {
+            out.push(
+                self.append_tx(&mut tx, run_id, kind, *resource, payload)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event> {
+        let index: Option<i64> = row.try_get("leaf_index")?;
         Ok(Event {
             seq: row.try_get("seq")?,
+            index: index.ok_or_else(|| LedgerError::Corrupt {
+                table: "events",
+                column: "leaf_index",
+                value: "NULL".to_string(),
+            })?,
             id: row.try_get("id")?,
             at: parse_ts("events", "at", &row.try_get::<String, _>("at")?)?,
             run_id: row.try_get("run_id")?,
@@ -323,15 +350,24 @@ impl Ledger {
     /// Does the stored hash match the event's content and its stored `prev_hash`?
     pub(crate) fn hash_matches(row: &SqliteRow, e: &Event) -> Result<bool> {
         let at: String = row.try_get("at")?;
-        let expect = event_hash(
-            &e.prev_hash,
-            &e.id,
-            &at,
-            e.run_id.as_deref(),
-            &e.kind,
-            e.resource.as_deref(),
-            &e.payload,
-        );
+        let scheme: i64 =
+            row.try_get::<Option<i64>, _>("scheme")?
+                .ok_or_else(|| LedgerError::Corrupt {
+                    table: "events",
+                    column: "scheme",
+                    value: "NULL".to_string(),
+                })?;
+        let expect = chain::EventBody {
+            index: e.index,
+            id: &e.id,
+            at: &at,
+            run_id: e.run_id.as_deref(),
+            kind: &e.kind,
+            resource: e.resource.as_deref(),
+            payload: &e.payload,
+            prev_hash: &e.prev_hash,
+        }
+        .hash(scheme)?;
         Ok(expect == e.hash)
     }
 
@@ -360,9 +396,15 @@ impl Ledger {
             .await?;
         let mut prev = GENESIS.to_string();
         let mut first_bad = None;
-        for row in &rows {
-            let e = Self::event_from_row(row)?;
-            if e.prev_hash != prev || !Self::hash_matches(row, &e)? {
+        for (position, row) in rows.iter().enumerate() {
+            let Ok(e) = Self::event_from_row(row) else {
+                first_bad = Some(row.try_get("seq")?);
+                break;
+            };
+            if e.prev_hash != prev
+                || e.index != position as i64
+                || !Self::hash_matches(row, &e).unwrap_or(false)
+            {
                 first_bad = Some(e.seq);
                 break;
             }

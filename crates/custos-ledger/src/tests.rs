@@ -415,3 +415,105 @@ async fn only_the_holder_of_the_current_claim_moves_an_executing_request() {
         ApprovalStatus::Executed
     );
 }
+
+/// The RFC 6962 root of `leaves`, computed by the recursion of RFC 6962 section 2.1
+/// (written here apart from `tlog_tiles` and the stored tree).
+fn rfc6962_root(leaves: &[[u8; 32]]) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    match leaves.len() {
+        0 => Sha256::digest([]).into(),
+        1 => Sha256::digest([&[0u8][..], &leaves[0]].concat()).into(),
+        n => {
+            let k = (n - 1).next_power_of_two().max(1);
+            let k = if k >= n { k / 2 } else { k };
+            let (l, r) = (rfc6962_root(&leaves[..k]), rfc6962_root(&leaves[k..]));
+            Sha256::digest([&[1u8][..], &l, &r].concat()).into()
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_stored_tree_matches_rfc_6962_and_proves_inclusion() {
+    let (_d, l) = ledger().await;
+    let mut hashes = vec![];
+    for (batch, n) in [(0, 37), (1, 1), (2, 26)] {
+        for i in 0..n {
+            let e = l
+                .append(None, "x", None, &json!({"batch": batch, "i": i}))
+                .await
+                .unwrap();
+            hashes.push(chain::hash_bytes(&e.hash).unwrap());
+        }
+        let (size, root) = l.extend_tree().await.unwrap();
+        assert_eq!(size as usize, hashes.len());
+        assert_eq!(root.0, rfc6962_root(&hashes), "after batch {batch}");
+    }
+    let (size, root) = l.extend_tree().await.unwrap();
+    assert_eq!(size, 64, "extending an up-to-date tree adds nothing");
+    for n in [0u64, 1, 31, 36, 37, 63] {
+        let proof = l.inclusion_proof(n, size).await.unwrap();
+        let leaf = chain::leaf_hash(&hashes[n as usize]);
+        tlog_tiles::check_record(&proof, size, root, n, leaf).unwrap();
+        let other = chain::leaf_hash(&hashes[(n as usize + 1) % 64]);
+        assert!(tlog_tiles::check_record(&proof, size, root, n, other).is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_event_is_never_added_to_the_tree() {
+    let (_d, l) = ledger().await;
+    for i in 0..3 {
+        l.append(None, "x", None, &json!({ "i": i })).await.unwrap();
+    }
+    sqlx::query("DROP TRIGGER events_no_update")
+        .execute(l.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET payload = '{\"i\":9}' WHERE leaf_index = 1")
+        .execute(l.pool())
+        .await
+        .unwrap();
+    let err = l.extend_tree().await.unwrap_err().to_string();
+    assert!(
+        err.contains("event 1 (seq 2): its hash does not match its content"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn events_of_a_ledger_made_before_leaf_indexes_keep_their_hashes_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    // A ledger at migration 0006 with two events hashed the old way.
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let mut m = sqlx::migrate!("./migrations");
+        m.migrations.to_mut().retain(|x| x.version <= 6);
+        m.run(&pool).await.unwrap();
+        let mut prev = GENESIS.to_string();
+        for (i, id) in ["a", "b"].iter().enumerate() {
+            let payload = json!({ "i": i });
+            let at = "2026-11-01T00:00:00.000000Z";
+            let mut bytes = prev.clone().into_bytes();
+            bytes.push(b'\n');
+            bytes.extend_from_slice(
+                canonical_json(&json!({"id": id, "at": at, "run_id": null, "kind": "x", "resource": null, "payload": payload}))
+                    .as_bytes(),
+            );
+            let hash = custos_core::Digest::of_bytes(&bytes).0;
+            sqlx::query("INSERT INTO events (id, at, kind, payload, prev_hash, hash) VALUES (?, ?, 'x', ?, ?, ?)")
+                .bind(id).bind(at).bind(canonical_json(&payload)).bind(&prev).bind(&hash)
+                .execute(&pool).await.unwrap();
+            prev = hash;
+        }
+        pool.close().await;
+    }
+    let l = Ledger::open(&path.display().to_string()).await.unwrap();
+    let c = l.append(None, "y", None, &json!({})).await.unwrap();
+    assert_eq!(c.index, 2);
+    let report = l.verify_chain().await.unwrap();
+    assert_eq!((report.events, report.first_bad), (3, None));
+    assert_eq!(l.extend_tree().await.unwrap().0, 3);
+}

@@ -1,0 +1,452 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! Tamper tests over a ledger of 10,000 events with a checkpoint every 100, published to a
+//! witness directory. Each case damages a copy of the same ledger the way an attacker with
+//! database access would (triggers dropped, rows edited, deleted, moved, re-hashed,
+//! checkpoints forged or removed) and expects exactly the damage it did, by kind and by
+//! event. The oracle is the list of what each case changed, kept by the test.
+
+use custos_evidence::audit::{AuditReport, Auditor, DamageKind};
+use custos_evidence::checkpoint::{Cadence, Checkpointer, checkpoint_text};
+use custos_evidence::{DirWitness, PublicKey, SigningKey, Witness};
+use custos_ledger::Ledger;
+use custos_ledger::chain::EventBody;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+const EVENTS: u64 = 10_000;
+const EVERY: u64 = 100;
+const ORIGIN: &str = "custos.test/ledger";
+
+struct Pristine {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    witness: PathBuf,
+    public: String,
+}
+
+static PRISTINE: OnceCell<Pristine> = OnceCell::const_new();
+
+/// The untouched ledger, built once: 10,000 events, a checkpoint after every 100.
+async fn pristine() -> &'static Pristine {
+    PRISTINE
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("ledger.db");
+            let witness = dir.path().join("witness");
+            let (private, public) = SigningKey::generate(ORIGIN).unwrap();
+            let ledger = Arc::new(Ledger::open(&db.display().to_string()).await.unwrap());
+            let w: Arc<dyn Witness> = Arc::new(DirWitness {
+                dir: witness.clone(),
+            });
+            let cp = Checkpointer::new(
+                ledger.clone(),
+                SigningKey::parse(&private, "test").unwrap(),
+                vec![w],
+                Cadence::default(),
+            );
+            for batch in 0..EVENTS / EVERY {
+                let events: Vec<(&str, Option<&custos_core::ResourceRef>, Value)> = (0..EVERY)
+                    .map(|i| {
+                        (
+                            "test.event",
+                            None,
+                            json!({"batch": batch, "i": i, "note": "é ☃ \u{1F600}"}),
+                        )
+                    })
+                    .collect();
+                ledger.append_many(Some("run-1"), &events).await.unwrap();
+                let c = cp.checkpoint().await.unwrap();
+                assert!(c.failed.is_empty(), "{:?}", c.failed);
+            }
+            ledger.close().await;
+            Pristine {
+                _dir: dir,
+                db,
+                witness,
+                public,
+            }
+        })
+        .await
+}
+
+/// A copy of the pristine ledger and witness to damage.
+struct Case {
+    _dir: tempfile::TempDir,
+    ledger: Arc<Ledger>,
+    witness: PathBuf,
+    key: PublicKey,
+}
+
+async fn case() -> Case {
+    let p = pristine().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger.db");
+    std::fs::copy(&p.db, &db).unwrap();
+    let witness = dir.path().join("witness");
+    std::fs::create_dir(&witness).unwrap();
+    for entry in std::fs::read_dir(&p.witness).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), witness.join(entry.file_name())).unwrap();
+    }
+    let ledger = Arc::new(Ledger::open(&db.display().to_string()).await.unwrap());
+    Case {
+        _dir: dir,
+        ledger,
+        witness,
+        key: PublicKey::parse(&p.public, "test").unwrap(),
+    }
+}
+
+impl Case {
+    async fn sql(&self, q: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(q.to_string()))
+            .execute(self.ledger.pool())
+            .await
+            .unwrap();
+    }
+
+    async fn drop_triggers(&self) {
+        for t in [
+            "events_no_update",
+            "events_no_delete",
+            "checkpoints_no_update",
+            "checkpoints_no_delete",
+        ] {
+            self.sql(&format!("DROP TRIGGER {t}")).await;
+        }
+    }
+
+    async fn audit(&self) -> AuditReport {
+        let w: Arc<dyn Witness> = Arc::new(DirWitness {
+            dir: self.witness.clone(),
+        });
+        Auditor {
+            ledger: self.ledger.clone(),
+            key: self.key.clone(),
+            witnesses: vec![w],
+            cadence: Cadence::default(),
+        }
+        .verify()
+        .await
+        .unwrap()
+    }
+}
+
+fn counts(pairs: &[(DamageKind, u64)]) -> BTreeMap<DamageKind, u64> {
+    pairs.iter().copied().collect()
+}
+
+fn indexes(r: &AuditReport, kind: DamageKind) -> BTreeSet<u64> {
+    r.damage
+        .iter()
+        .filter(|d| d.kind == kind)
+        .map(|d| d.index.unwrap())
+        .collect()
+}
+
+/// 100 leaf indexes spread over the log, none adjacent, none the first or last.
+fn spread(offset: u64) -> Vec<u64> {
+    (0..100).map(|k| offset + k * 98 + (k * k) % 13).collect()
+}
+
+#[tokio::test]
+async fn an_untouched_ledger_verifies_clean() {
+    let c = case().await;
+    let r = c.audit().await;
+    assert!(r.intact(), "{:#?}", r.damage);
+    assert_eq!(r.events, EVENTS);
+    assert_eq!(r.valid_checkpoints, EVENTS / EVERY);
+    assert_eq!((r.anchored, r.pending), (EVENTS, 0));
+    assert_eq!(r.witnesses.len(), 1);
+    assert_eq!(r.witnesses[0].1, EVENTS / EVERY);
+}
+
+#[tokio::test]
+async fn edited_events_are_found_one_by_one() {
+    let c = case().await;
+    c.drop_triggers().await;
+    let edited = spread(11);
+    for i in &edited {
+        c.sql(&format!(
+            "UPDATE events SET payload = '{{\"batch\":0,\"i\":0,\"note\":\"approved by nobody\"}}' WHERE leaf_index = {i}"
+        ))
+        .await;
+    }
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::Edited, 100)]),
+        "{:#?}",
+        &r.damage[..3]
+    );
+    assert_eq!(
+        indexes(&r, DamageKind::Edited),
+        edited.iter().copied().collect()
+    );
+    assert_eq!(r.first_bad().unwrap().index, Some(edited[0]));
+}
+
+#[tokio::test]
+async fn an_edit_whose_hash_was_recomputed_is_still_an_edit() {
+    let c = case().await;
+    c.drop_triggers().await;
+    // The attacker re-hashes the edited event but not the ones after it.
+    let rows = c.ledger.raw_events_from(4321, 1).await.unwrap();
+    let e = &rows[0];
+    let payload = json!({"forged": true});
+    let hash = EventBody {
+        payload: &payload,
+        ..e.body(&payload)
+    }
+    .hash(1)
+    .unwrap();
+    c.sql(&format!(
+        "UPDATE events SET payload = '{}', hash = '{hash}' WHERE leaf_index = 4321",
+        payload
+    ))
+    .await;
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::Edited, 1)]),
+        "{:#?}",
+        r.damage
+    );
+    assert_eq!(r.first_bad().unwrap().index, Some(4321));
+}
+
+#[tokio::test]
+async fn deleted_events_are_found_one_by_one() {
+    let c = case().await;
+    c.drop_triggers().await;
+    let deleted = spread(23);
+    let list = deleted
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    c.sql(&format!("DELETE FROM events WHERE leaf_index IN ({list})"))
+        .await;
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::Deleted, 100)]),
+        "{:#?}",
+        &r.damage[..3]
+    );
+    assert_eq!(
+        indexes(&r, DamageKind::Deleted),
+        deleted.iter().copied().collect()
+    );
+    assert_eq!(r.events, EVENTS - 100);
+}
+
+#[tokio::test]
+async fn reordered_events_are_found_one_per_move() {
+    let c = case().await;
+    c.drop_triggers().await;
+    // 100 disjoint pairs of neighbours swap their places in storage.
+    let firsts = spread(5);
+    for i in &firsts {
+        let seq = |n: u64| {
+            let pool = c.ledger.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT seq FROM events WHERE leaf_index = ?")
+                    .bind(n as i64)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b) = (seq(*i).await, seq(i + 1).await);
+        c.sql(&format!("UPDATE events SET seq = -1 WHERE seq = {a}"))
+            .await;
+        c.sql(&format!("UPDATE events SET seq = {a} WHERE seq = {b}"))
+            .await;
+        c.sql(&format!("UPDATE events SET seq = {b} WHERE seq = -1"))
+            .await;
+    }
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::Reordered, 100)]),
+        "{:#?}",
+        &r.damage[..3]
+    );
+    // One event of each swapped pair is reported as moved.
+    let reported = indexes(&r, DamageKind::Reordered);
+    for i in &firsts {
+        assert_eq!(
+            [*i, i + 1].iter().filter(|x| reported.contains(x)).count(),
+            1,
+            "pair {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_tail_is_found_from_the_witness_even_when_the_ledger_hides_it() {
+    let c = case().await;
+    c.drop_triggers().await;
+    c.sql("DELETE FROM events WHERE leaf_index >= 9750").await;
+    // The attacker also removes the checkpoints that covered the removed events.
+    c.sql("DELETE FROM checkpoints WHERE size > 9750").await;
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[
+            (DamageKind::Truncated, 1),
+            (DamageKind::MissingCheckpoint, 3)
+        ]),
+        "{:#?}",
+        r.damage
+    );
+    assert_eq!(r.first_bad().unwrap().kind, DamageKind::Truncated);
+    assert_eq!(r.first_bad().unwrap().index, Some(9750));
+    assert_eq!(r.anchored, 9700);
+}
+
+/// Re-hash every event from `from` on, as someone with the database but not the key would.
+async fn rewrite_from(c: &Case, from: i64) {
+    let rows = c.ledger.raw_events_from(from, i64::MAX).await.unwrap();
+    let mut prev = rows[0].prev_hash.clone();
+    let mut tx = c.ledger.pool().begin().await.unwrap();
+    for (k, e) in rows.iter().enumerate() {
+        let payload: Value = if k == 0 {
+            json!({"batch": 0, "i": 0, "note": "history rewritten"})
+        } else {
+            serde_json::from_str(&e.payload).unwrap()
+        };
+        let hash = EventBody {
+            prev_hash: &prev,
+            ..e.body(&payload)
+        }
+        .hash(1)
+        .unwrap();
+        sqlx::query("UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(payload.to_string())
+            .bind(&prev)
+            .bind(&hash)
+            .bind(e.seq)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_chain_recomputed_without_the_key_is_found_by_the_signed_checkpoints() {
+    let c = case().await;
+    c.drop_triggers().await;
+    rewrite_from(&c, 5000).await;
+    // The chain is whole again: the database's own check cannot tell.
+    assert_eq!(c.ledger.verify_chain().await.unwrap().first_bad, None);
+    // And the checkpoints that would tell are removed from the ledger.
+    c.sql("DELETE FROM checkpoints").await;
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[
+            (DamageKind::Rewritten, 1),
+            (DamageKind::MissingCheckpoint, 100)
+        ]),
+        "{:#?}",
+        &r.damage[..3]
+    );
+    let first = r.first_bad().unwrap();
+    assert_eq!(
+        (first.kind, first.index),
+        (DamageKind::Rewritten, Some(5000))
+    );
+    assert_eq!(r.anchored, 5000);
+}
+
+#[tokio::test]
+async fn a_checkpoint_signed_with_another_key_is_refused() {
+    let c = case().await;
+    c.drop_triggers().await;
+    rewrite_from(&c, 5000).await;
+    // The attacker signs the rewritten log under the same name with a key of their own.
+    let (forger, _) = SigningKey::generate(ORIGIN).unwrap();
+    let forger = SigningKey::parse(&forger, "forger").unwrap();
+    let mut tree = custos_ledger::merkle::VecReader::default();
+    let mut n = 0;
+    c.ledger
+        .for_each_raw_event(|e| {
+            let h = custos_ledger::chain::hash_bytes(&e.hash).unwrap();
+            tree.push_leaf(n, custos_ledger::chain::leaf_hash(&h))
+                .unwrap();
+            n += 1;
+        })
+        .await
+        .unwrap();
+    let root = tlog_tiles::tree_hash(EVENTS, &tree).unwrap();
+    let at = c.ledger.now();
+    let forged = forger
+        .sign_note(&checkpoint_text(ORIGIN, EVENTS, root, &at).unwrap())
+        .unwrap();
+    let row = c
+        .ledger
+        .store_checkpoint(EVENTS, &root, &at, &forged)
+        .await
+        .unwrap();
+    std::fs::write(
+        c.witness.join(custos_evidence::witness::file_name(row.id)),
+        &forged,
+    )
+    .unwrap();
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::Rewritten, 1), (DamageKind::BadCheckpoint, 1)]),
+        "{:#?}",
+        r.damage
+    );
+    assert!(
+        r.damage.iter().any(|d| d.kind == DamageKind::BadCheckpoint
+            && d.detail
+                .contains(&format!("ledger checkpoint {}: not signed by", row.id))),
+        "{:#?}",
+        r.damage
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_witness_copy_is_missing() {
+    let c = case().await;
+    std::fs::remove_file(c.witness.join("checkpoint-0000000042")).unwrap();
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::MissingCheckpoint, 1)]),
+        "{:#?}",
+        r.damage
+    );
+    assert!(
+        r.damage[0]
+            .detail
+            .contains("no copy of ledger checkpoint 42")
+    );
+}
+
+#[tokio::test]
+async fn a_witness_copy_changed_by_one_byte_is_bad() {
+    let c = case().await;
+    let path: &Path = &c.witness.join("checkpoint-0000000007");
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::BadCheckpoint, 2)]),
+        "{:#?}",
+        r.damage
+    );
+}
