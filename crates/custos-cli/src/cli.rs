@@ -27,6 +27,8 @@ pub const EXIT_ACTION_FAILED: u8 = 4;
 pub const EXIT_REFUSED: u8 = 5;
 /// The credential was refused, or its principal may not do this.
 pub const EXIT_DENIED: u8 = 6;
+/// `audit verify` found damage in the ledger or its checkpoints.
+pub const EXIT_DAMAGED: u8 = 7;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -123,7 +125,9 @@ const EXIT_HELP: &str = "Exit codes:
      another plan digest, not pending, stale, an approval that does not match the ledger,
      refused by the guard: blackout, pause, breaker, exclusion, limits)
   6  credentials refused (missing, malformed, unknown, revoked, expired) or the principal
-     may not do this";
+     may not do this
+  7  audit verify found damage (edited, deleted, reordered, truncated or rewritten events,
+     a bad or missing checkpoint)";
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -248,6 +252,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Tamper evidence: checkpoint keys, signed checkpoints, verification of the log.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit_cmd::AuditCommand,
     },
 }
 
@@ -405,7 +414,47 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         let remote = crate::remote::Remote::new(url, cred)?;
         return crate::remote_cmd::dispatch(&remote, out, cli.command).await;
     }
-    match cli.command {
+    let anchored = anchors(&cli.command);
+    let result = run_command(cfg, db, out, cred, cli.command).await;
+    if anchored {
+        crate::audit_cmd::anchor(cfg, db).await;
+    }
+    result
+}
+
+/// Does the command record events that a checkpoint should cover before it exits?
+fn anchors(command: &Command) -> bool {
+    use crate::audit_cmd::AuditCommand;
+    !matches!(
+        command,
+        Command::Bench { .. }
+            | Command::Policy { .. }
+            | Command::History { .. }
+            | Command::DeadLetters
+            | Command::Audit {
+                command: AuditCommand::Keygen { .. } | AuditCommand::Verify { .. }
+            }
+    ) && !matches!(
+        command,
+        Command::Scan { source, .. } | Command::Plan { source } if source.replay.is_some()
+    )
+}
+
+async fn run_command(
+    cfg: Option<&std::path::Path>,
+    db: Option<&str>,
+    out: Output,
+    cred: Option<&str>,
+    command: Command,
+) -> Result<u8, Failure> {
+    match command {
+        Command::Audit {
+            command: crate::audit_cmd::AuditCommand::Keygen { name, out: path },
+        } => crate::audit_cmd::keygen(&name, &path),
+        Command::Audit { command } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            crate::audit_cmd::audit(config, ledger, out, command).await
+        }
         Command::Serve { listen, worker } => {
             crate::serve_cmd::serve(crate::serve_cmd::ServeArgs {
                 cfg,
@@ -706,7 +755,9 @@ async fn serve(
             )
         })?;
     eprintln!("custos: serving (SIGINT or SIGTERM stops after the message in flight)");
+    let anchoring = crate::audit_cmd::spawn_checkpoints(&built.engine).await?;
     let report = built.engine.serve(opts, shutdown_signal()).await;
+    anchoring.stop().await;
     built.engine.drain_notifications(NOTIFY_DRAIN).await;
     let report = report?;
     match out {

@@ -1,5 +1,6 @@
 //! The `custos` command.
 
+mod audit_cmd;
 mod auth;
 mod bench;
 mod build;

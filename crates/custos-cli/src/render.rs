@@ -706,3 +706,66 @@ pub fn autonomy_set(s: &custos_ledger::AutonomySetting) -> String {
         s.set_by
     )
 }
+
+/// `audit verify`: the verdict, what was checked, and each finding.
+pub fn audit(r: &custos_evidence::AuditReport) -> String {
+    let mut out = String::new();
+    let anchored_at = r
+        .anchored_at
+        .map(|t| format!(" (checkpoint signed {})", t.format("%Y-%m-%d %H:%M:%S UTC")))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} events; {} signed checkpoints verify; {} events anchored{anchored_at}; {} recent events not yet anchored",
+        r.events, r.valid_checkpoints, r.anchored, r.pending
+    );
+    if r.witnesses.is_empty() {
+        let _ = writeln!(
+            out,
+            "no witness configured: checkpoints are only in the ledger"
+        );
+    }
+    for (location, copies) in &r.witnesses {
+        let _ = writeln!(out, "witness {location}: {copies} copies");
+    }
+    for g in &r.gaps {
+        let _ = writeln!(
+            out,
+            "no checkpoint from {} to {}",
+            g.from.format("%Y-%m-%d %H:%M:%S"),
+            g.to.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    if r.intact() {
+        let _ = writeln!(out, "ledger intact");
+        return out;
+    }
+    let summary = r
+        .counts
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.label()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(out, "LEDGER DAMAGED: {summary}");
+    if let Some(first) = r.first_bad() {
+        let _ = writeln!(out, "first: {}: {}", first.kind.label(), first.detail);
+    }
+    let mut t = table(&["kind", "event", "detail"]);
+    for d in r.damage.iter().take(50) {
+        t.add_row(vec![
+            d.kind.label().to_string(),
+            d.index.map(|i| i.to_string()).unwrap_or_default(),
+            d.detail.clone(),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    if r.damage.len() > 50 {
+        let _ = writeln!(
+            out,
+            "... and {} more (`--output json` lists up to {})",
+            r.damage.len() - 50,
+            custos_evidence::audit::MAX_LISTED
+        );
+    }
+    out
+}

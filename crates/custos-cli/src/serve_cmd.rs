@@ -76,8 +76,10 @@ pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
         let rx = stop_rx.clone();
         tokio::spawn(async move { e.serve(opts, stopped(rx)).await })
     });
+    let anchoring = crate::audit_cmd::spawn_checkpoints(&engine).await?;
     crate::cli::shutdown_signal().await;
     eprintln!("custos: stopping");
+    anchoring.stop().await;
     let _ = stop_tx.send(true);
     if let Some(w) = worker {
         match w.await {

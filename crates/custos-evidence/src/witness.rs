@@ -116,21 +116,6 @@ pub struct S3Witness {
 }
 
 impl S3Witness {
-    /// `s3://bucket/prefix` into bucket and prefix (the prefix ends with `/` or is empty).
-    pub fn parse_url(url: &str) -> Option<(String, String)> {
-        let rest = url.strip_prefix("s3://")?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return None;
-        }
-        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
-            prefix.to_string()
-        } else {
-            format!("{prefix}/")
-        };
-        Some((bucket.to_string(), prefix))
-    }
-
     fn err(&self, reason: impl fmt::Display) -> EvidenceError {
         EvidenceError::Witness {
             witness: self.location(),
@@ -208,19 +193,5 @@ mod tests {
         assert_eq!(id_of("checkpoint-0000000042"), Some(42));
         assert_eq!(id_of("checkpoint-42"), None);
         assert_eq!(id_of(".checkpoint-0000000042.tmp"), None);
-    }
-
-    #[test]
-    fn s3_urls() {
-        assert_eq!(
-            S3Witness::parse_url("s3://b/custos/prod"),
-            Some(("b".into(), "custos/prod/".into()))
-        );
-        assert_eq!(
-            S3Witness::parse_url("s3://b"),
-            Some(("b".into(), "".into()))
-        );
-        assert_eq!(S3Witness::parse_url("s3:///x"), None);
-        assert_eq!(S3Witness::parse_url("https://b"), None);
     }
 }

@@ -2,12 +2,14 @@
 //! field, one small validator per section), then turned into the typed settings the
 //! layers use.
 
+mod evidence;
 mod identity;
 mod notifications;
 pub mod raw;
 mod sections;
 mod windows;
 
+pub use evidence::{EvidenceSettings, KeySource, s3_url};
 pub use identity::IdentitySettings;
 pub use notifications::{WebhookSettings, WebhookUrl};
 pub use raw::RawConfig;
@@ -62,6 +64,8 @@ pub struct Config {
     pub identity: IdentitySettings,
     /// `[notifications]`: a webhook for approval requests and an opened breaker.
     pub notifications: Option<WebhookSettings>,
+    /// `[evidence]`: checkpoint signing and witnesses.
+    pub evidence: EvidenceSettings,
     pub reasoning_timeout: Duration,
     pub offline_rules: OfflineRules,
     pub reasoner: ReasonerChoice,
@@ -196,6 +200,7 @@ impl Config {
         let quorum = identity::quorum(&raw.approvals, &mut e);
         let identity = identity::identity(&raw.identity, base, &mut e);
         let notifications = notifications::notifications(&raw.notifications, &mut e);
+        let evidence = evidence::evidence(&raw.evidence, base, &mut e);
         if !e.list.is_empty() {
             return Err(ConfigErrors(e.list));
         }
@@ -254,6 +259,7 @@ impl Config {
             quorum,
             identity,
             notifications,
+            evidence,
             reasoning_timeout: reasoning.timeout,
             offline_rules: reasoning.offline,
             reasoner: reasoning.choice,

@@ -23,6 +23,27 @@ pub struct RawConfig {
     pub schedules: Vec<ScheduleSection>,
     pub identity: IdentitySection,
     pub notifications: NotificationsSection,
+    pub evidence: EvidenceSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvidenceSection {
+    /// A file holding the checkpoint signing key (`custos audit keygen` writes one).
+    pub signing_key_file: Option<PathBuf>,
+    /// Or the environment variable holding it.
+    pub signing_key_env: Option<String>,
+    /// The public key `custos audit verify` checks with: the key text, or a file.
+    pub public_key: Option<String>,
+    pub public_key_file: Option<PathBuf>,
+    /// A checkpoint at least every this many events (1 to 1000000, default 1000).
+    pub checkpoint_every: Option<i64>,
+    /// And at least this often, even with no new events (1 to 1440, default 60).
+    pub checkpoint_interval_minutes: Option<i64>,
+    /// A directory that receives a copy of every checkpoint.
+    pub witness_dir: Option<PathBuf>,
+    /// An S3 location (`s3://bucket/prefix`) that receives a copy of every checkpoint.
+    pub witness_s3: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,0 +1,186 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! `custos audit`: keys, checkpoints written by every command that records events, the
+//! witness copies in a directory and in S3 (LocalStack), and `audit verify` of the result
+//! (clean, then after a witness copy and the ledger's tail are removed).
+
+use custos_testkit::{require_localstack, s3, sdk, seed};
+use serde_json::Value;
+
+mod common;
+use common::*;
+
+const ORIGIN: &str = "custos.test/ledger";
+
+async fn s3_copies(client: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let listed = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("custos/")
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_command_leaves_its_events_signed_and_witnessed() {
+    require_localstack().await;
+    let env = Env::new();
+    let client = s3(&sdk(&env.account));
+    let witness_bucket = format!("w{}", env.account);
+    client
+        .create_bucket()
+        .bucket(&witness_bucket)
+        .send()
+        .await
+        .unwrap();
+    let key = env.dir.path().join("custos.key");
+    let witness_dir = env.dir.path().join("witness");
+
+    // Keys: the private key readable by its owner only, the public one printed and beside it.
+    let out = env.custos(&[
+        "audit",
+        "keygen",
+        "--name",
+        ORIGIN,
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(public.starts_with(&format!("{ORIGIN}+")), "{public}");
+    let pub_file = env.dir.path().join("custos.key.pub");
+    assert_eq!(std::fs::read_to_string(&pub_file).unwrap().trim(), public);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = env.custos(&[
+        "audit",
+        "keygen",
+        "--name",
+        ORIGIN,
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again).contains("exists: custos does not overwrite a signing key"));
+
+    env.write_config(&format!(
+        "[evidence]\nsigning_key_file = {key:?}\nwitness_dir = {witness_dir:?}\nwitness_s3 = \"s3://{witness_bucket}/custos\"\n"
+    ));
+    // Commands that record events: principals and tokens, a run that fixes buckets.
+    let prefix = format!("a{}", env.account);
+    seed(&s3(&sdk(&env.account)), &prefix).await.unwrap();
+    env.token("alice");
+    let run = env.json(&["run", "--once"]);
+    assert!(run["run_id"].is_string());
+
+    let events = env.all_events().len() as u64;
+    let report = env.json(&[
+        "audit",
+        "verify",
+        "--public-key",
+        pub_file.to_str().unwrap(),
+    ]);
+    assert_eq!(report["counts"], serde_json::json!({}), "{report:#}");
+    assert_eq!(report["events"], events);
+    assert_eq!(
+        report["anchored"], events,
+        "the last command's events are signed"
+    );
+    assert_eq!(report["pending"], 0);
+    let dir_copies = std::fs::read_dir(&witness_dir).unwrap().count();
+    let bucket_copies = s3_copies(&client, &witness_bucket).await;
+    assert!(dir_copies >= 2, "one checkpoint per command at least");
+    assert_eq!(bucket_copies.len(), dir_copies);
+    assert_eq!(
+        report["witnesses"],
+        serde_json::json!([
+            [format!("dir {}", witness_dir.display()), dir_copies],
+            [format!("s3://{witness_bucket}/custos/"), dir_copies],
+        ])
+    );
+    // Each copy is the signed note, byte for byte the same in both places.
+    let first = &bucket_copies[0];
+    let from_s3 = client
+        .get_object()
+        .bucket(&witness_bucket)
+        .key(first)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let from_dir = std::fs::read(witness_dir.join(first.trim_start_matches("custos/"))).unwrap();
+    assert_eq!(from_s3.as_ref(), from_dir.as_slice());
+    assert!(String::from_utf8_lossy(&from_dir).starts_with(&format!("{ORIGIN}\n")));
+
+    // Another key verifies nothing.
+    let other = env.dir.path().join("other.key");
+    env.custos(&[
+        "audit",
+        "keygen",
+        "--name",
+        ORIGIN,
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    let other_pub = std::fs::read_to_string(env.dir.path().join("other.key.pub")).unwrap();
+    let wrong = env.json_exit(&["audit", "verify", "--public-key", other_pub.trim()], 7);
+    assert_eq!(wrong["valid_checkpoints"], 0);
+    assert!(wrong["counts"]["bad_checkpoint"].as_u64().unwrap() >= 2);
+
+    // A witness copy removed from S3 is missing; the table output says so.
+    client
+        .delete_object()
+        .bucket(&witness_bucket)
+        .key(first)
+        .send()
+        .await
+        .unwrap();
+    let out = env.custos(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("LEDGER DAMAGED: 1 missing checkpoint"),
+        "{shown}"
+    );
+    let id = first
+        .trim_start_matches("custos/checkpoint-")
+        .trim_start_matches('0');
+    assert!(
+        shown.contains(&format!(
+            "s3://{witness_bucket}/custos/ has no copy of ledger checkpoint {id}"
+        )),
+        "{shown}"
+    );
+
+    // The ledger's newest event removed behind custos' back: the signed checkpoints say
+    // how long the log was.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        env.dir.path().join("ledger.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let damaged: Value = env.json_exit(&["audit", "verify"], 7);
+    assert_eq!(damaged["counts"]["truncated"], 1, "{damaged:#}");
+    assert_eq!(damaged["damage"][0]["kind"], "truncated");
+    assert_eq!(damaged["damage"][0]["index"], events - 1);
+}
