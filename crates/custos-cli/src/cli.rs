@@ -127,7 +127,7 @@ const EXIT_HELP: &str = "Exit codes:
   6  credentials refused (missing, malformed, unknown, revoked, expired) or the principal
      may not do this
   7  audit verify found damage (edited, deleted, reordered, truncated or rewritten events,
-     a bad or missing checkpoint)";
+     a bad or missing checkpoint, a state table that differs from its events)";
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -252,6 +252,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Evidence bundles: one action's evidence with its proofs, checked offline.
+    Evidence {
+        #[command(subcommand)]
+        command: crate::evidence_cmd::EvidenceCommand,
     },
     /// Tamper evidence: checkpoint keys, signed checkpoints, verification of the log.
     Audit {
@@ -431,6 +436,7 @@ fn anchors(command: &Command) -> bool {
             | Command::Policy { .. }
             | Command::History { .. }
             | Command::DeadLetters
+            | Command::Evidence { .. }
             | Command::Audit {
                 command: AuditCommand::Keygen { .. } | AuditCommand::Verify { .. }
             }
@@ -451,6 +457,19 @@ async fn run_command(
         Command::Audit {
             command: crate::audit_cmd::AuditCommand::Keygen { name, out: path },
         } => crate::audit_cmd::keygen(&name, &path),
+        Command::Evidence {
+            command: crate::evidence_cmd::EvidenceCommand::Verify { file, public_key },
+        } => crate::evidence_cmd::verify(&file, &public_key, out),
+        Command::Evidence {
+            command:
+                crate::evidence_cmd::EvidenceCommand::Show {
+                    action_id,
+                    out: file,
+                },
+        } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            crate::evidence_cmd::show(&config, ledger, out, &action_id, file).await
+        }
         Command::Audit { command } => {
             let (config, ledger) = open_ledger(cfg, db).await?;
             crate::audit_cmd::audit(config, ledger, out, command).await

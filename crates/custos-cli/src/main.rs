@@ -5,6 +5,7 @@ mod auth;
 mod bench;
 mod build;
 mod cli;
+mod evidence_cmd;
 mod identity_cmd;
 mod remote;
 mod remote_cmd;

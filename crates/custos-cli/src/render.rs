@@ -769,3 +769,81 @@ pub fn audit(r: &custos_evidence::AuditReport) -> String {
     }
     out
 }
+
+/// `evidence show`: the bundle's summary for people.
+pub fn bundle(b: &custos_evidence::bundle::Bundle, file: Option<&std::path::Path>) -> String {
+    let s = &b.summary;
+    let mut out = String::new();
+    let show = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    let _ = writeln!(out, "action      {}", s.action_id);
+    let _ = writeln!(out, "resource    {}", s.resource.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "control     {}", s.control.as_deref().unwrap_or("-"));
+    for (framework, ids) in &s.frameworks {
+        let _ = writeln!(out, "  {framework}: {}", ids.join(", "));
+    }
+    let verdict = s
+        .decision
+        .as_ref()
+        .and_then(|d| d.get("verdict"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("-");
+    let _ = writeln!(
+        out,
+        "decision    {verdict} (policy {})",
+        s.policy_digest.as_deref().unwrap_or("-")
+    );
+    if let Some(reasons) = s
+        .decision
+        .as_ref()
+        .and_then(|d| d.get("reasons"))
+        .and_then(|r| r.as_array())
+    {
+        for r in reasons {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                r["stage"].as_str().unwrap_or("?"),
+                r["rule"].as_str().unwrap_or("?"),
+                r["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(r) = &s.rationale {
+        let _ = writeln!(out, "rationale   {r}");
+    }
+    for a in &s.approvals {
+        let _ = writeln!(
+            out,
+            "approval    {} {} {} {}",
+            a.at,
+            a.kind,
+            a.status.as_deref().unwrap_or(""),
+            a.by.as_ref().map(|b| b.to_string()).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "outcome     {}", s.outcome.as_deref().unwrap_or("-"));
+    for c in &s.diff {
+        let _ = writeln!(
+            out,
+            "  {}: {} -> {}",
+            c.path,
+            show(&c.before),
+            show(&c.after)
+        );
+    }
+    let _ = writeln!(out, "verified    {}", show(&s.verification));
+    let _ = writeln!(out, "rollback    {}", show(&s.rollback));
+    let _ = writeln!(
+        out,
+        "{} events, each with its inclusion proof against the signed checkpoint",
+        b.events.len()
+    );
+    if let Some(f) = file {
+        let _ = writeln!(out, "bundle written to {}", f.display());
+    }
+    out
+}

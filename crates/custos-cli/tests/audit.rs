@@ -124,6 +124,121 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
     assert_eq!(from_s3.as_ref(), from_dir.as_slice());
     assert!(String::from_utf8_lossy(&from_dir).starts_with(&format!("{ORIGIN}\n")));
 
+    // The evidence bundle of a fix, exported and checked offline.
+    let executed = env
+        .all_events()
+        .into_iter()
+        .find(|e| e["kind"] == "action.executed")
+        .expect("the run fixed a bucket");
+    let action_id = executed["payload"]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = env.dir.path().join("bundle.json");
+    let out = env.custos(&[
+        "evidence",
+        "show",
+        &action_id,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("outcome     executed"),
+        "{}",
+        text(&out)
+    );
+    let out = env.custos(&[
+        "evidence",
+        "verify",
+        file.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(&format!("bundle of action {action_id} verifies")));
+    let bytes = std::fs::read(&file).unwrap();
+    let bundle: Value = serde_json::from_slice(&bytes).unwrap();
+    let summary = &bundle["summary"];
+    // The summary against the ledger's own record of the fix, read through `history`.
+    assert_eq!(summary["before"], executed["payload"]["before"]);
+    assert_eq!(summary["after"], executed["payload"]["after"]);
+    assert_eq!(summary["verification"], executed["payload"]["verification"]);
+    let diff = summary["diff"].as_array().unwrap();
+    assert!(!diff.is_empty());
+    for change in diff {
+        let path = change["path"].as_str().unwrap();
+        assert_eq!(
+            Some(&change["after"]),
+            executed["payload"]["after"].pointer(path),
+            "{change}"
+        );
+        assert_ne!(change["before"], change["after"]);
+    }
+    assert!(
+        summary["frameworks"]
+            .as_object()
+            .is_some_and(|f| !f.is_empty()),
+        "{summary:#}"
+    );
+    assert!(summary["item"]["configuration"].is_object(), "{summary:#}");
+    let key = custos_evidence::PublicKey::parse(&public, "test").unwrap();
+    custos_evidence::bundle::verify(&bytes, &key).unwrap();
+    // Any byte of the state changed (every occurrence of the before and after state, in
+    // the summary and in the events), and every 11th byte of the rest: the bundle no
+    // longer verifies.
+    let mut positions: std::collections::BTreeSet<usize> = (0..bytes.len()).step_by(11).collect();
+    for state in [
+        &executed["payload"]["before"],
+        &executed["payload"]["after"],
+    ] {
+        let needle = serde_json_canonicalizer::to_vec(state).unwrap();
+        let found: Vec<usize> = (0..=bytes.len() - needle.len())
+            .filter(|&i| bytes[i..].starts_with(&needle))
+            .collect();
+        // As many places as the document holds that value (the summary, the outcome
+        // event, the intent, the plan, ...).
+        fn places(v: &Value, state: &Value) -> usize {
+            let inner = match v {
+                Value::Array(a) => a.iter().map(|x| places(x, state)).sum(),
+                Value::Object(o) => o.values().map(|x| places(x, state)).sum(),
+                _ => 0,
+            };
+            inner + usize::from(v == state)
+        }
+        assert_eq!(found.len(), places(&bundle, state));
+        for start in found {
+            positions.extend(start..start + needle.len());
+        }
+    }
+    eprintln!(
+        "bundle: {} bytes, {} positions changed",
+        bytes.len(),
+        positions.len()
+    );
+    for i in positions {
+        let mut changed = bytes.clone();
+        changed[i] ^= 0x01;
+        assert!(
+            custos_evidence::bundle::verify(&changed, &key).is_err(),
+            "byte {i} ({:?}) changed and the bundle still verifies",
+            bytes[i] as char
+        );
+    }
+    let mut changed = bytes.clone();
+    let at = changed.len() / 2;
+    changed[at] ^= 0x01;
+    std::fs::write(&file, &changed).unwrap();
+    let out = env.custos(&[
+        "evidence",
+        "verify",
+        file.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(text(&out).contains("BUNDLE DOES NOT VERIFY"));
+
     // Another key verifies nothing.
     let other = env.dir.path().join("other.key");
     env.custos(&[
@@ -178,9 +293,34 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
     .execute(&pool)
     .await
     .unwrap();
-    pool.close().await;
     let damaged: Value = env.json_exit(&["audit", "verify"], 7);
     assert_eq!(damaged["counts"]["truncated"], 1, "{damaged:#}");
     assert_eq!(damaged["damage"][0]["kind"], "truncated");
     assert_eq!(damaged["damage"][0]["index"], events - 1);
+
+    // A state table edited behind custos' back: the approval's row no longer says what
+    // its events say.
+    let pending: String =
+        sqlx::query_scalar("SELECT id FROM approvals WHERE status = 'pending' LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE approvals SET status = 'approved' WHERE id = ?")
+        .bind(&pending)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let edited: Value = env.json_exit(&["audit", "verify"], 7);
+    assert_eq!(edited["counts"]["state_mismatch"], 1, "{edited:#}");
+    let detail =
+        format!("approval `{pending}` is `approved` in its table; its events say `pending`");
+    assert!(
+        edited["damage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "state_mismatch" && d["detail"] == detail.as_str()),
+        "{edited:#}"
+    );
 }

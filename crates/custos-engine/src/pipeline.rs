@@ -496,7 +496,10 @@ impl Engine {
                         Some(&run_id),
                         "decision",
                         Some(&plan.resource),
-                        &json!({"control": control, "plan": plan, "decision": decision}),
+                        // What was seen and decided with: the item, the findings and the
+                        // gate input, so the bundle shows it and `replay` re-evaluates it.
+                        &json!({"control": control, "plan": plan, "decision": decision,
+                                "item": ci, "findings": findings, "input": input}),
                     )
                     .await?;
             }

@@ -39,6 +39,8 @@ pub enum DamageKind {
     /// A checkpoint missing from the ledger or from a witness, or events left without a
     /// checkpoint for longer than the interval.
     MissingCheckpoint,
+    /// A state table (approvals, actions, observations) says something its events do not.
+    StateMismatch,
 }
 
 impl DamageKind {
@@ -51,6 +53,7 @@ impl DamageKind {
             DamageKind::Rewritten => "rewritten without the key",
             DamageKind::BadCheckpoint => "bad checkpoint",
             DamageKind::MissingCheckpoint => "missing checkpoint",
+            DamageKind::StateMismatch => "state table differs from its events",
         }
     }
 }
@@ -127,22 +130,120 @@ pub struct Auditor {
 impl Auditor {
     pub async fn verify(&self) -> Result<AuditReport> {
         let mut rows = Vec::new();
+        let mut told = EventState::default();
         self.ledger
-            .for_each_raw_event(|e| rows.push(Row::of(&e)))
+            .for_each_raw_event(|e| {
+                told.see(&e);
+                rows.push(Row::of(&e));
+            })
             .await?;
         let checkpoints = self.ledger.checkpoints().await?;
         let mut copies = vec![];
         for w in &self.witnesses {
             copies.push((w.location(), w.copies().await?));
         }
-        Ok(assess(
+        let stored = self.ledger.projections().await?;
+        let mut report = assess(
             rows,
             &checkpoints,
             &copies,
             &self.key,
             self.ledger.now(),
             self.cadence,
-        ))
+        );
+        for detail in told.differences(&stored) {
+            *report.counts.entry(DamageKind::StateMismatch).or_default() += 1;
+            if report.damage.len() < MAX_LISTED {
+                report.damage.push(Damage {
+                    kind: DamageKind::StateMismatch,
+                    index: None,
+                    seq: None,
+                    detail,
+                });
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What the events say the state tables hold: the last status of every approval and
+/// action, the last recorded observation of every resource.
+#[derive(Debug, Default)]
+pub struct EventState {
+    approvals: HashMap<String, String>,
+    actions: HashMap<String, String>,
+    observations: HashMap<String, (String, String)>,
+}
+
+impl EventState {
+    pub fn see(&mut self, e: &RawEvent) {
+        let kind = e.kind.as_str();
+        let relevant = kind.starts_with("approval.")
+            || kind.starts_with("action.")
+            || kind == "observation.recorded";
+        if !relevant {
+            return;
+        }
+        let Ok(p) = serde_json::from_str::<serde_json::Value>(&e.payload) else {
+            return;
+        };
+        let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if kind == "observation.recorded" {
+            if let (Some(r), Some(c), Some(d)) = (
+                e.resource.clone(),
+                text("capture_time"),
+                text("state_digest"),
+            ) {
+                self.observations.insert(r, (c, d));
+            }
+        } else if let Some(status) = kind.strip_prefix("action.") {
+            if let Some(id) = text("action_id") {
+                self.actions.insert(id, status.to_string());
+            }
+        } else if let (Some(id), Some(status)) = (text("approval_id"), text("status")) {
+            self.approvals.insert(id, status);
+        }
+    }
+
+    /// Every way the stored tables differ from what the events say.
+    pub fn differences(&self, stored: &custos_ledger::Projections) -> Vec<String> {
+        let mut out = vec![];
+        let mut compare =
+            |what: &str, told: &HashMap<String, String>, rows: &[(String, String)]| {
+                let mut seen = std::collections::HashSet::new();
+                for (id, status) in rows {
+                    seen.insert(id.as_str());
+                    match told.get(id) {
+                        None => out.push(format!("{what} `{id}` is in its table with no event")),
+                        Some(s) if s != status => out.push(format!(
+                            "{what} `{id}` is `{status}` in its table; its events say `{s}`"
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                let mut missing: Vec<&String> = told
+                    .keys()
+                    .filter(|id| !seen.contains(id.as_str()))
+                    .collect();
+                missing.sort();
+                for id in missing {
+                    out.push(format!("{what} `{id}` has events but no row in its table"));
+                }
+            };
+        compare("approval", &self.approvals, &stored.approvals);
+        compare("action", &self.actions, &stored.actions);
+        let observed: HashMap<String, String> = self
+            .observations
+            .iter()
+            .map(|(r, (c, d))| (r.clone(), format!("{c} {d}")))
+            .collect();
+        let rows: Vec<(String, String)> = stored
+            .observations
+            .iter()
+            .map(|(r, c, d)| (r.clone(), format!("{c} {d}")))
+            .collect();
+        compare("observation of", &observed, &rows);
+        out
     }
 }
 

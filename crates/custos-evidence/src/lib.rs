@@ -10,6 +10,7 @@
 //!   and say what kind of damage it finds.
 
 pub mod audit;
+pub mod bundle;
 pub mod checkpoint;
 pub mod keys;
 pub mod witness;
@@ -29,6 +30,8 @@ pub enum EvidenceError {
     PublicKey { source_name: String, reason: String },
     #[error("cannot sign checkpoint: {0}")]
     Sign(String),
+    #[error("evidence bundle: {0}")]
+    Bundle(String),
     #[error("witness `{witness}`: {reason}")]
     Witness { witness: String, reason: String },
 }

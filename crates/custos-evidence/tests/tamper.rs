@@ -450,3 +450,88 @@ async fn a_witness_copy_changed_by_one_byte_is_bad() {
         r.damage
     );
 }
+
+#[tokio::test]
+async fn state_tables_that_disagree_with_their_events_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(
+        Ledger::open(&dir.path().join("l.db").display().to_string())
+            .await
+            .unwrap(),
+    );
+    let r = |id: &str| custos_core::ResourceRef {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        resource_type: "AWS::S3::Bucket".into(),
+        resource_id: id.into(),
+    };
+    let at = chrono::Utc::now();
+    for id in ["a", "b", "c"] {
+        ledger.observe(&r(id), &at, "sha256:11").await.unwrap();
+    }
+    // An older capture changes nothing and records nothing.
+    ledger
+        .observe(&r("a"), &(at - chrono::Duration::hours(1)), "sha256:00")
+        .await
+        .unwrap();
+    let (private, public) = SigningKey::generate(ORIGIN).unwrap();
+    Checkpointer::new(
+        ledger.clone(),
+        SigningKey::parse(&private, "test").unwrap(),
+        vec![],
+        Cadence::default(),
+    )
+    .checkpoint()
+    .await
+    .unwrap();
+    let auditor = Auditor {
+        ledger: ledger.clone(),
+        key: PublicKey::parse(&public, "test").unwrap(),
+        witnesses: vec![],
+        cadence: Cadence::default(),
+    };
+    let clean = auditor.verify().await.unwrap();
+    assert!(clean.intact(), "{:#?}", clean.damage);
+    assert_eq!(
+        clean.events, 3,
+        "one event per observation that changed the table"
+    );
+
+    let key = |id: &str| custos_ledger::resource_key(&r(id));
+    for q in [
+        format!("UPDATE observations SET state_digest = 'sha256:forged' WHERE resource = '{}'", key("a")),
+        format!("DELETE FROM observations WHERE resource = '{}'", key("b")),
+        "INSERT INTO observations VALUES ('ghost', '2026-01-01T00:00:00.000000Z', 'sha256:22', '2026-01-01T00:00:00.000000Z')".to_string(),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(q))
+            .execute(ledger.pool())
+            .await
+            .unwrap();
+    }
+    let r = auditor.verify().await.unwrap();
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::StateMismatch, 3)]),
+        "{:#?}",
+        r.damage
+    );
+    let details: BTreeSet<&str> = r.damage.iter().map(|d| d.detail.as_str()).collect();
+    let a = key("a");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with(&format!("observation of `{a}` is `"))
+                && d.ends_with("sha256:11`")),
+        "{details:#?}"
+    );
+    assert!(
+        details.contains(
+            format!(
+                "observation of `{}` has events but no row in its table",
+                key("b")
+            )
+            .as_str()
+        )
+    );
+    assert!(details.contains("observation of `ghost` is in its table with no event"));
+}

@@ -20,6 +20,17 @@ pub struct DeadLetter {
     pub raw: String,
 }
 
+/// The state tables that events explain, as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Projections {
+    /// `(id, status)`.
+    pub approvals: Vec<(String, String)>,
+    /// `(id, status)`.
+    pub actions: Vec<(String, String)>,
+    /// `(resource, capture_time, state_digest)`.
+    pub observations: Vec<(String, String, String)>,
+}
+
 impl Ledger {
     /// The newest processed capture of a resource, with its state digest.
     pub async fn last_observation(
@@ -52,7 +63,7 @@ impl Ledger {
         digest: &str,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        let changed = sqlx::query(
             "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (resource) DO UPDATE SET capture_time = ?2, state_digest = ?3, processed_at = ?4
              WHERE excluded.capture_time >= observations.capture_time",
@@ -62,9 +73,40 @@ impl Ledger {
         .bind(digest)
         .bind(ts(&self.now()))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        // The row is a projection of these events (`custos audit verify` checks it).
+        if changed > 0 {
+            self.append_tx(
+                &mut tx,
+                None,
+                "observation.recorded",
+                Some(resource),
+                &serde_json::json!({"capture_time": ts(capture_time), "state_digest": digest}),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The state tables as stored, for `custos audit verify` to compare with the events:
+    /// approvals and actions by id with their status, observations by resource.
+    pub async fn projections(&self) -> Result<Projections> {
+        let pairs = |q: &'static str| async move {
+            sqlx::query_as::<_, (String, String)>(q)
+                .fetch_all(self.pool())
+                .await
+        };
+        Ok(Projections {
+            approvals: pairs("SELECT id, status FROM approvals").await?,
+            actions: pairs("SELECT id, status FROM actions").await?,
+            observations: sqlx::query_as(
+                "SELECT resource, capture_time, state_digest FROM observations",
+            )
+            .fetch_all(self.pool())
+            .await?,
+        })
     }
 
     /// Every resource custos knows (keys): processed observations and every resource an

@@ -26,7 +26,7 @@ pub use guard::{
     GuardState, RateDebit, Scope, SwitchInfo,
 };
 pub use identity::{PrincipalRow, TokenRow};
-pub use inputs::DeadLetter;
+pub use inputs::{DeadLetter, Projections};
 
 use chrono::{DateTime, Utc};
 use custos_core::{Clock, ResourceRef, SystemClock, canonical_json};

@@ -180,6 +180,41 @@ impl Ledger {
         rows.iter().map(RawEvent::from_row).collect()
     }
 
+    /// Every event about one action, in chain order: its intent and outcome (and a later
+    /// revert), the approval request it executed and that request's events, and the
+    /// decision that planned it.
+    pub async fn action_events(&self, action_id: &str) -> Result<Vec<RawEvent>> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT plan_id, approval_id FROM actions WHERE id = ?")
+                .bind(action_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((plan_id, approval_id)) = row else {
+            return Ok(vec![]);
+        };
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE
+                 (kind LIKE 'action.%' AND json_extract(payload, '$.action_id') = ?1)
+              OR (?2 IS NOT NULL AND kind LIKE 'approval.%' AND json_extract(payload, '$.approval_id') = ?2)
+              OR leaf_index = (
+                   SELECT MAX(leaf_index) FROM events
+                    WHERE kind = 'decision'
+                      AND json_extract(payload, '$.plan.id') IN (?3, (
+                          SELECT json_extract(payload, '$.plan_id') FROM events
+                           WHERE kind = 'approval.requested' AND json_extract(payload, '$.approval_id') = ?2))
+                      AND leaf_index <= COALESCE((
+                          SELECT MIN(leaf_index) FROM events
+                           WHERE kind = 'action.intent' AND json_extract(payload, '$.action_id') = ?1), leaf_index))
+             ORDER BY leaf_index ASC",
+        )
+        .bind(action_id)
+        .bind(&approval_id)
+        .bind(&plan_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(RawEvent::from_row).collect()
+    }
+
     /// How many events there are (the size a checkpoint made now would have).
     pub async fn event_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")

@@ -59,6 +59,29 @@ pub struct ControlMeta {
     pub file: String,
 }
 
+/// What a bundle was built from, kept in the ledger so that a decision can be
+/// re-evaluated later with the policy it was made under (`custos replay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    /// The bundle's digest (the compiled floor included).
+    pub digest: Digest,
+    /// How many layers (`policy.dir`, then overlays).
+    pub layers: usize,
+    /// `(<layer>:<path within it>, text)` of every file, sorted.
+    pub files: Vec<(String, String)>,
+    /// `data.custos.config`: the gate's settings from the configuration.
+    pub gate_config: serde_json::Value,
+}
+
+impl PolicySnapshot {
+    /// Identifies the snapshot: the bundle digest and the gate settings.
+    pub fn id(&self) -> Digest {
+        custos_core::digest_json(&serde_json::json!({
+            "digest": self.digest, "gate_config": self.gate_config,
+        }))
+    }
+}
+
 /// A validated, digested set of Rego files, with the compiled floor beside it.
 #[derive(Debug, Clone)]
 pub struct PolicyBundle {
@@ -69,6 +92,7 @@ pub struct PolicyBundle {
     digest: Digest,
     files: Vec<PathBuf>,
     pub(crate) test_files: Vec<(String, String)>,
+    snapshot: PolicySnapshot,
 }
 
 impl PolicyBundle {
@@ -271,10 +295,52 @@ impl PolicyBundle {
             floor,
             controls,
             gate_rule_packages,
-            digest,
+            digest: digest.clone(),
             files: sources.iter().map(|(p, _)| PathBuf::from(p)).collect(),
             test_files,
+            snapshot: PolicySnapshot {
+                digest: digest.clone(),
+                layers: roots.len().max(1),
+                files: relative_sources(&sources, roots),
+                gate_config: options.gate_config.clone(),
+            },
         })
+    }
+
+    /// What this bundle was built from.
+    pub fn snapshot(&self) -> &PolicySnapshot {
+        &self.snapshot
+    }
+
+    /// Rebuild a bundle from a snapshot (with this binary's compiled floor: if the floor
+    /// changed since, the digest differs from the snapshot's, and the caller says so).
+    pub fn from_snapshot(
+        snapshot: &PolicySnapshot,
+        eval_timeout: Duration,
+    ) -> Result<Self, BundleErrors> {
+        let roots: Vec<PathBuf> = (0..snapshot.layers)
+            .map(|i| PathBuf::from(format!("/<policy layer {i}>")))
+            .collect();
+        let sources = snapshot
+            .files
+            .iter()
+            .map(|(rel, text)| {
+                let path = rel
+                    .split_once(':')
+                    .and_then(|(i, p)| Some(roots.get(i.parse::<usize>().ok()?)?.join(p)))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| rel.clone());
+                (path, text.clone())
+            })
+            .collect();
+        Self::from_sources(
+            sources,
+            PolicyOptions {
+                eval_timeout,
+                gate_config: snapshot.gate_config.clone(),
+            },
+            &roots,
+        )
     }
 
     /// SHA-256 over the sorted files (relative path and content).
@@ -438,11 +504,9 @@ fn list_rego_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     Ok(out)
 }
 
-/// SHA-256 over (layer index, path relative to its layer, content) of every file, sorted:
-/// the same files give the same digest wherever the bundle is checked out.
-fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
-    let mut hasher = Sha256::new();
-    let mut entries: Vec<(String, &str)> = sources
+/// Each file as `<layer index>:<path relative to its layer>` and its text, sorted.
+fn relative_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = sources
         .iter()
         .map(|(path, text)| {
             let rel = roots
@@ -455,8 +519,21 @@ fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
                         .map(|p| format!("{i}:{}", p.display()))
                 })
                 .unwrap_or_else(|| path.clone());
-            (rel, text.as_str())
+            (rel, text.clone())
         })
+        .collect();
+    out.sort();
+    out
+}
+
+/// SHA-256 over (layer index, path relative to its layer, content) of every file, sorted:
+/// the same files give the same digest wherever the bundle is checked out.
+fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
+    let mut hasher = Sha256::new();
+    let relative = relative_sources(sources, roots);
+    let mut entries: Vec<(String, &str)> = relative
+        .iter()
+        .map(|(rel, text)| (rel.clone(), text.as_str()))
         .collect();
     // The compiled floor decided too: it is part of what a decision can be replayed with.
     entries.push((FLOOR_PATH.to_string(), FLOOR_REGO));

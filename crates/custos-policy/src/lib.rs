@@ -9,7 +9,7 @@ mod bundle;
 mod eval;
 mod testing;
 
-pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions};
+pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions, PolicySnapshot};
 pub use eval::{
     Evaluator, GateInput, GateOutcome, Limits, RunContext, TimeFacts, WindowCounts, WindowFacts,
     gate_view, input_value,
@@ -287,7 +287,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b.gate_rule_packages().len(), 2);
-        let mut ev = b.evaluator();
+        // Kept as a snapshot and rebuilt elsewhere, the bundle is the same bundle: same
+        // digest, the overlay still an overlay, the same verdicts.
+        let again =
+            PolicyBundle::from_snapshot(b.snapshot(), std::time::Duration::from_millis(250))
+                .unwrap();
+        assert_eq!(again.digest(), b.digest());
+        assert_eq!(again.gate_rule_packages(), b.gate_rule_packages());
+        assert_eq!(again.snapshot(), b.snapshot());
+        let mut ev = again.evaluator();
         let out = ev.gate(
             &sample_plan(&[("owner", "not a number"), ("custos:exclude", "true")]),
             &ctx(),

@@ -1,0 +1,416 @@
+//! Evidence bundles: everything the ledger holds about one action, each event with its
+//! RFC 6962 inclusion proof against a signed checkpoint, so that an assessor can check it
+//! offline with the public key alone (`custos evidence verify`).
+//!
+//! The bundle is one RFC 8785 (JCS) document. Verification refuses any bundle that is not
+//! exactly its own canonical encoding, so no byte can change without failing: the
+//! checkpoint's signature, every event's hash and proof, and the summary (which must be
+//! what [`Summary::from_events`] derives from the events) are all checked.
+//!
+//! A bundle proves that the events it holds are in the signed log; it cannot prove that
+//! nothing about the action happened after its checkpoint (a later rollback): export a
+//! new bundle for that.
+
+use crate::audit::open_checkpoint;
+use crate::keys::PublicKey;
+use crate::{EvidenceError, Result};
+use custos_ledger::Ledger;
+use custos_ledger::chain::{self, EventBody};
+use custos_ledger::merkle::RawEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const FORMAT: &str = "custos-evidence-bundle/1";
+
+/// One event as recorded, with the proof that it is leaf `index` of the signed tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEvent {
+    pub index: u64,
+    pub scheme: i64,
+    pub id: String,
+    pub at: String,
+    pub run_id: Option<String>,
+    pub kind: String,
+    pub resource: Option<String>,
+    pub payload: Value,
+    pub prev_hash: String,
+    pub hash: String,
+    /// Base64 hashes of the RFC 6962 audit path.
+    pub proof: Vec<String>,
+}
+
+/// A review or a move of the approval request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalStep {
+    pub kind: String,
+    pub at: String,
+    pub status: Option<String>,
+    pub by: Option<Value>,
+    pub comment: Option<Value>,
+}
+
+/// One difference between the before and after state, by JSON pointer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// What the events say about the action, for people; recomputed on verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub action_id: String,
+    pub resource: Option<String>,
+    pub control: Option<String>,
+    /// Framework -> requirement ids, from the findings.
+    pub frameworks: BTreeMap<String, Vec<String>>,
+    /// The configuration item as custos saw it.
+    pub item: Option<Value>,
+    /// The verdict and every layer's reasons.
+    pub decision: Option<Value>,
+    pub policy_digest: Option<String>,
+    /// The reasoner's rationale (a model's output, when a model was consulted).
+    pub rationale: Option<String>,
+    pub approvals: Vec<ApprovalStep>,
+    /// The intent recorded before the call (with the decision at that moment).
+    pub intent: Option<Value>,
+    pub outcome: Option<String>,
+    pub calls: Vec<Value>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub diff: Vec<Change>,
+    pub verification: Option<Value>,
+    pub rollback: Option<Value>,
+    /// When the fix was undone later (as far as this bundle's checkpoint reaches).
+    pub reverted: Option<Value>,
+}
+
+/// The whole bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub format: String,
+    pub action_id: String,
+    pub summary: Summary,
+    /// The signed checkpoint (C2SP signed note) every proof is against.
+    pub checkpoint: String,
+    pub events: Vec<BundleEvent>,
+}
+
+/// What a verified bundle covers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verified {
+    pub action_id: String,
+    pub events: usize,
+    pub checkpoint_size: u64,
+    pub checkpoint_at: chrono::DateTime<chrono::Utc>,
+    pub outcome: Option<String>,
+}
+
+fn bad(reason: impl Into<String>) -> EvidenceError {
+    EvidenceError::Bundle(reason.into())
+}
+
+/// Every difference between two JSON values, by JSON pointer.
+pub fn diff(before: &Value, after: &Value) -> Vec<Change> {
+    fn walk(path: &str, b: Option<&Value>, a: Option<&Value>, out: &mut Vec<Change>) {
+        match (b, a) {
+            (Some(Value::Object(bo)), Some(Value::Object(ao))) => {
+                let mut keys: Vec<&String> = bo.keys().chain(ao.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let p = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
+                    walk(&p, bo.get(k), ao.get(k), out);
+                }
+            }
+            (b, a) if b != a => out.push(Change {
+                path: if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.into()
+                },
+                before: b.cloned(),
+                after: a.cloned(),
+            }),
+            _ => {}
+        }
+    }
+    let mut out = vec![];
+    walk("", Some(before), Some(after), &mut out);
+    out
+}
+
+impl Summary {
+    /// Derive the summary from the bundle's events (the same function builds and checks).
+    pub fn from_events(action_id: &str, events: &[BundleEvent]) -> Summary {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let of_action =
+            |e: &&BundleEvent| text(&e.payload, "action_id").as_deref() == Some(action_id);
+        let decision = events.iter().rev().find(|e| e.kind == "decision");
+        let intent = events
+            .iter()
+            .find(|e| e.kind == "action.intent" && of_action(e));
+        let outcome = events.iter().rev().find(|e| {
+            e.kind.starts_with("action.")
+                && e.kind != "action.intent"
+                && e.kind != "action.reverted"
+                && of_action(e)
+        });
+        let reverted = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "action.reverted" && of_action(e));
+        let mut frameworks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(Value::Array(fs)) = decision.and_then(|d| d.payload.get("findings")) {
+            for f in fs {
+                if let Some(Value::Object(m)) = f.get("frameworks") {
+                    for (name, ids) in m {
+                        let entry = frameworks.entry(name.clone()).or_default();
+                        for id in ids.as_array().into_iter().flatten() {
+                            if let Some(id) = id.as_str()
+                                && !entry.iter().any(|x| x == id)
+                            {
+                                entry.push(id.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let record = outcome.map(|o| &o.payload);
+        let before = record.and_then(|r| r.get("before")).cloned();
+        let after = record
+            .and_then(|r| r.get("after"))
+            .filter(|a| !a.is_null())
+            .cloned();
+        Summary {
+            action_id: action_id.to_string(),
+            resource: outcome.or(intent).and_then(|e| e.resource.clone()),
+            control: decision.and_then(|d| text(&d.payload, "control")),
+            frameworks,
+            item: decision.and_then(|d| d.payload.get("item")).cloned(),
+            decision: decision.and_then(|d| d.payload.get("decision")).cloned(),
+            policy_digest: decision
+                .and_then(|d| d.payload.get("decision"))
+                .and_then(|d| text(d, "policy_digest")),
+            rationale: decision
+                .and_then(|d| d.payload.pointer("/decision/reasoner/rationale"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            approvals: events
+                .iter()
+                .filter(|e| e.kind.starts_with("approval."))
+                .map(|e| ApprovalStep {
+                    kind: e.kind.clone(),
+                    at: e.at.clone(),
+                    status: text(&e.payload, "status"),
+                    by: e
+                        .payload
+                        .get("by")
+                        .or(e.payload.get("requested_by"))
+                        .cloned(),
+                    comment: e.payload.get("comment").cloned(),
+                })
+                .collect(),
+            intent: intent.map(|i| i.payload.clone()),
+            outcome: outcome.and_then(|o| o.kind.strip_prefix("action.").map(str::to_string)),
+            calls: record
+                .and_then(|r| r.get("calls"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            diff: match (&before, &after) {
+                (Some(b), Some(a)) => diff(b, a),
+                _ => vec![],
+            },
+            before,
+            after,
+            verification: record.and_then(|r| r.get("verification")).cloned(),
+            rollback: record.and_then(|r| r.get("rollback")).cloned(),
+            reverted: reverted.map(|r| r.payload.clone()),
+        }
+    }
+}
+
+fn event_of(e: &RawEvent, proof: Vec<tlog_tiles::Hash>) -> Result<BundleEvent> {
+    let index = e
+        .index
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or_else(|| bad(format!("event row {} has no leaf index", e.seq)))?;
+    Ok(BundleEvent {
+        index,
+        scheme: e
+            .scheme
+            .ok_or_else(|| bad(format!("event {index} has no hash scheme")))?,
+        id: e.id.clone(),
+        at: e.at.clone(),
+        run_id: e.run_id.clone(),
+        kind: e.kind.clone(),
+        resource: e.resource.clone(),
+        payload: serde_json::from_str(&e.payload)
+            .map_err(|err| bad(format!("event {index} holds unreadable JSON: {err}")))?,
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+        proof: proof.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// Build the bundle of `action_id` against the newest checkpoint, which must cover every
+/// event of the action (sign one first: `custos audit checkpoint`).
+pub async fn build(ledger: &Ledger, action_id: &str) -> Result<Bundle> {
+    let raw = ledger.action_events(action_id).await?;
+    if raw.is_empty() {
+        return Err(EvidenceError::Ledger(
+            custos_ledger::LedgerError::NotFound {
+                kind: "action",
+                id: action_id.to_string(),
+            },
+        ));
+    }
+    let checkpoint = ledger.latest_checkpoint().await?.ok_or_else(|| {
+        bad("no checkpoint has been signed: configure [evidence] and run `custos audit checkpoint`")
+    })?;
+    let mut events = Vec::with_capacity(raw.len());
+    for e in &raw {
+        let index = e.index.unwrap_or(i64::MAX);
+        if index < 0 || index as u64 >= checkpoint.size {
+            return Err(bad(format!(
+                "event {index} is newer than the newest checkpoint ({} events): sign one with `custos audit checkpoint`",
+                checkpoint.size
+            )));
+        }
+        let proof = ledger
+            .inclusion_proof(index as u64, checkpoint.size)
+            .await?;
+        events.push(event_of(e, proof)?);
+    }
+    let summary = Summary::from_events(action_id, &events);
+    Ok(Bundle {
+        format: FORMAT.to_string(),
+        action_id: action_id.to_string(),
+        summary,
+        checkpoint: checkpoint.note,
+        events,
+    })
+}
+
+impl Bundle {
+    /// The bundle as a file: its RFC 8785 encoding.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        serde_json_canonicalizer::to_vec(self).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// Verify a bundle file with nothing but the public key.
+pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
+    let bundle: Bundle =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not a bundle: {e}")))?;
+    if bundle.to_bytes()? != bytes {
+        return Err(bad(
+            "the file is not the canonical (RFC 8785) encoding of its content: it was altered",
+        ));
+    }
+    if bundle.format != FORMAT {
+        return Err(bad(format!("unknown format `{}`", bundle.format)));
+    }
+    let (size, root, at) = open_checkpoint(bundle.checkpoint.as_bytes(), key)
+        .map_err(|e| bad(format!("checkpoint: {e}")))?;
+    for e in &bundle.events {
+        if e.index >= size {
+            return Err(bad(format!(
+                "event {} is beyond the checkpoint ({size} events)",
+                e.index
+            )));
+        }
+        let body = EventBody {
+            index: e.index as i64,
+            id: &e.id,
+            at: &e.at,
+            run_id: e.run_id.as_deref(),
+            kind: &e.kind,
+            resource: e.resource.as_deref(),
+            payload: &e.payload,
+            prev_hash: &e.prev_hash,
+        };
+        if body.hash(e.scheme).ok().as_deref() != Some(e.hash.as_str()) {
+            return Err(bad(format!(
+                "event {}: its content does not give its hash",
+                e.index
+            )));
+        }
+        let leaf = chain::hash_bytes(&e.hash)
+            .map(|h| chain::leaf_hash(&h))
+            .ok_or_else(|| bad(format!("event {}: unreadable hash", e.index)))?;
+        let proof = e
+            .proof
+            .iter()
+            .map(|h| tlog_tiles::Hash::parse_hash(h))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| bad(format!("event {}: unreadable proof", e.index)))?;
+        tlog_tiles::check_record(&proof, size, root, e.index, leaf).map_err(|_| {
+            bad(format!(
+                "event {} is not in the signed log (its inclusion proof fails)",
+                e.index
+            ))
+        })?;
+    }
+    if !bundle.events.iter().any(|e| {
+        e.kind.starts_with("action.")
+            && e.payload.get("action_id").and_then(Value::as_str) == Some(bundle.action_id.as_str())
+    }) {
+        return Err(bad(format!(
+            "no event of action `{}` in the bundle",
+            bundle.action_id
+        )));
+    }
+    if Summary::from_events(&bundle.action_id, &bundle.events) != bundle.summary {
+        return Err(bad("the summary is not what the events say"));
+    }
+    Ok(Verified {
+        action_id: bundle.action_id.clone(),
+        events: bundle.events.len(),
+        checkpoint_size: size,
+        checkpoint_at: at,
+        outcome: bundle.summary.outcome.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_each_changed_leaf_by_json_pointer() {
+        let b = json!({"facet": {"BlockPublicAcls": false, "a/b": 1}, "same": true});
+        let a = json!({"facet": {"BlockPublicAcls": true, "new": "x"}, "same": true});
+        assert_eq!(
+            diff(&b, &a),
+            vec![
+                Change {
+                    path: "/facet/BlockPublicAcls".into(),
+                    before: Some(json!(false)),
+                    after: Some(json!(true))
+                },
+                Change {
+                    path: "/facet/a~1b".into(),
+                    before: Some(json!(1)),
+                    after: None
+                },
+                Change {
+                    path: "/facet/new".into(),
+                    before: None,
+                    after: Some(json!("x"))
+                },
+            ]
+        );
+        assert!(diff(&b, &b).is_empty());
+    }
+}
