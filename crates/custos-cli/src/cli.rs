@@ -27,7 +27,7 @@ pub const EXIT_ACTION_FAILED: u8 = 4;
 pub const EXIT_REFUSED: u8 = 5;
 /// The credential was refused, or its principal may not do this.
 pub const EXIT_DENIED: u8 = 6;
-/// `audit verify` found damage in the ledger or its checkpoints.
+/// `audit verify` found damage, a bundle does not verify, a decision was not reproduced.
 pub const EXIT_DAMAGED: u8 = 7;
 
 #[derive(Debug)]
@@ -127,7 +127,8 @@ const EXIT_HELP: &str = "Exit codes:
   6  credentials refused (missing, malformed, unknown, revoked, expired) or the principal
      may not do this
   7  audit verify found damage (edited, deleted, reordered, truncated or rewritten events,
-     a bad or missing checkpoint, a state table that differs from its events)";
+     a bad or missing checkpoint, a state table that differs from its events); evidence
+     verify: the bundle does not verify; replay: a decision was not reproduced";
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -252,6 +253,18 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Re-evaluate recorded decisions from their recorded inputs, with the policy bundle
+    /// they were made under and with today's. Exits 7 if one is not reproduced.
+    Replay {
+        /// A decision's event id (or a unique prefix of at least 4 characters).
+        decision_id: Option<String>,
+        /// Every decision (with --since, those recorded since then).
+        #[arg(long)]
+        all: bool,
+        /// An RFC 3339 time or a date (`2026-11-01`).
+        #[arg(long, requires = "all")]
+        since: Option<String>,
     },
     /// Evidence bundles: one action's evidence with its proofs, checked offline.
     Evidence {
@@ -437,6 +450,7 @@ fn anchors(command: &Command) -> bool {
             | Command::History { .. }
             | Command::DeadLetters
             | Command::Evidence { .. }
+            | Command::Replay { .. }
             | Command::Audit {
                 command: AuditCommand::Keygen { .. } | AuditCommand::Verify { .. }
             }
@@ -457,6 +471,11 @@ async fn run_command(
         Command::Audit {
             command: crate::audit_cmd::AuditCommand::Keygen { name, out: path },
         } => crate::audit_cmd::keygen(&name, &path),
+        Command::Replay {
+            decision_id,
+            all,
+            since,
+        } => crate::replay_cmd::replay(cfg, db, out, decision_id, all, since).await,
         Command::Evidence {
             command: crate::evidence_cmd::EvidenceCommand::Verify { file, public_key },
         } => crate::evidence_cmd::verify(&file, &public_key, out),

@@ -10,6 +10,7 @@ mod identity_cmd;
 mod remote;
 mod remote_cmd;
 mod render;
+mod replay_cmd;
 mod serve_cmd;
 
 use clap::Parser;

@@ -847,3 +847,53 @@ pub fn bundle(b: &custos_evidence::bundle::Bundle, file: Option<&std::path::Path
     }
     out
 }
+
+/// `custos replay`: one row per decision, then what differs.
+pub fn replays(rs: &[custos_engine::replay::Replay]) -> String {
+    let mut t = table(&[
+        "decision", "time", "resource", "control", "recorded", "replayed", "today", "status",
+    ]);
+    let v = |x: Option<custos_core::Verdict>| x.map_or("-".to_string(), |v| v.as_str().to_string());
+    for r in rs {
+        t.add_row(vec![
+            r.decision_id.chars().take(8).collect(),
+            r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.resource
+                .as_deref()
+                .and_then(|x| x.rsplit('/').next())
+                .unwrap_or("")
+                .to_string(),
+            r.control.clone().unwrap_or_default(),
+            r.recorded.as_str().to_string(),
+            v(r.replayed),
+            v(r.today),
+            match (r.replayed.is_some(), r.reproduced, r.same_today) {
+                (false, _, _) => "not replayable".into(),
+                (true, false, _) => "NOT REPRODUCED".into(),
+                (true, true, true) => "reproduced".into(),
+                (true, true, false) => "reproduced; today differs".into(),
+            },
+        ]);
+    }
+    let mut out = format!("{t}\n");
+    for r in rs {
+        for n in &r.notes {
+            let _ = writeln!(
+                out,
+                "{}: {n}",
+                &r.decision_id.chars().take(8).collect::<String>()
+            );
+        }
+    }
+    let reproduced = rs.iter().filter(|r| r.reproduced).count();
+    let replayable = rs.iter().filter(|r| r.replayed.is_some()).count();
+    let _ = writeln!(
+        out,
+        "{reproduced} of {replayable} replayable decisions reproduced ({} decisions in all); {} would be decided differently today",
+        rs.len(),
+        rs.iter()
+            .filter(|r| r.today.is_some() && !r.same_today)
+            .count()
+    );
+    out
+}

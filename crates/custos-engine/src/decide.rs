@@ -47,6 +47,22 @@ pub(crate) fn environment_of(plan: &RemediationPlan) -> Environment {
     }
 }
 
+/// The verdict of a set of reasons: the most cautious one, where an approval or an
+/// operator's request (`approval.granted`, `operator.requested`) lifts `needs_approval`
+/// (never an expired approval's).
+pub(crate) fn verdict_of(reasons: &[Reason]) -> Verdict {
+    let lifted = reasons
+        .iter()
+        .any(|r| matches!(r.rule.as_str(), "approval.granted" | "operator.requested"));
+    reasons
+        .iter()
+        .map(|r| match r.verdict {
+            Verdict::NeedsApproval if lifted && r.rule != "approval.expired" => Verdict::Execute,
+            v => v,
+        })
+        .fold(Verdict::Execute, Verdict::most_cautious)
+}
+
 fn guard_reason(rule: &str, message: String) -> Reason {
     Reason {
         stage: Stage::Guard,
@@ -128,7 +144,7 @@ impl Engine {
         outcome
     }
 
-    fn gate_now(&self, plan: &RemediationPlan, input: &GateInput) -> GateOutcome {
+    pub(crate) fn gate_now(&self, plan: &RemediationPlan, input: &GateInput) -> GateOutcome {
         match self.evaluator.lock() {
             Ok(mut ev) => ev.gate(plan, input),
             // The floor could not be evaluated: fail closed.
@@ -315,15 +331,13 @@ impl Engine {
                 true
             }
         };
-        let verdict = reasons
-            .iter()
-            .map(|r| match r.verdict {
-                Verdict::NeedsApproval if lifted && r.rule != "approval.expired" => {
-                    Verdict::Execute
-                }
-                v => v,
-            })
-            .fold(Verdict::Execute, Verdict::most_cautious);
+        debug_assert_eq!(
+            lifted,
+            reasons
+                .iter()
+                .any(|r| matches!(r.rule.as_str(), "approval.granted" | "operator.requested"))
+        );
+        let verdict = verdict_of(&reasons);
         Decision {
             verdict,
             gate_verdict: gate.verdict,

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod observe;
 pub mod pipeline;
 mod recovery;
+pub mod replay;
 pub mod report;
 pub mod service;
 mod switches;
@@ -117,6 +118,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     actor: String,
     evaluator: Mutex<Evaluator>,
+    /// Id of the policy snapshot kept in the ledger (bundle digest and gate settings).
+    policy_snapshot: String,
     guard: guard::Guard,
     observer: Arc<dyn observe::Observe>,
     notifier: Arc<dyn notify::Notify>,
@@ -212,6 +215,7 @@ fn short_id(prefix: &str) -> String {
 impl Engine {
     pub fn new(parts: Parts) -> Self {
         let evaluator = Mutex::new(parts.bundle.evaluator());
+        let policy_snapshot = parts.bundle.snapshot().id().to_string();
         let catalog = parts.registry.catalog();
         Engine {
             config: parts.config,
@@ -224,6 +228,7 @@ impl Engine {
             clock: parts.clock,
             actor: parts.actor,
             evaluator,
+            policy_snapshot,
             guard: guard::Guard::new(parts.registry),
             observer: Arc::new(observe::Unobserved),
             notifier: Arc::new(notify::Silent),

@@ -113,6 +113,16 @@ impl Engine {
         if !st.records() {
             return Ok(st);
         }
+        // The policy this run decides with, kept so that `custos replay` can use it again.
+        let snapshot = serde_json::to_value(self.bundle.snapshot())
+            .map_err(|e| EngineError::Refused(format!("policy snapshot: {e}")))?;
+        self.ledger
+            .keep_policy(
+                &self.policy_snapshot,
+                self.bundle.digest().as_str(),
+                &snapshot,
+            )
+            .await?;
         self.ledger
             .start_run(&Run {
                 id: st.report.run_id.clone(),
@@ -499,7 +509,8 @@ impl Engine {
                         // What was seen and decided with: the item, the findings and the
                         // gate input, so the bundle shows it and `replay` re-evaluates it.
                         &json!({"control": control, "plan": plan, "decision": decision,
-                                "item": ci, "findings": findings, "input": input}),
+                                "item": ci, "findings": findings, "input": input,
+                                "policy_snapshot": self.policy_snapshot}),
                     )
                     .await?;
             }

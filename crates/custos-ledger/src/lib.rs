@@ -18,6 +18,7 @@ mod guard;
 mod identity;
 mod inputs;
 pub mod merkle;
+mod replay;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
 pub use findings::{CurrentFinding, LedgerCounts};
