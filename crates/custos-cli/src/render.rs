@@ -867,8 +867,8 @@ pub fn replays(rs: &[custos_engine::replay::Replay]) -> String {
             r.recorded.as_str().to_string(),
             v(r.replayed),
             v(r.today),
-            match (r.replayed.is_some(), r.reproduced, r.same_today) {
-                (false, _, _) => "not replayable".into(),
+            match (r.replayable, r.reproduced, r.same_today) {
+                (false, _, _) => "not replayable (no inputs recorded)".into(),
                 (true, false, _) => "NOT REPRODUCED".into(),
                 (true, true, true) => "reproduced".into(),
                 (true, true, false) => "reproduced; today differs".into(),
@@ -886,7 +886,7 @@ pub fn replays(rs: &[custos_engine::replay::Replay]) -> String {
         }
     }
     let reproduced = rs.iter().filter(|r| r.reproduced).count();
-    let replayable = rs.iter().filter(|r| r.replayed.is_some()).count();
+    let replayable = rs.iter().filter(|r| r.replayable).count();
     let _ = writeln!(
         out,
         "{reproduced} of {replayable} replayable decisions reproduced ({} decisions in all); {} would be decided differently today",

@@ -44,14 +44,9 @@ pub async fn replay(
         Output::Json => crate::cli::print_json(&replays)?,
         Output::Table => print!("{}", crate::render::replays(&replays)),
     }
-    Ok(
-        if replays
-            .iter()
-            .any(|r| r.replayed.is_some() && !r.reproduced)
-        {
-            EXIT_DAMAGED
-        } else {
-            EXIT_OK
-        },
-    )
+    Ok(if replays.iter().any(|r| r.replayable && !r.reproduced) {
+        EXIT_DAMAGED
+    } else {
+        EXIT_OK
+    })
 }

@@ -101,14 +101,43 @@ async fn every_decision_of_a_run_replays_to_its_recorded_verdict() {
         .await
         .unwrap();
     pool.close().await;
-    let edited = env.json_exit(&["replay", id], 7);
-    assert_eq!(edited[0]["reproduced"], false, "{edited:#}");
-    assert!(
-        edited[0]["notes"]
+    let notes_of = |v: &Value| -> Vec<String> {
+        v[0]["notes"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n == "the recorded inputs do not give the recorded input digest"),
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    let edited = env.json_exit(&["replay", id], 7);
+    assert_eq!(edited[0]["reproduced"], false, "{edited:#}");
+    assert!(
+        notes_of(&edited).contains(
+            &"the decision event does not give its recorded hash: it was edited".to_string()
+        ),
         "{edited:#}"
+    );
+
+    // The recorded policy edited in its table: another decision no longer reproduces.
+    let other = decisions[1]["id"].as_str().unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        env.dir.path().join("ledger.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE policy_snapshots SET body = json_set(body, '$.files[0][1]', json_extract(body, '$.files[0][1]') || char(10) || '# edited')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let forged = env.json_exit(&["replay", other], 7);
+    assert_eq!(forged[0]["reproduced"], false, "{forged:#}");
+    assert!(
+        notes_of(&forged).contains(
+            &"the stored policy snapshot is not the one the decision names: it was edited"
+                .to_string()
+        ),
+        "{forged:#}"
     );
 }

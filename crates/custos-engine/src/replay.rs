@@ -21,6 +21,8 @@ pub struct Replay {
     pub resource: Option<String>,
     pub control: Option<String>,
     pub recorded: Verdict,
+    /// The decision was recorded with its inputs (decisions from before 0008 were not).
+    pub replayable: bool,
     /// With the recorded bundle; `None` when the decision cannot be replayed.
     pub replayed: Option<Verdict>,
     /// With today's bundle.
@@ -94,13 +96,34 @@ impl Engine {
             resource: e.resource.clone(),
             control: p["control"].as_str().map(str::to_string),
             recorded: decision.as_ref().map_or(Verdict::Deny, |d| d.verdict),
+            replayable: false,
             replayed: None,
             today: None,
             reproduced: false,
             same_today: false,
             notes: vec![],
         };
+        // The event must still be what was recorded (`audit verify` checks the rest of
+        // the log).
+        let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let body = custos_ledger::chain::EventBody {
+            index: e.index,
+            id: &e.id,
+            at: &at,
+            run_id: e.run_id.as_deref(),
+            kind: &e.kind,
+            resource: e.resource.as_deref(),
+            payload: p,
+            prev_hash: &e.prev_hash,
+        };
+        if body.hash(custos_ledger::chain::SCHEME).ok().as_deref() != Some(e.hash.as_str()) {
+            r.replayable = true;
+            r.notes
+                .push("the decision event does not give its recorded hash: it was edited".into());
+            return r;
+        }
         let Some(decision) = decision else {
+            r.replayable = true;
             r.notes.push("the recorded decision cannot be read".into());
             return r;
         };
@@ -113,6 +136,7 @@ impl Engine {
             );
             return r;
         };
+        r.replayable = true;
         // Today's bundle.
         let today = self.gate_now(&plan, &input);
         r.today = Some(recompose(&decision, &today.reasons));
@@ -147,9 +171,11 @@ impl Engine {
             ));
             return r;
         };
-        if snapshot.digest != decision.policy_digest {
-            r.notes
-                .push("the snapshot is not of the bundle the decision names".into());
+        if snapshot.id().as_str() != snapshot_id || snapshot.digest != decision.policy_digest {
+            r.notes.push(
+                "the stored policy snapshot is not the one the decision names: it was edited"
+                    .into(),
+            );
             return r;
         }
         let bundle = match PolicyBundle::from_snapshot(&snapshot, self.config.eval_timeout) {
@@ -160,9 +186,11 @@ impl Engine {
                 return r;
             }
         };
-        if bundle.digest() != &snapshot.digest {
-            r.notes
-                .push("the compiled floor changed since: replayed with this binary's floor".into());
+        let same_bundle = bundle.digest() == &snapshot.digest;
+        if !same_bundle {
+            r.notes.push(
+                "the snapshot's files do not give its digest (edited, or this binary's compiled floor differs): not the recorded policy".into(),
+            );
         }
         let gate = bundle.evaluator().gate(&plan, &input);
         let replayed = recompose(&decision, &gate.reasons);
@@ -170,7 +198,7 @@ impl Engine {
         let digest = digest_json(
             &json!({"plan": plan, "findings": findings, "input": input, "gate": gate.reasons}),
         );
-        let mut ok = true;
+        let mut ok = same_bundle;
         if gate.verdict != decision.gate_verdict
             || gate_rules(&gate.reasons) != gate_rules(&decision.reasons)
         {

@@ -7,9 +7,10 @@
 //! checkpoint's signature, every event's hash and proof, and the summary (which must be
 //! what [`Summary::from_events`] derives from the events) are all checked.
 //!
-//! A bundle proves that the events it holds are in the signed log; it cannot prove that
-//! nothing about the action happened after its checkpoint (a later rollback): export a
-//! new bundle for that.
+//! Every event must be about the action: its own `action.*` events, the approval its
+//! intent names, the decision for its plan, in chain order. A bundle proves that the
+//! events it holds are in the signed log; it does not prove that none was left out (a
+//! later rollback, a later failure): `custos audit verify` on the ledger answers that.
 
 use crate::audit::open_checkpoint;
 use crate::keys::PublicKey;
@@ -239,6 +240,70 @@ impl Summary {
     }
 }
 
+/// Proof paths longer than this are refused (a tree of 2^64 leaves needs 64).
+const MAX_PROOF: usize = 64;
+
+/// Every event must be about `action_id`, in strictly increasing chain order.
+fn check_links(action_id: &str, events: &[BundleEvent]) -> std::result::Result<(), String> {
+    for w in events.windows(2) {
+        if w[0].index >= w[1].index {
+            return Err(format!(
+                "events are not in chain order at event {}",
+                w[1].index
+            ));
+        }
+    }
+    let text =
+        |e: &BundleEvent, k: &str| e.payload.get(k).and_then(Value::as_str).map(str::to_string);
+    let of_action = |e: &BundleEvent| text(e, "action_id").as_deref() == Some(action_id);
+    let intent = events
+        .iter()
+        .find(|e| e.kind == "action.intent" && of_action(e));
+    let approval_id = intent.and_then(|i| text(i, "approval_id"));
+    let mut plans: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("action.") && of_action(e))
+        .filter_map(|e| text(e, "plan_id"))
+        .collect();
+    plans.extend(
+        events
+            .iter()
+            .filter(|e| {
+                e.kind == "approval.requested"
+                    && approval_id.is_some()
+                    && text(e, "approval_id") == approval_id
+            })
+            .filter_map(|e| text(e, "plan_id")),
+    );
+    let mut decisions = 0;
+    for e in events {
+        let linked = match e.kind.as_str() {
+            k if k.starts_with("action.") => of_action(e),
+            k if k.starts_with("approval.") => {
+                approval_id.is_some() && text(e, "approval_id") == approval_id
+            }
+            "decision" => {
+                decisions += 1;
+                e.payload
+                    .pointer("/plan/id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| plans.iter().any(|p| p == id))
+            }
+            _ => false,
+        };
+        if !linked {
+            return Err(format!(
+                "event {} (`{}`) is not about action `{action_id}`",
+                e.index, e.kind
+            ));
+        }
+    }
+    if decisions > 1 {
+        return Err("more than one decision in the bundle".into());
+    }
+    Ok(())
+}
+
 fn event_of(e: &RawEvent, proof: Vec<tlog_tiles::Hash>) -> Result<BundleEvent> {
     let index = e
         .index
@@ -291,6 +356,12 @@ pub async fn build(ledger: &Ledger, action_id: &str) -> Result<Bundle> {
             .await?;
         events.push(event_of(e, proof)?);
     }
+    // The ledger's action row chose these events: they must be about this action.
+    check_links(action_id, &events).map_err(|e| {
+        bad(format!(
+            "the ledger's record of action `{action_id}` points elsewhere: {e}"
+        ))
+    })?;
     let summary = Summary::from_events(action_id, &events);
     Ok(Bundle {
         format: FORMAT.to_string(),
@@ -348,6 +419,9 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
         let leaf = chain::hash_bytes(&e.hash)
             .map(|h| chain::leaf_hash(&h))
             .ok_or_else(|| bad(format!("event {}: unreadable hash", e.index)))?;
+        if e.proof.len() > MAX_PROOF {
+            return Err(bad(format!("event {}: its proof is too long", e.index)));
+        }
         let proof = e
             .proof
             .iter()
@@ -361,6 +435,7 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
             ))
         })?;
     }
+    check_links(&bundle.action_id, &bundle.events).map_err(bad)?;
     if !bundle.events.iter().any(|e| {
         e.kind.starts_with("action.")
             && e.payload.get("action_id").and_then(Value::as_str) == Some(bundle.action_id.as_str())
@@ -386,6 +461,67 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn ev(index: u64, kind: &str, payload: Value) -> BundleEvent {
+        BundleEvent {
+            index,
+            scheme: 1,
+            id: format!("e{index}"),
+            at: "2026-11-23T10:00:00.000000Z".into(),
+            run_id: None,
+            kind: kind.into(),
+            resource: None,
+            payload,
+            prev_hash: String::new(),
+            hash: String::new(),
+            proof: vec![],
+        }
+    }
+
+    #[test]
+    fn only_events_about_the_action_in_chain_order_are_accepted() {
+        let good = vec![
+            ev(
+                1,
+                "approval.requested",
+                json!({"approval_id": "apr-1", "plan_id": "p-0"}),
+            ),
+            ev(2, "decision", json!({"plan": {"id": "p-0"}})),
+            ev(
+                3,
+                "action.intent",
+                json!({"action_id": "a", "plan_id": "p-1", "approval_id": "apr-1"}),
+            ),
+            ev(
+                4,
+                "action.executed",
+                json!({"action_id": "a", "plan_id": "p-1"}),
+            ),
+        ];
+        assert_eq!(check_links("a", &good), Ok(()));
+        let mut foreign = good.clone();
+        foreign.push(ev(
+            5,
+            "approval.reviewed",
+            json!({"approval_id": "apr-2", "by": "mallory"}),
+        ));
+        assert_eq!(
+            check_links("a", &foreign),
+            Err("event 5 (`approval.reviewed`) is not about action `a`".into())
+        );
+        let mut other_plan = good.clone();
+        other_plan[1] = ev(2, "decision", json!({"plan": {"id": "p-9"}}));
+        assert!(check_links("a", &other_plan).is_err());
+        let mut reordered = good.clone();
+        reordered.swap(2, 3);
+        assert_eq!(
+            check_links("a", &reordered),
+            Err("events are not in chain order at event 3".into())
+        );
+        let mut other_action = good;
+        other_action.push(ev(6, "action.failed", json!({"action_id": "b"})));
+        assert!(check_links("a", &other_action).is_err());
+    }
 
     #[test]
     fn diff_names_each_changed_leaf_by_json_pointer() {

@@ -14,7 +14,8 @@
 //! nothing happened, so a stretch without checkpoints shows that custos was not running
 //! (or that its checkpoints were removed, which the witnesses show).
 
-use crate::keys::SigningKey;
+use crate::audit::open_checkpoint;
+use crate::keys::{PublicKey, SigningKey};
 use crate::witness::{self, Witness};
 use crate::{EvidenceError, Result};
 use chrono::{DateTime, Utc};
@@ -50,7 +51,8 @@ pub struct SignedCheckpoint {
     pub row: CheckpointRow,
     /// Witness locations that hold the copy.
     pub published: Vec<String>,
-    /// Witness locations that failed, with the reason; the next checkpoint retries.
+    /// Witness locations that failed, with the reason; the next checkpoint publishes
+    /// every copy a witness lacks.
     pub failed: Vec<String>,
 }
 
@@ -99,10 +101,65 @@ impl Checkpointer {
         &self.witnesses
     }
 
-    /// Sign a checkpoint of every event now in the ledger, store it and publish it. The
-    /// tree is only extended over events that verify, so a damaged log is never signed.
+    /// The newest checkpoint in the ledger whose note verifies with this key (rows that
+    /// do not verify are not ours and decide nothing).
+    async fn latest_verified(&self) -> Result<Option<CheckpointRow>> {
+        let public = self.public()?;
+        Ok(self
+            .ledger
+            .checkpoints()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|c| open_checkpoint(c.note.as_bytes(), &public).is_ok()))
+    }
+
+    fn public(&self) -> Result<PublicKey> {
+        PublicKey::parse(self.key.public(), "the signing key")
+    }
+
+    /// Sign a checkpoint of every event now in the ledger, store it and publish it.
+    ///
+    /// Nothing is signed that contradicts what was signed before: the tree is only
+    /// extended over events that verify, and the newest checkpoint held by the ledger and
+    /// by each witness (verified with this key) must be a prefix of it: a rewritten
+    /// history (even with the stored tree and the checkpoint rows reset) is refused, not
+    /// signed. Every ledger checkpoint a witness lacks is published again.
     pub async fn checkpoint(&self) -> Result<SignedCheckpoint> {
         let (size, root) = self.ledger.extend_tree().await?;
+        let public = self.public()?;
+        let mut signed: Vec<(String, u64, tlog_tiles::Hash)> = vec![];
+        if let Some(c) = self.latest_verified().await? {
+            let (s, r, _) =
+                open_checkpoint(c.note.as_bytes(), &public).map_err(EvidenceError::Sign)?;
+            signed.push(("the ledger".to_string(), s, r));
+        }
+        let mut held = Vec::with_capacity(self.witnesses.len());
+        for w in &self.witnesses {
+            let names = w.names().await?;
+            let newest = names
+                .iter()
+                .filter_map(|n| witness::id_of(n).map(|id| (id, n)))
+                .max();
+            if let Some((_, name)) = newest
+                && let Some(bytes) = w.read(name).await?
+            {
+                let (s, r, _) =
+                    open_checkpoint(&bytes, &public).map_err(|e| EvidenceError::Witness {
+                        witness: w.location(),
+                        reason: format!("its newest copy `{name}` does not verify: {e}"),
+                    })?;
+                signed.push((w.location(), s, r));
+            }
+            held.push(names);
+        }
+        for (place, s, r) in signed {
+            if s > size || self.ledger.tree_root(s).await? != r {
+                return Err(EvidenceError::Sign(format!(
+                    "the ledger no longer matches the checkpoint of {s} events held by {place}: refusing to sign (run `custos audit verify`)"
+                )));
+            }
+        }
         let at = self.ledger.now();
         let text = checkpoint_text(self.key.name(), size, root, &at)?;
         let note = self.key.sign_note(&text)?;
@@ -110,7 +167,27 @@ impl Checkpointer {
             .ledger
             .store_checkpoint(size, &root, &at, &note)
             .await?;
-        let (published, failed) = self.publish(&row).await;
+        let all = self.ledger.checkpoints().await?;
+        let (mut published, mut failed) = (vec![], vec![]);
+        for (w, names) in self.witnesses.iter().zip(&held) {
+            let mut ok = true;
+            for c in all.iter().filter(|c| {
+                let file = witness::file_name(c.id);
+                c.id == row.id || !names.contains(&file)
+            }) {
+                if let Err(e) = w
+                    .publish(&witness::file_name(c.id), c.note.as_bytes())
+                    .await
+                {
+                    tracing::warn!(error = %e, "checkpoint not published");
+                    failed.push(e.to_string());
+                    ok = false;
+                }
+            }
+            if ok {
+                published.push(w.location());
+            }
+        }
         tracing::info!(size, id = row.id, "checkpoint signed");
         Ok(SignedCheckpoint {
             row,
@@ -119,26 +196,11 @@ impl Checkpointer {
         })
     }
 
-    async fn publish(&self, row: &CheckpointRow) -> (Vec<String>, Vec<String>) {
-        let (mut published, mut failed) = (vec![], vec![]);
-        let file = witness::file_name(row.id);
-        for w in &self.witnesses {
-            match w.publish(&file, row.note.as_bytes()).await {
-                Ok(()) => published.push(w.location()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "checkpoint not published");
-                    failed.push(e.to_string());
-                }
-            }
-        }
-        (published, failed)
-    }
-
     /// Is a checkpoint due: none yet, `every` events since the last, or `interval` since
-    /// it was signed?
+    /// it was signed? Only checkpoints that verify with this key count.
     pub async fn due(&self) -> Result<bool> {
         let count = self.ledger.event_count().await?;
-        Ok(match self.ledger.latest_checkpoint().await? {
+        Ok(match self.latest_verified().await? {
             None => true,
             Some(last) => {
                 count.saturating_sub(last.size) >= self.cadence.every
@@ -161,7 +223,7 @@ impl Checkpointer {
     /// Checkpoint if any event is not covered yet (what a command does before it exits).
     pub async fn checkpoint_if_behind(&self) -> Result<Option<SignedCheckpoint>> {
         let count = self.ledger.event_count().await?;
-        let covered = self.ledger.latest_checkpoint().await?.map(|c| c.size);
+        let covered = self.latest_verified().await?.map(|c| c.size);
         if covered.is_some_and(|c| c >= count) {
             return Ok(None);
         }

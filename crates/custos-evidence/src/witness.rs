@@ -36,10 +36,34 @@ pub fn id_of(file: &str) -> Option<i64> {
 pub trait Witness: Send + Sync + fmt::Debug {
     /// Where the copies go, for reports (`dir /path`, `s3://bucket/prefix`).
     fn location(&self) -> String;
-    /// Publish one checkpoint. A copy that exists already is left as it is.
-    async fn publish(&self, file: &str, note: &[u8]) -> Result<()>;
+    /// Publish one checkpoint. A copy that exists already with the same bytes is left as
+    /// it is; one with other bytes is an error (a witness copy is never overwritten).
+    async fn publish(&self, file: &str, note: &[u8]) -> Result<()> {
+        match self.read(file).await? {
+            Some(held) if held == note => Ok(()),
+            Some(_) => Err(EvidenceError::Witness {
+                witness: self.location(),
+                reason: format!("holds another `{file}`: a witness copy is never overwritten"),
+            }),
+            None => self.write(file, note).await,
+        }
+    }
+    /// Write a copy that does not exist yet.
+    async fn write(&self, file: &str, note: &[u8]) -> Result<()>;
+    /// The names of the copies held (`checkpoint-<id>`).
+    async fn names(&self) -> Result<Vec<String>>;
+    /// One copy, if held.
+    async fn read(&self, file: &str) -> Result<Option<Vec<u8>>>;
     /// Every copy held, by file name.
-    async fn copies(&self) -> Result<Vec<WitnessCopy>>;
+    async fn copies(&self) -> Result<Vec<WitnessCopy>> {
+        let mut out = vec![];
+        for file in self.names().await? {
+            if let Some(note) = self.read(&file).await? {
+                out.push(WitnessCopy { file, note });
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A directory (a mounted share, a path another host collects).
@@ -63,28 +87,21 @@ impl Witness for DirWitness {
         format!("dir {}", self.dir.display())
     }
 
-    async fn publish(&self, file: &str, note: &[u8]) -> Result<()> {
+    async fn write(&self, file: &str, note: &[u8]) -> Result<()> {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| self.err(e))?;
-        let path = self.dir.join(file);
-        if tokio::fs::try_exists(&path)
-            .await
-            .map_err(|e| self.err(e))?
-        {
-            return Ok(());
-        }
         // Written aside and renamed, so a reader never sees half a note.
         let tmp = self.dir.join(format!(".{file}.tmp"));
         tokio::fs::write(&tmp, note)
             .await
             .map_err(|e| self.err(e))?;
-        tokio::fs::rename(&tmp, &path)
+        tokio::fs::rename(&tmp, self.dir.join(file))
             .await
             .map_err(|e| self.err(e))
     }
 
-    async fn copies(&self) -> Result<Vec<WitnessCopy>> {
+    async fn names(&self) -> Result<Vec<String>> {
         let mut out = vec![];
         let mut entries = match tokio::fs::read_dir(&self.dir).await {
             Ok(e) => e,
@@ -93,16 +110,20 @@ impl Witness for DirWitness {
         };
         while let Some(entry) = entries.next_entry().await.map_err(|e| self.err(e))? {
             let file = entry.file_name().to_string_lossy().to_string();
-            if id_of(&file).is_none() {
-                continue;
+            if id_of(&file).is_some() {
+                out.push(file);
             }
-            let note = tokio::fs::read(entry.path())
-                .await
-                .map_err(|e| self.err(e))?;
-            out.push(WitnessCopy { file, note });
         }
-        out.sort_by(|a, b| a.file.cmp(&b.file));
+        out.sort();
         Ok(out)
+    }
+
+    async fn read(&self, file: &str) -> Result<Option<Vec<u8>>> {
+        match tokio::fs::read(self.dir.join(file)).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
     }
 }
 
@@ -130,7 +151,7 @@ impl Witness for S3Witness {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    async fn publish(&self, file: &str, note: &[u8]) -> Result<()> {
+    async fn write(&self, file: &str, note: &[u8]) -> Result<()> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -143,7 +164,7 @@ impl Witness for S3Witness {
         Ok(())
     }
 
-    async fn copies(&self) -> Result<Vec<WitnessCopy>> {
+    async fn names(&self) -> Result<Vec<String>> {
         let mut out = vec![];
         let mut pages = self
             .client
@@ -156,30 +177,37 @@ impl Witness for S3Witness {
             let page = page.map_err(|e| self.err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
-                let file = key.strip_prefix(&self.prefix).unwrap_or(key).to_string();
-                if id_of(&file).is_none() {
-                    continue;
+                let file = key.strip_prefix(&self.prefix).unwrap_or(key);
+                if id_of(file).is_some() {
+                    out.push(file.to_string());
                 }
-                let body = self
-                    .client
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| self.err(aws_sdk_s3::error::DisplayErrorContext(e)))?
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| self.err(e))?;
-                out.push(WitnessCopy {
-                    file,
-                    note: body.into_bytes().to_vec(),
-                });
             }
         }
-        out.sort_by(|a, b| a.file.cmp(&b.file));
+        out.sort();
         Ok(out)
+    }
+
+    async fn read(&self, file: &str) -> Result<Option<Vec<u8>>> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{file}", self.prefix))
+            .send()
+            .await;
+        let object = match got {
+            Ok(o) => o,
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.err(aws_sdk_s3::error::DisplayErrorContext(e))),
+        };
+        let body = object.body.collect().await.map_err(|e| self.err(e))?;
+        Ok(Some(body.into_bytes().to_vec()))
     }
 }
 

@@ -25,6 +25,7 @@ struct Pristine {
     db: PathBuf,
     witness: PathBuf,
     public: String,
+    private: String,
 }
 
 static PRISTINE: OnceCell<Pristine> = OnceCell::const_new();
@@ -67,6 +68,7 @@ async fn pristine() -> &'static Pristine {
                 db,
                 witness,
                 public,
+                private,
             }
         })
         .await
@@ -534,4 +536,90 @@ async fn state_tables_that_disagree_with_their_events_are_found() {
         )
     );
     assert!(details.contains("observation of `ghost` is in its table with no event"));
+}
+
+#[tokio::test]
+async fn custos_refuses_to_sign_a_rewritten_history_even_with_its_tree_and_checkpoints_reset() {
+    let c = case().await;
+    c.drop_triggers().await;
+    rewrite_from(&c, 5000).await;
+    // Everything in the database that remembers the old history goes too.
+    c.sql("DELETE FROM checkpoints; DELETE FROM merkle_hashes; UPDATE merkle_tree SET size = 0; DELETE FROM sqlite_sequence WHERE name = 'checkpoints'")
+        .await;
+    let before: Vec<(String, Vec<u8>)> = std::fs::read_dir(&c.witness)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let w: Arc<dyn Witness> = Arc::new(DirWitness {
+        dir: c.witness.clone(),
+    });
+    let cp = Checkpointer::new(
+        c.ledger.clone(),
+        SigningKey::parse(&pristine().await.private, "test").unwrap(),
+        vec![w.clone()],
+        Cadence::default(),
+    );
+    let err = cp.checkpoint().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the ledger no longer matches the checkpoint of {EVENTS} events held by dir {}",
+            c.witness.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        c.ledger.checkpoints().await.unwrap().is_empty(),
+        "nothing was signed"
+    );
+    let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&c.witness)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "the witness is untouched");
+    // And a witness never lets a copy be replaced.
+    let err = w
+        .publish("checkpoint-0000000001", b"another note\n")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("holds another `checkpoint-0000000001`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_witness_copy_is_published_again_by_the_next_checkpoint() {
+    let c = case().await;
+    let lost = c.witness.join("checkpoint-0000000042");
+    let original = std::fs::read(&lost).unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    let w: Arc<dyn Witness> = Arc::new(DirWitness {
+        dir: c.witness.clone(),
+    });
+    let cp = Checkpointer::new(
+        c.ledger.clone(),
+        SigningKey::parse(&pristine().await.private, "test").unwrap(),
+        vec![w],
+        Cadence::default(),
+    );
+    let signed = cp.checkpoint().await.unwrap();
+    assert!(signed.failed.is_empty(), "{:?}", signed.failed);
+    assert_eq!(std::fs::read(&lost).unwrap(), original);
+    assert!(c.audit().await.intact());
 }

@@ -301,6 +301,29 @@ impl Ledger {
         Ok((t, root))
     }
 
+    /// The root of the stored tree over its first `size` leaves (`size` within it).
+    pub async fn tree_root(&self, size: u64) -> Result<Hash> {
+        let stored: i64 = sqlx::query_scalar("SELECT size FROM merkle_tree WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        if size > stored.max(0) as u64 {
+            return Err(LedgerError::Corrupt {
+                table: "merkle_tree",
+                column: "size",
+                value: format!("{stored}, not the {size} leaves asked for"),
+            });
+        }
+        let mut reader = MapReader::default();
+        for idx in tlog_tiles::sub_tree_index(0, size, vec![]) {
+            let bytes: Vec<u8> = sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = ?")
+                .bind(idx as i64)
+                .fetch_one(&self.pool)
+                .await?;
+            reader.0.insert(idx, to_hash(&bytes)?);
+        }
+        tlog_tiles::tree_hash(size, &reader).map_err(tree_err)
+    }
+
     /// The proof that leaf `n` is in the tree of size `t` (both within the stored tree).
     pub async fn inclusion_proof(&self, n: u64, t: u64) -> Result<RecordProof> {
         if n >= t {

@@ -74,10 +74,12 @@ pub struct PolicySnapshot {
 }
 
 impl PolicySnapshot {
-    /// Identifies the snapshot: the bundle digest and the gate settings.
+    /// Identifies the snapshot: a digest over all of it (files, gate settings, digest), so
+    /// a snapshot edited in the ledger no longer has the id its decisions name.
     pub fn id(&self) -> Digest {
         custos_core::digest_json(&serde_json::json!({
-            "digest": self.digest, "gate_config": self.gate_config,
+            "digest": self.digest, "layers": self.layers, "files": self.files,
+            "gate_config": self.gate_config,
         }))
     }
 }
