@@ -135,6 +135,15 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
         .unwrap()
         .to_string();
     let file = env.dir.path().join("bundle.json");
+    let verify_bundle = || {
+        env.custos(&[
+            "evidence",
+            "verify",
+            file.to_str().unwrap(),
+            "--public-key",
+            &public,
+        ])
+    };
     let out = env.custos(&[
         "evidence",
         "show",
@@ -148,13 +157,7 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
         "{}",
         text(&out)
     );
-    let out = env.custos(&[
-        "evidence",
-        "verify",
-        file.to_str().unwrap(),
-        "--public-key",
-        &public,
-    ]);
+    let out = verify_bundle();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains(&format!("bundle of action {action_id} verifies")));
     let bytes = std::fs::read(&file).unwrap();
@@ -229,13 +232,7 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
     let at = changed.len() / 2;
     changed[at] ^= 0x01;
     std::fs::write(&file, &changed).unwrap();
-    let out = env.custos(&[
-        "evidence",
-        "verify",
-        file.to_str().unwrap(),
-        "--public-key",
-        &public,
-    ]);
+    let out = verify_bundle();
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     assert!(text(&out).contains("BUNDLE DOES NOT VERIFY"));
 

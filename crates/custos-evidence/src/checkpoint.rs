@@ -105,13 +105,21 @@ impl Checkpointer {
     /// do not verify are not ours and decide nothing).
     async fn latest_verified(&self) -> Result<Option<CheckpointRow>> {
         let public = self.public()?;
-        Ok(self
-            .ledger
-            .checkpoints()
-            .await?
-            .into_iter()
-            .rev()
-            .find(|c| open_checkpoint(c.note.as_bytes(), &public).is_ok()))
+        // Newest first, a page at a time: normally the first row is ours.
+        let mut skip = 0;
+        loop {
+            let page = self.ledger.checkpoints_newest_first(skip, 16).await?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            skip += page.len() as i64;
+            if let Some(c) = page
+                .into_iter()
+                .find(|c| open_checkpoint(c.note.as_bytes(), &public).is_ok())
+            {
+                return Ok(Some(c));
+            }
+        }
     }
 
     fn public(&self) -> Result<PublicKey> {

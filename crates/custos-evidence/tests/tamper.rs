@@ -121,10 +121,42 @@ impl Case {
         }
     }
 
-    async fn audit(&self) -> AuditReport {
-        let w: Arc<dyn Witness> = Arc::new(DirWitness {
+    fn witness(&self) -> Arc<dyn Witness> {
+        Arc::new(DirWitness {
             dir: self.witness.clone(),
-        });
+        })
+    }
+
+    /// The witness directory's files and their bytes, by name.
+    fn witness_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&self.witness)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().to_string(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// A checkpointer with the pristine ledger's key, publishing to this case's witness.
+    async fn checkpointer(&self) -> (Checkpointer, Arc<dyn Witness>) {
+        let w = self.witness();
+        let cp = Checkpointer::new(
+            self.ledger.clone(),
+            SigningKey::parse(&pristine().await.private, "test").unwrap(),
+            vec![w.clone()],
+            Cadence::default(),
+        );
+        (cp, w)
+    }
+
+    async fn audit(&self) -> AuditReport {
+        let w = self.witness();
         Auditor {
             ledger: self.ledger.clone(),
             key: self.key.clone(),
@@ -546,25 +578,8 @@ async fn custos_refuses_to_sign_a_rewritten_history_even_with_its_tree_and_check
     // Everything in the database that remembers the old history goes too.
     c.sql("DELETE FROM checkpoints; DELETE FROM merkle_hashes; UPDATE merkle_tree SET size = 0; DELETE FROM sqlite_sequence WHERE name = 'checkpoints'")
         .await;
-    let before: Vec<(String, Vec<u8>)> = std::fs::read_dir(&c.witness)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().to_string(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    let w: Arc<dyn Witness> = Arc::new(DirWitness {
-        dir: c.witness.clone(),
-    });
-    let cp = Checkpointer::new(
-        c.ledger.clone(),
-        SigningKey::parse(&pristine().await.private, "test").unwrap(),
-        vec![w.clone()],
-        Cadence::default(),
-    );
+    let before = c.witness_files();
+    let (cp, w) = c.checkpointer().await;
     let err = cp.checkpoint().await.unwrap_err().to_string();
     assert!(
         err.contains(&format!(
@@ -577,19 +592,7 @@ async fn custos_refuses_to_sign_a_rewritten_history_even_with_its_tree_and_check
         c.ledger.checkpoints().await.unwrap().is_empty(),
         "nothing was signed"
     );
-    let mut after: Vec<(String, Vec<u8>)> = std::fs::read_dir(&c.witness)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().to_string(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    let mut before = before;
-    before.sort();
-    after.sort();
+    let after = c.witness_files();
     assert_eq!(before, after, "the witness is untouched");
     // And a witness never lets a copy be replaced.
     let err = w
@@ -609,15 +612,7 @@ async fn a_lost_witness_copy_is_published_again_by_the_next_checkpoint() {
     let lost = c.witness.join("checkpoint-0000000042");
     let original = std::fs::read(&lost).unwrap();
     std::fs::remove_file(&lost).unwrap();
-    let w: Arc<dyn Witness> = Arc::new(DirWitness {
-        dir: c.witness.clone(),
-    });
-    let cp = Checkpointer::new(
-        c.ledger.clone(),
-        SigningKey::parse(&pristine().await.private, "test").unwrap(),
-        vec![w],
-        Cadence::default(),
-    );
+    let (cp, _) = c.checkpointer().await;
     let signed = cp.checkpoint().await.unwrap();
     assert!(signed.failed.is_empty(), "{:?}", signed.failed);
     assert_eq!(std::fs::read(&lost).unwrap(), original);

@@ -157,6 +157,27 @@ fn to_hash(bytes: &[u8]) -> Result<Hash> {
         })
 }
 
+/// The stored hashes at `indexes`, in a reader (a missing one is `NotFound`).
+async fn load_hashes(
+    conn: &mut sqlx::SqliteConnection,
+    indexes: impl IntoIterator<Item = u64>,
+) -> Result<MapReader> {
+    let mut reader = MapReader::default();
+    for idx in indexes {
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = ?")
+                .bind(idx as i64)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let bytes = bytes.ok_or_else(|| LedgerError::NotFound {
+            kind: "tree hash",
+            id: idx.to_string(),
+        })?;
+        reader.0.insert(idx, to_hash(&bytes)?);
+    }
+    Ok(reader)
+}
+
 impl Ledger {
     /// Every event row in storage order, handed to `f` one at a time (a million rows do
     /// not sit in memory).
@@ -215,9 +236,10 @@ impl Ledger {
         rows.iter().map(RawEvent::from_row).collect()
     }
 
-    /// How many events there are (the size a checkpoint made now would have).
+    /// How many events there are (the size a checkpoint made now would have), read from
+    /// the leaf index rather than by counting rows (the service asks every few seconds).
     pub async fn event_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(leaf_index) + 1, 0) FROM events")
             .fetch_one(&self.pool)
             .await?;
         Ok(n as u64)
@@ -232,14 +254,7 @@ impl Ledger {
             .fetch_one(&mut *tx)
             .await?;
         let mut t = size as u64;
-        let mut reader = MapReader::default();
-        for idx in tlog_tiles::sub_tree_index(0, t, vec![]) {
-            let bytes: Vec<u8> = sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = ?")
-                .bind(idx as i64)
-                .fetch_one(&mut *tx)
-                .await?;
-            reader.0.insert(idx, to_hash(&bytes)?);
-        }
+        let mut reader = load_hashes(&mut tx, tlog_tiles::sub_tree_index(0, t, vec![])).await?;
         let mut prev: Option<String> = if t == 0 {
             Some(crate::GENESIS.to_string())
         } else {
@@ -313,14 +328,8 @@ impl Ledger {
                 value: format!("{stored}, not the {size} leaves asked for"),
             });
         }
-        let mut reader = MapReader::default();
-        for idx in tlog_tiles::sub_tree_index(0, size, vec![]) {
-            let bytes: Vec<u8> = sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = ?")
-                .bind(idx as i64)
-                .fetch_one(&self.pool)
-                .await?;
-            reader.0.insert(idx, to_hash(&bytes)?);
-        }
+        let mut conn = self.pool.acquire().await?;
+        let reader = load_hashes(&mut conn, tlog_tiles::sub_tree_index(0, size, vec![])).await?;
         tlog_tiles::tree_hash(size, &reader).map_err(tree_err)
     }
 
@@ -345,19 +354,8 @@ impl Ledger {
         }
         let recorder = Recorder(Default::default());
         tlog_tiles::prove_record(t, n, &recorder).map_err(tree_err)?;
-        let mut reader = MapReader::default();
-        for idx in recorder.0.into_inner() {
-            let bytes: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = ?")
-                    .bind(idx as i64)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            let bytes = bytes.ok_or_else(|| LedgerError::NotFound {
-                kind: "tree hash",
-                id: idx.to_string(),
-            })?;
-            reader.0.insert(idx, to_hash(&bytes)?);
-        }
+        let mut conn = self.pool.acquire().await?;
+        let reader = load_hashes(&mut conn, recorder.0.into_inner()).await?;
         tlog_tiles::prove_record(t, n, &reader).map_err(tree_err)
     }
 
@@ -389,6 +387,22 @@ impl Ledger {
     /// Every stored checkpoint, oldest first.
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
         sqlx::query("SELECT * FROM checkpoints ORDER BY id ASC")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(CheckpointRow::from_row)
+            .collect()
+    }
+
+    /// Checkpoints newest first, `limit` of them after skipping `skip`.
+    pub async fn checkpoints_newest_first(
+        &self,
+        skip: i64,
+        limit: i64,
+    ) -> Result<Vec<CheckpointRow>> {
+        sqlx::query("SELECT * FROM checkpoints ORDER BY id DESC LIMIT ? OFFSET ?")
+            .bind(limit)
+            .bind(skip)
             .fetch_all(&self.pool)
             .await?
             .iter()
