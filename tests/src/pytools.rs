@@ -1,5 +1,7 @@
 //! Independent checkers written by others, run from Python: the OpenAPI validator
-//! (`openapi-spec-validator`) and Prometheus' own text parser (`prometheus-client`).
+//! (`openapi-spec-validator`), Prometheus' own text parser (`prometheus-client`) and a
+//! JSON Schema validator whose regular expressions know Unicode classes (`jsonschema-rs`,
+//! for NIST's OSCAL schema: Python's `re` cannot compile its `\p{L}`).
 //! `scripts/test` installs them in a virtualenv and names its interpreter in
 //! `CUSTOS_PYTHON`; without it the tests fail and say how to get them.
 
@@ -32,7 +34,7 @@ pub fn run(script: &str, input: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("ModuleNotFoundError") {
         panic!(
-            "{stderr}\nthe Python checkers are missing: `pip install openapi-spec-validator prometheus-client` and set CUSTOS_PYTHON (scripts/test does both)"
+            "{stderr}\nthe Python checkers are missing: `pip install openapi-spec-validator prometheus-client jsonschema-rs` and set CUSTOS_PYTHON (scripts/test does both)"
         );
     }
     assert!(out.status.success(), "python failed: {stderr}");
@@ -60,4 +62,16 @@ pub fn parse_metrics(text: &str) -> Vec<serde_json::Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
+}
+
+/// Every error NIST's OSCAL 1.0.4 assessment-results schema (`tests/fixtures/oscal/`)
+/// finds in `doc`, formats checked, as `path: message`.
+pub fn oscal_errors(doc: &str) -> Vec<String> {
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/oscal/oscal_assessment-results_schema-1.0.4.json");
+    let script = format!(
+        "import json,sys\nimport jsonschema_rs\nv=jsonschema_rs.validator_for(json.load(open({:?})), validate_formats=True)\nfor e in v.iter_errors(json.load(sys.stdin)):\n  print('/'.join(map(str, e.instance_path)) + ': ' + e.message[:300])",
+        schema.display().to_string()
+    );
+    run(&script, doc).lines().map(str::to_string).collect()
 }

@@ -59,6 +59,24 @@ fn signing_key(config: &Config) -> Result<Option<SigningKey>, Failure> {
     SigningKey::parse(&text, &name).map(Some).map_err(invalid)
 }
 
+/// The key checkpoints are verified with: `--public-key`, else `[evidence] public_key`,
+/// else the signing key's public half; `None` when there is none of them.
+pub fn public_key_of(config: &Config, arg: Option<&str>) -> Result<Option<PublicKey>, Failure> {
+    Ok(Some(
+        match (arg, &config.evidence.public_key, signing_key(config)?) {
+            (Some(arg), _, _) => PublicKey::from_arg(arg).map_err(invalid)?,
+            (None, Some(source), _) => {
+                let (text, name) = read_key_text(source, "public key")?;
+                PublicKey::parse(&text, &name).map_err(invalid)?
+            }
+            (None, None, Some(k)) => {
+                PublicKey::parse(k.public(), "the signing key").map_err(invalid)?
+            }
+            (None, None, None) => return Ok(None),
+        },
+    ))
+}
+
 async fn witnesses(config: &Config) -> Vec<Arc<dyn Witness>> {
     let mut out: Vec<Arc<dyn Witness>> = vec![];
     if let Some(dir) = &config.evidence.witness_dir {
@@ -215,25 +233,9 @@ pub async fn audit(
             })
         }
         AuditCommand::Verify { public_key } => {
-            let key = match (
-                &public_key,
-                &config.evidence.public_key,
-                signing_key(&config)?,
-            ) {
-                (Some(arg), _, _) => PublicKey::from_arg(arg).map_err(invalid)?,
-                (None, Some(source), _) => {
-                    let (text, name) = read_key_text(source, "public key")?;
-                    PublicKey::parse(&text, &name).map_err(invalid)?
-                }
-                (None, None, Some(k)) => {
-                    PublicKey::parse(k.public(), "the signing key").map_err(invalid)?
-                }
-                (None, None, None) => {
-                    return Err(invalid(
-                        "no public key: give `--public-key` or set `[evidence] public_key`",
-                    ));
-                }
-            };
+            let key = public_key_of(&config, public_key.as_deref())?.ok_or_else(|| {
+                invalid("no public key: give `--public-key` or set `[evidence] public_key`")
+            })?;
             let report = Auditor {
                 ledger,
                 key,

@@ -443,13 +443,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
 /// Does the command record events that a checkpoint should cover before it exits?
 fn anchors(command: &Command) -> bool {
     use crate::audit_cmd::AuditCommand;
+    use crate::evidence_cmd::EvidenceCommand;
     !matches!(
         command,
         Command::Bench { .. }
             | Command::Policy { .. }
             | Command::History { .. }
             | Command::DeadLetters
-            | Command::Evidence { .. }
+            | Command::Evidence {
+                command: EvidenceCommand::Show { .. } | EvidenceCommand::Verify { .. }
+            }
             | Command::Replay { .. }
             | Command::Audit {
                 command: AuditCommand::Keygen { .. } | AuditCommand::Verify { .. }
@@ -479,6 +482,12 @@ async fn run_command(
         Command::Evidence {
             command: crate::evidence_cmd::EvidenceCommand::Verify { file, public_key },
         } => crate::evidence_cmd::verify(&file, &public_key, out),
+        Command::Evidence {
+            command: crate::evidence_cmd::EvidenceCommand::Export(args),
+        } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            crate::evidence_cmd::export(&config, ledger, args).await
+        }
         Command::Evidence {
             command:
                 crate::evidence_cmd::EvidenceCommand::Show {

@@ -30,6 +30,148 @@ pub enum EvidenceCommand {
         #[arg(long, value_name = "KEY")]
         public_key: String,
     },
+    /// What the ledger shows about one framework's requirements over a period: OSCAL
+    /// assessment results (observations per evaluation, findings per requirement, risks
+    /// for what is open, the assessment log), CSV for a spreadsheet, or JSON. Streams;
+    /// the export is recorded in the ledger (`custos ledger prune` needs one).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(long, value_parser = ["cis", "nist-800-53", "nist-800-171", "fedramp-moderate", "cmmc-l2"])]
+    pub framework: String,
+    /// Start of the period (inclusive): an RFC 3339 time or a date; default: the first event.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the period (exclusive); default: now.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_parser = ["oscal", "csv", "json"], default_value = "oscal")]
+    pub format: String,
+    /// Write to this file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The key to verify the named checkpoint with (default: `[evidence] public_key`
+    /// or the signing key's).
+    #[arg(long, value_name = "KEY")]
+    pub public_key: Option<String>,
+}
+
+pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> Result<u8, Failure> {
+    use custos_evidence::export::{self as ex, Baseline, Format, Framework, Request};
+    let invalid = |m: String| Failure::msg(EXIT_INVALID, m);
+    let framework = Framework::parse(&args.framework)
+        .ok_or_else(|| invalid(format!("unknown framework `{}`", args.framework)))?;
+    let format = Format::parse(&args.format)
+        .ok_or_else(|| invalid(format!("unknown format `{}`", args.format)))?;
+    let now = ledger.now();
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| crate::replay_cmd::parse_time("--since", s))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| crate::replay_cmd::parse_time("--until", s))
+        .transpose()?
+        .unwrap_or(now);
+    if since.is_some_and(|s| s >= until) {
+        return Err(invalid("`--since` must be before `--until`".into()));
+    }
+    let key = crate::audit_cmd::public_key_of(config, args.public_key.as_deref())?;
+    // Anchor what is recorded so far, so the checkpoint the export names covers it.
+    if let Some(c) = crate::audit_cmd::checkpointer(config, ledger.clone()).await? {
+        c.checkpoint_if_behind()
+            .await
+            .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    }
+    let policy = crate::build::load_policy(config)?;
+    let baseline = Baseline {
+        policy_digest: policy.digest().to_string(),
+        controls: policy.controls().to_vec(),
+    };
+    let req = Request {
+        framework,
+        since,
+        until,
+        format,
+        generated: now,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let runtime = |e: custos_evidence::EvidenceError| Failure::new(EXIT_RUNTIME, e);
+    let written = match &args.out {
+        Some(path) => {
+            // Written beside the target and renamed: a failed export leaves no file that
+            // looks complete.
+            let partial = path.with_extension("partial");
+            let file = std::fs::File::create(&partial).map_err(|e| {
+                Failure::msg(
+                    EXIT_RUNTIME,
+                    format!("cannot write `{}`: {e}", partial.display()),
+                )
+            })?;
+            let w = ex::export(
+                &ledger,
+                &req,
+                &baseline,
+                key.as_ref(),
+                std::io::BufWriter::new(file),
+            )
+            .await
+            .map_err(runtime)?;
+            std::fs::rename(&partial, path).map_err(|e| {
+                Failure::msg(
+                    EXIT_RUNTIME,
+                    format!("cannot write `{}`: {e}", path.display()),
+                )
+            })?;
+            w
+        }
+        None => ex::export(
+            &ledger,
+            &req,
+            &baseline,
+            key.as_ref(),
+            std::io::BufWriter::new(std::io::stdout().lock()),
+        )
+        .await
+        .map_err(runtime)?,
+    };
+    ledger
+        .append(
+            None,
+            "evidence.exported",
+            None,
+            &serde_json::json!({
+                "framework": framework.key(), "format": format.as_str(),
+                "since": since, "until": until, "written": written,
+                "file": args.out.as_ref().map(|p| p.display().to_string()),
+            }),
+        )
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    let line = format!(
+        "exported {} ({}): {} events, {} evaluations; {} requirements: {} satisfied, {} not satisfied, {} not assessed; {} open risks; {} bytes, {}",
+        framework.title(),
+        format.as_str(),
+        written.events,
+        written.evaluations,
+        written.requirements,
+        written.satisfied,
+        written.not_satisfied,
+        written.not_assessed,
+        written.open_risks,
+        written.bytes,
+        written.sha256,
+    );
+    if args.out.is_some() {
+        println!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(EXIT_OK)
 }
 
 /// `evidence verify` needs neither configuration nor ledger.

@@ -4,7 +4,8 @@ use crate::build::{self, Needs};
 use crate::cli::{EXIT_DAMAGED, EXIT_INVALID, EXIT_OK, Failure, Output};
 use chrono::{DateTime, NaiveDate, Utc};
 
-fn parse_since(s: &str) -> Result<DateTime<Utc>, Failure> {
+/// An RFC 3339 time or a date (midnight UTC), for `--since` and `--until`.
+pub fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>, Failure> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -15,7 +16,7 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>, Failure> {
         .ok_or_else(|| {
             Failure::msg(
                 EXIT_INVALID,
-                format!("`--since {s}`: give an RFC 3339 time or a date (`2026-11-01`)"),
+                format!("`{flag} {s}`: give an RFC 3339 time or a date (`2026-11-01`)"),
             )
         })
 }
@@ -28,7 +29,10 @@ pub async fn replay(
     all: bool,
     since: Option<String>,
 ) -> Result<u8, Failure> {
-    let since = since.as_deref().map(parse_since).transpose()?;
+    let since = since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
     let built = build::engine(cfg, db, Needs::Ledger, "custos").await?;
     let replays = match (decision_id, all) {
         (Some(id), false) => vec![built.engine.replay(&id).await?],

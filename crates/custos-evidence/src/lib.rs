@@ -8,10 +8,13 @@
 //! - [`checkpoint`]: extend the tree, sign a C2SP tlog-checkpoint, store it, publish it.
 //! - [`audit`]: verify the whole log against the checkpoints, signatures and witnesses,
 //!   and say what kind of damage it finds.
+//! - [`bundle`]: one action's evidence with inclusion proofs, checked offline.
+//! - [`export`]: a framework's requirements over a period as OSCAL, CSV or JSON.
 
 pub mod audit;
 pub mod bundle;
 pub mod checkpoint;
+pub mod export;
 pub mod keys;
 pub mod witness;
 
@@ -30,6 +33,8 @@ pub enum EvidenceError {
     PublicKey { source_name: String, reason: String },
     #[error("cannot sign checkpoint: {0}")]
     Sign(String),
+    #[error("export: {0}")]
+    Export(String),
     #[error("evidence bundle: {0}")]
     Bundle(String),
     #[error("witness `{witness}`: {reason}")]

@@ -13,6 +13,7 @@
 mod actions;
 mod approvals;
 pub mod chain;
+mod export;
 mod findings;
 mod guard;
 mod identity;

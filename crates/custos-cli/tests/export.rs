@@ -1,0 +1,521 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+//! `custos evidence export` of a real run on LocalStack (the demo's buckets: fixes made by
+//! custos, one approved, one rolled back, some left open on purpose): the OSCAL of every
+//! framework validates against NIST's schema; where each bucket stands is checked against
+//! the buckets read back from LocalStack, and each requirement's status against the
+//! controls' own mappings read from the Rego sources; a requirement nothing was evaluated
+//! for is never satisfied; the CSV holds the same rows; the linked bundles verify.
+
+use custos_testkit::{Fixture, pytools, require_localstack, s3, sdk, seed};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+mod common;
+use common::*;
+
+const FRAMEWORKS: [(&str, &str); 5] = [
+    ("cis", "cis-aws-foundations-v3.0"),
+    ("nist-800-53", "nist-800-53-r5"),
+    ("nist-800-171", "nist-800-171-r2"),
+    ("fedramp-moderate", "fedramp-moderate"),
+    ("cmmc-l2", "cmmc-2.0-l2"),
+];
+
+/// Each control's metadata, read from the Rego source (its `metadata` object is JSON but
+/// for comments and trailing commas), not through custos.
+fn rego_controls() -> Vec<Value> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(repo().join("rego/controls")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".rego") || name.ends_with("_test.rego") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text.find("metadata := {").unwrap() + "metadata := ".len();
+        let end = start + text[start..].find("\n}\n").unwrap() + 2;
+        let mut json = String::new();
+        let body: Vec<char> = text[start..end]
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .chars()
+            .collect();
+        for (i, c) in body.iter().enumerate() {
+            let next = body[i + 1..].iter().find(|c| !c.is_whitespace());
+            if *c == ',' && matches!(next, Some('}') | Some(']')) {
+                continue;
+            }
+            json.push(*c);
+        }
+        out.push(serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}")));
+    }
+    out
+}
+
+/// Whether a bucket complies with a control, read back from LocalStack.
+async fn complies(client: &aws_sdk_s3::Client, bucket: &str, control: &str) -> bool {
+    match control {
+        "s3-public-access-block" => {
+            match client.get_public_access_block().bucket(bucket).send().await {
+                Ok(r) => r.public_access_block_configuration().is_some_and(|c| {
+                    c.block_public_acls() == Some(true)
+                        && c.ignore_public_acls() == Some(true)
+                        && c.block_public_policy() == Some(true)
+                        && c.restrict_public_buckets() == Some(true)
+                }),
+                Err(_) => false,
+            }
+        }
+        "s3-default-encryption" => client
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_ok_and(|r| {
+                r.server_side_encryption_configuration()
+                    .is_some_and(|c| !c.rules().is_empty())
+            }),
+        "s3-versioning" => client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_some_and(|s| s.as_str() == "Enabled"),
+        other => panic!("no oracle for `{other}`"),
+    }
+}
+
+fn prop<'a>(v: &'a Value, name: &str) -> &'a str {
+    v["props"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` in {v}"))["value"]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_export_of_a_real_run_validates_and_says_what_localstack_shows() {
+    require_localstack().await;
+    let env = Env::new();
+    let client = s3(&sdk(&env.account));
+    let key = env.dir.path().join("custos.key");
+    let out = env.custos(&[
+        "audit",
+        "keygen",
+        "--name",
+        "custos.test/ledger",
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    env.write_config(&format!(
+        "[evidence]\nsigning_key_file = {key:?}\nwitness_dir = {:?}\n",
+        env.dir.path().join("witness")
+    ));
+    let prefix = format!("x{}", env.account);
+    let buckets: BTreeMap<String, Fixture> =
+        seed(&client, &prefix).await.unwrap().into_iter().collect();
+    let bucket = |f: Fixture| format!("{prefix}-{}", f.suffix());
+
+    // Nothing evaluated yet: every requirement is listed, none satisfied.
+    let empty = env.dir.path().join("empty.json");
+    let out = env.custos(&[
+        "evidence",
+        "export",
+        "--framework",
+        "nist-800-53",
+        "--format",
+        "oscal",
+        "--out",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&empty).unwrap()).unwrap();
+    assert_eq!(
+        pytools::oscal_errors(&doc.to_string()),
+        Vec::<String>::new()
+    );
+    let result = &doc["assessment-results"]["results"][0];
+    assert!(result.get("observations").is_none() && result.get("risks").is_none());
+    let findings = result["findings"].as_array().unwrap();
+    let mapped: BTreeSet<String> = rego_controls()
+        .iter()
+        .flat_map(|c| {
+            c["frameworks"]["nist-800-53-r5"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(findings.len(), mapped.len());
+    for f in findings {
+        assert_eq!(f["target"]["status"]["state"], "not-satisfied", "{f}");
+        assert_eq!(f["target"]["status"]["reason"], "not-assessed", "{f}");
+    }
+
+    // The demo's run: dev buckets fixed, production asks, excluded and incident left.
+    env.token("alice");
+    env.json(&["run", "--once"]);
+    let pending = env.json(&["approvals", "list"]);
+    let prod = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["plan"]["resource"]["resource_id"] == bucket(Fixture::Production).as_str()
+                && a["plan"]["control_id"] == "s3-public-access-block"
+        })
+        .unwrap_or_else(|| panic!("no request for the production bucket: {pending:#}"));
+    let ok = env.json_as(
+        "alice",
+        &[
+            "approvals",
+            "approve",
+            prod["id"].as_str().unwrap(),
+            "--comment",
+            "SEC-12",
+        ],
+    );
+    assert_eq!(ok["execution"]["outcome"], "fixed", "{ok:#}");
+    // One fix undone: the public bucket is public again.
+    let events = env.all_events();
+    let public_fix = events
+        .iter()
+        .find(|e| {
+            e["kind"] == "action.executed"
+                && e["resource"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{}", bucket(Fixture::NoPublicAccessBlock)))
+        })
+        .unwrap()["payload"]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rb = env.custos_as("alice", &["rollback", &public_fix]);
+    assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
+
+    // The oracle: each seeded bucket on each S3 control, read back from LocalStack; the
+    // account's other resources (its default security group, EBS encryption by default)
+    // as their latest evaluation in `history` says, none of them having been changed.
+    let events = env.all_events();
+    let mut truth: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["kind"] == "resource.evaluated") {
+        let failing = e["payload"]["failing"].as_array().unwrap();
+        for c in e["payload"]["controls"].as_array().unwrap() {
+            truth.insert(
+                (
+                    e["resource"].as_str().unwrap().into(),
+                    c.as_str().unwrap().into(),
+                ),
+                !failing.contains(c),
+            );
+        }
+    }
+    let s3_controls = [
+        "s3-public-access-block",
+        "s3-default-encryption",
+        "s3-versioning",
+    ];
+    let mut read_back = 0;
+    for ((resource, control), ok) in truth.iter_mut() {
+        match resource.split_once("/AWS::S3::Bucket/") {
+            Some((_, name)) => {
+                assert!(buckets.contains_key(name), "{resource}");
+                assert!(s3_controls.contains(&control.as_str()), "{control}");
+                *ok = complies(&client, name, control).await;
+                read_back += 1;
+            }
+            None => assert!(
+                !events
+                    .iter()
+                    .any(|e| e["kind"] == "action.executed" && e["resource"] == resource.as_str()),
+                "{resource} was changed: its evaluation is no longer the truth"
+            ),
+        }
+    }
+    assert_eq!(read_back, buckets.len() * s3_controls.len());
+    let on = |name: String, control: &str| {
+        truth
+            .iter()
+            .find(|((r, c), _)| r.ends_with(&format!("/{name}")) && c == control)
+            .map(|(_, ok)| *ok)
+            .unwrap()
+    };
+    assert!(
+        !on(
+            bucket(Fixture::NoPublicAccessBlock),
+            "s3-public-access-block"
+        ),
+        "rolled back"
+    );
+    assert!(
+        on(bucket(Fixture::Production), "s3-public-access-block"),
+        "approved"
+    );
+    assert!(
+        on(bucket(Fixture::NoEncryption), "s3-default-encryption"),
+        "fixed by the run"
+    );
+    assert!(
+        !on(bucket(Fixture::Excluded), "s3-public-access-block"),
+        "excluded"
+    );
+
+    let controls = rego_controls();
+    for (arg, key) in FRAMEWORKS {
+        let before = env.all_events();
+        // OSCAL: valid against NIST's schema.
+        let file = env.dir.path().join(format!("{arg}.oscal.json"));
+        let out = env.custos(&[
+            "evidence",
+            "export",
+            "--framework",
+            arg,
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let raw = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(pytools::oscal_errors(&raw), Vec::<String>::new(), "{arg}");
+        let doc: Value = serde_json::from_str(&raw).unwrap();
+        let result = &doc["assessment-results"]["results"][0];
+
+        // Where each bucket stands (JSON export) is what LocalStack shows.
+        let json = env.custos(&["evidence", "export", "--framework", arg, "--format", "json"]);
+        assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+        let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+        let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+        for r in json["requirements"].as_array().unwrap() {
+            for s in r["subjects"].as_array().unwrap() {
+                seen.insert(
+                    (
+                        s["resource"].as_str().unwrap().into(),
+                        s["control"].as_str().unwrap().into(),
+                    ),
+                    s["standing"].as_str().unwrap().into(),
+                );
+            }
+        }
+        let mapped: Vec<&str> = controls
+            .iter()
+            .filter(|m| !m["frameworks"][key].as_array().unwrap().is_empty())
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        let expected: BTreeMap<(String, String), bool> = truth
+            .iter()
+            .filter(|((_, c), _)| mapped.contains(&c.as_str()))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        assert_eq!(
+            seen.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{arg}: subjects"
+        );
+        for (k, ok) in &expected {
+            let standing = &seen[k];
+            assert_eq!(
+                matches!(standing.as_str(), "pass" | "remediated"),
+                *ok,
+                "{arg}: {k:?} is {standing}"
+            );
+        }
+
+        // Each requirement: from the Rego mappings and the truth above.
+        let findings = result["findings"].as_array().unwrap();
+        let mut requirements: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for m in &controls {
+            for r in m["frameworks"][key].as_array().unwrap() {
+                requirements
+                    .entry(r.as_str().unwrap().into())
+                    .or_default()
+                    .push(m["id"].as_str().unwrap());
+            }
+        }
+        assert_eq!(findings.len(), requirements.len(), "{arg}");
+        for f in findings {
+            let label = prop(f, "label");
+            let subjects: Vec<bool> = expected
+                .iter()
+                .filter(|((_, c), _)| requirements[label].contains(&c.as_str()))
+                .map(|(_, ok)| *ok)
+                .collect();
+            let (state, reason) = if subjects.is_empty() {
+                ("not-satisfied", "not-assessed")
+            } else if subjects.iter().all(|ok| *ok) {
+                ("satisfied", "pass")
+            } else {
+                ("not-satisfied", "fail")
+            };
+            assert_eq!(
+                (
+                    f["target"]["status"]["state"].as_str().unwrap(),
+                    f["target"]["status"]["reason"].as_str().unwrap()
+                ),
+                (state, reason),
+                "{arg} {label}"
+            );
+        }
+        // A risk for every (bucket, control) LocalStack shows failing, and no other.
+        let risks: BTreeSet<(String, String)> = result["risks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        (
+                            prop(r, "resource").to_string(),
+                            prop(r, "control").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let failing: BTreeSet<(String, String)> = expected
+            .iter()
+            .filter(|(_, ok)| !**ok)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(risks, failing, "{arg}");
+        // One observation per evaluation with a control mapped to the framework; a log
+        // entry for every other event but the findings and observation records.
+        let evaluations = before
+            .iter()
+            .filter(|e| {
+                e["kind"] == "resource.evaluated"
+                    && e["payload"]["controls"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| mapped.contains(&c.as_str().unwrap()))
+            })
+            .count();
+        assert_eq!(
+            result["observations"].as_array().unwrap().len(),
+            evaluations,
+            "{arg}"
+        );
+        let logged = before
+            .iter()
+            .filter(|e| {
+                !["resource.evaluated", "finding", "observation.recorded"]
+                    .contains(&e["kind"].as_str().unwrap())
+            })
+            .count();
+        assert_eq!(
+            result["assessment-log"]["entries"]
+                .as_array()
+                .unwrap()
+                .len(),
+            logged,
+            "{arg}"
+        );
+
+        // CSV: the same rows, one per requirement, control and bucket.
+        let csv = env.custos(&["evidence", "export", "--framework", arg, "--format", "csv"]);
+        assert_eq!(csv.status.code(), Some(0), "{}", text(&csv));
+        let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let subjects: usize = json["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["subjects"].as_array().unwrap().len().max(1))
+            .sum();
+        assert_eq!(rows.len(), subjects, "{arg}");
+        for r in &rows {
+            assert!(
+                !r.iter().any(|c| c.starts_with(['=', '+', '-', '@'])),
+                "{r:?}"
+            );
+        }
+    }
+
+    // The fixes the observations link to: their bundles verify offline.
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.dir.path().join("nist-800-53.oscal.json")).unwrap(),
+    )
+    .unwrap();
+    let linked: BTreeSet<String> = doc["assessment-results"]["results"][0]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["relevant-evidence"].as_array().unwrap().iter())
+        .filter_map(|e| {
+            e["href"]
+                .as_str()
+                .and_then(|h| h.strip_prefix("bundles/"))
+                .map(|h| h.trim_end_matches(".json").to_string())
+        })
+        .collect();
+    let executed: BTreeSet<String> = env
+        .all_events()
+        .iter()
+        .filter(|e| e["kind"] == "action.executed" && e["payload"]["kind"] != "rollback")
+        .map(|e| e["payload"]["action_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        linked, executed,
+        "every verified fix (the rolled back one too) is linked from the evaluation it fixed"
+    );
+    let public = env.dir.path().join("custos.key.pub");
+    for action in &linked {
+        let file = env.dir.path().join(format!("{action}.json"));
+        let out = env.custos(&["evidence", "show", action, "--out", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = env.custos(&[
+            "evidence",
+            "verify",
+            file.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // Every export is recorded, with the digest of what it wrote.
+    let exported: Vec<Value> = env
+        .all_events()
+        .into_iter()
+        .filter(|e| e["kind"] == "evidence.exported")
+        .collect();
+    assert_eq!(exported.len(), 1 + 3 * FRAMEWORKS.len());
+    let bytes = std::fs::read(&empty).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        exported[0]["payload"]["written"]["sha256"],
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    );
+}
+
+#[test]
+fn the_schema_check_finds_a_broken_document() {
+    // The oracle can fail: a finding whose status is not one of OSCAL's, a missing title.
+    let doc = serde_json::json!({"assessment-results": {
+        "uuid": "6f0c2a6e-54c1-4f3b-9d2e-7b1ac0de5a17",
+        "metadata": {"title": "t", "last-modified": "2026-11-23T10:00:00Z", "version": "1", "oscal-version": "1.0.4"},
+        "import-ap": {"href": "#x"},
+        "results": [{"uuid": "6f0c2a6e-54c1-4f3b-9d2e-7b1ac0de5a17", "description": "d", "start": "2026-11-23T10:00:00Z",
+            "reviewed-controls": {"control-selections": [{"include-all": {}}]},
+            "findings": [{"uuid": "6f0c2a6e-54c1-4f3b-9d2e-7b1ac0de5a17", "title": "f", "description": "d",
+                "target": {"type": "objective-id", "target-id": "ac-3", "status": {"state": "probably"}}}]}],
+    }});
+    let errors = pytools::oscal_errors(&doc.to_string());
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"title\" is a required property")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("\"probably\"")),
+        "{errors:#?}"
+    );
+}
