@@ -56,6 +56,9 @@ pub struct ExportArgs {
     /// or the signing key's).
     #[arg(long, value_name = "KEY")]
     pub public_key: Option<String>,
+    /// Events read per page (tests use a small one to cross page boundaries).
+    #[arg(long, hide = true, default_value_t = custos_evidence::export::PAGE, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub page_size: i64,
 }
 
 pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> Result<u8, Failure> {
@@ -80,6 +83,14 @@ pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> R
     if since.is_some_and(|s| s >= until) {
         return Err(invalid("`--since` must be before `--until`".into()));
     }
+    // OSCAL's date-time pattern takes years 1900 to 2999.
+    for (flag, t) in [("--since", since), ("--until", Some(until))] {
+        if let Some(t) = t.filter(|t| !(1900..3000).contains(&chrono::Datelike::year(t))) {
+            return Err(invalid(format!(
+                "`{flag} {t}`: give a time between the years 1900 and 2999"
+            )));
+        }
+    }
     let key = crate::audit_cmd::public_key_of(config, args.public_key.as_deref())?;
     // Anchor what is recorded so far, so the checkpoint the export names covers it.
     if let Some(c) = crate::audit_cmd::checkpointer(config, ledger.clone()).await? {
@@ -99,6 +110,7 @@ pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> R
         format,
         generated: now,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        page: args.page_size,
     };
     let runtime = |e: custos_evidence::EvidenceError| Failure::new(EXIT_RUNTIME, e);
     let written = match &args.out {
@@ -112,7 +124,7 @@ pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> R
                     format!("cannot write `{}`: {e}", partial.display()),
                 )
             })?;
-            let w = ex::export(
+            let w = match ex::export(
                 &ledger,
                 &req,
                 &baseline,
@@ -120,7 +132,13 @@ pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> R
                 std::io::BufWriter::new(file),
             )
             .await
-            .map_err(runtime)?;
+            {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(runtime(e));
+                }
+            };
             std::fs::rename(&partial, path).map_err(|e| {
                 Failure::msg(
                     EXIT_RUNTIME,
@@ -153,7 +171,7 @@ pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> R
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
     let line = format!(
-        "exported {} ({}): {} events, {} evaluations; {} requirements: {} satisfied, {} not satisfied, {} not assessed; {} open risks; {} bytes, {}",
+        "exported {} ({}): {} events, {} evaluations; {} requirements: {} satisfied, {} not satisfied, {} not or partially assessed; {} open risks; {}; {} bytes, {}",
         framework.title(),
         format.as_str(),
         written.events,
@@ -163,6 +181,13 @@ pub async fn export(config: &Config, ledger: Arc<Ledger>, args: ExportArgs) -> R
         written.not_satisfied,
         written.not_assessed,
         written.open_risks,
+        match (written.checkpoint_size, written.anchored) {
+            (Some(n), true) => format!("anchored by the signed checkpoint of {n} events"),
+            (Some(n), false) => format!(
+                "NOT fully anchored: the checkpoint named ({n} events) is unverified or older than the period's last event"
+            ),
+            (None, _) => "NOT anchored: no signed checkpoint".to_string(),
+        },
         written.bytes,
         written.sha256,
     );

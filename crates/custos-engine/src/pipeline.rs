@@ -465,6 +465,8 @@ impl Engine {
                 .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
                     "capture_time": ci.configuration_item_capture_time, "state_digest": state_digest,
                     "controls": applicable, "failing": failing,
+                    // A deleted resource passes nothing: it is gone (exports drop it).
+                    "deleted": ci.is_deleted(),
                 }))
                 .await?;
         }

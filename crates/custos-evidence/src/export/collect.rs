@@ -75,6 +75,7 @@ pub struct EventRef {
     pub index: i64,
     pub hash: String,
     pub at: DateTime<Utc>,
+    pub kind: String,
 }
 
 impl EventRef {
@@ -84,7 +85,13 @@ impl EventRef {
             index: e.index,
             hash: e.hash.clone(),
             at: e.at,
+            kind: e.kind.clone(),
         }
+    }
+
+    /// Whether the export has an observation for it (evaluations only).
+    pub fn observed(&self) -> bool {
+        self.kind == "resource.evaluated"
     }
 }
 
@@ -101,13 +108,15 @@ pub struct Fix {
 pub struct Subject {
     pub resource: String,
     pub control: String,
-    /// The latest evaluation (or detection error) of the period.
+    /// The event that set its standing last: an evaluation, a detection error, a
+    /// rollback or an input that could not be processed.
     pub last: EventRef,
     pub failing: bool,
-    /// The first evaluation of the failing streak that is still open.
+    /// When the failing streak that is still open was first seen in the period (it may
+    /// have started before).
     pub failing_since: Option<DateTime<Utc>>,
     pub fix: Option<Fix>,
-    /// A fix of the period that was rolled back.
+    /// A fix that was rolled back (the resource is as it was before the fix).
     pub reverted: Option<String>,
     pub error: Option<String>,
 }
@@ -131,6 +140,9 @@ pub enum RequirementStatus {
     NotSatisfied,
     /// Nothing a mapped control applies to was evaluated: not satisfied.
     NotAssessed,
+    /// Some mapped controls were evaluated and passed, others were not evaluated at all:
+    /// not satisfied either.
+    PartiallyAssessed,
 }
 
 impl RequirementStatus {
@@ -139,6 +151,7 @@ impl RequirementStatus {
             RequirementStatus::Satisfied => "satisfied",
             RequirementStatus::NotSatisfied => "not-satisfied",
             RequirementStatus::NotAssessed => "not-assessed",
+            RequirementStatus::PartiallyAssessed => "partially-assessed",
         }
     }
 }
@@ -147,8 +160,9 @@ impl RequirementStatus {
 #[derive(Debug)]
 pub struct Assessment {
     pub framework: Framework,
-    /// Every control mapped to at least one of the framework's requirements, as the
-    /// policy in force now maps it (controls it no longer has: as their run mapped them).
+    /// Every control of the period and of the policy in force, mapped as the policy in
+    /// force maps it (controls it no longer has: as their run mapped them). Only those
+    /// mapped to a requirement of the framework count.
     pub controls: BTreeMap<String, ControlInfo>,
     /// Requirement -> controls mapped to it.
     pub requirements: BTreeMap<String, BTreeSet<String>>,
@@ -174,6 +188,8 @@ pub struct Assessment {
 struct Evaluated {
     controls: Vec<String>,
     failing: Vec<String>,
+    #[serde(default)]
+    deleted: bool,
 }
 
 #[derive(Deserialize)]
@@ -236,13 +252,15 @@ impl Assessment {
     fn evaluated(&mut self, e: &Event, resource: &str, controls: &Controls) -> Result<()> {
         let ev: Evaluated = serde_json::from_value(e.payload.clone()).map_err(|err| bad(e, err))?;
         self.evaluations += 1;
+        if ev.deleted {
+            // A deleted resource neither passes nor fails: it is no longer there.
+            self.gone(resource);
+            return Ok(());
+        }
         for c in &ev.controls {
             let info = controls
                 .get(c)
                 .ok_or_else(|| bad(e, format!("control `{c}` is not in its run's policy")))?;
-            if info.requirements.is_empty() {
-                continue;
-            }
             self.controls
                 .entry(c.clone())
                 .or_insert_with(|| info.clone());
@@ -272,16 +290,24 @@ impl Assessment {
         Ok(())
     }
 
-    fn detect_error(&mut self, e: &Event, resource: &str, controls: &Controls) {
-        let Some(rtype) = resource_type(resource) else {
-            return;
-        };
-        let error = e.payload["error"]
-            .as_str()
-            .unwrap_or("not recorded")
-            .to_string();
+    /// The resource is gone: it has no standing any more.
+    fn gone(&mut self, resource: &str) {
+        self.subjects.retain(|(r, _), _| r != resource);
+    }
+
+    /// The policy could not evaluate the resource (or its input could not be processed):
+    /// every control that applies to its type stands in error until it is evaluated.
+    fn cannot_evaluate(
+        &mut self,
+        e: &Event,
+        resource: &str,
+        error: String,
+        controls: &Controls,
+    ) -> Result<()> {
+        let rtype = resource_type(resource)
+            .ok_or_else(|| bad(e, format!("resource `{resource}` names no resource type")))?;
         for info in controls.values() {
-            if info.requirements.is_empty() || !info.resource_types.iter().any(|t| t == rtype) {
+            if !info.resource_types.iter().any(|t| t == rtype) {
                 continue;
             }
             self.controls
@@ -303,6 +329,7 @@ impl Assessment {
                 },
             );
         }
+        Ok(())
     }
 
     async fn executed(&mut self, ledger: &Ledger, e: &Event, resource: &str) -> Result<()> {
@@ -331,14 +358,30 @@ impl Assessment {
         Ok(())
     }
 
-    fn reverted(&mut self, e: &Event) -> Result<()> {
+    /// A rollback restored the state from before a fix: whatever was evaluated since,
+    /// the resource fails that control again.
+    async fn reverted(&mut self, ledger: &Ledger, e: &Event, resource: &str) -> Result<()> {
         let r: Reverted = serde_json::from_value(e.payload.clone()).map_err(|err| bad(e, err))?;
-        for s in self.subjects.values_mut() {
-            if s.fix.as_ref().is_some_and(|f| f.action_id == r.action_id) {
-                s.fix = None;
-                s.reverted = Some(r.action_id.clone());
-            }
-        }
+        let control = ledger.action(&r.action_id).await?.plan.control_id;
+        let key = (resource.to_string(), control.clone());
+        let since = self
+            .subjects
+            .get(&key)
+            .and_then(|s| s.failing_since.filter(|_| s.failing))
+            .unwrap_or(e.at);
+        self.subjects.insert(
+            key,
+            Subject {
+                resource: resource.to_string(),
+                control,
+                last: EventRef::of(e),
+                failing: true,
+                failing_since: Some(since),
+                fix: None,
+                reverted: Some(r.action_id),
+                error: None,
+            },
+        );
         Ok(())
     }
 
@@ -357,13 +400,46 @@ impl Assessment {
             }
             "detect.error" => {
                 let controls = self.controls_of(ledger, e).await?;
-                self.detect_error(e, resource, &controls);
+                let error = e.payload["error"]
+                    .as_str()
+                    .ok_or_else(|| bad(e, "records no error"))?
+                    .to_string();
+                self.cannot_evaluate(e, resource, error, &controls)
+            }
+            "input.dead_letter" => {
+                let controls = self.controls_of(ledger, e).await?;
+                let error = format!(
+                    "its input could not be processed: {}",
+                    e.payload["error"].as_str().unwrap_or("no reason recorded")
+                );
+                self.cannot_evaluate(e, resource, error, &controls)
+            }
+            "input.resource_gone" => {
+                self.gone(resource);
                 Ok(())
             }
             "action.executed" => self.executed(ledger, e, resource).await,
-            "action.reverted" => self.reverted(e),
+            "action.reverted" => self.reverted(ledger, e, resource).await,
             _ => Ok(()),
         }
+    }
+
+    /// Whether the named checkpoint is verified and covers every exported event.
+    pub fn anchored(&self) -> bool {
+        match (&self.checkpoint, self.last_index) {
+            (Some((c, verified)), Some(last)) => {
+                *verified && u64::try_from(last).is_ok_and(|l| l < c.size)
+            }
+            (Some((_, verified)), None) => *verified,
+            (None, _) => false,
+        }
+    }
+
+    /// Whether a (resource, control) counts: its control maps to a requirement.
+    fn counts(&self, s: &Subject) -> bool {
+        self.controls
+            .get(&s.control)
+            .is_some_and(|i| !i.requirements.is_empty())
     }
 
     /// Subjects by requirement.
@@ -386,42 +462,63 @@ impl Assessment {
         out
     }
 
-    pub fn status(subjects: &[&Subject]) -> RequirementStatus {
-        if subjects.is_empty() {
-            RequirementStatus::NotAssessed
-        } else if subjects
-            .iter()
-            .all(|s| matches!(s.standing(), Standing::Pass | Standing::Remediated))
-        {
-            RequirementStatus::Satisfied
-        } else {
-            RequirementStatus::NotSatisfied
-        }
+    /// The mapped controls of a requirement nothing was evaluated for.
+    pub fn unassessed<'a>(&'a self, requirement: &str, subjects: &[&Subject]) -> Vec<&'a str> {
+        self.requirements
+            .get(requirement)
+            .into_iter()
+            .flatten()
+            .filter(|c| !subjects.iter().any(|s| &s.control == *c))
+            .map(String::as_str)
+            .collect()
     }
 
-    /// (satisfied, not satisfied, not assessed).
+    /// A requirement's status: satisfied only when every mapped control was evaluated on
+    /// something and every (resource, control) passed or was fixed.
+    pub fn status(&self, requirement: &str, subjects: &[&Subject]) -> RequirementStatus {
+        if subjects.is_empty() {
+            return RequirementStatus::NotAssessed;
+        }
+        if subjects
+            .iter()
+            .any(|s| matches!(s.standing(), Standing::Open | Standing::Error))
+        {
+            return RequirementStatus::NotSatisfied;
+        }
+        if !self.unassessed(requirement, subjects).is_empty() {
+            return RequirementStatus::PartiallyAssessed;
+        }
+        RequirementStatus::Satisfied
+    }
+
+    /// (satisfied, not satisfied, not or partially assessed).
     pub fn requirement_counts(&self) -> (usize, usize, usize) {
         let mut n = (0, 0, 0);
-        for subjects in self.by_requirement().values() {
-            match Assessment::status(subjects) {
+        for (r, subjects) in self.by_requirement() {
+            match self.status(r, &subjects) {
                 RequirementStatus::Satisfied => n.0 += 1,
                 RequirementStatus::NotSatisfied => n.1 += 1,
-                RequirementStatus::NotAssessed => n.2 += 1,
+                RequirementStatus::NotAssessed | RequirementStatus::PartiallyAssessed => n.2 += 1,
             }
         }
         n
     }
 
-    /// What remains open at the end of the period (failing or not evaluable).
+    /// What remains open at the end of the period (failing or not evaluable), on
+    /// controls mapped to the framework.
     pub fn open(&self) -> impl Iterator<Item = &Subject> {
         self.subjects
             .values()
-            .filter(|s| matches!(s.standing(), Standing::Open | Standing::Error))
+            .filter(|s| self.counts(s) && matches!(s.standing(), Standing::Open | Standing::Error))
     }
 
-    /// The period's resources.
+    /// The period's resources (with a control mapped to the framework).
     pub fn resources(&self) -> BTreeSet<&str> {
-        self.subjects.keys().map(|(r, _)| r.as_str()).collect()
+        self.subjects
+            .values()
+            .filter(|s| self.counts(s))
+            .map(|s| s.resource.as_str())
+            .collect()
     }
 }
 
@@ -488,7 +585,7 @@ pub(super) async fn collect(
     checkpoint: Option<(CheckpointRow, bool)>,
 ) -> Result<Assessment> {
     let mut a = Assessment::new(req.framework, baseline.policy_digest.clone(), checkpoint);
-    let mut pages = Pages::new(ledger, req);
+    let mut pages = Pages::new(ledger, req, None);
     while let Some(page) = pages.next().await? {
         for e in &page {
             a.apply(ledger, e).await?;
@@ -497,12 +594,8 @@ pub(super) async fn collect(
     // The policy in force now maps the requirements (and brings the controls nothing
     // evaluated, so that their requirements are listed as not assessed).
     for m in &baseline.controls {
-        let info = ControlInfo::of(m, req.framework);
-        if info.requirements.is_empty() {
-            a.controls.remove(&m.id);
-        } else {
-            a.controls.insert(m.id.clone(), info);
-        }
+        a.controls
+            .insert(m.id.clone(), ControlInfo::of(m, req.framework));
     }
     a.index_requirements();
     Ok(a)
@@ -521,6 +614,7 @@ pub(crate) mod tests {
                 index: 0,
                 hash: "h".into(),
                 at: Utc::now(),
+                kind: "resource.evaluated".into(),
             },
             failing,
             failing_since: None,
@@ -534,24 +628,70 @@ pub(crate) mod tests {
         }
     }
 
+    fn control(id: &str, requirements: &[&str]) -> ControlInfo {
+        ControlInfo {
+            id: id.into(),
+            title: id.into(),
+            severity: "high".into(),
+            resource_types: vec!["AWS::S3::Bucket".into()],
+            requirements: requirements.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn on(control: &str, resource: &str, s: Subject) -> Subject {
+        Subject {
+            control: control.into(),
+            resource: resource.into(),
+            ..s
+        }
+    }
+
     #[test]
-    fn a_requirement_is_satisfied_only_by_evaluations_that_passed_or_were_fixed() {
-        assert_eq!(Assessment::status(&[]), RequirementStatus::NotAssessed);
+    fn a_requirement_is_satisfied_only_when_every_control_was_evaluated_and_passed_or_was_fixed() {
+        let controls = || {
+            vec![
+                control("c1", &["R"]),
+                control("c2", &["R"]),
+                control("c3", &[]),
+            ]
+        };
+        let status = |subjects: Vec<Subject>| {
+            let a = Assessment::of(Framework::Nist80053, controls(), subjects);
+            let by = a.by_requirement();
+            a.status("R", &by["R"])
+        };
         let pass = subject(false, false, false);
         let fixed = subject(true, true, false);
         let open = subject(true, false, false);
         let error = subject(false, false, true);
         assert_eq!(fixed.standing(), Standing::Remediated);
+        assert_eq!(status(vec![]), RequirementStatus::NotAssessed);
+        // Only an unmapped control evaluated: still nothing for R.
         assert_eq!(
-            Assessment::status(&[&pass, &fixed]),
+            status(vec![on("c3", "b", open.clone())]),
+            RequirementStatus::NotAssessed
+        );
+        assert_eq!(
+            status(vec![
+                on("c1", "b", pass.clone()),
+                on("c2", "b", fixed.clone())
+            ]),
             RequirementStatus::Satisfied
         );
         assert_eq!(
-            Assessment::status(&[&pass, &open]),
+            status(vec![
+                on("c1", "b", pass.clone()),
+                on("c1", "d", pass.clone())
+            ]),
+            RequirementStatus::PartiallyAssessed,
+            "c2 was never evaluated"
+        );
+        assert_eq!(
+            status(vec![on("c1", "b", pass.clone()), on("c2", "b", open)]),
             RequirementStatus::NotSatisfied
         );
         assert_eq!(
-            Assessment::status(&[&pass, &error]),
+            status(vec![on("c1", "b", pass), on("c2", "b", error)]),
             RequirementStatus::NotSatisfied
         );
         assert_eq!(

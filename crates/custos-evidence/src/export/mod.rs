@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 use std::io::Write;
 
 /// Events read per page.
-pub(crate) const PAGE: i64 = 1000;
+pub const PAGE: i64 = 1000;
 
 /// A framework custos maps its controls to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,18 +88,34 @@ impl Framework {
     /// FedRAMP use the ids of NIST's OSCAL catalog (`AC-6(9)` -> `ac-6.9`); CMMC's are
     /// tokens already; CIS and 800-171 numbers get a prefix (`2.1.4` -> `cis-2.1.4`,
     /// `3.1.1` -> `sp800-171-3.1.1`). The id as published stays in the `label` property.
+    ///
+    /// Whatever an operator's overlay maps to ends up a valid token: a character other
+    /// than a letter, digit, `.`, `-` or `_` becomes `_`, and an id that does not start
+    /// with a letter or `_` gets the prefix `req-`.
     pub fn oscal_id(self, requirement: &str) -> String {
-        match self {
-            Framework::Nist80053 | Framework::FedrampModerate => {
-                let lower = requirement.to_ascii_lowercase();
-                match lower.split_once('(') {
-                    Some((base, rest)) => format!("{base}.{}", rest.trim_end_matches(')')),
-                    None => lower,
+        let id = match self {
+            Framework::Nist80053 | Framework::FedrampModerate => requirement
+                .trim()
+                .to_ascii_lowercase()
+                .replace('(', ".")
+                .replace(')', ""),
+            Framework::CmmcL2 => requirement.trim().to_string(),
+            Framework::Cis => format!("cis-{}", requirement.trim()),
+            Framework::Nist800171 => format!("sp800-171-{}", requirement.trim()),
+        };
+        let id: String = id
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
                 }
-            }
-            Framework::CmmcL2 => requirement.to_string(),
-            Framework::Cis => format!("cis-{requirement}"),
-            Framework::Nist800171 => format!("sp800-171-{requirement}"),
+            })
+            .collect();
+        match id.chars().next() {
+            Some(c) if c.is_alphabetic() || c == '_' => id,
+            _ => format!("req-{id}"),
         }
     }
 }
@@ -144,6 +160,8 @@ pub struct Request {
     pub generated: DateTime<Utc>,
     /// custos' version, for the document's metadata.
     pub tool_version: String,
+    /// Events read per page ([`PAGE`]).
+    pub page: i64,
 }
 
 /// The policy in force now: its controls are reviewed even when nothing was evaluated.
@@ -169,30 +187,44 @@ pub struct Written {
     pub last_index: Option<i64>,
     /// The signed checkpoint the export names (size), if any.
     pub checkpoint_size: Option<u64>,
+    /// Whether that checkpoint covers every exported event.
+    pub anchored: bool,
 }
 
-/// The period's events a page at a time, in leaf order.
+/// The period's events a page at a time, in leaf order. Every pass after the first stops
+/// at the leaf the first one ended at, so that events recorded meanwhile (a run, the
+/// export's own record) cannot make the passes disagree.
 pub(crate) struct Pages<'a> {
     ledger: &'a Ledger,
     req: &'a Request,
     after: i64,
+    upto: Option<i64>,
 }
 
 impl<'a> Pages<'a> {
-    pub(crate) fn new(ledger: &'a Ledger, req: &'a Request) -> Self {
+    pub(crate) fn new(ledger: &'a Ledger, req: &'a Request, upto: Option<i64>) -> Self {
         Pages {
             ledger,
             req,
             after: -1,
+            upto,
         }
     }
 
     /// The next page; `None` after the last.
     pub(crate) async fn next(&mut self) -> Result<Option<Vec<custos_ledger::Event>>> {
-        let page = self
+        let mut page = self
             .ledger
-            .events_between(self.req.since.as_ref(), &self.req.until, self.after, PAGE)
+            .events_between(
+                self.req.since.as_ref(),
+                &self.req.until,
+                self.after,
+                self.req.page,
+            )
             .await?;
+        if let Some(upto) = self.upto {
+            page.retain(|e| e.index <= upto);
+        }
         Ok(page.last().map(|l| l.index).map(|i| {
             self.after = i;
             page
@@ -278,6 +310,7 @@ pub async fn export<W: Write>(
         open_risks: a.open().count(),
         last_index: a.last_index,
         checkpoint_size: a.checkpoint.as_ref().map(|(c, _)| c.size),
+        anchored: a.anchored(),
     })
 }
 
@@ -295,6 +328,11 @@ mod tests {
             "sp800-171-3.13.16"
         );
         assert_eq!(Framework::CmmcL2.oscal_id("SC.L2-3.13.16"), "SC.L2-3.13.16");
+        // An overlay's ids still make tokens.
+        assert_eq!(Framework::Nist80053.oscal_id("AC-2(1)(a)"), "ac-2.1.a");
+        assert_eq!(Framework::CmmcL2.oscal_id("3.1.1"), "req-3.1.1");
+        assert_eq!(Framework::Nist80053.oscal_id("SC-7 (5)"), "sc-7_.5");
+        assert_eq!(Framework::CmmcL2.oscal_id(""), "req-");
         for f in Framework::ALL {
             assert_eq!(Framework::parse(f.arg()), Some(f));
         }

@@ -28,12 +28,17 @@ pub(crate) fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// A property; OSCAL wants a value without surrounding space, and never empty.
+/// A property; OSCAL wants one line without surrounding space, and never empty.
 fn prop(name: &str, value: impl ToString) -> Value {
-    let value = value.to_string();
-    let value = match value.trim() {
-        "" => "none".to_string(),
-        v => v.to_string(),
+    let value = value
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let value = if value.is_empty() {
+        "none".to_string()
+    } else {
+        value
     };
     json!({"name": name, "ns": NS, "value": value})
 }
@@ -98,7 +103,7 @@ fn inventory_item(resource: &str) -> Value {
 }
 
 fn observation(a: &Assessment, e: &Event) -> Option<Value> {
-    let controls = a.run_controls.get(e.run_id.as_deref()?)?;
+    let controls = &a.controls;
     let listed: Vec<String> = e.payload["controls"]
         .as_array()?
         .iter()
@@ -115,6 +120,7 @@ fn observation(a: &Assessment, e: &Event) -> Option<Value> {
         .filter_map(Value::as_str)
         .collect();
     let resource = e.resource.as_deref()?;
+    let deleted = e.payload["deleted"].as_bool() == Some(true);
     let results: Vec<String> = listed
         .iter()
         .map(|c| {
@@ -138,7 +144,7 @@ fn observation(a: &Assessment, e: &Event) -> Option<Value> {
     for action in a.fixes_after.get(&e.id).into_iter().flatten() {
         evidence.push(json!({
             "href": format!("bundles/{action}.json"),
-            "description": format!("evidence bundle of the verified fix {action} (`custos evidence show {action} --out bundles/{action}.json`, checked with `custos evidence verify`)"),
+            "description": format!("evidence bundle of the fix {action}, verified by reading the resource back (`custos evidence show {action} --out bundles/{action}.json`; check it with `custos evidence verify`; a later rollback is in the assessment log)"),
             "props": [prop("action-id", action)],
         }));
     }
@@ -158,7 +164,11 @@ fn observation(a: &Assessment, e: &Event) -> Option<Value> {
     Some(json!({
         "uuid": uuid("observation", &e.id),
         "title": format!("evaluation of {resource}"),
-        "description": format!("custos evaluated the configuration item of `{resource}`: {}", results.join("; ")),
+        "description": if deleted {
+            format!("the configuration item of `{resource}` says it was deleted: it no longer counts for {}", listed.join(", "))
+        } else {
+            format!("custos evaluated the configuration item of `{resource}`: {}", results.join("; "))
+        },
         "props": props,
         "methods": ["TEST"],
         "types": [if failing.is_empty() { "control-objective" } else { "finding" }],
@@ -229,19 +239,25 @@ fn risk(a: &Assessment, s: &Subject) -> Value {
             s.resource, s.control
         ),
     };
-    json!({
+    let mut risk = json!({
         "uuid": uuid("risk", &format!("{}\n{}", s.resource, s.control)),
         "title": format!("{} fails {}", s.resource, s.control),
         "description": format!("{title}: open at the end of the period"),
         "statement": statement,
         "props": props,
         "status": "open",
-        "related-observations": [{"observation-uuid": uuid("observation", &s.last.id)}],
-    })
+    });
+    if s.last.observed() {
+        risk["related-observations"] =
+            json!([{"observation-uuid": uuid("observation", &s.last.id)}]);
+    }
+    risk
 }
 
 fn finding(a: &Assessment, req: &Request, requirement: &str, subjects: &[&Subject]) -> Value {
-    let status = Assessment::status(subjects);
+    let status = a.status(requirement, subjects);
+    let resources: std::collections::BTreeSet<&str> =
+        subjects.iter().map(|s| s.resource.as_str()).collect();
     let controls: Vec<&str> = a
         .requirements
         .get(requirement)
@@ -255,7 +271,7 @@ fn finding(a: &Assessment, req: &Request, requirement: &str, subjects: &[&Subjec
             "pass",
             format!(
                 "every one of the {} resources the custos controls {} apply to passed its latest evaluation or was fixed and verified after it; this covers what those controls check, not the whole requirement",
-                subjects.len(),
+                resources.len(),
                 controls.join(", ")
             ),
         ),
@@ -263,7 +279,7 @@ fn finding(a: &Assessment, req: &Request, requirement: &str, subjects: &[&Subjec
             "not-satisfied",
             "fail",
             format!(
-                "{} of {} resources are open or could not be evaluated on {}",
+                "{} of {} (resource, control) pairs are open or could not be evaluated on {}",
                 subjects
                     .iter()
                     .filter(|s| matches!(s.standing(), Standing::Open | Standing::Error))
@@ -280,6 +296,14 @@ fn finding(a: &Assessment, req: &Request, requirement: &str, subjects: &[&Subjec
                 controls.join(", ")
             ),
         ),
+        RequirementStatus::PartiallyAssessed => (
+            "not-satisfied",
+            "partially-assessed",
+            format!(
+                "what was evaluated passed, but nothing was evaluated for {}: not satisfied",
+                a.unassessed(requirement, subjects).join(", ")
+            ),
+        ),
     };
     let mut f = json!({
         "uuid": uuid("finding", &format!("{}\n{requirement}", req.framework.key())),
@@ -292,16 +316,21 @@ fn finding(a: &Assessment, req: &Request, requirement: &str, subjects: &[&Subjec
             lines.join("\n")
         },
         "props": [prop("label", requirement), prop("assessment", status.as_str()),
-                  prop("controls", controls.join(" ")), prop("resources", subjects.len())],
+                  prop("controls", controls.join(" ")), prop("resources", resources.len())],
         "target": {
             "type": "objective-id",
             "target-id": req.framework.oscal_id(requirement),
             "status": {"state": state, "reason": reason, "remarks": remarks},
         },
     });
-    let observations: Vec<Value> = subjects
+    let observed: std::collections::BTreeSet<&str> = subjects
         .iter()
-        .map(|s| json!({"observation-uuid": uuid("observation", &s.last.id)}))
+        .filter(|s| s.last.observed())
+        .map(|s| s.last.id.as_str())
+        .collect();
+    let observations: Vec<Value> = observed
+        .into_iter()
+        .map(|id| json!({"observation-uuid": uuid("observation", id)}))
         .collect();
     if !observations.is_empty() {
         f["related-observations"] = Value::Array(observations);
@@ -355,12 +384,18 @@ fn observed(kind: &str) -> bool {
     )
 }
 
+/// Where the first pass ended (nothing to read when the period had no event).
+pub(crate) fn upto(a: &Assessment) -> Option<i64> {
+    Some(a.last_index.unwrap_or(-1))
+}
+
 pub(crate) async fn each_event(
     ledger: &Ledger,
     req: &Request,
+    a_last: Option<i64>,
     mut f: impl FnMut(&Event) -> Result<()>,
 ) -> Result<()> {
-    let mut pages = Pages::new(ledger, req);
+    let mut pages = Pages::new(ledger, req, a_last);
     while let Some(page) = pages.next().await? {
         page.iter().try_for_each(&mut f)?;
     }
@@ -394,6 +429,7 @@ fn back_matter(a: &Assessment) -> Value {
         if let Some(p) = ledger["props"].as_array_mut() {
             p.push(prop("checkpoint-size", c.size));
             p.push(prop("checkpoint-root", &c.root));
+            p.push(prop("covers-period", a.anchored()));
         }
         ledger["base64"] = json!({
             "filename": format!("checkpoint-{:010}", c.id),
@@ -484,7 +520,7 @@ pub(super) async fn write<W: Write>(
     w.write_all(b",\"results\":[").map_err(io)?;
     w.write_all(open_object(&result)?.as_bytes()).map_err(io)?;
     let mut observations = Array::new(",\"observations\":[", "]");
-    each_event(ledger, req, |e| {
+    each_event(ledger, req, upto(a), |e| {
         if e.kind == "resource.evaluated"
             && let Some(o) = observation(a, e)
         {
@@ -506,7 +542,7 @@ pub(super) async fn write<W: Write>(
     findings.close(w)?;
     // The assessment log: an object whose `entries` must not be empty.
     let mut entries = Array::new(",\"assessment-log\":{\"entries\":[", "]}");
-    each_event(ledger, req, |e| {
+    each_event(ledger, req, upto(a), |e| {
         if observed(&e.kind) {
             return Ok(());
         }

@@ -2,7 +2,7 @@
 //! as custos' own JSON (the same rows by requirement, then every evaluation, streamed).
 
 use super::collect::{Assessment, Subject};
-use super::oscal::{each_event, open_object, time};
+use super::oscal::{each_event, open_object, time, upto};
 use super::{Request, io};
 use crate::{EvidenceError, Result};
 use serde_json::{Value, json};
@@ -40,13 +40,18 @@ const HEADER: [&str; 16] = [
     "remarks",
 ];
 
-fn row(
-    req: &Request,
-    a: &Assessment,
-    requirement: &str,
-    status: &str,
-    s: Option<&Subject>,
-) -> Vec<String> {
+/// A row: a (resource, control) of the requirement, or a mapped control nothing was
+/// evaluated for.
+enum Row<'a> {
+    Subject(&'a Subject),
+    Unassessed(&'a str),
+}
+
+fn row(req: &Request, a: &Assessment, requirement: &str, status: &str, r: Row<'_>) -> Vec<String> {
+    let s = match r {
+        Row::Subject(s) => Some(s),
+        Row::Unassessed(_) => None,
+    };
     let mut parts = s
         .map(|s| {
             s.resource
@@ -56,17 +61,14 @@ fn row(
         })
         .unwrap_or_default();
     parts.resize(4, String::new());
-    let control = s.map(|s| s.control.as_str());
-    let info = control.and_then(|c| a.controls.get(c));
+    let control = match r {
+        Row::Subject(s) => s.control.as_str(),
+        Row::Unassessed(c) => c,
+    };
+    let info = a.controls.get(control);
     let fix = s.and_then(|s| s.fix.as_ref());
     let remarks = match s {
-        None => format!(
-            "not assessed: nothing the controls {} apply to was evaluated in the period",
-            a.requirements
-                .get(requirement)
-                .map(|c| c.iter().cloned().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default()
-        ),
+        None => format!("not assessed: nothing `{control}` applies to was evaluated in the period"),
         Some(s) => match (&s.error, fix, &s.reverted) {
             (Some(e), _, _) => format!("could not be evaluated: {e}"),
             (None, Some(f), _) => f.verification.clone(),
@@ -78,7 +80,7 @@ fn row(
         req.framework.key().to_string(),
         requirement.to_string(),
         status.to_string(),
-        control.unwrap_or_default().to_string(),
+        control.to_string(),
         info.map(|i| i.title.clone()).unwrap_or_default(),
         info.map(|i| i.severity.clone()).unwrap_or_default(),
         s.map(|s| s.resource.clone()).unwrap_or_default(),
@@ -106,15 +108,16 @@ pub(super) fn csv<W: Write>(req: &Request, a: &Assessment, w: &mut W) -> Result<
         .from_writer(w);
     out.write_record(HEADER).map_err(csv_error)?;
     for (requirement, subjects) in a.by_requirement() {
-        let status = Assessment::status(&subjects).as_str();
-        let rows: Vec<Vec<String>> = if subjects.is_empty() {
-            vec![row(req, a, requirement, status, None)]
-        } else {
-            subjects
-                .iter()
-                .map(|s| row(req, a, requirement, status, Some(s)))
-                .collect()
-        };
+        let status = a.status(requirement, &subjects).as_str();
+        let rows: Vec<Vec<String>> = subjects
+            .iter()
+            .map(|s| row(req, a, requirement, status, Row::Subject(s)))
+            .chain(
+                a.unassessed(requirement, &subjects)
+                    .into_iter()
+                    .map(|c| row(req, a, requirement, status, Row::Unassessed(c))),
+            )
+            .collect();
         for r in rows {
             out.write_record(r.iter().map(|c| spreadsheet_safe(c).into_owned()))
                 .map_err(csv_error)?;
@@ -137,7 +140,8 @@ pub(super) async fn json<W: Write>(
             json!({
                 "id": r,
                 "oscal_id": req.framework.oscal_id(r),
-                "status": Assessment::status(&subjects),
+                "status": a.status(r, &subjects),
+                "unassessed_controls": a.unassessed(r, &subjects),
                 "controls": a.requirements.get(r),
                 "subjects": subjects.iter().map(|s| json!({
                     "resource": s.resource, "control": s.control, "standing": s.standing(),
@@ -160,7 +164,7 @@ pub(super) async fn json<W: Write>(
         "policies": a.policies,
         "policy_in_force": a.current_policy,
         "checkpoint": a.checkpoint.as_ref().map(|(c, verified)| json!({
-            "size": c.size, "root": c.root, "at": time(&c.at), "note": c.note, "verified": verified,
+            "size": c.size, "root": c.root, "at": time(&c.at), "note": c.note, "verified": verified, "covers_period": a.anchored(),
         })),
         "controls": a.controls,
         "requirements": requirements,
@@ -169,7 +173,7 @@ pub(super) async fn json<W: Write>(
     // Every evaluation of the period, streamed.
     w.write_all(b",\"evaluation_events\":[").map_err(io)?;
     let mut first = true;
-    each_event(ledger, req, |e| {
+    each_event(ledger, req, upto(a), |e| {
         if e.kind != "resource.evaluated" {
             return Ok(());
         }
@@ -238,6 +242,7 @@ mod tests {
             format: super::super::Format::Csv,
             generated: chrono::Utc::now(),
             tool_version: "0".into(),
+            page: 10,
         };
         let mut out = vec![];
         csv(&req, &a, &mut out).unwrap();
