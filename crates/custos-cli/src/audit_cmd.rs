@@ -2,7 +2,9 @@
 //! against the checkpoints and their witness copies. Also the checkpointer every other
 //! command and the service use.
 
-use crate::cli::{EXIT_DAMAGED, EXIT_INVALID, EXIT_OK, EXIT_RUNTIME, Failure, Output};
+use crate::cli::{
+    EXIT_DAMAGED, EXIT_INVALID, EXIT_OK, EXIT_REFUSED, EXIT_RUNTIME, Failure, Output,
+};
 use clap::Subcommand;
 use custos_engine::config::{Config, KeySource};
 use custos_evidence::audit::Auditor;
@@ -294,4 +296,69 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Delete the events recorded before a time, once an export covers them (`custos
+    /// evidence export`, from the first event to at least that time). Refused unless the
+    /// ledger verifies, its events are under a signed checkpoint and no live approval or
+    /// action is among them. A statement signed with the checkpoint key records the
+    /// horizon, so `audit verify` still verifies the whole log. Needs a policy admin.
+    Prune {
+        /// Delete events recorded before this time (RFC 3339 or a date).
+        #[arg(long)]
+        before: String,
+    },
+}
+
+pub async fn ledger_cmd(
+    config: Config,
+    ledger: Arc<Ledger>,
+    out: Output,
+    cred: Option<&str>,
+    command: LedgerCommand,
+) -> Result<u8, Failure> {
+    let LedgerCommand::Prune { before } = command;
+    let before = crate::replay_cmd::parse_time("--before", &before)?;
+    let by = crate::auth::principal(
+        &config,
+        ledger.clone(),
+        cred,
+        custos_core::identity::Permission::Prune,
+    )
+    .await?
+    .name;
+    let Some(cp) = checkpointer(&config, ledger.clone()).await? else {
+        return Err(invalid(
+            "pruning needs `[evidence] signing_key_file` or `signing_key_env`: the signed statement is what keeps the log verifiable",
+        ));
+    };
+    let key = public_key_of(&config, None)?
+        .ok_or_else(|| invalid("no public key to verify the ledger with"))?;
+    let auditor = Auditor {
+        ledger: ledger.clone(),
+        key,
+        witnesses: witnesses(&config).await,
+        cadence: cadence(&config),
+    };
+    match custos_evidence::prune::prune(&ledger, &cp, &auditor, before, &by).await {
+        Ok(p) => {
+            match out {
+                Output::Json => crate::cli::print_json(&p)?,
+                Output::Table => println!(
+                    "pruned {} events recorded before {} (the ledger now starts at event {}); removed {} approvals, {} actions and {} observation rows no remaining event speaks for; the signed statement keeps the log verifiable",
+                    p.events,
+                    before.to_rfc3339(),
+                    p.horizon,
+                    p.approvals,
+                    p.actions,
+                    p.observations
+                ),
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e @ custos_evidence::EvidenceError::Prune(_)) => Err(Failure::new(EXIT_REFUSED, e)),
+        Err(e) => Err(Failure::new(EXIT_RUNTIME, e)),
+    }
 }

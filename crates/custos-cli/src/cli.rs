@@ -276,6 +276,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::audit_cmd::AuditCommand,
     },
+    /// Retention: delete old events after an export, keeping the log verifiable.
+    Ledger {
+        #[command(subcommand)]
+        command: crate::audit_cmd::LedgerCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -501,6 +506,10 @@ async fn run_command(
         Command::Audit { command } => {
             let (config, ledger) = open_ledger(cfg, db).await?;
             crate::audit_cmd::audit(config, ledger, out, command).await
+        }
+        Command::Ledger { command } => {
+            let (config, ledger) = open_ledger(cfg, db).await?;
+            crate::audit_cmd::ledger_cmd(config, ledger, out, cred, command).await
         }
         Command::Serve { listen, worker } => {
             crate::serve_cmd::serve(crate::serve_cmd::ServeArgs {

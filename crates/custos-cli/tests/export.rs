@@ -581,6 +581,57 @@ async fn the_export_of_a_real_run_validates_and_says_what_localstack_shows() {
         exported[0]["payload"]["written"]["sha256"],
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
     );
+
+    // Retention. Only a policy admin prunes; events of live work are never pruned.
+    let all = env.all_events();
+    let first_run = all.iter().find(|e| e["kind"] == "run.started").unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last_run = all
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "run.started")
+        .unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let denied = env.custos_as("alice", &["ledger", "prune", "--before", &first_run]);
+    assert_eq!(denied.status.code(), Some(6), "{}", text(&denied));
+    let live = env.custos_as("admin", &["ledger", "prune", "--before", &last_run]);
+    assert_eq!(live.status.code(), Some(5), "{}", text(&live));
+    assert!(
+        text(&live).contains("live work would lose its events: approval apr-"),
+        "{}",
+        text(&live)
+    );
+    let before = env.all_events().len();
+    // Everything before the first run (principals and tokens) goes; the log still verifies.
+    let pruned = env.json_as("admin", &["ledger", "prune", "--before", &first_run]);
+    let gone = all.iter().position(|e| e["kind"] == "run.started").unwrap() as u64;
+    assert_eq!(
+        (pruned["horizon"].as_u64(), pruned["events"].as_u64()),
+        (Some(gone), Some(gone)),
+        "{pruned:#}"
+    );
+    let report = env.json(&["audit", "verify", "--public-key", public.to_str().unwrap()]);
+    assert_eq!(report["counts"], serde_json::json!({}), "{report:#}");
+    assert_eq!(report["pruned"], gone);
+    assert_eq!(
+        report["events"].as_u64().unwrap(),
+        before as u64 - gone + 1,
+        "the prune's own event stays"
+    );
+    let history = env.json(&["history", "--verify", "--limit", "5"]);
+    assert_eq!(history["chain"]["events"], report["events"], "{history:#}");
+    assert_eq!(history["chain"]["first_bad"], Value::Null, "{history:#}");
+    // And the evidence of the period that remains still exports and validates.
+    let out = env.custos(&["evidence", "export", "--framework", "nist-800-53"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        pytools::oscal_errors(&String::from_utf8(out.stdout).unwrap()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -72,6 +72,8 @@ pub enum Permission {
     ResetBreaker,
     /// Create principals, give and take roles, issue and revoke tokens.
     ManagePrincipals,
+    /// Delete ledger events older than a date (after an export).
+    Prune,
 }
 
 impl Permission {
@@ -88,6 +90,7 @@ impl Permission {
             Permission::Resume => "resume",
             Permission::ResetBreaker => "reset_breaker",
             Permission::ManagePrincipals => "manage_principals",
+            Permission::Prune => "prune",
         }
     }
 
@@ -105,7 +108,7 @@ impl Permission {
             Permission::Pause => &[Operator, Reviewer, PolicyAdmin, Service],
             Permission::Resume => &[Operator, PolicyAdmin],
             Permission::ResetBreaker => &[Operator],
-            Permission::ManagePrincipals => &[PolicyAdmin],
+            Permission::ManagePrincipals | Permission::Prune => &[PolicyAdmin],
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct AuditReport {
     pub pending: u64,
     /// Stretches longer than the interval without a checkpoint.
     pub gaps: Vec<Gap>,
+    /// Events before this leaf were pruned under a signed statement that verified.
+    pub pruned: u64,
     /// Findings per kind.
     pub counts: BTreeMap<DamageKind, u64>,
     /// The findings, first bad event first (at most [`MAX_LISTED`]).
@@ -143,6 +145,13 @@ impl Auditor {
             copies.push((w.location(), w.copies().await?));
         }
         let stored = self.ledger.projections().await?;
+        let (horizon, refused) = match self.ledger.latest_prune().await? {
+            None => (None, None),
+            Some(p) => match crate::prune::open_statement(&self.ledger, &p, &self.key).await {
+                Ok(h) => (Some(h), None),
+                Err(reason) => (None, Some(format!("prune statement {}: {reason}", p.id))),
+            },
+        };
         let mut report = assess(
             rows,
             &checkpoints,
@@ -150,7 +159,20 @@ impl Auditor {
             &self.key,
             self.ledger.now(),
             self.cadence,
+            horizon,
         );
+        if let Some(detail) = refused {
+            *report.counts.entry(DamageKind::BadCheckpoint).or_default() += 1;
+            report.damage.insert(
+                0,
+                Damage {
+                    kind: DamageKind::BadCheckpoint,
+                    index: None,
+                    seq: None,
+                    detail,
+                },
+            );
+        }
         for detail in told.differences(&stored) {
             *report.counts.entry(DamageKind::StateMismatch).or_default() += 1;
             if report.damage.len() < MAX_LISTED {
@@ -353,6 +375,16 @@ fn longest_increasing(keys: &[u64]) -> Vec<bool> {
 }
 
 /// The verdict over collected rows, checkpoints and witness copies.
+/// Where a verified prune left the log: the first kept leaf, the hash it links to, and
+/// the stored tree hashes of the pruned leaves (their root checked against the statement).
+#[derive(Debug)]
+pub struct Horizon {
+    pub size: u64,
+    pub last_hash: [u8; 32],
+    pub prefix: VecReader,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn assess(
     rows: Vec<Row>,
     checkpoints: &[CheckpointRow],
@@ -360,7 +392,9 @@ pub fn assess(
     key: &PublicKey,
     now: DateTime<Utc>,
     cadence: Cadence,
+    horizon: Option<Horizon>,
 ) -> AuditReport {
+    let start = horizon.as_ref().map_or(0, |h| h.size);
     let mut f = Findings {
         list: vec![],
         counts: BTreeMap::new(),
@@ -404,11 +438,11 @@ pub fn assess(
         }
     }
 
-    // 3. Chain order: every index from 0 on, once.
+    // 3. Chain order: every index from 0 (or the prune horizon) on, once.
     let mut by_index: Vec<usize> = stored.iter().map(|&(p, _)| p).collect();
     by_index.sort_by_key(|&p| (rows[p].index, rows[p].seq));
     let mut ordered: Vec<&Row> = Vec::with_capacity(by_index.len());
-    let mut expect = 0u64;
+    let mut expect = start;
     let mut first_gap: Option<u64> = None;
     for &p in &by_index {
         let r = &rows[p];
@@ -442,7 +476,10 @@ pub fn assess(
     let length = expect;
 
     // 4. Links: each event names the hash of the one before it.
-    let genesis = chain::hash_bytes(custos_ledger::GENESIS);
+    let genesis = match &horizon {
+        Some(h) => Some(h.last_hash),
+        None => chain::hash_bytes(custos_ledger::GENESIS),
+    };
     let mut edited_before: Option<u64> = f
         .list
         .iter()
@@ -451,7 +488,7 @@ pub fn assess(
         .min();
     for (k, r) in ordered.iter().enumerate() {
         let Some(i) = r.index else { continue };
-        let expected_prev = if i == 0 {
+        let expected_prev = if i == start {
             genesis
         } else if k > 0 && ordered[k - 1].index == Some(i - 1) {
             ordered[k - 1].hash
@@ -459,10 +496,12 @@ pub fn assess(
             continue;
         };
         if r.content_ok && r.prev != expected_prev {
-            let (at, detail) = if i == 0 {
+            let (at, detail) = if i == start {
                 (
-                    0,
-                    "event 0 does not start from the genesis hash".to_string(),
+                    start,
+                    format!(
+                        "event {start} does not start from the genesis hash or the prune horizon's"
+                    ),
                 )
             } else {
                 (
@@ -473,7 +512,11 @@ pub fn assess(
                     ),
                 )
             };
-            let seq = if i == 0 { r.seq } else { ordered[k - 1].seq };
+            let seq = if i == start {
+                r.seq
+            } else {
+                ordered[k - 1].seq
+            };
             f.add(DamageKind::Edited, Some(at), Some(seq), detail);
             edited_before = Some(edited_before.map_or(at, |e| e.min(at)));
         }
@@ -481,9 +524,14 @@ pub fn assess(
 
     // 5. The tree over the unbroken prefix, from the stored hashes.
     let contiguous = first_gap.unwrap_or(length);
-    let mut tree = VecReader::default();
-    let mut built = 0u64;
-    for r in ordered.iter().take(contiguous as usize) {
+    let (mut tree, mut built) = match horizon {
+        Some(h) => (h.prefix, h.size),
+        None => (VecReader::default(), 0u64),
+    };
+    for r in ordered
+        .iter()
+        .take(contiguous.saturating_sub(start) as usize)
+    {
         let Some(h) = r.hash else { break };
         if tree.push_leaf(built, chain::leaf_hash(&h)).is_err() {
             break;
@@ -676,6 +724,7 @@ pub fn assess(
         anchored_at: anchored.1,
         pending,
         gaps,
+        pruned: start,
         counts: f.counts,
         damage,
     }

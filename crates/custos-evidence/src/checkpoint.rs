@@ -97,6 +97,16 @@ impl Checkpointer {
         self.cadence
     }
 
+    /// The log's origin (the key's name).
+    pub fn origin(&self) -> &str {
+        self.key.name()
+    }
+
+    /// Sign another statement about the log with the checkpoint key (a prune).
+    pub fn sign_note(&self, text: &[u8]) -> Result<String> {
+        self.key.sign_note(text)
+    }
+
     pub fn witnesses(&self) -> &[Arc<dyn Witness>] {
         &self.witnesses
     }

@@ -10,12 +10,14 @@
 //!   and say what kind of damage it finds.
 //! - [`bundle`]: one action's evidence with inclusion proofs, checked offline.
 //! - [`export`]: a framework's requirements over a period as OSCAL, CSV or JSON.
+//! - [`prune`]: retention under a signed statement that keeps verification whole.
 
 pub mod audit;
 pub mod bundle;
 pub mod checkpoint;
 pub mod export;
 pub mod keys;
+pub mod prune;
 pub mod witness;
 
 pub use audit::{AuditReport, Damage, DamageKind};
@@ -33,6 +35,8 @@ pub enum EvidenceError {
     PublicKey { source_name: String, reason: String },
     #[error("cannot sign checkpoint: {0}")]
     Sign(String),
+    #[error("prune refused: {0}")]
+    Prune(String),
     #[error("export: {0}")]
     Export(String),
     #[error("evidence bundle: {0}")]

@@ -156,16 +156,7 @@ impl Case {
     }
 
     async fn audit(&self) -> AuditReport {
-        let w = self.witness();
-        Auditor {
-            ledger: self.ledger.clone(),
-            key: self.key.clone(),
-            witnesses: vec![w],
-            cadence: Cadence::default(),
-        }
-        .verify()
-        .await
-        .unwrap()
+        self.auditor().verify().await.unwrap()
     }
 }
 
@@ -617,4 +608,186 @@ async fn a_lost_witness_copy_is_published_again_by_the_next_checkpoint() {
     assert!(signed.failed.is_empty(), "{:?}", signed.failed);
     assert_eq!(std::fs::read(&lost).unwrap(), original);
     assert!(c.audit().await.intact());
+}
+
+impl Case {
+    fn auditor(&self) -> Auditor {
+        Auditor {
+            ledger: self.ledger.clone(),
+            key: self.key.clone(),
+            witnesses: vec![self.witness()],
+            cadence: Cadence::default(),
+        }
+    }
+
+    /// Record an export from the first event to `until` (what `evidence export` writes).
+    async fn exported(&self, until: &str) {
+        self.ledger
+            .append(
+                None,
+                "evidence.exported",
+                None,
+                &json!({"framework": "nist-800-53-r5", "format": "oscal", "since": null, "until": until}),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The time event `index` was recorded at.
+    async fn at(&self, index: i64) -> chrono::DateTime<chrono::Utc> {
+        let at: String = sqlx::query_scalar("SELECT at FROM events WHERE leaf_index = ?")
+            .bind(index)
+            .fetch_one(self.ledger.pool())
+            .await
+            .unwrap();
+        chrono::DateTime::parse_from_rfc3339(&at).unwrap().into()
+    }
+
+    /// Prune the first half (events 0 to 4,999) after an export covering it.
+    async fn prune_half(&self) -> custos_ledger::Pruned {
+        let before = self.at(5000).await;
+        self.exported(&before.to_rfc3339()).await;
+        let (cp, _) = self.checkpointer().await;
+        custos_evidence::prune::prune(&self.ledger, &cp, &self.auditor(), before, "admin")
+            .await
+            .unwrap()
+    }
+
+    async fn count(&self, q: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(q.to_string()))
+            .fetch_one(self.ledger.pool())
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_prune_only_follows_an_export_and_keeps_the_log_verifiable() {
+    let c = case().await;
+    let (cp, _) = c.checkpointer().await;
+    let before = c.at(5000).await;
+    // No export covers the events: refused, nothing deleted.
+    let refused = custos_evidence::prune::prune(&c.ledger, &cp, &c.auditor(), before, "admin")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("no export covers the events"), "{refused}");
+    assert_eq!(c.count("SELECT COUNT(*) FROM events").await, EVENTS as i64);
+
+    let pruned = c.prune_half().await;
+    assert_eq!((pruned.horizon, pruned.events), (5000, 5000));
+    assert_eq!(c.count("SELECT MIN(leaf_index) FROM events").await, 5000);
+    // The export's record and the prune's own event were added: 5,002 events remain.
+    let r = c.audit().await;
+    assert!(r.intact(), "{:#?}", r.damage);
+    assert_eq!((r.pruned, r.events), (5000, 5002));
+    assert_eq!((r.anchored, r.pending), (EVENTS + 2, 0));
+    assert_eq!(c.ledger.verify_chain().await.unwrap().first_bad, None);
+    // The log goes on: new events extend the same tree and verify.
+    c.ledger
+        .append(None, "test.event", None, &json!({"after": "prune"}))
+        .await
+        .unwrap();
+    cp.checkpoint().await.unwrap();
+    let r = c.audit().await;
+    assert!(r.intact(), "{:#?}", r.damage);
+    assert_eq!(r.anchored, EVENTS + 3);
+    // The deleted events cannot come back through the trigger's door: the horizon only
+    // lets events below it go.
+    let kept = sqlx::query("DELETE FROM events WHERE leaf_index = 6000")
+        .execute(c.ledger.pool())
+        .await;
+    assert!(kept.is_err(), "an event above the horizon was deleted");
+}
+
+#[tokio::test]
+async fn damage_above_the_horizon_is_still_found() {
+    let c = case().await;
+    c.prune_half().await;
+    c.drop_triggers().await;
+    let edited = [5100u64, 7777, 9998];
+    for i in edited {
+        c.sql(&format!(
+            "UPDATE events SET payload = json_set(payload, '$.i', 999) WHERE leaf_index = {i}"
+        ))
+        .await;
+    }
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::Edited, 3)]),
+        "{:#?}",
+        r.damage
+    );
+    assert_eq!(
+        indexes(&r, DamageKind::Edited),
+        edited.into_iter().collect()
+    );
+}
+
+#[tokio::test]
+async fn a_horizon_moved_without_the_key_is_refused_and_the_events_it_hid_are_deleted() {
+    let c = case().await;
+    c.prune_half().await;
+    c.drop_triggers().await;
+    // An attacker with the database: a statement for a later horizon signed by another
+    // key, and the events below it deleted.
+    let row = c.ledger.latest_prune().await.unwrap().unwrap();
+    let (other, _) = SigningKey::generate(ORIGIN).unwrap();
+    let forged = custos_ledger::PruneRow {
+        horizon: 6000,
+        last_hash: c.ledger.event_hash(5999).await.unwrap(),
+        root: c.ledger.tree_root(6000).await.unwrap().to_string(),
+        ..row
+    };
+    let note = SigningKey::parse(&other, "other")
+        .unwrap()
+        .sign_note(custos_evidence::prune::statement_text(ORIGIN, &forged).as_bytes())
+        .unwrap();
+    c.sql(&format!(
+        "INSERT INTO ledger_prunes (horizon, last_hash, root, export_event, note, at) VALUES (6000, '{}', '{}', '{}', '{}', '{}')",
+        forged.last_hash, forged.root, forged.export_event, note.replace('\'', "''"), "2026-11-23T00:00:00Z"
+    ))
+    .await;
+    c.sql("DELETE FROM events WHERE leaf_index < 6000").await;
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::BadCheckpoint, 1), (DamageKind::Deleted, 1)]),
+        "{:#?}",
+        r.damage
+    );
+    assert!(
+        r.damage
+            .iter()
+            .any(|d| d.detail.contains("prune statement") && d.detail.contains("not signed by"))
+    );
+    let deleted = r
+        .damage
+        .iter()
+        .find(|d| d.kind == DamageKind::Deleted)
+        .unwrap();
+    assert_eq!(deleted.detail, "events 0 to 5999 (6000) are missing");
+}
+
+#[tokio::test]
+async fn a_changed_tree_hash_below_the_horizon_breaks_the_statement() {
+    let c = case().await;
+    c.prune_half().await;
+    c.sql("UPDATE merkle_hashes SET hash = zeroblob(32) WHERE idx = 17")
+        .await;
+    let r = c.audit().await;
+    // Without a statement to trust, the pruned events count as deleted too.
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::BadCheckpoint, 1), (DamageKind::Deleted, 1)]),
+        "{:#?}",
+        r.damage
+    );
+    assert!(
+        r.damage.iter().any(|d| d.kind == DamageKind::BadCheckpoint
+            && d.detail.contains("the kept tree hashes are not one tree")),
+        "{:#?}",
+        r.damage
+    );
 }

@@ -19,6 +19,7 @@ mod guard;
 mod identity;
 mod inputs;
 pub mod merkle;
+mod prune;
 mod replay;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
@@ -29,6 +30,7 @@ pub use guard::{
 };
 pub use identity::{PrincipalRow, TokenRow};
 pub use inputs::{DeadLetter, Projections};
+pub use prune::{PruneRow, Pruned};
 
 use chrono::{DateTime, Utc};
 use custos_core::{Clock, ResourceRef, SystemClock, canonical_json};
@@ -396,7 +398,12 @@ impl Ledger {
         let rows = sqlx::query("SELECT * FROM events ORDER BY seq ASC")
             .fetch_all(&self.pool)
             .await?;
-        let mut prev = GENESIS.to_string();
+        // After a prune the chain starts at the horizon, from the hash the statement names
+        // (`audit verify` checks the statement's signature; this checks the links).
+        let (mut prev, start) = match self.latest_prune().await? {
+            Some(p) => (p.last_hash, p.horizon as i64),
+            None => (GENESIS.to_string(), 0),
+        };
         let mut first_bad = None;
         for (position, row) in rows.iter().enumerate() {
             let Ok(e) = Self::event_from_row(row) else {
@@ -404,7 +411,7 @@ impl Ledger {
                 break;
             };
             if e.prev_hash != prev
-                || e.index != position as i64
+                || e.index != start + position as i64
                 || !Self::hash_matches(row, &e).unwrap_or(false)
             {
                 first_bad = Some(e.seq);

@@ -147,7 +147,7 @@ fn tree_err(e: tlog_tiles::Error) -> LedgerError {
     }
 }
 
-fn to_hash(bytes: &[u8]) -> Result<Hash> {
+pub(crate) fn to_hash(bytes: &[u8]) -> Result<Hash> {
     <[u8; 32]>::try_from(bytes)
         .map(Hash)
         .map_err(|_| LedgerError::Corrupt {
@@ -258,10 +258,14 @@ impl Ledger {
         let mut prev: Option<String> = if t == 0 {
             Some(crate::GENESIS.to_string())
         } else {
-            sqlx::query_scalar("SELECT hash FROM events WHERE leaf_index = ?")
-                .bind(t as i64 - 1)
-                .fetch_optional(&mut *tx)
-                .await?
+            // The event before, or (when it was pruned) the hash its prune statement names.
+            sqlx::query_scalar(
+                "SELECT COALESCE((SELECT hash FROM events WHERE leaf_index = ?1),
+                                 (SELECT last_hash FROM ledger_prunes WHERE horizon = ?1 + 1 ORDER BY id DESC LIMIT 1))",
+            )
+            .bind(t as i64 - 1)
+            .fetch_one(&mut *tx)
+            .await?
         };
         loop {
             let rows = sqlx::query(
