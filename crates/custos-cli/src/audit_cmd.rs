@@ -342,7 +342,10 @@ pub async fn ledger_cmd(
         witnesses: witnesses(&config).await,
         cadence: cadence(&config),
     };
-    match custos_evidence::prune::prune(&ledger, &cp, &auditor, before, &by).await {
+    // The guard counts recent actions (blast radius, breaker): their rows must stay.
+    let lookback =
+        chrono::Duration::hours(config.gate.window_hours).max(config.guard.breaker.window);
+    match custos_evidence::prune::prune(&ledger, &cp, &auditor, before, lookback, &by).await {
         Ok(p) => {
             match out {
                 Output::Json => crate::cli::print_json(&p)?,

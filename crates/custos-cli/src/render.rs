@@ -546,6 +546,13 @@ pub fn history(events: &[Event], chain: Option<&ChainReport>) -> String {
     let mut out = format!("{t}\n");
     if let Some(c) = chain {
         match c.first_bad {
+            None if c.starts_at > 0 => {
+                let _ = writeln!(
+                    out,
+                    "hash chain intact from event {} (the events before it were pruned; `custos audit verify` checks the signed prune statement): {} events, head {}",
+                    c.starts_at, c.events, c.head
+                );
+            }
             None => {
                 let _ = writeln!(
                     out,

@@ -145,13 +145,32 @@ impl Auditor {
             copies.push((w.location(), w.copies().await?));
         }
         let stored = self.ledger.projections().await?;
-        let (horizon, refused) = match self.ledger.latest_prune().await? {
-            None => (None, None),
-            Some(p) => match crate::prune::open_statement(&self.ledger, &p, &self.key).await {
-                Ok(h) => (Some(h), None),
-                Err(reason) => (None, Some(format!("prune statement {}: {reason}", p.id))),
-            },
-        };
+        // Every prune statement must open, and horizons only move forward; the log is
+        // verified from the furthest horizon that a valid statement vouches for.
+        let mut refused: Vec<String> = vec![];
+        let mut horizon: Option<Horizon> = None;
+        let mut last = 0u64;
+        for (id, row) in self.ledger.prunes().await? {
+            let row = match row {
+                Ok(r) => r,
+                Err(reason) => {
+                    refused.push(format!("prune statement {id}: unreadable ({reason})"));
+                    continue;
+                }
+            };
+            if row.horizon <= last {
+                refused.push(format!(
+                    "prune statement {id}: its horizon {} does not move past {last} (a statement replayed or inserted)",
+                    row.horizon
+                ));
+            }
+            last = last.max(row.horizon);
+            match crate::prune::open_statement(&self.ledger, &row, &self.key).await {
+                Ok(h) if horizon.as_ref().is_none_or(|k| h.size > k.size) => horizon = Some(h),
+                Ok(_) => {}
+                Err(reason) => refused.push(format!("prune statement {id}: {reason}")),
+            }
+        }
         let mut report = assess(
             rows,
             &checkpoints,
@@ -161,7 +180,7 @@ impl Auditor {
             self.cadence,
             horizon,
         );
-        if let Some(detail) = refused {
+        for detail in refused.into_iter().rev() {
             *report.counts.entry(DamageKind::BadCheckpoint).or_default() += 1;
             report.damage.insert(
                 0,

@@ -102,8 +102,13 @@ pub async fn prune(
     checkpointer: &Checkpointer,
     auditor: &Auditor,
     before: DateTime<Utc>,
+    guard_lookback: chrono::Duration,
     by: &str,
 ) -> Result<Pruned> {
+    let now = ledger.now();
+    if before > now {
+        return Err(refused(format!("{before} is in the future")));
+    }
     let first = ledger
         .first_event_at()
         .await?
@@ -148,18 +153,59 @@ pub async fn prune(
             report.anchored
         )));
     }
-    let live = ledger.live_work_before(horizon).await?;
+    let live = ledger
+        .live_work_before(horizon, &(now - guard_lookback))
+        .await?;
     if !live.is_empty() {
         return Err(refused(format!(
             "live work would lose its events: {} (wait until it ends, or prune earlier)",
             live.join(", ")
         )));
     }
+    // The root signed is recomputed from the events (which the audit just verified), and
+    // the stored tree that will be kept must be exactly that tree.
+    // From the previous horizon on (its kept hashes were just verified by the audit).
+    let mut tree = if current > 0 {
+        ledger.stored_prefix(current).await?
+    } else {
+        VecReader::default()
+    };
+    let mut last_hash = String::new();
+    let mut n = current;
+    while n < horizon {
+        let page = ledger.raw_events_from(n as i64, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page.into_iter().take((horizon - n).min(1000) as usize) {
+            if e.index != Some(n as i64) {
+                return Err(refused(format!("event {n} is missing or out of order")));
+            }
+            let hash = chain::hash_bytes(&e.hash)
+                .ok_or_else(|| refused(format!("event {n} has an unreadable hash")))?;
+            tree.push_leaf(n, chain::leaf_hash(&hash))
+                .map_err(|e| refused(format!("cannot rebuild the tree: {e}")))?;
+            last_hash = e.hash;
+            n += 1;
+        }
+    }
+    if n != horizon {
+        return Err(refused(format!(
+            "the log has {n} of the {horizon} events to prune"
+        )));
+    }
+    if ledger.stored_prefix(horizon).await?.0 != tree.0 {
+        return Err(refused(
+            "the stored tree hashes differ from the tree of the events: they would be kept as the pruned events' only trace",
+        ));
+    }
+    let root = tlog_tiles::tree_hash(horizon, &tree)
+        .map_err(|e| refused(format!("cannot compute the root: {e}")))?;
     let mut row = PruneRow {
         id: 0,
         horizon,
-        last_hash: ledger.event_hash(horizon - 1).await?,
-        root: ledger.tree_root(horizon).await?.to_string(),
+        last_hash,
+        root: root.to_string(),
         export_event: export,
         note: String::new(),
         at: ledger.now(),

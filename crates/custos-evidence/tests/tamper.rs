@@ -643,14 +643,33 @@ impl Case {
         chrono::DateTime::parse_from_rfc3339(&at).unwrap().into()
     }
 
+    /// Prune the events recorded before event `index` (no export made here).
+    async fn prune_before(
+        &self,
+        index: i64,
+    ) -> Result<custos_ledger::Pruned, custos_evidence::EvidenceError> {
+        let (cp, _) = self.checkpointer().await;
+        let before = self.at(index).await;
+        custos_evidence::prune::prune(
+            &self.ledger,
+            &cp,
+            &self.auditor(),
+            before,
+            chrono::Duration::hours(24),
+            "admin",
+        )
+        .await
+    }
+
+    /// Export up to event `index`, then prune before it.
+    async fn export_and_prune(&self, index: i64) -> custos_ledger::Pruned {
+        self.exported(&self.at(index).await.to_rfc3339()).await;
+        self.prune_before(index).await.unwrap()
+    }
+
     /// Prune the first half (events 0 to 4,999) after an export covering it.
     async fn prune_half(&self) -> custos_ledger::Pruned {
-        let before = self.at(5000).await;
-        self.exported(&before.to_rfc3339()).await;
-        let (cp, _) = self.checkpointer().await;
-        custos_evidence::prune::prune(&self.ledger, &cp, &self.auditor(), before, "admin")
-            .await
-            .unwrap()
+        self.export_and_prune(5000).await
     }
 
     async fn count(&self, q: &str) -> i64 {
@@ -665,12 +684,8 @@ impl Case {
 async fn a_prune_only_follows_an_export_and_keeps_the_log_verifiable() {
     let c = case().await;
     let (cp, _) = c.checkpointer().await;
-    let before = c.at(5000).await;
     // No export covers the events: refused, nothing deleted.
-    let refused = custos_evidence::prune::prune(&c.ledger, &cp, &c.auditor(), before, "admin")
-        .await
-        .unwrap_err()
-        .to_string();
+    let refused = c.prune_before(5000).await.unwrap_err().to_string();
     assert!(refused.contains("no export covers the events"), "{refused}");
     assert_eq!(c.count("SELECT COUNT(*) FROM events").await, EVENTS as i64);
 
@@ -767,7 +782,8 @@ async fn a_horizon_moved_without_the_key_is_refused_and_the_events_it_hid_are_de
         .iter()
         .find(|d| d.kind == DamageKind::Deleted)
         .unwrap();
-    assert_eq!(deleted.detail, "events 0 to 5999 (6000) are missing");
+    // Verified from the genuine horizon: exactly the events the forged one hid.
+    assert_eq!(deleted.detail, "events 5000 to 5999 (1000) are missing");
 }
 
 #[tokio::test]
@@ -789,5 +805,58 @@ async fn a_changed_tree_hash_below_the_horizon_breaks_the_statement() {
             && d.detail.contains("the kept tree hashes are not one tree")),
         "{:#?}",
         r.damage
+    );
+}
+
+#[tokio::test]
+async fn a_statement_row_alone_does_not_let_events_be_deleted() {
+    let c = case().await;
+    c.prune_half().await;
+    // A second row copied from the genuine one, with a later horizon: the trigger still
+    // refuses (only the prune's own transaction lifts it).
+    c.sql("INSERT INTO ledger_prunes (horizon, last_hash, root, export_event, note, at) SELECT 9000, last_hash, root, export_event, note, at FROM ledger_prunes")
+        .await;
+    let deleted = sqlx::query("DELETE FROM events WHERE leaf_index = 5000")
+        .execute(c.ledger.pool())
+        .await;
+    assert!(deleted.is_err(), "a statement row let an event be deleted");
+    // And the row itself is reported.
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::BadCheckpoint, 1)]),
+        "{:#?}",
+        r.damage
+    );
+}
+
+#[tokio::test]
+async fn a_second_prune_verifies_and_a_replayed_older_statement_is_found() {
+    let c = case().await;
+    c.prune_half().await;
+    let second = c.export_and_prune(7000).await;
+    assert_eq!((second.horizon, second.events), (7000, 2000));
+    let r = c.audit().await;
+    assert!(r.intact(), "{:#?}", r.damage);
+    assert_eq!(r.pruned, 7000);
+    // The first (genuine, validly signed) statement inserted again as the newest.
+    c.drop_triggers().await;
+    c.sql("INSERT INTO ledger_prunes (horizon, last_hash, root, export_event, note, at) SELECT horizon, last_hash, root, export_event, note, at FROM ledger_prunes WHERE horizon = 5000")
+        .await;
+    let r = c.audit().await;
+    assert_eq!(
+        r.counts,
+        counts(&[(DamageKind::BadCheckpoint, 1)]),
+        "{:#?}",
+        r.damage
+    );
+    assert!(
+        r.damage[0].detail.contains("does not move past 7000"),
+        "{:#?}",
+        r.damage
+    );
+    assert_eq!(
+        r.pruned, 7000,
+        "the log is still verified from the furthest valid horizon"
     );
 }

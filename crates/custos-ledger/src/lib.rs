@@ -126,6 +126,10 @@ pub struct Run {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainReport {
     pub events: u64,
+    /// The first event held: 0, or a prune horizon (whose signed statement this check
+    /// does not verify: `custos audit verify` does).
+    #[serde(default)]
+    pub starts_at: u64,
     pub head: String,
     /// Sequence number of the first event whose hash does not match, if any.
     pub first_bad: Option<i64>,
@@ -421,6 +425,7 @@ impl Ledger {
         }
         Ok(ChainReport {
             events: rows.len() as u64,
+            starts_at: start as u64,
             head: prev,
             first_bad,
         })

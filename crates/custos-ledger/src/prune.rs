@@ -35,28 +35,48 @@ pub struct Pruned {
 }
 
 impl Ledger {
-    /// The newest prune, if any.
-    pub async fn latest_prune(&self) -> Result<Option<PruneRow>> {
-        let row = sqlx::query("SELECT * FROM ledger_prunes ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&self.pool)
+    /// Every prune statement row, oldest first; a row that cannot be read is given as the
+    /// reason (`audit verify` reports it as damage).
+    pub async fn prunes(&self) -> Result<Vec<(i64, std::result::Result<PruneRow, String>)>> {
+        let rows = sqlx::query("SELECT * FROM ledger_prunes ORDER BY id ASC")
+            .fetch_all(&self.pool)
             .await?;
-        row.map(|r| {
-            let horizon: i64 = r.try_get("horizon")?;
-            Ok(PruneRow {
-                id: r.try_get("id")?,
-                horizon: u64::try_from(horizon).map_err(|_| LedgerError::Corrupt {
-                    table: "ledger_prunes",
-                    column: "horizon",
-                    value: horizon.to_string(),
-                })?,
-                last_hash: r.try_get("last_hash")?,
-                root: r.try_get("root")?,
-                export_event: r.try_get("export_event")?,
-                note: r.try_get("note")?,
-                at: parse_ts("ledger_prunes", "at", &r.try_get::<String, _>("at")?)?,
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: i64 = r.try_get("id").unwrap_or_default();
+                (id, Self::prune_row(r))
             })
+            .collect())
+    }
+
+    fn prune_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<PruneRow, String> {
+        let text = |c: &str| r.try_get::<String, _>(c).map_err(|e| format!("`{c}`: {e}"));
+        let horizon: i64 = r
+            .try_get("horizon")
+            .map_err(|e| format!("`horizon`: {e}"))?;
+        Ok(PruneRow {
+            id: r.try_get("id").map_err(|e| format!("`id`: {e}"))?,
+            horizon: u64::try_from(horizon).map_err(|_| format!("`horizon` {horizon}"))?,
+            last_hash: text("last_hash")?,
+            root: text("root")?,
+            export_event: text("export_event")?,
+            note: text("note")?,
+            at: parse_ts("ledger_prunes", "at", &text("at")?).map_err(|e| e.to_string())?,
         })
-        .transpose()
+    }
+
+    /// The newest prune, if any (unchecked: `audit verify` checks its signature).
+    pub async fn latest_prune(&self) -> Result<Option<PruneRow>> {
+        match self.prunes().await?.pop() {
+            None => Ok(None),
+            Some((_, Ok(row))) => Ok(Some(row)),
+            Some((id, Err(reason))) => Err(LedgerError::Corrupt {
+                table: "ledger_prunes",
+                column: "row",
+                value: format!("{id}: {reason}"),
+            }),
+        }
     }
 
     /// The first leaf whose event was recorded at or after `before` (the number of events
@@ -111,21 +131,30 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Non-terminal approvals and actions whose events all lie before `horizon` (a prune
-    /// would orphan live work).
-    pub async fn live_work_before(&self, horizon: u64) -> Result<Vec<String>> {
+    /// Work a prune below `horizon` must not touch: approvals and actions still live with
+    /// any event below it, and actions the guard still counts (started at or after
+    /// `guard_since`: blast radius, breaker) whose rows the prune would delete.
+    pub async fn live_work_before(
+        &self,
+        horizon: u64,
+        guard_since: &DateTime<Utc>,
+    ) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT 'approval ' || id FROM approvals WHERE status IN ('pending', 'approved', 'executing')
-               AND id NOT IN (SELECT json_extract(payload, '$.approval_id') FROM events
-                               WHERE leaf_index >= ?1 AND kind LIKE 'approval.%'
-                                 AND json_extract(payload, '$.approval_id') IS NOT NULL)
+               AND id IN (SELECT json_extract(payload, '$.approval_id') FROM events
+                           WHERE leaf_index < ?1 AND kind LIKE 'approval.%')
              UNION ALL
              SELECT 'action ' || id FROM actions WHERE status = 'intent'
+               AND id IN (SELECT json_extract(payload, '$.action_id') FROM events
+                           WHERE leaf_index < ?1 AND kind LIKE 'action.%')
+             UNION ALL
+             SELECT 'action ' || id || ' (still counted by the guard)' FROM actions WHERE started_at >= ?2
                AND id NOT IN (SELECT json_extract(payload, '$.action_id') FROM events
                                WHERE leaf_index >= ?1 AND kind LIKE 'action.%'
                                  AND json_extract(payload, '$.action_id') IS NOT NULL)",
         )
         .bind(horizon as i64)
+        .bind(ts(guard_since))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(s,)| s).collect())
@@ -145,11 +174,24 @@ impl Ledger {
             .bind(ts(&row.at))
             .execute(&mut *tx)
             .await?;
+        // The delete trigger is lifted for this transaction only: a row in ledger_prunes
+        // alone never lets anyone delete events.
+        sqlx::query("DROP TRIGGER events_no_delete")
+            .execute(&mut *tx)
+            .await?;
         let events = sqlx::query("DELETE FROM events WHERE leaf_index < ?")
             .bind(horizon)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query(
+            "CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+             BEGIN
+                 SELECT RAISE(ABORT, 'ledger events are append-only');
+             END",
+        )
+        .execute(&mut *tx)
+        .await?;
         // The rows no remaining event names (the audit checks rows against events).
         let mut orphans = [0u64; 2];
         for (n, (table, field)) in [("approvals", "approval_id"), ("actions", "action_id")]
@@ -159,7 +201,8 @@ impl Ledger {
             orphans[n] = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE id NOT IN (
                     SELECT json_extract(payload, '$.{field}') FROM events
-                     WHERE kind LIKE '{prefix}.%' AND json_extract(payload, '$.{field}') IS NOT NULL)",
+                     WHERE kind LIKE '{prefix}.%' AND json_extract(payload, '$.{field}') IS NOT NULL
+                       AND ('{prefix}' = 'action' OR json_extract(payload, '$.status') IS NOT NULL))",
                 prefix = &table[..table.len() - 1],
             )))
             .execute(&mut *tx)
@@ -192,15 +235,17 @@ impl Ledger {
         Ok(pruned)
     }
 
-    /// The `evidence.exported` events, newest first: `(id, since, until)`.
+    /// The `evidence.exported` events, newest first: `(id, since, until)`, where `until`
+    /// is never later than the export itself (an export covers what existed).
     pub async fn exports(&self) -> Result<Vec<(String, Option<DateTime<Utc>>, DateTime<Utc>)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, payload FROM events WHERE kind = 'evidence.exported' ORDER BY leaf_index DESC",
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, payload, at FROM events WHERE kind = 'evidence.exported' ORDER BY leaf_index DESC",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(id, payload)| {
+            .map(|(id, payload, at)| {
+                let at = parse_ts("events", "at", &at)?;
                 let p: Value = json_col("events", &payload)?;
                 let time = |k: &str| -> Result<Option<DateTime<Utc>>> {
                     p[k].as_str()
@@ -212,7 +257,7 @@ impl Ledger {
                     column: "payload",
                     value: format!("export {id} has no `until`"),
                 })?;
-                Ok((id, time("since")?, until))
+                Ok((id, time("since")?, until.min(at)))
             })
             .collect()
     }
