@@ -106,16 +106,7 @@ impl Engine {
         // The event must still be what was recorded (`audit verify` checks the rest of
         // the log).
         let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let body = custos_ledger::chain::EventBody {
-            index: e.index,
-            id: &e.id,
-            at: &at,
-            run_id: e.run_id.as_deref(),
-            kind: &e.kind,
-            resource: e.resource.as_deref(),
-            payload: p,
-            prev_hash: &e.prev_hash,
-        };
+        let body = e.body(&at);
         if body.hash(custos_ledger::chain::SCHEME).ok().as_deref() != Some(e.hash.as_str()) {
             r.replayable = true;
             r.notes

@@ -78,6 +78,26 @@ pub fn checkpoint_text(
     Ok(c.to_bytes())
 }
 
+/// The newest checkpoint in the ledger whose note verifies with `key` (rows that do not
+/// verify are not ours and decide nothing).
+pub async fn newest_verified(ledger: &Ledger, key: &PublicKey) -> Result<Option<CheckpointRow>> {
+    // Newest first, a page at a time: normally the first row is ours.
+    let mut skip = 0;
+    loop {
+        let page = ledger.checkpoints_newest_first(skip, 16).await?;
+        if page.is_empty() {
+            return Ok(None);
+        }
+        skip += page.len() as i64;
+        if let Some(c) = page
+            .into_iter()
+            .find(|c| open_checkpoint(c.note.as_bytes(), key).is_ok())
+        {
+            return Ok(Some(c));
+        }
+    }
+}
+
 impl Checkpointer {
     pub fn new(
         ledger: Arc<Ledger>,
@@ -111,25 +131,9 @@ impl Checkpointer {
         &self.witnesses
     }
 
-    /// The newest checkpoint in the ledger whose note verifies with this key (rows that
-    /// do not verify are not ours and decide nothing).
+    /// The newest checkpoint in the ledger whose note verifies with this key.
     async fn latest_verified(&self) -> Result<Option<CheckpointRow>> {
-        let public = self.public()?;
-        // Newest first, a page at a time: normally the first row is ours.
-        let mut skip = 0;
-        loop {
-            let page = self.ledger.checkpoints_newest_first(skip, 16).await?;
-            if page.is_empty() {
-                return Ok(None);
-            }
-            skip += page.len() as i64;
-            if let Some(c) = page
-                .into_iter()
-                .find(|c| open_checkpoint(c.note.as_bytes(), &public).is_ok())
-            {
-                return Ok(Some(c));
-            }
-        }
+        newest_verified(&self.ledger, &self.public()?).await
     }
 
     fn public(&self) -> Result<PublicKey> {

@@ -109,6 +109,22 @@ pub struct Event {
     pub hash: String,
 }
 
+impl Event {
+    /// The fields its hash covers, with `at` as stored (or as the caller formats it).
+    pub fn body<'a>(&'a self, at: &'a str) -> chain::EventBody<'a> {
+        chain::EventBody {
+            index: self.index,
+            id: &self.id,
+            at,
+            run_id: self.run_id.as_deref(),
+            kind: &self.kind,
+            resource: self.resource.as_deref(),
+            payload: &self.payload,
+            prev_hash: &self.prev_hash,
+        }
+    }
+}
+
 /// A run as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -365,17 +381,7 @@ impl Ledger {
                     column: "scheme",
                     value: "NULL".to_string(),
                 })?;
-        let expect = chain::EventBody {
-            index: e.index,
-            id: &e.id,
-            at: &at,
-            run_id: e.run_id.as_deref(),
-            kind: &e.kind,
-            resource: e.resource.as_deref(),
-            payload: &e.payload,
-            prev_hash: &e.prev_hash,
-        }
-        .hash(scheme)?;
+        let expect = e.body(&at).hash(scheme)?;
         Ok(expect == e.hash)
     }
 

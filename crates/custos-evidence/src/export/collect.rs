@@ -180,7 +180,7 @@ pub struct Assessment {
     /// The signed checkpoint named by the export, and whether its signature was checked.
     pub checkpoint: Option<(CheckpointRow, bool)>,
     /// Each run's controls (from the policy it decided with).
-    pub(crate) run_controls: HashMap<String, Controls>,
+    run_controls: HashMap<String, Controls>,
     by_digest: HashMap<String, Controls>,
 }
 
@@ -211,9 +211,15 @@ fn bad(e: &Event, what: impl std::fmt::Display) -> EvidenceError {
     ))
 }
 
-/// The resource type within a resource key (`account/region/type/id`).
+/// A resource key's parts (`account/region/type/id`; missing ones empty).
+pub(crate) fn key_parts(key: &str) -> [&str; 4] {
+    let mut parts = key.splitn(4, '/');
+    std::array::from_fn(|_| parts.next().unwrap_or_default())
+}
+
+/// The resource type within a resource key.
 pub(crate) fn resource_type(key: &str) -> Option<&str> {
-    key.split('/').nth(2)
+    Some(key_parts(key)[2]).filter(|t| !t.is_empty())
 }
 
 impl Assessment {

@@ -258,22 +258,12 @@ pub(crate) fn io(e: std::io::Error) -> EvidenceError {
 /// The newest checkpoint whose signature verifies with `key` (without a key: the newest
 /// row, which the document then calls unverified).
 async fn anchor(ledger: &Ledger, key: Option<&PublicKey>) -> Result<Option<(CheckpointRow, bool)>> {
-    let Some(key) = key else {
-        return Ok(ledger.latest_checkpoint().await?.map(|c| (c, false)));
-    };
-    let mut skip = 0;
-    loop {
-        let page = ledger.checkpoints_newest_first(skip, 100).await?;
-        if page.is_empty() {
-            return Ok(None);
-        }
-        skip += 100;
-        for c in page {
-            if crate::audit::open_checkpoint(c.note.as_bytes(), key).is_ok() {
-                return Ok(Some((c, true)));
-            }
-        }
-    }
+    Ok(match key {
+        Some(key) => crate::checkpoint::newest_verified(ledger, key)
+            .await?
+            .map(|c| (c, true)),
+        None => ledger.latest_checkpoint().await?.map(|c| (c, false)),
+    })
 }
 
 /// Write the export of `req` to `out`.

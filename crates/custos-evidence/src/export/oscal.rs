@@ -87,13 +87,7 @@ pub(crate) fn open_object(v: &Value) -> Result<String> {
 }
 
 fn inventory_item(resource: &str) -> Value {
-    let mut parts = resource.splitn(4, '/');
-    let (account, region, rtype, id) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
+    let [account, region, rtype, id] = super::collect::key_parts(resource);
     json!({
         "uuid": uuid("resource", resource),
         "description": format!("{rtype} `{id}` in account {account}, {region}"),

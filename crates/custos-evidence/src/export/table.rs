@@ -52,15 +52,7 @@ fn row(req: &Request, a: &Assessment, requirement: &str, status: &str, r: Row<'_
         Row::Subject(s) => Some(s),
         Row::Unassessed(_) => None,
     };
-    let mut parts = s
-        .map(|s| {
-            s.resource
-                .splitn(4, '/')
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    parts.resize(4, String::new());
+    let parts = super::collect::key_parts(s.map_or("", |s| s.resource.as_str()));
     let control = match r {
         Row::Subject(s) => s.control.as_str(),
         Row::Unassessed(c) => c,
@@ -84,9 +76,9 @@ fn row(req: &Request, a: &Assessment, requirement: &str, status: &str, r: Row<'_
         info.map(|i| i.title.clone()).unwrap_or_default(),
         info.map(|i| i.severity.clone()).unwrap_or_default(),
         s.map(|s| s.resource.clone()).unwrap_or_default(),
-        parts[2].clone(),
-        parts[0].clone(),
-        parts[1].clone(),
+        parts[2].to_string(),
+        parts[0].to_string(),
+        parts[1].to_string(),
         s.map(|s| s.standing().as_str())
             .unwrap_or("not-assessed")
             .to_string(),
