@@ -80,6 +80,8 @@ pub struct Seen {
     /// It reached LocalStack.
     pub forwarded: bool,
     pub fault: Option<Fault>,
+    /// When the proxy received it (forwarded after a hold: when it was let go).
+    pub at: std::time::SystemTime,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,7 @@ async fn handle(
             uri: uri.clone(),
             forwarded,
             fault,
+            at: std::time::SystemTime::now(),
         });
     };
     match fault {
@@ -185,6 +188,7 @@ async fn handle(
                 uri: uri.clone(),
                 forwarded: true,
                 fault: None,
+                at: std::time::SystemTime::now(),
             });
             match forward(&s, &method, &uri, &headers, body).await {
                 Ok(r) => r,

@@ -187,11 +187,38 @@ impl Engine {
             approval = work.approval_id().unwrap_or("-"),
             fencing_token = claim.token,
         );
-        let out = self.guarded_with(work, st, &claim).instrument(span).await;
+        // The heartbeat renews the lease while the work runs; it never finishes first.
+        let out = tokio::select! {
+            out = self.guarded_with(work, st, &claim).instrument(span) => out,
+            never = self.heartbeat(&claim) => match never {},
+        };
         if let Err(e) = self.ledger.release(&claim).await {
             tracing::warn!("releasing the claim on `{key}` failed (it expires): {e}");
         }
         out
+    }
+
+    /// Renew `claim` every third of its lifetime. When it was taken over (this worker
+    /// stalled past its expiry) the heartbeat stops: the fence then refuses this work's
+    /// calls and writes, and the new holder settles what it left.
+    async fn heartbeat(&self, claim: &Claim) -> std::convert::Infallible {
+        let ttl = self.config.guard.claim_ttl;
+        let every = (ttl / 3).to_std().unwrap_or(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.ledger.renew(claim, ttl).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::warn!(
+                        "the claim on `{}` (token {}) was taken over; this work can no longer call or write",
+                        claim.key,
+                        claim.token
+                    );
+                    return std::future::pending().await;
+                }
+                Err(e) => tracing::warn!("renewing the claim on `{}` failed: {e}", claim.key),
+            }
+        }
     }
 
     /// Claim a resource; a claim left by a dead process on this host is taken over.
@@ -203,7 +230,7 @@ impl Engine {
             ClaimAttempt::Held(other) if self.guard.holder_is_dead(&other.holder) => {
                 self.ledger.take_over(&other, &holder, ttl).await?
             }
-            ClaimAttempt::Held(_) => None,
+            ClaimAttempt::Held(_) | ClaimAttempt::Busy => None,
         })
     }
 
@@ -217,7 +244,7 @@ impl Engine {
         // An interrupted intent on this resource is settled first (by reading only), or
         // nothing new starts on it.
         for open in self.ledger.open_intents_for(key).await? {
-            if let Err(e) = self.settle(&open).await {
+            if let Err(e) = self.settle(&open, claim).await {
                 return Ok(not_now(
                     "guard.unsettled",
                     format!(
@@ -229,7 +256,7 @@ impl Engine {
         }
         let fresh = match self.reader.read(work.resource()).await {
             Ok(Some(ci)) => ci,
-            Ok(None) => return self.gone(work, st).await,
+            Ok(None) => return self.gone(work, st, claim).await,
             Err(e) => {
                 return Ok(not_now(
                     "guard.read_failed",
@@ -246,7 +273,7 @@ impl Engine {
         if let Work::Approved { approval } = work
             && let Some(why) = self.not_as_approved(approval, &target.plan)
         {
-            return self.stale(work, st, why).await;
+            return self.stale(work, st, why, claim).await;
         }
         let verifier_policy = PolicyVerifier(&self.evaluator);
         let verifier_revert = target
@@ -296,8 +323,13 @@ impl Engine {
     }
 
     /// The resource is gone: the work is stale.
-    async fn gone(&self, work: Work<'_>, st: &RunState) -> Result<Guarded, EngineError> {
-        self.stale(work, st, "resource no longer exists".into())
+    async fn gone(
+        &self,
+        work: Work<'_>,
+        st: &RunState,
+        claim: &Claim,
+    ) -> Result<Guarded, EngineError> {
+        self.stale(work, st, "resource no longer exists".into(), claim)
             .await
     }
 
@@ -307,6 +339,7 @@ impl Engine {
         work: Work<'_>,
         st: &RunState,
         why: String,
+        claim: &Claim,
     ) -> Result<Guarded, EngineError> {
         let plan = match work {
             Work::Fix { plan, .. } => plan.clone(),
@@ -332,6 +365,7 @@ impl Engine {
                     run_id: Some(st.run_id()),
                     approval_id: work.approval_id(),
                     decision: None,
+                    fence: Some(claim),
                 },
                 &plan,
                 &record,
@@ -655,6 +689,7 @@ impl GuardJournal<'_> {
                             run_id: Some(self.st.run_id()),
                             approval_id: self.approval_id,
                             decision: None,
+                            fence: Some(self.claim),
                         },
                         plan,
                         payload: &payload,
@@ -708,6 +743,15 @@ impl Journal for GuardJournal<'_> {
         self.admit(intent).await
     }
 
+    /// The fence: the claim is still this worker's, unexpired, with its token.
+    async fn may_call(&self) -> Result<(), String> {
+        self.engine
+            .ledger
+            .check_claim(self.claim)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn outcome(&self, record: &ExecutionRecord) -> Result<(), String> {
         let decision = self.decision_json();
         self.engine
@@ -717,6 +761,7 @@ impl Journal for GuardJournal<'_> {
                     run_id: Some(self.st.run_id()),
                     approval_id: self.approval_id,
                     decision: decision.as_ref(),
+                    fence: Some(self.claim),
                 },
                 &self.target.plan,
                 record,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use custos_core::{ActionOutcome, ApprovalStatus, ExecutionRecord, Operation};
 use custos_executor::contract::{self, SatisfiedVerifier};
 use custos_executor::{Action, Intent, IntentDecision, Journal, Revert, Verifier};
-use custos_ledger::{ActionMeta, ActionRow, ActionStatus, Ledger, resource_key};
+use custos_ledger::{ActionMeta, ActionRow, ActionStatus, Claim, Ledger, resource_key};
 use custos_telemetry::Rejected;
 use serde::Serialize;
 use serde_json::json;
@@ -29,12 +29,18 @@ pub struct Settled {
 struct SettleJournal<'a> {
     ledger: &'a Ledger,
     row: &'a ActionRow,
+    /// The claim on the resource the settling worker holds.
+    claim: &'a Claim,
 }
 
 #[async_trait]
 impl Journal for SettleJournal<'_> {
     async fn intent(&self, _intent: &Intent) -> Result<IntentDecision, String> {
         Err("reconciling writes no intent".into())
+    }
+
+    async fn may_call(&self) -> Result<(), String> {
+        Err("reconciling calls nothing".into())
     }
 
     async fn outcome(&self, record: &ExecutionRecord) -> Result<(), String> {
@@ -44,6 +50,7 @@ impl Journal for SettleJournal<'_> {
                     run_id: self.row.run_id.as_deref(),
                     approval_id: self.row.approval_id.as_deref(),
                     decision: None,
+                    fence: Some(self.claim),
                 },
                 &self.row.plan,
                 record,
@@ -65,7 +72,7 @@ impl Engine {
                 out.left_open += 1;
                 continue;
             };
-            let settled = self.settle(&row).await;
+            let settled = self.settle(&row, &claim).await;
             if let Err(e) = self.ledger.release(&claim).await {
                 tracing::warn!("releasing the claim on `{key}` failed (it expires): {e}");
             }
@@ -137,7 +144,11 @@ impl Engine {
     /// Settle one interrupted intent by reading only; the caller holds the resource's
     /// claim. An approval it belonged to is closed, or given back when the call never
     /// landed.
-    pub(crate) async fn settle(&self, row: &ActionRow) -> Result<ActionOutcome, EngineError> {
+    pub(crate) async fn settle(
+        &self,
+        row: &ActionRow,
+        claim: &Claim,
+    ) -> Result<ActionOutcome, EngineError> {
         let current = self.ledger.action(&row.id).await?;
         if let ActionStatus::Outcome(o) = current.status {
             return Ok(o);
@@ -168,6 +179,7 @@ impl Engine {
             &SettleJournal {
                 ledger: &self.ledger,
                 row,
+                claim,
             },
             &row.plan,
             &row.id,

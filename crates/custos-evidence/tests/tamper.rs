@@ -8,13 +8,14 @@
 use custos_evidence::audit::{AuditReport, Auditor, DamageKind};
 use custos_evidence::checkpoint::{Cadence, Checkpointer, checkpoint_text};
 use custos_evidence::{DirWitness, PublicKey, SigningKey, Witness};
-use custos_ledger::Ledger;
 use custos_ledger::chain::EventBody;
+use custos_ledger::{Backend, Ledger};
 use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 const EVENTS: u64 = 10_000;
 const EVERY: u64 = 100;
@@ -22,56 +23,95 @@ const ORIGIN: &str = "custos.test/ledger";
 
 struct Pristine {
     _dir: tempfile::TempDir,
-    db: PathBuf,
+    /// The SQLite file, or the Postgres database's URL (a closed database, the template
+    /// of every case's copy).
+    db: String,
     witness: PathBuf,
     public: String,
     private: String,
 }
 
-static PRISTINE: OnceCell<Pristine> = OnceCell::const_new();
+static PRISTINE_SQLITE: OnceCell<Pristine> = OnceCell::const_new();
+static PRISTINE_POSTGRES: OnceCell<Pristine> = OnceCell::const_new();
 
-/// The untouched ledger, built once: 10,000 events, a checkpoint after every 100.
-async fn pristine() -> &'static Pristine {
-    PRISTINE
-        .get_or_init(|| async {
-            let dir = tempfile::tempdir().unwrap();
-            let db = dir.path().join("ledger.db");
-            let witness = dir.path().join("witness");
-            let (private, public) = SigningKey::generate(ORIGIN).unwrap();
-            let ledger = Arc::new(Ledger::open(&db.display().to_string()).await.unwrap());
-            let w: Arc<dyn Witness> = Arc::new(DirWitness {
-                dir: witness.clone(),
-            });
-            let cp = Checkpointer::new(
-                ledger.clone(),
-                SigningKey::parse(&private, "test").unwrap(),
-                vec![w],
-                Cadence::default(),
-            );
-            for batch in 0..EVENTS / EVERY {
-                let events: Vec<(&str, Option<&custos_core::ResourceRef>, Value)> = (0..EVERY)
-                    .map(|i| {
-                        (
-                            "test.event",
-                            None,
-                            json!({"batch": batch, "i": i, "note": "é ☃ \u{1F600}"}),
-                        )
-                    })
-                    .collect();
-                ledger.append_many(Some("run-1"), &events).await.unwrap();
-                let c = cp.checkpoint().await.unwrap();
-                assert!(c.failed.is_empty(), "{:?}", c.failed);
-            }
-            ledger.close().await;
-            Pristine {
-                _dir: dir,
-                db,
-                witness,
-                public,
-                private,
-            }
-        })
+/// A new ledger's database on `backend`: a file in `dir`, or an empty Postgres database.
+async fn new_database(backend: Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Sqlite => dir.join("ledger.db").display().to_string(),
+        Backend::Postgres => custos_ledger::testing::fresh_postgres().await,
+    }
+}
+
+/// The untouched ledger, built once per backend: 10,000 events, a checkpoint after every
+/// 100.
+async fn pristine(backend: Backend) -> &'static Pristine {
+    let cell = match backend {
+        Backend::Sqlite => &PRISTINE_SQLITE,
+        Backend::Postgres => &PRISTINE_POSTGRES,
+    };
+    cell.get_or_init(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let db = new_database(backend, dir.path()).await;
+        let witness = dir.path().join("witness");
+        let (private, public) = SigningKey::generate(ORIGIN).unwrap();
+        let ledger = Arc::new(Ledger::open(&db).await.unwrap());
+        assert_eq!(ledger.backend(), backend);
+        let w: Arc<dyn Witness> = Arc::new(DirWitness {
+            dir: witness.clone(),
+        });
+        let cp = Checkpointer::new(
+            ledger.clone(),
+            SigningKey::parse(&private, "test").unwrap(),
+            vec![w],
+            Cadence::default(),
+        );
+        for batch in 0..EVENTS / EVERY {
+            let events: Vec<(&str, Option<&custos_core::ResourceRef>, Value)> = (0..EVERY)
+                .map(|i| {
+                    (
+                        "test.event",
+                        None,
+                        json!({"batch": batch, "i": i, "note": "é ☃ \u{1F600}"}),
+                    )
+                })
+                .collect();
+            ledger.append_many(Some("run-1"), &events).await.unwrap();
+            let c = cp.checkpoint().await.unwrap();
+            assert!(c.failed.is_empty(), "{:?}", c.failed);
+        }
+        // Closed: a Postgres template database must have no connections when copied.
+        ledger.close().await;
+        Pristine {
+            _dir: dir,
+            db,
+            witness,
+            public,
+            private,
+        }
+    })
+    .await
+}
+
+/// Copies of a Postgres template are made one at a time (a copy in progress holds the
+/// template).
+static COPYING: Mutex<()> = Mutex::const_new(());
+
+/// A new Postgres database copied from the one at `template` (a URL); its URL.
+async fn copy_postgres(template: &str) -> String {
+    let (server, source) = template.rsplit_once('/').unwrap();
+    let name = format!("custos_t_{}", uuid::Uuid::new_v4().simple());
+    let _one_at_a_time = COPYING.lock().await;
+    let mut admin = sqlx::PgConnection::connect(&custos_ledger::testing::admin_url())
         .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE DATABASE {name} TEMPLATE {source}"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    format!("{server}/{name}")
 }
 
 /// A copy of the pristine ledger and witness to damage.
@@ -80,44 +120,85 @@ struct Case {
     ledger: Arc<Ledger>,
     witness: PathBuf,
     key: PublicKey,
+    backend: Backend,
 }
 
-async fn case() -> Case {
-    let p = pristine().await;
+async fn case(backend: Backend) -> Case {
+    let p = pristine(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("ledger.db");
-    std::fs::copy(&p.db, &db).unwrap();
+    let db = match backend {
+        Backend::Sqlite => {
+            let db = dir.path().join("ledger.db");
+            std::fs::copy(&p.db, &db).unwrap();
+            db.display().to_string()
+        }
+        Backend::Postgres => copy_postgres(&p.db).await,
+    };
     let witness = dir.path().join("witness");
     std::fs::create_dir(&witness).unwrap();
     for entry in std::fs::read_dir(&p.witness).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), witness.join(entry.file_name())).unwrap();
     }
-    let ledger = Arc::new(Ledger::open(&db.display().to_string()).await.unwrap());
+    let ledger = Arc::new(Ledger::open(&db).await.unwrap());
+    assert_eq!(ledger.backend(), backend);
     Case {
         _dir: dir,
         ledger,
         witness,
         key: PublicKey::parse(&p.public, "test").unwrap(),
+        backend,
     }
+}
+
+/// `both! { async fn name(backend) { ... } }`: the test as `name::sqlite` and
+/// `name::postgres`, the same body with `backend` set to each.
+macro_rules! both {
+    ($(#[$doc:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+            async fn body($backend: Backend) $body
+            #[tokio::test]
+            async fn sqlite() {
+                body(Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                body(Backend::Postgres).await
+            }
+        }
+    };
 }
 
 impl Case {
     async fn sql(&self, q: &str) {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(q.to_string()))
+        sqlx::raw_sql(AssertSqlSafe(q.to_string()))
             .execute(self.ledger.pool())
             .await
             .unwrap();
     }
 
+    /// The statement in this ledger's dialect.
+    fn dialect(&self, sqlite: impl Into<String>, postgres: impl Into<String>) -> String {
+        match self.backend {
+            Backend::Sqlite => sqlite.into(),
+            Backend::Postgres => postgres.into(),
+        }
+    }
+
     async fn drop_triggers(&self) {
-        for t in [
-            "events_no_update",
-            "events_no_delete",
-            "checkpoints_no_update",
-            "checkpoints_no_delete",
+        for (table, t) in [
+            ("events", "events_no_update"),
+            ("events", "events_no_delete"),
+            ("checkpoints", "checkpoints_no_update"),
+            ("checkpoints", "checkpoints_no_delete"),
         ] {
-            self.sql(&format!("DROP TRIGGER {t}")).await;
+            let q = self.dialect(
+                format!("DROP TRIGGER {t}"),
+                format!("DROP TRIGGER {t} ON {table}"),
+            );
+            self.sql(&q).await;
         }
     }
 
@@ -148,7 +229,7 @@ impl Case {
         let w = self.witness();
         let cp = Checkpointer::new(
             self.ledger.clone(),
-            SigningKey::parse(&pristine().await.private, "test").unwrap(),
+            SigningKey::parse(&pristine(self.backend).await.private, "test").unwrap(),
             vec![w.clone()],
             Cadence::default(),
         );
@@ -177,9 +258,9 @@ fn spread(offset: u64) -> Vec<u64> {
     (0..100).map(|k| offset + k * 98 + (k * k) % 13).collect()
 }
 
-#[tokio::test]
-async fn an_untouched_ledger_verifies_clean() {
-    let c = case().await;
+both! {
+async fn an_untouched_ledger_verifies_clean(backend) {
+    let c = case(backend).await;
     let r = c.audit().await;
     assert!(r.intact(), "{:#?}", r.damage);
     assert_eq!(r.events, EVENTS);
@@ -188,10 +269,11 @@ async fn an_untouched_ledger_verifies_clean() {
     assert_eq!(r.witnesses.len(), 1);
     assert_eq!(r.witnesses[0].1, EVENTS / EVERY);
 }
+}
 
-#[tokio::test]
-async fn edited_events_are_found_one_by_one() {
-    let c = case().await;
+both! {
+async fn edited_events_are_found_one_by_one(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     let edited = spread(11);
     for i in &edited {
@@ -213,10 +295,11 @@ async fn edited_events_are_found_one_by_one() {
     );
     assert_eq!(r.first_bad().unwrap().index, Some(edited[0]));
 }
+}
 
-#[tokio::test]
-async fn an_edit_whose_hash_was_recomputed_is_still_an_edit() {
-    let c = case().await;
+both! {
+async fn an_edit_whose_hash_was_recomputed_is_still_an_edit(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     // The attacker re-hashes the edited event but not the ones after it.
     let rows = c.ledger.raw_events_from(4321, 1).await.unwrap();
@@ -242,10 +325,11 @@ async fn an_edit_whose_hash_was_recomputed_is_still_an_edit() {
     );
     assert_eq!(r.first_bad().unwrap().index, Some(4321));
 }
+}
 
-#[tokio::test]
-async fn deleted_events_are_found_one_by_one() {
-    let c = case().await;
+both! {
+async fn deleted_events_are_found_one_by_one(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     let deleted = spread(23);
     let list = deleted
@@ -268,10 +352,11 @@ async fn deleted_events_are_found_one_by_one() {
     );
     assert_eq!(r.events, EVENTS - 100);
 }
+}
 
-#[tokio::test]
-async fn reordered_events_are_found_one_per_move() {
-    let c = case().await;
+both! {
+async fn reordered_events_are_found_one_per_move(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     // 100 disjoint pairs of neighbours swap their places in storage.
     let firsts = spread(5);
@@ -279,7 +364,7 @@ async fn reordered_events_are_found_one_per_move() {
         let seq = |n: u64| {
             let pool = c.ledger.pool().clone();
             async move {
-                sqlx::query_scalar::<_, i64>("SELECT seq FROM events WHERE leaf_index = ?")
+                sqlx::query_scalar::<_, i64>("SELECT seq FROM events WHERE leaf_index = $1")
                     .bind(n as i64)
                     .fetch_one(&pool)
                     .await
@@ -311,10 +396,11 @@ async fn reordered_events_are_found_one_per_move() {
         );
     }
 }
+}
 
-#[tokio::test]
-async fn a_truncated_tail_is_found_from_the_witness_even_when_the_ledger_hides_it() {
-    let c = case().await;
+both! {
+async fn a_truncated_tail_is_found_from_the_witness_even_when_the_ledger_hides_it(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     c.sql("DELETE FROM events WHERE leaf_index >= 9750").await;
     // The attacker also removes the checkpoints that covered the removed events.
@@ -332,6 +418,7 @@ async fn a_truncated_tail_is_found_from_the_witness_even_when_the_ledger_hides_i
     assert_eq!(r.first_bad().unwrap().kind, DamageKind::Truncated);
     assert_eq!(r.first_bad().unwrap().index, Some(9750));
     assert_eq!(r.anchored, 9700);
+}
 }
 
 /// Re-hash every event from `from` on, as someone with the database but not the key would.
@@ -351,7 +438,7 @@ async fn rewrite_from(c: &Case, from: i64) {
         }
         .hash(1)
         .unwrap();
-        sqlx::query("UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+        sqlx::query("UPDATE events SET payload = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
             .bind(payload.to_string())
             .bind(&prev)
             .bind(&hash)
@@ -364,9 +451,9 @@ async fn rewrite_from(c: &Case, from: i64) {
     tx.commit().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_chain_recomputed_without_the_key_is_found_by_the_signed_checkpoints() {
-    let c = case().await;
+both! {
+async fn a_chain_recomputed_without_the_key_is_found_by_the_signed_checkpoints(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     rewrite_from(&c, 5000).await;
     // The chain is whole again: the database's own check cannot tell.
@@ -390,10 +477,11 @@ async fn a_chain_recomputed_without_the_key_is_found_by_the_signed_checkpoints()
     );
     assert_eq!(r.anchored, 5000);
 }
+}
 
-#[tokio::test]
-async fn a_checkpoint_signed_with_another_key_is_refused() {
-    let c = case().await;
+both! {
+async fn a_checkpoint_signed_with_another_key_is_refused(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     rewrite_from(&c, 5000).await;
     // The attacker signs the rewritten log under the same name with a key of their own.
@@ -440,10 +528,11 @@ async fn a_checkpoint_signed_with_another_key_is_refused() {
         r.damage
     );
 }
+}
 
-#[tokio::test]
-async fn a_deleted_witness_copy_is_missing() {
-    let c = case().await;
+both! {
+async fn a_deleted_witness_copy_is_missing(backend) {
+    let c = case(backend).await;
     std::fs::remove_file(c.witness.join("checkpoint-0000000042")).unwrap();
     let r = c.audit().await;
     assert_eq!(
@@ -458,10 +547,11 @@ async fn a_deleted_witness_copy_is_missing() {
             .contains("no copy of ledger checkpoint 42")
     );
 }
+}
 
-#[tokio::test]
-async fn a_witness_copy_changed_by_one_byte_is_bad() {
-    let c = case().await;
+both! {
+async fn a_witness_copy_changed_by_one_byte_is_bad(backend) {
+    let c = case(backend).await;
     let path: &Path = &c.witness.join("checkpoint-0000000007");
     let mut bytes = std::fs::read(path).unwrap();
     let last = bytes.len() - 5;
@@ -475,15 +565,17 @@ async fn a_witness_copy_changed_by_one_byte_is_bad() {
         r.damage
     );
 }
+}
 
-#[tokio::test]
-async fn state_tables_that_disagree_with_their_events_are_found() {
+both! {
+async fn state_tables_that_disagree_with_their_events_are_found(backend) {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(
-        Ledger::open(&dir.path().join("l.db").display().to_string())
+        Ledger::open(&new_database(backend, dir.path()).await)
             .await
             .unwrap(),
     );
+    assert_eq!(ledger.backend(), backend);
     let r = |id: &str| custos_core::ResourceRef {
         account: "123456789012".into(),
         region: "us-east-1".into(),
@@ -528,7 +620,7 @@ async fn state_tables_that_disagree_with_their_events_are_found() {
         format!("DELETE FROM observations WHERE resource = '{}'", key("b")),
         "INSERT INTO observations VALUES ('ghost', '2026-01-01T00:00:00.000000Z', 'sha256:22', '2026-01-01T00:00:00.000000Z')".to_string(),
     ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(q))
+        sqlx::raw_sql(AssertSqlSafe(q))
             .execute(ledger.pool())
             .await
             .unwrap();
@@ -560,15 +652,21 @@ async fn state_tables_that_disagree_with_their_events_are_found() {
     );
     assert!(details.contains("observation of `ghost` is in its table with no event"));
 }
+}
 
-#[tokio::test]
-async fn custos_refuses_to_sign_a_rewritten_history_even_with_its_tree_and_checkpoints_reset() {
-    let c = case().await;
+both! {
+async fn custos_refuses_to_sign_a_rewritten_history_even_with_its_tree_and_checkpoints_reset(backend) {
+    let c = case(backend).await;
     c.drop_triggers().await;
     rewrite_from(&c, 5000).await;
     // Everything in the database that remembers the old history goes too.
-    c.sql("DELETE FROM checkpoints; DELETE FROM merkle_hashes; UPDATE merkle_tree SET size = 0; DELETE FROM sqlite_sequence WHERE name = 'checkpoints'")
-        .await;
+    let reset =
+        "DELETE FROM checkpoints; DELETE FROM merkle_hashes; UPDATE merkle_tree SET size = 0";
+    c.sql(&c.dialect(
+        format!("{reset}; DELETE FROM sqlite_sequence WHERE name = 'checkpoints'"),
+        format!("{reset}; ALTER SEQUENCE checkpoints_id_seq RESTART WITH 1"),
+    ))
+    .await;
     let before = c.witness_files();
     let (cp, w) = c.checkpointer().await;
     let err = cp.checkpoint().await.unwrap_err().to_string();
@@ -596,10 +694,11 @@ async fn custos_refuses_to_sign_a_rewritten_history_even_with_its_tree_and_check
         "{err}"
     );
 }
+}
 
-#[tokio::test]
-async fn a_lost_witness_copy_is_published_again_by_the_next_checkpoint() {
-    let c = case().await;
+both! {
+async fn a_lost_witness_copy_is_published_again_by_the_next_checkpoint(backend) {
+    let c = case(backend).await;
     let lost = c.witness.join("checkpoint-0000000042");
     let original = std::fs::read(&lost).unwrap();
     std::fs::remove_file(&lost).unwrap();
@@ -608,6 +707,7 @@ async fn a_lost_witness_copy_is_published_again_by_the_next_checkpoint() {
     assert!(signed.failed.is_empty(), "{:?}", signed.failed);
     assert_eq!(std::fs::read(&lost).unwrap(), original);
     assert!(c.audit().await.intact());
+}
 }
 
 impl Case {
@@ -635,7 +735,7 @@ impl Case {
 
     /// The time event `index` was recorded at.
     async fn at(&self, index: i64) -> chrono::DateTime<chrono::Utc> {
-        let at: String = sqlx::query_scalar("SELECT at FROM events WHERE leaf_index = ?")
+        let at: String = sqlx::query_scalar("SELECT at FROM events WHERE leaf_index = $1")
             .bind(index)
             .fetch_one(self.ledger.pool())
             .await
@@ -673,16 +773,16 @@ impl Case {
     }
 
     async fn count(&self, q: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(q.to_string()))
+        sqlx::query_scalar(AssertSqlSafe(q.to_string()))
             .fetch_one(self.ledger.pool())
             .await
             .unwrap()
     }
 }
 
-#[tokio::test]
-async fn a_prune_only_follows_an_export_and_keeps_the_log_verifiable() {
-    let c = case().await;
+both! {
+async fn a_prune_only_follows_an_export_and_keeps_the_log_verifiable(backend) {
+    let c = case(backend).await;
     let (cp, _) = c.checkpointer().await;
     // No export covers the events: refused, nothing deleted.
     let refused = c.prune_before(5000).await.unwrap_err().to_string();
@@ -714,16 +814,18 @@ async fn a_prune_only_follows_an_export_and_keeps_the_log_verifiable() {
         .await;
     assert!(kept.is_err(), "an event above the horizon was deleted");
 }
+}
 
-#[tokio::test]
-async fn damage_above_the_horizon_is_still_found() {
-    let c = case().await;
+both! {
+async fn damage_above_the_horizon_is_still_found(backend) {
+    let c = case(backend).await;
     c.prune_half().await;
     c.drop_triggers().await;
     let edited = [5100u64, 7777, 9998];
     for i in edited {
-        c.sql(&format!(
-            "UPDATE events SET payload = json_set(payload, '$.i', 999) WHERE leaf_index = {i}"
+        c.sql(&c.dialect(
+            format!("UPDATE events SET payload = json_set(payload, '$.i', 999) WHERE leaf_index = {i}"),
+            format!("UPDATE events SET payload = CAST(jsonb_set(CAST(payload AS jsonb), '{{i}}', '999') AS text) WHERE leaf_index = {i}"),
         ))
         .await;
     }
@@ -739,10 +841,11 @@ async fn damage_above_the_horizon_is_still_found() {
         edited.into_iter().collect()
     );
 }
+}
 
-#[tokio::test]
-async fn a_horizon_moved_without_the_key_is_refused_and_the_events_it_hid_are_deleted() {
-    let c = case().await;
+both! {
+async fn a_horizon_moved_without_the_key_is_refused_and_the_events_it_hid_are_deleted(backend) {
+    let c = case(backend).await;
     c.prune_half().await;
     c.drop_triggers().await;
     // An attacker with the database: a statement for a later horizon signed by another
@@ -785,13 +888,17 @@ async fn a_horizon_moved_without_the_key_is_refused_and_the_events_it_hid_are_de
     // Verified from the genuine horizon: exactly the events the forged one hid.
     assert_eq!(deleted.detail, "events 5000 to 5999 (1000) are missing");
 }
+}
 
-#[tokio::test]
-async fn a_changed_tree_hash_below_the_horizon_breaks_the_statement() {
-    let c = case().await;
+both! {
+async fn a_changed_tree_hash_below_the_horizon_breaks_the_statement(backend) {
+    let c = case(backend).await;
     c.prune_half().await;
-    c.sql("UPDATE merkle_hashes SET hash = zeroblob(32) WHERE idx = 17")
-        .await;
+    c.sql(&c.dialect(
+        "UPDATE merkle_hashes SET hash = zeroblob(32) WHERE idx = 17",
+        "UPDATE merkle_hashes SET hash = decode(repeat('00', 32), 'hex') WHERE idx = 17",
+    ))
+    .await;
     let r = c.audit().await;
     // Without a statement to trust, the pruned events count as deleted too.
     assert_eq!(
@@ -807,10 +914,11 @@ async fn a_changed_tree_hash_below_the_horizon_breaks_the_statement() {
         r.damage
     );
 }
+}
 
-#[tokio::test]
-async fn a_statement_row_alone_does_not_let_events_be_deleted() {
-    let c = case().await;
+both! {
+async fn a_statement_row_alone_does_not_let_events_be_deleted(backend) {
+    let c = case(backend).await;
     c.prune_half().await;
     // A second row copied from the genuine one, with a later horizon: the trigger still
     // refuses (only the prune's own transaction lifts it).
@@ -829,10 +937,11 @@ async fn a_statement_row_alone_does_not_let_events_be_deleted() {
         r.damage
     );
 }
+}
 
-#[tokio::test]
-async fn a_second_prune_verifies_and_a_replayed_older_statement_is_found() {
-    let c = case().await;
+both! {
+async fn a_second_prune_verifies_and_a_replayed_older_statement_is_found(backend) {
+    let c = case(backend).await;
     c.prune_half().await;
     let second = c.export_and_prune(7000).await;
     assert_eq!((second.horizon, second.events), (7000, 2000));
@@ -859,4 +968,5 @@ async fn a_second_prune_verifies_and_a_replayed_older_statement_is_found() {
         r.pruned, 7000,
         "the log is still verified from the furthest valid horizon"
     );
+}
 }

@@ -50,6 +50,9 @@ pub enum IntentDecision {
 pub trait Journal: Send + Sync {
     /// Write the intent, or refuse it. `Err`: it could not be written; nothing is called.
     async fn intent(&self, intent: &Intent) -> Result<IntentDecision, String>;
+    /// The fence before every call: `Err` when this work may no longer call (its lease on
+    /// the resource expired or was taken over by another worker); nothing is called then.
+    async fn may_call(&self) -> Result<(), String>;
     async fn outcome(&self, record: &ExecutionRecord) -> Result<(), String>;
 }
 
@@ -157,7 +160,12 @@ async fn call_and_verify(
     mut record: ExecutionRecord,
     before: &Value,
 ) -> Result<ExecutionRecord, ExecError> {
-    // 5. call
+    // 5. call, if the lease still holds
+    if let Err(why) = journal.may_call().await {
+        record.outcome = ActionOutcome::Refused;
+        record.error = Some(format!("not called: {why}"));
+        return finish(journal, record).await;
+    }
     let call_error = match executor
         .apply(&plan.resource, &plan.parameters, &before["facet"])
         .await
@@ -218,6 +226,11 @@ async fn call_and_verify(
     if !changed {
         record.outcome = ActionOutcome::Failed;
         record.error = Some(join(&call_error, "nothing changed"));
+        return finish(journal, record).await;
+    }
+    if let Err(why) = journal.may_call().await {
+        record.outcome = ActionOutcome::Failed;
+        record.error = Some(join(&call_error, &format!("not restored: {why}")));
         return finish(journal, record).await;
     }
     match executor.restore(&plan.resource, &before["facet"]).await {

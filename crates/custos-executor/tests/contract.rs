@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 struct MemJournal {
     log: Mutex<Vec<String>>,
+    /// Set: the lease was lost; the fence refuses every call.
+    fenced: Mutex<Option<String>>,
 }
 
 #[async_trait]
@@ -32,6 +34,12 @@ impl Journal for MemJournal {
             .unwrap()
             .push(format!("intent {}", i.action_id));
         Ok(IntentDecision::Written)
+    }
+    async fn may_call(&self) -> Result<(), String> {
+        match self.fenced.lock().unwrap().clone() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
     }
     async fn outcome(&self, r: &ExecutionRecord) -> Result<(), String> {
         self.log
@@ -258,6 +266,27 @@ async fn contract(case: &Case) {
     assert_eq!(
         *journal.log.lock().unwrap(),
         vec!["outcome a0 stale".to_string()]
+    );
+
+    // A lease lost between the intent and the call: the fence refuses, nothing is
+    // called, the resource is as it was (read back).
+    *journal.fenced.lock().unwrap() = Some("the claim was taken over".into());
+    let fenced = run("a0f", plan.clone(), plan.before_digest.clone()).await;
+    *journal.fenced.lock().unwrap() = None;
+    assert_eq!(fenced.outcome, ActionOutcome::Refused, "{fenced:#?}");
+    assert!(fenced.calls.is_empty(), "{fenced:#?}");
+    assert_eq!(
+        guarded_state(
+            ex.as_ref(),
+            &read(&reader, &resource).await,
+            &plan.parameters
+        )["facet"],
+        plan.before["facet"],
+        "a fenced call changed the resource"
+    );
+    assert_eq!(
+        journal.log.lock().unwrap().split_off(1),
+        ["intent a0f".to_string(), "outcome a0f refused".to_string()]
     );
 
     // First execution: changes the resource, records before and after, intent first.

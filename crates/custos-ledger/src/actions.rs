@@ -8,7 +8,7 @@ use custos_core::{ActionOutcome, ExecutionRecord, Operation, RemediationPlan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use std::fmt;
 
 /// Where an action stands.
@@ -73,6 +73,10 @@ pub struct ActionMeta<'a> {
     pub run_id: Option<&'a str>,
     pub approval_id: Option<&'a str>,
     pub decision: Option<&'a Value>,
+    /// The claim the work holds: the outcome is written only while nobody has taken it
+    /// over (the fencing token still current). `None` only for records of work that
+    /// never held one.
+    pub fence: Option<&'a crate::Claim>,
 }
 
 /// An intent about to be admitted (see [`Ledger::admit`]).
@@ -100,7 +104,7 @@ impl Ledger {
         now: &DateTime<Utc>,
     ) -> Result<()> {
         let (kind, reverts) = kind_of(intent.plan);
-        sqlx::query("INSERT INTO actions (id, plan_id, run_id, approval_id, resource, action, status, started_at, admitted_at, plan, kind, reverts) VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO actions (id, plan_id, run_id, approval_id, resource, action, status, started_at, admitted_at, plan, kind, reverts) VALUES ($1, $2, $3, $4, $5, $6, 'intent', $7, $8, $9, $10, $11)")
             .bind(intent.action_id)
             .bind(&intent.plan.id)
             .bind(intent.meta.run_id)
@@ -131,8 +135,15 @@ impl Ledger {
         let now = ts(&self.now());
         let (kind, reverts) = kind_of(plan);
         let mut tx = self.begin().await?;
+        if let Some(claim) = meta.fence {
+            let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
+                .bind(&claim.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            self.fence(held.as_ref(), claim, false)?;
+        }
         let updated = sqlx::query(
-            "UPDATE actions SET status = ?, finished_at = ?, record = ? WHERE id = ? AND status = 'intent'",
+            "UPDATE actions SET status = $1, finished_at = $2, record = $3 WHERE id = $4 AND status = 'intent'",
         )
         .bind(status)
         .bind(&now)
@@ -142,7 +153,7 @@ impl Ledger {
         .await?
         .rows_affected();
         if updated == 0 {
-            sqlx::query("INSERT INTO actions (id, plan_id, run_id, approval_id, resource, action, status, started_at, finished_at, plan, record, kind, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO actions (id, plan_id, run_id, approval_id, resource, action, status, started_at, finished_at, plan, record, kind, reverts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
                 .bind(&record.action_id)
                 .bind(&plan.id)
                 .bind(meta.run_id)
@@ -187,7 +198,7 @@ impl Ledger {
             && record.outcome == ActionOutcome::Executed
         {
             sqlx::query(
-                "UPDATE actions SET status = 'reverted' WHERE id = ? AND status = 'executed'",
+                "UPDATE actions SET status = 'reverted' WHERE id = $1 AND status = 'executed'",
             )
             .bind(original)
             .execute(&mut *tx)
@@ -204,7 +215,7 @@ impl Ledger {
 
     /// Find by full id or unique prefix.
     pub async fn action(&self, id: &str) -> Result<ActionRow> {
-        let rows = sqlx::query("SELECT * FROM actions WHERE id LIKE ? || '%' LIMIT 2")
+        let rows = sqlx::query("SELECT * FROM actions WHERE id LIKE $1 || '%' LIMIT 2")
             .bind(id)
             .fetch_all(self.pool())
             .await?;
@@ -223,7 +234,7 @@ impl Ledger {
 
     pub async fn actions(&self, run_id: Option<&str>) -> Result<Vec<ActionRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM actions WHERE (?1 IS NULL OR run_id = ?1) ORDER BY started_at ASC, rowid ASC",
+            "SELECT * FROM actions WHERE ($1 IS NULL OR run_id = $1) ORDER BY started_at ASC, rowid ASC",
         )
         .bind(run_id)
         .fetch_all(self.pool())
@@ -245,7 +256,7 @@ impl Ledger {
     /// Open intents on one resource.
     pub async fn open_intents_for(&self, resource_key: &str) -> Result<Vec<ActionRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM actions WHERE status = 'intent' AND resource = ? ORDER BY started_at ASC, rowid ASC",
+            "SELECT * FROM actions WHERE status = 'intent' AND resource = $1 ORDER BY started_at ASC, rowid ASC",
         )
         .bind(resource_key)
         .fetch_all(self.pool())
@@ -272,7 +283,7 @@ impl Ledger {
     }
 }
 
-fn action_from_row(r: &SqliteRow) -> Result<ActionRow> {
+fn action_from_row(r: &AnyRow) -> Result<ActionRow> {
     let status: String = r.try_get("status")?;
     let opt_ts = |col: &'static str| -> Result<Option<DateTime<Utc>>> {
         r.try_get::<Option<String>, _>(col)?

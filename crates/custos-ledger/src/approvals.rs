@@ -1,12 +1,12 @@
 //! Approval requests: stored whole, moved between states only by conditional updates
 //! (two approvers, or two workers executing, cannot both win), each move with its event.
 
-use crate::{Ledger, LedgerError, Result, json_col, resource_key, to_json, ts};
+use crate::{Ledger, LedgerError, Result, json_col, resource_key, to_json, to_value, ts};
 use chrono::{DateTime, Utc};
 use custos_core::{
     Approval, ApprovalChain, ApprovalStatus, ChainedRequest, ChainedReview, Digest, Review, Role,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Row;
 
 impl Ledger {
@@ -15,7 +15,7 @@ impl Ledger {
     pub async fn request_approval(&self, approval: &Approval) -> Result<(Approval, bool)> {
         let resource = resource_key(&approval.plan.resource);
         let mut tx = self.begin().await?;
-        let open = sqlx::query("SELECT body FROM approvals WHERE resource = ? AND playbook = ? AND status IN ('pending', 'approved', 'executing')")
+        let open = sqlx::query("SELECT body FROM approvals WHERE resource = $1 AND playbook = $2 AND status IN ('pending', 'approved', 'executing')")
             .bind(&resource)
             .bind(&approval.plan.playbook)
             .fetch_optional(&mut *tx)
@@ -24,7 +24,7 @@ impl Ledger {
             let existing: Approval = json_col("approvals", &row.try_get::<String, _>("body")?)?;
             return Ok((existing, false));
         }
-        sqlx::query("INSERT INTO approvals (id, status, resource, playbook, before_digest, requested_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO approvals (id, status, resource, playbook, before_digest, requested_at, expires_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&approval.id)
             .bind(approval.status.as_str())
             .bind(&resource)
@@ -63,7 +63,7 @@ impl Ledger {
                 id: id.into(),
             });
         }
-        let exact: Option<String> = sqlx::query_scalar("SELECT body FROM approvals WHERE id = ?")
+        let exact: Option<String> = sqlx::query_scalar("SELECT body FROM approvals WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -71,7 +71,7 @@ impl Ledger {
             return json_col("approvals", &body);
         }
         let rows =
-            sqlx::query("SELECT body FROM approvals WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")
+            sqlx::query("SELECT body FROM approvals WHERE substr(id, 1, length($1)) = $1 LIMIT 2")
                 .bind(id)
                 .fetch_all(self.pool())
                 .await?;
@@ -89,7 +89,7 @@ impl Ledger {
     }
 
     pub async fn approvals(&self, status: Option<ApprovalStatus>) -> Result<Vec<Approval>> {
-        let rows = sqlx::query("SELECT body FROM approvals WHERE (?1 IS NULL OR status = ?1) ORDER BY requested_at ASC")
+        let rows = sqlx::query("SELECT body FROM approvals WHERE ($1 IS NULL OR status = $1) ORDER BY requested_at ASC")
             .bind(status.map(ApprovalStatus::as_str))
             .fetch_all(self.pool())
             .await?;
@@ -139,23 +139,36 @@ impl Ledger {
         run_id: Option<&str>,
     ) -> Result<()> {
         let from_list: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let from_json = to_json("approvals", &from_list)?;
-        // The claim as the body stores it (serde's form of the timestamp).
-        let claim = claimed_at.map(|t| to_json("approvals", &t)).transpose()?;
+        // Statuses are single words: a comma-separated list both backends can search.
+        let from_csv = from_list.join(",");
+        // The claim as the body stores it (serde's form of the timestamp, unquoted).
+        let claim = claimed_at
+            .map(|t| match to_value("approvals", &t)? {
+                Value::String(s) => Ok(s),
+                other => Err(LedgerError::Corrupt {
+                    table: "approvals",
+                    column: "body.claimed_at",
+                    value: other.to_string(),
+                }),
+            })
+            .transpose()?;
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status IN (SELECT value FROM json_each(?))
-                  AND (?5 IS NULL OR json_quote(json_extract(body, '$.claimed_at')) = ?5)")
-            .bind(updated.status.as_str())
-            .bind(to_json("approvals", updated)?)
-            .bind(&updated.id)
-            .bind(&from_json)
-            .bind(&claim)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let done = sqlx::query(
+            "UPDATE approvals SET status = $1, body = $2 WHERE id = $3
+                  AND (',' || $4 || ',') LIKE ('%,' || status || ',%')
+                  AND ($5 IS NULL OR json_extract(body, '$.claimed_at') = $5)",
+        )
+        .bind(updated.status.as_str())
+        .bind(to_json("approvals", updated)?)
+        .bind(&updated.id)
+        .bind(&from_csv)
+        .bind(&claim)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if done == 0 {
             let actual: Option<String> =
-                sqlx::query_scalar("SELECT status FROM approvals WHERE id = ?")
+                sqlx::query_scalar("SELECT status FROM approvals WHERE id = $1")
                     .bind(&updated.id)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -182,8 +195,8 @@ impl Ledger {
         // try again and, reading afresh, adds to the first).
         let before = i64::try_from(updated.reviews.len().saturating_sub(1)).unwrap_or(i64::MAX);
         let done = sqlx::query(
-            "UPDATE approvals SET status = ?, body = ? WHERE id = ? AND status = 'pending'
-               AND COALESCE(json_array_length(body, '$.reviews'), 0) = ?",
+            "UPDATE approvals SET status = $1, body = $2 WHERE id = $3 AND status = 'pending'
+               AND COALESCE(json_array_length(body, '$.reviews'), 0) = $4",
         )
         .bind(updated.status.as_str())
         .bind(to_json("approvals", updated)?)
@@ -208,7 +221,7 @@ impl Ledger {
 
     async fn conflict(&self, tx: &mut crate::Tx, id: &str, expected: &str) -> Result<LedgerError> {
         let actual: Option<String> =
-            sqlx::query_scalar("SELECT status FROM approvals WHERE id = ?")
+            sqlx::query_scalar("SELECT status FROM approvals WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut **tx)
                 .await?;
@@ -239,7 +252,7 @@ impl Ledger {
         F: FnOnce(&Approval, &ApprovalChain) -> Vec<String>,
     {
         let mut tx = self.begin().await?;
-        let body: String = sqlx::query_scalar("SELECT body FROM approvals WHERE id = ?")
+        let body: String = sqlx::query_scalar("SELECT body FROM approvals WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
@@ -254,7 +267,11 @@ impl Ledger {
             tx.commit().await?;
             return Ok(Ok(stored));
         }
-        sqlx::query("UPDATE approvals SET status = 'invalid', body = json_set(body, '$.status', 'invalid') WHERE id = ?")
+        let mut invalid = stored.clone();
+        invalid.status = ApprovalStatus::Invalid;
+        sqlx::query("UPDATE approvals SET status = $1, body = $2 WHERE id = $3")
+            .bind(ApprovalStatus::Invalid.as_str())
+            .bind(to_json("approvals", &invalid)?)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -274,8 +291,8 @@ impl Ledger {
 }
 
 /// What the events say about one request, read on `conn`.
-async fn chain_in(conn: &mut sqlx::SqliteConnection, id: &str) -> Result<ApprovalChain> {
-    let rows = sqlx::query("SELECT * FROM events WHERE kind LIKE 'approval.%' AND json_extract(payload, '$.approval_id') = ? ORDER BY seq ASC")
+async fn chain_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<ApprovalChain> {
+    let rows = sqlx::query("SELECT * FROM events WHERE kind LIKE 'approval.%' AND json_extract(payload, '$.approval_id') = $1 ORDER BY seq ASC")
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;

@@ -16,8 +16,8 @@ impl Ledger {
         limit: i64,
     ) -> Result<Vec<Event>> {
         let rows = sqlx::query(
-            "SELECT * FROM events WHERE leaf_index > ?1 AND (?2 IS NULL OR at >= ?2) AND at < ?3
-              ORDER BY leaf_index ASC LIMIT ?4",
+            "SELECT * FROM events WHERE leaf_index > $1 AND ($2 IS NULL OR at >= $2) AND at < $3
+              ORDER BY leaf_index ASC LIMIT $4",
         )
         .bind(after)
         .bind(since.map(ts))
@@ -35,7 +35,7 @@ impl Ledger {
             "SELECT r.policy_digest, (SELECT body FROM policy_snapshots p
                                         WHERE p.bundle_digest = r.policy_digest
                                         ORDER BY p.stored_at LIMIT 1)
-               FROM runs r WHERE r.id = ?",
+               FROM runs r WHERE r.id = $1",
         )
         .bind(run_id)
         .fetch_optional(&self.pool)

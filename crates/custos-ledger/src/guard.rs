@@ -32,6 +32,9 @@ pub enum ClaimAttempt {
     Won(Claim),
     /// Someone else holds an unexpired claim.
     Held(Claim),
+    /// Another worker is claiming the key at this moment (Postgres: its row is locked;
+    /// `FOR UPDATE SKIP LOCKED` does not wait for it).
+    Busy,
 }
 
 /// Which admitted actions count as "this run".
@@ -118,13 +121,13 @@ pub struct Admission<'a> {
     pub rate: Option<RateDebit<'a>>,
 }
 
-fn opt_ts(row: &sqlx::sqlite::SqliteRow, col: &'static str) -> Result<Option<DateTime<Utc>>> {
+fn opt_ts(row: &sqlx::any::AnyRow, col: &'static str) -> Result<Option<DateTime<Utc>>> {
     row.try_get::<Option<String>, _>(col)?
         .map(|s| parse_ts("guard_state", col, &s))
         .transpose()
 }
 
-fn claim_from_row(key: &str, row: &sqlx::sqlite::SqliteRow) -> Result<Claim> {
+fn claim_from_row(key: &str, row: &sqlx::any::AnyRow) -> Result<Claim> {
     Ok(Claim {
         key: key.to_string(),
         holder: row.try_get("holder")?,
@@ -138,38 +141,111 @@ fn claim_from_row(key: &str, row: &sqlx::sqlite::SqliteRow) -> Result<Claim> {
 }
 
 impl Ledger {
+    /// A transaction for claims: on SQLite the write lock; on Postgres a plain one, since
+    /// claims lock their own rows and only a takeover (which writes an event) takes the
+    /// chain's lock, after the row's (every claim path locks in that order).
+    async fn claims_tx(&self) -> Result<crate::Tx> {
+        match self.backend {
+            crate::Backend::Sqlite => self.begin().await,
+            crate::Backend::Postgres => Ok(self.pool.begin().await?),
+        }
+    }
+
     /// Claim `key` for `holder` for `ttl`, unless someone else holds an unexpired claim.
-    /// Claiming again as the same holder renews it with a new token.
+    /// Claiming again as the same holder renews it with a new token. Claiming a key whose
+    /// holder let the claim expire without giving it back is a takeover, recorded with a
+    /// `guard.claim_taken_over` event in the same transaction.
     pub async fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<ClaimAttempt> {
         let now = self.now();
-        let mut tx = self.begin().await?;
-        let current = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = ?")
+        let mut tx = self.claims_tx().await?;
+        let fresh = Claim {
+            key: key.to_string(),
+            holder: holder.to_string(),
+            token: 1,
+            expires_at: now + ttl,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO claims (key, holder, token, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(holder)
+        .bind(fresh.token)
+        .bind(ts(&fresh.expires_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            tx.commit().await?;
+            return Ok(ClaimAttempt::Won(fresh));
+        }
+        let select = match self.backend {
+            crate::Backend::Sqlite => {
+                "SELECT holder, token, expires_at, released_at FROM claims WHERE key = $1"
+            }
+            crate::Backend::Postgres => {
+                "SELECT holder, token, expires_at, released_at FROM claims WHERE key = $1 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let Some(row) = sqlx::query(select)
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?
-            .map(|r| claim_from_row(key, &r))
-            .transpose()?;
-        if let Some(c) = &current
-            && c.holder != holder
-            && c.expires_at > now
-        {
-            return Ok(ClaimAttempt::Held(c.clone()));
+        else {
+            return Ok(ClaimAttempt::Busy);
+        };
+        let current = claim_from_row(key, &row)?;
+        let released = row.try_get::<Option<String>, _>("released_at")?.is_some();
+        if current.holder != holder && current.expires_at > now {
+            return Ok(ClaimAttempt::Held(current));
         }
         let claim = Claim {
-            key: key.to_string(),
-            holder: holder.to_string(),
-            token: current.map_or(1, |c| c.token + 1),
-            expires_at: now + ttl,
+            token: current.token + 1,
+            ..fresh
         };
-        sqlx::query("INSERT INTO claims (key, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO UPDATE SET holder = ?2, token = ?3, expires_at = ?4")
-            .bind(key)
-            .bind(&claim.holder)
-            .bind(claim.token)
-            .bind(ts(&claim.expires_at))
-            .execute(&mut *tx)
-            .await?;
+        self.set_claim(&mut tx, &claim).await?;
+        if current.holder != holder && !released {
+            self.taken_over(&mut tx, &current, &claim, "expired")
+                .await?;
+        }
         tx.commit().await?;
         Ok(ClaimAttempt::Won(claim))
+    }
+
+    async fn set_claim(&self, tx: &mut crate::Tx, claim: &Claim) -> Result<()> {
+        sqlx::query(
+            "UPDATE claims SET holder = $1, token = $2, expires_at = $3, released_at = NULL WHERE key = $4",
+        )
+        .bind(&claim.holder)
+        .bind(claim.token)
+        .bind(ts(&claim.expires_at))
+        .bind(&claim.key)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The event of a takeover, in the claim's transaction (after its row lock).
+    async fn taken_over(
+        &self,
+        tx: &mut crate::Tx,
+        from: &Claim,
+        to: &Claim,
+        reason: &str,
+    ) -> Result<()> {
+        self.lock_chain(tx).await?;
+        self.append_tx(
+            tx,
+            None,
+            "guard.claim_taken_over",
+            None,
+            &json!({
+                "key": to.key, "reason": reason,
+                "from": {"holder": from.holder, "token": from.token, "expires_at": ts(&from.expires_at)},
+                "to": {"holder": to.holder, "token": to.token, "expires_at": ts(&to.expires_at)},
+            }),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Take over a claim whose holder is known to be gone (a dead local process), if it
@@ -186,27 +262,93 @@ impl Ledger {
             token: gone.token + 1,
             expires_at: self.now() + ttl,
         };
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE claims SET holder = ?, token = ?, expires_at = ? WHERE key = ? AND token = ? AND holder = ?")
-            .bind(&claim.holder)
-            .bind(claim.token)
-            .bind(ts(&claim.expires_at))
+        let mut tx = self.claims_tx().await?;
+        let select = match self.backend {
+            crate::Backend::Sqlite => "SELECT holder, token, expires_at FROM claims WHERE key = $1",
+            crate::Backend::Postgres => {
+                "SELECT holder, token, expires_at FROM claims WHERE key = $1 FOR UPDATE"
+            }
+        };
+        let current = sqlx::query(select)
             .bind(&gone.key)
-            .bind(gone.token)
-            .bind(&gone.holder)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?
-            .rows_affected();
+            .map(|r| claim_from_row(&gone.key, &r))
+            .transpose()?;
+        if current.is_none_or(|c| c.token != gone.token || c.holder != gone.holder) {
+            return Ok(None);
+        }
+        self.set_claim(&mut tx, &claim).await?;
+        self.taken_over(&mut tx, gone, &claim, "holder_dead")
+            .await?;
         tx.commit().await?;
-        Ok((n == 1).then_some(claim))
+        Ok(Some(claim))
     }
 
-    /// Give a claim up (only if it is still ours). The row stays, expired, so fencing
-    /// tokens keep growing.
+    /// Extend a claim still held (the heartbeat of long work). `None`: it was taken over
+    /// or given back; the work must stop calling and writing.
+    pub async fn renew(&self, claim: &Claim, ttl: Duration) -> Result<Option<Claim>> {
+        let renewed = Claim {
+            expires_at: self.now() + ttl,
+            ..claim.clone()
+        };
+        let mut tx = self.claims_tx().await?;
+        let n = sqlx::query(
+            "UPDATE claims SET expires_at = $1 WHERE key = $2 AND token = $3 AND holder = $4 AND released_at IS NULL",
+        )
+        .bind(ts(&renewed.expires_at))
+        .bind(&claim.key)
+        .bind(claim.token)
+        .bind(&claim.holder)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok((n == 1).then_some(renewed))
+    }
+
+    /// The fence before a call: the claim is still this holder's, with this token, and
+    /// unexpired. `Err(ClaimLost)` otherwise.
+    pub async fn check_claim(&self, claim: &Claim) -> Result<()> {
+        let row = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
+            .bind(&claim.key)
+            .fetch_optional(self.pool())
+            .await?;
+        self.fence(row.as_ref(), claim, true)
+    }
+
+    /// Is `row` (the claim as stored) still `claim`? With `unexpired`, it must also not
+    /// have expired (a call needs a live lease; a record of what happened needs only
+    /// that nobody took the claim since).
+    pub(crate) fn fence(
+        &self,
+        row: Option<&sqlx::any::AnyRow>,
+        claim: &Claim,
+        unexpired: bool,
+    ) -> Result<()> {
+        let held = row.map(|r| claim_from_row(&claim.key, r)).transpose()?;
+        let now = self.now();
+        let ours = held.is_some_and(|c| {
+            c.holder == claim.holder && c.token == claim.token && (!unexpired || c.expires_at > now)
+        });
+        if ours {
+            Ok(())
+        } else {
+            Err(LedgerError::ClaimLost {
+                key: claim.key.clone(),
+                holder: claim.holder.clone(),
+                token: claim.token,
+            })
+        }
+    }
+
+    /// Give a claim up (only if it is still ours). The row stays, expired and marked
+    /// released, so fencing tokens keep growing.
     pub async fn release(&self, claim: &Claim) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE claims SET expires_at = ? WHERE key = ? AND token = ? AND holder = ?")
-            .bind(ts(&self.now()))
+        let now = ts(&self.now());
+        let mut tx = self.claims_tx().await?;
+        sqlx::query("UPDATE claims SET expires_at = $1, released_at = $1 WHERE key = $2 AND token = $3 AND holder = $4")
+            .bind(&now)
             .bind(&claim.key)
             .bind(claim.token)
             .bind(&claim.holder)
@@ -297,7 +439,7 @@ impl Ledger {
         let at = ts(&self.now());
         let mut tx = self.begin().await?;
         let before: Option<i64> = sqlx::query_scalar(
-            "SELECT level FROM autonomy_settings WHERE class = ? AND environment = ?",
+            "SELECT level FROM autonomy_settings WHERE class = $1 AND environment = $2",
         )
         .bind(class)
         .bind(environment)
@@ -307,7 +449,7 @@ impl Ledger {
             .and_then(|n| u8::try_from(n).ok())
             .and_then(|n| AutonomyLevel::try_from(n).ok());
         sqlx::query(
-            "INSERT INTO autonomy_settings (class, environment, level, set_by, set_at, reason) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO autonomy_settings (class, environment, level, set_by, set_at, reason) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (class, environment) DO UPDATE SET level = excluded.level, set_by = excluded.set_by, set_at = excluded.set_at, reason = excluded.reason",
         )
         .bind(class)
@@ -343,22 +485,21 @@ impl Ledger {
     }
 
     async fn counts(&self, scope: &Scope) -> Result<Counts> {
-        let rows: Vec<String> = match scope {
-            Scope::Run(run) => {
-                sqlx::query_scalar(
-                    "SELECT resource FROM actions WHERE admitted_at IS NOT NULL AND run_id = ?",
+        let rows: Vec<String> =
+            match scope {
+                Scope::Run(run) => sqlx::query_scalar(
+                    "SELECT resource FROM actions WHERE admitted_at IS NOT NULL AND run_id = $1",
                 )
                 .bind(run)
                 .fetch_all(self.pool())
-                .await?
-            }
-            Scope::Since(t) => {
-                sqlx::query_scalar("SELECT resource FROM actions WHERE admitted_at >= ?")
-                    .bind(ts(t))
-                    .fetch_all(self.pool())
-                    .await?
-            }
-        };
+                .await?,
+                Scope::Since(t) => {
+                    sqlx::query_scalar("SELECT resource FROM actions WHERE admitted_at >= $1")
+                        .bind(ts(t))
+                        .fetch_all(self.pool())
+                        .await?
+                }
+            };
         let mut c = Counts::default();
         let mut resources = std::collections::BTreeSet::new();
         for key in rows {
@@ -391,12 +532,13 @@ impl Ledger {
     ) -> Result<GuardSnapshot> {
         let state = self.guard_state().await?;
         let run = self.counts(scope).await?;
-        let window: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE admitted_at >= ?")
-            .bind(ts(&window_since))
-            .fetch_one(self.pool())
-            .await?;
+        let window: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE admitted_at >= $1")
+                .bind(ts(&window_since))
+                .fetch_one(self.pool())
+                .await?;
         let rate = match rate_key {
-            Some(k) => sqlx::query("SELECT tokens, updated_at FROM rate_buckets WHERE key = ?")
+            Some(k) => sqlx::query("SELECT tokens, updated_at FROM rate_buckets WHERE key = $1")
                 .bind(k)
                 .fetch_optional(self.pool())
                 .await?
@@ -425,7 +567,7 @@ impl Ledger {
     /// rolled back after a failed verification): the circuit breaker's input.
     pub async fn failure_counts(&self, since: DateTime<Utc>) -> Result<FailureCounts> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT status FROM actions WHERE admitted_at IS NOT NULL AND finished_at >= ? AND status != 'intent'",
+            "SELECT status FROM actions WHERE admitted_at IS NOT NULL AND finished_at >= $1 AND status != 'intent'",
         )
         .bind(ts(&since))
         .fetch_all(self.pool())
@@ -450,25 +592,14 @@ impl Ledger {
         if version != a.version {
             return Ok(false);
         }
-        let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = ?")
+        let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
             .bind(&a.claim.key)
             .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| claim_from_row(&a.claim.key, &r))
-            .transpose()?;
-        let still_ours = held.is_some_and(|c| {
-            c.holder == a.claim.holder && c.token == a.claim.token && c.expires_at > now
-        });
-        if !still_ours {
-            return Err(LedgerError::ClaimLost {
-                key: a.claim.key.clone(),
-                holder: a.claim.holder.clone(),
-                token: a.claim.token,
-            });
-        }
+            .await?;
+        self.fence(held.as_ref(), a.claim, true)?;
         self.insert_intent(&mut tx, &a.intent, &now).await?;
         if let Some(r) = a.rate {
-            sqlx::query("INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET tokens = ?2, updated_at = ?3")
+            sqlx::query("INSERT INTO rate_buckets (key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET tokens = $2, updated_at = $3")
                 .bind(r.key)
                 .bind(r.tokens)
                 .bind(ts(&now))
@@ -520,7 +651,7 @@ impl Ledger {
     pub async fn pause(&self, by: &str, reason: &str) -> Result<bool> {
         let at = ts(&self.now());
         self.switch(
-            "UPDATE guard_state SET paused = 1, paused_by = ?, paused_reason = ?, paused_at = ?, version = version + 1 WHERE id = 1 AND paused = 0",
+            "UPDATE guard_state SET paused = 1, paused_by = $1, paused_reason = $2, paused_at = $3, version = version + 1 WHERE id = 1 AND paused = 0",
             &[Some(by.into()), Some(reason.into()), Some(at.clone())],
             "guard.paused",
             &json!({"by": by, "reason": reason, "at": at}),
@@ -543,7 +674,7 @@ impl Ledger {
     pub async fn open_breaker(&self, reason: &str, detail: &Value) -> Result<bool> {
         let at = ts(&self.now());
         self.switch(
-            "UPDATE guard_state SET breaker_open = 1, breaker_reason = ?, breaker_opened_at = ?, version = version + 1 WHERE id = 1 AND breaker_open = 0",
+            "UPDATE guard_state SET breaker_open = 1, breaker_reason = $1, breaker_opened_at = $2, version = version + 1 WHERE id = 1 AND breaker_open = 0",
             &[Some(reason.into()), Some(at.clone())],
             "guard.breaker_opened",
             &json!({"reason": reason, "at": at, "detail": detail}),
@@ -555,7 +686,7 @@ impl Ledger {
     pub async fn reset_breaker(&self, by: &str) -> Result<bool> {
         let at = ts(&self.now());
         self.switch(
-            "UPDATE guard_state SET breaker_open = 0, breaker_reset_at = ?, version = version + 1 WHERE id = 1 AND breaker_open = 1",
+            "UPDATE guard_state SET breaker_open = 0, breaker_reset_at = $1, version = version + 1 WHERE id = 1 AND breaker_open = 1",
             &[Some(at.clone())],
             "guard.breaker_reset",
             &json!({"by": by, "at": at}),

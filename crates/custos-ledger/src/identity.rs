@@ -7,7 +7,7 @@ use custos_core::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use std::collections::BTreeSet;
 
 /// A principal as stored.
@@ -74,7 +74,7 @@ fn opt_ts(
     v.map(|s| parse_ts(table, column, &s)).transpose()
 }
 
-fn principal_row(row: &SqliteRow) -> Result<PrincipalRow> {
+fn principal_row(row: &AnyRow) -> Result<PrincipalRow> {
     Ok(PrincipalRow {
         name: row.try_get("name")?,
         roles: roles_from("principals", &row.try_get::<String, _>("roles")?)?,
@@ -88,7 +88,7 @@ fn principal_row(row: &SqliteRow) -> Result<PrincipalRow> {
     })
 }
 
-fn token_row(row: &SqliteRow) -> Result<TokenRow> {
+fn token_row(row: &AnyRow) -> Result<TokenRow> {
     Ok(TokenRow {
         id: row.try_get("id")?,
         principal: row.try_get("principal")?,
@@ -136,7 +136,7 @@ impl Ledger {
         by: &str,
     ) -> Result<()> {
         let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM principals WHERE name = ?")
+            sqlx::query_scalar("SELECT name FROM principals WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&mut **tx)
                 .await?;
@@ -147,7 +147,7 @@ impl Ledger {
             });
         }
         sqlx::query(
-            "INSERT INTO principals (name, roles, created_at, created_by) VALUES (?, ?, ?, ?)",
+            "INSERT INTO principals (name, roles, created_at, created_by) VALUES ($1, $2, $3, $4)",
         )
         .bind(name)
         .bind(roles_text(roles))
@@ -167,7 +167,7 @@ impl Ledger {
     }
 
     async fn insert_token_tx(&self, tx: &mut crate::Tx, t: &TokenRow, by: &str) -> Result<()> {
-        sqlx::query("INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&t.id)
             .bind(&t.principal)
             .bind(&t.secret_hash)
@@ -203,7 +203,7 @@ impl Ledger {
     /// Run `update` in `tx`; when it changes no row, the `missing` thing `id` is not there.
     async fn update_one<'q>(
         tx: &mut crate::Tx,
-        update: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
         missing: &'static str,
         id: &str,
     ) -> Result<()> {
@@ -219,7 +219,7 @@ impl Ledger {
     /// Replace a principal's roles.
     pub async fn set_roles(&self, name: &str, roles: &BTreeSet<Role>, by: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let update = sqlx::query("UPDATE principals SET roles = ? WHERE name = ?")
+        let update = sqlx::query("UPDATE principals SET roles = $1 WHERE name = $2")
             .bind(roles_text(roles))
             .bind(name);
         Self::update_one(&mut tx, update, "principal", name).await?;
@@ -240,16 +240,18 @@ impl Ledger {
         let mut tx = self.begin().await?;
         let now = ts(&self.now());
         let update = sqlx::query(
-            "UPDATE principals SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
+            "UPDATE principals SET disabled_at = $1 WHERE name = $2 AND disabled_at IS NULL",
         )
         .bind(&now)
         .bind(name);
         Self::update_one(&mut tx, update, "active principal", name).await?;
-        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE principal = ? AND revoked_at IS NULL")
-            .bind(&now)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE principal = $2 AND revoked_at IS NULL",
+        )
+        .bind(&now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         self.append_tx(
             &mut tx,
             None,
@@ -263,7 +265,7 @@ impl Ledger {
     }
 
     pub async fn principal(&self, name: &str) -> Result<Option<PrincipalRow>> {
-        sqlx::query("SELECT * FROM principals WHERE name = ?")
+        sqlx::query("SELECT * FROM principals WHERE name = $1")
             .bind(name)
             .fetch_optional(self.pool())
             .await?
@@ -293,7 +295,7 @@ impl Ledger {
     pub async fn enroll(&self, enrollment_id: &str, own: &TokenRow) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND principal = ? AND revoked_at IS NULL",
+            "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND principal = $3 AND revoked_at IS NULL",
         )
         .bind(ts(&self.now()))
         .bind(enrollment_id)
@@ -322,7 +324,7 @@ impl Ledger {
     }
 
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {
-        sqlx::query("SELECT * FROM tokens WHERE id = ?")
+        sqlx::query("SELECT * FROM tokens WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -332,7 +334,7 @@ impl Ledger {
     }
 
     pub async fn tokens(&self, principal: Option<&str>) -> Result<Vec<TokenRow>> {
-        sqlx::query("SELECT * FROM tokens WHERE (?1 IS NULL OR principal = ?1) ORDER BY created_at")
+        sqlx::query("SELECT * FROM tokens WHERE ($1 IS NULL OR principal = $1) ORDER BY created_at")
             .bind(principal)
             .fetch_all(self.pool())
             .await?
@@ -344,7 +346,7 @@ impl Ledger {
     pub async fn revoke_token(&self, id: &str, by: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let update =
-            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(ts(&self.now()))
                 .bind(id);
         Self::update_one(&mut tx, update, "unrevoked token", id).await?;

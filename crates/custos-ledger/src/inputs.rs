@@ -38,7 +38,7 @@ impl Ledger {
         resource: &ResourceRef,
     ) -> Result<Option<(DateTime<Utc>, String)>> {
         let row =
-            sqlx::query("SELECT capture_time, state_digest FROM observations WHERE resource = ?")
+            sqlx::query("SELECT capture_time, state_digest FROM observations WHERE resource = $1")
                 .bind(resource_key(resource))
                 .fetch_optional(self.pool())
                 .await?;
@@ -64,8 +64,8 @@ impl Ledger {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let changed = sqlx::query(
-            "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (resource) DO UPDATE SET capture_time = ?2, state_digest = ?3, processed_at = ?4
+            "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (resource) DO UPDATE SET capture_time = $2, state_digest = $3, processed_at = $4
              WHERE excluded.capture_time >= observations.capture_time",
         )
         .bind(resource_key(resource))
@@ -121,7 +121,7 @@ impl Ledger {
 
     pub async fn dead_letter(&self, dl: &DeadLetter) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO dead_letters (id, at, run_id, source, location, field, error, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO dead_letters (id, at, run_id, source, location, field, error, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&dl.id)
             .bind(ts(&dl.at))
             .bind(&dl.run_id)

@@ -1,4 +1,6 @@
-//! The ledger: every decision and action as evidence. SQLite by default (one file).
+//! The ledger: every decision and action as evidence. SQLite by default (one file),
+//! Postgres for several workers (`postgres://...`); one code path through sqlx's `Any`
+//! driver, with a migration set per dialect that builds the same tables.
 //!
 //! `events` is append-only (triggers refuse UPDATE and DELETE) and hash-chained: each row
 //! stores `prev_hash` and `hash = SHA-256(prev_hash || canonical JSON of the event)`, so
@@ -6,9 +8,10 @@
 //! (`runs`, `approvals`, `actions`, `claims`, `guard_state`, ...) hold current state;
 //! every change to them is written in the same transaction as its event.
 //!
-//! Every write transaction starts with `BEGIN IMMEDIATE`: the ledger is the lock between
-//! processes (a service and a CLI approving, two workers), so a writer waits for the
-//! other instead of failing on a stale snapshot.
+//! Every write transaction takes the ledger's write lock first (`BEGIN IMMEDIATE` on
+//! SQLite, a transaction-scoped advisory lock on Postgres): the ledger is the lock between
+//! processes (a service and a CLI approving, several workers), so a writer waits for the
+//! other instead of failing on a stale snapshot, and the chain stays one chain.
 
 mod actions;
 mod approvals;
@@ -21,6 +24,8 @@ mod inputs;
 pub mod merkle;
 mod prune;
 mod replay;
+#[doc(hidden)]
+pub mod testing;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
 pub use findings::{CurrentFinding, LedgerCounts};
@@ -36,9 +41,8 @@ use chrono::{DateTime, Utc};
 use custos_core::{Clock, ResourceRef, SystemClock, canonical_json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
-use std::str::FromStr;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,10 +163,81 @@ pub struct EventFilter {
     pub limit: Option<i64>,
 }
 
+/// Which database holds the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names: `postgres://` or `postgresql://` is Postgres;
+    /// `sqlite:` URLs and plain file paths are SQLite.
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// The advisory lock every Postgres write transaction takes (any constant works; this
+/// one spells "custos" in ASCII).
+const PG_WRITE_LOCK: i64 = 0x6375_7374_6f73;
+
 #[derive(Debug)]
 pub struct Ledger {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     clock: Arc<dyn Clock>,
+}
+
+/// A SQLite URL for `url` (a plain path becomes `sqlite://path`, created if missing, its
+/// directory too), and whether it is in memory.
+fn sqlite_url(url: &str) -> (String, bool) {
+    let full = if url.starts_with("sqlite:") {
+        url.to_string()
+    } else {
+        format!("sqlite://{url}")
+    };
+    if full.contains(":memory:") {
+        return (full, true);
+    }
+    let rest = full
+        .strip_prefix("sqlite://")
+        .or_else(|| full.strip_prefix("sqlite:"))
+        .unwrap_or(&full);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let url = if query.split('&').any(|kv| kv.starts_with("mode=")) {
+        format!("sqlite://{path}?{query}")
+    } else if query.is_empty() {
+        format!("sqlite://{path}?mode=rwc")
+    } else {
+        format!("sqlite://{path}?{query}&mode=rwc")
+    };
+    (url, false)
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => {
+                let user = user.split_once(':').map_or(user, |(u, _)| u);
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 pub(crate) fn ts(t: &DateTime<Utc>) -> String {
@@ -195,47 +270,78 @@ pub(crate) fn to_value<T: Serialize>(table: &'static str, v: &T) -> Result<Value
     serde_json::to_value(v).map_err(|source| LedgerError::Json { table, source })
 }
 
-pub(crate) type Tx = Transaction<'static, Sqlite>;
+pub(crate) type Tx = Transaction<'static, Any>;
 
 impl Ledger {
     /// Open (creating if needed) a ledger on the system clock. `url` is `sqlite://path`,
-    /// `sqlite::memory:` or a plain file path.
+    /// `sqlite::memory:`, a plain file path, or `postgres://user@host:port/database`.
     pub async fn open(url: &str) -> Result<Self> {
         Self::open_with_clock(url, Arc::new(SystemClock)).await
     }
 
     /// Open with a clock of the caller's (tests pin time).
     pub async fn open_with_clock(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
-        let full = if url.starts_with("sqlite:") {
-            url.to_string()
-        } else {
-            format!("sqlite://{url}")
-        };
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url);
         let open_err = |source| LedgerError::Open {
-            url: url.to_string(),
+            url: redact(url),
             source,
         };
-        let options = SqliteConnectOptions::from_str(&full)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        if let Some(parent) = std::path::Path::new(options.get_filename())
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            let _ = std::fs::create_dir_all(parent);
+        let pool = match backend {
+            Backend::Sqlite => {
+                let (full, memory) = sqlite_url(url);
+                // An in-memory database exists once per connection: keep to one.
+                AnyPoolOptions::new()
+                    .max_connections(if memory { 1 } else { 4 })
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&full)
+                    .await
+                    .map_err(open_err)?
+            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await
+                .map_err(open_err)?,
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => {
+                // Two workers starting at once migrate one at a time.
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(PG_WRITE_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+                let migrated = sqlx::migrate!("./migrations/postgres")
+                    .run(&mut *conn)
+                    .await;
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(PG_WRITE_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+                migrated?
+            }
         }
-        // An in-memory database exists once per connection: keep to one.
-        let max = if full.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Ledger { pool, clock })
+        Ok(Ledger {
+            pool,
+            backend,
+            clock,
+        })
+    }
+
+    /// Which database this ledger is in.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The ledger's notion of now.
@@ -243,9 +349,28 @@ impl Ledger {
         self.clock.now()
     }
 
-    /// A write transaction; it holds SQLite's write lock until commit.
+    /// A write transaction; it holds the ledger's write lock until commit.
     pub(crate) async fn begin(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                self.lock_chain(&mut tx).await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// Take the chain's lock inside `tx` (Postgres; on SQLite every write transaction
+    /// holds the database's write lock already). Held until commit or rollback.
+    pub(crate) async fn lock_chain(&self, tx: &mut Tx) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_WRITE_LOCK)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Append one event inside `tx`.
@@ -287,8 +412,8 @@ impl Ledger {
             prev_hash: &prev,
         }
         .hash(chain::SCHEME)?;
-        let seq = sqlx::query(
-            "INSERT INTO events (id, at, run_id, kind, resource, payload, prev_hash, hash, leaf_index, scheme) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO events (id, at, run_id, kind, resource, payload, prev_hash, hash, leaf_index, scheme) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
         )
         .bind(&id)
         .bind(&at_s)
@@ -300,9 +425,8 @@ impl Ledger {
         .bind(&hash)
         .bind(index)
         .bind(chain::SCHEME)
-        .execute(&mut **tx)
-        .await?
-        .last_insert_rowid();
+        .fetch_one(&mut **tx)
+        .await?;
         Ok(Event {
             seq,
             index,
@@ -351,7 +475,7 @@ impl Ledger {
         Ok(out)
     }
 
-    pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event> {
+    pub(crate) fn event_from_row(row: &AnyRow) -> Result<Event> {
         let index: Option<i64> = row.try_get("leaf_index")?;
         Ok(Event {
             seq: row.try_get("seq")?,
@@ -372,7 +496,7 @@ impl Ledger {
     }
 
     /// Does the stored hash match the event's content and its stored `prev_hash`?
-    pub(crate) fn hash_matches(row: &SqliteRow, e: &Event) -> Result<bool> {
+    pub(crate) fn hash_matches(row: &AnyRow, e: &Event) -> Result<bool> {
         let at: String = row.try_get("at")?;
         let scheme: i64 =
             row.try_get::<Option<i64>, _>("scheme")?
@@ -389,10 +513,10 @@ impl Ledger {
     pub async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT * FROM events
-               WHERE (?1 IS NULL OR resource LIKE '%' || ?1 || '%')
-                 AND (?2 IS NULL OR run_id = ?2)
-                 AND (?3 IS NULL OR kind LIKE ?3 || '%')
-               ORDER BY seq DESC LIMIT ?4) ORDER BY seq ASC",
+               WHERE ($1 IS NULL OR lower(resource) LIKE '%' || lower($1) || '%')
+                 AND ($2 IS NULL OR run_id = $2)
+                 AND ($3 IS NULL OR kind LIKE $3 || '%')
+               ORDER BY seq DESC LIMIT $4) AS newest ORDER BY seq ASC",
         )
         .bind(&filter.resource_contains)
         .bind(&filter.run_id)
@@ -439,7 +563,7 @@ impl Ledger {
 
     pub async fn start_run(&self, run: &Run) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO runs (id, started_at, mode, source, requested_by, policy_digest) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO runs (id, started_at, mode, source, requested_by, policy_digest) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&run.id)
             .bind(ts(&run.started_at))
             .bind(&run.mode)
@@ -456,7 +580,7 @@ impl Ledger {
 
     pub async fn finish_run(&self, run_id: &str, summary: &Value) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET finished_at = $1, summary = $2 WHERE id = $3")
             .bind(ts(&self.now()))
             .bind(summary.to_string())
             .bind(run_id)
@@ -474,7 +598,7 @@ impl Ledger {
     }
 
     #[doc(hidden)]
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 }

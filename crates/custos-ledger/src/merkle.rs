@@ -32,7 +32,7 @@ pub struct RawEvent {
 }
 
 impl RawEvent {
-    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self> {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
         Ok(RawEvent {
             seq: row.try_get("seq")?,
             index: row.try_get("leaf_index")?,
@@ -82,7 +82,7 @@ pub struct CheckpointRow {
 }
 
 impl CheckpointRow {
-    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self> {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
         let size: i64 = row.try_get("size")?;
         Ok(CheckpointRow {
             id: row.try_get("id")?,
@@ -159,13 +159,13 @@ pub(crate) fn to_hash(bytes: &[u8]) -> Result<Hash> {
 
 /// The stored hashes at `indexes`, in a reader (a missing one is `NotFound`).
 async fn load_hashes(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     indexes: impl IntoIterator<Item = u64>,
 ) -> Result<MapReader> {
     let mut reader = MapReader::default();
     for idx in indexes {
         let bytes: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = ?")
+            sqlx::query_scalar("SELECT hash FROM merkle_hashes WHERE idx = $1")
                 .bind(idx as i64)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -192,7 +192,7 @@ impl Ledger {
     /// Events from leaf `from` on, in leaf order, at most `limit`.
     pub async fn raw_events_from(&self, from: i64, limit: i64) -> Result<Vec<RawEvent>> {
         let rows = sqlx::query(
-            "SELECT * FROM events WHERE leaf_index >= ? ORDER BY leaf_index ASC LIMIT ?",
+            "SELECT * FROM events WHERE leaf_index >= $1 ORDER BY leaf_index ASC LIMIT $2",
         )
         .bind(from)
         .bind(limit)
@@ -206,7 +206,7 @@ impl Ledger {
     /// decision that planned it.
     pub async fn action_events(&self, action_id: &str) -> Result<Vec<RawEvent>> {
         let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT plan_id, approval_id FROM actions WHERE id = ?")
+            sqlx::query_as("SELECT plan_id, approval_id FROM actions WHERE id = $1")
                 .bind(action_id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -215,17 +215,17 @@ impl Ledger {
         };
         let rows = sqlx::query(
             "SELECT * FROM events WHERE
-                 (kind LIKE 'action.%' AND json_extract(payload, '$.action_id') = ?1)
-              OR (?2 IS NOT NULL AND kind LIKE 'approval.%' AND json_extract(payload, '$.approval_id') = ?2)
+                 (kind LIKE 'action.%' AND json_extract(payload, '$.action_id') = $1)
+              OR ($2 IS NOT NULL AND kind LIKE 'approval.%' AND json_extract(payload, '$.approval_id') = $2)
               OR leaf_index = (
                    SELECT MAX(leaf_index) FROM events
                     WHERE kind = 'decision'
-                      AND json_extract(payload, '$.plan.id') IN (?3, (
+                      AND json_extract(payload, '$.plan.id') IN ($3, (
                           SELECT json_extract(payload, '$.plan_id') FROM events
-                           WHERE kind = 'approval.requested' AND json_extract(payload, '$.approval_id') = ?2))
+                           WHERE kind = 'approval.requested' AND json_extract(payload, '$.approval_id') = $2))
                       AND leaf_index <= COALESCE((
                           SELECT MIN(leaf_index) FROM events
-                           WHERE kind = 'action.intent' AND json_extract(payload, '$.action_id') = ?1), leaf_index))
+                           WHERE kind = 'action.intent' AND json_extract(payload, '$.action_id') = $1), leaf_index))
              ORDER BY leaf_index ASC",
         )
         .bind(action_id)
@@ -260,8 +260,8 @@ impl Ledger {
         } else {
             // The event before, or (when it was pruned) the hash its prune statement names.
             sqlx::query_scalar(
-                "SELECT COALESCE((SELECT hash FROM events WHERE leaf_index = ?1),
-                                 (SELECT last_hash FROM ledger_prunes WHERE horizon = ?1 + 1 ORDER BY id DESC LIMIT 1))",
+                "SELECT COALESCE((SELECT hash FROM events WHERE leaf_index = $1),
+                                 (SELECT last_hash FROM ledger_prunes WHERE horizon = $1 + 1 ORDER BY id DESC LIMIT 1))",
             )
             .bind(t as i64 - 1)
             .fetch_one(&mut *tx)
@@ -269,7 +269,7 @@ impl Ledger {
         };
         loop {
             let rows = sqlx::query(
-                "SELECT * FROM events WHERE leaf_index >= ? ORDER BY leaf_index ASC LIMIT 1000",
+                "SELECT * FROM events WHERE leaf_index >= $1 ORDER BY leaf_index ASC LIMIT 1000",
             )
             .bind(t as i64)
             .fetch_all(&mut *tx)
@@ -300,7 +300,7 @@ impl Ledger {
                         .map_err(tree_err)?;
                 for (k, h) in new.into_iter().enumerate() {
                     let idx = start + k as u64;
-                    sqlx::query("INSERT INTO merkle_hashes (idx, hash) VALUES (?, ?)")
+                    sqlx::query("INSERT INTO merkle_hashes (idx, hash) VALUES ($1, $2)")
                         .bind(idx as i64)
                         .bind(h.0.as_slice())
                         .execute(&mut *tx)
@@ -312,7 +312,7 @@ impl Ledger {
             }
         }
         let root = tlog_tiles::tree_hash(t, &reader).map_err(tree_err)?;
-        sqlx::query("UPDATE merkle_tree SET size = ? WHERE id = 1")
+        sqlx::query("UPDATE merkle_tree SET size = $1 WHERE id = 1")
             .bind(t as i64)
             .execute(&mut *tx)
             .await?;
@@ -371,14 +371,15 @@ impl Ledger {
         at: &DateTime<Utc>,
         note: &str,
     ) -> Result<CheckpointRow> {
-        let id = sqlx::query("INSERT INTO checkpoints (size, root, at, note) VALUES (?, ?, ?, ?)")
-            .bind(size as i64)
-            .bind(root.to_string())
-            .bind(ts(at))
-            .bind(note)
-            .execute(&self.pool)
-            .await?
-            .last_insert_rowid();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO checkpoints (size, root, at, note) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(size as i64)
+        .bind(root.to_string())
+        .bind(ts(at))
+        .bind(note)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(CheckpointRow {
             id,
             size,
@@ -404,7 +405,7 @@ impl Ledger {
         skip: i64,
         limit: i64,
     ) -> Result<Vec<CheckpointRow>> {
-        sqlx::query("SELECT * FROM checkpoints ORDER BY id DESC LIMIT ? OFFSET ?")
+        sqlx::query("SELECT * FROM checkpoints ORDER BY id DESC LIMIT $1 OFFSET $2")
             .bind(limit)
             .bind(skip)
             .fetch_all(&self.pool)

@@ -50,7 +50,7 @@ impl Ledger {
             .collect())
     }
 
-    fn prune_row(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<PruneRow, String> {
+    fn prune_row(r: &sqlx::any::AnyRow) -> std::result::Result<PruneRow, String> {
         let text = |c: &str| r.try_get::<String, _>(c).map_err(|e| format!("`{c}`: {e}"));
         let horizon: i64 = r
             .try_get("horizon")
@@ -82,10 +82,11 @@ impl Ledger {
     /// The first leaf whose event was recorded at or after `before` (the number of events
     /// a prune `--before` would delete), at most `limit`.
     pub async fn first_leaf_at(&self, before: &DateTime<Utc>, limit: u64) -> Result<u64> {
-        let n: Option<i64> = sqlx::query_scalar("SELECT MIN(leaf_index) FROM events WHERE at >= ?")
-            .bind(ts(before))
-            .fetch_one(&self.pool)
-            .await?;
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(leaf_index) FROM events WHERE at >= $1")
+                .bind(ts(before))
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n.and_then(|n| u64::try_from(n).ok())
             .unwrap_or(limit)
             .min(limit))
@@ -93,7 +94,7 @@ impl Ledger {
 
     /// The hash of event `index`.
     pub async fn event_hash(&self, index: u64) -> Result<String> {
-        sqlx::query_scalar("SELECT hash FROM events WHERE leaf_index = ?")
+        sqlx::query_scalar("SELECT hash FROM events WHERE leaf_index = $1")
             .bind(index as i64)
             .fetch_optional(&self.pool)
             .await?
@@ -108,7 +109,7 @@ impl Ledger {
     pub async fn stored_prefix(&self, size: u64) -> Result<VecReader> {
         let count = tlog_tiles::stored_hash_count(size);
         let rows: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT idx, hash FROM merkle_hashes WHERE idx < ? ORDER BY idx")
+            sqlx::query_as("SELECT idx, hash FROM merkle_hashes WHERE idx < $1 ORDER BY idx")
                 .bind(count as i64)
                 .fetch_all(&self.pool)
                 .await?;
@@ -142,15 +143,15 @@ impl Ledger {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT 'approval ' || id FROM approvals WHERE status IN ('pending', 'approved', 'executing')
                AND id IN (SELECT json_extract(payload, '$.approval_id') FROM events
-                           WHERE leaf_index < ?1 AND kind LIKE 'approval.%')
+                           WHERE leaf_index < $1 AND kind LIKE 'approval.%')
              UNION ALL
              SELECT 'action ' || id FROM actions WHERE status = 'intent'
                AND id IN (SELECT json_extract(payload, '$.action_id') FROM events
-                           WHERE leaf_index < ?1 AND kind LIKE 'action.%')
+                           WHERE leaf_index < $1 AND kind LIKE 'action.%')
              UNION ALL
-             SELECT 'action ' || id || ' (still counted by the guard)' FROM actions WHERE started_at >= ?2
+             SELECT 'action ' || id || ' (still counted by the guard)' FROM actions WHERE started_at >= $2
                AND id NOT IN (SELECT json_extract(payload, '$.action_id') FROM events
-                               WHERE leaf_index >= ?1 AND kind LIKE 'action.%'
+                               WHERE leaf_index >= $1 AND kind LIKE 'action.%'
                                  AND json_extract(payload, '$.action_id') IS NOT NULL)",
         )
         .bind(horizon as i64)
@@ -165,7 +166,7 @@ impl Ledger {
     pub async fn prune(&self, row: &PruneRow, before: &DateTime<Utc>, by: &str) -> Result<Pruned> {
         let mut tx = self.begin().await?;
         let horizon = row.horizon as i64;
-        sqlx::query("INSERT INTO ledger_prunes (horizon, last_hash, root, export_event, note, at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO ledger_prunes (horizon, last_hash, root, export_event, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(horizon)
             .bind(&row.last_hash)
             .bind(&row.root)
@@ -176,22 +177,26 @@ impl Ledger {
             .await?;
         // The delete trigger is lifted for this transaction only: a row in ledger_prunes
         // alone never lets anyone delete events.
-        sqlx::query("DROP TRIGGER events_no_delete")
-            .execute(&mut *tx)
-            .await?;
-        let events = sqlx::query("DELETE FROM events WHERE leaf_index < ?")
+        let (lift, restore) = match self.backend {
+            crate::Backend::Sqlite => (
+                "DROP TRIGGER events_no_delete",
+                "CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+                 BEGIN
+                     SELECT RAISE(ABORT, 'ledger events are append-only');
+                 END",
+            ),
+            crate::Backend::Postgres => (
+                "ALTER TABLE events DISABLE TRIGGER events_no_delete",
+                "ALTER TABLE events ENABLE TRIGGER events_no_delete",
+            ),
+        };
+        sqlx::query(lift).execute(&mut *tx).await?;
+        let events = sqlx::query("DELETE FROM events WHERE leaf_index < $1")
             .bind(horizon)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
-            "CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-             BEGIN
-                 SELECT RAISE(ABORT, 'ledger events are append-only');
-             END",
-        )
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(restore).execute(&mut *tx).await?;
         // The rows no remaining event names (the audit checks rows against events).
         let mut orphans = [0u64; 2];
         for (n, (table, field)) in [("approvals", "approval_id"), ("actions", "action_id")]

@@ -7,7 +7,7 @@ use serde_json::Value;
 impl Ledger {
     /// Keep a policy snapshot (once per id).
     pub async fn keep_policy(&self, id: &str, bundle_digest: &str, body: &Value) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO policy_snapshots (id, bundle_digest, body, stored_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO policy_snapshots (id, bundle_digest, body, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
             .bind(id)
             .bind(bundle_digest)
             .bind(to_json("policy_snapshots", body)?)
@@ -20,7 +20,7 @@ impl Ledger {
     /// The snapshot kept under `id`.
     pub async fn policy_snapshot(&self, id: &str) -> Result<Option<Value>> {
         let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM policy_snapshots WHERE id = ?")
+            sqlx::query_scalar("SELECT body FROM policy_snapshots WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -37,7 +37,7 @@ impl Ledger {
                 id: format!("{id} (give at least 4 characters)"),
             });
         }
-        let rows = sqlx::query("SELECT * FROM events WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")
+        let rows = sqlx::query("SELECT * FROM events WHERE substr(id, 1, length($1)) = $1 LIMIT 2")
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
@@ -57,7 +57,7 @@ impl Ledger {
     /// Every `decision` event, oldest first; with `since`, those recorded at or after it.
     pub async fn decisions_since(&self, since: Option<&DateTime<Utc>>) -> Result<Vec<Event>> {
         let rows = sqlx::query(
-            "SELECT * FROM events WHERE kind = 'decision' AND (?1 IS NULL OR at >= ?1) ORDER BY leaf_index ASC",
+            "SELECT * FROM events WHERE kind = 'decision' AND ($1 IS NULL OR at >= $1) ORDER BY leaf_index ASC",
         )
         .bind(since.map(ts))
         .fetch_all(&self.pool)

@@ -1,11 +1,58 @@
 use super::*;
 
-async fn ledger() -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(&dir.path().join("l.db").display().to_string())
-        .await
-        .unwrap();
-    (dir, l)
+/// A fresh ledger on one backend: every test here runs on SQLite and on Postgres.
+struct Fresh {
+    url: String,
+    ledger: Ledger,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fresh {
+    async fn on(backend: Backend) -> Fresh {
+        let (url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = dir.path().join("l.db").display().to_string();
+                (url, Some(dir))
+            }
+            Backend::Postgres => (testing::fresh_postgres().await, None),
+        };
+        let ledger = Ledger::open(&url).await.unwrap();
+        assert_eq!(ledger.backend(), backend);
+        Fresh {
+            url,
+            ledger,
+            _dir: dir,
+        }
+    }
+
+    /// What someone with write access to the database does to edit history.
+    async fn drop_update_trigger(&self) {
+        let q = match self.ledger.backend() {
+            Backend::Sqlite => "DROP TRIGGER events_no_update",
+            Backend::Postgres => "DROP TRIGGER events_no_update ON events",
+        };
+        sqlx::query(q).execute(self.ledger.pool()).await.unwrap();
+    }
+}
+
+/// `both! { async fn name(db) { ... } }`: the test as `name::sqlite` and `name::postgres`.
+macro_rules! both {
+    ($(#[$doc:meta])* async fn $name:ident($db:ident) $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+            async fn case($db: Fresh) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                case(Fresh::on(Backend::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                case(Fresh::on(Backend::Postgres).await).await
+            }
+        }
+    };
 }
 
 fn r() -> ResourceRef {
@@ -17,9 +64,9 @@ fn r() -> ResourceRef {
     }
 }
 
-#[tokio::test]
-async fn chain_links_and_verifies() {
-    let (_d, l) = ledger().await;
+both! {
+async fn chain_links_and_verifies(db) {
+    let l = &db.ledger;
     let a = l
         .append(Some("run1"), "x", Some(&r()), &json!({"n": 1}))
         .await
@@ -44,10 +91,11 @@ async fn chain_links_and_verifies() {
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0].payload, json!({"n": 1}));
 }
+}
 
-#[tokio::test]
-async fn events_are_append_only_and_tampering_is_detected() {
-    let (_d, l) = ledger().await;
+both! {
+async fn events_are_append_only_and_tampering_is_detected(db) {
+    let l = &db.ledger;
     l.append(None, "x", None, &json!({"n": 1})).await.unwrap();
     l.append(None, "x", None, &json!({"n": 2})).await.unwrap();
     let err = sqlx::query("UPDATE events SET payload = '{}' WHERE seq = 1")
@@ -62,20 +110,18 @@ async fn events_are_append_only_and_tampering_is_detected() {
             .is_err()
     );
     // Someone with file access drops the trigger and edits history: the chain breaks.
-    sqlx::query("DROP TRIGGER events_no_update")
-        .execute(l.pool())
-        .await
-        .unwrap();
+    db.drop_update_trigger().await;
     sqlx::query("UPDATE events SET payload = '{\"n\":9}' WHERE seq = 1")
         .execute(l.pool())
         .await
         .unwrap();
     assert_eq!(l.verify_chain().await.unwrap().first_bad, Some(1));
 }
+}
 
-#[tokio::test]
-async fn dead_letters_are_kept() {
-    let (_d, l) = ledger().await;
+both! {
+async fn dead_letters_are_kept(db) {
+    let l = &db.ledger;
     let dl = DeadLetter {
         id: "d1".into(),
         at: Utc::now(),
@@ -90,6 +136,7 @@ async fn dead_letters_are_kept() {
     let all = l.dead_letters().await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].location, "f:3");
+}
 }
 
 fn plan() -> custos_core::RemediationPlan {
@@ -109,6 +156,7 @@ fn intent<'a>(
             run_id: Some("run1"),
             approval_id: None,
             decision: None,
+            fence: None,
         },
         plan: p,
         payload,
@@ -119,12 +167,116 @@ fn won(a: ClaimAttempt) -> Claim {
     match a {
         ClaimAttempt::Won(c) => c,
         ClaimAttempt::Held(c) => panic!("held by {c:?}"),
+        ClaimAttempt::Busy => panic!("busy"),
     }
 }
 
-#[tokio::test]
-async fn a_claim_is_exclusive_until_released_or_expired() {
-    let (_d, l) = ledger().await;
+fn record(action_id: &str, p: &custos_core::RemediationPlan) -> custos_core::ExecutionRecord {
+    custos_core::ExecutionRecord {
+        action_id: action_id.into(),
+        plan_id: p.id.clone(),
+        outcome: custos_core::ActionOutcome::NoOp,
+        before: p.before.clone(),
+        before_digest: p.before_digest.clone(),
+        after: None,
+        after_digest: None,
+        calls: vec![],
+        rollback: vec![],
+        verification: None,
+        error: None,
+    }
+}
+
+both! {
+/// A holder that let its lease expire is taken over: the takeover is an event, and the
+/// old holder can neither renew, nor pass the fence before a call, nor write an outcome.
+async fn a_lease_taken_over_fences_its_old_holder(db) {
+    let l = &db.ledger;
+    let p = plan();
+    let expired = won(l.claim("k", "a", chrono::Duration::milliseconds(-1)).await.unwrap());
+    let b = won(l.claim("k", "b", chrono::Duration::minutes(5)).await.unwrap());
+    assert_eq!(b.token, expired.token + 1);
+    let taken: Vec<Event> = l
+        .events(&EventFilter { kind_prefix: Some("guard.claim_taken_over".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        taken[0].payload,
+        json!({"key": "k", "reason": "expired",
+               "from": {"holder": "a", "token": expired.token, "expires_at": ts(&expired.expires_at)},
+               "to": {"holder": "b", "token": b.token, "expires_at": ts(&b.expires_at)}})
+    );
+    assert_eq!(l.renew(&expired, chrono::Duration::minutes(5)).await.unwrap(), None);
+    let lost = l.check_claim(&expired).await.unwrap_err();
+    assert!(matches!(lost, LedgerError::ClaimLost { token, .. } if token == expired.token), "{lost}");
+    l.check_claim(&b).await.unwrap();
+    let meta = |fence| ActionMeta { run_id: None, approval_id: None, decision: None, fence };
+    let before = l.events(&EventFilter::default()).await.unwrap().len();
+    let refused = l.action_outcome(meta(Some(&expired)), &p, &record("act-a", &p)).await.unwrap_err();
+    assert!(matches!(refused, LedgerError::ClaimLost { .. }), "{refused}");
+    assert_eq!(l.events(&EventFilter::default()).await.unwrap().len(), before, "nothing written");
+    assert!(matches!(l.action("act-a").await, Err(LedgerError::NotFound { .. })));
+    l.action_outcome(meta(Some(&b)), &p, &record("act-b", &p)).await.unwrap();
+    // Renewed, b's lease outlives its first expiry; given back, the next claim is no
+    // takeover.
+    let renewed = l.renew(&b, chrono::Duration::minutes(10)).await.unwrap().unwrap();
+    assert!(renewed.expires_at > b.expires_at);
+    l.release(&b).await.unwrap();
+    assert_eq!(l.renew(&b, chrono::Duration::minutes(5)).await.unwrap(), None, "released");
+    let c = won(l.claim("k", "c", chrono::Duration::minutes(5)).await.unwrap());
+    assert_eq!(c.token, b.token + 1);
+    let taken = l
+        .events(&EventFilter { kind_prefix: Some("guard.claim_taken_over".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "a released claim is not taken over");
+    // A dead holder's claim is taken over at once, also recorded.
+    let d = l.take_over(&c, "d", chrono::Duration::minutes(5)).await.unwrap().unwrap();
+    let taken = l
+        .events(&EventFilter { kind_prefix: Some("guard.claim_taken_over".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 2);
+    assert_eq!(taken[1].payload["reason"], "holder_dead");
+    assert_eq!(taken[1].payload["to"]["token"], d.token);
+    assert_eq!(l.verify_chain().await.unwrap().first_bad, None);
+}
+}
+
+/// Postgres: a claim row another worker has locked is skipped, not waited for
+/// (`FOR UPDATE SKIP LOCKED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_skips_a_claim_another_worker_is_taking() {
+    let db = Fresh::on(Backend::Postgres).await;
+    let l = &db.ledger;
+    let a = won(l
+        .claim("k", "a", chrono::Duration::milliseconds(-1))
+        .await
+        .unwrap());
+    let mut other = l.pool().begin().await.unwrap();
+    sqlx::query("SELECT token FROM claims WHERE key = $1 FOR UPDATE")
+        .bind("k")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    assert_eq!(
+        l.claim("k", "b", chrono::Duration::minutes(5))
+            .await
+            .unwrap(),
+        ClaimAttempt::Busy
+    );
+    other.rollback().await.unwrap();
+    let b = won(l
+        .claim("k", "b", chrono::Duration::minutes(5))
+        .await
+        .unwrap());
+    assert_eq!(b.token, a.token + 1);
+}
+
+both! {
+async fn a_claim_is_exclusive_until_released_or_expired(db) {
+    let l = &db.ledger;
     let ttl = chrono::Duration::minutes(5);
     let a = won(l.claim("k", "a", ttl).await.unwrap());
     assert!(
@@ -143,10 +295,11 @@ async fn a_claim_is_exclusive_until_released_or_expired() {
     assert!(l.take_over(&b, "d", ttl).await.unwrap().is_none());
     assert_eq!(c.token, b.token + 1);
 }
+}
 
-#[tokio::test]
-async fn admission_needs_the_current_version_and_the_claim() {
-    let (_d, l) = ledger().await;
+both! {
+async fn admission_needs_the_current_version_and_the_claim(db) {
+    let l = &db.ledger;
     let p = plan();
     let payload = json!({"action": "s3:PutBucketVersioning"});
     let claim = won(l
@@ -221,10 +374,11 @@ async fn admission_needs_the_current_version_and_the_claim() {
     assert_eq!(intents.len(), 1);
     assert_eq!(intents[0].payload["claim"]["token"], claim.token);
 }
+}
 
-#[tokio::test]
-async fn switches_bump_the_version_and_are_recorded() {
-    let (_d, l) = ledger().await;
+both! {
+async fn switches_bump_the_version_and_are_recorded(db) {
+    let l = &db.ledger;
     let v0 = l.guard_state().await.unwrap().version;
     assert!(l.pause("alice", "incident 42").await.unwrap());
     assert!(!l.pause("alice", "again").await.unwrap());
@@ -258,15 +412,14 @@ async fn switches_bump_the_version_and_are_recorded() {
         ]
     );
 }
+}
 
-/// Two ledgers on one file (two processes) writing at once: every write lands, the
+both! {
+/// Two ledgers on one database (two processes) writing at once: every write lands, the
 /// chain stays one chain.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_writers_on_one_file_keep_one_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("l.db").display().to_string();
-    let a = std::sync::Arc::new(Ledger::open(&path).await.unwrap());
-    let b = std::sync::Arc::new(Ledger::open(&path).await.unwrap());
+async fn two_writers_on_one_file_keep_one_chain(db) {
+    let a = std::sync::Arc::new(Ledger::open(&db.url).await.unwrap());
+    let b = std::sync::Arc::new(Ledger::open(&db.url).await.unwrap());
     let mut set = tokio::task::JoinSet::new();
     for (i, l) in [a.clone(), b.clone()].into_iter().enumerate() {
         set.spawn(async move {
@@ -284,11 +437,12 @@ async fn two_writers_on_one_file_keep_one_chain() {
     assert_eq!(report.events, 200);
     assert_eq!(report.first_bad, None);
 }
+}
 
-#[tokio::test]
-async fn two_reviews_from_the_same_copy_do_not_overwrite_each_other() {
+both! {
+async fn two_reviews_from_the_same_copy_do_not_overwrite_each_other(db) {
     use custos_core::{Approval, ApprovalStatus, AuthMethod, Review, Role};
-    let (_d, l) = ledger().await;
+    let l = &db.ledger;
     let now = l.now();
     let p = plan();
     let a = Approval {
@@ -347,11 +501,12 @@ async fn two_reviews_from_the_same_copy_do_not_overwrite_each_other() {
         );
     }
 }
+}
 
-#[tokio::test]
-async fn only_the_holder_of_the_current_claim_moves_an_executing_request() {
+both! {
+async fn only_the_holder_of_the_current_claim_moves_an_executing_request(db) {
     use custos_core::{Approval, ApprovalStatus};
-    let (_d, l) = ledger().await;
+    let l = &db.ledger;
     let now = l.now();
     let p = plan();
     let mut a = Approval {
@@ -415,6 +570,7 @@ async fn only_the_holder_of_the_current_claim_moves_an_executing_request() {
         ApprovalStatus::Executed
     );
 }
+}
 
 /// The RFC 6962 root of `leaves`, computed by the recursion of RFC 6962 section 2.1
 /// (written here apart from `tlog_tiles` and the stored tree).
@@ -432,9 +588,9 @@ fn rfc6962_root(leaves: &[[u8; 32]]) -> [u8; 32] {
     }
 }
 
-#[tokio::test]
-async fn the_stored_tree_matches_rfc_6962_and_proves_inclusion() {
-    let (_d, l) = ledger().await;
+both! {
+async fn the_stored_tree_matches_rfc_6962_and_proves_inclusion(db) {
+    let l = &db.ledger;
     let mut hashes = vec![];
     for (batch, n) in [(0, 37), (1, 1), (2, 26)] {
         for i in 0..n {
@@ -458,17 +614,15 @@ async fn the_stored_tree_matches_rfc_6962_and_proves_inclusion() {
         assert!(tlog_tiles::check_record(&proof, size, root, n, other).is_err());
     }
 }
+}
 
-#[tokio::test]
-async fn a_damaged_event_is_never_added_to_the_tree() {
-    let (_d, l) = ledger().await;
+both! {
+async fn a_damaged_event_is_never_added_to_the_tree(db) {
+    let l = &db.ledger;
     for i in 0..3 {
         l.append(None, "x", None, &json!({ "i": i })).await.unwrap();
     }
-    sqlx::query("DROP TRIGGER events_no_update")
-        .execute(l.pool())
-        .await
-        .unwrap();
+    db.drop_update_trigger().await;
     sqlx::query("UPDATE events SET payload = '{\"i\":9}' WHERE leaf_index = 1")
         .execute(l.pool())
         .await
@@ -479,17 +633,28 @@ async fn a_damaged_event_is_never_added_to_the_tree() {
         "{err}"
     );
 }
+}
 
-#[tokio::test]
-async fn events_of_a_ledger_made_before_leaf_indexes_keep_their_hashes_and_verify() {
+both! {
+async fn events_of_a_ledger_made_before_leaf_indexes_keep_their_hashes_and_verify(db) {
+    // A ledger at migration 0006 with two events hashed the old way (a fresh database:
+    // the one `db` migrated is left alone).
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    // A ledger at migration 0006 with two events hashed the old way.
+    let url = match db.ledger.backend() {
+        Backend::Sqlite => dir.path().join("old.db").display().to_string(),
+        Backend::Postgres => testing::fresh_postgres().await,
+    };
     {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
-        let mut m = sqlx::migrate!("./migrations");
+        let pool = match db.ledger.backend() {
+            Backend::Sqlite => {
+                sqlx::AnyPool::connect(&format!("sqlite://{url}?mode=rwc")).await.unwrap()
+            }
+            Backend::Postgres => sqlx::AnyPool::connect(&url).await.unwrap(),
+        };
+        let mut m = match db.ledger.backend() {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
         m.migrations.to_mut().retain(|x| x.version <= 6);
         m.run(&pool).await.unwrap();
         let mut prev = GENESIS.to_string();
@@ -503,17 +668,18 @@ async fn events_of_a_ledger_made_before_leaf_indexes_keep_their_hashes_and_verif
                     .as_bytes(),
             );
             let hash = custos_core::Digest::of_bytes(&bytes).0;
-            sqlx::query("INSERT INTO events (id, at, kind, payload, prev_hash, hash) VALUES (?, ?, 'x', ?, ?, ?)")
-                .bind(id).bind(at).bind(canonical_json(&payload)).bind(&prev).bind(&hash)
+            sqlx::query("INSERT INTO events (id, at, kind, payload, prev_hash, hash) VALUES ($1, $2, 'x', $3, $4, $5)")
+                .bind(*id).bind(at).bind(canonical_json(&payload)).bind(&prev).bind(&hash)
                 .execute(&pool).await.unwrap();
             prev = hash;
         }
         pool.close().await;
     }
-    let l = Ledger::open(&path.display().to_string()).await.unwrap();
+    let l = Ledger::open(&url).await.unwrap();
     let c = l.append(None, "y", None, &json!({})).await.unwrap();
     assert_eq!(c.index, 2);
     let report = l.verify_chain().await.unwrap();
     assert_eq!((report.events, report.first_bad), (3, None));
     assert_eq!(l.extend_tree().await.unwrap().0, 3);
+}
 }

@@ -17,6 +17,8 @@ pub struct Env {
     pub account: String,
     /// Where the child's AWS calls go (a fault proxy), instead of LocalStack itself.
     pub endpoint: Option<String>,
+    /// The ledger's URL when it is not the SQLite file in `dir` (a Postgres database).
+    pub database: Option<String>,
     /// API tokens issued in this ledger, by principal.
     pub tokens: std::cell::RefCell<std::collections::HashMap<String, String>>,
 }
@@ -63,6 +65,7 @@ impl Env {
             dir: tempfile::tempdir().unwrap(),
             account: unique_account(),
             endpoint: None,
+            database: None,
             tokens: Default::default(),
         };
         env.write_config(extra);
@@ -85,7 +88,12 @@ impl Env {
             "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[database]\nurl = {:?}\n{autonomy}{extra}",
             repo().join("rego"),
             repo().join("playbooks"),
-            self.dir.path().join("ledger.db"),
+            self.database.clone().unwrap_or_else(|| self
+                .dir
+                .path()
+                .join("ledger.db")
+                .display()
+                .to_string()),
         );
         std::fs::write(self.dir.path().join("custos.toml"), cfg).unwrap();
     }

@@ -1,0 +1,2 @@
+-- See `../sqlite/0006_enrollment.sql`.
+ALTER TABLE tokens ADD COLUMN issued_by TEXT;
