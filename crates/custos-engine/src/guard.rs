@@ -188,9 +188,11 @@ impl Engine {
             fencing_token = claim.token,
         );
         // The heartbeat renews the lease while the work runs; it never finishes first.
+        // Boxed: the guarded work is a large future, and callers (the service, a test's
+        // single-threaded runtime) poll it on their own stack.
         let out = tokio::select! {
-            out = self.guarded_with(work, st, &claim).instrument(span) => out,
-            never = self.heartbeat(&claim) => match never {},
+            out = Box::pin(self.guarded_with(work, st, &claim).instrument(span)) => out,
+            never = Box::pin(self.heartbeat(&claim)) => match never {},
         };
         if let Err(e) = self.ledger.release(&claim).await {
             tracing::warn!("releasing the claim on `{key}` failed (it expires): {e}");
