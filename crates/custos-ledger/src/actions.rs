@@ -136,11 +136,7 @@ impl Ledger {
         let (kind, reverts) = kind_of(plan);
         let mut tx = self.begin().await?;
         if let Some(claim) = meta.fence {
-            let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
-                .bind(&claim.key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            self.fence(held.as_ref(), claim, false)?;
+            self.fence(&mut tx, claim, false).await?;
         }
         let updated = sqlx::query(
             "UPDATE actions SET status = $1, finished_at = $2, record = $3 WHERE id = $4 AND status = 'intent'",

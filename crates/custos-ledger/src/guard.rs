@@ -310,23 +310,26 @@ impl Ledger {
     /// The fence before a call: the claim is still this holder's, with this token, and
     /// unexpired. `Err(ClaimLost)` otherwise.
     pub async fn check_claim(&self, claim: &Claim) -> Result<()> {
-        let row = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
-            .bind(&claim.key)
-            .fetch_optional(self.pool())
-            .await?;
-        self.fence(row.as_ref(), claim, true)
+        let mut conn = self.pool().acquire().await?;
+        self.fence(&mut conn, claim, true).await
     }
 
-    /// Is `row` (the claim as stored) still `claim`? With `unexpired`, it must also not
-    /// have expired (a call needs a live lease; a record of what happened needs only
-    /// that nobody took the claim since).
-    pub(crate) fn fence(
+    /// Is the claim as stored (read on `conn`, inside the caller's transaction when it
+    /// has one) still `claim`? With `unexpired`, it must also not have expired (a call
+    /// needs a live lease; a record of what happened needs only that nobody took the
+    /// claim since).
+    pub(crate) async fn fence(
         &self,
-        row: Option<&sqlx::any::AnyRow>,
+        conn: &mut sqlx::AnyConnection,
         claim: &Claim,
         unexpired: bool,
     ) -> Result<()> {
-        let held = row.map(|r| claim_from_row(&claim.key, r)).transpose()?;
+        let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
+            .bind(&claim.key)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| claim_from_row(&claim.key, &r))
+            .transpose()?;
         let now = self.now();
         let ours = held.is_some_and(|c| {
             c.holder == claim.holder && c.token == claim.token && (!unexpired || c.expires_at > now)
@@ -592,11 +595,7 @@ impl Ledger {
         if version != a.version {
             return Ok(false);
         }
-        let held = sqlx::query("SELECT holder, token, expires_at FROM claims WHERE key = $1")
-            .bind(&a.claim.key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        self.fence(held.as_ref(), a.claim, true)?;
+        self.fence(&mut tx, a.claim, true).await?;
         self.insert_intent(&mut tx, &a.intent, &now).await?;
         if let Some(r) = a.rate {
             sqlx::query("INSERT INTO rate_buckets (key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET tokens = $2, updated_at = $3")
