@@ -92,6 +92,8 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     held: Notify,
     release: Notify,
+    /// Added before every request is handled (a slower, more distant API).
+    latency: Mutex<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +151,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let latency = *s.latency.lock().unwrap_or_else(|e| e.into_inner());
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = {
         let mut rules = s.rules.lock().unwrap_or_else(|e| e.into_inner());
         let mut found = None;
@@ -233,6 +239,7 @@ impl FaultProxy {
             seen: Mutex::new(Vec::new()),
             held: Notify::new(),
             release: Notify::new(),
+            latency: Mutex::new(Duration::ZERO),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
@@ -250,6 +257,24 @@ impl FaultProxy {
             url: format!("http://{addr}"),
             shared,
         }
+    }
+
+    /// Delay every request by `latency` before handling it.
+    pub fn set_latency(&self, latency: Duration) {
+        *self
+            .shared
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = latency;
+    }
+
+    /// Requests seen so far.
+    pub fn requests(&self) -> usize {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Apply `fault` to the next `times` matching requests (`None`: all of them).

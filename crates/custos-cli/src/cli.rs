@@ -243,8 +243,9 @@ pub enum Command {
     },
     /// Inputs that could not be processed, kept with the reason.
     DeadLetters,
-    /// Measure detect + gate decisions per second on one core over a synthetic inventory
-    /// (no AWS, no ledger).
+    /// Measure full decisions per second (detect, plan, gate with the configured windows,
+    /// blackouts and limits, offline reasoning, autonomy) over a synthetic inventory, as a
+    /// dry run of the engine (no AWS; nothing recorded).
     Bench {
         #[arg(long, default_value_t = 10_000)]
         resources: usize,
@@ -697,23 +698,21 @@ async fn run_command(
             })
         }
         Command::Bench { resources } => {
-            let config = build::load_config(cfg)?;
-            let bundle = build::load_policy(&config)?;
-            let catalog = custos_executor::offline_catalog();
-            let playbooks = build::load_playbooks(&config, &bundle, &catalog)?;
+            let built = build::engine(cfg, db, Needs::Offline, "bench").await?;
             let items = crate::bench::inventory(resources);
-            let report = crate::bench::run(&config, &bundle, &playbooks, &catalog, &items)
+            let report = crate::bench::run(&built.engine, items)
+                .await
                 .map_err(|e| Failure::msg(EXIT_RUNTIME, e))?;
             match out {
                 Output::Json => print_json(&report)?,
                 Output::Table => println!(
-                    "{} resources, {} findings, {} gate decisions in {:.3} s on one core: {:.0} resources/s, {:.0} detect+gate evaluations/s",
+                    "{} resources, {} findings, {} full decisions in {:.3} s: {:.0} decisions/s ({:.0} resources/s)",
                     report.resources,
                     report.findings,
-                    report.gate_decisions,
+                    report.decisions,
                     report.seconds,
-                    report.resources_per_second,
-                    report.decisions_per_second
+                    report.decisions_per_second,
+                    report.resources_per_second
                 ),
             }
             Ok(EXIT_OK)

@@ -145,16 +145,16 @@ impl Engine {
     }
 
     pub(crate) fn gate_now(&self, plan: &RemediationPlan, input: &GateInput) -> GateOutcome {
-        match self.evaluator.lock() {
-            Ok(mut ev) => ev.gate(plan, input),
+        match self.evaluators.with(|ev| ev.gate(plan, input)) {
+            Ok(outcome) => outcome,
             // The floor could not be evaluated: fail closed.
-            Err(_) => GateOutcome {
+            Err(e) => GateOutcome {
                 verdict: Verdict::Deny,
                 reasons: vec![Reason {
                     stage: Stage::Gate,
                     rule: "floor.error".into(),
                     verdict: Verdict::Deny,
-                    message: "policy evaluator lock poisoned".into(),
+                    message: e,
                 }],
             },
         }

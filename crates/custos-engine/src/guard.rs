@@ -41,6 +41,9 @@ const MAX_ADMISSION_ATTEMPTS: usize = 20;
 pub(crate) struct Guard {
     registry: Registry,
     host: String,
+    /// One admission at a time in this process: concurrent fixes of a batch would
+    /// otherwise race each other's guard-version bump and decide again and again.
+    admitting: tokio::sync::Mutex<()>,
 }
 
 impl Guard {
@@ -51,7 +54,11 @@ impl Guard {
             .filter(|h| !h.is_empty())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "localhost".into());
-        Guard { registry, host }
+        Guard {
+            registry,
+            host,
+            admitting: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// A holder name for one claim: host, process and a nonce, so two tasks of one
@@ -277,7 +284,7 @@ impl Engine {
         {
             return self.stale(work, st, why, claim).await;
         }
-        let verifier_policy = PolicyVerifier(&self.evaluator);
+        let verifier_policy = PolicyVerifier(&self.evaluators);
         let verifier_revert = target
             .revert
             .as_ref()
@@ -585,7 +592,7 @@ struct GuardJournal<'a> {
 }
 
 /// The service part of an action id: `s3` in `s3:PutPublicAccessBlock`.
-fn service(action: &str) -> &str {
+pub(crate) fn service(action: &str) -> &str {
     action.split(':').next().unwrap_or(action)
 }
 
@@ -623,6 +630,7 @@ impl GuardJournal<'_> {
         let started = Instant::now();
         let mut attempts = 0;
         loop {
+            let turn = e.guard.admitting.lock().await;
             // Failures another worker recorded but has not yet turned into an open
             // breaker count now.
             e.check_breaker().await.map_err(|x| x.to_string())?;
@@ -658,6 +666,7 @@ impl GuardJournal<'_> {
             if tokens < 1.0 {
                 let wait = Duration::from_secs_f64((1.0 - tokens) / rate.per_second);
                 if started.elapsed() + wait <= rate.max_wait {
+                    drop(turn);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -860,6 +869,7 @@ mod tests {
         let g = Guard {
             registry: Registry::default(),
             host: "h1".into(),
+            admitting: tokio::sync::Mutex::new(()),
         };
         let me = g.holder();
         assert!(me.starts_with(&format!("h1:{}:", std::process::id())));

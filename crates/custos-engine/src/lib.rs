@@ -14,8 +14,10 @@
 
 mod approvals;
 mod autonomy;
+mod batch;
 pub mod config;
 mod decide;
+mod evaluators;
 mod guard;
 pub mod notify;
 pub mod observe;
@@ -37,11 +39,11 @@ pub use switches::BreakerStatus;
 use custos_core::{Clock, ConfigurationItem, RemediationPlan, ResourceRef, Verification};
 use custos_executor::{Catalog, PlaybookSet, Registry, Verifier};
 use custos_ledger::{Counts, Ledger, Scope};
-use custos_policy::{Evaluator, PolicyBundle};
+use custos_policy::PolicyBundle;
 use custos_reasoning::Reasoning;
 use custos_telemetry::ResourceReader;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -117,7 +119,7 @@ pub struct Engine {
     ledger: Arc<Ledger>,
     clock: Arc<dyn Clock>,
     actor: String,
-    evaluator: Mutex<Evaluator>,
+    evaluators: evaluators::Evaluators,
     /// Id of the policy snapshot kept in the ledger (bundle digest and gate settings).
     policy_snapshot: String,
     guard: guard::Guard,
@@ -137,6 +139,8 @@ pub struct RunState {
     /// Executions a shadow or dry run would have made (they count against its limits).
     would_execute: Counts,
     blast_logged: bool,
+    /// Set for a batch (a scan or a replay): its fixes are queued and run together.
+    batch: Option<batch::Batch>,
     pub report: RunReport,
 }
 
@@ -170,16 +174,14 @@ impl RunState {
 }
 
 /// Verifies a fix by evaluating the plan's control on the state read back.
-struct PolicyVerifier<'a>(&'a Mutex<Evaluator>);
+struct PolicyVerifier<'a>(&'a evaluators::Evaluators);
 
 impl Verifier for PolicyVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {
-        let result = match self.0.lock() {
-            Ok(mut ev) => ev
-                .control_passes(&plan.control_id, after)
-                .map_err(|e| e.to_string()),
-            Err(_) => Err("policy evaluator lock poisoned".into()),
-        };
+        let result = self
+            .0
+            .with(|ev| ev.control_passes(&plan.control_id, after))
+            .and_then(|r| r.map_err(|e| e.to_string()));
         let (passed, detail) = match result {
             Ok(true) => (
                 true,
@@ -214,7 +216,7 @@ fn short_id(prefix: &str) -> String {
 
 impl Engine {
     pub fn new(parts: Parts) -> Self {
-        let evaluator = Mutex::new(parts.bundle.evaluator());
+        let evaluators = evaluators::Evaluators::new(&parts.bundle);
         let policy_snapshot = parts.bundle.snapshot().id().to_string();
         let catalog = parts.registry.catalog();
         Engine {
@@ -227,7 +229,7 @@ impl Engine {
             ledger: parts.ledger,
             clock: parts.clock,
             actor: parts.actor,
-            evaluator,
+            evaluators,
             policy_snapshot,
             guard: guard::Guard::new(parts.registry),
             observer: Arc::new(observe::Unobserved),

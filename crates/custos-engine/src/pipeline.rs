@@ -11,6 +11,7 @@ use custos_ledger::{Counts, DeadLetter, GuardSnapshot, Run};
 use custos_telemetry::{Oversized, Rejected, Source};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// What happened to one configuration item.
@@ -81,6 +82,7 @@ impl Engine {
             class_sizes: BTreeMap::new(),
             would_execute: Counts::default(),
             blast_logged: false,
+            batch: None,
             report: RunReport::default(),
         };
         for key in self.ledger.known_resources().await? {
@@ -282,12 +284,17 @@ impl Engine {
         } else {
             Origin::Notification
         };
+        // Every item is decided first (one guard snapshot for the batch; the fixes decided
+        // so far count against its limits), then the fixes run concurrently, each through
+        // the guard, which decides again at its admission.
+        st.batch = Some(self.start_batch(&st).await?);
         for ci in latest.into_values() {
             self.process(&mut st, ci, origin).await?;
         }
         for o in &batch.oversized {
             self.resolve_oversized(&mut st, &source.name(), o).await?;
         }
+        self.run_batch(&mut st).await?;
         self.finish(st).await
     }
 
@@ -396,7 +403,10 @@ impl Engine {
             }
         }
         self.evaluate(st, &ci, &state_digest).await?;
-        if st.records() {
+        if let Some(b) = st.batch.as_mut() {
+            // Recorded once the batch's fixes are.
+            b.observe(resource, ci.configuration_item_capture_time, state_digest);
+        } else if st.records() {
             // Only after every outcome is durable: a crash before this line means the item
             // is processed again (and the guard finds the work done).
             ledger
@@ -411,14 +421,12 @@ impl Engine {
     }
 
     fn detect(&self, ci: &ConfigurationItem) -> Result<Vec<Finding>, String> {
-        let mut ev = self
-            .evaluator
-            .lock()
-            .map_err(|_| "policy evaluator lock poisoned".to_string())?;
-        ev.detect(ci).map_err(|e| e.to_string())
+        self.evaluators
+            .with(|ev| ev.detect(ci))?
+            .map_err(|e| e.to_string())
     }
 
-    async fn snapshot(&self, st: &RunState) -> Result<GuardSnapshot, EngineError> {
+    pub(crate) async fn snapshot(&self, st: &RunState) -> Result<GuardSnapshot, EngineError> {
         Ok(self
             .ledger
             .guard_snapshot(&st.scope(self), self.window_start(), None)
@@ -498,7 +506,10 @@ impl Engine {
                 st.report.rows.push(RunRow::no_playbook(&findings[0]));
                 continue;
             };
-            let snap = self.snapshot(st).await?;
+            let snap = match &st.batch {
+                Some(b) => b.snapshot(),
+                None => Arc::new(self.snapshot(st).await?),
+            };
             let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
             let decision = self.decide(&plan, &findings, &input, &snap.state).await;
             self.note_blast_radius(st, &decision).await?;
@@ -597,6 +608,15 @@ impl Engine {
     ) -> Result<RunRow, EngineError> {
         let mut row = RunRow::decided(plan, &decision, findings);
         match (decision.verdict, st.mode) {
+            (Verdict::Execute, Mode::Execute) if st.batch.is_some() => {
+                // Counted against the batch's limits now; run with the others later.
+                count(&mut st.would_execute, plan);
+                let at = st.report.rows.len();
+                if let Some(b) = st.batch.as_mut() {
+                    b.queue(at, plan, findings, decision);
+                }
+                row.outcome = Outcome::WouldExecute;
+            }
             (Verdict::Execute, Mode::Execute) => {
                 let guarded = self
                     .guarded(
@@ -608,37 +628,7 @@ impl Engine {
                         st,
                     )
                     .await?;
-                match guarded {
-                    Guarded::Done {
-                        record,
-                        plan: acted,
-                        decision: at_admission,
-                    } => {
-                        if record.outcome == ActionOutcome::Refused
-                            && let Some(d) = at_admission
-                        {
-                            // Refused at the moment of execution: act on that decision.
-                            self.note_blast_radius(st, &d).await?;
-                            row = RunRow::decided(&acted, &d, findings);
-                            row.action_id = Some(record.action_id.clone());
-                            match d.verdict {
-                                Verdict::NeedsApproval => {
-                                    self.request_approval(st, &acted, &d, findings, &mut row)
-                                        .await?
-                                }
-                                Verdict::Deny => row.outcome = Outcome::Denied,
-                                _ => row.outcome = Outcome::Recommended,
-                            }
-                        } else {
-                            row.set_execution(&record);
-                        }
-                    }
-                    Guarded::NotNow { reason } => {
-                        row.outcome = Outcome::Deferred;
-                        row.reasons.push(reason.rule);
-                        row.detail = Some(reason.message);
-                    }
-                }
+                row = self.settle_fix(st, row, findings, guarded).await?;
             }
             (Verdict::Execute, Mode::Shadow) => {
                 count(&mut st.would_execute, plan);
@@ -663,6 +653,48 @@ impl Engine {
             (Verdict::NeedsApproval, _) => row.outcome = Outcome::WouldAskApproval,
             (Verdict::RecommendOnly, _) => row.outcome = Outcome::Recommended,
             (Verdict::Deny, _) => row.outcome = Outcome::Denied,
+        }
+        Ok(row)
+    }
+
+    /// The row for a fix once the guard is done with it.
+    pub(crate) async fn settle_fix(
+        &self,
+        st: &mut RunState,
+        mut row: RunRow,
+        findings: &[Finding],
+        guarded: Guarded,
+    ) -> Result<RunRow, EngineError> {
+        match guarded {
+            Guarded::Done {
+                record,
+                plan: acted,
+                decision: at_admission,
+            } => {
+                if record.outcome == ActionOutcome::Refused
+                    && let Some(d) = at_admission
+                {
+                    // Refused at the moment of execution: act on that decision.
+                    self.note_blast_radius(st, &d).await?;
+                    row = RunRow::decided(&acted, &d, findings);
+                    row.action_id = Some(record.action_id.clone());
+                    match d.verdict {
+                        Verdict::NeedsApproval => {
+                            self.request_approval(st, &acted, &d, findings, &mut row)
+                                .await?
+                        }
+                        Verdict::Deny => row.outcome = Outcome::Denied,
+                        _ => row.outcome = Outcome::Recommended,
+                    }
+                } else {
+                    row.set_execution(&record);
+                }
+            }
+            Guarded::NotNow { reason } => {
+                row.outcome = Outcome::Deferred;
+                row.reasons.push(reason.rule);
+                row.detail = Some(reason.message);
+            }
         }
         Ok(row)
     }

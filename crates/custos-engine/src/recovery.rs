@@ -159,7 +159,7 @@ impl Engine {
                 row.plan.action, row.id
             ))
         })?;
-        let policy = PolicyVerifier(&self.evaluator);
+        let policy = PolicyVerifier(&self.evaluators);
         let (spec, revert): (Arc<dyn Action>, bool) = match &row.plan.operation {
             Operation::Fix => (action, false),
             Operation::Rollback { target, .. } => (
@@ -236,12 +236,10 @@ impl Engine {
                     continue;
                 }
             };
-            let passes = match self.evaluator.lock() {
-                Ok(mut ev) => ev
-                    .control_passes(&fix.plan.control_id, &ci)
-                    .map_err(|e| e.to_string()),
-                Err(_) => Err("policy evaluator lock poisoned".into()),
-            };
+            let passes = self
+                .evaluators
+                .with(|ev| ev.control_passes(&fix.plan.control_id, &ci))
+                .and_then(|r| r.map_err(|e| e.to_string()));
             match passes {
                 Ok(true) => {
                     if st.records() {

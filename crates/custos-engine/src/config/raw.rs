@@ -197,6 +197,10 @@ pub struct GuardSection {
     /// ... once at least this many actions finished in the window.
     pub breaker_min_actions: Option<i64>,
     pub breaker_window_minutes: Option<i64>,
+    /// Fixes of one scan or replay that run at once.
+    pub concurrency: Option<i64>,
+    /// ... of which at most this many on one account and service.
+    pub concurrency_per_service: Option<i64>,
 }
 
 /// An exclusion: a glob over resource id and ARN, or the same with an owner, a reason

@@ -509,6 +509,8 @@ pub struct GuardSettings {
     pub claim_ttl: chrono::Duration,
     pub rate: RateLimit,
     pub breaker: BreakerSettings,
+    pub concurrency: usize,
+    pub concurrency_per_service: usize,
 }
 
 pub(crate) fn guard(raw: &GuardSection, e: &mut Errors) -> GuardSettings {
@@ -555,7 +557,16 @@ pub(crate) fn guard(raw: &GuardSection, e: &mut Errors) -> GuardSettings {
         60,
         1..=24 * 60,
     );
+    let concurrency = e.within("guard.concurrency", raw.concurrency, 16, 1..=256);
+    let per_service = e.within(
+        "guard.concurrency_per_service",
+        raw.concurrency_per_service,
+        8,
+        1..=256,
+    );
     GuardSettings {
+        concurrency: usize::try_from(concurrency).unwrap_or(1),
+        concurrency_per_service: usize::try_from(per_service).unwrap_or(1),
         claim_ttl: chrono::Duration::seconds(ttl),
         rate: RateLimit {
             per_second,
