@@ -153,6 +153,9 @@ fn failed(r: &Result<Guarded, EngineError>) -> bool {
     }
 }
 
+/// How many observations one ledger transaction records.
+const OBSERVATIONS_PER_COMMIT: usize = 256;
+
 impl Engine {
     pub(crate) async fn start_batch(&self, st: &RunState) -> Result<Batch, EngineError> {
         Ok(Batch {
@@ -222,10 +225,16 @@ impl Engine {
             }
         }
         if st.mode != Mode::DryRun {
-            for (resource, at, digest) in &batch.observed {
-                if !failed.contains(&resource_key(resource)) {
-                    self.ledger.observe(resource, at, digest.as_str()).await?;
-                }
+            let observed: Vec<_> = batch
+                .observed
+                .iter()
+                .filter(|(resource, _, _)| !failed.contains(&resource_key(resource)))
+                .map(|(resource, at, digest)| (resource, at, digest.as_str()))
+                .collect();
+            // In groups: one commit per group, and no group holds the ledger's write lock
+            // (other workers' admissions wait on it) for long.
+            for group in observed.chunks(OBSERVATIONS_PER_COMMIT) {
+                self.ledger.observe_many(group).await?;
             }
         }
         first_error.map_or(Ok(()), Err)

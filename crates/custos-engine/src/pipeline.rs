@@ -5,7 +5,8 @@ use crate::guard::{Guarded, Work};
 use crate::report::{Outcome, RunReport, RunRow};
 use crate::{Budget, Engine, EngineError, Mode, RunState, short_id};
 use custos_core::{
-    ActionOutcome, ConfigurationItem, Decision, Finding, RemediationPlan, Verdict, digest_json,
+    ActionOutcome, ConfigurationItem, Decision, Finding, RemediationPlan, ResourceRef, Verdict,
+    digest_json,
 };
 use custos_ledger::{Counts, DeadLetter, GuardSnapshot, Run};
 use custos_telemetry::{Oversized, Rejected, Source};
@@ -13,6 +14,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::Instrument;
+
+/// Events of one item waiting for their transaction: kind, resource, payload.
+type Pending = Vec<(&'static str, ResourceRef, serde_json::Value)>;
 
 /// What happened to one configuration item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,6 +446,9 @@ impl Engine {
         let run_id = st.run_id().to_string();
         let record = st.records();
         st.report.resources += 1;
+        // An item's events (evaluated, findings, decision) go to the ledger in one
+        // transaction, written before the decision is acted on.
+        let mut pending = Pending::new();
         let findings = match self.detect(ci) {
             Ok(f) => f,
             Err(e) => {
@@ -469,18 +476,16 @@ impl Engine {
                 .map(|c| c.id.as_str())
                 .collect();
             let failing: Vec<&str> = findings.iter().map(|f| f.control_id.as_str()).collect();
-            self.ledger
-                .append(Some(&run_id), "resource.evaluated", Some(&ci.resource_ref()), &json!({
-                    "capture_time": ci.configuration_item_capture_time, "state_digest": state_digest,
-                    "controls": applicable, "failing": failing,
-                    // A deleted resource passes nothing: it is gone (exports drop it).
-                    "deleted": ci.is_deleted(),
-                }))
-                .await?;
+            pending.push(("resource.evaluated", ci.resource_ref(), json!({
+                "capture_time": ci.configuration_item_capture_time, "state_digest": state_digest,
+                "controls": applicable, "failing": failing,
+                // A deleted resource passes nothing: it is gone (exports drop it).
+                "deleted": ci.is_deleted(),
+            })));
         }
         if findings.is_empty() {
             st.report.compliant += 1;
-            return Ok(());
+            return self.flush(&run_id, &mut pending).await;
         }
         let mut by_control: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
         for f in findings {
@@ -494,9 +499,7 @@ impl Engine {
                     let payload = serde_json::to_value(f).map_err(|e| {
                         EngineError::Refused(format!("finding cannot be recorded: {e}"))
                     })?;
-                    self.ledger
-                        .append(Some(&run_id), "finding", Some(&f.resource), &payload)
-                        .await?;
+                    pending.push(("finding", f.resource.clone(), payload));
                 }
             }
             let Some(plan) = self
@@ -512,24 +515,37 @@ impl Engine {
             };
             let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
             let decision = self.decide(&plan, &findings, &input, &snap.state).await;
-            self.note_blast_radius(st, &decision).await?;
             if record {
-                self.ledger
-                    .append(
-                        Some(&run_id),
-                        "decision",
-                        Some(&plan.resource),
-                        // What was seen and decided with: the item, the findings and the
-                        // gate input, so the bundle shows it and `replay` re-evaluates it.
-                        &json!({"control": control, "plan": plan, "decision": decision,
-                                "item": ci, "findings": findings, "input": input,
-                                "policy_snapshot": self.policy_snapshot}),
-                    )
-                    .await?;
+                pending.push((
+                    "decision",
+                    plan.resource.clone(),
+                    // What was seen and decided with: the item, the findings and the gate
+                    // input, so the bundle shows it and `replay` re-evaluates it.
+                    json!({"control": control, "plan": plan, "decision": decision,
+                           "item": ci, "findings": findings, "input": input,
+                           "policy_snapshot": self.policy_snapshot}),
+                ));
             }
+            // The decision is durable before anything acts on it.
+            self.flush(&run_id, &mut pending).await?;
+            self.note_blast_radius(st, &decision).await?;
             let row = self.act(st, &plan, &findings, decision).await?;
             st.report.rows.push(row);
         }
+        self.flush(&run_id, &mut pending).await
+    }
+
+    /// Write an item's buffered events in one transaction.
+    async fn flush(&self, run_id: &str, pending: &mut Pending) -> Result<(), EngineError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<_> = pending
+            .iter()
+            .map(|(kind, resource, payload)| (*kind, Some(resource), payload.clone()))
+            .collect();
+        self.ledger.append_many(Some(run_id), &events).await?;
+        pending.clear();
         Ok(())
     }
 

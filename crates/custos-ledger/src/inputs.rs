@@ -62,29 +62,44 @@ impl Ledger {
         capture_time: &DateTime<Utc>,
         digest: &str,
     ) -> Result<()> {
+        self.observe_many(&[(resource, capture_time, digest)]).await
+    }
+
+    /// [`Ledger::observe`] for several captures in one transaction (a batch's
+    /// observations cost one commit, not one each).
+    pub async fn observe_many(
+        &self,
+        captures: &[(&ResourceRef, &DateTime<Utc>, &str)],
+    ) -> Result<()> {
+        if captures.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
-        let changed = sqlx::query(
-            "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (resource) DO UPDATE SET capture_time = $2, state_digest = $3, processed_at = $4
-             WHERE excluded.capture_time >= observations.capture_time",
-        )
-        .bind(resource_key(resource))
-        .bind(ts(capture_time))
-        .bind(digest)
-        .bind(ts(&self.now()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        // The row is a projection of these events (`custos audit verify` checks it).
-        if changed > 0 {
-            self.append_tx(
-                &mut tx,
-                None,
-                "observation.recorded",
-                Some(resource),
-                &serde_json::json!({"capture_time": ts(capture_time), "state_digest": digest}),
+        let now = ts(&self.now());
+        for (resource, capture_time, digest) in captures {
+            let changed = sqlx::query(
+                "INSERT INTO observations (resource, capture_time, state_digest, processed_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (resource) DO UPDATE SET capture_time = $2, state_digest = $3, processed_at = $4
+                 WHERE excluded.capture_time >= observations.capture_time",
             )
-            .await?;
+            .bind(resource_key(resource))
+            .bind(ts(capture_time))
+            .bind(*digest)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // The row is a projection of these events (`custos audit verify` checks it).
+            if changed > 0 {
+                self.append_tx(
+                    &mut tx,
+                    None,
+                    "observation.recorded",
+                    Some(resource),
+                    &serde_json::json!({"capture_time": ts(capture_time), "state_digest": digest}),
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -67,12 +67,25 @@ pub struct Target {
 
 /// SDK configurations and clients per (account, region), built lazily and cached.
 /// Accounts with a role are reached through STS AssumeRole from the default chain.
+///
+/// The clients are cached, not only the configurations: an SDK client built from a
+/// configuration without an HTTP client gets a fresh one (a new connection pool and TLS
+/// set-up), so building one per call cost a TCP connection and a root-certificate parse
+/// per request.
 #[derive(Debug)]
 pub struct AwsPool {
     base: SdkConfig,
     default_account: String,
     roles: std::collections::BTreeMap<String, String>,
-    configs: tokio::sync::Mutex<std::collections::HashMap<(String, String), SdkConfig>>,
+    regional: tokio::sync::Mutex<std::collections::HashMap<(String, String), Regional>>,
+}
+
+/// One (account, region): its configuration and the clients built from it once.
+#[derive(Debug, Clone)]
+struct Regional {
+    sdk: SdkConfig,
+    s3: aws_sdk_s3::Client,
+    ec2: aws_sdk_ec2::Client,
 }
 
 impl AwsPool {
@@ -91,7 +104,14 @@ impl AwsPool {
                     resource: "caller".into(),
                     message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
                 })?;
-        let default_account = identity.account().unwrap_or("000000000000").to_string();
+        let default_account = identity
+            .account()
+            .ok_or_else(|| crate::TelemetryError::Aws {
+                operation: "sts:GetCallerIdentity",
+                resource: "caller".into(),
+                message: "the answer names no account".into(),
+            })?
+            .to_string();
         Ok(Self::with_account(base, default_account, roles))
     }
 
@@ -105,7 +125,7 @@ impl AwsPool {
             base,
             default_account,
             roles,
-            configs: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            regional: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -122,17 +142,29 @@ impl AwsPool {
 
     /// The SDK configuration for `account` in `region`.
     pub async fn sdk(&self, account: &str, region: &str) -> SdkConfig {
+        self.regional(account, region).await.sdk
+    }
+
+    pub async fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
+        self.regional(account, region).await.s3
+    }
+
+    pub async fn ec2(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
+        self.regional(account, region).await.ec2
+    }
+
+    async fn regional(&self, account: &str, region: &str) -> Regional {
         let key = (account.to_string(), region.to_string());
-        let mut map = self.configs.lock().await;
-        if let Some(c) = map.get(&key) {
-            return c.clone();
+        let mut map = self.regional.lock().await;
+        if let Some(r) = map.get(&key) {
+            return r.clone();
         }
         let regional = self
             .base
             .to_builder()
             .region(Region::new(region.to_string()))
             .build();
-        let conf = match self.roles.get(account) {
+        let sdk = match self.roles.get(account) {
             Some(role) => {
                 let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
                     .session_name("custos")
@@ -148,15 +180,12 @@ impl AwsPool {
             }
             None => regional,
         };
-        map.insert(key, conf.clone());
-        conf
-    }
-
-    pub async fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
-        s3_client(&self.sdk(account, region).await, None)
-    }
-
-    pub async fn ec2(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.sdk(account, region).await)
+        let built = Regional {
+            s3: s3_client(&sdk, None),
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            sdk,
+        };
+        map.insert(key, built.clone());
+        built
     }
 }

@@ -45,7 +45,9 @@ impl S3Scanner {
         self.pool.s3(&self.account, region).await
     }
 
-    async fn list(&self) -> Result<Vec<(String, Option<String>)>, TelemetryError> {
+    /// Every bucket: name, creation date and, when ListBuckets says it (`BucketRegion`),
+    /// its region.
+    async fn list(&self) -> Result<Vec<Listed>, TelemetryError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let home = self.home().await;
@@ -66,7 +68,11 @@ impl S3Scanner {
                     let created = b
                         .creation_date()
                         .and_then(|d| d.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok());
-                    out.push((name.to_string(), created));
+                    out.push(Listed {
+                        name: name.to_string(),
+                        created,
+                        region: b.bucket_region().map(str::to_string),
+                    });
                 }
             }
             token = resp.continuation_token().map(str::to_string);
@@ -77,18 +83,9 @@ impl S3Scanner {
         Ok(out)
     }
 
-    /// Describe one bucket; `None` when it does not exist (any more).
-    pub async fn describe(
-        &self,
-        bucket: &str,
-        created: Option<String>,
-    ) -> Result<Option<ConfigurationItem>, TelemetryError> {
-        let aws = |operation: &'static str, message: String| TelemetryError::Aws {
-            operation,
-            resource: bucket.to_string(),
-            message,
-        };
-        let region = match self
+    /// A bucket's region from GetBucketLocation; `None` when the bucket does not exist.
+    async fn location(&self, bucket: &str) -> Result<Option<String>, TelemetryError> {
+        match self
             .home()
             .await
             .get_bucket_location()
@@ -96,13 +93,41 @@ impl S3Scanner {
             .send()
             .await
         {
-            Ok(r) => match r.location_constraint().map(|c| c.as_str()) {
+            Ok(r) => Ok(Some(match r.location_constraint().map(|c| c.as_str()) {
                 None | Some("") => "us-east-1".to_string(),
                 Some("EU") => "eu-west-1".to_string(),
                 Some(other) => other.to_string(),
+            })),
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => Ok(None),
+            Err(e) => Err(TelemetryError::Aws {
+                operation: "s3:GetBucketLocation",
+                resource: bucket.to_string(),
+                message: error_message(&e),
+            }),
+        }
+    }
+
+    /// Describe one bucket; `None` when it does not exist (any more). `region`, when known
+    /// (from ListBuckets, or the resource being read), saves the GetBucketLocation round
+    /// trip; a wrong one makes the regional reads fail (S3 answers a bucket of another
+    /// region with a redirect the SDK does not follow), it never reads another bucket.
+    pub async fn describe(
+        &self,
+        bucket: &str,
+        created: Option<String>,
+        region: Option<String>,
+    ) -> Result<Option<ConfigurationItem>, TelemetryError> {
+        let aws = |operation: &'static str, message: String| TelemetryError::Aws {
+            operation,
+            resource: bucket.to_string(),
+            message,
+        };
+        let region = match region {
+            Some(r) => r,
+            None => match self.location(bucket).await? {
+                Some(r) => r,
+                None => return Ok(None),
             },
-            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
-            Err(e) => return Err(aws("s3:GetBucketLocation", error_message(&e))),
         };
         let client = self.client_for(&region).await;
         let mut supp = Map::new();
@@ -218,6 +243,13 @@ impl S3Scanner {
     }
 }
 
+/// A bucket as ListBuckets names it.
+struct Listed {
+    name: String,
+    created: Option<String>,
+    region: Option<String>,
+}
+
 #[async_trait]
 impl Source for S3Scanner {
     fn fresh(&self) -> bool {
@@ -230,14 +262,14 @@ impl Source for S3Scanner {
 
     async fn collect(&self) -> Result<Batch, TelemetryError> {
         let buckets = self.list().await?;
-        let results: Vec<_> =
-            stream::iter(buckets)
-                .map(|(name, created)| async move {
-                    (name.clone(), self.describe(&name, created).await)
-                })
-                .buffered(self.concurrency)
-                .collect()
-                .await;
+        let results: Vec<_> = stream::iter(buckets)
+            .map(|b| async move {
+                let described = self.describe(&b.name, b.created, b.region).await;
+                (b.name, described)
+            })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
         let mut batch = Batch::default();
         for (name, r) in results {
             match r {
@@ -264,6 +296,7 @@ impl ResourceReader for S3Scanner {
         if resource.resource_type != RESOURCE_TYPE {
             return Err(TelemetryError::Unsupported(resource.resource_type.clone()));
         }
-        self.describe(&resource.resource_id, None).await
+        self.describe(&resource.resource_id, None, Some(resource.region.clone()))
+            .await
     }
 }
