@@ -54,12 +54,12 @@ async fn workers_converge(n: usize) {
     let queue = make_queue(&sqs(&sdk), &format!("w{n}{}", env.account), 4)
         .await
         .unwrap();
-    // The percentage rule is lifted: in service mode it compares the rolling window's
-    // changes with the class size one batch names (noted on issue 11), which would defer
-    // most of these 100 fixes; this test is about workers, not the blast radius.
+    // The percentage rule stays on at 100 % of a class of at least 10: every fix is within
+    // it, but only if each worker counts the resources the others changed since its run
+    // started (before, a worker that had seen 10 buckets deferred the 11th change).
     env.write_config(&format!(
         "[telemetry]\nqueue_url = {queue:?}\nwait_seconds = 1\n\
-         [gate]\nmax_actions_per_run = 1000\nmax_actions_per_window = 1000\nmin_class_size_for_percent = 100000\n\
+         [gate]\nmax_actions_per_run = 1000\nmax_actions_per_window = 1000\nmax_percent_of_class = 100\nmin_class_size_for_percent = 10\n\
          [guard]\nrate_per_second = 1000\nrate_burst = 1000\n"
     ));
     let client = s3(&sdk);

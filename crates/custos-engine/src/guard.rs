@@ -639,12 +639,36 @@ impl GuardJournal<'_> {
                 .guard_snapshot(&self.st.scope(e), e.window_start(), Some(&rate_key))
                 .await
                 .map_err(|x| x.to_string())?;
-            let input = e.gate_input(
+            let mut input = e.gate_input(
                 plan,
                 &snap,
                 &custos_ledger::Counts::default(),
                 &self.st.class_sizes,
             );
+            let first = e.judge(
+                plan,
+                &self.target.findings,
+                &input,
+                &snap.state,
+                self.target.earlier.as_ref(),
+                &self.target.lift,
+                None,
+            );
+            let deferred = crate::pipeline::deferred_by_percent(&first);
+            if deferred {
+                // The class as the ledger knows it now (see `RunState::class_sizes_with`).
+                let keys = e
+                    .ledger
+                    .known_resources()
+                    .await
+                    .map_err(|x| x.to_string())?;
+                input = e.gate_input(
+                    plan,
+                    &snap,
+                    &custos_ledger::Counts::default(),
+                    &self.st.class_sizes_with(keys),
+                );
+            }
             let judge = |rate_reason| {
                 e.judge(
                     plan,
@@ -656,7 +680,7 @@ impl GuardJournal<'_> {
                     rate_reason,
                 )
             };
-            let decision = judge(None);
+            let decision = if deferred { judge(None) } else { first };
             if decision.verdict != Verdict::Execute {
                 let why = summary(&decision);
                 self.keep(decision);

@@ -153,6 +153,33 @@ impl RunState {
         &self.report.run_id
     }
 
+    /// Count resource keys (`account/region/type/id`) among the known ones.
+    pub(crate) fn know_keys(&mut self, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            if let Some(t) = key.split('/').nth(2) {
+                let class = custos_core::ci::resource_class(t);
+                if self.known.insert(key) {
+                    *self.class_sizes.entry(class).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// The class sizes with the resources the ledger knows now added: other workers'
+    /// changes since this run started are of resources this run may not have counted,
+    /// and a percentage of a class must be of a class that includes them.
+    pub(crate) fn class_sizes_with(&self, ledger_keys: Vec<String>) -> BTreeMap<String, u64> {
+        let mut sizes = self.class_sizes.clone();
+        for key in ledger_keys {
+            if !self.known.contains(&key)
+                && let Some(t) = key.split('/').nth(2)
+            {
+                *sizes.entry(custos_core::ci::resource_class(t)).or_default() += 1;
+            }
+        }
+        sizes
+    }
+
     /// Count resources a batch names among the known ones.
     pub(crate) fn note_resources<'a>(
         &mut self,

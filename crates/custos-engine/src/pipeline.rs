@@ -15,6 +15,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// Did the percentage-of-class limit defer this decision?
+pub(crate) fn deferred_by_percent(decision: &Decision) -> bool {
+    decision
+        .reasons
+        .iter()
+        .any(|r| r.rule == "gate.blast_radius.percent")
+}
+
 /// Events of one item waiting for their transaction: kind, resource, payload.
 type Pending = Vec<(&'static str, ResourceRef, serde_json::Value)>;
 
@@ -89,14 +97,7 @@ impl Engine {
             batch: None,
             report: RunReport::default(),
         };
-        for key in self.ledger.known_resources().await? {
-            if let Some(t) = key.split('/').nth(2) {
-                *st.class_sizes
-                    .entry(custos_core::ci::resource_class(t))
-                    .or_default() += 1;
-            }
-            st.known.insert(key);
-        }
+        st.know_keys(self.ledger.known_resources().await?);
         Ok(st)
     }
 
@@ -513,8 +514,15 @@ impl Engine {
                 Some(b) => b.snapshot(),
                 None => Arc::new(self.snapshot(st).await?),
             };
-            let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
-            let decision = self.decide(&plan, &findings, &input, &snap.state).await;
+            let mut input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+            let mut decision = self.decide(&plan, &findings, &input, &snap.state).await;
+            if deferred_by_percent(&decision) {
+                // Other workers may have changed resources this run has not counted yet:
+                // count what the ledger knows now and decide again.
+                st.know_keys(self.ledger.known_resources().await?);
+                input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+                decision = self.decide(&plan, &findings, &input, &snap.state).await;
+            }
             if record {
                 pending.push((
                     "decision",
