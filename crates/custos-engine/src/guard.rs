@@ -639,48 +639,31 @@ impl GuardJournal<'_> {
                 .guard_snapshot(&self.st.scope(e), e.window_start(), Some(&rate_key))
                 .await
                 .map_err(|x| x.to_string())?;
-            let mut input = e.gate_input(
-                plan,
-                &snap,
-                &custos_ledger::Counts::default(),
-                &self.st.class_sizes,
-            );
-            let first = e.judge(
-                plan,
-                &self.target.findings,
-                &input,
-                &snap.state,
-                self.target.earlier.as_ref(),
-                &self.target.lift,
-                None,
-            );
-            let deferred = crate::pipeline::deferred_by_percent(&first);
-            if deferred {
-                // The class as the ledger knows it now (see `RunState::class_sizes_with`).
-                let keys = e
-                    .ledger
-                    .known_resources()
-                    .await
-                    .map_err(|x| x.to_string())?;
-                input = e.gate_input(
-                    plan,
-                    &snap,
-                    &custos_ledger::Counts::default(),
-                    &self.st.class_sizes_with(keys),
-                );
-            }
-            let judge = |rate_reason| {
+            let judge_with = |input: &custos_policy::GateInput, rate_reason| {
                 e.judge(
                     plan,
                     &self.target.findings,
-                    &input,
+                    input,
                     &snap.state,
                     self.target.earlier.as_ref(),
                     &self.target.lift,
                     rate_reason,
                 )
             };
-            let decision = if deferred { judge(None) } else { first };
+            let none = custos_ledger::Counts::default();
+            let mut input = e.gate_input(plan, &snap, &none, &self.st.class_sizes);
+            let mut decision = judge_with(&input, None);
+            if crate::pipeline::deferred_by_percent(&decision) {
+                // The class as the ledger knows it now (see `RunState::class_sizes_with`).
+                let keys = e
+                    .ledger
+                    .known_resources()
+                    .await
+                    .map_err(|x| x.to_string())?;
+                input = e.gate_input(plan, &snap, &none, &self.st.class_sizes_with(keys));
+                decision = judge_with(&input, None);
+            }
+            let judge = |rate_reason| judge_with(&input, rate_reason);
             if decision.verdict != Verdict::Execute {
                 let why = summary(&decision);
                 self.keep(decision);
