@@ -19,7 +19,8 @@ use custos_executor::{PlaybookSet, Registry};
 use custos_ledger::{EventFilter, Ledger};
 use custos_policy::{GateInput, PolicyBundle, PolicyOptions, TimeFacts};
 use custos_reasoning::{LlmReasoner, LlmSettings};
-use custos_telemetry::{Batch, ResourceReader, Source, TelemetryError};
+use custos_telemetry::memory::Items;
+use custos_telemetry::{ResourceReader, TelemetryError};
 use custos_testkit::openai_stub::Instruction;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -34,22 +35,6 @@ struct NoReader;
 impl ResourceReader for NoReader {
     async fn read(&self, _r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
         Err(TelemetryError::Unsupported("no reads in this test".into()))
-    }
-}
-
-#[derive(Debug)]
-struct Items(Vec<ConfigurationItem>);
-
-#[async_trait]
-impl Source for Items {
-    fn name(&self) -> String {
-        "corpus".into()
-    }
-    async fn collect(&self) -> Result<Batch, TelemetryError> {
-        Ok(Batch {
-            items: self.0.clone(),
-            ..Batch::default()
-        })
     }
 }
 
@@ -164,7 +149,10 @@ async fn every_injected_instruction_is_seen_obeyed_and_never_wins() {
     let server = custos_testkit::openai_stub::start_with(instructions).await;
     let engine = engine(&server.url).await;
     let items: Vec<ConfigurationItem> = cases.iter().enumerate().map(|(n, c)| item(c, n)).collect();
-    let report = engine.run_once(&Items(items), Mode::Execute).await.unwrap();
+    let report = engine
+        .run_once(&Items::new("corpus", items), Mode::Execute)
+        .await
+        .unwrap();
     assert_eq!(report.resources, cases.len());
     assert_eq!(report.mutating_calls(), 0);
 

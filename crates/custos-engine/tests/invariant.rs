@@ -21,14 +21,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use custos_core::{
-    ApprovalStatus, Clock, ConfigurationItem, ManualClock, Operation, ResourceRef, RollbackStep,
-};
+use custos_core::{ApprovalStatus, Clock, ConfigurationItem, ManualClock, Operation, ResourceRef};
 use custos_engine::{Config, Engine, Mode, Parts};
-use custos_executor::{Action, ActionProperties, ExecError, Executor, PlaybookSet, Registry};
+use custos_executor::fake::{FakeCloud, FakeExecutor};
+use custos_executor::{ExecError, Executor, PlaybookSet, Registry};
 use custos_ledger::{ActionStatus, Ledger, resource_key};
 use custos_policy::{PolicyBundle, PolicyOptions};
 use custos_reasoning::Reasoning;
+use custos_telemetry::memory::Items;
 use custos_telemetry::{Batch, ResourceReader, Source, TelemetryError};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -301,7 +301,11 @@ impl World {
             inner.model.breaker_open = true;
         }
     }
+}
 
+/// The S3 public access block action's calls (`FakeExecutor`) land here.
+#[async_trait]
+impl FakeCloud for World {
     async fn call(
         &self,
         r: &ResourceRef,
@@ -450,72 +454,6 @@ impl Source for Scan {
             }
         }
         Ok(b)
-    }
-}
-
-/// Change notifications as they arrived.
-#[derive(Debug)]
-struct Events(Vec<ConfigurationItem>);
-
-#[async_trait]
-impl Source for Events {
-    fn name(&self) -> String {
-        "sqs:fake".into()
-    }
-    async fn collect(&self) -> Result<Batch, TelemetryError> {
-        Ok(Batch {
-            items: self.0.clone(),
-            ..Batch::default()
-        })
-    }
-}
-
-/// The S3 public access block action, its calls going to the fake cloud.
-#[derive(Debug)]
-struct FakeExecutor {
-    spec: Arc<dyn Action>,
-    world: Arc<World>,
-}
-
-impl Action for FakeExecutor {
-    fn action(&self) -> &'static str {
-        self.spec.action()
-    }
-    fn resource_types(&self) -> &'static [&'static str] {
-        self.spec.resource_types()
-    }
-    fn properties(&self) -> ActionProperties {
-        self.spec.properties()
-    }
-    fn validate_params(&self, params: &Value) -> Result<(), String> {
-        self.spec.validate_params(params)
-    }
-    fn facet(&self, ci: &ConfigurationItem) -> Value {
-        self.spec.facet(ci)
-    }
-    fn satisfied(&self, facet: &Value, params: &Value) -> bool {
-        self.spec.satisfied(facet, params)
-    }
-    fn desired(&self, facet: &Value, params: &Value) -> Value {
-        self.spec.desired(facet, params)
-    }
-    fn rollback_steps(&self, before: &Value) -> Vec<RollbackStep> {
-        self.spec.rollback_steps(before)
-    }
-}
-
-#[async_trait]
-impl Executor for FakeExecutor {
-    async fn apply(
-        &self,
-        r: &ResourceRef,
-        _p: &Value,
-        _b: &Value,
-    ) -> Result<Vec<String>, ExecError> {
-        self.world.call(r, None).await
-    }
-    async fn restore(&self, r: &ResourceRef, before: &Value) -> Result<Vec<String>, ExecError> {
-        self.world.call(r, Some(before)).await
     }
 }
 
@@ -803,11 +741,9 @@ impl Harness {
                 })
                 .clone()
         };
-        let spec = custos_executor::offline_catalog().get(PAB).unwrap().clone();
-        let registry = Registry::new(vec![Arc::new(FakeExecutor {
-            spec,
-            world: self.world.clone(),
-        })]);
+        let registry = Registry::new(vec![Arc::new(
+            FakeExecutor::new(PAB, self.world.clone()).unwrap(),
+        )]);
         let ledger = Arc::new(
             Ledger::open_with_clock(&self.db, self.clock.clone())
                 .await
@@ -860,7 +796,7 @@ impl Harness {
                 };
                 *last_event = Some(item.clone());
                 let e = self.worker().await;
-                e.run_once(&Events(vec![item]), Mode::Execute)
+                e.run_once(&Items::new("sqs:fake", vec![item]), Mode::Execute)
                     .await
                     .unwrap();
             }
@@ -1082,7 +1018,9 @@ fn check_ops(ops: Vec<Op>) -> Result<(), TestCaseError> {
         // approvals whose worker died before its intent.
         h.clock.advance(Duration::seconds(CLAIM_TTL_SECONDS + 1));
         let e = h.new_worker().await;
-        e.run_once(&Events(vec![]), Mode::Shadow).await.unwrap();
+        e.run_once(&Items::new("sqs:fake", vec![]), Mode::Shadow)
+            .await
+            .unwrap();
         let in_flight: BTreeSet<String> = e
             .ledger()
             .open_intents()
@@ -1194,10 +1132,7 @@ fn the_oracle_sees_a_call_it_must_refuse() {
                 .await
                 .unwrap()
         );
-        let fake = FakeExecutor {
-            spec: custos_executor::offline_catalog().get(PAB).unwrap().clone(),
-            world: h.world.clone(),
-        };
+        let fake = FakeExecutor::new(PAB, h.world.clone()).unwrap();
         let _ = fake.apply(&plan.resource, &json!({}), &json!({})).await;
         let v = h.world.lock().violations.clone();
         assert!(v.iter().any(|x| x == "called while paused"), "{v:#?}");

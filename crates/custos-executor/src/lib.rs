@@ -8,6 +8,7 @@
 
 pub mod contract;
 pub mod ec2;
+pub mod fake;
 pub mod playbook;
 pub mod s3;
 

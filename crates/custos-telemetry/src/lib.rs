@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config_api;
 pub mod ec2;
 pub mod inventory;
+pub mod memory;
 pub mod replay;
 pub mod s3;
 pub mod sqs;
