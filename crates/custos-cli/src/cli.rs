@@ -372,9 +372,13 @@ fn needs_for(args: &SourceArgs) -> Needs {
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
-    println!("{s}");
-    Ok(())
+    use std::io::Write as _;
+    // Written while it is serialized: a large report is never held twice in memory.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    writeln!(out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e))
 }
 
 /// The configuration and the ledger named by `--database-url` or the configuration (no

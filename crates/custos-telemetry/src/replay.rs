@@ -62,70 +62,75 @@ impl Source for ReplaySource {
 }
 
 /// Parse replay text; every value becomes an item or a rejection naming `label:line`.
+/// Values are parsed one at a time as they are turned into items: the memory a replay
+/// takes is the text and the items, not a parsed tree of every value at once.
 pub fn parse_replay(label: &str, text: &str) -> Batch {
     let mut batch = Batch::default();
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return batch;
     }
-    let values: Vec<(usize, Result<Value, String>, String)> = if trimmed.starts_with('[') {
+    if trimmed.starts_with('[') {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(raws) => raws
-                .iter()
-                .map(|raw| {
-                    let line = line_of(text, raw.get());
+            Ok(raws) => {
+                for raw in raws {
                     let parsed = serde_json::from_str(raw.get()).map_err(|e| e.to_string());
-                    (line, parsed, raw.get().to_string())
-                })
-                .collect(),
-            Err(e) => vec![(
-                e.line(),
-                Err(format!("invalid JSON: {e}")),
-                text.to_string(),
-            )],
+                    take(
+                        &mut batch,
+                        label,
+                        line_of(text, raw.get()),
+                        raw.get(),
+                        parsed,
+                    );
+                }
+            }
+            Err(e) => {
+                let error = format!("invalid JSON: {e}");
+                take(&mut batch, label, e.line(), text, Err(error));
+            }
         }
-    } else {
-        let lines: Vec<(usize, &str)> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i + 1, l))
-            .collect();
-        let first_ok = lines
-            .first()
-            .is_some_and(|(_, l)| serde_json::from_str::<Value>(l).is_ok());
-        match serde_json::from_str::<Value>(text) {
-            // One pretty-printed document.
-            Ok(v) if !first_ok => vec![(lines.first().map_or(1, |l| l.0), Ok(v), text.to_string())],
-            _ => lines
-                .into_iter()
-                .map(|(n, l)| {
-                    let parsed = serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"));
-                    (n, parsed, l.to_string())
-                })
-                .collect(),
-        }
-    };
-    for (line, parsed, raw) in values {
-        let location = format!("{label}:{line}");
-        let result = parsed
-            .map_err(|e| (None, e))
-            .and_then(|v| unwrap_event(&v).map_err(|e| (Some(e.field.clone()), e.to_string())));
-        match result {
-            Ok(Envelope::Item(ci)) => batch.items.push(*ci),
-            Ok(Envelope::Oversized(summary)) => batch.oversized.push(crate::Oversized {
-                location,
-                summary: *summary,
-            }),
-            Err((field, error)) => batch.rejected.push(Rejected {
-                location,
-                field,
-                error,
-                raw: truncate(&raw, MAX_RAW_CHARS),
-            }),
-        }
+        return batch;
+    }
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l))
+        .peekable();
+    let first = lines.peek().copied();
+    let first_ok = first.is_some_and(|(_, l)| serde_json::from_str::<Value>(l).is_ok());
+    if !first_ok && let Ok(v) = serde_json::from_str::<Value>(text) {
+        // One pretty-printed document.
+        take(&mut batch, label, first.map_or(1, |l| l.0), text, Ok(v));
+        return batch;
+    }
+    for (n, l) in lines {
+        let parsed = serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"));
+        take(&mut batch, label, n, l, parsed);
     }
     batch
+}
+
+/// One value of a replay (`raw`, at `label:line`) into the batch: an item, an oversized
+/// summary, or a rejection that keeps the raw text.
+fn take(batch: &mut Batch, label: &str, line: usize, raw: &str, parsed: Result<Value, String>) {
+    let location = format!("{label}:{line}");
+    let result = parsed
+        .map_err(|e| (None, e))
+        .and_then(|v| unwrap_event(&v).map_err(|e| (Some(e.field.clone()), e.to_string())));
+    match result {
+        Ok(Envelope::Item(ci)) => batch.items.push(*ci),
+        Ok(Envelope::Oversized(summary)) => batch.oversized.push(crate::Oversized {
+            location,
+            summary: *summary,
+        }),
+        Err((field, error)) => batch.rejected.push(Rejected {
+            location,
+            field,
+            error,
+            raw: truncate(raw, MAX_RAW_CHARS),
+        }),
+    }
 }
 
 /// What one notification carries.
