@@ -8,7 +8,7 @@ use custos_core::{ConfigurationItem, ResourceRef};
 use custos_engine::{Config, Engine, Parts};
 use custos_executor::{Catalog, PlaybookSet, Registry};
 use custos_ledger::Ledger;
-use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_policy::PolicyBundle;
 use custos_reasoning::Reasoning;
 use custos_telemetry::aws::{AwsPool, load_sdk_config};
 use custos_telemetry::{Inventory, ResourceReader, TelemetryError};
@@ -45,14 +45,8 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
 }
 
 pub fn load_policy(config: &Config) -> Result<PolicyBundle, Failure> {
-    PolicyBundle::load_layers(
-        &config.policy_dirs(),
-        PolicyOptions {
-            eval_timeout: config.eval_timeout,
-            gate_config: config.gate_data(),
-        },
-    )
-    .map_err(|e| Failure::new(EXIT_INVALID, e))
+    PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options())
+        .map_err(|e| Failure::new(EXIT_INVALID, e))
 }
 
 /// Playbooks, cross-checked with the policy: every playbook names a known control and

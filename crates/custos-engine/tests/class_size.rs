@@ -18,7 +18,7 @@ use custos_engine::{Budget, Config, Engine, Mode, Origin, Parts};
 use custos_executor::fake::{FakeCloud, FakeExecutor};
 use custos_executor::{ExecError, Executor, PlaybookSet, Registry};
 use custos_ledger::{EventFilter, Ledger};
-use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_policy::PolicyBundle;
 use custos_telemetry::memory::Items;
 use custos_telemetry::{ResourceReader, TelemetryError};
 use serde_json::{Value, json};
@@ -142,14 +142,7 @@ fn config() -> Config {
 
 async fn worker(world: &Arc<World>, db: &str) -> Arc<Engine> {
     let config = config();
-    let bundle = PolicyBundle::load(
-        &root().join("rego"),
-        PolicyOptions {
-            gate_config: config.gate_data(),
-            ..PolicyOptions::default()
-        },
-    )
-    .unwrap();
+    let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
     let executors: Vec<Arc<dyn Executor>> = custos_executor::executors_for_tests()
         .into_iter()
         .map(|spec| -> Arc<dyn Executor> {

@@ -17,7 +17,7 @@ use custos_core::{ApprovalStatus, ConfigurationItem, RemediationPlan, ResourceRe
 use custos_engine::{Config, Engine, Mode, Parts};
 use custos_executor::{PlaybookSet, Registry};
 use custos_ledger::{EventFilter, Ledger};
-use custos_policy::{GateInput, PolicyBundle, PolicyOptions, TimeFacts};
+use custos_policy::{GateInput, PolicyBundle, TimeFacts};
 use custos_reasoning::{LlmReasoner, LlmSettings};
 use custos_telemetry::memory::Items;
 use custos_telemetry::{ResourceReader, TelemetryError};
@@ -49,14 +49,7 @@ fn config() -> Config {
 }
 
 fn bundle(config: &Config) -> PolicyBundle {
-    PolicyBundle::load(
-        &root().join("rego"),
-        PolicyOptions {
-            gate_config: config.gate_data(),
-            ..PolicyOptions::default()
-        },
-    )
-    .unwrap()
+    PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap()
 }
 
 async fn engine(url: &str) -> Engine {

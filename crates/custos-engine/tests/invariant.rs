@@ -26,7 +26,7 @@ use custos_engine::{Config, Engine, Mode, Parts};
 use custos_executor::fake::{FakeCloud, FakeExecutor};
 use custos_executor::{ExecError, Executor, PlaybookSet, Registry};
 use custos_ledger::{ActionStatus, Ledger, resource_key};
-use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_policy::PolicyBundle;
 use custos_reasoning::Reasoning;
 use custos_telemetry::memory::Items;
 use custos_telemetry::{Batch, ResourceReader, Source, TelemetryError};
@@ -730,14 +730,8 @@ impl Harness {
             cache
                 .entry(key)
                 .or_insert_with(|| {
-                    PolicyBundle::load(
-                        &root().join("rego"),
-                        PolicyOptions {
-                            gate_config: config.gate_data(),
-                            ..PolicyOptions::default()
-                        },
-                    )
-                    .unwrap()
+                    PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options())
+                        .unwrap()
                 })
                 .clone()
         };

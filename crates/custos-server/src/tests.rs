@@ -9,7 +9,7 @@ use custos_engine::{Engine, Parts};
 use custos_executor::{PlaybookSet, Registry};
 use custos_identity::StaticAuthenticator;
 use custos_ledger::Ledger;
-use custos_policy::{PolicyBundle, PolicyOptions};
+use custos_policy::PolicyBundle;
 use custos_telemetry::{ResourceReader, TelemetryError};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -41,14 +41,7 @@ async fn state() -> AppState {
         &config.playbook_overrides,
     )
     .unwrap();
-    let bundle = PolicyBundle::load(
-        &root().join("rego"),
-        PolicyOptions {
-            gate_config: config.gate_data(),
-            ..PolicyOptions::default()
-        },
-    )
-    .unwrap();
+    let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
     let engine = Engine::new(Parts {
         bundle,
         reasoning: custos_reasoning::Reasoning {

@@ -120,6 +120,15 @@ impl Config {
             .collect()
     }
 
+    /// What the policy bundle is built with: the evaluation time limit and
+    /// [`Config::gate_data`].
+    pub fn policy_options(&self) -> custos_policy::PolicyOptions {
+        custos_policy::PolicyOptions {
+            eval_timeout: self.eval_timeout,
+            gate_config: self.gate_data(),
+        }
+    }
+
     /// `data.custos.config` for Rego: the gate's settings and the controls' settings.
     pub fn gate_data(&self) -> serde_json::Value {
         serde_json::json!({
