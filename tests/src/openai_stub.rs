@@ -185,6 +185,9 @@ async fn chat(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> Respons
         }
         "huge" => ok(json!({"verdict": "proceed", "confidence": 1.0, "rationale": "x".repeat(5 * 1024 * 1024), "concerns": []}).to_string()),
         "unknown" => ok(answer("approve", 0.99)),
+        // A rationale written to fool a terminal: erase the line, return, move up, and
+        // a right-to-left override.
+        "terminal" => ok(json!({"verdict": "block", "confidence": 0.95, "rationale": "\u{1b}[2K\r\u{1b}[1Aapproved by security \u{202e}kcolb", "concerns": []}).to_string()),
         "lowconf" => ok(answer("proceed", 0.2)),
         "refusal" => (StatusCode::OK, axum::Json(json!({
             "id": "c", "object": "chat.completion", "created": 1, "model": "m",

@@ -249,7 +249,7 @@ pub async fn audit(
             .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
             match out {
                 Output::Json => crate::cli::print_json(&report)?,
-                Output::Table => print!("{}", crate::render::audit(&report)),
+                Output::Table => crate::render::emit(&crate::render::audit(&report)),
             }
             Ok(if report.intact() {
                 EXIT_OK
@@ -349,7 +349,7 @@ pub async fn ledger_cmd(
         Ok(p) => {
             match out {
                 Output::Json => crate::cli::print_json(&p)?,
-                Output::Table => println!(
+                Output::Table => say!(
                     "pruned {} events recorded before {} (the ledger now starts at event {}); removed {} approvals, {} actions and {} observation rows no remaining event speaks for; the signed statement keeps the log verifiable",
                     p.events,
                     before.to_rfc3339(),

@@ -108,6 +108,10 @@ pub struct Cli {
     /// `custos serve` at this URL instead of the local ledger (needs a credential).
     #[arg(long, global = true, env = "CUSTOS_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// Allow `--server http://` to a host that is not this machine (loopback). Without it
+    /// custos refuses: the bearer credential would cross the network in clear.
+    #[arg(long, global = true)]
+    pub insecure_http: bool,
     /// Log format on stderr (`CUSTOS_LOG` sets the level).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -439,7 +443,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let cred = auth::credential(cli.token_file.as_deref())?;
     let cred = cred.as_deref();
     if let Some(url) = &cli.server {
-        let remote = crate::remote::Remote::new(url, cred)?;
+        let remote = crate::remote::Remote::new(url, cred, cli.insecure_http)?;
         return crate::remote_cmd::dispatch(&remote, out, cli.command).await;
     }
     let anchored = anchors(&cli.command);
@@ -535,7 +539,7 @@ async fn run_command(
                     .await?;
             match out {
                 Output::Json => print_json(&report)?,
-                Output::Table => print!("{}", render::scan(&report)),
+                Output::Table => crate::render::emit(&render::scan(&report)),
             }
             Ok(if fail_on_findings && report.findings > 0 {
                 EXIT_FINDINGS
@@ -549,7 +553,7 @@ async fn run_command(
                     .await?;
             match out {
                 Output::Json => print_json(&report)?,
-                Output::Table => print!("{}", render::plan(&report)),
+                Output::Table => crate::render::emit(&render::plan(&report)),
             }
             Ok(EXIT_OK)
         }
@@ -574,7 +578,7 @@ async fn run_command(
             let report = execute_source(cfg, db, &source, Needs::Aws, &actor, mode).await?;
             match out {
                 Output::Json => print_json(&report)?,
-                Output::Table => print!("{}", render::run(&report)),
+                Output::Table => crate::render::emit(&render::run(&report)),
             }
             Ok(if report.has_failures() {
                 EXIT_ACTION_FAILED
@@ -591,7 +595,7 @@ async fn run_command(
             let report = report?;
             match out {
                 Output::Json => print_json(&report)?,
-                Output::Table => print!("{}", render::run(&report)),
+                Output::Table => crate::render::emit(&render::run(&report)),
             }
             Ok(if report.has_failures() {
                 EXIT_ACTION_FAILED
@@ -611,7 +615,7 @@ async fn run_command(
             let result = built.engine.rollback(&action_id, &who).await?;
             match out {
                 Output::Json => print_json(&result)?,
-                Output::Table => print!("{}", render::rollback(&result)),
+                Output::Table => crate::render::emit(&render::rollback(&result)),
             }
             Ok(rollback_exit(&result))
         }
@@ -627,7 +631,7 @@ async fn run_command(
                 ));
             }
             let changed = ledger.pause(&by, reason.trim()).await?;
-            println!(
+            say!(
                 "{}",
                 if changed {
                     format!("paused by {by}: nothing is executed until `custos resume`")
@@ -643,7 +647,7 @@ async fn run_command(
                 .await?
                 .name;
             let changed = ledger.resume(&by).await?;
-            println!(
+            say!(
                 "{}",
                 if changed {
                     format!("resumed by {by}")
@@ -667,7 +671,7 @@ async fn run_command(
             let who = auth::principal(&config, ledger, cred, Permission::Read).await?;
             match out {
                 Output::Json => print_json(&who)?,
-                Output::Table => println!("{} ({})", who.name, who.roles_text()),
+                Output::Table => say!("{} ({})", who.name, who.roles_text()),
             }
             Ok(EXIT_OK)
         }
@@ -693,7 +697,7 @@ async fn run_command(
             };
             match out {
                 Output::Json => print_json(&serde_json::json!({"events": events, "chain": chain}))?,
-                Output::Table => print!("{}", render::history(&events, chain.as_ref())),
+                Output::Table => crate::render::emit(&render::history(&events, chain.as_ref())),
             }
             Ok(if chain.is_some_and(|c| c.first_bad.is_some()) {
                 EXIT_RUNTIME
@@ -709,7 +713,7 @@ async fn run_command(
                 .map_err(|e| Failure::msg(EXIT_RUNTIME, e))?;
             match out {
                 Output::Json => print_json(&report)?,
-                Output::Table => println!(
+                Output::Table => say!(
                     "{} resources, {} findings, {} full decisions in {:.3} s: {:.0} decisions/s ({:.0} resources/s)",
                     report.resources,
                     report.findings,
@@ -726,7 +730,7 @@ async fn run_command(
             let dls = ledger.dead_letters().await?;
             match out {
                 Output::Json => print_json(&dls)?,
-                Output::Table => print!("{}", render::dead_letters(&dls)),
+                Output::Table => crate::render::emit(&render::dead_letters(&dls)),
             }
             Ok(EXIT_OK)
         }
@@ -738,7 +742,7 @@ async fn run_command(
                     .await
                     .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
                 for r in &batch.rejected {
-                    eprintln!("skipped {r}");
+                    eprintln!("skipped {}", render::terminal(&r.to_string()));
                 }
                 let mut all = Vec::new();
                 for ci in batch
@@ -758,7 +762,7 @@ async fn run_command(
                     Output::Json => print_json(&all)?,
                     Output::Table => {
                         for e in &all {
-                            print!("{}", render::explain(e));
+                            render::emit(&render::explain(e));
                         }
                     }
                 }
@@ -774,7 +778,7 @@ async fn run_command(
                         &bundle,
                         &custos_executor::offline_catalog(),
                     )?;
-                    println!(
+                    say!(
                         "policy bundle OK: {} files, {} controls, {} playbooks, digest {}",
                         bundle.files().len(),
                         bundle.controls().len(),
@@ -787,7 +791,7 @@ async fn run_command(
                     let report = bundle.run_tests();
                     match out {
                         Output::Json => print_json(&report)?,
-                        Output::Table => print!("{}", render::policy_tests(&report)),
+                        Output::Table => crate::render::emit(&render::policy_tests(&report)),
                     }
                     Ok(if report.ok() { EXIT_OK } else { EXIT_FINDINGS })
                 }
@@ -821,7 +825,7 @@ async fn serve(
     let report = report?;
     match out {
         Output::Json => print_json(&report)?,
-        Output::Table => println!(
+        Output::Table => say!(
             "stopped: {} messages ({} processed, {} duplicates, {} superseded, {} dead letters, {} left for retry), {} scheduled tasks, {} mutating calls",
             report.messages,
             report.processed,
@@ -942,7 +946,7 @@ async fn breaker(
                 Output::Json => print_json(
                     &serde_json::json!({"state": state, "recent": recent, "failures_limit": b.failures, "failure_percent_limit": b.failure_percent, "window_minutes": b.window.num_minutes()}),
                 )?,
-                Output::Table => print!("{}", render::breaker(&state, &recent, &b)),
+                Output::Table => crate::render::emit(&render::breaker(&state, &recent, &b)),
             }
             Ok(EXIT_OK)
         }
@@ -951,7 +955,7 @@ async fn breaker(
                 .await?
                 .name;
             let changed = ledger.reset_breaker(&by).await?;
-            println!(
+            say!(
                 "{}",
                 if changed {
                     format!("circuit breaker reset by {by}")
@@ -982,7 +986,7 @@ async fn approvals(
             let list = ledger.approvals(filter).await?;
             match out {
                 Output::Json => print_json(&list)?,
-                Output::Table => print!("{}", render::approvals(&list)),
+                Output::Table => crate::render::emit(&render::approvals(&list)),
             }
             Ok(EXIT_OK)
         }
@@ -991,7 +995,7 @@ async fn approvals(
             let a = ledger.approval(&id).await?;
             match out {
                 Output::Json => print_json(&a)?,
-                Output::Table => print!("{}", render::approval_detail(&a)),
+                Output::Table => crate::render::emit(&render::approval_detail(&a)),
             }
             Ok(EXIT_OK)
         }
@@ -1018,7 +1022,7 @@ async fn approvals(
             let (a, row) = approved?;
             match out {
                 Output::Json => print_json(&serde_json::json!({"approval": a, "execution": row}))?,
-                Output::Table => print!("{}", render::approved(&a, row.as_ref())),
+                Output::Table => crate::render::emit(&render::approved(&a, row.as_ref())),
             }
             Ok(approve_exit(row.as_ref()))
         }
@@ -1036,9 +1040,12 @@ async fn approvals(
             let denied = built.engine.deny(&id, &who, comment).await?;
             match out {
                 Output::Json => print_json(&denied)?,
-                Output::Table => println!(
+                Output::Table => say!(
                     "denied {} ({} on {}) by {}",
-                    denied.id, denied.plan.playbook, denied.plan.resource.resource_id, who.name
+                    denied.id,
+                    denied.plan.playbook,
+                    denied.plan.resource.resource_id,
+                    who.name
                 ),
             }
             Ok(EXIT_OK)
@@ -1059,7 +1066,7 @@ async fn autonomy(
             let view = built.engine.autonomy().await?;
             match out {
                 Output::Json => print_json(&view)?,
-                Output::Table => print!("{}", render::autonomy(&view)),
+                Output::Table => crate::render::emit(&render::autonomy(&view)),
             }
         }
         AutonomyCommand::Set {
@@ -1089,7 +1096,9 @@ async fn autonomy(
                 .await?;
             match out {
                 Output::Json => print_json(&set)?,
-                Output::Table => println!("{}", render::autonomy_set(&set)),
+                Output::Table => {
+                    say!("{}", render::autonomy_set(&set))
+                }
             }
         }
     }

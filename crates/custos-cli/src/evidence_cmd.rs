@@ -212,7 +212,7 @@ pub fn verify(file: &std::path::Path, public_key: &str, out: Output) -> Result<u
         Ok(v) => {
             match out {
                 Output::Json => crate::cli::print_json(&v)?,
-                Output::Table => println!(
+                Output::Table => say!(
                     "bundle of action {} verifies: {} events in the log signed at {} ({} events), outcome {}",
                     v.action_id,
                     v.events,
@@ -269,7 +269,7 @@ pub async fn show(
                 .and_then(|()| stdout.write_all(b"\n"))
                 .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
         }
-        _ => print!("{}", crate::render::bundle(&b, file.as_deref())),
+        _ => crate::render::emit(&crate::render::bundle(&b, file.as_deref())),
     }
     Ok(EXIT_OK)
 }

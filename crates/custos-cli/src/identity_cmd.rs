@@ -102,7 +102,7 @@ fn token_ttl(config: &Config, days: Option<i64>) -> Result<chrono::Duration, Fai
 }
 
 fn print_token(name: &str, text: &str, row: &custos_ledger::TokenRow) {
-    println!(
+    say!(
         "token for `{name}` (id {}, expires {}); it is shown once, keep it secret:\n{text}",
         row.id,
         row.expires_at.format("%Y-%m-%d %H:%M UTC")
@@ -143,7 +143,7 @@ pub async fn principals(
                 Output::Json => print_json(&list)?,
                 Output::Table => {
                     for p in &list {
-                        println!(
+                        say!(
                             "{}\t{}\t{}",
                             p.name,
                             p.roles
@@ -168,21 +168,21 @@ pub async fn principals(
             let name = name_ok(&name)?;
             let set = roles(&r)?;
             ledger.create_principal(name, &set, &admin.name).await?;
-            println!("added `{name}` ({})", r.join(", "));
+            say!("added `{name}` ({})", r.join(", "));
             Ok(EXIT_OK)
         }
         PrincipalsCommand::Roles { name, roles: r } => {
             let admin =
                 auth::principal(config, ledger.clone(), cred, Permission::ManagePrincipals).await?;
             ledger.set_roles(&name, &roles(&r)?, &admin.name).await?;
-            println!("`{name}` now has roles {}", r.join(", "));
+            say!("`{name}` now has roles {}", r.join(", "));
             Ok(EXIT_OK)
         }
         PrincipalsCommand::Disable { name } => {
             let admin =
                 auth::principal(config, ledger.clone(), cred, Permission::ManagePrincipals).await?;
             ledger.disable_principal(&name, &admin.name).await?;
-            println!("disabled `{name}` and revoked its tokens");
+            say!("disabled `{name}` and revoked its tokens");
             Ok(EXIT_OK)
         }
     }
@@ -254,7 +254,7 @@ pub async fn tokens(
                 return Err(refuse(format!("revoke token `{id}`")));
             }
             ledger.revoke_token(&id, &who.name).await?;
-            println!("revoked token `{id}` of `{}`", t.principal);
+            say!("revoked token `{id}` of `{}`", t.principal);
             Ok(EXIT_OK)
         }
         TokensCommand::List => {
@@ -265,7 +265,7 @@ pub async fn tokens(
                 Output::Json => print_json(&list)?,
                 Output::Table => {
                     for t in &list {
-                        println!(
+                        say!(
                             "{}\t{}\t{}\texpires {}{}",
                             t.id,
                             t.principal,

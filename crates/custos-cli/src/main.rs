@@ -1,5 +1,13 @@
 //! The `custos` command.
 
+/// `println!` for text meant for a person's terminal: control characters escaped
+/// ([`render::terminal`]), so no stored text can move the cursor or erase a marker.
+macro_rules! say {
+    ($($t:tt)*) => {
+        $crate::render::emit(&format!("{}\n", format_args!($($t)*)))
+    };
+}
+
 mod audit_cmd;
 mod auth;
 mod bench;
@@ -48,7 +56,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.error);
+            eprintln!("error: {}", render::terminal(&e.error.to_string()));
             ExitCode::from(e.code)
         }
     }

@@ -7,6 +7,36 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 
+/// The server URL is http(s), and plain http only to this machine (a loopback address or
+/// `localhost`) unless `--insecure-http` says otherwise: the bearer credential is sent
+/// with every request.
+fn check_transport(base: &str, insecure_http: bool) -> Result<(), Failure> {
+    let bad = |m: String| Err(Failure::msg(EXIT_INVALID, m));
+    let Ok(url) = reqwest::Url::parse(base) else {
+        return bad(format!("`--server` must be an http(s) URL, got `{base}`"));
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback || insecure_http {
+                Ok(())
+            } else {
+                bad(format!(
+                    "`--server {base}` would send your credential in clear to another host: use https, or pass `--insecure-http` if the network is trusted"
+                ))
+            }
+        }
+        _ => bad(format!("`--server` must be an http(s) URL, got `{base}`")),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Remote {
     base: String,
@@ -15,14 +45,9 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(base: &str, credential: Option<&str>) -> Result<Self, Failure> {
+    pub fn new(base: &str, credential: Option<&str>, insecure_http: bool) -> Result<Self, Failure> {
         let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(Failure::msg(
-                EXIT_INVALID,
-                format!("`--server` must be an http(s) URL, got `{base}`"),
-            ));
-        }
+        check_transport(&base, insecure_http)?;
         let credential = credential
             .ok_or_else(|| {
                 Failure::msg(
@@ -109,5 +134,39 @@ pub fn segment(id: &str) -> Result<&str, Failure> {
         Ok(id)
     } else {
         Err(Failure::msg(EXIT_INVALID, format!("not an id: `{id}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_transport;
+
+    /// Issue 22 item 13: a bearer token is never sent in clear to another host unless
+    /// the operator says so.
+    #[test]
+    fn plain_http_only_to_this_machine_unless_insecure_http() {
+        for ok in [
+            "https://custos.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.3.4.5",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+        ] {
+            assert!(check_transport(ok, false).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://custos.example.com",
+            "http://10.0.0.5:8080",
+            "http://localhost.example.com",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            let err = check_transport(refused, false).expect_err(refused);
+            assert_eq!(err.code, crate::cli::EXIT_INVALID, "{refused}");
+        }
+        let err = check_transport("http://custos.example.com", false).unwrap_err();
+        assert!(err.error.contains("--insecure-http"), "{}", err.error);
+        assert!(check_transport("http://custos.example.com", true).is_ok());
+        assert!(check_transport("ftp://custos.example.com", true).is_err());
     }
 }

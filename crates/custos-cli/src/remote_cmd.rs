@@ -17,7 +17,7 @@ fn show(
     match out {
         Output::Json => print_json(v),
         Output::Table => {
-            print!("{}", table()?);
+            crate::render::emit(&table()?);
             Ok(())
         }
     }

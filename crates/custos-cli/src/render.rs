@@ -9,6 +9,38 @@ use custos_policy::TestReport;
 use serde_json::Value;
 use std::fmt::Write as _;
 
+/// Text made safe for a terminal: every control character but newline and tab (C0, DEL,
+/// C1) and every bidirectional override or isolate is written as a visible `\u{..}`
+/// escape. Model rationales, reviewer comments, tags and names are stored as given; a
+/// terminal must never act on them (erase the "model output" marker, move the cursor,
+/// reverse a line).
+pub fn terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Print text for a person: escaped by [`terminal`].
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`custos ... | head`) is not an error worth a panic.
+    let _ = out.write_all(terminal(text).as_bytes());
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)

@@ -46,7 +46,7 @@ pub async fn replay(
     };
     match out {
         Output::Json => crate::cli::print_json(&replays)?,
-        Output::Table => print!("{}", crate::render::replays(&replays)),
+        Output::Table => crate::render::emit(&crate::render::replays(&replays)),
     }
     Ok(if replays.iter().any(|r| r.replayable && !r.reproduced) {
         EXIT_DAMAGED

@@ -15,6 +15,34 @@ fn config(url: &str, model: &str) -> String {
     )
 }
 
+/// A bucket missing its public access block, a run with the scripted `model`, and the
+/// fix waiting for review.
+async fn awaiting_review(
+    model: &str,
+) -> (
+    custos_testkit::openai_stub::Server,
+    Env,
+    String,
+    aws_sdk_s3::Client,
+    Value,
+) {
+    require_localstack().await;
+    let server = custos_testkit::openai_stub::start().await;
+    let env = Env::with_config(&config(&server.url, model));
+    let bucket = format!("l{}-{model}", env.account);
+    let client = s3(&sdk(&env.account));
+    make_bucket(&client, &bucket, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    let report = env.json(&["run", "--once"]);
+    assert_eq!(
+        outcome_of(&report, &bucket),
+        "awaiting_approval",
+        "{report:#}"
+    );
+    (server, env, bucket, client, report)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_model_fault_ends_in_needs_approval_with_no_mutating_call() {
     require_localstack().await;
@@ -89,20 +117,7 @@ async fn every_model_fault_ends_in_needs_approval_with_no_mutating_call() {
 /// and a human decides. Nothing is called until then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_model_leaves_the_finding_visible_for_review() {
-    require_localstack().await;
-    let server = custos_testkit::openai_stub::start().await;
-    let env = Env::with_config(&config(&server.url, "block"));
-    let bucket = format!("l{}-block", env.account);
-    let client = s3(&sdk(&env.account));
-    make_bucket(&client, &bucket, Fixture::NoPublicAccessBlock)
-        .await
-        .unwrap();
-    let report = env.json(&["run", "--once"]);
-    assert_eq!(
-        outcome_of(&report, &bucket),
-        "awaiting_approval",
-        "{report:#}"
-    );
+    let (_server, env, bucket, client, report) = awaiting_review("block").await;
     let events = env.events(report["run_id"].as_str().unwrap());
     assert_eq!(count(&events, "action.intent"), 0);
     let d = events.iter().find(|e| e["kind"] == "decision").unwrap();
@@ -163,5 +178,55 @@ async fn a_blocking_model_leaves_the_finding_visible_for_review() {
             .send()
             .await
             .is_ok()
+    );
+}
+
+/// Issue 22 item 13: a model's rationale and a reviewer's comment are printed with every
+/// terminal control character escaped, so neither can erase the "model output" marker or
+/// move the cursor. The oracle is the bytes the command wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_words_and_comments_cannot_drive_the_terminal() {
+    let (_server, env, bucket, _client, _report) = awaiting_review("terminal").await;
+    let pending = env.json(&["approvals", "list"]);
+    let id = pending[0]["id"].as_str().unwrap().to_string();
+    let raw = "\u{1b}[2K\r\u{1b}[1Aapproved by security \u{202e}kcolb";
+    // The stored rationale is the model's, byte for byte (JSON output keeps it).
+    assert!(
+        pending
+            .to_string()
+            .contains("\\u001b[2K\\r\\u001b[1Aapproved by security"),
+        "{pending:#}"
+    );
+    let comment = "\u{1b}]0;owned\u{7}\u{1b}[31mLGTM";
+    let ok = env.json_as(
+        "alice",
+        &["approvals", "approve", &id, "--comment", comment],
+    );
+    assert_eq!(ok["execution"]["outcome"], "fixed", "{ok:#}");
+    for args in [
+        vec!["approvals", "show", id.as_str()],
+        vec!["history", "--resource", bucket.as_str()],
+    ] {
+        let out = env.custos(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let shown = String::from_utf8(out.stdout.clone()).unwrap();
+        let bad: Vec<char> = shown
+            .chars()
+            .filter(|c| (c.is_control() && *c != '\n') || *c == '\u{202e}')
+            .collect();
+        assert_eq!(bad, Vec::<char>::new(), "{args:?} wrote control characters");
+        assert!(
+            shown.contains(
+                "model output (untrusted): \\u{1b}[2K\\u{d}\\u{1b}[1Aapproved by security \\u{202e}kcolb"
+            ),
+            "{args:?}: {shown}"
+        );
+        assert!(!shown.contains(raw));
+    }
+    let show = env.custos(&["approvals", "show", &id]);
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[31mLGTM"),
+        "the comment: {shown}"
     );
 }

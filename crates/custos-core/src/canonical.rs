@@ -1,4 +1,4 @@
-//! Canonical JSON (sorted keys, no insignificant white space) and SHA-256 digests over it.
+//! Canonical JSON (RFC 8785, JCS) and SHA-256 digests over it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,46 +39,22 @@ impl fmt::Debug for Digest {
     }
 }
 
-/// Serialize `value` as canonical JSON: object keys sorted, no extra white space.
+/// `value` in the JSON Canonicalization Scheme (RFC 8785), by `serde_json_canonicalizer`:
+/// object keys sorted by their UTF-16 code units, numbers in ECMAScript's shortest form,
+/// strings escaped minimally. An assessor recomputes any custos digest with any RFC 8785
+/// implementation.
+///
+/// RFC 8785 fails only on numbers JSON cannot hold (NaN, infinities), which a
+/// `serde_json::Value` never holds; should it fail anyway, the text names the error, so
+/// the digest matches no real one and every comparison against it fails closed.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
+    serde_json_canonicalizer::to_string(value)
+        .unwrap_or_else(|e| format!("\u{0}not encodable as RFC 8785: {e}"))
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String((*key).clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(*key) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// SHA-256 over the canonical JSON of `value`.
+/// SHA-256 over the RFC 8785 encoding of `value`: every digest custos computes over
+/// structured data (plans, before and after states, policy bundles, decision inputs,
+/// snapshots, prompts and answers).
 pub fn digest_json(value: &Value) -> Digest {
     Digest::of_bytes(canonical_json(value).as_bytes())
 }
@@ -99,6 +75,31 @@ mod tests {
     #[test]
     fn array_order_changes_the_digest() {
         assert_ne!(digest_json(&json!([1, 2])), digest_json(&json!([2, 1])));
+    }
+
+    /// Issue 22 item 10: the encoding is RFC 8785, not a look-alike. The hand-written
+    /// encoder sorted keys by UTF-8 bytes and printed numbers as `serde_json` does; these
+    /// are the RFC's own examples (section 3.2.3, key sorting; appendix B, numbers).
+    #[test]
+    fn the_encoding_is_rfc_8785() {
+        // Sorting by UTF-16 code units: U+1F600 (a surrogate pair, D83D) sorts before
+        // U+FB33 in UTF-16 and after it in UTF-8.
+        let v: Value = serde_json::from_str(
+            r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}"
+        );
+        let numbers: Value =
+            serde_json::from_str("[1e21, 1e-7, 0.000001, 1e+30, -0.0, 1.0]").unwrap();
+        assert_eq!(canonical_json(&numbers), "[1e+21,1e-7,0.000001,1e+30,0,1]");
+        // The digest is SHA-256 over exactly those bytes.
+        assert_eq!(
+            digest_json(&numbers),
+            Digest::of_bytes(b"[1e+21,1e-7,0.000001,1e+30,0,1]")
+        );
     }
 
     #[test]

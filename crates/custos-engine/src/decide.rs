@@ -47,13 +47,29 @@ pub(crate) fn environment_of(plan: &RemediationPlan) -> Environment {
     }
 }
 
+/// The rule ids that lift `needs_approval`. Only the engine's approval step
+/// ([`Engine::combine`] with a [`Lift`]) produces them, always as `Stage::Autonomy`; the
+/// policy loader puts every operator rule id under its package (`gate.…`,
+/// `gate_rules.<pkg>.…`), so no gate rule can carry one.
+const LIFTS: [&str; 2] = ["approval.granted", "operator.requested"];
+
+/// A reason that lifts `needs_approval`: one of [`LIFTS`], from the approval step.
+fn is_lift(r: &Reason) -> bool {
+    r.stage == Stage::Autonomy && LIFTS.contains(&r.rule.as_str())
+}
+
+/// A reason from any other stage that carries an id reserved to the approval step
+/// (`approval.*`, `operator.*`): something impersonates a lift.
+fn impersonates_lift(r: &Reason) -> bool {
+    r.stage != Stage::Autonomy
+        && (r.rule.starts_with("approval.") || r.rule.starts_with("operator."))
+}
+
 /// The verdict of a set of reasons: the most cautious one, where an approval or an
-/// operator's request (`approval.granted`, `operator.requested`) lifts `needs_approval`
-/// (never an expired approval's).
+/// operator's request from the approval step lifts `needs_approval` (never an expired
+/// approval's). A reason of another stage with a lift's id lifts nothing.
 pub(crate) fn verdict_of(reasons: &[Reason]) -> Verdict {
-    let lifted = reasons
-        .iter()
-        .any(|r| matches!(r.rule.as_str(), "approval.granted" | "operator.requested"));
+    let lifted = reasons.iter().any(is_lift);
     reasons
         .iter()
         .map(|r| match r.verdict {
@@ -331,12 +347,30 @@ impl Engine {
                 true
             }
         };
-        debug_assert_eq!(
-            lifted,
-            reasons
-                .iter()
-                .any(|r| matches!(r.rule.as_str(), "approval.granted" | "operator.requested"))
-        );
+        // Fail closed in every build: a lift is the approval step's alone. Anything else
+        // that claims one (a gate or reasoning reason with a reserved id, or a lift the
+        // step did not grant) denies.
+        let claimed = reasons.iter().filter(|r| is_lift(r)).count();
+        let impostors: Vec<String> = reasons
+            .iter()
+            .filter(|r| impersonates_lift(r))
+            .map(|r| format!("`{}` ({:?})", r.rule, r.stage))
+            .collect();
+        if claimed != usize::from(lifted) || !impostors.is_empty() {
+            reasons.push(Reason {
+                stage: Stage::Engine,
+                rule: "engine.lift_not_owned".into(),
+                verdict: Verdict::Deny,
+                message: format!(
+                    "a reason not produced by the approval step claims to lift `needs_approval`: {}",
+                    if impostors.is_empty() {
+                        format!("{claimed} lifts where the approval step granted {}", usize::from(lifted))
+                    } else {
+                        impostors.join(", ")
+                    }
+                ),
+            });
+        }
         let verdict = verdict_of(&reasons);
         Decision {
             verdict,

@@ -12,23 +12,21 @@
 //! allowed while the class's fixes in the window, this one included, are at most 10. The
 //! oracle is the fake cloud's record of calls, not the engine's decision.
 
+mod common;
+
 use async_trait::async_trait;
 use custos_core::{ConfigurationItem, ResourceRef};
-use custos_engine::{Budget, Config, Engine, Mode, Origin, Parts};
-use custos_executor::fake::{FakeCloud, FakeExecutor};
-use custos_executor::{ExecError, Executor, PlaybookSet, Registry};
-use custos_ledger::{EventFilter, Ledger};
-use custos_policy::PolicyBundle;
+use custos_engine::{Budget, Config, Engine, Mode, Origin};
+use custos_executor::ExecError;
+use custos_executor::fake::FakeCloud;
+use custos_ledger::EventFilter;
 use custos_telemetry::memory::Items;
 use custos_telemetry::{ResourceReader, TelemetryError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const ACCOUNT: &str = "111122223333";
-const REGION: &str = "us-east-1";
-const PAB: &str = "s3:PutPublicAccessBlock";
+use common::PAB;
 /// Buckets custos knew before worker A started.
 const KNOWN_AT_START: usize = 4;
 /// Buckets in the account.
@@ -61,22 +59,7 @@ impl World {
     /// A Config item as AWS Config records an S3 bucket.
     fn item(&self, bucket: &str) -> ConfigurationItem {
         let blocked = self.blocked.lock().unwrap()[bucket];
-        let mut supp = json!({
-            "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
-            "BucketVersioningConfiguration": {"status": "Enabled"},
-        });
-        if blocked {
-            supp["PublicAccessBlockConfiguration"] = json!({"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true});
-        }
-        ConfigurationItem::from_json(&json!({
-            "configurationItemCaptureTime": chrono::Utc::now().to_rfc3339(),
-            "configurationItemStatus": "OK",
-            "awsAccountId": ACCOUNT, "awsRegion": REGION,
-            "resourceType": "AWS::S3::Bucket", "resourceId": bucket, "resourceName": bucket,
-            "ARN": format!("arn:aws:s3:::{bucket}"),
-            "tags": {"environment": "dev"}, "supplementaryConfiguration": supp,
-        }))
-        .unwrap()
+        common::bucket_item(bucket, blocked, "dev")
     }
 
     fn calls(&self) -> Vec<String> {
@@ -127,54 +110,17 @@ impl FakeCloud for World {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn config() -> Config {
-    let text = "[autonomy]\ndefault = 5\n\
+    common::config(
+        "[autonomy]\ndefault = 5\n\
         [gate]\nmax_actions_per_run = 1000\nmax_actions_per_window = 1000\nwindow_hours = 1\n\
         max_percent_of_class = 50\nmin_class_size_for_percent = 4\n\
-        [guard]\nrate_per_second = 1000\nrate_burst = 1000\n";
-    let raw: custos_engine::config::RawConfig = toml::from_str(text).unwrap();
-    Config::validate(raw, None, &root()).unwrap()
+        [guard]\nrate_per_second = 1000\nrate_burst = 1000\n",
+    )
 }
 
 async fn worker(world: &Arc<World>, db: &str) -> Arc<Engine> {
-    let config = config();
-    let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
-    let executors: Vec<Arc<dyn Executor>> = custos_executor::executors_for_tests()
-        .into_iter()
-        .map(|spec| -> Arc<dyn Executor> {
-            if spec.action() == PAB {
-                Arc::new(FakeExecutor::new(PAB, world.clone()).unwrap())
-            } else {
-                spec
-            }
-        })
-        .collect();
-    let registry = Registry::new(executors);
-    let playbooks = PlaybookSet::load_dirs(
-        &config.playbook_dirs(),
-        &registry.catalog(),
-        &config.playbook_overrides,
-    )
-    .unwrap();
-    Arc::new(Engine::new(Parts {
-        bundle,
-        reasoning: custos_reasoning::Reasoning {
-            offline: config.offline_rules.clone(),
-            model: None,
-            timeout: std::time::Duration::from_secs(10),
-        },
-        config,
-        playbooks,
-        registry,
-        reader: Arc::new(Reader(world.clone())),
-        ledger: Arc::new(Ledger::open(db).await.unwrap()),
-        clock: Arc::new(custos_core::SystemClock),
-        actor: "custos".into(),
-    }))
+    Arc::new(common::engine(config(), world.clone(), Arc::new(Reader(world.clone())), db).await)
 }
 
 /// When B runs: before A decides on `b00`, or between A's decision and its admission.

@@ -139,8 +139,10 @@ fn defaults(params: &Value) -> serde_json::Map<String, Value> {
 }
 
 impl Ec2Executor {
+    /// The client for this executor's calls, every one of which mutates: sent once,
+    /// never retried (the read-back decides what a failed answer meant).
     async fn client(&self, r: &ResourceRef) -> aws_sdk_ec2::Client {
-        self.pool.ec2(&r.account, &r.region).await
+        self.pool.ec2_once(&r.account, &r.region).await
     }
 
     fn err<E, R>(

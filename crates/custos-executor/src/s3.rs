@@ -70,8 +70,10 @@ fn aws_err(operation: &'static str, resource: &ResourceRef, message: String) -> 
 }
 
 impl S3Executor {
+    /// The client for this executor's calls, every one of which mutates: sent once,
+    /// never retried (the read-back decides what a failed answer meant).
     async fn client(&self, r: &ResourceRef) -> aws_sdk_s3::Client {
-        self.pool.s3(&r.account, &r.region).await
+        self.pool.s3_once(&r.account, &r.region).await
     }
 
     async fn put_pab(&self, r: &ResourceRef, flags: &Value) -> Result<(), ExecError> {

@@ -16,7 +16,7 @@
 //! hashes and are verified as they were written.
 
 use crate::{GENESIS, LedgerError, Result};
-use custos_core::{Digest, canonical_json};
+use custos_core::Digest;
 use serde_json::{Value, json};
 
 /// Hash scheme of events written by this version.
@@ -71,9 +71,50 @@ impl EventBody<'_> {
         let body = json!({"id": self.id, "at": self.at, "run_id": self.run_id, "kind": self.kind, "resource": self.resource, "payload": self.payload});
         let mut bytes = self.prev_hash.as_bytes().to_vec();
         bytes.push(b'\n');
-        bytes.extend_from_slice(canonical_json(&body).as_bytes());
+        bytes.extend_from_slice(legacy_encoding(&body).as_bytes());
         Digest::of_bytes(&bytes).0
     }
+}
+
+/// Scheme 0's encoding, kept only to verify events written before migration 0007: object
+/// keys sorted by UTF-8 bytes, everything else as `serde_json` prints it. It is not RFC
+/// 8785 (key order differs outside the BMP, numbers print differently), which is why
+/// scheme 1 replaced it; nothing new is ever hashed with it.
+pub(crate) fn legacy_encoding(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, key) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*key).clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(*key) {
+                        write(v, out);
+                    }
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
 }
 
 /// The 32 bytes of a `sha256:<hex>` hash.

@@ -664,7 +664,7 @@ async fn events_of_a_ledger_made_before_leaf_indexes_keep_their_hashes_and_verif
             let mut bytes = prev.clone().into_bytes();
             bytes.push(b'\n');
             bytes.extend_from_slice(
-                canonical_json(&json!({"id": id, "at": at, "run_id": null, "kind": "x", "resource": null, "payload": payload}))
+                crate::chain::legacy_encoding(&json!({"id": id, "at": at, "run_id": null, "kind": "x", "resource": null, "payload": payload}))
                     .as_bytes(),
             );
             let hash = custos_core::Digest::of_bytes(&bytes).0;

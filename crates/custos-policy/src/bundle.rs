@@ -3,7 +3,6 @@ use crate::{BundleErrors, PolicyError};
 use custos_core::{Digest, Severity};
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -528,10 +527,11 @@ fn relative_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Vec<(Str
     out
 }
 
-/// SHA-256 over (layer index, path relative to its layer, content) of every file, sorted:
-/// the same files give the same digest wherever the bundle is checked out.
+/// The digest of a bundle: SHA-256 over the RFC 8785 encoding of
+/// `[[path, text], ...]`, every file's path relative to its layer (with the layer's
+/// index) and its text, sorted by path, the compiled floor included: the same files give
+/// the same digest wherever the bundle is checked out.
 fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
-    let mut hasher = Sha256::new();
     let relative = relative_sources(sources, roots);
     let mut entries: Vec<(String, &str)> = relative
         .iter()
@@ -540,13 +540,7 @@ fn digest_sources(sources: &[(String, String)], roots: &[PathBuf]) -> Digest {
     // The compiled floor decided too: it is part of what a decision can be replayed with.
     entries.push((FLOOR_PATH.to_string(), FLOOR_REGO));
     entries.sort();
-    for (rel, text) in entries {
-        hasher.update(rel.as_bytes());
-        hasher.update([0u8]);
-        hasher.update(text.as_bytes());
-        hasher.update([0u8]);
-    }
-    Digest(format!("sha256:{}", hex::encode(hasher.finalize())))
+    custos_core::digest_json(&serde_json::json!(entries))
 }
 
 pub(crate) fn to_rego(v: &serde_json::Value) -> regorus::Value {

@@ -1,5 +1,5 @@
 use crate::PolicyError;
-use crate::bundle::{ControlMeta, FLOOR_RULE, GATE_RULE, from_rego, to_rego};
+use crate::bundle::{ControlMeta, FLOOR_RULE, GATE_RULE, GATE_RULES_PREFIX, from_rego, to_rego};
 use custos_core::{ConfigurationItem, Finding, Reason, RemediationPlan, Stage, Verdict};
 use regorus::Engine;
 use serde::{Deserialize, Serialize};
@@ -215,7 +215,7 @@ impl Evaluator {
             Ok(input) => {
                 let input = to_rego(&input);
                 self.floor.set_input(input.clone());
-                match decisions(&mut self.floor, FLOOR_RULE) {
+                match decisions(&mut self.floor, FLOOR_RULE, &Owner::Floor) {
                     Ok(r) => reasons.extend(r),
                     Err(e) => reasons.push(Reason {
                         stage: Stage::Gate,
@@ -225,13 +225,14 @@ impl Evaluator {
                     }),
                 }
                 self.engine.set_input(input);
-                let packages = std::iter::once(GATE_RULE.to_string()).chain(
-                    self.gate_rule_packages
-                        .iter()
-                        .map(|p| format!("{p}.decisions")),
+                let packages = std::iter::once((GATE_RULE.to_string(), Owner::Gate)).chain(
+                    self.gate_rule_packages.iter().map(|p| {
+                        let name = p.strip_prefix(GATE_RULES_PREFIX).unwrap_or(p);
+                        (format!("{p}.decisions"), Owner::GateRules(name.to_string()))
+                    }),
                 );
-                for rule in packages {
-                    match decisions(&mut self.engine, &rule) {
+                for (rule, owner) in packages {
+                    match decisions(&mut self.engine, &rule, &owner) {
                         Ok(r) => reasons.extend(r),
                         Err(e) => reasons.push(Reason {
                             stage: Stage::Gate,
@@ -269,9 +270,35 @@ pub fn input_value(plan: &RemediationPlan, ctx: &GateInput) -> Result<Value, Pol
     Ok(input)
 }
 
-/// Evaluate one `decisions` rule into reasons. A rule that is not defined, does not give
-/// a set, or gives a malformed decision is an error.
-fn decisions(engine: &mut Engine, rule: &str) -> Result<Vec<Reason>, PolicyError> {
+/// Who wrote a `decisions` rule, and so which rule ids are its own. Reason ids are owned
+/// by the stage that produced them: the engine reads meaning into some ids (an approval's
+/// `approval.granted` lifts `needs_approval`), so operator policy must never be able to
+/// produce one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// The compiled floor: its ids as written.
+    Floor,
+    /// The operator's `custos.gate` (from `policy.dir`): ids under `gate.`.
+    Gate,
+    /// An operator package `custos.gate_rules.<name>`: ids under `gate_rules.<name>.`.
+    GateRules(String),
+}
+
+impl Owner {
+    /// The id a reason of this owner is recorded under.
+    fn id(&self, id: &str) -> String {
+        match self {
+            Owner::Floor => id.to_string(),
+            Owner::Gate if id.starts_with("gate.") => id.to_string(),
+            Owner::Gate => format!("gate.{id}"),
+            Owner::GateRules(pkg) => format!("gate_rules.{pkg}.{id}"),
+        }
+    }
+}
+
+/// Evaluate one `decisions` rule into reasons, each id owned by `owner`. A rule that is
+/// not defined, does not give a set, or gives a malformed decision is an error.
+fn decisions(engine: &mut Engine, rule: &str, owner: &Owner) -> Result<Vec<Reason>, PolicyError> {
     let bad = |message: String| PolicyError::Eval {
         rule: rule.to_string(),
         message,
@@ -302,7 +329,7 @@ fn decisions(engine: &mut Engine, rule: &str) -> Result<Vec<Reason>, PolicyError
             .map_err(|e: String| bad(format!("rule `{id}`: {e}")))?;
         reasons.push(Reason {
             stage: Stage::Gate,
-            rule: id,
+            rule: owner.id(&id),
             verdict: v,
             message: field("message")?,
         });

@@ -44,7 +44,7 @@ pub struct BundleErrors(pub Vec<PolicyError>);
 mod tests {
     use super::*;
     use custos_core::testing::sample_plan;
-    use custos_core::{ConfigurationItem, Verdict};
+    use custos_core::{ConfigurationItem, Stage, Verdict};
     use serde_json::json;
     use std::path::Path;
 
@@ -311,7 +311,7 @@ mod tests {
             "{rules:?}"
         );
         assert!(
-            rules.contains(&("acme.cab", Verdict::RecommendOnly)),
+            rules.contains(&("gate_rules.cab.acme.cab", Verdict::RecommendOnly)),
             "{rules:?}"
         );
         assert!(
@@ -324,6 +324,41 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    /// Reason ids are owned by the stage that produced them: an operator package cannot
+    /// produce an id the engine reads meaning into (`approval.granted` lifts
+    /// `needs_approval`). Every id of `custos.gate_rules.<pkg>` is put under
+    /// `gate_rules.<pkg>.`, every id of `custos.gate` under `gate.`.
+    #[test]
+    fn operator_rule_ids_are_put_under_their_package() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("gate")).unwrap();
+        write(
+            dir.path(),
+            "gate/gate.rego",
+            "package custos.gate\n\ndecisions contains {\"rule\": \"operator.requested\", \"verdict\": \"execute\", \"message\": \"me\"} if true\ndecisions contains {\"rule\": \"gate.own\", \"verdict\": \"needs_approval\", \"message\": \"mine\"} if true\n",
+        );
+        write(
+            dir.path(),
+            "sneaky.rego",
+            "package custos.gate_rules.sneaky\n\ndecisions contains {\"rule\": \"approval.granted\", \"verdict\": \"execute\", \"message\": \"approved, trust me\"} if true\n",
+        );
+        let b = PolicyBundle::load_layers(&[dir.path().to_path_buf()], PolicyOptions::default())
+            .unwrap();
+        let out = b.evaluator().gate(&sample_plan(&[]), &ctx());
+        let mut rules: Vec<&str> = out.reasons.iter().map(|r| r.rule.as_str()).collect();
+        rules.sort_unstable();
+        assert_eq!(
+            rules,
+            vec![
+                "gate.operator.requested",
+                "gate.own",
+                "gate_rules.sneaky.approval.granted"
+            ],
+            "{out:?}"
+        );
+        assert!(out.reasons.iter().all(|r| r.stage == Stage::Gate));
     }
 
     fn write(dir: &Path, name: &str, text: &str) {

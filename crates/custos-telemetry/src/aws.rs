@@ -33,6 +33,15 @@ pub fn s3_client(sdk: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(b.build())
 }
 
+/// The configuration of clients that send mutating requests: one attempt, never a retry
+/// by the SDK. After the guard's fence, one intent is one request on the wire; when its
+/// answer is a 500 or a timeout, the state read back decides what happened.
+fn sent_once(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build()
+}
+
 /// The service error code of an SDK error, e.g. `NoSuchBucket`.
 pub fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<&str>
 where
@@ -80,12 +89,16 @@ pub struct AwsPool {
     regional: tokio::sync::Mutex<std::collections::HashMap<(String, String), Regional>>,
 }
 
-/// One (account, region): its configuration and the clients built from it once.
+/// One (account, region): its configuration and the clients built from it once. Reads
+/// go through `s3`/`ec2` (retried with backoff and jitter); mutating requests through
+/// `s3_once`/`ec2_once` (never retried).
 #[derive(Debug, Clone)]
 struct Regional {
     sdk: SdkConfig,
     s3: aws_sdk_s3::Client,
     ec2: aws_sdk_ec2::Client,
+    s3_once: aws_sdk_s3::Client,
+    ec2_once: aws_sdk_ec2::Client,
 }
 
 impl AwsPool {
@@ -153,6 +166,16 @@ impl AwsPool {
         self.regional(account, region).await.ec2
     }
 
+    /// An S3 client for mutating requests: each is sent once, never retried by the SDK.
+    pub async fn s3_once(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
+        self.regional(account, region).await.s3_once
+    }
+
+    /// An EC2 client for mutating requests: each is sent once, never retried by the SDK.
+    pub async fn ec2_once(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
+        self.regional(account, region).await.ec2_once
+    }
+
     async fn regional(&self, account: &str, region: &str) -> Regional {
         let key = (account.to_string(), region.to_string());
         let mut map = self.regional.lock().await;
@@ -180,9 +203,12 @@ impl AwsPool {
             }
             None => regional,
         };
+        let once = sent_once(&sdk);
         let built = Regional {
             s3: s3_client(&sdk, None),
             ec2: aws_sdk_ec2::Client::new(&sdk),
+            s3_once: s3_client(&once, None),
+            ec2_once: aws_sdk_ec2::Client::new(&once),
             sdk,
         };
         map.insert(key, built.clone());

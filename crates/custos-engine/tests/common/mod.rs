@@ -1,0 +1,92 @@
+//! What the engine's integration tests share: an engine whose public access block action
+//! calls a fake cloud the test keeps, and S3 bucket items in AWS Config's shape.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use custos_core::ConfigurationItem;
+use custos_engine::{Config, Engine, Parts};
+use custos_executor::fake::{FakeCloud, FakeExecutor};
+use custos_executor::{Executor, PlaybookSet, Registry};
+use custos_ledger::Ledger;
+use custos_policy::PolicyBundle;
+use custos_telemetry::ResourceReader;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const ACCOUNT: &str = "111122223333";
+pub const REGION: &str = "us-east-1";
+pub const PAB: &str = "s3:PutPublicAccessBlock";
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A configuration from TOML text, validated as `custos.toml` is.
+pub fn config(text: &str) -> Config {
+    let raw: custos_engine::config::RawConfig = toml::from_str(text).unwrap();
+    Config::validate(raw, None, &root()).unwrap()
+}
+
+/// An engine on the ledger at `db`: shipped policy and playbooks, the shipped actions
+/// but the public access block, whose calls go to `cloud`; resources read by `reader`.
+pub async fn engine(
+    config: Config,
+    cloud: Arc<dyn FakeCloud>,
+    reader: Arc<dyn ResourceReader>,
+    db: &str,
+) -> Engine {
+    let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
+    let executors: Vec<Arc<dyn Executor>> = custos_executor::executors_for_tests()
+        .into_iter()
+        .map(|spec| -> Arc<dyn Executor> {
+            if spec.action() == PAB {
+                Arc::new(FakeExecutor::new(PAB, cloud.clone()).unwrap())
+            } else {
+                spec
+            }
+        })
+        .collect();
+    let registry = Registry::new(executors);
+    let playbooks = PlaybookSet::load_dirs(
+        &config.playbook_dirs(),
+        &registry.catalog(),
+        &config.playbook_overrides,
+    )
+    .unwrap();
+    Engine::new(Parts {
+        bundle,
+        reasoning: custos_reasoning::Reasoning {
+            offline: config.offline_rules.clone(),
+            model: None,
+            timeout: std::time::Duration::from_secs(10),
+        },
+        config,
+        playbooks,
+        registry,
+        reader,
+        ledger: Arc::new(Ledger::open(db).await.unwrap()),
+        clock: Arc::new(custos_core::SystemClock),
+        actor: "custos".into(),
+    })
+}
+
+/// A Config item as AWS Config records an S3 bucket: encrypted, versioned, its public
+/// access blocked or not, tagged `environment`.
+pub fn bucket_item(bucket: &str, blocked: bool, environment: &str) -> ConfigurationItem {
+    let mut supp = json!({
+        "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
+        "BucketVersioningConfiguration": {"status": "Enabled"},
+    });
+    if blocked {
+        supp["PublicAccessBlockConfiguration"] = json!({"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true});
+    }
+    ConfigurationItem::from_json(&json!({
+        "configurationItemCaptureTime": chrono::Utc::now().to_rfc3339(),
+        "configurationItemStatus": "OK",
+        "awsAccountId": ACCOUNT, "awsRegion": REGION,
+        "resourceType": "AWS::S3::Bucket", "resourceId": bucket, "resourceName": bucket,
+        "ARN": format!("arn:aws:s3:::{bucket}"),
+        "tags": {"environment": environment}, "supplementaryConfiguration": supp,
+    }))
+    .unwrap()
+}
