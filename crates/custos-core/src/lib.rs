@@ -10,6 +10,7 @@ pub mod identity;
 pub mod plan;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 
 pub use approval::{
     Approval, ApprovalChain, ApprovalStatus, ChainedRequest, ChainedReview, Review, plan_digest,
@@ -24,3 +25,4 @@ pub use plan::{
     ActionKind, ActionOutcome, ExecutionRecord, Finding, Operation, RemediationPlan, Risk,
     RollbackStep, Severity, Verification,
 };
+pub use text::for_log;

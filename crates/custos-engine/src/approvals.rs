@@ -91,7 +91,11 @@ impl Engine {
         });
         if let Err(le) = self
             .ledger
-            .record_refusal("approval.refused", &detail)
+            .record_refusal(
+                "approval.refused",
+                &format!("principal:{}", who.name),
+                &detail,
+            )
             .await
         {
             return le.into();

@@ -94,6 +94,7 @@ impl Engine {
             self.ledger
                 .record_refusal(
                     "autonomy.refused",
+                    &format!("principal:{}", who.name),
                     &json!({"by": who.name, "subject": subject, "ceiling": ceiling.number(), "code": "above_ceiling"}),
                 )
                 .await?;

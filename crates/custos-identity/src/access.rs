@@ -51,6 +51,7 @@ pub async fn require(
     ledger
         .record_refusal(
             "access.refused",
+            &format!("principal:{}", who.name),
             &json!({"by": who.name, "roles": who.roles, "via": who.via, "action": action, "subject": subject,
                 "code": if enrollment.is_some() { "enrollment_only" } else { "forbidden" }}),
         )

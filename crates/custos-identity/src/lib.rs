@@ -31,92 +31,32 @@ pub trait Authenticate: Send + Sync + std::fmt::Debug {
 pub struct Authenticator {
     ledger: Arc<Ledger>,
     oidc: Option<Arc<OidcVerifier>>,
-    refusals: Arc<std::sync::Mutex<RefusalWindow>>,
-}
-
-/// At most [`REFUSALS_RECORDED_PER_MINUTE`] refused credentials are written to the ledger
-/// per minute and process; the rest are counted and recorded as one
-/// `auth.refused_suppressed` event when the next minute starts, so a flood of bad
-/// credentials cannot grow the ledger without bound or hold its write lock.
-pub const REFUSALS_RECORDED_PER_MINUTE: u32 = 60;
-
-#[derive(Debug)]
-struct RefusalWindow {
-    started: std::time::Instant,
-    recorded: u32,
-    suppressed: u64,
-}
-
-/// What to write for one refusal.
-enum Record {
-    /// This refusal, after a summary of the last window's suppressed ones (if any).
-    Write {
-        suppressed_before: u64,
-    },
-    Skip,
-}
-
-impl RefusalWindow {
-    fn admit(&mut self, now: std::time::Instant) -> Record {
-        let mut suppressed_before = 0;
-        if now.duration_since(self.started) >= std::time::Duration::from_secs(60) {
-            suppressed_before = std::mem::take(&mut self.suppressed);
-            self.started = now;
-            self.recorded = 0;
-        }
-        if self.recorded < REFUSALS_RECORDED_PER_MINUTE {
-            self.recorded += 1;
-            Record::Write { suppressed_before }
-        } else {
-            self.suppressed += 1;
-            Record::Skip
-        }
-    }
 }
 
 impl Authenticator {
     pub fn new(ledger: Arc<Ledger>, oidc: Option<Arc<OidcVerifier>>) -> Self {
-        Authenticator {
-            ledger,
-            oidc,
-            refusals: Arc::new(std::sync::Mutex::new(RefusalWindow {
-                started: std::time::Instant::now(),
-                recorded: 0,
-                suppressed: 0,
-            })),
-        }
+        Authenticator { ledger, oidc }
     }
 
+    /// Record a refused credential: bounded and rate-limited per credential by the
+    /// ledger ([`custos_ledger::refusals`]); the log line is bounded and escaped too.
     async fn record(&self, e: &AuthError) {
-        let decision = match self.refusals.lock() {
-            Ok(mut w) => w.admit(std::time::Instant::now()),
-            Err(_) => Record::Write {
-                suppressed_before: 0,
-            },
-        };
-        let Record::Write { suppressed_before } = decision else {
-            tracing::warn!(
-                "refused credential not recorded (over {REFUSALS_RECORDED_PER_MINUTE}/min): {e}"
-            );
-            return;
-        };
-        if suppressed_before > 0
-            && let Err(le) = self
-                .ledger
-                .record_refusal(
-                    "auth.refused_suppressed",
-                    &serde_json::json!({"count": suppressed_before, "window_seconds": 60}),
-                )
-                .await
-        {
-            tracing::error!("cannot record suppressed refusals: {le}");
-        }
-        if let Err(le) = self
+        let record = e.record();
+        let key = record["token_id"].as_str().map_or_else(
+            || format!("credential:{}", e.code()),
+            |id| format!("token:{id}"),
+        );
+        match self
             .ledger
-            .record_refusal("auth.refused", &e.record())
+            .record_refusal("auth.refused", &key, &record)
             .await
         {
-            tracing::error!("cannot record a refused credential: {le}");
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "refused credential not recorded (over the refusal rate limit): {}",
+                custos_core::for_log(&e.to_string())
+            ),
+            Err(le) => tracing::error!("cannot record a refused credential: {le}"),
         }
     }
 
@@ -256,45 +196,3 @@ impl Authenticate for StaticAuthenticator {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod window_tests {
-    use super::{REFUSALS_RECORDED_PER_MINUTE, Record, RefusalWindow};
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn refusals_beyond_the_limit_are_counted_and_summarised_next_minute() {
-        let t0 = Instant::now();
-        let mut w = RefusalWindow {
-            started: t0,
-            recorded: 0,
-            suppressed: 0,
-        };
-        for _ in 0..REFUSALS_RECORDED_PER_MINUTE {
-            assert!(matches!(
-                w.admit(t0),
-                Record::Write {
-                    suppressed_before: 0
-                }
-            ));
-        }
-        for _ in 0..7 {
-            assert!(matches!(
-                w.admit(t0 + Duration::from_secs(59)),
-                Record::Skip
-            ));
-        }
-        assert!(matches!(
-            w.admit(t0 + Duration::from_secs(60)),
-            Record::Write {
-                suppressed_before: 7
-            }
-        ));
-        assert!(matches!(
-            w.admit(t0 + Duration::from_secs(61)),
-            Record::Write {
-                suppressed_before: 0
-            }
-        ));
-    }
-}

@@ -325,3 +325,35 @@ async fn a_token_issued_by_someone_else_only_reads_and_enrolls_once() {
     ));
     assert!(auth.authenticate(&again).await.is_err());
 }
+
+/// Issue 22 item 6: an unauthenticated JWT whose header carries a 300 kB `kid` is refused
+/// and recorded, but the event holds a bounded excerpt with the digest of the whole, and
+/// a flood of them writes at most the per-credential limit, the rest counted. The oracle
+/// is the ledger's rows, read back.
+#[tokio::test]
+async fn a_huge_kid_is_recorded_bounded_and_a_flood_is_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&dir, Arc::new(ManualClock::new(t0()))).await;
+    let idp = Issuer::new("k1");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::json!({"keys": [idp.jwk()]}).to_string()).unwrap();
+    let v = Arc::new(OidcVerifier::new(settings(jwks)).await.unwrap());
+    let auth = Authenticator::new(l.clone(), Some(v));
+    let kid = "k".repeat(300 * 1024);
+    let jwt = idp.sign_as(&kid, &claims("custos", 300, &["sec-reviewers"]));
+    for _ in 0..25 {
+        auth.authenticate(&jwt).await.unwrap_err();
+    }
+    let rows = refusals(&l).await;
+    assert_eq!(
+        rows.len(),
+        custos_ledger::refusals::PER_KEY_PER_MINUTE as usize,
+        "one credential's refusals per minute"
+    );
+    for r in &rows {
+        let size = r.to_string().len();
+        assert!(size < 2048, "a refusal event of {size} bytes");
+    }
+    let detail = rows[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(" bytes, sha256:"), "{detail}");
+}

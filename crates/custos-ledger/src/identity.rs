@@ -363,9 +363,47 @@ impl Ledger {
     }
 
     /// A refused authentication or authorization: what was refused and why (never a
-    /// secret).
-    pub async fn record_refusal(&self, kind: &str, detail: &serde_json::Value) -> Result<()> {
-        self.append(None, kind, None, detail).await?;
-        Ok(())
+    /// secret), by `key` (the credential or principal refused). Caller input in `detail`
+    /// is cut to a bounded size with a digest of the whole, and refusals are rate-limited
+    /// per key and in all ([`crate::refusals`]): the ones over the limit are counted and
+    /// written as one `refusal.suppressed` event when the next minute starts. Returns
+    /// whether this refusal was written.
+    pub async fn record_refusal(
+        &self,
+        kind: &str,
+        key: &str,
+        detail: &serde_json::Value,
+    ) -> Result<bool> {
+        let admit = match self.refusals.lock() {
+            Ok(mut l) => l.admit(key, std::time::Instant::now()),
+            // A poisoned limiter still bounds nothing away: write the refusal.
+            Err(_) => crate::refusals::Admit::Write {
+                suppressed_before: 0,
+            },
+        };
+        let crate::refusals::Admit::Write { suppressed_before } = admit else {
+            return Ok(false);
+        };
+        if suppressed_before > 0 {
+            self.append(
+                None,
+                "refusal.suppressed",
+                None,
+                &json!({"count": suppressed_before, "window_seconds": 60}),
+            )
+            .await?;
+        }
+        let mut detail = crate::refusals::bounded(detail);
+        if let Some(map) = detail.as_object_mut() {
+            map.insert(
+                "key".into(),
+                json!(crate::refusals::bounded_text(
+                    key,
+                    crate::refusals::MAX_FIELD_BYTES
+                )),
+            );
+        }
+        self.append(None, kind, None, &detail).await?;
+        Ok(true)
     }
 }

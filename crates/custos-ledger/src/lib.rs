@@ -23,6 +23,7 @@ mod identity;
 mod inputs;
 pub mod merkle;
 mod prune;
+pub mod refusals;
 mod replay;
 #[doc(hidden)]
 pub mod testing;
@@ -192,6 +193,8 @@ pub struct Ledger {
     pool: AnyPool,
     backend: Backend,
     clock: Arc<dyn Clock>,
+    /// Refusals written per key and minute (caller input cannot flood the ledger).
+    refusals: std::sync::Mutex<refusals::Limiter>,
 }
 
 /// A SQLite URL for `url` (a plain path becomes `sqlite://path`, created if missing, its
@@ -336,6 +339,7 @@ impl Ledger {
             pool,
             backend,
             clock,
+            refusals: std::sync::Mutex::new(refusals::Limiter::default()),
         })
     }
 

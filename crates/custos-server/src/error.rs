@@ -49,7 +49,7 @@ impl ApiError {
 
     /// An internal failure: logged here, never shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "request failed");
+        tracing::error!(error = %custos_core::for_log(&detail.to_string()), "request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -277,6 +277,55 @@ async fn autonomy_is_set_up_to_the_ceiling_and_reaches_the_guard_state() {
     );
 }
 
+/// Issue 22 item 6: an auditor's `PUT /api/v1/autonomy` with a 1.9 MB class name is
+/// refused; the `access.refused` event keeps a bounded excerpt with the digest of the
+/// whole, and 25 such requests write the per-credential limit of events, not 25. The
+/// oracle is the ledger's rows.
+#[tokio::test]
+async fn refusals_of_huge_requests_are_bounded_and_rate_limited() {
+    let s = state().await;
+    let class = "c".repeat(1_900_000);
+    let body =
+        serde_json::json!({"class": class, "environment": "prod", "level": 2, "reason": "x"})
+            .to_string();
+    for _ in 0..25 {
+        let (status, _, answer) =
+            call(&s, json_req("PUT", "/api/v1/autonomy", "t-audrey", &body)).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{}",
+            &answer[..answer.len().min(300)]
+        );
+        assert!(answer.len() < 4096, "an answer of {} bytes", answer.len());
+    }
+    let rows = s
+        .engine
+        .ledger()
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("access.refused".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        custos_ledger::refusals::PER_KEY_PER_MINUTE as usize
+    );
+    for r in &rows {
+        let size = r.payload.to_string().len();
+        assert!(size < 4096, "an access.refused event of {size} bytes");
+    }
+    assert!(
+        rows[0]
+            .payload
+            .to_string()
+            .contains("cut: 1900000 bytes, sha256:"),
+        "{}",
+        rows[0].payload
+    );
+}
+
 /// Log in through the form; returns the session cookie and the page's CSRF token.
 async fn login(s: &AppState, token: &str) -> (String, String) {
     let (status, headers, body) = call(s, get("/ui/login", None)).await;

@@ -61,7 +61,7 @@ async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<(Principal, Sess
     match state.auth.authenticate(&s.credential).await {
         Ok(p) => Ok((p, s)),
         Err(e) => {
-            tracing::info!(error = %e, "a session's credential is no longer accepted");
+            tracing::info!(error = %custos_core::for_log(&e.to_string()), "a session's credential is no longer accepted");
             state.sessions.close(&id);
             Err(to_login())
         }
