@@ -115,7 +115,7 @@ pub fn check_chain(stored: &Approval, chain: &ApprovalChain) -> Vec<ChainProblem
                     && r.roles.contains(&Role::Reviewer)
                     && !r.roles.contains(&Role::PolicyAdmin)
             })
-            .map(|r| r.by.to_lowercase())
+            .map(|r| r.identity())
             .collect();
         if valid.len() < usize::from(req.required_reviewers.max(1)) {
             out.push(ChainProblem::Quorum {

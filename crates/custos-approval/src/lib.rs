@@ -231,10 +231,10 @@ pub fn approve(
             who: who.name.clone(),
         });
     }
-    if a.reviews
-        .iter()
-        .any(|r| r.by.eq_ignore_ascii_case(&who.name))
-    {
+    // Distinct people, told apart by their stable identity (issuer and subject, or the
+    // local principal id), never by a display name that can change.
+    let identity = who.identity();
+    if a.reviews.iter().any(|r| r.identity() == identity) {
         return Err(ApprovalError::AlreadyReviewed {
             id: a.id.clone(),
             who: who.name.clone(),
@@ -266,7 +266,11 @@ pub fn approve(
         out.decided_by = Some(
             out.reviews
                 .iter()
-                .map(|r| r.by.as_str())
+                .map(|r| match &r.via {
+                    // The display name, with the identity that was counted beside it.
+                    custos_core::AuthMethod::Oidc { .. } => format!("{} ({})", r.by, r.identity()),
+                    _ => r.by.clone(),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         );

@@ -60,6 +60,7 @@ fn chain_of(a: &Approval) -> ApprovalChain {
             .iter()
             .map(|r| custos_core::ChainedReview {
                 by: r.by.clone(),
+                via: Some(r.via.clone()),
                 roles: r.roles.clone(),
                 plan_digest: r.plan_digest.clone(),
                 before_digest: r.before_digest.clone(),
@@ -214,6 +215,57 @@ fn two_person_rule_needs_two_distinct_reviewers() {
     assert_eq!(two.status, ApprovalStatus::Approved);
     assert_eq!(two.decided_by.as_deref(), Some("alice, bob"));
     assert!(check_chain(&two, &chain_of(&two)).is_empty());
+}
+
+/// Issue 22 item 3: one person (same OIDC issuer and subject) who signs in with two
+/// emails is one reviewer, not two; two people who share a display name are two.
+#[test]
+fn reviewers_are_counted_by_stable_identity_not_by_name() {
+    let oidc = |email: &str, subject: &str| Principal {
+        name: format!("oidc:{email}"),
+        roles: [Role::Reviewer].into_iter().collect(),
+        via: custos_core::AuthMethod::Oidc {
+            issuer: "https://idp.example.test".into(),
+            subject: subject.into(),
+        },
+    };
+    let a = req_n(2);
+    let one = approve(&a, &oidc("carol@example.test", "00u1"), None, None, t0()).unwrap();
+    let again = approve(
+        &one,
+        &oidc("carol.new@example.test", "00u1"),
+        None,
+        None,
+        t0(),
+    );
+    assert_eq!(
+        again.unwrap_err().code(),
+        "already_reviewed",
+        "the same subject counted twice"
+    );
+    // A stored request whose two reviews are one person (a row edited to add a second
+    // review under another email) fails the chain's quorum.
+    let mut forged = one.clone();
+    let mut second = forged.reviews[0].clone();
+    second.by = "oidc:carol.new@example.test".into();
+    forged.reviews.push(second);
+    forged.status = ApprovalStatus::Approved;
+    assert!(
+        check_chain(&forged, &chain_of(&forged))
+            .iter()
+            .any(|p| matches!(p, ChainProblem::Quorum { valid: 1, .. })),
+        "{:?}",
+        check_chain(&forged, &chain_of(&forged))
+    );
+    // Another subject with the same display name is another person.
+    let two = approve(&one, &oidc("carol@example.test", "00u2"), None, None, t0()).unwrap();
+    assert_eq!(two.status, ApprovalStatus::Approved);
+    assert_eq!(
+        two.decided_by.as_deref(),
+        Some(
+            "oidc:carol@example.test (oidc:https://idp.example.test#00u1), oidc:carol@example.test (oidc:https://idp.example.test#00u2)"
+        )
+    );
 }
 
 #[test]

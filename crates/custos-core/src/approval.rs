@@ -129,6 +129,24 @@ pub struct Review {
     pub policy_digest: Digest,
 }
 
+impl Review {
+    /// The reviewer's stable identity ([`AuthMethod::identity`]).
+    pub fn identity(&self) -> String {
+        self.via.identity(&self.by)
+    }
+}
+
+impl ChainedReview {
+    /// The reviewer's stable identity ([`AuthMethod::identity`]); a review recorded
+    /// without how its reviewer authenticated is known by its name.
+    pub fn identity(&self) -> String {
+        match &self.via {
+            Some(via) => via.identity(&self.by),
+            None => format!("local:{}", self.by.to_lowercase()),
+        }
+    }
+}
+
 /// What the hash-chained events say about one request: the only account the engine
 /// trusts. The `approvals` table is a projection of it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -155,6 +173,9 @@ pub struct ChainedRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainedReview {
     pub by: String,
+    /// How the reviewer authenticated (absent in events written before it was kept:
+    /// then the name is the identity).
+    pub via: Option<AuthMethod>,
     pub roles: Vec<Role>,
     pub plan_digest: Digest,
     pub before_digest: Digest,

@@ -138,6 +138,23 @@ pub enum AuthMethod {
     Bootstrap,
 }
 
+impl AuthMethod {
+    /// The stable identity of a principal named `name` who authenticated this way: what
+    /// tells two people apart (the two-person rule counts these, never display names).
+    /// An OIDC principal is its issuer and subject (`oidc:<issuer>#<subject>`), whatever
+    /// its `email` claim says today; a local principal is its principal id, the name it
+    /// was added under, case-folded (`local:<name>`).
+    pub fn identity(&self, name: &str) -> String {
+        match self {
+            AuthMethod::Oidc { issuer, subject } => format!("oidc:{issuer}#{subject}"),
+            AuthMethod::Service => format!("service:{}", name.to_lowercase()),
+            AuthMethod::Token { .. } | AuthMethod::Enrollment { .. } | AuthMethod::Bootstrap => {
+                format!("local:{}", name.to_lowercase())
+            }
+        }
+    }
+}
+
 /// An authenticated principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
@@ -161,6 +178,11 @@ impl Principal {
 
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The stable identity ([`AuthMethod::identity`]).
+    pub fn identity(&self) -> String {
+        self.via.identity(&self.name)
     }
 
     pub fn may(&self, permission: Permission) -> bool {

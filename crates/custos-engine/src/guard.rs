@@ -790,6 +790,45 @@ impl Journal for GuardJournal<'_> {
 }
 
 impl Engine {
+    /// One operator cannot undo what a quorum approved: a rollback of a fix approved by
+    /// two or more reviewers (as the approval's events say, not its row) needs the same
+    /// quorum, which custos does not collect for rollbacks, so it is refused with that
+    /// reason (and recorded as `rollback.refused`). A fix whose approval's request cannot
+    /// be read from the events is refused too.
+    async fn rollback_needs_no_quorum(
+        &self,
+        row: &custos_ledger::ActionRow,
+        who: &custos_core::Principal,
+    ) -> Result<(), EngineError> {
+        let Some(approval) = &row.approval_id else {
+            return Ok(());
+        };
+        let chain = self.ledger.approval_chain(approval).await?;
+        let required = chain.request.as_ref().map(|r| r.required_reviewers);
+        if required.is_some_and(|n| n < 2) {
+            return Ok(());
+        }
+        let why = match required {
+            Some(n) => format!(
+                "action `{}` was approved by a quorum of {n} reviewers (approval `{approval}`): one operator cannot undo it, and a rollback of a quorum-approved change needs the same quorum, which custos does not collect for rollbacks; it is refused (pause custos and have the reviewers change the resource, or fix it forward)",
+                row.id
+            ),
+            None => format!(
+                "action `{}` names approval `{approval}`, whose request the ledger's events do not hold: the rollback is refused",
+                row.id
+            ),
+        };
+        self.ledger
+            .record_refusal(
+                "rollback.refused",
+                &format!("principal:{}", who.name),
+                &json!({"action_id": row.id, "approval_id": approval, "by": who.name,
+                    "required_reviewers": required, "code": "quorum_required"}),
+            )
+            .await?;
+        Err(EngineError::Refused(why))
+    }
+
     /// Undo an executed fix: a mutation like any other, through the guard. Refused
     /// during a blackout or pause, on an excluded resource, when the resource changed
     /// since the fix (the rollback would overwrite that change), or over a limit.
@@ -816,6 +855,7 @@ impl Engine {
                 if is_fix { "" } else { " (a rollback)" }
             )));
         }
+        self.rollback_needs_no_quorum(&row, who).await?;
         let st = self
             .begin(
                 &format!("rollback:{}", row.id),

@@ -119,3 +119,77 @@ async fn an_overlay_rule_named_like_an_approval_lifts_nothing() {
         }
     }
 }
+
+fn reviewer(name: &str) -> custos_core::Principal {
+    custos_core::Principal {
+        name: name.into(),
+        roles: [custos_core::Role::Reviewer].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: format!("tok-{name}"),
+        },
+    }
+}
+
+/// Item 8 of issue 22: a fix two reviewers approved cannot be undone by one operator;
+/// a fix one reviewer approved still can. The oracle is the fake cloud's record of calls
+/// (a rollback would be a restore call).
+#[tokio::test]
+async fn one_operator_cannot_undo_what_two_reviewers_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    for (reviewers, undone) in [(2, false), (1, true)] {
+        let world = Arc::new(World::default());
+        let db = format!(
+            "sqlite://{}",
+            dir.path().join(format!("q{reviewers}.db")).display()
+        );
+        let extra = format!("[approvals]\nreviewers = {reviewers}\n");
+        let e = engine(&world, &db, &extra, "production").await;
+        let items = vec![world.item("bucket-q", "production")];
+        e.run_once(&Items::new("sqs:test", items), Mode::Execute)
+            .await
+            .unwrap();
+        let pending = e
+            .ledger()
+            .approvals(Some(ApprovalStatus::Pending))
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 1);
+        for name in ["rita", "ravi"].iter().take(reviewers) {
+            e.approve(&pending[0].id, &reviewer(name), None, None, true)
+                .await
+                .unwrap();
+        }
+        assert_eq!(world.calls.lock().unwrap().len(), 1, "the approved fix");
+        let action = e
+            .ledger()
+            .actions(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.approval_id.as_deref() == Some(pending[0].id.as_str()))
+            .unwrap()
+            .id;
+        let operator = custos_core::Principal {
+            name: "olivia".into(),
+            roles: [custos_core::Role::Operator].into_iter().collect(),
+            via: custos_core::AuthMethod::Token {
+                token_id: "tok-olivia".into(),
+            },
+        };
+        let result = e.rollback(&action, &operator).await;
+        let calls = world.calls.lock().unwrap().len();
+        let blocked = *world.blocked.lock().unwrap().get("bucket-q").unwrap();
+        if undone {
+            assert!(result.is_ok(), "{result:?}");
+            assert_eq!((calls, blocked), (2, false), "one reviewer: undone");
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("quorum of 2 reviewers"), "{err}");
+            assert_eq!(
+                (calls, blocked),
+                (1, true),
+                "two reviewers: one operator undid it"
+            );
+        }
+    }
+}

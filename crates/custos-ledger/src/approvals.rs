@@ -359,6 +359,9 @@ async fn chain_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<ApprovalCh
                 ) {
                     chain.reviews.push(ChainedReview {
                         by,
+                        via: p
+                            .get("via")
+                            .and_then(|v| serde_json::from_value(v.clone()).ok()),
                         roles,
                         plan_digest,
                         before_digest,
