@@ -145,7 +145,9 @@ impl Engine {
             .begin(
                 &format!("approve:{}", approved.id),
                 Mode::Execute,
-                Budget::PerRun,
+                // Work executed outside a scan or service run counts over the rolling
+                // window: a run of its own would start every per-run limit from zero.
+                Budget::RollingWindow,
             )
             .await?;
         let current = self.ledger.approval(&approved.id).await?;

@@ -860,7 +860,9 @@ impl Engine {
             .begin(
                 &format!("rollback:{}", row.id),
                 crate::Mode::Execute,
-                crate::Budget::PerRun,
+                // Counted over the rolling window, like approved work (a run of its own
+                // would start every per-run limit from zero).
+                crate::Budget::RollingWindow,
             )
             .await?;
         let g = self.guarded(Work::Rollback { action: &row, by }, &st).await;

@@ -85,9 +85,10 @@ impl Mode {
 /// What the blast-radius "run" limits count over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
-    /// One `run --once`, one CLI approval or rollback: the run.
+    /// One `run --once` or scan: the run.
     PerRun,
-    /// The service: no run ends, so the per-run limits apply to the rolling window.
+    /// The service, and work executed outside a scan (an approval's execution, a
+    /// rollback): no run ends, so the per-run limits apply to the rolling window.
     RollingWindow,
 }
 

@@ -193,3 +193,59 @@ async fn one_operator_cannot_undo_what_two_reviewers_approved() {
         }
     }
 }
+
+/// Item 7 of issue 22: approved work executed outside a run counts over the rolling
+/// window with the same limits. With `max_actions_per_run = 1`, a run fixes one bucket;
+/// the approval of another, given right after, must not execute (before, it was a run of
+/// its own and started the count from zero). The oracle is the fake cloud's calls.
+#[tokio::test]
+async fn approved_work_outside_a_run_counts_over_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = Arc::new(World::default());
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    let extra = "[gate]\nmax_actions_per_run = 1\nmax_actions_per_account_per_run = 1\n";
+    // Production buckets wait for approval at autonomy 4; `dev-` ones are fixed.
+    #[derive(Debug)]
+    struct ByName(Arc<World>);
+    #[async_trait]
+    impl ResourceReader for ByName {
+        async fn read(&self, r: &ResourceRef) -> Result<Option<ConfigurationItem>, TelemetryError> {
+            let env = if r.resource_id.starts_with("dev-") {
+                "dev"
+            } else {
+                "production"
+            };
+            Ok(Some(self.0.item(&r.resource_id, env)))
+        }
+    }
+    let config = common::config(&format!(
+        "[autonomy]\ndefault = 4\n[guard]\nrate_per_second = 1000\nrate_burst = 1000\n{extra}"
+    ));
+    let e = common::engine(config, world.clone(), Arc::new(ByName(world.clone())), &db).await;
+    let items = vec![world.item("prod-b", "production")];
+    e.run_once(&Items::new("sqs:test", items), Mode::Execute)
+        .await
+        .unwrap();
+    let items = vec![world.item("dev-a", "dev")];
+    e.run_once(&Items::new("sqs:test", items), Mode::Execute)
+        .await
+        .unwrap();
+    assert_eq!(*world.calls.lock().unwrap(), vec!["dev-a".to_string()]);
+    let pending = e
+        .ledger()
+        .approvals(Some(ApprovalStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    let (after, _) = e
+        .approve(&pending[0].id, &reviewer("rita"), None, None, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        *world.calls.lock().unwrap(),
+        vec!["dev-a".to_string()],
+        "the approval started the per-run limit from zero"
+    );
+    // Not lost: still approved, to run when the window allows.
+    assert_eq!(after.status, ApprovalStatus::Approved);
+}
