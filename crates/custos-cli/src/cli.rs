@@ -187,6 +187,12 @@ pub enum Command {
         /// Also consume the queue and run the schedules, as `run` does.
         #[arg(long)]
         worker: bool,
+        /// Read the ledger's counts for `/metrics` at most this often (0: every scrape).
+        #[arg(long, default_value_t = 5)]
+        metrics_refresh_seconds: u64,
+        /// A file holding a token `/metrics` then requires (`Authorization: Bearer`).
+        #[arg(long, value_name = "PATH")]
+        metrics_token_file: Option<PathBuf>,
     },
     /// Autonomy levels: show them, or set one at runtime (up to the configured ceiling).
     Autonomy {
@@ -520,12 +526,19 @@ async fn run_command(
             let (config, ledger) = open_ledger(cfg, db).await?;
             crate::audit_cmd::ledger_cmd(config, ledger, out, cred, command).await
         }
-        Command::Serve { listen, worker } => {
+        Command::Serve {
+            listen,
+            worker,
+            metrics_refresh_seconds,
+            metrics_token_file,
+        } => {
             crate::serve_cmd::serve(crate::serve_cmd::ServeArgs {
                 cfg,
                 db,
                 listen,
                 worker,
+                metrics_refresh: std::time::Duration::from_secs(metrics_refresh_seconds),
+                metrics_token_file: metrics_token_file.as_deref(),
             })
             .await
         }

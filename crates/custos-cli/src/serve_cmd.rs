@@ -15,6 +15,8 @@ pub struct ServeArgs<'a> {
     pub db: Option<&'a str>,
     pub listen: SocketAddr,
     pub worker: bool,
+    pub metrics_refresh: std::time::Duration,
+    pub metrics_token_file: Option<&'a Path>,
 }
 
 pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
@@ -40,7 +42,33 @@ pub async fn serve(args: ServeArgs<'_>) -> Result<u8, Failure> {
     } else {
         None
     };
-    let metrics = Arc::new(Metrics::default());
+    let scrape_token = match args.metrics_token_file {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Failure::msg(
+                    EXIT_INVALID,
+                    format!("--metrics-token-file `{}`: {e}", p.display()),
+                )
+            })?;
+            let token = text.trim().to_string();
+            if token.len() < 16 {
+                return Err(Failure::msg(
+                    EXIT_INVALID,
+                    format!(
+                        "--metrics-token-file `{}`: the token must be at least 16 characters",
+                        p.display()
+                    ),
+                ));
+            }
+            Some(token)
+        }
+    };
+    let metrics = Arc::new(
+        Metrics::default()
+            .with_refresh(args.metrics_refresh)
+            .with_scrape_token(scrape_token),
+    );
     let engine = Arc::new(built.engine.observed_by(metrics.clone()));
     let authenticator = auth::authenticator(engine.config(), engine.ledger_arc()).await?;
     let state = AppState::new(

@@ -1,10 +1,14 @@
 //! `/metrics` in the OpenMetrics text format (which Prometheus scrapes).
 //!
-//! Counts come from the ledger at each scrape (decisions by verdict, actions by outcome,
-//! approvals by status, the age of the oldest pending request, the kill switch and the
-//! breaker), so every worker's work is counted once, whichever process is scraped, and the
-//! figures match what an auditor reads back. Latencies are this process's own: the gate
-//! and reasoning histograms, queue lag, and HTTP requests.
+//! Counts come from the ledger (decisions by verdict, actions by outcome, approvals by
+//! status, the age of the oldest pending request, the kill switch and the breaker), so
+//! every worker's work is counted once, whichever process is scraped, and the figures
+//! match what an auditor reads back. They are read into a snapshot at most once per
+//! refresh interval (5 s by default): a scrape costs the same however large the ledger
+//! is and however many scrapes arrive at once (they share one refresh), and
+//! `custos_metrics_snapshot_age_seconds` says how old the counts are. Latencies are this
+//! process's own: the gate and reasoning histograms, queue lag, and HTTP requests. With a
+//! scrape token set, `/metrics` answers only a request that presents it.
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -44,18 +48,39 @@ struct HttpLabels {
     status: u16,
 }
 
-/// This process's latency histograms and request counts.
+/// The ledger's counts as of one refresh.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    taken: std::time::Instant,
+    counts: custos_ledger::LedgerCounts,
+    breaker_open: bool,
+    paused: bool,
+}
+
+/// How often the ledger's counts are read at most, by default.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(5);
+
+/// This process's latency histograms and request counts, and the ledger's counts as of
+/// the last refresh.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     gate: Histogram,
     reasoning: Histogram,
     queue_lag: Histogram,
     http: Family<HttpLabels, Counter>,
+    refresh: Duration,
+    snapshot: std::sync::Arc<tokio::sync::Mutex<Option<Snapshot>>>,
+    refreshes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    scrape_token: Option<std::sync::Arc<str>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
+            refresh: DEFAULT_REFRESH,
+            snapshot: std::sync::Arc::default(),
+            refreshes: std::sync::Arc::default(),
+            scrape_token: None,
             // 50 us .. ~1.6 s
             gate: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             // 1 ms .. ~33 s
@@ -84,13 +109,61 @@ fn count(n: u64) -> i64 {
 }
 
 impl Metrics {
-    /// The exposition now: the ledger's counts and this process's histograms.
-    pub async fn render(&self, state: &AppState) -> Result<String, custos_ledger::LedgerError> {
+    /// Read the ledger's counts at most once per `refresh` (zero: at every scrape).
+    pub fn with_refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// Answer `/metrics` only with `Authorization: Bearer <token>`.
+    pub fn with_scrape_token(mut self, token: Option<String>) -> Self {
+        self.scrape_token = token.map(std::sync::Arc::from);
+        self
+    }
+
+    /// How many times the ledger's counts were read.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The ledger's counts, read again only when the snapshot is older than the refresh
+    /// interval; concurrent scrapes wait for one refresh and share it.
+    async fn snapshot(&self, state: &AppState) -> Result<Snapshot, custos_ledger::LedgerError> {
+        let mut held = self.snapshot.lock().await;
+        if let Some(s) = held.as_ref()
+            && s.taken.elapsed() < self.refresh
+        {
+            return Ok(s.clone());
+        }
         let ledger = state.engine.ledger();
         let counts = ledger.counts_for_metrics().await?;
         let guard = ledger.guard_state().await?;
-        let now = ledger.now();
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fresh = Snapshot {
+            taken: std::time::Instant::now(),
+            counts,
+            breaker_open: guard.breaker.is_some(),
+            paused: guard.paused.is_some(),
+        };
+        *held = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The exposition now: the ledger's counts (as of the snapshot) and this process's
+    /// histograms.
+    pub async fn render(&self, state: &AppState) -> Result<String, custos_ledger::LedgerError> {
+        let snap = self.snapshot(state).await?;
+        let counts = &snap.counts;
+        let now = state.engine.ledger().now();
         let mut r = Registry::with_prefix("custos");
+        let age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        age.set(snap.taken.elapsed().as_secs_f64());
+        r.register(
+            "metrics_snapshot_age_seconds",
+            "How old the ledger counts below are (they are read at most once per refresh interval)",
+            age,
+        );
 
         let decisions = Family::<Verdict, Counter>::default();
         for (verdict, n) in &counts.decisions {
@@ -165,14 +238,14 @@ impl Metrics {
             age,
         );
         let breaker = Gauge::<i64>::default();
-        breaker.set(i64::from(guard.breaker.is_some()));
+        breaker.set(i64::from(snap.breaker_open));
         r.register(
             "breaker_open",
             "1 while the circuit breaker is open",
             breaker,
         );
         let paused = Gauge::<i64>::default();
-        paused.set(i64::from(guard.paused.is_some()));
+        paused.set(i64::from(snap.paused));
         r.register("paused", "1 while the kill switch is on", paused);
 
         r.register(
@@ -209,7 +282,24 @@ impl Metrics {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
-pub async fn scrape(State(s): State<AppState>) -> Response {
+pub async fn scrape(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &s.metrics.scrape_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared as digests: the time taken says nothing about the token.
+        let same = custos_core::Digest::of_bytes(presented.as_bytes())
+            == custos_core::Digest::of_bytes(token.as_bytes());
+        if !same {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "metrics need the scrape token (`Authorization: Bearer …`)\n",
+            )
+                .into_response();
+        }
+    }
     match s.metrics.render(&s).await {
         Ok(text) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],

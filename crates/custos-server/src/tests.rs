@@ -434,6 +434,55 @@ async fn metrics_are_openmetrics_text_from_the_ledger() {
     assert!(body.contains("custos_approvals_pending 0\n"), "{body}");
     assert!(body.contains("custos_paused 0\n"), "{body}");
     s.engine.ledger().pause("olivia", "test").await.unwrap();
+    // Within the refresh interval the counts are the snapshot's.
     let (_, _, body) = call(&s, get("/metrics", None)).await;
+    assert!(body.contains("custos_paused 0\n"), "{body}");
+    assert_eq!(s.metrics.refreshes(), 1);
+    // Read at every scrape, the ledger's state now.
+    let mut fresh = s.clone();
+    fresh.metrics = Arc::new(Metrics::default().with_refresh(std::time::Duration::ZERO));
+    let (_, _, body) = call(&fresh, get("/metrics", None)).await;
     assert!(body.contains("custos_paused 1\n"), "{body}");
+}
+
+/// Issue 22 item 12: 200 concurrent scrapes while the ledger changes (an approval
+/// request, a pause) read the ledger's counts once, not 200 times; every scrape is
+/// answered. With a scrape token, only a request that presents it is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_scrapes_share_one_snapshot_and_a_token_can_be_required() {
+    let s = state().await;
+    let writer = {
+        let ledger = s.engine.ledger_arc();
+        tokio::spawn(async move {
+            for i in 0..20 {
+                ledger.pause("olivia", &format!("flip {i}")).await.unwrap();
+                ledger.resume("olivia").await.unwrap();
+            }
+        })
+    };
+    let scrapes: Vec<_> = (0..200)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { call(&s, get("/metrics", None)).await.0 })
+        })
+        .collect();
+    for t in scrapes {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    writer.await.unwrap();
+    assert_eq!(s.metrics.refreshes(), 1, "one ledger read for 200 scrapes");
+
+    let mut guarded = s.clone();
+    guarded.metrics =
+        Arc::new(Metrics::default().with_scrape_token(Some("scrape-token-0123456789".into())));
+    let (status, _, _) = call(&guarded, get("/metrics", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = call(&guarded, get("/metrics", Some("wrong-token-0123456789"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = call(&guarded, get("/metrics", Some("scrape-token-0123456789"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("custos_metrics_snapshot_age_seconds"),
+        "{body}"
+    );
 }
