@@ -563,7 +563,7 @@ fn overlays_add_controls_and_gate_rules_and_clashes_refuse_to_start() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r == "acme.no_prod_fixes"),
+            .any(|r| r == "gate_rules.acme.acme.no_prod_fixes"),
         "{prod:#}"
     );
 
