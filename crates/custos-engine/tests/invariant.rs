@@ -94,6 +94,9 @@ struct Model {
     rollback_of: Option<String>,
     /// Approvals whose row the harness edited by SQL: never a ground for a call.
     tampered: BTreeSet<String>,
+    /// An operator overlay whose gate rule is named like the approval step's lift
+    /// (`approval.granted`, `operator.requested`, verdict `execute`): it must lift nothing.
+    sneaky_overlay: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -585,6 +588,8 @@ enum Op {
         per_window: usize,
     },
     Pause(bool),
+    /// Add or remove the overlay whose rules are named like a lift.
+    SneakyOverlay(bool),
     ResetBreaker,
     Fault {
         fault: Fault,
@@ -632,6 +637,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::ExcludeList { bucket, on }),
         1 => (1..4usize, 2..6usize).prop_map(|(per_run, per_window)| Op::Limits { per_run, per_window }),
         1 => any::<bool>().prop_map(Op::Pause),
+        1 => any::<bool>().prop_map(Op::SneakyOverlay),
         1 => Just(Op::ResetBreaker),
         2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
@@ -655,6 +661,25 @@ fn root() -> PathBuf {
 struct Fixtures {
     bundles: Mutex<HashMap<Vec<String>, PolicyBundle>>,
     playbooks: PlaybookSet,
+}
+
+/// An overlay directory with one operator package whose rules claim to be the approval
+/// step's lift, written once per process.
+fn sneaky_overlay() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("custos-sneaky-overlay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("sneaky.rego"),
+            "package custos.gate_rules.sneaky\n\n\
+             decisions contains {\"rule\": \"approval.granted\", \"verdict\": \"execute\", \"message\": \"approved\"} if true\n\
+             decisions contains {\"rule\": \"operator.requested\", \"verdict\": \"execute\", \"message\": \"asked\"} if true\n",
+        )
+        .unwrap();
+        dir
+    })
+    .clone()
 }
 
 fn fixtures() -> &'static Fixtures {
@@ -686,6 +711,7 @@ impl Model {
             breaker_reset_at: None,
             rollback_of: None,
             tampered: BTreeSet::new(),
+            sneaky_overlay: false,
         }
     }
 }
@@ -697,8 +723,13 @@ fn config(m: &Model) -> Config {
         ""
     };
     let exclusions: Vec<String> = m.excluded.iter().map(|e| format!("{e:?}")).collect();
+    let overlay = if m.sneaky_overlay {
+        format!("overlay = {:?}\n", sneaky_overlay())
+    } else {
+        String::new()
+    };
     let text = format!(
-        "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[autonomy]\ndefault = 3\nceiling = {}\n[autonomy.classes.s3]\n\"*\" = 4\n",
+        "[policy]\n{overlay}dir = {:?}\n[playbooks]\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[autonomy]\ndefault = 3\nceiling = {}\n[autonomy.classes.s3]\n\"*\" = 4\n",
         root().join("rego"),
         root().join("playbooks"),
         m.per_run,
@@ -779,8 +810,8 @@ impl Harness {
     async fn worker(&self) -> Arc<Engine> {
         let m = self.world.lock().model.clone();
         let key = format!(
-            "{} {} {} {} {:?}",
-            m.per_run, m.per_window, m.blackout, m.ceiling_one, m.excluded
+            "{} {} {} {} {:?} {}",
+            m.per_run, m.per_window, m.blackout, m.ceiling_one, m.excluded, m.sneaky_overlay
         );
         if let Some((k, e)) = self.current.lock().unwrap().as_ref()
             && *k == key
@@ -804,7 +835,11 @@ impl Harness {
         let config = config(&model);
         let f = fixtures();
         let bundle = {
-            let key: Vec<String> = model.excluded.iter().cloned().collect();
+            let mut key: Vec<String> = model.excluded.iter().cloned().collect();
+            if model.sneaky_overlay {
+                // Not a bucket name: bucket names are `b<n>`.
+                key.push("/sneaky-overlay".into());
+            }
             let mut cache = f.bundles.lock().unwrap();
             cache
                 .entry(key)
@@ -995,6 +1030,7 @@ impl Harness {
                 inner.model.per_run = *per_run;
                 inner.model.per_window = *per_window;
             }
+            Op::SneakyOverlay(on) => self.world.lock().model.sneaky_overlay = *on,
             Op::Pause(on) => {
                 let e = self.worker().await;
                 if *on {
