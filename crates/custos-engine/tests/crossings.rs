@@ -72,6 +72,17 @@ async fn engine(world: &Arc<World>, db: &str, extra: &str, environment: &str) ->
     common::engine(config, world.clone(), reader, db).await
 }
 
+/// Run once over `items`; the approval requests then pending.
+async fn run_then_pending(e: &Engine, items: Vec<ConfigurationItem>) -> Vec<custos_core::Approval> {
+    e.run_once(&Items::new("sqs:test", items), Mode::Execute)
+        .await
+        .unwrap();
+    e.ledger()
+        .approvals(Some(ApprovalStatus::Pending))
+        .await
+        .unwrap()
+}
+
 /// Item 1 of issue 22: an operator overlay whose rule is named like the approval step's
 /// lift (`approval.granted`, `operator.requested`, verdict `execute`) must not lift
 /// `needs_approval`. A production bucket at autonomy 4 (auto outside production) waits
@@ -97,15 +108,8 @@ async fn an_overlay_rule_named_like_an_approval_lifts_nothing() {
         );
         let e = engine(&world, &db, &extra, environment).await;
         let items = vec![world.item("bucket-a", environment)];
-        e.run_once(&Items::new("sqs:test", items), Mode::Execute)
-            .await
-            .unwrap();
+        let pending = run_then_pending(&e, items).await;
         let calls = world.calls.lock().unwrap().clone();
-        let pending = e
-            .ledger()
-            .approvals(Some(ApprovalStatus::Pending))
-            .await
-            .unwrap();
         if fixed {
             assert_eq!(calls, vec!["bucket-a".to_string()], "{environment}");
             assert_eq!(pending.len(), 0, "{environment}");
@@ -145,14 +149,7 @@ async fn one_operator_cannot_undo_what_two_reviewers_approved() {
         let extra = format!("[approvals]\nreviewers = {reviewers}\n");
         let e = engine(&world, &db, &extra, "production").await;
         let items = vec![world.item("bucket-q", "production")];
-        e.run_once(&Items::new("sqs:test", items), Mode::Execute)
-            .await
-            .unwrap();
-        let pending = e
-            .ledger()
-            .approvals(Some(ApprovalStatus::Pending))
-            .await
-            .unwrap();
+        let pending = run_then_pending(&e, items).await;
         assert_eq!(pending.len(), 1);
         for name in ["rita", "ravi"].iter().take(reviewers) {
             e.approve(&pending[0].id, &reviewer(name), None, None, true)
@@ -227,15 +224,8 @@ async fn approved_work_outside_a_run_counts_over_the_window() {
         .await
         .unwrap();
     let items = vec![world.item("dev-a", "dev")];
-    e.run_once(&Items::new("sqs:test", items), Mode::Execute)
-        .await
-        .unwrap();
+    let pending = run_then_pending(&e, items).await;
     assert_eq!(*world.calls.lock().unwrap(), vec!["dev-a".to_string()]);
-    let pending = e
-        .ledger()
-        .approvals(Some(ApprovalStatus::Pending))
-        .await
-        .unwrap();
     assert_eq!(pending.len(), 1);
     let (after, _) = e
         .approve(&pending[0].id, &reviewer("rita"), None, None, true)
