@@ -41,6 +41,23 @@ pub async fn authenticator(config: &Config, ledger: Arc<Ledger>) -> Result<Authe
     Ok(Authenticator::new(ledger, oidc))
 }
 
+/// The authenticated principal, required, whatever its roles (for what every principal
+/// may do about itself: its tokens, its enrollment, `whoami`; a principal whose reviewer
+/// or admin role waits for confirmation has none of its roles yet).
+pub async fn authenticated(
+    config: &Config,
+    ledger: Arc<Ledger>,
+    cred: Option<&str>,
+) -> Result<Principal, Failure> {
+    let auth = authenticator(config, ledger).await?;
+    auth.authenticate(cred.unwrap_or(""))
+        .await
+        .map_err(|e| match e {
+            custos_identity::AuthError::Ledger(l) => Failure::new(EXIT_RUNTIME, l),
+            other => Failure::new(EXIT_DENIED, other),
+        })
+}
+
 /// The authenticated principal, required, allowed to do `action`.
 pub async fn principal(
     config: &Config,

@@ -681,10 +681,23 @@ async fn run_command(
         }
         Command::Whoami => {
             let (config, ledger) = open_ledger(cfg, db).await?;
-            let who = auth::principal(&config, ledger, cred, Permission::Read).await?;
+            let who = auth::authenticated(&config, ledger.clone(), cred).await?;
+            let held_back = match &who.via {
+                custos_core::AuthMethod::Token { token_id }
+                | custos_core::AuthMethod::Enrollment { token_id, .. } => {
+                    match ledger.check_token(token_id).await? {
+                        custos_ledger::TokenCheck::Found { held_back, .. } => held_back,
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
             match out {
                 Output::Json => print_json(&who)?,
                 Output::Table => say!("{} ({})", who.name, who.roles_text()),
+            }
+            if let Some(why) = held_back {
+                eprintln!("roles held back: {why} (`custos principals pending`)");
             }
             Ok(EXIT_OK)
         }

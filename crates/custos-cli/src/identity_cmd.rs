@@ -12,12 +12,23 @@ use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum PrincipalsCommand {
-    /// Create the first policy admin and print its token once. Works only while the
-    /// ledger has no principal: whoever holds the ledger file is trusted this once.
+    /// Create the first policy admin (and, with `--member`, the rest of the first team)
+    /// and print each one's token once. Works only while the ledger has no principal:
+    /// whoever holds the ledger file is trusted this once, so these roles need no
+    /// confirmation. Later reviewers and policy admins need a second principal's.
     Bootstrap {
         #[arg(long)]
         name: String,
+        /// Another first member, `name=role[,role]` (repeat for several).
+        #[arg(long = "member", value_name = "NAME=ROLES")]
+        members: Vec<String>,
     },
+    /// Changes to who can approve (reviewer or policy admin roles, enrollments) waiting
+    /// for a second principal.
+    Pending,
+    /// Confirm a pending change (a confirmed reviewer or policy admin other than its
+    /// proposer, its subject and the enrollment token's issuer).
+    Confirm { change: String },
     /// Add a principal with roles (policy admin).
     Add {
         name: String,
@@ -117,23 +128,117 @@ pub async fn principals(
     command: PrincipalsCommand,
 ) -> Result<u8, Failure> {
     match command {
-        PrincipalsCommand::Bootstrap { name } => {
-            let name = name_ok(&name)?;
-            let (text, row) = custos_identity::new_token(
-                name,
-                name,
-                Some("bootstrap".into()),
-                ledger.now(),
-                config.identity.token_ttl,
-            )
-            .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
-            if !ledger.bootstrap(name, &row).await? {
+        PrincipalsCommand::Bootstrap { name, members } => {
+            let mut team = vec![(
+                name_ok(&name)?.to_string(),
+                BTreeSet::from([Role::PolicyAdmin]),
+            )];
+            for m in &members {
+                let Some((who, list)) = m.split_once('=') else {
+                    return Err(Failure::msg(
+                        EXIT_INVALID,
+                        format!("`--member {m}` must be `name=role[,role]`"),
+                    ));
+                };
+                let list: Vec<String> = list.split(',').map(str::to_string).collect();
+                let who = name_ok(who)?.to_string();
+                if team.iter().any(|(n, _)| *n == who) {
+                    return Err(Failure::msg(
+                        EXIT_INVALID,
+                        format!("`{who}` is named twice"),
+                    ));
+                }
+                team.push((who, roles(&list)?));
+            }
+            let mut rows = vec![];
+            let mut texts = vec![];
+            for (member, set) in team {
+                let (text, row) = custos_identity::new_token(
+                    &member,
+                    &member,
+                    Some("bootstrap".into()),
+                    ledger.now(),
+                    config.identity.token_ttl,
+                )
+                .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+                texts.push(text);
+                rows.push((member, set, row));
+            }
+            if !ledger.bootstrap_team(&rows).await? {
                 return Err(Failure::msg(
                     EXIT_DENIED,
                     "the ledger has principals already; ask a policy admin (`custos principals add`)".into(),
                 ));
             }
-            print_token(name, &text, &row);
+            // The first admin's token last: scripts read the last line.
+            for ((member, _, row), text) in rows.iter().zip(&texts).rev() {
+                print_token(member, text, row);
+            }
+            Ok(EXIT_OK)
+        }
+        PrincipalsCommand::Pending => {
+            auth::principal(config, ledger.clone(), cred, Permission::Read).await?;
+            let list = ledger.pending_changes().await?;
+            match out {
+                Output::Json => print_json(&list)?,
+                Output::Table => {
+                    if list.is_empty() {
+                        say!("no change waits for confirmation");
+                    }
+                    for c in &list {
+                        let what = match &c.change {
+                            custos_ledger::told::Change::Grant { principal, roles } => format!(
+                                "grant `{principal}` {}",
+                                roles
+                                    .iter()
+                                    .map(|r| r.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            custos_ledger::told::Change::Enrollment {
+                                principal,
+                                token_id,
+                                issuer,
+                            } => format!(
+                                "`{principal}` enrolled token `{token_id}` with an enrollment token from `{issuer}`"
+                            ),
+                        };
+                        say!(
+                            "{}\t{what}\tproposed by `{}` at {}",
+                            c.id,
+                            c.proposed_by,
+                            c.at
+                        );
+                    }
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        PrincipalsCommand::Confirm { change } => {
+            let who = auth::authenticated(config, ledger.clone(), cred).await?;
+            // Only a custos principal's own token: the proposer and the subject are
+            // custos principals, named as the ledger names them.
+            if !matches!(who.via, AuthMethod::Token { .. }) {
+                return Err(Failure::msg(
+                    EXIT_DENIED,
+                    format!(
+                        "`{}` must confirm with their own custos API token",
+                        who.name
+                    ),
+                ));
+            }
+            let done = ledger
+                .confirm_change(&change, &who.name, &who.roles)
+                .await
+                .map_err(|e| match e {
+                    custos_ledger::LedgerError::NotAllowed(why) => Failure::msg(EXIT_DENIED, why),
+                    other => other.into(),
+                })?;
+            say!(
+                "confirmed change `{}` about `{}`",
+                done.id,
+                done.change.principal()
+            );
             Ok(EXIT_OK)
         }
         PrincipalsCommand::List => {
@@ -195,7 +300,7 @@ pub async fn tokens(
     out: Output,
     command: TokensCommand,
 ) -> Result<u8, Failure> {
-    let who = auth::principal(config, ledger.clone(), cred, Permission::Read).await?;
+    let who = auth::authenticated(config, ledger.clone(), cred).await?;
     let admin = who.may(Permission::ManagePrincipals);
     let refuse = |what: String| Failure::msg(EXIT_DENIED, format!("`{}` may not {what}", who.name));
     match command {
@@ -236,7 +341,10 @@ pub async fn tokens(
                         other => other.into(),
                     })?;
                 }
-                _ => ledger.issue_token(&row, &who.name).await?,
+                AuthMethod::Token { token_id } if owner == who.name => {
+                    ledger.issue_token(&row, &who.name, Some(token_id)).await?
+                }
+                _ => ledger.issue_token(&row, &who.name, None).await?,
             }
             print_token(&owner, &text, &row);
             if row.is_enrollment() {

@@ -75,8 +75,9 @@ async fn forged_revoked_and_expired_tokens_are_refused_and_recorded() {
         stderr(&out)
     );
 
-    // A third, whose expiry has passed (the ledger's clock is the system's: the test
-    // moves the expiry instead of waiting; the clock itself is covered in custos-identity).
+    // A third, whose expiry is moved into the past by SQL: the row no longer says what
+    // its events say, so it is refused as an edit (expiry itself, with a clock, is
+    // covered in custos-identity).
     let third = token_in(&env.custos_as(
         "admin",
         &["tokens", "create", "--principal", "bob", "--days", "1"],
@@ -94,9 +95,10 @@ async fn forged_revoked_and_expired_tokens_are_refused_and_recorded() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(6));
-    assert_eq!(
-        stderr(&out),
-        format!("error: token `{third_id}` expired at 2020-01-01 00:00:00 UTC")
+    assert!(
+        stderr(&out).contains(&format!("error: token `{third_id}` is refused: the ledger's tables differ from its events (token `{third_id}`: expires 2020-01-01T00:00:00.000000Z in its table, ")),
+        "{}",
+        stderr(&out)
     );
 
     // No credential at all; a name is not a credential.
@@ -131,7 +133,7 @@ async fn forged_revoked_and_expired_tokens_are_refused_and_recorded() {
         [
             "token_invalid",
             "token_revoked",
-            "token_expired",
+            "state_tampered",
             "credentials_missing",
             "credentials_malformed"
         ]
@@ -404,7 +406,7 @@ fn a_token_an_admin_issued_only_enrolls_its_holder_once() {
     env.token("admin");
     let out = env.custos_as(
         "admin",
-        &["principals", "add", "rita", "--role", "reviewer"],
+        &["principals", "add", "rita", "--role", "operator"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = env.custos_as("admin", &["tokens", "create", "--principal", "rita"]);
@@ -424,7 +426,7 @@ fn a_token_an_admin_issued_only_enrolls_its_holder_once() {
     // The admin's copy reads, but cannot act as rita.
     assert_eq!(
         String::from_utf8_lossy(&as_given(&["whoami"]).stdout).trim(),
-        "rita (reviewer)"
+        "rita (operator)"
     );
     let out = as_given(&["pause", "--reason", "x"]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
@@ -461,4 +463,59 @@ fn a_token_an_admin_issued_only_enrolls_its_holder_once() {
         given_id.as_str()
     );
     assert_eq!(codes(&events, "access.refused"), ["enrollment_only"]);
+}
+
+/// Issue 22 item 2 through the commands: a lone admin adds a reviewer, enrolls her and
+/// holds her token; the role waits for a second principal, the admin cannot confirm its
+/// own change, and after bob confirms it the token the admin enrolled still carries no
+/// reviewer role (the creator issued its enrollment token). Watched failing with the
+/// confirmation rule removed from `confirm_refusal` (the admin confirmed its own change).
+#[test]
+fn a_lone_admin_cannot_make_a_reviewer_with_the_commands() {
+    let env = Env::new();
+    env.token("admin");
+    let out = env.custos_as(
+        "admin",
+        &["principals", "add", "rita", "--role", "reviewer"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let given = token_in(&env.custos_as("admin", &["tokens", "create", "--principal", "rita"]));
+    let as_token =
+        |t: &str, args: &[&str]| env.command(args).env("CUSTOS_TOKEN", t).output().unwrap();
+    let own = token_in(&as_token(&given, &["tokens", "create"]));
+    let out = as_token(&own, &["whoami"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "rita ()");
+    assert!(
+        stderr(&out).contains("`reviewer` waits for confirmation"),
+        "{}",
+        stderr(&out)
+    );
+    let out = as_token(&own, &["pause", "--reason", "x"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+
+    let out = env.custos_as("admin", &["--output", "json", "principals", "pending"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pending: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pending = pending.as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["change"]["kind"], "grant");
+    assert_eq!(pending[0]["change"]["principal"], "rita");
+    assert_eq!(pending[0]["proposed_by"], "admin");
+    let change = pending[0]["id"].as_str().unwrap();
+    let out = env.custos_as("admin", &["principals", "confirm", change]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("another principal must confirm it"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.custos_as("bob", &["principals", "confirm", change]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = as_token(&own, &["whoami"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "rita ()");
+    assert!(
+        stderr(&out).contains("who created `rita`"),
+        "{}",
+        stderr(&out)
+    );
 }

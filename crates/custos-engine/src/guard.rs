@@ -855,6 +855,23 @@ impl Engine {
                 if is_fix { "" } else { " (a rollback)" }
             )));
         }
+        // What a rollback writes back comes from this row: it must be what its events say.
+        let edited = self.ledger.action_differences(&row).await?;
+        if !edited.is_empty() {
+            let detail = edited.join("; ");
+            self.ledger
+                .append(
+                    None,
+                    "rollback.refused",
+                    Some(&row.plan.resource),
+                    &json!({"action_id": row.id, "by": by, "reason": "state_tampered", "detail": detail}),
+                )
+                .await?;
+            return Err(EngineError::Refused(format!(
+                "action `{}` is not rolled back: its row differs from its events ({detail})",
+                row.id
+            )));
+        }
         self.rollback_needs_no_quorum(&row, who).await?;
         let st = self
             .begin(

@@ -192,7 +192,10 @@ impl Auditor {
                 },
             );
         }
-        for detail in told.differences(&stored) {
+        let mut differences = told.differences(&stored);
+        // Principals, roles, tokens (their hashes), runtime autonomy and the switches.
+        differences.extend(self.ledger.state_differences().await?);
+        for detail in differences {
             *report.counts.entry(DamageKind::StateMismatch).or_default() += 1;
             if report.damage.len() < MAX_LISTED {
                 report.damage.push(Damage {
@@ -214,6 +217,18 @@ pub struct EventState {
     approvals: HashMap<String, String>,
     actions: HashMap<String, String>,
     observations: HashMap<String, (String, String)>,
+    /// The digest of each action's record as its outcome event holds it.
+    records: HashMap<String, String>,
+}
+
+/// The JCS digest of an action record (its outcome event's payload without the fields
+/// the event adds).
+fn record_digest(mut v: serde_json::Value) -> String {
+    if let Some(m) = v.as_object_mut() {
+        m.remove("kind");
+        m.remove("decision");
+    }
+    custos_core::digest_json(&v).0
 }
 
 impl EventState {
@@ -239,6 +254,9 @@ impl EventState {
             }
         } else if let Some(status) = kind.strip_prefix("action.") {
             if let Some(id) = text("action_id") {
+                if status != "intent" && status != "reverted" {
+                    self.records.insert(id.clone(), record_digest(p.clone()));
+                }
                 self.actions.insert(id, status.to_string());
             }
         } else if let (Some(id), Some(status)) = (text("approval_id"), text("status")) {
@@ -284,6 +302,18 @@ impl EventState {
             .map(|(r, c, d)| (r.clone(), format!("{c} {d}")))
             .collect();
         compare("observation of", &observed, &rows);
+        for (id, record) in &stored.records {
+            let stored = serde_json::from_str::<serde_json::Value>(record)
+                .map(record_digest)
+                .unwrap_or_default();
+            match self.records.get(id) {
+                Some(told) if *told == stored => {}
+                Some(_) => out.push(format!(
+                    "action `{id}`: its record (before, after or calls) differs from its outcome event"
+                )),
+                None => out.push(format!("action `{id}` has a record but no outcome event")),
+            }
+        }
         out
     }
 }

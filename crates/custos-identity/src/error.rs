@@ -20,6 +20,8 @@ pub enum AuthError {
     Expired { token_id: String, at: DateTime<Utc> },
     #[error("principal `{principal}` is disabled")]
     Disabled { principal: String },
+    #[error("token `{token_id}` is refused: the ledger's tables differ from its events ({detail})")]
+    Tampered { token_id: String, detail: String },
     #[error("principal `{principal}` has no role")]
     NoRoles { principal: String },
     #[error("OIDC token refused: {0}")]
@@ -41,6 +43,7 @@ impl AuthError {
             AuthError::Expired { .. } => "token_expired",
             AuthError::Disabled { .. } => "principal_disabled",
             AuthError::NoRoles { .. } => "principal_without_role",
+            AuthError::Tampered { .. } => "state_tampered",
             AuthError::Oidc(_) => "oidc_invalid",
             AuthError::OidcNotConfigured => "oidc_not_configured",
             AuthError::Ledger(_) => "internal",
@@ -53,7 +56,8 @@ impl AuthError {
             AuthError::Unknown { token_id }
             | AuthError::Forged { token_id }
             | AuthError::Revoked { token_id, .. }
-            | AuthError::Expired { token_id, .. } => Some(token_id.clone()),
+            | AuthError::Expired { token_id, .. }
+            | AuthError::Tampered { token_id, .. } => Some(token_id.clone()),
             _ => None,
         };
         let detail = match self {

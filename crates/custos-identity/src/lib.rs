@@ -14,7 +14,7 @@ pub use oidc::{JwksSource, OidcSettings, OidcVerifier};
 use async_trait::async_trait;
 use chrono::Utc;
 use custos_core::{AuthMethod, Principal};
-use custos_ledger::{Ledger, TokenRow};
+use custos_ledger::{Ledger, TokenCheck, TokenRow};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -60,14 +60,38 @@ impl Authenticator {
         }
     }
 
+    /// A custos token: its row and its principal's must say what their events say
+    /// ([`custos_ledger::checked`]); the roles are those the events give it (a gated role
+    /// only once another principal confirmed it and the token's enrollment).
     async fn by_token(&self, id: &str, secret: &str) -> Result<Principal, AuthError> {
-        let row = self
-            .ledger
-            .token(id)
-            .await?
-            .ok_or_else(|| AuthError::Unknown {
-                token_id: id.into(),
-            })?;
+        let (row, p, roles) = match self.ledger.check_token(id).await? {
+            TokenCheck::Unknown => {
+                return Err(AuthError::Unknown {
+                    token_id: id.into(),
+                });
+            }
+            TokenCheck::Tampered { token, detail } => {
+                if !token::matches(secret, &token.secret_hash) {
+                    return Err(AuthError::Forged {
+                        token_id: id.into(),
+                    });
+                }
+                tracing::error!(
+                    "token `{id}` refused: its rows differ from the ledger's events: {}",
+                    custos_core::for_log(&detail)
+                );
+                return Err(AuthError::Tampered {
+                    token_id: id.into(),
+                    detail,
+                });
+            }
+            TokenCheck::Found {
+                token,
+                principal,
+                roles,
+                ..
+            } => (token, principal, roles),
+        };
         if !token::matches(secret, &row.secret_hash) {
             return Err(AuthError::Forged {
                 token_id: id.into(),
@@ -85,16 +109,11 @@ impl Authenticator {
                 at: row.expires_at,
             });
         }
-        let p = self
-            .ledger
-            .principal(&row.principal)
-            .await?
-            .ok_or_else(|| AuthError::Unknown {
-                token_id: id.into(),
-            })?;
         if p.disabled_at.is_some() {
             return Err(AuthError::Disabled { principal: p.name });
         }
+        // Roles held back (waiting for confirmation) leave the principal authenticated
+        // with the others, possibly none: it can still ask `whoami` why.
         if p.roles.is_empty() {
             return Err(AuthError::NoRoles { principal: p.name });
         }
@@ -109,7 +128,7 @@ impl Authenticator {
         };
         Ok(Principal {
             name: p.name,
-            roles: p.roles,
+            roles,
             via,
         })
     }

@@ -361,8 +361,20 @@ impl Ledger {
         Ok(())
     }
 
-    /// The kill switch and the breaker, now.
+    /// The kill switch, the breaker and the runtime autonomy levels, now, checked against
+    /// their events: a row edited without its event is [`LedgerError::Tampered`], and a
+    /// decision that needs it ends in a refusal.
     pub async fn guard_state(&self) -> Result<GuardState> {
+        let state = self.guard_state_unchecked().await?;
+        let differences = self.guard_check(&state).await?;
+        if !differences.is_empty() {
+            return Err(crate::checked::tampered("guard_state", differences));
+        }
+        Ok(state)
+    }
+
+    /// The stored rows as they are (what `audit verify` compares).
+    pub(crate) async fn guard_state_unchecked(&self) -> Result<GuardState> {
         let row = sqlx::query("SELECT * FROM guard_state WHERE id = 1")
             .fetch_one(self.pool())
             .await?;

@@ -45,6 +45,15 @@ impl TokenRow {
     }
 }
 
+/// Who creates the first team (`custos principals bootstrap`).
+pub const BOOTSTRAP: &str = "bootstrap";
+
+/// The id of a change to who can approve.
+fn change_id() -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    format!("chg_{}", &u[..12])
+}
+
 fn roles_from(table: &'static str, s: &str) -> Result<BTreeSet<Role>> {
     s.split(',')
         .filter(|r| !r.is_empty())
@@ -113,6 +122,18 @@ impl Ledger {
     /// The first policy admin, with its first token: only while no principal exists.
     /// Returns false (and writes nothing) when there is one already.
     pub async fn bootstrap(&self, name: &str, token: &TokenRow) -> Result<bool> {
+        let roles: BTreeSet<Role> = [Role::PolicyAdmin].into_iter().collect();
+        self.bootstrap_team(&[(name.to_string(), roles, token.clone())])
+            .await
+    }
+
+    /// The first team, each member with its first token, in one transaction: only while no
+    /// principal exists (whoever holds the ledger is trusted this once, so these roles
+    /// need no confirmation). Returns false (and writes nothing) when there is one.
+    pub async fn bootstrap_team(
+        &self,
+        team: &[(String, BTreeSet<Role>, TokenRow)],
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM principals")
             .fetch_one(&mut *tx)
@@ -120,10 +141,12 @@ impl Ledger {
         if n > 0 {
             return Ok(false);
         }
-        let roles: BTreeSet<Role> = [Role::PolicyAdmin].into_iter().collect();
-        self.insert_principal_tx(&mut tx, name, &roles, "bootstrap")
-            .await?;
-        self.insert_token_tx(&mut tx, token, "bootstrap").await?;
+        for (name, roles, token) in team {
+            self.insert_principal_tx(&mut tx, name, roles, BOOTSTRAP, true)
+                .await?;
+            self.insert_token_tx(&mut tx, token, BOOTSTRAP, None, true)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -134,6 +157,7 @@ impl Ledger {
         name: &str,
         roles: &BTreeSet<Role>,
         by: &str,
+        bootstrap: bool,
     ) -> Result<()> {
         let exists: Option<String> =
             sqlx::query_scalar("SELECT name FROM principals WHERE name = $1")
@@ -155,18 +179,26 @@ impl Ledger {
         .bind(by)
         .execute(&mut **tx)
         .await?;
-        self.append_tx(
-            tx,
-            None,
-            "principal.created",
-            None,
-            &json!({"principal": name, "roles": roles, "by": by}),
-        )
-        .await?;
+        let mut payload = json!({"principal": name, "roles": roles, "by": by});
+        if bootstrap {
+            payload["bootstrap"] = json!(true);
+        } else if roles.iter().any(|r| crate::told::GATED.contains(r)) {
+            payload["change"] = json!(change_id());
+        }
+        self.append_tx(tx, None, "principal.created", None, &payload)
+            .await?;
         Ok(())
     }
 
-    async fn insert_token_tx(&self, tx: &mut crate::Tx, t: &TokenRow, by: &str) -> Result<()> {
+    /// `through`: the token its owner used to issue it (it stands as that one stands).
+    async fn insert_token_tx(
+        &self,
+        tx: &mut crate::Tx,
+        t: &TokenRow,
+        by: &str,
+        through: Option<&str>,
+        bootstrap: bool,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&t.id)
             .bind(&t.principal)
@@ -177,14 +209,17 @@ impl Ledger {
             .bind(&t.issued_by)
             .execute(&mut **tx)
             .await?;
-        self.append_tx(
-            tx,
-            None,
-            "token.created",
-            None,
-            &json!({"token_id": t.id, "principal": t.principal, "label": t.label, "expires_at": ts(&t.expires_at), "by": by, "enrollment": t.is_enrollment()}),
-        )
-        .await?;
+        // The issuer as the row has it (`by` is who asked: the same but for bootstrap).
+        let issuer = t.issued_by.clone().unwrap_or_else(|| by.to_string());
+        let mut payload = json!({"token_id": t.id, "principal": t.principal, "label": t.label, "expires_at": ts(&t.expires_at), "by": issuer, "enrollment": t.is_enrollment(), "secret_hash": t.secret_hash});
+        if bootstrap {
+            payload["bootstrap"] = json!(true);
+        }
+        if let Some(parent) = through {
+            payload["through_token"] = json!(parent);
+        }
+        self.append_tx(tx, None, "token.created", None, &payload)
+            .await?;
         Ok(())
     }
 
@@ -195,7 +230,8 @@ impl Ledger {
         by: &str,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        self.insert_principal_tx(&mut tx, name, roles, by).await?;
+        self.insert_principal_tx(&mut tx, name, roles, by, false)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -223,13 +259,13 @@ impl Ledger {
             .bind(roles_text(roles))
             .bind(name);
         Self::update_one(&mut tx, update, "principal", name).await?;
-        self.append_tx(
-            &mut tx,
-            None,
-            "principal.roles_changed",
-            None,
-            &json!({"principal": name, "roles": roles, "by": by}),
-        )
+        self.append_tx(&mut tx, None, "principal.roles_changed", None, &{
+            let mut p = json!({"principal": name, "roles": roles, "by": by});
+            if roles.iter().any(|r| crate::told::GATED.contains(r)) {
+                p["change"] = json!(change_id());
+            }
+            p
+        })
         .await?;
         tx.commit().await?;
         Ok(())
@@ -283,9 +319,11 @@ impl Ledger {
             .collect()
     }
 
-    pub async fn issue_token(&self, t: &TokenRow, by: &str) -> Result<()> {
+    /// Issue `t`; `through` is the token its owner used to issue their own (the new one
+    /// carries gated roles only as far as that one does).
+    pub async fn issue_token(&self, t: &TokenRow, by: &str, through: Option<&str>) -> Result<()> {
         let mut tx = self.begin().await?;
-        self.insert_token_tx(&mut tx, t, by).await?;
+        self.insert_token_tx(&mut tx, t, by, through, false).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -310,17 +348,61 @@ impl Ledger {
                 expected: "unused".into(),
             });
         }
-        self.insert_token_tx(&mut tx, own, &own.principal).await?;
+        self.insert_token_tx(&mut tx, own, &own.principal, None, false)
+            .await?;
+        // The new token carries gated roles only once another principal confirms it.
         self.append_tx(
             &mut tx,
             None,
             "token.enrolled",
             None,
-            &json!({"principal": own.principal, "enrollment_token_id": enrollment_id, "token_id": own.id}),
+            &json!({"principal": own.principal, "enrollment_token_id": enrollment_id, "token_id": own.id, "by": own.principal, "change": change_id()}),
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The changes to who can approve that wait for a second principal.
+    pub async fn pending_changes(&self) -> Result<Vec<crate::told::PendingChange>> {
+        Ok(self.told_identity().await?.pending.into_values().collect())
+    }
+
+    /// Confirm pending change `id` as `by`, who authenticated with `roles` (the roles its
+    /// token gives). Refused ([`LedgerError::NotAllowed`]) when `by` proposed it, is its
+    /// subject, issued the enrollment token it is about, or is neither a confirmed
+    /// reviewer nor a confirmed policy admin.
+    pub async fn confirm_change(
+        &self,
+        id: &str,
+        by: &str,
+        roles: &BTreeSet<Role>,
+    ) -> Result<crate::told::PendingChange> {
+        // A second confirmation of the same change, racing this one, confirms nothing
+        // more (the fold ignores a change that is no longer pending).
+        let told = self.told_identity().await?;
+        let pending = told
+            .pending
+            .get(id)
+            .cloned()
+            .ok_or_else(|| LedgerError::NotFound {
+                kind: "pending change",
+                id: id.to_string(),
+            })?;
+        if let Some(why) = crate::told::confirm_refusal(&pending, by, roles) {
+            return Err(LedgerError::NotAllowed(why));
+        }
+        let mut tx = self.begin().await?;
+        self.append_tx(
+            &mut tx,
+            None,
+            "principal.change_confirmed",
+            None,
+            &json!({"change": id, "by": by, "principal": pending.change.principal(), "what": pending.change}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(pending)
     }
 
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {

@@ -29,6 +29,8 @@ pub struct Projections {
     pub actions: Vec<(String, String)>,
     /// `(resource, capture_time, state_digest)`.
     pub observations: Vec<(String, String, String)>,
+    /// `(id, record)` of every action with a record (its before, after and calls).
+    pub records: Vec<(String, String)>,
 }
 
 impl Ledger {
@@ -121,6 +123,7 @@ impl Ledger {
             )
             .fetch_all(self.pool())
             .await?,
+            records: pairs("SELECT id, record FROM actions WHERE record IS NOT NULL").await?,
         })
     }
 

@@ -16,6 +16,7 @@
 mod actions;
 mod approvals;
 pub mod chain;
+pub mod checked;
 mod export;
 mod findings;
 mod guard;
@@ -27,8 +28,10 @@ pub mod refusals;
 mod replay;
 #[doc(hidden)]
 pub mod testing;
+pub mod told;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
+pub use checked::TokenCheck;
 pub use findings::{CurrentFinding, LedgerCounts};
 pub use guard::{
     Admission, AutonomySetting, Claim, ClaimAttempt, Counts, FailureCounts, GuardSnapshot,
@@ -80,6 +83,10 @@ pub enum LedgerError {
         actual: String,
         expected: String,
     },
+    #[error("the `{table}` table does not say what its events say: {detail}")]
+    Tampered { table: &'static str, detail: String },
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("the claim on `{key}` (token {token}) is no longer held by `{holder}`")]
     ClaimLost {
         key: String,

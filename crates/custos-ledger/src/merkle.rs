@@ -32,7 +32,7 @@ pub struct RawEvent {
 }
 
 impl RawEvent {
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
         Ok(RawEvent {
             seq: row.try_get("seq")?,
             index: row.try_get("leaf_index")?,
@@ -82,7 +82,7 @@ pub struct CheckpointRow {
 }
 
 impl CheckpointRow {
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
         let size: i64 = row.try_get("size")?;
         Ok(CheckpointRow {
             id: row.try_get("id")?,

@@ -164,8 +164,19 @@ impl Ledger {
     /// Delete the events before `row.horizon`, with the state rows no remaining event
     /// speaks for, record the statement and a `ledger.pruned` event, in one transaction.
     pub async fn prune(&self, row: &PruneRow, before: &DateTime<Utc>, by: &str) -> Result<Pruned> {
-        let mut tx = self.begin().await?;
         let horizon = row.horizon as i64;
+        // Principals, tokens, pending changes, autonomy and switches as the removed events
+        // told them: the state tables stay projections of what remains.
+        let kinds: Vec<&str> = crate::told::IDENTITY_KINDS
+            .iter()
+            .chain(crate::told::GUARD_KINDS.iter())
+            .copied()
+            .collect();
+        let carried = self.told_below(&kinds, Some(horizon)).await?;
+        if !carried.unreadable.is_empty() {
+            return Err(crate::checked::tampered("events", carried.unreadable));
+        }
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO ledger_prunes (horizon, last_hash, root, export_event, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(horizon)
             .bind(&row.last_hash)
@@ -233,6 +244,7 @@ impl Ledger {
             "by": by, "before": ts(before), "horizon": row.horizon, "root": row.root,
             "last_hash": row.last_hash, "export_event": row.export_event,
             "statement": row.note, "removed": to_value("events", &pruned)?,
+            "carried": carried.carried(),
         });
         self.append_tx(&mut tx, None, "ledger.pruned", None, &payload)
             .await?;

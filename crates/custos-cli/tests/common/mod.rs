@@ -36,6 +36,26 @@ pub fn roles_of(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Every test principal (made by the first `principals bootstrap`).
+pub const TEAM: [&str; 7] = ["admin", "alice", "bob", "carol", "olivia", "audrey", "root"];
+
+/// `(name, token)` for each member `principals bootstrap` printed a token for.
+pub fn bootstrap_tokens(out: &Output) -> Vec<(String, String)> {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut found = vec![];
+    for pair in lines.windows(2) {
+        if let Some(rest) = pair[0].strip_prefix("token for `") {
+            let name = rest.split('`').next().unwrap_or_default().to_string();
+            assert!(pair[1].starts_with("cst_"), "no token after: {}", pair[0]);
+            found.push((name, pair[1].trim().to_string()));
+        }
+    }
+    assert!(!found.is_empty(), "no token in: {stdout}");
+    found
+}
+
 /// The token text printed by `principals bootstrap` / `tokens create` (its last line).
 pub fn token_in(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(0), "{}", text(out));
@@ -129,28 +149,24 @@ impl Env {
             return t.clone();
         }
         if self.tokens.borrow().get("admin").is_none() {
-            let t = token_in(&self.custos(&["principals", "bootstrap", "--name", "admin"]));
-            self.tokens.borrow_mut().insert("admin".into(), t);
+            // The first team in one step: reviewers and admins made later would wait for
+            // a second principal's confirmation (`principals confirm`).
+            let members: Vec<String> = TEAM
+                .iter()
+                .filter(|n| **n != "admin")
+                .map(|n| format!("--member={n}={}", roles_of(n).join(",")))
+                .collect();
+            let mut args = vec!["principals", "bootstrap", "--name", "admin"];
+            args.extend(members.iter().map(String::as_str));
+            let out = self.custos(&args);
+            for (who, t) in bootstrap_tokens(&out) {
+                self.tokens.borrow_mut().insert(who, t);
+            }
         }
-        if let Some(t) = self.tokens.borrow().get(name) {
-            return t.clone();
+        match self.tokens.borrow().get(name) {
+            Some(t) => t.clone(),
+            None => panic!("no test principal `{name}`"),
         }
-        let mut add = vec!["principals", "add", name];
-        for r in roles_of(name) {
-            add.extend(["--role", r]);
-        }
-        let out = self.custos_as("admin", &add);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        // The admin's token for `name` only enrolls: `name` exchanges it for their own.
-        let given = token_in(&self.custos_as("admin", &["tokens", "create", "--principal", name]));
-        let own = self
-            .command(&["tokens", "create"])
-            .env("CUSTOS_TOKEN", &given)
-            .output()
-            .unwrap();
-        let t = token_in(&own);
-        self.tokens.borrow_mut().insert(name.into(), t.clone());
-        t
     }
 
     /// A command run with `name`'s token in `CUSTOS_TOKEN`.
