@@ -237,13 +237,18 @@ pub async fn show(
     action_id: &str,
     file: Option<PathBuf>,
 ) -> Result<u8, Failure> {
-    // Anchor what is recorded so far, so the bundle covers the newest events.
-    if let Some(c) = crate::audit_cmd::checkpointer(config, ledger.clone()).await? {
-        c.checkpoint_if_behind()
-            .await
-            .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
-    }
-    let b = bundle::build(&ledger, action_id)
+    // Anchor what is recorded so far, so the bundle covers the newest events; the same
+    // key signs the bundle's head (which proves no event about the action was left out).
+    let Some(c) = crate::audit_cmd::checkpointer(config, ledger.clone()).await? else {
+        return Err(Failure::msg(
+            EXIT_INVALID,
+            "an evidence bundle is signed with the checkpoint key: set `[evidence] signing_key_file`".into(),
+        ));
+    };
+    c.checkpoint_if_behind()
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    let b = bundle::build(&ledger, action_id, &c)
         .await
         .map_err(|e| match e {
             custos_evidence::EvidenceError::Ledger(custos_ledger::LedgerError::NotFound {

@@ -236,6 +236,29 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     assert!(text(&out).contains("BUNDLE DOES NOT VERIFY"));
 
+    // Issue 22 item 5: the fix rolled back, its bundle holds the revert; leaving out any
+    // one of its events (and re-encoding, with the summary recomputed from what is left)
+    // fails verification. Watched failing with the head check and the `prior` links
+    // removed from `verify`: every event but the first could be dropped.
+    let rb = env.custos_as("alice", &["rollback", &action_id]);
+    assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
+    let out = env.custos(&["evidence", "show", &action_id, "--out", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let whole: custos_evidence::bundle::Bundle =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    custos_evidence::bundle::verify(&whole.to_bytes().unwrap(), &key).unwrap();
+    let kinds: Vec<&str> = whole.events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"action.reverted"), "{kinds:?}");
+    assert!(kinds.len() >= 4, "{kinds:?}");
+    for (n, kind) in kinds.iter().enumerate() {
+        let mut cut = whole.clone();
+        cut.events.remove(n);
+        cut.summary =
+            custos_evidence::bundle::Summary::from_events(&cut.action_id, &cut.events);
+        let e = custos_evidence::bundle::verify(&cut.to_bytes().unwrap(), &key);
+        assert!(e.is_err(), "without event {n} (`{kind}`) the bundle still verifies");
+    }
+
     // Another key verifies nothing.
     let other = env.dir.path().join("other.key");
     env.custos(&[

@@ -227,6 +227,7 @@ fn record_digest(mut v: serde_json::Value) -> String {
     if let Some(m) = v.as_object_mut() {
         m.remove("kind");
         m.remove("decision");
+        m.remove("prior");
     }
     custos_core::digest_json(&v).0
 }
@@ -353,10 +354,8 @@ struct Signed {
 }
 
 /// Verify one note with the public key and read its checkpoint.
-pub fn open_checkpoint(
-    note: &[u8],
-    key: &PublicKey,
-) -> std::result::Result<(u64, tlog_tiles::Hash, DateTime<Utc>), String> {
+/// The text of a C2SP signed note, when `key` signed it.
+pub fn open_note(note: &[u8], key: &PublicKey) -> std::result::Result<Vec<u8>, String> {
     let note = Note::from_bytes(note).map_err(|e| format!("not a signed note ({e})"))?;
     let known = VerifierList::new(vec![Box::new(key.verifier())]);
     note.verify(&known).map_err(|e| match e {
@@ -365,7 +364,15 @@ pub fn open_checkpoint(
         }
         other => format!("signature does not verify ({other})"),
     })?;
-    let c = tlog_tiles::Checkpoint::from_bytes(note.text())
+    Ok(note.text().to_vec())
+}
+
+pub fn open_checkpoint(
+    note: &[u8],
+    key: &PublicKey,
+) -> std::result::Result<(u64, tlog_tiles::Hash, DateTime<Utc>), String> {
+    let text = open_note(note, key)?;
+    let c = tlog_tiles::Checkpoint::from_bytes(&text)
         .map_err(|_| "signed, but not a tlog checkpoint".to_string())?;
     if c.origin() != key.name() {
         return Err(format!("origin `{}` is not `{}`", c.origin(), key.name()));

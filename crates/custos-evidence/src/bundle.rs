@@ -8,9 +8,12 @@
 //! what [`Summary::from_events`] derives from the events) are all checked.
 //!
 //! Every event must be about the action: its own `action.*` events, the approval its
-//! intent names, the decision for its plan, in chain order. A bundle proves that the
-//! events it holds are in the signed log; it does not prove that none was left out (a
-//! later rollback, a later failure): `custos audit verify` on the ledger answers that.
+//! intent names, the decision for its plan, in chain order. A bundle also proves that it
+//! holds every event about the action and its approval request up to its checkpoint:
+//! each such event names the previous one about the same subject by hash (`prior`, null
+//! for the first), and the bundle's `head`, a note signed with the checkpoint key, names
+//! the last one of each as of the checkpoint. Leaving out any event (the first, one in
+//! the middle, or the last, such as a later `action.reverted`) fails verification.
 
 use crate::audit::open_checkpoint;
 use crate::keys::PublicKey;
@@ -22,7 +25,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const FORMAT: &str = "custos-evidence-bundle/1";
+pub const FORMAT: &str = "custos-evidence-bundle/2";
+
+/// The first line of a bundle's signed head note.
+pub const HEAD: &str = "custos-evidence-head/1";
 
 /// One event as recorded, with the proof that it is leaf `index` of the signed tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +107,75 @@ pub struct Bundle {
     pub summary: Summary,
     /// The signed checkpoint (C2SP signed note) every proof is against.
     pub checkpoint: String,
+    /// A note signed with the checkpoint key naming, as of the checkpoint, the last event
+    /// about the action and about its approval request ([`head_text`]).
+    pub head: String,
     pub events: Vec<BundleEvent>,
+}
+
+/// The text of a bundle's head note.
+pub fn head_text(
+    action_id: &str,
+    size: u64,
+    events: &[BundleEvent],
+    action_head: &str,
+    approval_head: Option<&str>,
+) -> String {
+    let decision = events
+        .iter()
+        .find(|e| e.kind == "decision")
+        .map_or("-", |e| e.hash.as_str());
+    format!(
+        "{HEAD}\naction {action_id}\ncheckpoint {size}\ndecision {decision}\naction-head {action_head}\napproval-head {}\n",
+        approval_head.unwrap_or("-")
+    )
+}
+
+/// The hash of the last event of each subject chain in `events`, after checking that
+/// each chain is whole: its first event names no prior, each next one the one before.
+fn chain_heads(
+    action_id: &str,
+    events: &[BundleEvent],
+) -> std::result::Result<(String, Option<String>), String> {
+    let mut heads: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for e in events {
+        let Some(subject) = custos_ledger::subject_of(&e.kind, &e.payload) else {
+            continue;
+        };
+        let prior = match e.payload.get("prior") {
+            Some(Value::Null) => None,
+            Some(Value::String(h)) => Some(h.as_str()),
+            _ => {
+                return Err(format!(
+                    "event {} (`{}`) names no prior event (written before custos linked them)",
+                    e.index, e.kind
+                ));
+            }
+        };
+        let previous = heads.get(&subject).map(|(h, _)| h.as_str());
+        if prior != previous {
+            return Err(match previous {
+                None => format!(
+                    "event {} (`{}`) follows an event about `{subject}` the bundle does not hold",
+                    e.index, e.kind
+                ),
+                Some(_) => format!(
+                    "event {} (`{}`) does not follow the bundle's previous event about `{subject}`: one was left out",
+                    e.index, e.kind
+                ),
+            });
+        }
+        heads.insert(subject, (e.hash.clone(), e.index));
+    }
+    let action = heads
+        .get(&format!("action:{action_id}"))
+        .map(|(h, _)| h.clone())
+        .ok_or_else(|| format!("no event of action `{action_id}` in the bundle"))?;
+    let approval = heads
+        .iter()
+        .find(|(k, _)| k.starts_with("approval:"))
+        .map(|(_, (h, _))| h.clone());
+    Ok((action, approval))
 }
 
 /// What a verified bundle covers.
@@ -329,7 +403,11 @@ fn event_of(e: &RawEvent, proof: Vec<tlog_tiles::Hash>) -> Result<BundleEvent> {
 
 /// Build the bundle of `action_id` against the newest checkpoint, which must cover every
 /// event of the action (sign one first: `custos audit checkpoint`).
-pub async fn build(ledger: &Ledger, action_id: &str) -> Result<Bundle> {
+pub async fn build(
+    ledger: &Ledger,
+    action_id: &str,
+    signer: &crate::checkpoint::Checkpointer,
+) -> Result<Bundle> {
     let raw = ledger.action_events(action_id).await?;
     if raw.is_empty() {
         return Err(EvidenceError::Ledger(
@@ -362,12 +440,28 @@ pub async fn build(ledger: &Ledger, action_id: &str) -> Result<Bundle> {
             "the ledger's record of action `{action_id}` points elsewhere: {e}"
         ))
     })?;
+    let (action_head, approval_head) = chain_heads(action_id, &events).map_err(|e| {
+        bad(format!(
+            "the ledger's events about action `{action_id}` do not link up: {e}"
+        ))
+    })?;
+    let head = signer.sign_note(
+        head_text(
+            action_id,
+            checkpoint.size,
+            &events,
+            &action_head,
+            approval_head.as_deref(),
+        )
+        .as_bytes(),
+    )?;
     let summary = Summary::from_events(action_id, &events);
     Ok(Bundle {
         format: FORMAT.to_string(),
         action_id: action_id.to_string(),
         summary,
         checkpoint: checkpoint.note,
+        head,
         events,
     })
 }
@@ -443,6 +537,23 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
         return Err(bad(format!(
             "no event of action `{}` in the bundle",
             bundle.action_id
+        )));
+    }
+    // Whole: every chain links up, and its last event is the one the signed head names.
+    let (action_head, approval_head) = chain_heads(&bundle.action_id, &bundle.events).map_err(bad)?;
+    let head = crate::audit::open_note(bundle.head.as_bytes(), key)
+        .map_err(|e| bad(format!("head: {e}")))?;
+    let expected = head_text(
+        &bundle.action_id,
+        size,
+        &bundle.events,
+        &action_head,
+        approval_head.as_deref(),
+    );
+    if head != expected.as_bytes() {
+        return Err(bad(format!(
+            "the signed head names other last events than the bundle holds (an event was left out): it says {:?}",
+            String::from_utf8_lossy(&head)
         )));
     }
     if Summary::from_events(&bundle.action_id, &bundle.events) != bundle.summary {

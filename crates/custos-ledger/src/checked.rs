@@ -184,36 +184,34 @@ impl Ledger {
     /// [`Ledger::told`] over the events with a leaf index below `below` only (what a
     /// prune to that horizon carries).
     pub async fn told_below(&self, kinds: &[&str], below: Option<i64>) -> Result<Told> {
-        let carried: Option<String> = sqlx::query_scalar(
-            "SELECT payload FROM events WHERE kind = 'ledger.pruned' ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(self.pool())
-        .await?;
-        let mut told = match carried {
-            None => Told::default(),
-            Some(text) => serde_json::from_str::<Value>(&text)
+        // The whole fold is kept and extended by the events appended since (appends are
+        // serialized by the chain's lock, so `seq` is commit order); a fold to a horizon
+        // is computed afresh.
+        let key = kinds.join(",");
+        let cached = match below {
+            Some(_) => None,
+            None => self
+                .told_cache
+                .lock()
                 .ok()
-                .and_then(|p| p.get("carried").and_then(Told::from_carried))
-                .unwrap_or_else(|| {
-                    let mut t = Told::default();
-                    t.unreadable.push(
-                        "the latest prune carried no readable state past the events it removed"
-                            .into(),
-                    );
-                    t
-                }),
+                .and_then(|c| c.get(&key).cloned()),
         };
-        let marks: Vec<String> = (2..=kinds.len() + 1).map(|n| format!("${n}")).collect();
+        let (mut told, mut last) = match cached {
+            Some((seq, t)) => (t, seq),
+            None => (self.carried_state().await?, -1),
+        };
+        let marks: Vec<String> = (3..=kinds.len() + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "SELECT * FROM events WHERE kind IN ({}) AND ($1 IS NULL OR leaf_index < $1) ORDER BY seq ASC",
+            "SELECT * FROM events WHERE kind IN ({}) AND seq > $1 AND ($2 IS NULL OR leaf_index < $2) ORDER BY seq ASC",
             marks.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(below);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(last).bind(below);
         for k in kinds {
             q = q.bind(*k);
         }
         for row in q.fetch_all(self.pool()).await? {
             let e = RawEvent::from_row(&row)?;
+            last = e.seq;
             if e.recomputed_hash().as_deref() != Some(e.hash.as_str()) {
                 told.unreadable.push(format!(
                     "event `{}` ({}) does not match its hash",
@@ -228,7 +226,35 @@ impl Ledger {
                     .push(format!("event `{}` ({}) is unreadable", e.id, e.kind)),
             }
         }
+        if below.is_none()
+            && let Ok(mut c) = self.told_cache.lock()
+        {
+            c.insert(key, (last, told.clone()));
+        }
         Ok(told)
+    }
+
+    /// The state the latest prune carried past the events it removed (none: empty).
+    async fn carried_state(&self) -> Result<Told> {
+        let carried: Option<String> = sqlx::query_scalar(
+            "SELECT payload FROM events WHERE kind = 'ledger.pruned' ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match carried {
+            None => Told::default(),
+            Some(text) => serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|p| p.get("carried").and_then(Told::from_carried))
+                .unwrap_or_else(|| {
+                    let mut t = Told::default();
+                    t.unreadable.push(
+                        "the latest prune carried no readable state past the events it removed"
+                            .into(),
+                    );
+                    t
+                }),
+        })
     }
 
     /// The identity events' fold.
@@ -305,6 +331,7 @@ impl Ledger {
                 if let Some(m) = told.as_object_mut() {
                     m.remove("kind");
                     m.remove("decision");
+                    m.remove("prior");
                 }
                 let stored = serde_json::to_value(record).map_err(|source| LedgerError::Json {
                     table: "actions",

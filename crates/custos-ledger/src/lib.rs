@@ -97,6 +97,19 @@ pub enum LedgerError {
 
 pub type Result<T> = std::result::Result<T, LedgerError>;
 
+/// The subject an event is linked into (`prior`): its action (`action.*` events, keyed by
+/// `action_id`) or its approval request (`approval.*`, keyed by `approval_id`).
+pub fn subject_of(kind: &str, payload: &Value) -> Option<String> {
+    let key = |field: &str| payload.get(field).and_then(Value::as_str);
+    if kind.starts_with("action.") {
+        key("action_id").map(|id| format!("action:{id}"))
+    } else if kind.starts_with("approval.") {
+        key("approval_id").map(|id| format!("approval:{id}"))
+    } else {
+        None
+    }
+}
+
 /// `account/region/type/id`: how resources are keyed in the ledger.
 pub fn resource_key(r: &ResourceRef) -> String {
     format!(
@@ -202,6 +215,9 @@ pub struct Ledger {
     clock: Arc<dyn Clock>,
     /// Refusals written per key and minute (caller input cannot flood the ledger).
     refusals: std::sync::Mutex<refusals::Limiter>,
+    /// The folds of [`Ledger::told`] by kinds, with the last event folded (each use reads
+    /// only the events appended since).
+    told_cache: std::sync::Mutex<std::collections::HashMap<String, (i64, told::Told)>>,
 }
 
 /// A SQLite URL for `url` (a plain path becomes `sqlite://path`, created if missing, its
@@ -347,6 +363,7 @@ impl Ledger {
             backend,
             clock,
             refusals: std::sync::Mutex::new(refusals::Limiter::default()),
+            told_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -408,6 +425,22 @@ impl Ledger {
                 });
             }
         };
+        // The previous event about the same action or approval, by hash (issue 22 item 5).
+        let subject = subject_of(kind, payload);
+        let mut linked;
+        let payload = match &subject {
+            None => payload,
+            Some(s) => {
+                let prior: Option<String> =
+                    sqlx::query_scalar("SELECT hash FROM subject_heads WHERE subject = $1")
+                        .bind(s)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                linked = payload.clone();
+                linked["prior"] = serde_json::json!(prior);
+                &linked
+            }
+        };
         let id = uuid::Uuid::new_v4().to_string();
         let at = self.now();
         let at_s = ts(&at);
@@ -438,6 +471,17 @@ impl Ledger {
         .bind(chain::SCHEME)
         .fetch_one(&mut **tx)
         .await?;
+        if let Some(s) = &subject {
+            sqlx::query(
+                "INSERT INTO subject_heads (subject, hash, leaf_index) VALUES ($1, $2, $3)
+                 ON CONFLICT (subject) DO UPDATE SET hash = excluded.hash, leaf_index = excluded.leaf_index",
+            )
+            .bind(s)
+            .bind(&hash)
+            .bind(index)
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(Event {
             seq,
             index,
