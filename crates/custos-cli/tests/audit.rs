@@ -258,6 +258,8 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
         let e = custos_evidence::bundle::verify(&cut.to_bytes().unwrap(), &key);
         assert!(e.is_err(), "without event {n} (`{kind}`) the bundle still verifies");
     }
+    // The rollback appended events.
+    let events = env.all_events().len() as u64;
 
     // Another key verifies nothing.
     let other = env.dir.path().join("other.key");
