@@ -239,3 +239,101 @@ async fn approved_work_outside_a_run_counts_over_the_window() {
     // Not lost: still approved, to run when the window allows.
     assert_eq!(after.status, ApprovalStatus::Approved);
 }
+
+/// Run `sql` against the engine's ledger directly, as someone with the database.
+async fn by_sql(e: &Engine, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(e.ledger().pool())
+        .await
+        .unwrap();
+}
+
+/// Item 4 of issue 22: the switches, the runtime autonomy levels and an action's record
+/// are projections of their events. The kill switch turned off and a level raised by
+/// `UPDATE`, and a fix's `before` edited in its row, change nothing in the cloud; the
+/// same steps done through custos do (liveness). The oracle is the fake cloud's calls.
+/// Watched failing with `Ledger::guard_state`'s check and the rollback's check removed:
+/// the edited switch and level executed fixes, and the rollback restored the edited
+/// `before`.
+#[tokio::test]
+async fn switches_levels_and_records_edited_by_sql_decide_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = Arc::new(World::default());
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let e = engine(&world, &db, "", "dev").await;
+    let calls = || world.calls.lock().unwrap().clone();
+    let run = |bucket: &str| {
+        let items = vec![world.item(bucket, "dev")];
+        async { e.run_once(&Items::new("sqs:test", items), Mode::Execute).await }
+    };
+
+    // Paused through custos, resumed by SQL: nothing executes.
+    assert!(e.ledger().pause("olivia", "INC-1").await.unwrap());
+    by_sql(&e, "UPDATE guard_state SET paused = 0").await;
+    let _ = run("b-1").await;
+    assert_eq!(calls(), Vec::<String>::new(), "the switch edited by SQL");
+    by_sql(&e, "UPDATE guard_state SET paused = 1").await;
+    assert!(e.ledger().resume("olivia").await.unwrap());
+    run("b-1").await.unwrap();
+    assert_eq!(calls(), vec!["b-1".to_string()], "resumed through custos");
+
+    // Level 1 (recommend) through custos, 5 by SQL: nothing executes.
+    let one = custos_core::AutonomyLevel::try_from(1u8).unwrap();
+    e.ledger()
+        .set_autonomy("s3", "*", one, "olivia", "freeze")
+        .await
+        .unwrap();
+    by_sql(&e, "UPDATE autonomy_settings SET level = 5").await;
+    let _ = run("b-2").await;
+    assert_eq!(calls(), vec!["b-1".to_string()], "the level edited by SQL");
+    by_sql(&e, "UPDATE autonomy_settings SET level = 1").await;
+    let four = custos_core::AutonomyLevel::try_from(4u8).unwrap();
+    e.ledger()
+        .set_autonomy("s3", "*", four, "olivia", "thaw")
+        .await
+        .unwrap();
+
+    // The fix of b-1 with its `before` edited in its row: the rollback refuses to
+    // restore it; the row put back, the rollback restores the recorded state.
+    let action = e
+        .ledger()
+        .actions(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.plan.resource.resource_id == "b-1")
+        .unwrap()
+        .id;
+    let operator = custos_core::Principal {
+        name: "olivia".into(),
+        roles: [custos_core::Role::Operator].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: "tok-olivia".into(),
+        },
+    };
+    let original: String = sqlx::query_scalar("SELECT record FROM actions WHERE id = $1")
+        .bind(&action)
+        .fetch_one(e.ledger().pool())
+        .await
+        .unwrap();
+    let mut edited: Value = serde_json::from_str(&original).unwrap();
+    edited["before"]["facet"] = serde_json::json!({"edited": true});
+    sqlx::query("UPDATE actions SET record = $1 WHERE id = $2")
+        .bind(edited.to_string())
+        .bind(&action)
+        .execute(e.ledger().pool())
+        .await
+        .unwrap();
+    let err = e.rollback(&action, &operator).await.unwrap_err().to_string();
+    assert!(err.contains("its row differs from its events"), "{err}");
+    assert_eq!(calls().len(), 1, "restored from an edited row");
+    sqlx::query("UPDATE actions SET record = $1 WHERE id = $2")
+        .bind(&original)
+        .bind(&action)
+        .execute(e.ledger().pool())
+        .await
+        .unwrap();
+    e.rollback(&action, &operator).await.unwrap();
+    assert_eq!(calls().len(), 2, "the genuine rollback");
+    assert_eq!(world.blocked.lock().unwrap().get("b-1"), Some(&false));
+}
