@@ -21,8 +21,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use custos_core::{ApprovalStatus, Clock, ConfigurationItem, ManualClock, Operation, ResourceRef};
+use custos_core::{
+    ApprovalStatus, Clock, ConfigurationItem, ManualClock, Operation, ResourceRef, Role,
+};
 use custos_engine::{Config, Engine, Mode, Parts};
+use custos_identity::Authenticate as _;
 use custos_executor::fake::{FakeCloud, FakeExecutor};
 use custos_executor::{ExecError, Executor, PlaybookSet, Registry};
 use custos_ledger::{ActionStatus, Ledger, resource_key};
@@ -88,7 +91,6 @@ struct Model {
     ceiling_one: bool,
     excluded: BTreeSet<String>,
     paused: bool,
-    breaker_open: bool,
     breaker_reset_at: Option<DateTime<Utc>>,
     /// An operator's rollback in progress, for this bucket.
     rollback_of: Option<String>,
@@ -111,6 +113,8 @@ struct Call {
     failed: bool,
     /// What the intent was, from its row (data the oracle reads, not the engine's word).
     kind: CallKind,
+    /// The operation it was made in.
+    op: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +143,8 @@ struct Liveness {
     concurrent_calls: std::sync::atomic::AtomicUsize,
     /// Claims taken over from a crashed worker (`guard.claim_taken_over` events).
     takeovers: std::sync::atomic::AtomicUsize,
+    /// Approvals tried with a reviewer one admin made alone or a principal edited by SQL.
+    identity_attacks: std::sync::atomic::AtomicUsize,
 }
 
 impl Liveness {
@@ -152,7 +158,7 @@ impl Liveness {
     }
 
     /// Every kind of event happened at least `per_100` times per hundred cases.
-    fn assert_live(&self, name: &str, per_100: [(&str, usize); 7]) {
+    fn assert_live(&self, name: &str, per_100: [(&str, usize); 8]) {
         let cases = Self::get(&self.cases);
         let have = [
             ("approvals accepted", Self::get(&self.approvals_accepted)),
@@ -161,6 +167,7 @@ impl Liveness {
             ("rollback calls", Self::get(&self.rollback_calls)),
             ("concurrent calls", Self::get(&self.concurrent_calls)),
             ("takeovers", Self::get(&self.takeovers)),
+            ("identity attacks", Self::get(&self.identity_attacks)),
             ("cases", cases),
         ];
         eprintln!("liveness {name}: {have:?}");
@@ -186,6 +193,9 @@ struct Inner {
     model: Model,
     calls: Vec<Call>,
     violations: Vec<String>,
+    /// The operation being applied, and whether two workers run in it.
+    op: usize,
+    concurrent: bool,
 }
 
 #[derive(Debug)]
@@ -242,9 +252,8 @@ impl World {
         let now = self.clock.now();
         let key = intent.plan.resource.clone();
         let approvals = approved_in_events(&self.ledger).await;
-        let reset = self.lock().model.breaker_reset_at;
-        let failures_before = failures_recorded_before(&self.ledger, &intent.id, now, reset).await;
         let inner = self.lock();
+        let failures_before = failures_known(&inner, now);
         let m = &inner.model;
         let mut v = Vec::new();
         if !first {
@@ -265,11 +274,10 @@ impl World {
         if m.paused {
             v.push("called while paused".into());
         }
-        // The breaker counts failures recorded before this intent was admitted (one still
-        // in flight in another worker cannot be known yet).
+        // The breaker, from the oracle's own record of failed calls (see `failures_known`).
         if failures_before >= BREAKER_FAILURES {
             v.push(format!(
-                "called after {failures_before} recorded failures: the breaker must be open"
+                "called after {failures_before} failed calls in the breaker's window: the breaker must be open"
             ));
         }
         if m.blackout {
@@ -348,26 +356,6 @@ impl World {
         }
         v
     }
-
-    /// Re-derive the breaker after a failure, from the oracle's own record of calls.
-    fn note_failure(&self) {
-        let now = self.clock.now();
-        let mut inner = self.lock();
-        let since = (now - Duration::minutes(60)).max(
-            inner
-                .model
-                .breaker_reset_at
-                .unwrap_or(DateTime::<Utc>::MIN_UTC),
-        );
-        let failures = inner
-            .calls
-            .iter()
-            .filter(|c| c.failed && c.at >= since)
-            .count();
-        if failures >= BREAKER_FAILURES {
-            inner.model.breaker_open = true;
-        }
-    }
 }
 
 /// The S3 public access block action's calls (`FakeExecutor`) land here.
@@ -428,6 +416,7 @@ impl FakeCloud for World {
         {
             let mut inner = self.lock();
             let at = self.clock.now();
+            let op = inner.op;
             inner.calls.push(Call {
                 at,
                 bucket: bucket.clone(),
@@ -435,6 +424,7 @@ impl FakeCloud for World {
                 intent: intent.id.clone(),
                 first,
                 failed,
+                op,
                 kind: if matches!(intent.plan.operation, Operation::Rollback { .. }) {
                     CallKind::Rollback
                 } else if intent.approval_id.is_some() {
@@ -451,9 +441,6 @@ impl FakeCloud for World {
                 Some(Fault::Partial) => b.block = Block::Partial,
                 Some(Fault::Fail) | Some(Fault::Crash { landed: false }) => {}
             }
-        }
-        if failed {
-            self.note_failure();
         }
         match fault {
             None | Some(Fault::Partial) => Ok(vec![PAB.into()]),
@@ -608,6 +595,17 @@ enum Op {
     Tamper {
         what: u8,
     },
+    /// The policy admin, alone, makes a reviewer: creates a principal with the role,
+    /// enrolls it with its own enrollment token and holds the token (or grants itself
+    /// the role), confirms its own changes, and approves with it.
+    LoneAdmin {
+        itself: bool,
+    },
+    /// Someone with the database gives the operator the reviewer role (0) or inserts a
+    /// token row for the reviewer with a secret they know (1), and approves with it.
+    SqlIdentity {
+        what: u8,
+    },
 }
 
 /// Operations, weighted. `busy` favours two workers, crashes, approvals and rollbacks
@@ -642,6 +640,8 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
         1 => (0u8..3).prop_map(|what| Op::Tamper { what }),
+        1 => any::<bool>().prop_map(|itself| Op::LoneAdmin { itself }),
+        1 => (0u8..2).prop_map(|what| Op::SqlIdentity { what }),
         human => (bucket, prop_oneof![
             3 => Just(Human::MakePublic),
             1 => prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
@@ -707,7 +707,6 @@ impl Model {
             ceiling_one: false,
             excluded: BTreeSet::new(),
             paused: false,
-            breaker_open: false,
             breaker_reset_at: None,
             rollback_of: None,
             tampered: BTreeSet::new(),
@@ -749,6 +748,9 @@ struct Harness {
     current: Mutex<Option<(String, Arc<Engine>)>>,
     /// The property's liveness counts.
     live: &'static Liveness,
+    /// API tokens of the first team (`root`: policy admin; `alice`: reviewer and
+    /// operator; `olivia`: operator), by name.
+    tokens: HashMap<String, String>,
     _dir: tempfile::TempDir,
 }
 
@@ -770,6 +772,19 @@ impl Harness {
             .with_timezone(&Utc);
         let clock = Arc::new(ManualClock::new(t0));
         let ledger = Arc::new(Ledger::open_with_clock(&db, clock.clone()).await.unwrap());
+        let mut team = vec![];
+        let mut tokens = HashMap::new();
+        for (name, roles) in [
+            ("root", vec![Role::PolicyAdmin]),
+            ("alice", vec![Role::Reviewer, Role::Operator]),
+            ("olivia", vec![Role::Operator]),
+        ] {
+            let (text, row) =
+                custos_identity::new_token(name, name, None, t0, Duration::days(400)).unwrap();
+            tokens.insert(name.to_string(), text);
+            team.push((name.to_string(), roles.into_iter().collect(), row));
+        }
+        assert!(ledger.bootstrap_team(&team).await.unwrap());
         let buckets = (0..BUCKETS)
             .map(|i| {
                 let env = if i == 0 { "dev" } else { "prod" };
@@ -791,6 +806,8 @@ impl Harness {
                 model: Model::initial(),
                 calls: Vec::new(),
                 violations: Vec::new(),
+                op: 0,
+                concurrent: false,
             }),
             clock: clock.clone(),
             ledger,
@@ -802,6 +819,7 @@ impl Harness {
             db,
             current: Mutex::new(None),
             live,
+            tokens,
             _dir: base,
         }
     }
@@ -873,6 +891,123 @@ impl Harness {
         })
     }
 
+    /// `name` signed in with its token, through the authenticator (the ledger's
+    /// principals and tokens, checked against their events).
+    async fn sign_in(&self, name: &str) -> custos_core::Principal {
+        custos_identity::Authenticator::new(self.world.ledger.clone(), None)
+            .authenticate(&self.tokens[name])
+            .await
+            .unwrap()
+    }
+
+    /// Approve every pending request with `credential`; any approval accepted is a
+    /// violation (`who` says whose attack it was). Counts the attempts.
+    async fn attack(&self, credential: &str, who: &str) {
+        let e = self.worker().await;
+        let pending = e
+            .ledger()
+            .approvals(Some(ApprovalStatus::Pending))
+            .await
+            .unwrap();
+        let signed_in = custos_identity::Authenticator::new(self.world.ledger.clone(), None)
+            .authenticate(credential)
+            .await;
+        for a in pending {
+            self.live.add(&self.live.identity_attacks, 1);
+            let Ok(p) = &signed_in else { continue };
+            if e.approve(&a.id, p, None, None, true).await.is_ok() {
+                self.world
+                    .lock()
+                    .violations
+                    .push(format!("{who} approved {}", a.id));
+            }
+        }
+    }
+
+    async fn lone_admin(&self, itself: bool) {
+        let l = self.world.ledger.clone();
+        let now = self.clock.now();
+        let admin: BTreeSet<Role> = [Role::PolicyAdmin].into_iter().collect();
+        let credential = if itself {
+            l.set_roles(
+                "root",
+                &[Role::PolicyAdmin, Role::Reviewer].into_iter().collect(),
+                "root",
+            )
+            .await
+            .unwrap();
+            self.tokens["root"].clone()
+        } else {
+            let name = format!("mal{}", self.world.lock().op);
+            l.create_principal(&name, &[Role::Reviewer].into_iter().collect(), "root")
+                .await
+                .unwrap();
+            let (_, given) =
+                custos_identity::new_token(&name, "root", None, now, Duration::days(1)).unwrap();
+            l.issue_token(&given, "root", None).await.unwrap();
+            let (text, own) =
+                custos_identity::new_token(&name, &name, None, now, Duration::days(1)).unwrap();
+            l.enroll(&given.id, &own).await.unwrap();
+            text
+        };
+        for c in l.pending_changes().await.unwrap() {
+            if l.confirm_change(&c.id, "root", &admin).await.is_ok() {
+                self.world
+                    .lock()
+                    .violations
+                    .push(format!("root confirmed its own change {}", c.id));
+            }
+        }
+        self.attack(&credential, "a reviewer one admin made alone").await;
+        if itself {
+            l.set_roles("root", &admin, "root").await.unwrap();
+        }
+    }
+
+    async fn sql_identity(&self, what: u8) {
+        let l = self.world.ledger.clone();
+        let sql = |q: String| {
+            let l = l.clone();
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(q))
+                    .execute(l.pool())
+                    .await
+                    .unwrap();
+            }
+        };
+        let (credential, undo) = if what == 0 {
+            sql("UPDATE principals SET roles = 'operator,reviewer' WHERE name = 'olivia'".into())
+                .await;
+            (
+                self.tokens["olivia"].clone(),
+                "UPDATE principals SET roles = 'operator' WHERE name = 'olivia'".to_string(),
+            )
+        } else {
+            let now = self.clock.now();
+            let (text, row) =
+                custos_identity::new_token("alice", "alice", None, now, Duration::days(1))
+                    .unwrap();
+            let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            sql(format!(
+                "INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES ('{}', 'alice', '{}', NULL, '{}', '{}', 'alice')",
+                row.id,
+                row.secret_hash,
+                at(now),
+                at(row.expires_at)
+            ))
+            .await;
+            (text, format!("DELETE FROM tokens WHERE id = '{}'", row.id))
+        };
+        if l.state_differences().await.unwrap().is_empty() {
+            self.world
+                .lock()
+                .violations
+                .push(format!("identity row edit {what} is not seen by the audit"));
+        }
+        self.attack(&credential, "a principal edited by SQL").await;
+        sql(undo).await;
+    }
+
     fn item_now(&self, bucket: usize, at: DateTime<Utc>, account: &str) -> ConfigurationItem {
         let inner = self.world.lock();
         let name = bucket_name(bucket);
@@ -883,7 +1018,11 @@ impl Harness {
     }
 
     async fn apply(&self, n: usize, op: &Op, last_event: &mut Option<ConfigurationItem>) {
-        let _ = n;
+        {
+            let mut inner = self.world.lock();
+            inner.op = n;
+            inner.concurrent = matches!(op, Op::Concurrent);
+        }
         match op {
             Op::Scan { shadow } => {
                 let e = self.worker().await;
@@ -918,9 +1057,15 @@ impl Harness {
                     .approvals(Some(ApprovalStatus::Pending))
                     .await
                     .unwrap();
+                // The reviewer signs in with her token, through the ledger's principals.
+                let alice = self.sign_in("alice").await;
                 for a in pending {
-                    let by = if *as_requester { "custos" } else { "alice" };
-                    let result = e.approve(&a.id, &person(by), None, None, *execute).await;
+                    let by = if *as_requester {
+                        person("custos")
+                    } else {
+                        alice.clone()
+                    };
+                    let result = e.approve(&a.id, &by, None, None, *execute).await;
                     match (result.is_ok(), *as_requester) {
                         (true, true) => self
                             .world
@@ -1031,6 +1176,8 @@ impl Harness {
                 inner.model.per_window = *per_window;
             }
             Op::SneakyOverlay(on) => self.world.lock().model.sneaky_overlay = *on,
+            Op::LoneAdmin { itself } => self.lone_admin(*itself).await,
+            Op::SqlIdentity { what } => self.sql_identity(*what).await,
             Op::Pause(on) => {
                 let e = self.worker().await;
                 if *on {
@@ -1044,9 +1191,7 @@ impl Harness {
                 let e = self.worker().await;
                 e.reset_breaker(&person("alice")).await.unwrap();
                 let now = self.clock.now();
-                let mut inner = self.world.lock();
-                inner.model.breaker_open = false;
-                inner.model.breaker_reset_at = Some(now);
+                self.world.lock().model.breaker_reset_at = Some(now);
             }
             Op::Fault { fault } => self.world.lock().faults.push(*fault),
             Op::Unreadable { bucket, on } => {
@@ -1202,23 +1347,26 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
 /// The least each kind of event must happen per hundred cases: about a third of what two
 /// runs of 200 cases showed (calm: 73 approvals accepted, 40 approved calls, 40
 /// rollbacks accepted, 18 rollback calls, 20 concurrent calls, 6 takeovers per hundred;
-/// busy: 87, 50, 28, 11, 45, 24). `cases` is the count of cases itself.
-const LIVENESS_CALM: [(&str, usize); 7] = [
+/// busy: 87, 50, 28, 11, 45, 24), and of the 62 (calm) and 48 (busy) identity attacks
+/// per hundred a run of 150 cases showed. `cases` is the count of cases itself.
+const LIVENESS_CALM: [(&str, usize); 8] = [
     ("approvals accepted", 25),
     ("approved calls", 13),
     ("rollbacks accepted", 13),
     ("rollback calls", 6),
     ("concurrent calls", 7),
     ("takeovers", 2),
+    ("identity attacks", 20),
     ("cases", 100),
 ];
-const LIVENESS_BUSY: [(&str, usize); 7] = [
+const LIVENESS_BUSY: [(&str, usize); 8] = [
     ("approvals accepted", 29),
     ("approved calls", 16),
     ("rollbacks accepted", 9),
     ("rollback calls", 3),
     ("concurrent calls", 15),
     ("takeovers", 8),
+    ("identity attacks", 16),
     ("cases", 100),
 ];
 
@@ -1586,32 +1734,22 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Failed actions whose outcome the ledger recorded before `intent` was admitted, in the
-/// breaker's window (since the last reset), read from the events.
-async fn failures_recorded_before(
-    ledger: &Ledger,
-    intent: &str,
-    now: DateTime<Utc>,
-    reset: Option<DateTime<Utc>>,
-) -> usize {
-    let events = ledger
-        .events(&custos_ledger::EventFilter {
-            kind_prefix: Some("action.".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let admitted = events
+/// Failed calls (an error, or a partial change whose check failed) in the breaker's
+/// window since the last reset, from the oracle's own record of calls: those of earlier
+/// operations, and those of this one when one worker runs it (a worker records an
+/// outcome before it admits its next intent; with two, one's failure may still be in
+/// flight when the other admits).
+fn failures_known(inner: &Inner, now: DateTime<Utc>) -> usize {
+    let since = (now - Duration::minutes(60)).max(
+        inner
+            .model
+            .breaker_reset_at
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    );
+    inner
+        .calls
         .iter()
-        .find(|e| e.kind == "action.intent" && e.payload["action_id"] == intent)
-        .map_or(i64::MAX, |e| e.seq);
-    let since = (now - Duration::minutes(60)).max(reset.unwrap_or(DateTime::<Utc>::MIN_UTC));
-    events
-        .iter()
-        .filter(|e| {
-            matches!(e.kind.as_str(), "action.failed" | "action.rolled_back")
-                && e.seq < admitted
-                && e.at >= since
-        })
+        .filter(|c| c.failed && c.at >= since)
+        .filter(|c| c.op < inner.op || !inner.concurrent)
         .count()
 }
