@@ -242,7 +242,13 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
     // removed from `verify`: every event but the first could be dropped.
     let rb = env.custos_as("alice", &["rollback", &action_id]);
     assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
-    let out = env.custos(&["evidence", "show", &action_id, "--out", file.to_str().unwrap()]);
+    let out = env.custos(&[
+        "evidence",
+        "show",
+        &action_id,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let whole: custos_evidence::bundle::Bundle =
         serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
@@ -253,10 +259,12 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
     for (n, kind) in kinds.iter().enumerate() {
         let mut cut = whole.clone();
         cut.events.remove(n);
-        cut.summary =
-            custos_evidence::bundle::Summary::from_events(&cut.action_id, &cut.events);
+        cut.summary = custos_evidence::bundle::Summary::from_events(&cut.action_id, &cut.events);
         let e = custos_evidence::bundle::verify(&cut.to_bytes().unwrap(), &key);
-        assert!(e.is_err(), "without event {n} (`{kind}`) the bundle still verifies");
+        assert!(
+            e.is_err(),
+            "without event {n} (`{kind}`) the bundle still verifies"
+        );
     }
     // The rollback appended events.
     let events = env.all_events().len() as u64;

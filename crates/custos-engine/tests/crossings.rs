@@ -264,7 +264,10 @@ async fn switches_levels_and_records_edited_by_sql_decide_nothing() {
     let calls = || world.calls.lock().unwrap().clone();
     let run = |bucket: &str| {
         let items = vec![world.item(bucket, "dev")];
-        async { e.run_once(&Items::new("sqs:test", items), Mode::Execute).await }
+        async {
+            e.run_once(&Items::new("sqs:test", items), Mode::Execute)
+                .await
+        }
     };
 
     // Paused through custos, resumed by SQL: nothing executes.
@@ -324,7 +327,11 @@ async fn switches_levels_and_records_edited_by_sql_decide_nothing() {
         .execute(e.ledger().pool())
         .await
         .unwrap();
-    let err = e.rollback(&action, &operator).await.unwrap_err().to_string();
+    let err = e
+        .rollback(&action, &operator)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("its row differs from its events"), "{err}");
     assert_eq!(calls().len(), 1, "restored from an edited row");
     sqlx::query("UPDATE actions SET record = $1 WHERE id = $2")

@@ -25,9 +25,9 @@ use custos_core::{
     ApprovalStatus, Clock, ConfigurationItem, ManualClock, Operation, ResourceRef, Role,
 };
 use custos_engine::{Config, Engine, Mode, Parts};
-use custos_identity::Authenticate as _;
 use custos_executor::fake::{FakeCloud, FakeExecutor};
 use custos_executor::{ExecError, Executor, PlaybookSet, Registry};
+use custos_identity::Authenticate as _;
 use custos_ledger::{ActionStatus, Ledger, resource_key};
 use custos_policy::PolicyBundle;
 use custos_reasoning::Reasoning;
@@ -145,6 +145,8 @@ struct Liveness {
     takeovers: std::sync::atomic::AtomicUsize,
     /// Approvals tried with a reviewer one admin made alone or a principal edited by SQL.
     identity_attacks: std::sync::atomic::AtomicUsize,
+    /// Operations that ended with the breaker open by the oracle's own count.
+    breaker_open: std::sync::atomic::AtomicUsize,
 }
 
 impl Liveness {
@@ -158,7 +160,7 @@ impl Liveness {
     }
 
     /// Every kind of event happened at least `per_100` times per hundred cases.
-    fn assert_live(&self, name: &str, per_100: [(&str, usize); 8]) {
+    fn assert_live(&self, name: &str, per_100: [(&str, usize); 9]) {
         let cases = Self::get(&self.cases);
         let have = [
             ("approvals accepted", Self::get(&self.approvals_accepted)),
@@ -168,6 +170,7 @@ impl Liveness {
             ("concurrent calls", Self::get(&self.concurrent_calls)),
             ("takeovers", Self::get(&self.takeovers)),
             ("identity attacks", Self::get(&self.identity_attacks)),
+            ("breaker open", Self::get(&self.breaker_open)),
             ("cases", cases),
         ];
         eprintln!("liveness {name}: {have:?}");
@@ -578,8 +581,10 @@ enum Op {
     /// Add or remove the overlay whose rules are named like a lift.
     SneakyOverlay(bool),
     ResetBreaker,
+    /// The next `times` first calls meet `fault`.
     Fault {
         fault: Fault,
+        times: usize,
     },
     Unreadable {
         bucket: usize,
@@ -637,7 +642,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::Pause),
         1 => any::<bool>().prop_map(Op::SneakyOverlay),
         1 => Just(Op::ResetBreaker),
-        2 => prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)].prop_map(|fault| Op::Fault { fault }),
+        3 => (prop_oneof![Just(Fault::Fail), Just(Fault::LandThenFail), Just(Fault::Partial)], 1..=BREAKER_FAILURES).prop_map(|(fault, times)| Op::Fault { fault, times }),
         1 => (bucket.clone(), any::<bool>()).prop_map(|(bucket, on)| Op::Unreadable { bucket, on }),
         1 => (0u8..3).prop_map(|what| Op::Tamper { what }),
         1 => any::<bool>().prop_map(|itself| Op::LoneAdmin { itself }),
@@ -958,7 +963,8 @@ impl Harness {
                     .push(format!("root confirmed its own change {}", c.id));
             }
         }
-        self.attack(&credential, "a reviewer one admin made alone").await;
+        self.attack(&credential, "a reviewer one admin made alone")
+            .await;
         if itself {
             l.set_roles("root", &admin, "root").await.unwrap();
         }
@@ -985,8 +991,7 @@ impl Harness {
         } else {
             let now = self.clock.now();
             let (text, row) =
-                custos_identity::new_token("alice", "alice", None, now, Duration::days(1))
-                    .unwrap();
+                custos_identity::new_token("alice", "alice", None, now, Duration::days(1)).unwrap();
             let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
             sql(format!(
                 "INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES ('{}', 'alice', '{}', NULL, '{}', '{}', 'alice')",
@@ -1193,7 +1198,11 @@ impl Harness {
                 let now = self.clock.now();
                 self.world.lock().model.breaker_reset_at = Some(now);
             }
-            Op::Fault { fault } => self.world.lock().faults.push(*fault),
+            Op::Fault { fault, times } => self
+                .world
+                .lock()
+                .faults
+                .extend(std::iter::repeat_n(*fault, *times)),
             Op::Unreadable { bucket, on } => {
                 let mut inner = self.world.lock();
                 if *on {
@@ -1240,6 +1249,9 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
             h.apply(n + 1, op, &mut last).await;
             let (v, calls) = {
                 let inner = h.world.lock();
+                if failures_known(&inner, h.clock.now()) >= BREAKER_FAILURES {
+                    live.add(&live.breaker_open, 1);
+                }
                 let calls: Vec<String> = inner
                     .calls
                     .iter()
@@ -1349,7 +1361,7 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
 /// rollbacks accepted, 18 rollback calls, 20 concurrent calls, 6 takeovers per hundred;
 /// busy: 87, 50, 28, 11, 45, 24), and of the 62 (calm) and 48 (busy) identity attacks
 /// per hundred a run of 150 cases showed. `cases` is the count of cases itself.
-const LIVENESS_CALM: [(&str, usize); 8] = [
+const LIVENESS_CALM: [(&str, usize); 9] = [
     ("approvals accepted", 25),
     ("approved calls", 13),
     ("rollbacks accepted", 13),
@@ -1357,9 +1369,10 @@ const LIVENESS_CALM: [(&str, usize); 8] = [
     ("concurrent calls", 7),
     ("takeovers", 2),
     ("identity attacks", 20),
+    ("breaker open", 10),
     ("cases", 100),
 ];
-const LIVENESS_BUSY: [(&str, usize); 8] = [
+const LIVENESS_BUSY: [(&str, usize); 9] = [
     ("approvals accepted", 29),
     ("approved calls", 16),
     ("rollbacks accepted", 9),
@@ -1367,6 +1380,7 @@ const LIVENESS_BUSY: [(&str, usize); 8] = [
     ("concurrent calls", 15),
     ("takeovers", 8),
     ("identity attacks", 16),
+    ("breaker open", 10),
     ("cases", 100),
 ];
 

@@ -540,7 +540,8 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
         )));
     }
     // Whole: every chain links up, and its last event is the one the signed head names.
-    let (action_head, approval_head) = chain_heads(&bundle.action_id, &bundle.events).map_err(bad)?;
+    let (action_head, approval_head) =
+        chain_heads(&bundle.action_id, &bundle.events).map_err(bad)?;
     let head = crate::audit::open_note(bundle.head.as_bytes(), key)
         .map_err(|e| bad(format!("head: {e}")))?;
     let expected = head_text(
