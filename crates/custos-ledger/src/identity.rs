@@ -456,8 +456,9 @@ impl Ledger {
         key: &str,
         detail: &serde_json::Value,
     ) -> Result<bool> {
+        let peer = crate::refusals::current_peer();
         let admit = match self.refusals.lock() {
-            Ok(mut l) => l.admit(key, std::time::Instant::now()),
+            Ok(mut l) => l.admit(key, peer.as_deref(), std::time::Instant::now()),
             // A poisoned limiter still bounds nothing away: write the refusal.
             Err(_) => crate::refusals::Admit::Write {
                 suppressed_before: 0,
@@ -476,6 +477,9 @@ impl Ledger {
             .await?;
         }
         let mut detail = crate::refusals::bounded(detail);
+        if let (Some(map), Some(p)) = (detail.as_object_mut(), &peer) {
+            map.insert("peer".into(), json!(p));
+        }
         if let Some(map) = detail.as_object_mut() {
             map.insert(
                 "key".into(),

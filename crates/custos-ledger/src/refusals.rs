@@ -14,8 +14,21 @@ use std::time::{Duration, Instant};
 
 /// The longest string of caller input kept whole in an event.
 pub const MAX_FIELD_BYTES: usize = 256;
+tokio::task_local! {
+    /// The network peer of the request being served: the server sets it around each
+    /// request, so every refusal recorded while serving it is limited per peer too.
+    pub static PEER: String;
+}
+
+/// The peer of the request being served, if any.
+pub fn current_peer() -> Option<String> {
+    PEER.try_with(Clone::clone).ok()
+}
+
 /// Refusals written per credential or principal per minute.
 pub const PER_KEY_PER_MINUTE: u32 = 10;
+/// Refusals written per network peer per minute, whatever credentials it presents.
+pub const PER_PEER_PER_MINUTE: u32 = 15;
 /// Refusals written per process per minute, all keys together.
 pub const PER_MINUTE: u32 = 60;
 /// Keys tracked in one minute; refusals of further keys count as suppressed.
@@ -91,7 +104,9 @@ impl Default for Limiter {
 }
 
 impl Limiter {
-    pub fn admit(&mut self, key: &str, now: Instant) -> Admit {
+    /// Admit a refusal of `key` (a credential or principal) from `peer` (the network
+    /// address of the request, when it came over the network).
+    pub fn admit(&mut self, key: &str, peer: Option<&str>, now: Instant) -> Admit {
         let mut suppressed_before = 0;
         if now.duration_since(self.started) >= WINDOW {
             suppressed_before = std::mem::take(&mut self.suppressed);
@@ -99,17 +114,26 @@ impl Limiter {
             self.total = 0;
             self.per_key.clear();
         }
-        let known = self.per_key.contains_key(key);
-        if self.total >= PER_MINUTE || (!known && self.per_key.len() >= MAX_KEYS) {
+        let key = format!("key:{key}");
+        let peer = peer.map(|p| format!("peer:{p}"));
+        let new_keys = usize::from(!self.per_key.contains_key(&key))
+            + peer
+                .as_ref()
+                .map_or(0, |p| usize::from(!self.per_key.contains_key(p)));
+        let count = |k: &str| self.per_key.get(k).copied().unwrap_or(0);
+        let over = self.total >= PER_MINUTE
+            || self.per_key.len() + new_keys > MAX_KEYS
+            || count(&key) >= PER_KEY_PER_MINUTE
+            || peer
+                .as_ref()
+                .is_some_and(|p| count(p) >= PER_PEER_PER_MINUTE);
+        if over {
             self.suppressed += 1;
             return Admit::Suppress;
         }
-        let n = self.per_key.entry(key.to_string()).or_default();
-        if *n >= PER_KEY_PER_MINUTE {
-            self.suppressed += 1;
-            return Admit::Suppress;
+        for k in std::iter::once(key).chain(peer) {
+            *self.per_key.entry(k).or_default() += 1;
         }
-        *n += 1;
         self.total += 1;
         Admit::Write { suppressed_before }
     }
@@ -149,23 +173,23 @@ mod tests {
         let mut l = Limiter::default();
         let t0 = Instant::now();
         let written = (0..50)
-            .filter(|_| matches!(l.admit("auditor", t0), Admit::Write { .. }))
+            .filter(|_| matches!(l.admit("auditor", None, t0), Admit::Write { .. }))
             .count();
         assert_eq!(written, PER_KEY_PER_MINUTE as usize);
         let others = (0..200)
-            .filter(|i| matches!(l.admit(&format!("k{i}"), t0), Admit::Write { .. }))
+            .filter(|i| matches!(l.admit(&format!("k{i}"), None, t0), Admit::Write { .. }))
             .count();
         assert_eq!(others, (PER_MINUTE - PER_KEY_PER_MINUTE) as usize);
         // The next minute: the suppressed ones are reported once.
         let later = t0 + WINDOW;
         assert_eq!(
-            l.admit("auditor", later),
+            l.admit("auditor", None, later),
             Admit::Write {
                 suppressed_before: 40 + 200 - u64::from(PER_MINUTE - PER_KEY_PER_MINUTE)
             }
         );
         assert_eq!(
-            l.admit("auditor", later),
+            l.admit("auditor", None, later),
             Admit::Write {
                 suppressed_before: 0
             }

@@ -152,7 +152,24 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(with_peer))
         .with_state(state)
+}
+
+/// Serve the request with its network peer known to the ledger, so that refusals are
+/// rate-limited per peer as well as per credential ([`custos_ledger::refusals`]).
+async fn with_peer(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    match peer {
+        Some(p) => custos_ledger::refusals::PEER.scope(p, next.run(req)).await,
+        None => next.run(req).await,
+    }
 }
 
 /// Serve until `shutdown` resolves.
@@ -161,9 +178,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]

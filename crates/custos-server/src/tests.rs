@@ -486,3 +486,43 @@ async fn concurrent_scrapes_share_one_snapshot_and_a_token_can_be_required() {
         "{body}"
     );
 }
+
+/// Issue 22 item 6, per peer: refusals of several principals from one network peer are
+/// written at most `PER_PEER_PER_MINUTE` times a minute, each carrying the peer; another
+/// peer's are still written. The oracle is the ledger's rows, read back. Watched failing
+/// with the peer left out of the limiter (all 18 of the first peer's written).
+#[tokio::test]
+async fn refusals_are_rate_limited_per_peer() {
+    let s = state().await;
+    let body = serde_json::json!({"class": "s3", "environment": "prod", "level": 2, "reason": "x"})
+        .to_string();
+    let from = |peer: &str, who: &str| {
+        let mut req = json_req("PUT", "/api/v1/autonomy", who, &body);
+        let addr: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+        req
+    };
+    for _ in 0..9 {
+        for who in ["t-audrey", "t-bob"] {
+            let (status, _, _) = call(&s, from("192.0.2.7", who)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+    }
+    let (status, _, _) = call(&s, from("198.51.100.9", "t-audrey")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let rows = s
+        .engine
+        .ledger()
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("access.refused".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let peer = |p: &str| rows.iter().filter(|r| r.payload["peer"] == p).count();
+    let per_peer = custos_ledger::refusals::PER_PEER_PER_MINUTE as usize;
+    assert_eq!(peer("192.0.2.7"), per_peer, "one peer, two principals");
+    assert_eq!(peer("198.51.100.9"), 1, "another peer");
+    assert_eq!(rows.len(), per_peer + 1);
+}
