@@ -200,7 +200,7 @@ impl Told {
 
     fn apply(&mut self, at: &str, kind: &str, p: &Value) -> Option<()> {
         let bootstrap = p.get("bootstrap").and_then(Value::as_bool) == Some(true);
-        if IDENTITY_KINDS.contains(&kind) && !(bootstrap && !self.sealed) {
+        if IDENTITY_KINDS.contains(&kind) && (!bootstrap || self.sealed) {
             self.sealed = true;
         }
         let by = || text(p, "by").unwrap_or_default();
