@@ -170,6 +170,15 @@ pub async fn principals(
                     "the ledger has principals already; ask a policy admin (`custos principals add`)".into(),
                 ));
             }
+            let confirmers = rows
+                .iter()
+                .filter(|(_, r, _)| r.contains(&Role::Reviewer) || r.contains(&Role::PolicyAdmin))
+                .count();
+            if confirmers < 2 {
+                eprintln!(
+                    "warning: only one principal can confirm changes to who can approve; reviewers and admins added later wait for a second one (`--member name=reviewer`)"
+                );
+            }
             // The first admin's token last: scripts read the last line.
             for ((member, _, row), text) in rows.iter().zip(&texts).rev() {
                 print_token(member, text, row);

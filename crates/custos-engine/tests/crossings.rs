@@ -173,6 +173,26 @@ async fn one_operator_cannot_undo_what_two_reviewers_approved() {
                 token_id: "tok-olivia".into(),
             },
         };
+        if !undone {
+            // The approval's link cut by SQL: the quorum is not forgotten with it.
+            sqlx::query("UPDATE actions SET approval_id = NULL WHERE id = $1")
+                .bind(&action)
+                .execute(e.ledger().pool())
+                .await
+                .unwrap();
+            let err = e
+                .rollback(&action, &operator)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("its row differs from its events"), "{err}");
+            sqlx::query("UPDATE actions SET approval_id = $1 WHERE id = $2")
+                .bind(&pending[0].id)
+                .bind(&action)
+                .execute(e.ledger().pool())
+                .await
+                .unwrap();
+        }
         let result = e.rollback(&action, &operator).await;
         let calls = world.calls.lock().unwrap().len();
         let blocked = *world.blocked.lock().unwrap().get("bucket-q").unwrap();

@@ -602,3 +602,72 @@ async fn rows_edited_by_sql_authenticate_nothing() {
         "{codes:?}"
     );
 }
+
+/// A ledger written before principals and tokens were projections of their events: its
+/// `token.created` events hold no hash. Opened by this version, the rows as they stand are
+/// adopted once (`identity.adopted`), so its tokens keep working and the audit is clean;
+/// without the adoption every token would be refused for ever. Watched failing with the
+/// adoption skipped (the admin's token refused as `state_tampered`).
+#[tokio::test]
+async fn a_ledger_from_before_is_adopted_once_and_its_tokens_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let (text, row) = new_token("root", "root", None, t0(), Duration::days(1)).unwrap();
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    {
+        let l = Ledger::open(path.to_str().unwrap()).await.unwrap();
+        // What the previous version wrote for `principals bootstrap`.
+        l.append(
+            None,
+            "principal.created",
+            None,
+            &serde_json::json!({"principal": "root", "roles": ["policy_admin"], "by": "bootstrap"}),
+        )
+        .await
+        .unwrap();
+        l.append(
+            None,
+            "token.created",
+            None,
+            &serde_json::json!({"token_id": row.id, "principal": "root", "label": null, "expires_at": at(row.expires_at), "by": "bootstrap", "enrollment": false}),
+        )
+        .await
+        .unwrap();
+        for sql in [
+            format!(
+                "INSERT INTO principals (name, roles, created_at, created_by) VALUES ('root', 'policy_admin', '{}', 'bootstrap')",
+                at(t0())
+            ),
+            format!(
+                "INSERT INTO tokens (id, principal, secret_hash, label, created_at, expires_at, issued_by) VALUES ('{}', 'root', '{}', NULL, '{}', '{}', 'root')",
+                row.id,
+                row.secret_hash,
+                at(t0()),
+                at(row.expires_at)
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(l.pool())
+                .await
+                .unwrap();
+        }
+        l.close().await;
+    }
+    // This version opens it, twice: one adoption.
+    let _ = Ledger::open(path.to_str().unwrap()).await.unwrap();
+    let l = ledger(&dir, Arc::new(ManualClock::new(t0()))).await;
+    let adopted = l
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("identity.adopted".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(adopted.len(), 1);
+    let auth = Authenticator::new(l.clone(), None);
+    assert_eq!(
+        roles_of(&auth, &text).await,
+        BTreeSet::from([Role::PolicyAdmin])
+    );
+    assert_eq!(l.state_differences().await.unwrap(), Vec::<String>::new());
+}

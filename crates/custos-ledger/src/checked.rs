@@ -196,9 +196,13 @@ impl Ledger {
                 .ok()
                 .and_then(|c| c.get(&key).cloned()),
         };
-        let (mut told, mut last) = match cached {
-            Some((seq, t)) => (t, seq),
-            None => (self.carried_state().await?, -1),
+        let fresh = cached.is_none();
+        let (mut told, mut last, prune) = match cached {
+            Some((seq, t)) => (t, seq, None),
+            None => {
+                let (t, prune) = self.carried_state().await?;
+                (t, -1, prune)
+            }
         };
         let marks: Vec<String> = (3..=kinds.len() + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
@@ -226,6 +230,11 @@ impl Ledger {
                     .push(format!("event `{}` ({}) is unreadable", e.id, e.kind)),
             }
         }
+        // A prune that committed between the two reads removed events this fold never
+        // saw, and carried them in a state it did not start from: fold again.
+        if fresh && below.is_none() && self.latest_prune_seq().await? != prune {
+            return Box::pin(self.told_below(kinds, below)).await;
+        }
         if below.is_none()
             && let Ok(mut c) = self.told_cache.lock()
         {
@@ -235,26 +244,116 @@ impl Ledger {
     }
 
     /// The state the latest prune carried past the events it removed (none: empty).
-    async fn carried_state(&self) -> Result<Told> {
-        let carried: Option<String> = sqlx::query_scalar(
-            "SELECT payload FROM events WHERE kind = 'ledger.pruned' ORDER BY seq DESC LIMIT 1",
+    async fn carried_state(&self) -> Result<(Told, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT * FROM events WHERE kind = 'ledger.pruned' ORDER BY seq DESC LIMIT 1",
         )
         .fetch_optional(self.pool())
         .await?;
-        Ok(match carried {
-            None => Told::default(),
-            Some(text) => serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|p| p.get("carried").and_then(Told::from_carried))
-                .unwrap_or_else(|| {
-                    let mut t = Told::default();
-                    t.unreadable.push(
-                        "the latest prune carried no readable state past the events it removed"
-                            .into(),
-                    );
-                    t
-                }),
-        })
+        let event = row.as_ref().map(RawEvent::from_row).transpose()?;
+        let seq = event.as_ref().map(|e| e.seq);
+        let carried = match event {
+            Some(e) if e.recomputed_hash().as_deref() != Some(e.hash.as_str()) => {
+                let mut t = Told::default();
+                t.unreadable.push(format!(
+                    "the prune event `{}` does not match its hash",
+                    e.id
+                ));
+                return Ok((t, seq));
+            }
+            other => other.map(|e| e.payload),
+        };
+        Ok((
+            match carried {
+                None => Told::default(),
+                Some(text) => serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|p| p.get("carried").and_then(Told::from_carried))
+                    .unwrap_or_else(|| {
+                        let mut t = Told::default();
+                        t.unreadable.push(
+                            "the latest prune carried no readable state past the events it removed"
+                                .into(),
+                        );
+                        t
+                    }),
+            },
+            seq,
+        ))
+    }
+
+    /// The seq of the latest prune event (a fold started before it must start again).
+    async fn latest_prune_seq(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE kind = 'ledger.pruned'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// A ledger written before principals and tokens were projections of their events
+    /// (its `token.created` events hold no hash): the rows as they stand are recorded
+    /// once, as an `identity.adopted` event, and the fold starts from it (every role
+    /// confirmed, every token its owner's as it is). Without it no token of such a ledger
+    /// could ever be used again. Trusting the rows this once is what the previous version
+    /// did every time; the event says when it happened.
+    pub(crate) async fn adopt_legacy_identity(&self) -> Result<()> {
+        let legacy: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE kind = 'token.created' AND json_extract(payload, '$.secret_hash') IS NULL",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        if legacy == 0 {
+            return Ok(());
+        }
+        let adopted: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'identity.adopted'")
+                .fetch_one(self.pool())
+                .await?;
+        if adopted > 0 {
+            return Ok(());
+        }
+        let mut state = Told::default();
+        for p in self.principals().await? {
+            state.principals.insert(
+                p.name.clone(),
+                crate::told::ToldPrincipal {
+                    confirmed: p.roles.clone(),
+                    roles: p.roles,
+                    created_by: p.created_by,
+                    disabled: p.disabled_at.is_some(),
+                },
+            );
+        }
+        for t in self.tokens(None).await? {
+            let standing = if t.is_enrollment() {
+                crate::told::Standing::Never("an enrollment token only enrolls".into())
+            } else {
+                crate::told::Standing::Confirmed
+            };
+            state.tokens.insert(
+                t.id.clone(),
+                crate::told::ToldToken {
+                    principal: t.principal,
+                    secret_hash: Some(t.secret_hash),
+                    expires_at: ts(&t.expires_at),
+                    revoked: t.revoked_at.is_some(),
+                    issued_by: t.issued_by,
+                    standing,
+                },
+            );
+        }
+        let mut tx = self.begin().await?;
+        self.append_tx(
+            &mut tx,
+            None,
+            "identity.adopted",
+            None,
+            &serde_json::json!({"state": state.carried(), "reason": "ledger written before principals and tokens were projections of their events"}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The identity events' fold.
@@ -264,6 +363,15 @@ impl Ledger {
 
     /// A token and its principal, checked against their events, with the roles it gives.
     pub async fn check_token(&self, id: &str) -> Result<TokenCheck> {
+        // Read twice when they differ: a change committed between reading the rows and
+        // the events (a revocation, a new role) agrees when read again.
+        match self.check_token_once(id).await? {
+            TokenCheck::Tampered { .. } => self.check_token_once(id).await,
+            other => Ok(other),
+        }
+    }
+
+    async fn check_token_once(&self, id: &str) -> Result<TokenCheck> {
         let Some(token) = self.token(id).await? else {
             return Ok(TokenCheck::Unknown);
         };
@@ -306,6 +414,7 @@ impl Ledger {
         let mut out = vec![];
         let mut outcome: Option<Value> = None;
         let mut intent: Option<Value> = None;
+        let mut status: Option<String> = None;
         for r in &rows {
             let e = RawEvent::from_row(r)?;
             let Ok(p) = serde_json::from_str::<Value>(&e.payload) else {
@@ -319,6 +428,7 @@ impl Ledger {
                 ));
                 continue;
             }
+            status = e.kind.strip_prefix("action.").map(str::to_string);
             match e.kind.as_str() {
                 "action.intent" => intent = Some(p),
                 "action.reverted" => {}
@@ -349,13 +459,21 @@ impl Ledger {
             }
             (None, None) => {}
         }
+        if status.as_deref() != Some(row.status.to_string().as_str()) {
+            out.push(format!(
+                "action `{id}` is `{}` in its table, `{}` in its events",
+                row.status,
+                status.as_deref().unwrap_or("nothing")
+            ));
+        }
         if let Some(i) = intent {
             let same = i.get("action").and_then(Value::as_str) == Some(row.plan.action.as_str())
                 && i.get("plan_id").and_then(Value::as_str) == Some(row.plan.id.as_str())
-                && i.get("parameters") == Some(&row.plan.parameters);
+                && i.get("parameters") == Some(&row.plan.parameters)
+                && i.get("approval_id").and_then(Value::as_str) == row.approval_id.as_deref();
             if !same {
                 out.push(format!(
-                    "action `{id}`: its plan (action, id or parameters) differs from its intent event"
+                    "action `{id}`: its plan (action, id, parameters or approval) differs from its intent event"
                 ));
             }
         }

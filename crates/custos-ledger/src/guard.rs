@@ -365,12 +365,17 @@ impl Ledger {
     /// their events: a row edited without its event is [`LedgerError::Tampered`], and a
     /// decision that needs it ends in a refusal.
     pub async fn guard_state(&self) -> Result<GuardState> {
-        let state = self.guard_state_unchecked().await?;
-        let differences = self.guard_check(&state).await?;
-        if !differences.is_empty() {
-            return Err(crate::checked::tampered("guard_state", differences));
+        // The rows and the events are read apart: a change committed between the two reads
+        // (another worker's pause, say) differs once and agrees when read again.
+        let mut differences = vec![];
+        for _ in 0..2 {
+            let state = self.guard_state_unchecked().await?;
+            differences = self.guard_check(&state).await?;
+            if differences.is_empty() {
+                return Ok(state);
+            }
         }
-        Ok(state)
+        Err(crate::checked::tampered("guard_state", differences))
     }
 
     /// The stored rows as they are (what `audit verify` compares).

@@ -31,6 +31,8 @@ pub struct Projections {
     pub observations: Vec<(String, String, String)>,
     /// `(id, record)` of every action with a record (its before, after and calls).
     pub records: Vec<(String, String)>,
+    /// Events were pruned (some rows outlive their first events).
+    pub pruned: bool,
 }
 
 impl Ledger {
@@ -124,6 +126,10 @@ impl Ledger {
             .fetch_all(self.pool())
             .await?,
             records: pairs("SELECT id, record FROM actions WHERE record IS NOT NULL").await?,
+            pruned: sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ledger_prunes")
+                .fetch_one(self.pool())
+                .await?
+                > 0,
         })
     }
 

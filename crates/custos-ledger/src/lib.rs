@@ -358,13 +358,15 @@ impl Ledger {
                 migrated?
             }
         }
-        Ok(Ledger {
+        let ledger = Ledger {
             pool,
             backend,
             clock,
             refusals: std::sync::Mutex::new(refusals::Limiter::default()),
             told_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
-        })
+        };
+        ledger.adopt_legacy_identity().await?;
+        Ok(ledger)
     }
 
     /// Which database this ledger is in.

@@ -22,7 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const GATED: [Role; 2] = [Role::Reviewer, Role::PolicyAdmin];
 
 /// Event kinds the identity projection is folded from.
-pub const IDENTITY_KINDS: [&str; 7] = [
+pub const IDENTITY_KINDS: [&str; 8] = [
+    "identity.adopted",
     "principal.created",
     "principal.roles_changed",
     "principal.disabled",
@@ -199,7 +200,9 @@ impl Told {
     }
 
     fn apply(&mut self, at: &str, kind: &str, p: &Value) -> Option<()> {
-        let bootstrap = p.get("bootstrap").and_then(Value::as_bool) == Some(true);
+        // Ledgers from before this version wrote the bootstrap as `by: "bootstrap"`.
+        let bootstrap = p.get("bootstrap").and_then(Value::as_bool) == Some(true)
+            || (kind == "principal.created" && text(p, "by").as_deref() == Some("bootstrap"));
         if IDENTITY_KINDS.contains(&kind) && (!bootstrap || self.sealed) {
             self.sealed = true;
         }
@@ -274,6 +277,12 @@ impl Told {
                 if confirmer == c.proposed_by || confirmer == c.change.principal() {
                     return None;
                 }
+                let able = self.principals.get(&confirmer).is_some_and(|q| {
+                    !q.disabled && q.confirmed.iter().any(|r| q.roles.contains(r))
+                });
+                if !able {
+                    return None;
+                }
                 match c.change {
                     Change::Grant { principal, roles } => {
                         let pr = self.principals.get_mut(&principal)?;
@@ -335,7 +344,8 @@ impl Told {
                         "enrolled with a token issued by `{issuer}`, who created `{principal}`"
                     ))
                 } else {
-                    let change = text(p, "change")?;
+                    let change =
+                        text(p, "change").unwrap_or_else(|| format!("chg_legacy_{at}_{own}"));
                     self.pending.insert(
                         change.clone(),
                         PendingChange {
@@ -352,6 +362,17 @@ impl Told {
                     Standing::Pending(change)
                 };
                 self.tokens.get_mut(&own)?.standing = standing;
+            }
+            "identity.adopted" => {
+                // The principals and tokens as they stood when this version first opened
+                // a ledger written before it: taken as confirmed, once, on the record.
+                let mut adopted = Told::from_carried(p.get("state")?)?;
+                adopted.unreadable = std::mem::take(&mut self.unreadable);
+                adopted.autonomy = std::mem::take(&mut self.autonomy);
+                adopted.paused = self.paused;
+                adopted.breaker_open = self.breaker_open;
+                adopted.breaker_reset_at = self.breaker_reset_at.take();
+                *self = adopted;
             }
             "autonomy.set" => {
                 let level = p.get("level").and_then(Value::as_i64)?;
@@ -371,7 +392,9 @@ impl Told {
     }
 
     fn propose(&mut self, p: &Value, at: &str, change: Change) -> Option<()> {
-        let id = text(p, "change")?;
+        // Events from before changes had ids get one from their time and subject.
+        let id =
+            text(p, "change").unwrap_or_else(|| format!("chg_legacy_{at}_{}", change.principal()));
         let proposed_by = text(p, "by")?;
         self.pending.insert(
             id.clone(),
@@ -407,7 +430,19 @@ impl Told {
                     ));
                 }
                 Standing::Never(why) => return Err(format!("token `{id}`: {why}")),
-                Standing::Through(parent) => id = parent,
+                Standing::Through(parent) => {
+                    let owner = &t.principal;
+                    if self
+                        .tokens
+                        .get(parent)
+                        .is_none_or(|p| &p.principal != owner)
+                    {
+                        return Err(format!(
+                            "token `{id}` was issued with token `{parent}`, not `{owner}`'s"
+                        ));
+                    }
+                    id = parent;
+                }
             }
         }
         Err(format!("token `{token}` descends from too many tokens"))
