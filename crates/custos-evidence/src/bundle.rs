@@ -542,6 +542,16 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Verified> {
     // Whole: every chain links up, and its last event is the one the signed head names.
     let (action_head, approval_head) =
         chain_heads(&bundle.action_id, &bundle.events).map_err(bad)?;
+    let named = bundle.events.iter().find_map(|e| {
+        (e.kind == "action.intent")
+            .then(|| e.payload.get("approval_id").and_then(Value::as_str))
+            .flatten()
+    });
+    if let (Some(id), None) = (named, &approval_head) {
+        return Err(bad(format!(
+            "the intent executed approval request `{id}`, whose events the bundle does not hold"
+        )));
+    }
     let head = crate::audit::open_note(bundle.head.as_bytes(), key)
         .map_err(|e| bad(format!("head: {e}")))?;
     let expected = head_text(

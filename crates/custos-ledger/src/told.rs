@@ -264,7 +264,9 @@ impl Told {
                 for t in self.tokens.values_mut().filter(|t| t.principal == name) {
                     t.revoked = true;
                 }
-                self.pending.retain(|_, c| c.change.principal() != name);
+                // Its changes and the changes it proposed die with it.
+                self.pending
+                    .retain(|_, c| c.change.principal() != name && c.proposed_by != name);
             }
             "principal.change_confirmed" => {
                 let id = text(p, "change")?;
