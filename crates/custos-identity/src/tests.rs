@@ -516,6 +516,15 @@ async fn a_lone_admin_cannot_make_a_reviewer() {
         .await
         .unwrap();
     assert!(!auth.authenticate(&rita2).await.unwrap().has(Role::Reviewer));
+    // A disabled principal's proposals die with it.
+    l.create_principal("ravi", &reviewer, "root").await.unwrap();
+    assert_eq!(
+        l.pending_changes().await.unwrap().len(),
+        3,
+        "root's own grant, root2's and ravi's, all proposed by root"
+    );
+    l.disable_principal("root", "bob").await.unwrap();
+    assert_eq!(l.pending_changes().await.unwrap(), vec![]);
 }
 
 /// Run `sql` on the ledger file directly, as someone with the database but not custos.
