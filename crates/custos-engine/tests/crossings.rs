@@ -134,6 +134,17 @@ fn reviewer(name: &str) -> custos_core::Principal {
     }
 }
 
+/// An operator (rollbacks), not a reviewer.
+fn operator() -> custos_core::Principal {
+    custos_core::Principal {
+        name: "olivia".into(),
+        roles: [custos_core::Role::Operator].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: "tok-olivia".into(),
+        },
+    }
+}
+
 /// Item 8 of issue 22: a fix two reviewers approved cannot be undone by one operator;
 /// a fix one reviewer approved still can. The oracle is the fake cloud's record of calls
 /// (a rollback would be a restore call).
@@ -166,13 +177,7 @@ async fn one_operator_cannot_undo_what_two_reviewers_approved() {
             .find(|a| a.approval_id.as_deref() == Some(pending[0].id.as_str()))
             .unwrap()
             .id;
-        let operator = custos_core::Principal {
-            name: "olivia".into(),
-            roles: [custos_core::Role::Operator].into_iter().collect(),
-            via: custos_core::AuthMethod::Token {
-                token_id: "tok-olivia".into(),
-            },
-        };
+        let operator = operator();
         if !undone {
             // The approval's link cut by SQL: the quorum is not forgotten with it.
             sqlx::query("UPDATE actions SET approval_id = NULL WHERE id = $1")
@@ -327,13 +332,7 @@ async fn switches_levels_and_records_edited_by_sql_decide_nothing() {
         .find(|a| a.plan.resource.resource_id == "b-1")
         .unwrap()
         .id;
-    let operator = custos_core::Principal {
-        name: "olivia".into(),
-        roles: [custos_core::Role::Operator].into_iter().collect(),
-        via: custos_core::AuthMethod::Token {
-            token_id: "tok-olivia".into(),
-        },
-    };
+    let operator = operator();
     let original: String = sqlx::query_scalar("SELECT record FROM actions WHERE id = $1")
         .bind(&action)
         .fetch_one(e.ledger().pool())

@@ -484,15 +484,11 @@ impl Ledger {
     pub async fn state_differences(&self) -> Result<Vec<String>> {
         let identity = self.told_identity().await?;
         let mut out = identity.unreadable.clone();
-        for p in self.principals().await? {
-            out.extend(principal_difference(&identity, &p));
+        let principals = self.principals().await?;
+        for p in &principals {
+            out.extend(principal_difference(&identity, p));
         }
-        let rows: Vec<String> = self
-            .principals()
-            .await?
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
+        let rows: Vec<String> = principals.into_iter().map(|p| p.name).collect();
         for name in identity.principals.keys() {
             if !rows.contains(name) {
                 out.push(format!("principal `{name}` has events but no row"));
