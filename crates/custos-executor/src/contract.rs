@@ -342,6 +342,10 @@ impl<T: ?Sized + Action> Action for Revert<T> {
     fn resource_types(&self) -> &'static [&'static str] {
         self.inner.resource_types()
     }
+    fn operations(&self) -> crate::Operations {
+        self.inner.operations()
+    }
+
     fn properties(&self) -> ActionProperties {
         let mut p = self.inner.properties();
         p.kinds.push(ActionKind::Rollback);

@@ -210,6 +210,30 @@ impl Action for Ec2Executor {
         }
     }
 
+    fn operations(&self) -> crate::Operations {
+        let (write, rollback): (&'static [&'static str], &'static [&'static str]) = match self.kind
+        {
+            Ec2Action::RevokeOpenIngress => (
+                &["ec2:RevokeSecurityGroupIngress"],
+                &["ec2:AuthorizeSecurityGroupIngress"],
+            ),
+            Ec2Action::EbsDefaultEncryption => (
+                &["ec2:EnableEbsEncryptionByDefault"],
+                &["ec2:DisableEbsEncryptionByDefault"],
+            ),
+            Ec2Action::RequireImdsv2 => (
+                &["ec2:ModifyInstanceMetadataOptions"],
+                &["ec2:ModifyInstanceMetadataOptions"],
+            ),
+            Ec2Action::RequiredTags => (&["ec2:CreateTags"], &["ec2:DeleteTags"]),
+        };
+        crate::Operations {
+            read: &[],
+            write,
+            rollback,
+        }
+    }
+
     fn validate_params(&self, params: &Value) -> Result<(), String> {
         let obj = params.as_object().ok_or("parameters must be a table")?;
         let allowed: &[&str] = match self.kind {

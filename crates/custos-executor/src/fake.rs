@@ -44,6 +44,9 @@ impl Action for FakeExecutor {
     fn properties(&self) -> ActionProperties {
         self.spec.properties()
     }
+    fn operations(&self) -> crate::Operations {
+        self.spec.operations()
+    }
     fn validate_params(&self, params: &Value) -> Result<(), String> {
         self.spec.validate_params(params)
     }

@@ -48,6 +48,37 @@ pub struct ActionProperties {
     pub requires_approval: bool,
 }
 
+/// The IAM actions an action's requests need, as the Service Authorization Reference
+/// names them (`s3:PutBucketPublicAccessBlock`, not the API's `PutPublicAccessBlock`).
+/// Reads of the resource itself are the scanner's (`custos_telemetry::inventory::reads`).
+/// The contract tests record every request sent and fail on one not declared here or
+/// there; the IAM policy custos prints is built from these lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Operations {
+    /// Reads beyond the resource's own (none for most actions).
+    pub read: &'static [&'static str],
+    /// What applying the fix calls.
+    pub write: &'static [&'static str],
+    /// What only a rollback calls (may repeat `write` when the same call restores).
+    pub rollback: &'static [&'static str],
+}
+
+impl Operations {
+    /// Every action named, each once, sorted.
+    pub fn all(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self
+            .read
+            .iter()
+            .chain(self.write)
+            .chain(self.rollback)
+            .copied()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
 /// The pure half of an action: what it reads, what it wants, how it would undo itself.
 /// Planning and verification use this; nothing here can change the cloud.
 pub trait Action: Send + Sync + std::fmt::Debug {
@@ -57,6 +88,8 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn resource_types(&self) -> &'static [&'static str];
     /// Reversibility, risk and kinds, from the code that makes the calls.
     fn properties(&self) -> ActionProperties;
+    /// The IAM actions its requests need.
+    fn operations(&self) -> Operations;
     /// Check parameters from a playbook (and config overrides) before anything runs.
     fn validate_params(&self, params: &Value) -> Result<(), String>;
     /// The facet of the resource this action changes, normalized, from a configuration item.

@@ -208,6 +208,27 @@ impl Action for S3Executor {
         }
     }
 
+    fn operations(&self) -> crate::Operations {
+        let (write, rollback): (&'static [&'static str], &'static [&'static str]) = match self.kind
+        {
+            // DeletePublicAccessBlock needs the same action as Put.
+            S3Action::PublicAccessBlock => (
+                &["s3:PutBucketPublicAccessBlock"],
+                &["s3:PutBucketPublicAccessBlock"],
+            ),
+            S3Action::DefaultEncryption => (
+                &["s3:PutEncryptionConfiguration"],
+                &["s3:PutEncryptionConfiguration"],
+            ),
+            S3Action::Versioning => (&["s3:PutBucketVersioning"], &["s3:PutBucketVersioning"]),
+        };
+        crate::Operations {
+            read: &[],
+            write,
+            rollback,
+        }
+    }
+
     fn restored(&self, before: &Value) -> Value {
         match self.kind {
             S3Action::Versioning if before["status"] == "Off" => {

@@ -10,6 +10,7 @@ use custos_executor::{
     Executor, Intent, IntentDecision, Journal, PlaybookSet, Registry, Revert, execute,
 };
 use custos_telemetry::aws::AwsPool;
+use custos_telemetry::record::Recorder;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{
     Fixture, ec2, make_bucket, make_instance, make_open_security_group, require_localstack, s3,
@@ -207,18 +208,42 @@ async fn contract(case: &Case) {
     let sdk = sdk(&account);
     let resource = setup(case.subject, &sdk, &account).await;
 
-    let pool = Arc::new(AwsPool::with_account(
-        sdk.clone(),
-        account.clone(),
-        BTreeMap::new(),
-    ));
+    // Every request the executor and the reader send, as IAM actions.
+    let recorder = Recorder::default();
+    let pool = Arc::new(
+        AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new())
+            .with_interceptor(recorder.clone()),
+    );
     let registry = Registry::new(custos_executor::all_executors(pool.clone()));
     let playbooks = playbooks(&registry.catalog());
     let reader = Inventory::new(pool, &[], 2);
     let pb = playbooks.for_control(case.control).unwrap();
     let ex: Arc<dyn Executor> = registry.get(&pb.action).unwrap().clone();
 
+    let ops = ex.operations();
+    let reads = custos_telemetry::inventory::reads(&resource.resource_type);
+    // What one step sent that is not a read: every request must be declared, and the
+    // mutating ones are returned for counting.
+    let sent = |step: &str, allowed: &[&str]| -> Vec<String> {
+        let calls = recorder.take();
+        for c in &calls {
+            assert!(
+                reads.contains(&c.as_str())
+                    || ops.read.contains(&c.as_str())
+                    || allowed.contains(&c.as_str()),
+                "{step}: `{}` sent `{c}`, which neither the action nor the scanner declares (declared: {:?}, reads {reads:?})",
+                case.control,
+                ops
+            );
+        }
+        calls
+            .into_iter()
+            .filter(|c| !reads.contains(&c.as_str()) && !ops.read.contains(&c.as_str()))
+            .collect()
+    };
+
     let before_ci = read(&reader, &resource).await;
+    assert_eq!(sent("read", &[]), Vec::<String>::new());
     let finding = custos_core::Finding {
         control_id: case.control.into(),
         title: String::new(),
@@ -264,6 +289,11 @@ async fn contract(case: &Case) {
     assert_eq!(stale.outcome, ActionOutcome::Stale, "{stale:#?}");
     assert!(stale.calls.is_empty());
     assert_eq!(
+        sent("stale", &[]),
+        Vec::<String>::new(),
+        "a stale plan sent a change"
+    );
+    assert_eq!(
         *journal.log.lock().unwrap(),
         vec!["outcome a0 stale".to_string()]
     );
@@ -275,6 +305,11 @@ async fn contract(case: &Case) {
     *journal.fenced.lock().unwrap() = None;
     assert_eq!(fenced.outcome, ActionOutcome::Refused, "{fenced:#?}");
     assert!(fenced.calls.is_empty(), "{fenced:#?}");
+    assert_eq!(
+        sent("fenced", &[]),
+        Vec::<String>::new(),
+        "a fenced intent sent a change"
+    );
     assert_eq!(
         guarded_state(
             ex.as_ref(),
@@ -292,6 +327,13 @@ async fn contract(case: &Case) {
     // First execution: changes the resource, records before and after, intent first.
     let rec = run("a1", plan.clone(), plan.before_digest.clone()).await;
     assert_eq!(rec.outcome, ActionOutcome::Executed, "{rec:#?}");
+    // One intent, one mutating request on the wire, of an action the code declares.
+    let writes = sent("apply", ops.write);
+    assert_eq!(
+        writes.len(),
+        1,
+        "one intent must be one request: {writes:?}"
+    );
     assert_eq!(rec.calls, vec![pb.action.clone()]);
     assert_eq!(rec.before, plan.before);
     assert_ne!(rec.after.as_ref().unwrap()["facet"], rec.before["facet"]);
@@ -328,6 +370,11 @@ async fn contract(case: &Case) {
     // Re-running the same plan changes nothing: a no-op without an intent or a call.
     let again = run("a2", plan.clone(), plan.before_digest.clone()).await;
     assert_eq!(again.outcome, ActionOutcome::NoOp);
+    assert_eq!(
+        sent("no-op", &[]),
+        Vec::<String>::new(),
+        "a no-op sent a change"
+    );
     assert!(again.calls.is_empty());
     assert_eq!(
         journal.log.lock().unwrap().last().unwrap(),
@@ -369,6 +416,10 @@ async fn contract(case: &Case) {
     .await
     .unwrap();
     assert_eq!(rb.outcome, ActionOutcome::Executed, "{rb:#?}");
+    assert!(
+        !sent("rollback", ops.rollback).is_empty(),
+        "a rollback that sent nothing"
+    );
     let restored = ex.facet_for(&read(&reader, &resource).await, &plan.parameters);
     assert_eq!(rb.after.as_ref().unwrap()["facet"], restored);
     if case.exact_rollback {

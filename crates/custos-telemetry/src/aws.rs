@@ -4,6 +4,7 @@
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use std::time::Duration;
 
 /// Load the SDK configuration from the environment (profile, env vars, IMDS, ...).
@@ -86,19 +87,62 @@ pub struct AwsPool {
     base: SdkConfig,
     default_account: String,
     roles: std::collections::BTreeMap<String, String>,
+    /// Interceptors on every client (the contract tests' request recorder).
+    interceptors: Vec<SharedInterceptor>,
     regional: tokio::sync::Mutex<std::collections::HashMap<(String, String), Regional>>,
 }
 
+/// One client per service custos reads or changes, all built from one configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub config: aws_sdk_config::Client,
+}
+
+macro_rules! client {
+    ($krate:ident, $sdk:expr, $interceptors:expr) => {{
+        let mut b = $krate::config::Builder::from($sdk);
+        for i in $interceptors {
+            b.push_interceptor(i.clone());
+        }
+        $krate::Client::from_conf(b.build())
+    }};
+}
+
+impl Clients {
+    fn build(sdk: &SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
+        for i in interceptors {
+            s3.push_interceptor(i.clone());
+        }
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            ec2: client!(aws_sdk_ec2, sdk, interceptors),
+            sqs: client!(aws_sdk_sqs, sdk, interceptors),
+            sns: client!(aws_sdk_sns, sdk, interceptors),
+            kms: client!(aws_sdk_kms, sdk, interceptors),
+            cloudtrail: client!(aws_sdk_cloudtrail, sdk, interceptors),
+            logs: client!(aws_sdk_cloudwatchlogs, sdk, interceptors),
+            config: client!(aws_sdk_config, sdk, interceptors),
+        }
+    }
+}
+
 /// One (account, region): its configuration and the clients built from it once. Reads
-/// go through `s3`/`ec2` (retried with backoff and jitter); mutating requests through
-/// `s3_once`/`ec2_once` (never retried).
+/// go through `read` (retried with backoff and jitter); mutating requests through
+/// `once` (never retried).
 #[derive(Debug, Clone)]
 struct Regional {
     sdk: SdkConfig,
-    s3: aws_sdk_s3::Client,
-    ec2: aws_sdk_ec2::Client,
-    s3_once: aws_sdk_s3::Client,
-    ec2_once: aws_sdk_ec2::Client,
+    read: Clients,
+    once: Clients,
 }
 
 impl AwsPool {
@@ -138,8 +182,15 @@ impl AwsPool {
             base,
             default_account,
             roles,
+            interceptors: Vec::new(),
             regional: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Put `interceptor` on every client this pool builds (before any is built).
+    pub fn with_interceptor(mut self, interceptor: impl Intercept + 'static) -> Self {
+        self.interceptors.push(SharedInterceptor::new(interceptor));
+        self
     }
 
     pub fn default_account(&self) -> &str {
@@ -158,22 +209,32 @@ impl AwsPool {
         self.regional(account, region).await.sdk
     }
 
+    /// Clients for reads (retried with backoff and jitter).
+    pub async fn read(&self, account: &str, region: &str) -> Clients {
+        self.regional(account, region).await.read
+    }
+
+    /// Clients for mutating requests: each is sent once, never retried by the SDK.
+    pub async fn once(&self, account: &str, region: &str) -> Clients {
+        self.regional(account, region).await.once
+    }
+
     pub async fn s3(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
-        self.regional(account, region).await.s3
+        self.regional(account, region).await.read.s3
     }
 
     pub async fn ec2(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
-        self.regional(account, region).await.ec2
+        self.regional(account, region).await.read.ec2
     }
 
     /// An S3 client for mutating requests: each is sent once, never retried by the SDK.
     pub async fn s3_once(&self, account: &str, region: &str) -> aws_sdk_s3::Client {
-        self.regional(account, region).await.s3_once
+        self.regional(account, region).await.once.s3
     }
 
     /// An EC2 client for mutating requests: each is sent once, never retried by the SDK.
     pub async fn ec2_once(&self, account: &str, region: &str) -> aws_sdk_ec2::Client {
-        self.regional(account, region).await.ec2_once
+        self.regional(account, region).await.once.ec2
     }
 
     async fn regional(&self, account: &str, region: &str) -> Regional {
@@ -203,12 +264,9 @@ impl AwsPool {
             }
             None => regional,
         };
-        let once = sent_once(&sdk);
         let built = Regional {
-            s3: s3_client(&sdk, None),
-            ec2: aws_sdk_ec2::Client::new(&sdk),
-            s3_once: s3_client(&once, None),
-            ec2_once: aws_sdk_ec2::Client::new(&once),
+            read: Clients::build(&sdk, &self.interceptors),
+            once: Clients::build(&sent_once(&sdk), &self.interceptors),
             sdk,
         };
         map.insert(key, built.clone());

@@ -13,6 +13,10 @@ use std::sync::Arc;
 pub const SECURITY_GROUP: &str = "AWS::EC2::SecurityGroup";
 pub const INSTANCE: &str = "AWS::EC2::Instance";
 pub const ACCOUNT: &str = "AWS::::Account";
+/// The IAM actions the scanner's requests need, per resource type.
+pub const SECURITY_GROUP_READS: &[&str] = &["ec2:DescribeSecurityGroups"];
+pub const INSTANCE_READS: &[&str] = &["ec2:DescribeInstances"];
+pub const ACCOUNT_READS: &[&str] = &["ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"];
 
 #[derive(Debug)]
 pub struct Ec2Scanner {

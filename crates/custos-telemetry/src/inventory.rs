@@ -2,6 +2,7 @@
 
 use crate::aws::{AwsPool, Target};
 use crate::ec2::{ACCOUNT, Ec2Scanner, INSTANCE, SECURITY_GROUP};
+use crate::services::{Kind, Services};
 use crate::{Batch, Rejected, ResourceReader, S3Scanner, Source, TelemetryError};
 use async_trait::async_trait;
 use custos_core::{ConfigurationItem, ResourceRef};
@@ -12,6 +13,18 @@ use std::sync::Arc;
 pub struct Inventory {
     s3: BTreeMap<String, Arc<S3Scanner>>,
     ec2: BTreeMap<(String, String), Arc<Ec2Scanner>>,
+    services: BTreeMap<(String, String), Arc<Services>>,
+}
+
+/// The IAM actions reading `resource_type` needs (listing it in a scan, reading one).
+pub fn reads(resource_type: &str) -> &'static [&'static str] {
+    match resource_type {
+        crate::s3::BUCKET => crate::s3::READS,
+        SECURITY_GROUP => crate::ec2::SECURITY_GROUP_READS,
+        INSTANCE => crate::ec2::INSTANCE_READS,
+        ACCOUNT => crate::ec2::ACCOUNT_READS,
+        other => Kind::of(other).map_or(&[], Kind::reads),
+    }
 }
 
 impl Inventory {
@@ -29,6 +42,7 @@ impl Inventory {
         };
         let mut s3 = BTreeMap::new();
         let mut ec2 = BTreeMap::new();
+        let mut services = BTreeMap::new();
         for t in targets {
             let account = t
                 .account
@@ -47,13 +61,18 @@ impl Inventory {
                 ))
             });
             for region in regions {
+                services
+                    .entry((account.clone(), region.clone()))
+                    .or_insert_with(|| {
+                        Arc::new(Services::new(pool.clone(), account.clone(), region.clone()))
+                    });
                 ec2.entry((account.clone(), region.clone()))
                     .or_insert_with(|| {
                         Arc::new(Ec2Scanner::new(pool.clone(), account.clone(), region))
                     });
             }
         }
-        Inventory { s3, ec2 }
+        Inventory { s3, ec2, services }
     }
 }
 
@@ -75,6 +94,7 @@ impl Source for Inventory {
             .values()
             .map(|s| s.as_ref() as &dyn Source)
             .chain(self.ec2.values().map(|s| s.as_ref() as &dyn Source))
+            .chain(self.services.values().map(|s| s.as_ref() as &dyn Source))
             .collect();
         for source in sources {
             // One unreachable account or region must not hide the others.
@@ -104,6 +124,9 @@ impl ResourceReader for Inventory {
             SECURITY_GROUP | INSTANCE | ACCOUNT => self
                 .ec2
                 .contains_key(&(r.account.clone(), r.region.clone())),
+            other if Kind::of(other).is_some() => self
+                .services
+                .contains_key(&(r.account.clone(), r.region.clone())),
             _ => false,
         }
     }
@@ -119,6 +142,13 @@ impl ResourceReader for Inventory {
             crate::s3::BUCKET => self.s3.get(&r.account).ok_or_else(missing)?.read(r).await,
             SECURITY_GROUP | INSTANCE | ACCOUNT => {
                 self.ec2
+                    .get(&(r.account.clone(), r.region.clone()))
+                    .ok_or_else(missing)?
+                    .read(r)
+                    .await
+            }
+            other if Kind::of(other).is_some() => {
+                self.services
                     .get(&(r.account.clone(), r.region.clone()))
                     .ok_or_else(missing)?
                     .read(r)

@@ -9,8 +9,10 @@ pub mod config_api;
 pub mod ec2;
 pub mod inventory;
 pub mod memory;
+pub mod record;
 pub mod replay;
 pub mod s3;
+pub mod services;
 pub mod sqs;
 
 pub use inventory::Inventory;

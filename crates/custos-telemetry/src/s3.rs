@@ -133,12 +133,26 @@ impl S3Scanner {
         let mut supp = Map::new();
         // The four reads go out together: a bucket costs one round trip after its
         // location, not four.
-        let (access_block, encryption, versioning, tagging) = tokio::join!(
+        let (access_block, encryption, versioning, tagging, logging) = tokio::join!(
             client.get_public_access_block().bucket(bucket).send(),
             client.get_bucket_encryption().bucket(bucket).send(),
             client.get_bucket_versioning().bucket(bucket).send(),
             client.get_bucket_tagging().bucket(bucket).send(),
+            client.get_bucket_logging().bucket(bucket).send(),
         );
+
+        match logging {
+            Ok(r) => {
+                if let Some(l) = r.logging_enabled() {
+                    supp.insert(
+                        "BucketLoggingConfiguration".into(),
+                        json!({"destinationBucketName": l.target_bucket(), "logFilePrefix": l.target_prefix()}),
+                    );
+                }
+            }
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetBucketLogging", error_message(&e))),
+        }
 
         match access_block {
             Ok(r) => {
@@ -242,6 +256,17 @@ impl S3Scanner {
             .map_err(|e| aws("describe", format!("scanner built an invalid item: {e}")))
     }
 }
+
+/// The IAM actions the scanner's requests need.
+pub const READS: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetBucketLocation",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketTagging",
+    "s3:GetBucketLogging",
+];
 
 /// A bucket as ListBuckets names it.
 struct Listed {
