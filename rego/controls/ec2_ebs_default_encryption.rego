@@ -7,6 +7,7 @@ metadata := {
 	"severity": "medium",
 	"resource_types": ["AWS::::Account"],
 	"frameworks": {
+		"aws-fsbp": ["EC2.7"],
 		"fedramp-moderate": ["SC-28", "SC-28(1)"],
 		"cmmc-2.0-l2": ["SC.L2-3.13.16"],
 		"cis-aws-foundations-v3.0": ["2.2.1"],
@@ -14,6 +15,7 @@ metadata := {
 		"nist-800-171-r2": ["3.13.16"],
 	},
 	"remediation": "ec2-enable-ebs-encryption-by-default",
+	"class": "auto",
 }
 
 violations contains "EBS encryption by default is off" if {

@@ -7,6 +7,7 @@ metadata := {
 	"severity": "high",
 	"resource_types": ["AWS::EC2::Instance"],
 	"frameworks": {
+		"aws-fsbp": ["EC2.8"],
 		"fedramp-moderate": ["AC-3", "AC-6", "CM-6", "SC-7"],
 		"cmmc-2.0-l2": ["AC.L2-3.1.1", "CM.L2-3.4.2"],
 		"cis-aws-foundations-v3.0": ["5.6"],
@@ -14,6 +15,7 @@ metadata := {
 		"nist-800-171-r2": ["3.1.1", "3.4.2"],
 	},
 	"remediation": "ec2-require-imdsv2",
+	"class": "auto",
 }
 
 opts := object.get(input, ["configuration", "metadataOptions"], {})

@@ -8,6 +8,7 @@ metadata := {
 	"severity": "low",
 	"resource_types": ["AWS::EC2::Instance", "AWS::EC2::SecurityGroup"],
 	"frameworks": {
+		"aws-fsbp": [],
 		"cis-aws-foundations-v3.0": [],
 		"fedramp-moderate": ["CM-8", "CM-8(4)"],
 		"cmmc-2.0-l2": ["CM.L2-3.4.1"],
@@ -15,6 +16,7 @@ metadata := {
 		"nist-800-171-r2": ["3.4.1"],
 	},
 	"remediation": "ec2-add-required-tags",
+	"class": "auto",
 }
 
 required := object.get(data, ["custos", "config", "settings", "required_tags"], [])

@@ -8,6 +8,7 @@ metadata := {
 	"severity": "high",
 	"resource_types": ["AWS::EC2::SecurityGroup"],
 	"frameworks": {
+		"aws-fsbp": ["EC2.18", "EC2.19"],
 		"fedramp-moderate": ["AC-4", "CM-7", "SC-7", "SC-7(5)"],
 		"cmmc-2.0-l2": ["AC.L2-3.1.3", "SC.L2-3.13.1", "SC.L2-3.13.6"],
 		"cis-aws-foundations-v3.0": ["5.2", "5.3"],
@@ -15,6 +16,7 @@ metadata := {
 		"nist-800-171-r2": ["3.1.3", "3.13.1", "3.13.6"],
 	},
 	"remediation": "ec2-revoke-open-ingress",
+	"class": "auto",
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

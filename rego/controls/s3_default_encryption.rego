@@ -9,6 +9,7 @@ metadata := {
 	# CIS AWS Foundations dropped this control in v2.0 because AWS now encrypts new
 	# buckets by default; buckets whose default encryption was removed still fail it.
 	"frameworks": {
+		"aws-fsbp": [],
 		"cis-aws-foundations-v3.0": [],
 		"fedramp-moderate": ["SC-13", "SC-28", "SC-28(1)"],
 		"cmmc-2.0-l2": ["SC.L2-3.13.11", "SC.L2-3.13.16"],
@@ -16,6 +17,7 @@ metadata := {
 		"nist-800-171-r2": ["3.13.11", "3.13.16"],
 	},
 	"remediation": "s3-default-encryption",
+	"class": "auto",
 }
 
 accepted_algorithms := {"AES256", "aws:kms", "aws:kms:dsse"}

@@ -7,6 +7,7 @@ metadata := {
 	"severity": "high",
 	"resource_types": ["AWS::S3::Bucket"],
 	"frameworks": {
+		"aws-fsbp": ["S3.8"],
 		"fedramp-moderate": ["AC-3", "AC-4", "AC-6", "AC-21", "SC-7"],
 		"cmmc-2.0-l2": ["AC.L2-3.1.1", "AC.L2-3.1.3", "AC.L2-3.1.22", "SC.L2-3.13.1"],
 		"cis-aws-foundations-v3.0": ["2.1.4"],
@@ -14,6 +15,7 @@ metadata := {
 		"nist-800-171-r2": ["3.1.1", "3.1.3", "3.1.22", "3.13.1"],
 	},
 	"remediation": "s3-block-public-access",
+	"class": "auto",
 }
 
 flags := ["blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets"]

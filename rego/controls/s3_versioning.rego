@@ -7,6 +7,7 @@ metadata := {
 	"severity": "medium",
 	"resource_types": ["AWS::S3::Bucket"],
 	"frameworks": {
+		"aws-fsbp": ["S3.14"],
 		"fedramp-moderate": ["CP-9", "CP-10", "SI-12"],
 		"cmmc-2.0-l2": ["MP.L2-3.8.9"],
 		"cis-aws-foundations-v3.0": ["2.1.2"],
@@ -14,6 +15,7 @@ metadata := {
 		"nist-800-171-r2": ["3.8.9"],
 	},
 	"remediation": "s3-enable-versioning",
+	"class": "human",
 }
 
 status := object.get(input.supplementaryConfiguration, ["BucketVersioningConfiguration", "status"], "Off")

@@ -71,12 +71,31 @@ pub fn load_playbooks(
         })?;
     let mut errors = Vec::new();
     for pb in set.iter() {
-        if bundle.control(&pb.control).is_none() {
-            errors.push(format!(
+        match bundle.control(&pb.control) {
+            None => errors.push(format!(
                 "  - `{}`: field `control`: no control `{}` in the policy bundle",
                 pb.file.display(),
                 pb.control
-            ));
+            )),
+            Some(c) if c.class == custos_policy::RemediationClass::Alert => errors.push(format!(
+                "  - `{}`: field `control`: control `{}` is alert-only (class `alert`); no playbook may fix it",
+                pb.file.display(),
+                pb.control
+            )),
+            Some(c) if c.class == custos_policy::RemediationClass::Human => {
+                let approval = pb.requires_approval == Some(true)
+                    || catalog
+                        .get(&pb.action)
+                        .is_some_and(|a| a.properties().requires_approval);
+                if !approval {
+                    errors.push(format!(
+                        "  - `{}`: control `{}` is class `human`, so its playbook must require approval (`requires_approval = true`)",
+                        pb.file.display(),
+                        pb.control
+                    ));
+                }
+            }
+            Some(_) => {}
         }
     }
     for c in bundle.controls() {

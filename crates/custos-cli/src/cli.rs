@@ -357,6 +357,12 @@ pub enum PolicyCommand {
     Test,
     /// Validate the policy bundle and the playbooks, print the digest.
     Check,
+    /// Every control: class (auto, human, alert), resource types, FSBP and CIS ids, fix.
+    List {
+        /// `markdown` prints README's control table.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::policy_cmd::ListFormat,
+    },
     /// For configuration items from a file: which controls pass or fail, which gate rules
     /// fire and why, and the verdict custos would reach. Changes nothing.
     Explain {
@@ -798,6 +804,25 @@ async fn run_command(
             let bundle = build::load_policy(&config)?;
             match command {
                 PolicyCommand::Explain { .. } => Ok(EXIT_OK),
+                PolicyCommand::List { format } => {
+                    use crate::policy_cmd::{self, ListFormat};
+                    let playbooks = build::load_playbooks(
+                        &config,
+                        &bundle,
+                        &custos_executor::offline_catalog(),
+                    )?;
+                    let rows = policy_cmd::rows(&bundle, &playbooks);
+                    match (format, out) {
+                        (ListFormat::Json, _) | (ListFormat::Table, Output::Json) => {
+                            print_json(&rows)?
+                        }
+                        (ListFormat::Markdown, _) => render::emit(&policy_cmd::markdown(&rows)),
+                        (ListFormat::Table, Output::Table) => {
+                            render::emit(&policy_cmd::table(&rows))
+                        }
+                    }
+                    Ok(EXIT_OK)
+                }
                 PolicyCommand::Check => {
                     let playbooks = build::load_playbooks(
                         &config,

@@ -15,6 +15,7 @@ mod build;
 mod cli;
 mod evidence_cmd;
 mod identity_cmd;
+mod policy_cmd;
 mod remote;
 mod remote_cmd;
 mod render;

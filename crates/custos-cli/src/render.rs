@@ -41,7 +41,7 @@ pub fn emit(text: &str) {
     let _ = out.write_all(terminal(text).as_bytes());
 }
 
-fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)

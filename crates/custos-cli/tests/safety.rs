@@ -546,7 +546,7 @@ async fn a_playbook_cannot_make_an_irreversible_action_automatic() {
     std::fs::create_dir_all(&books).unwrap();
     std::fs::write(
         rego.join("acme.rego"),
-        "package custos.controls.acme_versioning\n\nmetadata := {\"id\": \"acme-versioning\", \"title\": \"Versioning on, the ACME way\", \"severity\": \"medium\", \"resource_types\": [\"AWS::S3::Bucket\"], \"frameworks\": {}, \"remediation\": \"acme-enable-versioning\"}\n\nviolations contains \"versioning is off\" if object.get(input, [\"supplementaryConfiguration\", \"BucketVersioningConfiguration\", \"status\"], \"Off\") != \"Enabled\"\n",
+        "package custos.controls.acme_versioning\n\nmetadata := {\"id\": \"acme-versioning\", \"title\": \"Versioning on, the ACME way\", \"severity\": \"medium\", \"resource_types\": [\"AWS::S3::Bucket\"], \"frameworks\": {}, \"remediation\": \"acme-enable-versioning\", \"class\": \"human\"}\n\nviolations contains \"versioning is off\" if object.get(input, [\"supplementaryConfiguration\", \"BucketVersioningConfiguration\", \"status\"], \"Off\") != \"Enabled\"\n",
     )
     .unwrap();
     let playbook = |extra: &str| {

@@ -236,6 +236,26 @@ decisions contains d if {
 
 # ---- the never-automate floor ----
 
+# Alert-only controls (class `alert` in their metadata) have no playbook; this compiled
+# list makes sure no operator playbook, overlay, autonomy level or approval can make
+# one execute. The catalogue test checks it names exactly the shipped alert controls.
+alert_only_controls := {
+	"ec2-ebs-volume-encrypted",
+	"ec2-ebs-snapshot-encrypted",
+	"kms-key-not-pending-deletion",
+	"cloudtrail-cloudwatch-logs",
+	"config-recorder-all-resources",
+}
+
+decisions contains d if {
+	plan.control_id in alert_only_controls
+	d := {
+		"rule": "floor.alert_only",
+		"verdict": "deny",
+		"message": sprintf("control `%s` is alert-only: a person acts on its findings, custos never does", [plan.control_id]),
+	}
+}
+
 decisions contains d if {
 	plan.resource.class in never_automate_classes
 	d := {

@@ -39,6 +39,28 @@ impl Default for PolicyOptions {
     }
 }
 
+/// How a control's findings are remediated (metadata field `class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemediationClass {
+    /// A playbook may execute within the autonomy level.
+    Auto,
+    /// A playbook exists and every execution needs a human's approval.
+    Human,
+    /// No playbook: the finding is reported with its guidance and never executes.
+    Alert,
+}
+
+impl RemediationClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationClass::Auto => "auto",
+            RemediationClass::Human => "human",
+            RemediationClass::Alert => "alert",
+        }
+    }
+}
+
 /// Metadata of one control, from its `metadata` rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlMeta {
@@ -50,6 +72,11 @@ pub struct ControlMeta {
     pub frameworks: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub remediation: Option<String>,
+    /// `auto`, `human` or `alert`; required, so that "no playbook" is said, not implied.
+    pub class: RemediationClass,
+    /// For `alert` controls: what a person does about a finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<String>,
     /// Rego package, e.g. `data.custos.controls.s3_versioning`.
     #[serde(skip_deserializing)]
     pub package: String,
@@ -465,6 +492,27 @@ fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMet
         return Err(invalid(format!(
             "`{pkg}.metadata` needs a non-empty `id` and `resource_types`"
         )));
+    }
+    match (meta.class, &meta.remediation) {
+        (RemediationClass::Alert, Some(r)) => {
+            return Err(invalid(format!(
+                "`{pkg}.metadata`: class `alert` cannot name remediation `{r}`: alert-only controls never execute"
+            )));
+        }
+        (RemediationClass::Alert, None)
+            if meta.guidance.as_deref().is_none_or(|g| g.trim().is_empty()) =>
+        {
+            return Err(invalid(format!(
+                "`{pkg}.metadata`: class `alert` needs `guidance`, what a person does about a finding"
+            )));
+        }
+        (RemediationClass::Auto | RemediationClass::Human, None) => {
+            return Err(invalid(format!(
+                "`{pkg}.metadata`: class `{}` needs a `remediation` playbook id (or class `alert`)",
+                meta.class.as_str()
+            )));
+        }
+        _ => {}
     }
     meta.package = pkg.to_string();
     meta.file = path.to_string();

@@ -9,7 +9,7 @@ mod bundle;
 mod eval;
 mod testing;
 
-pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions, PolicySnapshot};
+pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions, PolicySnapshot, RemediationClass};
 pub use eval::{
     Evaluator, GateInput, GateOutcome, Limits, RunContext, TimeFacts, WindowCounts, WindowFacts,
     gate_view, input_value,

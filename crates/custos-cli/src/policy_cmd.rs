@@ -1,0 +1,136 @@
+//! `custos policy list`: every control in the bundle with its class, resource types,
+//! framework ids and fix, as a table, JSON, or the Markdown table README carries
+//! (generated, and a test fails when README differs).
+
+use custos_executor::PlaybookSet;
+use custos_policy::{PolicyBundle, RemediationClass};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// One control as `policy list` shows it.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub class: RemediationClass,
+    pub resource_types: Vec<String>,
+    pub fsbp: Vec<String>,
+    pub cis: Vec<String>,
+    pub nist_800_53: Vec<String>,
+    /// The playbook's title, or for alert-only controls the guidance.
+    pub fix: String,
+    pub playbook: Option<String>,
+}
+
+pub fn rows(bundle: &PolicyBundle, playbooks: &PlaybookSet) -> Vec<Row> {
+    let ids =
+        |c: &custos_policy::ControlMeta, f: &str| c.frameworks.get(f).cloned().unwrap_or_default();
+    let mut rows: Vec<Row> = bundle
+        .controls()
+        .iter()
+        .map(|c| {
+            let pb = c.remediation.as_deref().and_then(|r| playbooks.get(r));
+            Row {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                severity: format!("{:?}", c.severity).to_lowercase(),
+                class: c.class,
+                resource_types: c.resource_types.clone(),
+                fsbp: ids(c, "aws-fsbp"),
+                cis: ids(c, "cis-aws-foundations-v3.0"),
+                nist_800_53: ids(c, "nist-800-53-r5"),
+                fix: match (pb, &c.guidance) {
+                    (Some(p), _) => p.title.clone(),
+                    (None, Some(g)) => g.clone(),
+                    (None, None) => String::new(),
+                },
+                playbook: pb.map(|p| p.id.clone()),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// README's control table.
+pub fn markdown(rows: &[Row]) -> String {
+    let types: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.resource_types.iter().map(String::as_str))
+        .collect();
+    let mut out = format!(
+        "{} controls over {} resource types. Class `auto` fixes within the autonomy level, `human` always waits for approval, `alert` never executes (the compiled floor holds the list) and says what a person does.\n\n| control | resource types | class | FSBP | CIS v3.0 | NIST 800-53 r5 | fix |\n|---|---|---|---|---|---|---|\n",
+        rows.len(),
+        types.len()
+    );
+    for r in rows {
+        let fix = match r.class {
+            RemediationClass::Alert => {
+                "none: alert only (guidance in `custos policy list --format json`)".to_string()
+            }
+            _ => cell(&r.fix),
+        };
+        out.push_str(&format!(
+            "| `{}` {} | {} | {} | {} | {} | {} | {} |\n",
+            r.id,
+            cell(&r.title),
+            r.resource_types
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.class.as_str(),
+            list(&r.fsbp),
+            list(&r.cis),
+            list(&r.nist_800_53),
+            fix
+        ));
+    }
+    out
+}
+
+pub fn table(rows: &[Row]) -> String {
+    let mut t = crate::render::table(&[
+        "control",
+        "class",
+        "severity",
+        "resource types",
+        "FSBP",
+        "CIS v3.0",
+        "fix",
+    ]);
+    for r in rows {
+        t.add_row([
+            r.id.clone(),
+            r.class.as_str().to_string(),
+            r.severity.clone(),
+            r.resource_types.join(", "),
+            list(&r.fsbp),
+            list(&r.cis),
+            match r.class {
+                RemediationClass::Alert => "alert only".to_string(),
+                _ => r.fix.clone(),
+            },
+        ]);
+    }
+    format!("{t}\n")
+}

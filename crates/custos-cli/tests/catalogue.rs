@@ -1,0 +1,164 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test: a panic is the failure report
+//! The control kit's catalogue test: every shipped control is whole. Rego tests both
+//! ways (a `*_passes` case and a `*_fails` case in its `_test.rego`, all passing); a
+//! playbook and a registered action for `auto` and `human`, approval required for
+//! `human`; no playbook and a place in the compiled floor's alert-only list for
+//! `alert`; an action that declares the IAM actions it writes (and rolls back with).
+//! That each action's requests match its declaration is the contract test's part
+//! (`custos-executor/tests/contract.rs`, recorded through an interceptor).
+//!
+//! And README's control table is what `custos policy list --format markdown` prints.
+
+use custos_core::testing::sample_plan;
+use custos_executor::{PlaybookSet, offline_catalog};
+use custos_policy::{GateInput, PolicyBundle, PolicyOptions, RemediationClass};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn problems() -> Vec<String> {
+    let bundle = PolicyBundle::load(&root().join("rego"), PolicyOptions::default()).unwrap();
+    let catalog = offline_catalog();
+    let playbooks =
+        PlaybookSet::load(&root().join("playbooks"), &catalog, &BTreeMap::new()).unwrap();
+    let report = bundle.run_tests();
+    let mut problems = Vec::new();
+    for c in bundle.controls() {
+        let id = &c.id;
+        // Rego tests, both ways, passing.
+        let test_file = c.file.replace(".rego", "_test.rego");
+        let cases: Vec<_> = report
+            .cases
+            .iter()
+            .filter(|t| t.file == test_file)
+            .collect();
+        if !cases.iter().any(|t| t.name.contains("pass")) {
+            problems.push(format!(
+                "`{id}`: no Rego test of a compliant resource (`test_*_passes`) in `{test_file}`"
+            ));
+        }
+        if !cases.iter().any(|t| t.name.contains("fail")) {
+            problems.push(format!(
+                "`{id}`: no Rego test of a violating resource (`test_*_fails`) in `{test_file}`"
+            ));
+        }
+        for t in cases.iter().filter(|t| !t.passed) {
+            problems.push(format!(
+                "`{id}`: Rego test `{}` fails: {:?}",
+                t.name, t.error
+            ));
+        }
+        // The floor: alert-only exactly for class `alert`.
+        let mut plan = sample_plan(&[]);
+        plan.control_id = id.clone();
+        let gate = bundle.evaluator().gate(&plan, &GateInput::default());
+        let held = gate.reasons.iter().any(|r| r.rule == "floor.alert_only");
+        let playbook = playbooks.iter().find(|p| &p.control == id);
+        match c.class {
+            RemediationClass::Alert => {
+                if !held {
+                    problems.push(format!("`{id}`: class `alert`, but the compiled floor's `alert_only_controls` does not name it"));
+                }
+                if let Some(p) = playbook {
+                    problems.push(format!(
+                        "`{id}`: class `alert`, but playbook `{}` fixes it",
+                        p.id
+                    ));
+                }
+            }
+            RemediationClass::Auto | RemediationClass::Human => {
+                if held {
+                    problems.push(format!(
+                        "`{id}`: class `{}`, but the floor holds it alert-only",
+                        c.class.as_str()
+                    ));
+                }
+                let Some(p) = c.remediation.as_deref().and_then(|r| playbooks.get(r)) else {
+                    problems.push(format!(
+                        "`{id}`: class `{}` without a playbook (`remediation`)",
+                        c.class.as_str()
+                    ));
+                    continue;
+                };
+                let Some(action) = catalog.get(&p.action) else {
+                    problems.push(format!(
+                        "`{id}`: playbook `{}` names action `{}`, which no executor registers",
+                        p.id, p.action
+                    ));
+                    continue;
+                };
+                let ops = action.operations();
+                if ops.write.is_empty() {
+                    problems.push(format!(
+                        "`{id}`: action `{}` declares no IAM action it writes with",
+                        p.action
+                    ));
+                }
+                if ops.rollback.is_empty() {
+                    problems.push(format!(
+                        "`{id}`: action `{}` declares no IAM action its rollback calls",
+                        p.action
+                    ));
+                }
+                for a in ops.all() {
+                    let ok = a.split_once(':').is_some_and(|(svc, op)| {
+                        !svc.is_empty()
+                            && op.chars().next().is_some_and(|ch| ch.is_ascii_uppercase())
+                    });
+                    if !ok {
+                        problems.push(format!(
+                            "`{id}`: `{a}` is not an IAM action name (`service:Action`)"
+                        ));
+                    }
+                }
+                let approval =
+                    p.requires_approval == Some(true) || action.properties().requires_approval;
+                if c.class == RemediationClass::Human && !approval {
+                    problems.push(format!(
+                        "`{id}`: class `human`, but playbook `{}` can execute without approval",
+                        p.id
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_shipped_control_is_whole() {
+    let problems = problems();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn readme_control_table_is_what_the_bundle_says() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["policy", "list", "--format", "markdown"])
+        .current_dir(root())
+        .env_remove("CUSTOS_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        generated.contains("| `s3-public-access-block` "),
+        "{generated}"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let begin =
+        readme.find("<!-- controls:begin -->\n").unwrap() + "<!-- controls:begin -->\n".len();
+    let end = readme.find("<!-- controls:end -->").unwrap();
+    assert_eq!(
+        &readme[begin..end],
+        generated,
+        "README's control table differs from the bundle: run `custos policy list --format markdown` and paste it between the markers"
+    );
+}

@@ -1,0 +1,25 @@
+# AWS Config recorder records every supported resource type. Alert-only: a person acts on the finding; custos never executes anything for it.
+package custos.controls.config_recorder_all_resources
+
+metadata := {
+	"id": "config-recorder-all-resources",
+	"title": "AWS Config recorder records every supported resource type",
+	"severity": "medium",
+	"resource_types": ["AWS::Config::ConfigurationRecorder"],
+	"frameworks": {
+		"aws-fsbp": ["Config.1"],
+		"fedramp-moderate": ["CM-8"],
+		"cmmc-2.0-l2": ["CM.L2-3.4.1"],
+		"cis-aws-foundations-v3.0": ["3.3"],
+		"nist-800-53-r5": ["CM-8"],
+		"nist-800-171-r2": ["3.4.1"],
+	},
+	"class": "alert",
+	"guidance": "Record all supported types, global ones included: `aws configservice put-configuration-recorder --configuration-recorder name=<name>,roleARN=<role> --recording-group allSupported=true,includeGlobalResourceTypes=true`. It changes what Config bills for, so custos leaves it to a person.",
+}
+
+group := object.get(input, ["configuration", "RecordingGroup"], {})
+
+violations contains "the recorder does not record all supported resource types" if {
+	object.get(group, "AllSupported", false) != true
+}
