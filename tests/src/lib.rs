@@ -8,6 +8,7 @@
 pub mod openai_stub;
 pub mod proxy;
 pub mod pytools;
+pub mod services;
 pub mod webhook;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

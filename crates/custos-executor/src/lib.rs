@@ -9,8 +9,10 @@
 pub mod contract;
 pub mod ec2;
 pub mod fake;
+pub mod messaging;
 pub mod playbook;
 pub mod s3;
+pub mod setting;
 
 pub use contract::{Intent, IntentDecision, Journal, Revert, Verifier, execute, reconcile};
 pub use playbook::{Playbook, PlaybookSet};
@@ -159,7 +161,8 @@ impl Catalog {
 /// Every executor custos ships, over one client pool.
 pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn Executor>> {
     let mut v = s3::executors(pool.clone());
-    v.extend(ec2::executors(pool));
+    v.extend(ec2::executors(pool.clone()));
+    v.extend(messaging::executors(pool));
     v
 }
 

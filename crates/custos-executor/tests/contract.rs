@@ -14,7 +14,7 @@ use custos_telemetry::record::Recorder;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{
     Fixture, ec2, make_bucket, make_instance, make_open_security_group, require_localstack, s3,
-    sdk, unique_account,
+    sdk, services, unique_account,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,6 +58,8 @@ enum Subject {
     EbsDefaultOff,
     Imdsv1Instance,
     UntaggedInstance,
+    UnencryptedQueue,
+    UnencryptedTopic,
 }
 
 struct Case {
@@ -69,7 +71,7 @@ struct Case {
     taggable: bool,
 }
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 9] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -112,6 +114,18 @@ const CASES: [Case; 7] = [
         exact_rollback: true,
         taggable: true,
     },
+    Case {
+        control: "sqs-queue-encryption",
+        subject: Subject::UnencryptedQueue,
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "sns-topic-encryption",
+        subject: Subject::UnencryptedTopic,
+        exact_rollback: true,
+        taggable: true,
+    },
 ];
 
 fn playbooks(catalog: &custos_executor::Catalog) -> PlaybookSet {
@@ -150,6 +164,18 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
                 .unwrap(),
         ),
         Subject::EbsDefaultOff => r("AWS::::Account", account.to_string()),
+        Subject::UnencryptedQueue => r(
+            "AWS::SQS::Queue",
+            services::make_unencrypted_queue(sdk, &format!("q{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::UnencryptedTopic => r(
+            "AWS::SNS::Topic",
+            services::make_unencrypted_topic(sdk, &format!("t{account}"))
+                .await
+                .unwrap(),
+        ),
         Subject::Imdsv1Instance | Subject::UntaggedInstance => r(
             "AWS::EC2::Instance",
             make_instance(&ec2(sdk)).await.unwrap(),
@@ -181,6 +207,11 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
                 .unwrap();
         }
         Subject::EbsDefaultOff => panic!("the account setting has no tags"),
+        Subject::UnencryptedQueue | Subject::UnencryptedTopic => {
+            services::tag(sdk, &r.resource_type, &r.resource_id)
+                .await
+                .unwrap();
+        }
         _ => {
             ec2(sdk)
                 .create_tags()
@@ -485,6 +516,16 @@ async fn ec2_imdsv2_meets_the_contract() {
 #[tokio::test]
 async fn ec2_required_tags_meets_the_contract() {
     contract(&CASES[6]).await;
+}
+
+#[tokio::test]
+async fn sqs_queue_encryption_meets_the_contract() {
+    contract(&CASES[7]).await;
+}
+
+#[tokio::test]
+async fn sns_topic_encryption_meets_the_contract() {
+    contract(&CASES[8]).await;
 }
 
 #[test]
