@@ -21,6 +21,56 @@ pub fn endpoint() -> String {
     std::env::var("CUSTOS_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
 }
 
+/// Where the moto server listens (`CUSTOS_TEST_MOTO_ENDPOINT`, default
+/// `http://127.0.0.1:5123`).
+pub fn moto_endpoint() -> String {
+    std::env::var("CUSTOS_TEST_MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5123".into())
+}
+
+/// The services the tests send to the moto server instead of LocalStack, by their SDK
+/// service id and the variable that routes them in a child process.
+pub const ON_MOTO: [(&str, &str); 3] = [
+    ("CloudTrail", "AWS_ENDPOINT_URL_CLOUDTRAIL"),
+    ("KMS", "AWS_ENDPOINT_URL_KMS"),
+    ("CloudWatch Logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
+];
+
+/// Routes [`ON_MOTO`] services to the moto server (the SDK's per-service endpoint
+/// setting, as `AWS_ENDPOINT_URL_<SERVICE>` does for a process).
+#[derive(Debug)]
+struct MotoRoutes;
+
+impl aws_types::service_config::LoadServiceConfig for MotoRoutes {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        (key.env() == "AWS_ENDPOINT_URL" && ON_MOTO.iter().any(|(id, _)| *id == key.service_id()))
+            .then(moto_endpoint)
+    }
+}
+
+/// Puts moto's `x-moto-account-id` header on every request, so that each test has its
+/// own account on the moto server as it has on LocalStack (LocalStack ignores it).
+#[derive(Debug, Clone)]
+pub struct MotoAccount(pub String);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "custos.moto-account"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
 /// A fresh LocalStack account id for one test.
 pub fn unique_account() -> String {
     let n = u64::from_le_bytes(
@@ -40,6 +90,7 @@ pub fn sdk(account: &str) -> SdkConfig {
         .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
             Credentials::new(account, "test", None, None, "custos-testkit"),
         ))
+        .service_config(MotoRoutes)
         .build()
 }
 
@@ -51,6 +102,9 @@ pub fn child_env(account: &str) -> Vec<(&'static str, String)> {
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        (ON_MOTO[0].1, moto_endpoint()),
+        (ON_MOTO[1].1, moto_endpoint()),
+        (ON_MOTO[2].1, moto_endpoint()),
     ]
 }
 

@@ -8,8 +8,13 @@ pub fn sns(sdk: &SdkConfig) -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(sdk)
 }
 
-pub fn logs(sdk: &SdkConfig) -> aws_sdk_cloudwatchlogs::Client {
-    aws_sdk_cloudwatchlogs::Client::new(sdk)
+/// CloudWatch Logs on the moto server, in `account`.
+pub fn logs(sdk: &SdkConfig, account: &str) -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+            .interceptor(crate::MotoAccount(account.to_string()))
+            .build(),
+    )
 }
 
 pub fn config(sdk: &SdkConfig) -> aws_sdk_config::Client {
@@ -68,5 +73,79 @@ pub async fn tag(sdk: &SdkConfig, resource_type: &str, id: &str) -> anyhow::Resu
         }
         other => anyhow::bail!("no tagging fixture for `{other}`"),
     }
+    Ok(())
+}
+
+/// A log group keeping events one day; returns its name.
+pub async fn make_short_log_group(
+    sdk: &SdkConfig,
+    account: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let l = logs(sdk, account);
+    l.create_log_group().log_group_name(name).send().await?;
+    l.put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(1)
+        .send()
+        .await?;
+    Ok(name.to_string())
+}
+
+/// A VPC without flow logs; returns its id.
+pub async fn make_vpc(sdk: &SdkConfig) -> anyhow::Result<String> {
+    Ok(aws_sdk_ec2::Client::new(sdk)
+        .create_vpc()
+        .cidr_block("10.20.0.0/16")
+        .send()
+        .await?
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// A recorder with a delivery channel, stopped; returns its name.
+pub async fn make_stopped_recorder(
+    sdk: &SdkConfig,
+    account: &str,
+    bucket: &str,
+) -> anyhow::Result<String> {
+    let c = config(sdk);
+    c.put_configuration_recorder()
+        .configuration_recorder(
+            aws_sdk_config::types::ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(format!("arn:aws:iam::{account}:role/config"))
+                .recording_group(
+                    aws_sdk_config::types::RecordingGroup::builder()
+                        .all_supported(true)
+                        .include_global_resource_types(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    c.put_delivery_channel()
+        .delivery_channel(
+            aws_sdk_config::types::DeliveryChannel::builder()
+                .name("default")
+                .s3_bucket_name(bucket)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok("default".to_string())
+}
+
+/// Tag a log group behind custos' back.
+pub async fn tag_log_group(sdk: &SdkConfig, account: &str, name: &str) -> anyhow::Result<()> {
+    logs(sdk, account)
+        .tag_resource()
+        .resource_arn(format!("arn:aws:logs:us-east-1:{account}:log-group:{name}"))
+        .tags("custos:exclude", "true")
+        .send()
+        .await?;
     Ok(())
 }

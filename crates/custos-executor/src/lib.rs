@@ -9,6 +9,7 @@
 pub mod contract;
 pub mod ec2;
 pub mod fake;
+pub mod logging;
 pub mod messaging;
 pub mod playbook;
 pub mod s3;
@@ -162,7 +163,8 @@ impl Catalog {
 pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn Executor>> {
     let mut v = s3::executors(pool.clone());
     v.extend(ec2::executors(pool.clone()));
-    v.extend(messaging::executors(pool));
+    v.extend(messaging::executors(pool.clone()));
+    v.extend(logging::executors(pool));
     v
 }
 

@@ -60,6 +60,10 @@ enum Subject {
     UntaggedInstance,
     UnencryptedQueue,
     UnencryptedTopic,
+    ShortLogGroup,
+    VpcWithoutFlowLogs,
+    BucketWithoutLogging,
+    StoppedRecorder,
 }
 
 struct Case {
@@ -71,7 +75,7 @@ struct Case {
     taggable: bool,
 }
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 13] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -126,11 +130,60 @@ const CASES: [Case; 9] = [
         exact_rollback: true,
         taggable: true,
     },
+    Case {
+        control: "logs-retention",
+        subject: Subject::ShortLogGroup,
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "vpc-flow-logs",
+        subject: Subject::VpcWithoutFlowLogs,
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "s3-access-logging",
+        subject: Subject::BucketWithoutLogging,
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "config-recorder-on",
+        subject: Subject::StoppedRecorder,
+        exact_rollback: true,
+        taggable: false,
+    },
 ];
 
-fn playbooks(catalog: &custos_executor::Catalog) -> PlaybookSet {
+/// The configured settings (custos.toml `[controls]`) the fixtures use, per account.
+fn settings(account: &str) -> [(&'static str, &'static str, String); 3] {
+    [
+        (
+            "ec2-enable-vpc-flow-logs",
+            "destination",
+            format!("arn:aws:s3:::logs-{account}"),
+        ),
+        (
+            "s3-enable-access-logging",
+            "targetBucket",
+            format!("logs-{account}"),
+        ),
+        ("sqs-enable-sse", "kmsKeyId", String::new()),
+    ]
+}
+
+fn playbooks(catalog: &custos_executor::Catalog, account: &str) -> PlaybookSet {
     // Required tags need a placeholder to add (custos.toml [controls] required_tags).
-    let mut overrides = BTreeMap::new();
+    let mut overrides: BTreeMap<String, toml::Table> = BTreeMap::new();
+    for (pb, k, v) in settings(account) {
+        if !v.is_empty() {
+            overrides
+                .entry(pb.to_string())
+                .or_default()
+                .insert(k.into(), toml::Value::String(v));
+        }
+    }
     let mut defaults = toml::Table::new();
     defaults.insert("owner".into(), toml::Value::String("unassigned".into()));
     let mut t = toml::Table::new();
@@ -164,6 +217,48 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
                 .unwrap(),
         ),
         Subject::EbsDefaultOff => r("AWS::::Account", account.to_string()),
+        Subject::ShortLogGroup => r(
+            "AWS::Logs::LogGroup",
+            services::make_short_log_group(sdk, account, &format!("/custos/short-{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::VpcWithoutFlowLogs => {
+            s3(sdk)
+                .create_bucket()
+                .bucket(format!("logs-{account}"))
+                .send()
+                .await
+                .unwrap();
+            r("AWS::EC2::VPC", services::make_vpc(sdk).await.unwrap())
+        }
+        Subject::BucketWithoutLogging => {
+            s3(sdk)
+                .create_bucket()
+                .bucket(format!("logs-{account}"))
+                .send()
+                .await
+                .unwrap();
+            let name = format!("c{account}-nolog");
+            make_bucket(&s3(sdk), &name, Fixture::Compliant)
+                .await
+                .unwrap();
+            r("AWS::S3::Bucket", name)
+        }
+        Subject::StoppedRecorder => {
+            s3(sdk)
+                .create_bucket()
+                .bucket(format!("cfg-{account}"))
+                .send()
+                .await
+                .unwrap();
+            r(
+                "AWS::Config::ConfigurationRecorder",
+                services::make_stopped_recorder(sdk, account, &format!("cfg-{account}"))
+                    .await
+                    .unwrap(),
+            )
+        }
         Subject::UnencryptedQueue => r(
             "AWS::SQS::Queue",
             services::make_unencrypted_queue(sdk, &format!("q{account}"))
@@ -207,6 +302,17 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
                 .unwrap();
         }
         Subject::EbsDefaultOff => panic!("the account setting has no tags"),
+        Subject::StoppedRecorder => panic!("the recorder has no tags"),
+        Subject::ShortLogGroup => {
+            services::tag_log_group(sdk, &r.account, &r.resource_id)
+                .await
+                .unwrap();
+        }
+        Subject::BucketWithoutLogging => {
+            custos_testkit::tag_bucket(&s3(sdk), &r.resource_id, &[("custos:exclude", "true")])
+                .await
+                .unwrap();
+        }
         Subject::UnencryptedQueue | Subject::UnencryptedTopic => {
             services::tag(sdk, &r.resource_type, &r.resource_id)
                 .await
@@ -243,10 +349,11 @@ async fn contract(case: &Case) {
     let recorder = Recorder::default();
     let pool = Arc::new(
         AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new())
-            .with_interceptor(recorder.clone()),
+            .with_interceptor(recorder.clone())
+            .with_interceptor(custos_testkit::MotoAccount(account.clone())),
     );
     let registry = Registry::new(custos_executor::all_executors(pool.clone()));
-    let playbooks = playbooks(&registry.catalog());
+    let playbooks = playbooks(&registry.catalog(), &account);
     let reader = Inventory::new(pool, &[], 2);
     let pb = playbooks.for_control(case.control).unwrap();
     let ex: Arc<dyn Executor> = registry.get(&pb.action).unwrap().clone();
@@ -528,10 +635,30 @@ async fn sns_topic_encryption_meets_the_contract() {
     contract(&CASES[8]).await;
 }
 
+#[tokio::test]
+async fn logs_retention_meets_the_contract() {
+    contract(&CASES[9]).await;
+}
+
+#[tokio::test]
+async fn vpc_flow_logs_meets_the_contract() {
+    contract(&CASES[10]).await;
+}
+
+#[tokio::test]
+async fn s3_access_logging_meets_the_contract() {
+    contract(&CASES[11]).await;
+}
+
+#[tokio::test]
+async fn config_recorder_on_meets_the_contract() {
+    contract(&CASES[12]).await;
+}
+
 #[test]
 fn every_registered_executor_has_a_contract_case() {
     let registry = Registry::new(custos_executor::executors_for_tests());
-    let playbooks = playbooks(&registry.catalog());
+    let playbooks = playbooks(&registry.catalog(), "000000000000");
     let covered: Vec<&str> = CASES
         .iter()
         .map(|c| playbooks.for_control(c.control).unwrap().action.as_str())

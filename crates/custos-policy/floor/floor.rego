@@ -245,6 +245,7 @@ alert_only_controls := {
 	"kms-key-not-pending-deletion",
 	"cloudtrail-cloudwatch-logs",
 	"config-recorder-all-resources",
+	"logs-kms-encryption",
 }
 
 decisions contains d if {

@@ -139,6 +139,11 @@ impl Config {
             "settings": {
                 "web_ports": self.controls.web_ports,
                 "required_tags": self.controls.required_tags.keys().collect::<Vec<_>>(),
+                "kms_key": self.controls.kms_key,
+                "log_bucket": self.controls.log_bucket,
+                "access_logging_prefixes": self.controls.access_logging_prefixes,
+                "flow_log_destination": self.controls.flow_log_destination,
+                "log_retention_days": self.controls.log_retention_days,
             },
         })
     }
@@ -245,6 +250,12 @@ impl Config {
                         .collect(),
                 ),
             );
+        for (playbook, parameter, value) in controls.playbook_parameters() {
+            overrides
+                .entry(playbook.into())
+                .or_default()
+                .insert(parameter.into(), value);
+        }
         Ok(Config {
             source: source.map(Path::to_path_buf),
             region: aws.region,

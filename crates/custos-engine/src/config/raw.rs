@@ -94,6 +94,19 @@ pub struct ControlsSection {
     /// Tags every EC2 instance and security group must carry, with the placeholder value
     /// custos adds when one is missing (ec2-required-tags).
     pub required_tags: BTreeMap<String, String>,
+    /// The KMS key (id, ARN or alias) the encryption controls use: SSE-KMS for queues,
+    /// topics, buckets, log groups, CloudTrail logs and the EBS default key. Unset: the
+    /// controls that need a key of yours do not apply.
+    pub kms_key: Option<String>,
+    /// The bucket S3 server access logs go to (s3-access-logging, S3.9).
+    pub log_bucket: Option<String>,
+    /// Buckets whose names start with one of these must log access (default: all).
+    pub access_logging_prefixes: Option<Vec<String>>,
+    /// Where VPC flow logs go: an S3 bucket ARN (vpc-flow-logs, EC2.6). Unset: the
+    /// control does not apply.
+    pub flow_log_destination: Option<String>,
+    /// Log groups must keep events at least this many days (logs-retention).
+    pub log_retention_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -587,6 +587,57 @@ pub(crate) fn guard(raw: &GuardSection, e: &mut Errors) -> GuardSettings {
 pub struct ControlSettings {
     pub web_ports: Vec<i64>,
     pub required_tags: BTreeMap<String, String>,
+    pub kms_key: Option<String>,
+    pub log_bucket: Option<String>,
+    pub access_logging_prefixes: Vec<String>,
+    pub flow_log_destination: Option<String>,
+    pub log_retention_days: i64,
+}
+
+/// CloudWatch Logs' allowed retention periods, in days.
+pub const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+impl ControlSettings {
+    /// The settings as playbook parameters: (playbook id, parameter, value). A setting
+    /// reaches the Rego controls (`data.custos.config.settings`) and their playbooks
+    /// from this one place, so the two never disagree.
+    pub fn playbook_parameters(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+        let mut out = Vec::new();
+        if let Some(k) = &self.kms_key {
+            for pb in [
+                "sqs-enable-sse",
+                "sns-enable-sse",
+                "s3-enable-sse-kms",
+                "cloudtrail-encrypt-logs",
+                "ec2-set-ebs-default-kms-key",
+            ] {
+                out.push((pb, "kmsKeyId", toml::Value::String(k.clone())));
+            }
+        }
+        if let Some(b) = &self.log_bucket {
+            out.push((
+                "s3-enable-access-logging",
+                "targetBucket",
+                toml::Value::String(b.clone()),
+            ));
+        }
+        if let Some(d) = &self.flow_log_destination {
+            out.push((
+                "ec2-enable-vpc-flow-logs",
+                "destination",
+                toml::Value::String(d.clone()),
+            ));
+        }
+        out.push((
+            "logs-set-retention",
+            "days",
+            toml::Value::Integer(self.log_retention_days),
+        ));
+        out
+    }
 }
 
 pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings {
@@ -602,9 +653,46 @@ pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings
             );
         }
     }
+    let text = |field: &str, v: &Option<String>, e: &mut Errors| -> Option<String> {
+        let v = v.as_ref()?;
+        if v.trim().is_empty() || v.len() > 2048 || v.chars().any(char::is_control) {
+            e.bad(
+                field,
+                "must be 1 to 2048 characters without control characters".into(),
+            );
+        }
+        Some(v.clone())
+    };
+    let kms_key = text("controls.kms_key", &raw.kms_key, e);
+    let log_bucket = text("controls.log_bucket", &raw.log_bucket, e);
+    let flow_log_destination = text(
+        "controls.flow_log_destination",
+        &raw.flow_log_destination,
+        e,
+    );
+    if let Some(d) = &flow_log_destination
+        && !d.starts_with("arn:aws:s3:::")
+    {
+        e.bad(
+            "controls.flow_log_destination",
+            format!("`{d}` must be an S3 bucket ARN (`arn:aws:s3:::bucket`); log groups need a delivery role and are not supported yet"),
+        );
+    }
+    let log_retention_days = raw.log_retention_days.unwrap_or(365);
+    if !RETENTION_DAYS.contains(&log_retention_days) {
+        e.bad(
+            "controls.log_retention_days",
+            format!("`{log_retention_days}` is not a period CloudWatch Logs allows (one of {RETENTION_DAYS:?})"),
+        );
+    }
     ControlSettings {
         web_ports,
         required_tags: raw.required_tags.clone(),
+        kms_key,
+        log_bucket,
+        access_logging_prefixes: raw.access_logging_prefixes.clone().unwrap_or_default(),
+        flow_log_destination,
+        log_retention_days,
     }
 }
 

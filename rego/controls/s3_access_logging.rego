@@ -1,0 +1,40 @@
+# Buckets (those whose names start with `[controls] access_logging_prefixes`, or all) log server access to `[controls] log_bucket` (FSBP S3.9).
+package custos.controls.s3_access_logging
+
+metadata := {
+	"id": "s3-access-logging",
+	"title": "S3 bucket logs server access to the configured log bucket",
+	"severity": "low",
+	"resource_types": ["AWS::S3::Bucket"],
+	"frameworks": {
+		"aws-fsbp": ["S3.9"],
+		"fedramp-moderate": ["AU-2", "AU-12"],
+		"cmmc-2.0-l2": ["AU.L2-3.3.1"],
+		"cis-aws-foundations-v3.0": [],
+		"nist-800-53-r5": ["AU-2", "AU-12"],
+		"nist-800-171-r2": ["3.3.1"],
+	},
+	"remediation": "s3-enable-access-logging",
+	"class": "auto",
+}
+
+settings := object.get(data, ["custos", "config", "settings"], {})
+
+target := object.get(settings, "log_bucket", null)
+
+prefixes := object.get(settings, "access_logging_prefixes", [])
+
+selected if count(prefixes) == 0
+
+selected if {
+	some p in prefixes
+	startswith(input.resourceId, p)
+}
+
+violations contains msg if {
+	is_string(target)
+	input.resourceId != target
+	selected
+	object.get(input, ["supplementaryConfiguration", "BucketLoggingConfiguration", "destinationBucketName"], "") == ""
+	msg := sprintf("server access logging is off (want it to `%s`)", [target])
+}
