@@ -149,3 +149,130 @@ pub async fn tag_log_group(sdk: &SdkConfig, account: &str, name: &str) -> anyhow
         .await?;
     Ok(())
 }
+
+/// A client of `$krate` on the moto server, in `account`.
+macro_rules! on_moto {
+    ($krate:ident, $sdk:expr, $account:expr) => {
+        $krate::Client::from_conf(
+            $krate::config::Builder::from($sdk)
+                .interceptor(crate::MotoAccount($account.to_string()))
+                .build(),
+        )
+    };
+}
+
+pub fn cloudtrail(sdk: &SdkConfig, account: &str) -> aws_sdk_cloudtrail::Client {
+    on_moto!(aws_sdk_cloudtrail, sdk, account)
+}
+
+pub fn kms(sdk: &SdkConfig, account: &str) -> aws_sdk_kms::Client {
+    on_moto!(aws_sdk_kms, sdk, account)
+}
+
+/// S3 on the moto server (trails deliver to a bucket there).
+pub fn moto_s3(sdk: &SdkConfig, account: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .endpoint_url(crate::moto_endpoint())
+            .force_path_style(true)
+            .interceptor(crate::MotoAccount(account.to_string()))
+            .build(),
+    )
+}
+
+/// How a trail fixture is non-compliant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailFixture {
+    /// Single region, no validation, no KMS key, not logging, default selectors.
+    Plain,
+    /// Logging, all regions, but recording write-only management events.
+    WriteOnly,
+}
+
+/// A trail on the moto server (with its bucket); returns its name.
+pub async fn make_trail(
+    sdk: &SdkConfig,
+    account: &str,
+    name: &str,
+    fixture: TrailFixture,
+) -> anyhow::Result<String> {
+    let bucket = format!("trail-{account}-{}", name.len());
+    moto_s3(sdk, account)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await?;
+    let ct = cloudtrail(sdk, account);
+    ct.create_trail()
+        .name(name)
+        .s3_bucket_name(&bucket)
+        .is_multi_region_trail(fixture == TrailFixture::WriteOnly)
+        .include_global_service_events(fixture == TrailFixture::WriteOnly)
+        .send()
+        .await?;
+    if fixture == TrailFixture::WriteOnly {
+        ct.start_logging().name(name).send().await?;
+        ct.put_event_selectors()
+            .trail_name(name)
+            .event_selectors(
+                aws_sdk_cloudtrail::types::EventSelector::builder()
+                    .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::WriteOnly)
+                    .include_management_events(true)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    Ok(name.to_string())
+}
+
+/// A customer managed symmetric key without rotation on the moto server; returns its id.
+pub async fn make_key(sdk: &SdkConfig, account: &str) -> anyhow::Result<String> {
+    let k = kms(sdk, account)
+        .create_key()
+        .description("custos fixture")
+        .send()
+        .await?;
+    Ok(k.key_metadata()
+        .map(|m| m.key_id().to_string())
+        .unwrap_or_default())
+}
+
+/// Tag a trail or key behind custos' back.
+pub async fn tag_on_moto(
+    sdk: &SdkConfig,
+    account: &str,
+    resource_type: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    match resource_type {
+        "AWS::CloudTrail::Trail" => {
+            cloudtrail(sdk, account)
+                .add_tags()
+                .resource_id(format!("arn:aws:cloudtrail:us-east-1:{account}:trail/{id}"))
+                .tags_list(
+                    aws_sdk_cloudtrail::types::Tag::builder()
+                        .key("custos:exclude")
+                        .value("true")
+                        .build()?,
+                )
+                .send()
+                .await?;
+        }
+        "AWS::KMS::Key" => {
+            kms(sdk, account)
+                .tag_resource()
+                .key_id(id)
+                .tags(
+                    aws_sdk_kms::types::Tag::builder()
+                        .tag_key("custos:exclude")
+                        .tag_value("true")
+                        .build()?,
+                )
+                .send()
+                .await?;
+        }
+        other => anyhow::bail!("no moto tagging fixture for `{other}`"),
+    }
+    Ok(())
+}

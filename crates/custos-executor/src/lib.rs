@@ -14,6 +14,7 @@ pub mod messaging;
 pub mod playbook;
 pub mod s3;
 pub mod setting;
+pub mod trails;
 
 pub use contract::{Intent, IntentDecision, Journal, Revert, Verifier, execute, reconcile};
 pub use playbook::{Playbook, PlaybookSet};
@@ -164,7 +165,8 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     let mut v = s3::executors(pool.clone());
     v.extend(ec2::executors(pool.clone()));
     v.extend(messaging::executors(pool.clone()));
-    v.extend(logging::executors(pool));
+    v.extend(logging::executors(pool.clone()));
+    v.extend(trails::executors(pool));
     v
 }
 

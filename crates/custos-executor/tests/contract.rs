@@ -64,6 +64,8 @@ enum Subject {
     VpcWithoutFlowLogs,
     BucketWithoutLogging,
     StoppedRecorder,
+    Trail(services::TrailFixture),
+    KeyWithoutRotation,
 }
 
 struct Case {
@@ -75,7 +77,7 @@ struct Case {
     taggable: bool,
 }
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 19] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -154,11 +156,52 @@ const CASES: [Case; 13] = [
         exact_rollback: true,
         taggable: false,
     },
+    Case {
+        control: "cloudtrail-log-file-validation",
+        subject: Subject::Trail(services::TrailFixture::Plain),
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "cloudtrail-kms-encryption",
+        subject: Subject::Trail(services::TrailFixture::Plain),
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "cloudtrail-multi-region",
+        subject: Subject::Trail(services::TrailFixture::Plain),
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "cloudtrail-logging",
+        subject: Subject::Trail(services::TrailFixture::Plain),
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "cloudtrail-management-events",
+        subject: Subject::Trail(services::TrailFixture::WriteOnly),
+        exact_rollback: true,
+        taggable: true,
+    },
+    Case {
+        control: "kms-key-rotation",
+        subject: Subject::KeyWithoutRotation,
+        exact_rollback: true,
+        taggable: true,
+    },
 ];
 
 /// The configured settings (custos.toml `[controls]`) the fixtures use, per account.
-fn settings(account: &str) -> [(&'static str, &'static str, String); 3] {
+fn settings(account: &str) -> [(&'static str, &'static str, String); 4] {
     [
+        (
+            "cloudtrail-encrypt-logs",
+            "kmsKeyId",
+            "alias/custos-trail".to_string(),
+        ),
         (
             "ec2-enable-vpc-flow-logs",
             "destination",
@@ -259,6 +302,16 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
                     .unwrap(),
             )
         }
+        Subject::Trail(f) => r(
+            "AWS::CloudTrail::Trail",
+            services::make_trail(sdk, account, &format!("trail-{account}"), f)
+                .await
+                .unwrap(),
+        ),
+        Subject::KeyWithoutRotation => r(
+            "AWS::KMS::Key",
+            services::make_key(sdk, account).await.unwrap(),
+        ),
         Subject::UnencryptedQueue => r(
             "AWS::SQS::Queue",
             services::make_unencrypted_queue(sdk, &format!("q{account}"))
@@ -303,6 +356,11 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
         }
         Subject::EbsDefaultOff => panic!("the account setting has no tags"),
         Subject::StoppedRecorder => panic!("the recorder has no tags"),
+        Subject::Trail(_) | Subject::KeyWithoutRotation => {
+            services::tag_on_moto(sdk, &r.account, &r.resource_type, &r.resource_id)
+                .await
+                .unwrap();
+        }
         Subject::ShortLogGroup => {
             services::tag_log_group(sdk, &r.account, &r.resource_id)
                 .await
@@ -653,6 +711,36 @@ async fn s3_access_logging_meets_the_contract() {
 #[tokio::test]
 async fn config_recorder_on_meets_the_contract() {
     contract(&CASES[12]).await;
+}
+
+#[tokio::test]
+async fn cloudtrail_log_file_validation_meets_the_contract() {
+    contract(&CASES[13]).await;
+}
+
+#[tokio::test]
+async fn cloudtrail_kms_encryption_meets_the_contract() {
+    contract(&CASES[14]).await;
+}
+
+#[tokio::test]
+async fn cloudtrail_multi_region_meets_the_contract() {
+    contract(&CASES[15]).await;
+}
+
+#[tokio::test]
+async fn cloudtrail_logging_meets_the_contract() {
+    contract(&CASES[16]).await;
+}
+
+#[tokio::test]
+async fn cloudtrail_management_events_meets_the_contract() {
+    contract(&CASES[17]).await;
+}
+
+#[tokio::test]
+async fn kms_key_rotation_meets_the_contract() {
+    contract(&CASES[18]).await;
 }
 
 #[test]

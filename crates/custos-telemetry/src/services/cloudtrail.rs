@@ -92,7 +92,8 @@ async fn item(at: &At, t: &Trail) -> Result<Option<ConfigurationItem>, Telemetry
     put(&mut cfg, "s3KeyPrefix", t.s3_key_prefix());
     put(&mut cfg, "snsTopicARN", t.sns_topic_arn());
     put(&mut cfg, "homeRegion", t.home_region());
-    put(&mut cfg, "kmsKeyId", t.kms_key_id());
+    // An empty key id (what UpdateTrail is given to turn KMS off) is no key.
+    put(&mut cfg, "kmsKeyId", t.kms_key_id().filter(|k| !k.is_empty()));
     put(
         &mut cfg,
         "cloudWatchLogsLogGroupArn",

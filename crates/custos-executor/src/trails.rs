@@ -1,0 +1,344 @@
+//! CloudTrail fixes (FSBP CloudTrail.1, .2, .4; CIS 3.1, 3.2, 3.5) and KMS key rotation
+//! (KMS.4, CIS 3.6). Starting logging, widening a trail to every region and selecting
+//! every management event cost money: a person approves them (class `human`).
+
+use crate::setting::{Setter, Setting, aws, text};
+use crate::{ActionProperties, ExecError, Executor, Operations};
+use async_trait::async_trait;
+use aws_sdk_cloudtrail::types::{EventSelector, ReadWriteType};
+use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
+use custos_telemetry::aws::{AwsPool, Clients};
+use custos_telemetry::services::{cloudtrail::TRAIL, kms::KEY};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
+    vec![
+        Setter::boxed(pool.clone(), Trail::LogFileValidation),
+        Setter::boxed(pool.clone(), Trail::Encryption),
+        Setter::boxed(pool.clone(), Trail::MultiRegion),
+        Setter::boxed(pool.clone(), Logging),
+        Setter::boxed(pool.clone(), ManagementEvents),
+        Setter::boxed(pool, KeyRotation),
+    ]
+}
+
+fn props(risk: Risk, requires_approval: bool) -> ActionProperties {
+    ActionProperties {
+        reversible: true,
+        risk,
+        kinds: vec![ActionKind::Configure],
+        requires_approval,
+    }
+}
+
+const UPDATE: Operations = Operations {
+    read: &[],
+    write: &["cloudtrail:UpdateTrail"],
+    rollback: &["cloudtrail:UpdateTrail"],
+};
+
+/// The trail settings changed through UpdateTrail.
+#[derive(Debug, Clone, Copy)]
+pub enum Trail {
+    /// Log file integrity validation (CloudTrail.4, CIS 3.2).
+    LogFileValidation,
+    /// Log files encrypted with the configured KMS key (CloudTrail.2, CIS 3.5).
+    Encryption,
+    /// Every region and global service events (CloudTrail.1, CIS 3.1).
+    MultiRegion,
+}
+
+fn flag(ci: &ConfigurationItem, k: &str) -> bool {
+    ci.configuration
+        .get(k)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+#[async_trait]
+impl Setting for Trail {
+    fn action(&self) -> &'static str {
+        match self {
+            Trail::LogFileValidation => "cloudtrail:UpdateTrail/log-file-validation",
+            Trail::Encryption => "cloudtrail:UpdateTrail/kms-key",
+            Trail::MultiRegion => "cloudtrail:UpdateTrail/multi-region",
+        }
+    }
+    fn resource_types(&self) -> &'static [&'static str] {
+        &[TRAIL]
+    }
+    fn properties(&self) -> ActionProperties {
+        match self {
+            Trail::LogFileValidation => props(Risk::Low, false),
+            // Delivery fails if the key policy does not let CloudTrail use the key.
+            Trail::Encryption => props(Risk::Medium, false),
+            Trail::MultiRegion => props(Risk::Medium, true),
+        }
+    }
+    fn operations(&self) -> Operations {
+        UPDATE
+    }
+    fn parameters(&self) -> &'static [&'static str] {
+        match self {
+            Trail::Encryption => &["kmsKeyId"],
+            _ => &[],
+        }
+    }
+    fn facet(&self, ci: &ConfigurationItem, _params: &Value) -> Value {
+        match self {
+            Trail::LogFileValidation => {
+                json!({"logFileValidationEnabled": flag(ci, "logFileValidationEnabled")})
+            }
+            Trail::Encryption => {
+                json!({"kmsKeyId": ci.configuration.get("kmsKeyId").and_then(Value::as_str)})
+            }
+            Trail::MultiRegion => json!({
+                "isMultiRegionTrail": flag(ci, "isMultiRegionTrail"),
+                "includeGlobalServiceEvents": flag(ci, "includeGlobalServiceEvents"),
+            }),
+        }
+    }
+    fn desired(&self, facet: &Value, params: &Value) -> Value {
+        match self {
+            Trail::LogFileValidation => json!({"logFileValidationEnabled": true}),
+            Trail::Encryption => match text(params, "kmsKeyId") {
+                Some(k) if facet["kmsKeyId"].is_null() => json!({"kmsKeyId": k}),
+                _ => facet.clone(),
+            },
+            Trail::MultiRegion => {
+                json!({"isMultiRegionTrail": true, "includeGlobalServiceEvents": true})
+            }
+        }
+    }
+    async fn put(
+        &self,
+        c: &Clients,
+        r: &ResourceRef,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Result<(), ExecError> {
+        let req = c.cloudtrail.update_trail().name(&r.resource_id);
+        let req = match self {
+            Trail::LogFileValidation => {
+                req.enable_log_file_validation(to["logFileValidationEnabled"] == true)
+            }
+            // An empty key id turns KMS encryption off again.
+            Trail::Encryption => req.kms_key_id(to["kmsKeyId"].as_str().unwrap_or("")),
+            Trail::MultiRegion => req
+                .is_multi_region_trail(to["isMultiRegionTrail"] == true)
+                .include_global_service_events(to["includeGlobalServiceEvents"] == true),
+        };
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws("cloudtrail:UpdateTrail", r, &e))
+    }
+}
+
+/// A trail that exists and is not logging starts logging (CloudTrail.1).
+#[derive(Debug)]
+pub struct Logging;
+
+#[async_trait]
+impl Setting for Logging {
+    fn action(&self) -> &'static str {
+        "cloudtrail:StartLogging"
+    }
+    fn rollback_action(&self) -> &'static str {
+        "cloudtrail:StopLogging"
+    }
+    fn resource_types(&self) -> &'static [&'static str] {
+        &[TRAIL]
+    }
+    fn properties(&self) -> ActionProperties {
+        props(Risk::Low, true)
+    }
+    fn operations(&self) -> Operations {
+        Operations {
+            read: &[],
+            write: &["cloudtrail:StartLogging"],
+            rollback: &["cloudtrail:StopLogging"],
+        }
+    }
+    fn parameters(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn facet(&self, ci: &ConfigurationItem, _params: &Value) -> Value {
+        let logging = ci
+            .supplementary_configuration
+            .get("TrailStatus")
+            .and_then(|s| s.get("isLogging"))
+            .and_then(Value::as_bool);
+        json!({"isLogging": logging})
+    }
+    fn desired(&self, _facet: &Value, _params: &Value) -> Value {
+        json!({"isLogging": true})
+    }
+    async fn put(
+        &self,
+        c: &Clients,
+        r: &ResourceRef,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Result<(), ExecError> {
+        if to["isLogging"] == true {
+            c.cloudtrail
+                .start_logging()
+                .name(&r.resource_id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws("cloudtrail:StartLogging", r, &e))
+        } else {
+            c.cloudtrail
+                .stop_logging()
+                .name(&r.resource_id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws("cloudtrail:StopLogging", r, &e))
+        }
+    }
+}
+
+/// Basic event selectors that record every management event, reads and writes (CIS
+/// 3.1). Trails with advanced selectors are a person's to change.
+#[derive(Debug)]
+pub struct ManagementEvents;
+
+fn selectors(to: &Value) -> Vec<EventSelector> {
+    to["eventSelectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            EventSelector::builder()
+                .read_write_type(ReadWriteType::from(
+                    s["readWriteType"].as_str().unwrap_or("All"),
+                ))
+                .include_management_events(s["includeManagementEvents"] != false)
+                .build()
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Setting for ManagementEvents {
+    fn action(&self) -> &'static str {
+        "cloudtrail:PutEventSelectors"
+    }
+    fn resource_types(&self) -> &'static [&'static str] {
+        &[TRAIL]
+    }
+    fn properties(&self) -> ActionProperties {
+        props(Risk::Low, true)
+    }
+    fn operations(&self) -> Operations {
+        Operations {
+            read: &[],
+            write: &["cloudtrail:PutEventSelectors"],
+            rollback: &["cloudtrail:PutEventSelectors"],
+        }
+    }
+    fn parameters(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn facet(&self, ci: &ConfigurationItem, _params: &Value) -> Value {
+        let s = ci.supplementary_configuration.get("EventSelectors");
+        json!({"eventSelectors": s.and_then(|s| s.get("eventSelectors")).cloned().unwrap_or(json!([]))})
+    }
+    fn desired(&self, facet: &Value, _params: &Value) -> Value {
+        let all = facet["eventSelectors"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|s| s["readWriteType"] == "All" && s["includeManagementEvents"] == true)
+        });
+        if all {
+            facet.clone()
+        } else {
+            json!({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true}]})
+        }
+    }
+    async fn put(
+        &self,
+        c: &Clients,
+        r: &ResourceRef,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Result<(), ExecError> {
+        c.cloudtrail
+            .put_event_selectors()
+            .trail_name(&r.resource_id)
+            .set_event_selectors(Some(selectors(to)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws("cloudtrail:PutEventSelectors", r, &e))
+    }
+}
+
+/// Yearly automatic rotation of a customer managed symmetric key (KMS.4). Human: the
+/// floor never automates the `kms` class.
+#[derive(Debug)]
+pub struct KeyRotation;
+
+#[async_trait]
+impl Setting for KeyRotation {
+    fn action(&self) -> &'static str {
+        "kms:EnableKeyRotation"
+    }
+    fn rollback_action(&self) -> &'static str {
+        "kms:DisableKeyRotation"
+    }
+    fn resource_types(&self) -> &'static [&'static str] {
+        &[KEY]
+    }
+    fn properties(&self) -> ActionProperties {
+        props(Risk::Low, true)
+    }
+    fn operations(&self) -> Operations {
+        Operations {
+            read: &[],
+            write: &["kms:EnableKeyRotation"],
+            rollback: &["kms:DisableKeyRotation"],
+        }
+    }
+    fn parameters(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn facet(&self, ci: &ConfigurationItem, _params: &Value) -> Value {
+        json!({"KeyRotationStatus": ci.supplementary_configuration.get("KeyRotationStatus").and_then(Value::as_bool).unwrap_or(false)})
+    }
+    fn desired(&self, _facet: &Value, _params: &Value) -> Value {
+        json!({"KeyRotationStatus": true})
+    }
+    async fn put(
+        &self,
+        c: &Clients,
+        r: &ResourceRef,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Result<(), ExecError> {
+        if to["KeyRotationStatus"] == true {
+            c.kms
+                .enable_key_rotation()
+                .key_id(&r.resource_id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws("kms:EnableKeyRotation", r, &e))
+        } else {
+            c.kms
+                .disable_key_rotation()
+                .key_id(&r.resource_id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws("kms:DisableKeyRotation", r, &e))
+        }
+    }
+}
