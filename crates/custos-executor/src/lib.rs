@@ -8,6 +8,7 @@
 
 pub mod contract;
 pub mod ec2;
+pub mod encryption;
 pub mod fake;
 pub mod logging;
 pub mod messaging;
@@ -166,7 +167,8 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(ec2::executors(pool.clone()));
     v.extend(messaging::executors(pool.clone()));
     v.extend(logging::executors(pool.clone()));
-    v.extend(trails::executors(pool));
+    v.extend(trails::executors(pool.clone()));
+    v.extend(encryption::executors(pool));
     v
 }
 

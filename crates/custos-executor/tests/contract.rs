@@ -77,7 +77,7 @@ struct Case {
     taggable: bool,
 }
 
-const CASES: [Case; 19] = [
+const CASES: [Case; 20] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -192,11 +192,22 @@ const CASES: [Case; 19] = [
         exact_rollback: true,
         taggable: true,
     },
+    Case {
+        control: "s3-sse-kms",
+        subject: Subject::Bucket(Fixture::Compliant),
+        exact_rollback: true,
+        taggable: true,
+    },
 ];
 
 /// The configured settings (custos.toml `[controls]`) the fixtures use, per account.
-fn settings(account: &str) -> [(&'static str, &'static str, String); 4] {
+fn settings(account: &str) -> [(&'static str, &'static str, String); 5] {
     [
+        (
+            "s3-require-sse-kms",
+            "kmsKeyId",
+            format!("arn:aws:kms:us-east-1:{account}:key/00000000-0000-4000-8000-000000000001"),
+        ),
         (
             "cloudtrail-encrypt-logs",
             "kmsKeyId",
@@ -741,6 +752,11 @@ async fn cloudtrail_management_events_meets_the_contract() {
 #[tokio::test]
 async fn kms_key_rotation_meets_the_contract() {
     contract(&CASES[18]).await;
+}
+
+#[tokio::test]
+async fn s3_sse_kms_meets_the_contract() {
+    contract(&CASES[19]).await;
 }
 
 #[test]

@@ -246,6 +246,7 @@ alert_only_controls := {
 	"cloudtrail-cloudwatch-logs",
 	"config-recorder-all-resources",
 	"logs-kms-encryption",
+	"sns-topic-delivery-logging",
 }
 
 decisions contains d if {

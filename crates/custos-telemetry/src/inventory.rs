@@ -93,9 +93,8 @@ impl Source for Inventory {
             .s3
             .values()
             .map(|s| s.as_ref() as &dyn Source)
-            // The other services' scanners (`services`) read one resource on request but
-            // are not listed yet: their controls and the tests' moto backend come first.
             .chain(self.ec2.values().map(|s| s.as_ref() as &dyn Source))
+            .chain(self.services.values().map(|s| s.as_ref() as &dyn Source))
             .collect();
         for source in sources {
             // One unreachable account or region must not hide the others.

@@ -140,6 +140,7 @@ impl Config {
                 "web_ports": self.controls.web_ports,
                 "required_tags": self.controls.required_tags.keys().collect::<Vec<_>>(),
                 "kms_key": self.controls.kms_key,
+                "s3_sse_kms": self.controls.s3_sse_kms,
                 "log_bucket": self.controls.log_bucket,
                 "access_logging_prefixes": self.controls.access_logging_prefixes,
                 "flow_log_destination": self.controls.flow_log_destination,

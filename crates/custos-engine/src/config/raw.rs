@@ -98,6 +98,8 @@ pub struct ControlsSection {
     /// topics, buckets, log groups, CloudTrail logs and the EBS default key. Unset: the
     /// controls that need a key of yours do not apply.
     pub kms_key: Option<String>,
+    /// Every bucket must use SSE-KMS with `kms_key` and bucket keys (s3-sse-kms; human).
+    pub s3_sse_kms: Option<bool>,
     /// The bucket S3 server access logs go to (s3-access-logging, S3.9).
     pub log_bucket: Option<String>,
     /// Buckets whose names start with one of these must log access (default: all).

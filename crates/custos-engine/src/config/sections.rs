@@ -588,6 +588,7 @@ pub struct ControlSettings {
     pub web_ports: Vec<i64>,
     pub required_tags: BTreeMap<String, String>,
     pub kms_key: Option<String>,
+    pub s3_sse_kms: bool,
     pub log_bucket: Option<String>,
     pub access_logging_prefixes: Vec<String>,
     pub flow_log_destination: Option<String>,
@@ -610,7 +611,7 @@ impl ControlSettings {
             for pb in [
                 "sqs-enable-sse",
                 "sns-enable-sse",
-                "s3-enable-sse-kms",
+                "s3-require-sse-kms",
                 "cloudtrail-encrypt-logs",
                 "ec2-set-ebs-default-kms-key",
             ] {
@@ -678,6 +679,13 @@ pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings
             format!("`{d}` must be an S3 bucket ARN (`arn:aws:s3:::bucket`); log groups need a delivery role and are not supported yet"),
         );
     }
+    let s3_sse_kms = raw.s3_sse_kms.unwrap_or(false);
+    if s3_sse_kms && kms_key.is_none() {
+        e.bad(
+            "controls.s3_sse_kms",
+            "needs `controls.kms_key`, the key buckets must use".into(),
+        );
+    }
     let log_retention_days = raw.log_retention_days.unwrap_or(365);
     if !RETENTION_DAYS.contains(&log_retention_days) {
         e.bad(
@@ -689,6 +697,7 @@ pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings
         web_ports,
         required_tags: raw.required_tags.clone(),
         kms_key,
+        s3_sse_kms,
         log_bucket,
         access_logging_prefixes: raw.access_logging_prefixes.clone().unwrap_or_default(),
         flow_log_destination,

@@ -93,7 +93,11 @@ async fn item(at: &At, t: &Trail) -> Result<Option<ConfigurationItem>, Telemetry
     put(&mut cfg, "snsTopicARN", t.sns_topic_arn());
     put(&mut cfg, "homeRegion", t.home_region());
     // An empty key id (what UpdateTrail is given to turn KMS off) is no key.
-    put(&mut cfg, "kmsKeyId", t.kms_key_id().filter(|k| !k.is_empty()));
+    put(
+        &mut cfg,
+        "kmsKeyId",
+        t.kms_key_id().filter(|k| !k.is_empty()),
+    );
     put(
         &mut cfg,
         "cloudWatchLogsLogGroupArn",
