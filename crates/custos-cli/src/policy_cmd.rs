@@ -27,6 +27,21 @@ pub struct Row {
     /// The playbook's title, or for alert-only controls the guidance.
     pub fix: String,
     pub playbook: Option<String>,
+    /// Where the action's contract test runs (`scripts/test` starts both emulators).
+    pub tested_on: String,
+}
+
+/// The emulator the tests send a resource type's service to: the moto server for what
+/// LocalStack's community edition lacks (CloudTrail) or emulates too thinly (KMS keys,
+/// log group tags), LocalStack for the rest. `custos-testkit`'s `ON_MOTO` routes them;
+/// the catalogue test checks the two agree.
+pub fn backend(resource_type: &str) -> &'static str {
+    const MOTO: [&str; 3] = ["AWS::CloudTrail::", "AWS::KMS::", "AWS::Logs::"];
+    if MOTO.iter().any(|p| resource_type.starts_with(p)) {
+        "moto 5.2.5"
+    } else {
+        "LocalStack 4.13.1"
+    }
 }
 
 pub fn rows(bundle: &PolicyBundle, playbooks: &PlaybookSet) -> Vec<Row> {
@@ -52,6 +67,17 @@ pub fn rows(bundle: &PolicyBundle, playbooks: &PlaybookSet) -> Vec<Row> {
                     (None, None) => String::new(),
                 },
                 playbook: pb.map(|p| p.id.clone()),
+                tested_on: match c.class {
+                    RemediationClass::Alert => "Rego tests; never executes".to_string(),
+                    _ => c
+                        .resource_types
+                        .iter()
+                        .map(|t| backend(t))
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
             }
         })
         .collect();
@@ -78,7 +104,7 @@ pub fn markdown(rows: &[Row]) -> String {
         .flat_map(|r| r.resource_types.iter().map(String::as_str))
         .collect();
     let mut out = format!(
-        "{} controls over {} resource types. Class `auto` fixes within the autonomy level, `human` always waits for approval, `alert` never executes (the compiled floor holds the list) and says what a person does.\n\n| control | resource types | class | FSBP | CIS v3.0 | NIST 800-53 r5 | fix |\n|---|---|---|---|---|---|---|\n",
+        "{} controls over {} resource types. Class `auto` fixes within the autonomy level, `human` always waits for approval, `alert` never executes (the compiled floor holds the list) and says what a person does.\n\n| control | resource types | class | FSBP | CIS v3.0 | NIST 800-53 r5 | fix | tested on |\n|---|---|---|---|---|---|---|---|\n",
         rows.len(),
         types.len()
     );
@@ -90,7 +116,7 @@ pub fn markdown(rows: &[Row]) -> String {
             _ => cell(&r.fix),
         };
         out.push_str(&format!(
-            "| `{}` {} | {} | {} | {} | {} | {} | {} |\n",
+            "| `{}` {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.id,
             cell(&r.title),
             r.resource_types
@@ -102,7 +128,8 @@ pub fn markdown(rows: &[Row]) -> String {
             list(&r.fsbp),
             list(&r.cis),
             list(&r.nist_800_53),
-            fix
+            fix,
+            r.tested_on
         ));
     }
     out

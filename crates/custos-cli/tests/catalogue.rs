@@ -134,6 +134,46 @@ fn every_shipped_control_is_whole() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// README's "tested on" column says where each action's contract test runs; it must
+/// agree with where the tests send the service (`custos_testkit::ON_MOTO`).
+#[test]
+fn the_backend_column_matches_the_tests_routing() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["policy", "list", "--format", "json"])
+        .current_dir(root())
+        .env_remove("CUSTOS_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 27, "controls shipped");
+    fn service(t: &str) -> &str {
+        match t.split("::").nth(1).unwrap_or_default() {
+            "Logs" => "CloudWatch Logs",
+            other => other,
+        }
+    }
+    for r in rows.iter().filter(|r| r["class"] != "alert") {
+        for t in r["resource_types"].as_array().unwrap() {
+            let on_moto = custos_testkit::ON_MOTO
+                .iter()
+                .any(|(id, _)| *id == service(t.as_str().unwrap()));
+            let said = r["tested_on"].as_str().unwrap();
+            assert_eq!(
+                said.contains("moto"),
+                on_moto,
+                "{}: {t} is tested on {}",
+                r["id"],
+                if on_moto { "moto" } else { "LocalStack" }
+            );
+        }
+    }
+}
+
 #[test]
 fn readme_control_table_is_what_the_bundle_says() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))

@@ -215,10 +215,17 @@ async fn model_words_and_comments_cannot_drive_the_terminal() {
             .filter(|c| (c.is_control() && *c != '\n') || *c == '\u{202e}')
             .collect();
         assert_eq!(bad, Vec::<char>::new(), "{args:?} wrote control characters");
+        // The table wraps long cells at its width, wherever the column ends: compare
+        // without the layout (whitespace and the column rule).
+        let squash = |t: &str| -> String {
+            t.chars()
+                .filter(|c| !c.is_whitespace() && *c != '│' && *c != '┆')
+                .collect()
+        };
         assert!(
-            shown.contains(
+            squash(&shown).contains(&squash(
                 "model output (untrusted): \\u{1b}[2K\\u{d}\\u{1b}[1Aapproved by security \\u{202e}kcolb"
-            ),
+            )),
             "{args:?}: {shown}"
         );
         assert!(!shown.contains(raw));
