@@ -1,0 +1,165 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test: a panic is the failure report
+//! Scans produce what AWS Config records: every field the new scanners write under
+//! `configuration` and `supplementaryConfiguration` is a property of the type in AWS's
+//! published resource schemas (`tests/fixtures/config-schema`, written by AWS, not by
+//! custos), with a JSON type that fits the schema's, except the additions each scanner
+//! documents. Resources are made on LocalStack and the moto server and read back by a
+//! real scan.
+
+use custos_telemetry::Source;
+use custos_telemetry::aws::AwsPool;
+use custos_telemetry::{Inventory, services::Kind};
+use custos_testkit::{MotoAccount, require_localstack, s3, sdk, services, unique_account};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Fields custos adds where Config records less (documented in the scanner modules).
+const ADDITIONS: [&str; 3] = [
+    "supplementaryConfiguration.TrailStatus.",
+    "supplementaryConfiguration.EventSelectors.",
+    "supplementaryConfiguration.FlowLogs",
+];
+
+fn schema(resource_type: &str) -> Option<BTreeMap<String, String>> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/config-schema")
+        .join(format!(
+            "{}.properties.json",
+            resource_type.replace("::", "_")
+        ));
+    let text = std::fs::read_to_string(file).ok()?;
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// Every leaf under `prefix` as (dotted path, value); arrays are looked through, as the
+/// schema's property names do.
+fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                leaves(&format!("{prefix}.{k}"), x, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                leaves(prefix, x, out);
+            }
+        }
+        Value::Null => {}
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+fn fits(kind: &str, v: &Value) -> bool {
+    match kind {
+        "boolean" => v.is_boolean(),
+        "integer" => v.is_i64() || v.is_u64(),
+        // Config records some flags as strings ("true"), dates and CIDRs as text.
+        "string" | "date" | "cidr_block" => v.is_string(),
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn scanned_items_have_the_shapes_aws_publishes() {
+    require_localstack().await;
+    let account = unique_account();
+    let sdk = sdk(&account);
+    // One of each new type.
+    services::make_unencrypted_queue(&sdk, &format!("q{account}"))
+        .await
+        .unwrap();
+    services::make_unencrypted_topic(&sdk, &format!("t{account}"))
+        .await
+        .unwrap();
+    services::make_vpc(&sdk).await.unwrap();
+    let ec2 = custos_testkit::ec2(&sdk);
+    let volume = ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(1)
+        .send()
+        .await
+        .unwrap();
+    ec2.create_snapshot()
+        .volume_id(volume.volume_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    s3(&sdk)
+        .create_bucket()
+        .bucket(format!("cfg-{account}"))
+        .send()
+        .await
+        .unwrap();
+    services::make_stopped_recorder(&sdk, &account, &format!("cfg-{account}"))
+        .await
+        .unwrap();
+    services::make_trail(
+        &sdk,
+        &account,
+        &format!("trail-{account}"),
+        services::TrailFixture::WriteOnly,
+    )
+    .await
+    .unwrap();
+    services::make_key(&sdk, &account).await.unwrap();
+    services::make_short_log_group(&sdk, &account, &format!("/custos/shape-{account}"))
+        .await
+        .unwrap();
+
+    let pool = Arc::new(
+        AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new())
+            .with_interceptor(MotoAccount(account.clone())),
+    );
+    let batch = Inventory::new(pool, &[], 2).collect().await.unwrap();
+    assert_eq!(batch.rejected, vec![], "every service answered");
+    let seen: BTreeSet<&str> = batch
+        .items
+        .iter()
+        .map(|i| i.resource_type.as_str())
+        .collect();
+    for k in Kind::ALL {
+        assert!(
+            seen.contains(k.resource_type()),
+            "the scan found no {}",
+            k.resource_type()
+        );
+    }
+
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for item in &batch.items {
+        let Some(props) = schema(&item.resource_type) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        leaves("configuration", &item.configuration, &mut out);
+        leaves(
+            "supplementaryConfiguration",
+            &Value::Object(item.supplementary_configuration.clone()),
+            &mut out,
+        );
+        for (path, value) in out {
+            if ADDITIONS.iter().any(|a| path.starts_with(a)) {
+                continue;
+            }
+            checked += 1;
+            match props.get(&path) {
+                None => problems.push(format!(
+                    "{}: `{path}` is not in AWS's schema",
+                    item.resource_type
+                )),
+                Some(kind) if !fits(kind, &value) => problems.push(format!(
+                    "{}: `{path}` is {value}, the schema says {kind}",
+                    item.resource_type
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 40, "only {checked} fields checked");
+}
