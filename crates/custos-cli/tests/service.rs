@@ -330,8 +330,13 @@ async fn scheduled_scans_run_and_sigterm_stops_the_service_cleanly() {
             .is_ok(),
         "the scheduled scan did not fix the bucket"
     );
-    // Let a re-verification sweep happen too, then ask the service to stop.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wait (by the ledger, not the clock) for a re-verification sweep, then ask the
+    // service to stop.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !all_events(&env).iter().any(|e| e["kind"] == "reverify.ok")
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let status = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

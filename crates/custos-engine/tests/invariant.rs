@@ -70,6 +70,22 @@ struct Bucket {
     tags: BTreeMap<String, String>,
 }
 
+/// A customer managed KMS key: the `kms` class, which the floor never automates, and
+/// the alert-only `kms-key-not-pending-deletion`, which an operator's playbook (slipped
+/// into the playbooks directory, see `sneaky_playbooks`) tries to "fix" with rotation.
+#[derive(Debug, Clone, Default)]
+struct Key {
+    rotation: bool,
+    pending_deletion: bool,
+}
+
+/// The oracle's own list: controls that may never execute, whatever is configured.
+const ALERT_ONLY: [&str; 1] = ["kms-key-not-pending-deletion"];
+/// Classes whose every call needs an approval (the compiled floor's never-automate list).
+const KEY_TYPE: &str = "AWS::KMS::Key";
+const ROTATE: &str = "kms:EnableKeyRotation";
+const KEYS: usize = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     /// The call fails and changes nothing.
@@ -147,6 +163,8 @@ struct Liveness {
     identity_attacks: std::sync::atomic::AtomicUsize,
     /// Operations that ended with the breaker open by the oracle's own count.
     breaker_open: std::sync::atomic::AtomicUsize,
+    /// First calls on KMS keys (never automated): each with an approval, by the oracle.
+    key_calls: std::sync::atomic::AtomicUsize,
 }
 
 impl Liveness {
@@ -160,7 +178,7 @@ impl Liveness {
     }
 
     /// Every kind of event happened at least `per_100` times per hundred cases.
-    fn assert_live(&self, name: &str, per_100: [(&str, usize); 9]) {
+    fn assert_live(&self, name: &str, per_100: [(&str, usize); 10]) {
         let cases = Self::get(&self.cases);
         let have = [
             ("approvals accepted", Self::get(&self.approvals_accepted)),
@@ -171,6 +189,7 @@ impl Liveness {
             ("takeovers", Self::get(&self.takeovers)),
             ("identity attacks", Self::get(&self.identity_attacks)),
             ("breaker open", Self::get(&self.breaker_open)),
+            ("approved key calls", Self::get(&self.key_calls)),
             ("cases", cases),
         ];
         eprintln!("liveness {name}: {have:?}");
@@ -188,6 +207,7 @@ impl Liveness {
 #[derive(Debug)]
 struct Inner {
     buckets: BTreeMap<String, Bucket>,
+    keys: BTreeMap<String, Key>,
     unreadable: BTreeSet<String>,
     /// The next read by the guard crashes the process (after its claims, before any
     /// intent).
@@ -245,6 +265,23 @@ impl World {
         .unwrap()
     }
 
+    fn key_item(&self, name: &str, k: &Key) -> ConfigurationItem {
+        ConfigurationItem::from_json(&json!({
+            "configurationItemCaptureTime": self.clock.now().to_rfc3339(),
+            "configurationItemStatus": "OK",
+            "awsAccountId": ACCOUNT, "awsRegion": REGION,
+            "resourceType": KEY_TYPE, "resourceId": name,
+            "ARN": format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}"),
+            "tags": {"environment": "dev"},
+            "configuration": {
+                "keyId": name, "keyManager": "CUSTOMER", "keySpec": "SYMMETRIC_DEFAULT",
+                "keyState": if k.pending_deletion { "PendingDeletion" } else { "Enabled" },
+            },
+            "supplementaryConfiguration": {"KeyRotationStatus": k.rotation},
+        }))
+        .unwrap()
+    }
+
     /// The oracle: was this call allowed now? Returns the violations.
     async fn check(
         &self,
@@ -272,8 +309,18 @@ impl World {
         if inner.calls.iter().any(|c| c.intent == intent.id) {
             v.push(format!("intent {} made a second call", intent.id));
         }
-        let b = &inner.buckets[bucket];
-        let tag = |k: &str| b.tags.get(k).map(String::as_str);
+        let is_key = inner.keys.contains_key(bucket);
+        let tags: BTreeMap<String, String> = match inner.buckets.get(bucket) {
+            Some(b) => b.tags.clone(),
+            None => [("environment".to_string(), "dev".to_string())].into(),
+        };
+        let tag = |k: &str| tags.get(k).map(String::as_str);
+        if ALERT_ONLY.contains(&intent.plan.control_id.as_str()) {
+            v.push(format!(
+                "called on {bucket} for alert-only control `{}`",
+                intent.plan.control_id
+            ));
+        }
         if m.paused {
             v.push("called while paused".into());
         }
@@ -306,7 +353,8 @@ impl World {
         } else {
             // Autonomy 4 for s3: automatic in dev only; production (`prod`, no tag, any
             // other name) needs an approval by someone other than the requester, valid now.
-            let production = tag("environment") != Some("dev");
+            // KMS is never automated (the floor), whatever the environment or autonomy.
+            let production = tag("environment") != Some("dev") || is_key;
             if production {
                 let approved = approvals.iter().any(|a| {
                     a.resource == custos_ledger::resource_key(&key)
@@ -317,7 +365,12 @@ impl World {
                 });
                 if !approved {
                     v.push(format!(
-                        "called on production {bucket} without a valid approval"
+                        "called on {} {bucket} without a valid approval",
+                        if is_key {
+                            "never-automated"
+                        } else {
+                            "production"
+                        }
                     ));
                 }
             }
@@ -342,10 +395,12 @@ impl World {
             v.push(format!("more than {} calls in the window", m.per_window));
         }
         // Token bucket: any stretch of calls fits burst + rate x its length.
+        // One bucket per account and service (API throttling is per service): keys and
+        // buckets are counted apart.
         let firsts: Vec<DateTime<Utc>> = inner
             .calls
             .iter()
-            .filter(|c| c.first)
+            .filter(|c| c.first && inner.keys.contains_key(&c.bucket) == is_key)
             .map(|c| c.at)
             .chain(std::iter::once(now))
             .collect();
@@ -369,6 +424,9 @@ impl FakeCloud for World {
         r: &ResourceRef,
         restore_to: Option<&Value>,
     ) -> Result<Vec<String>, ExecError> {
+        if r.resource_type == KEY_TYPE {
+            return self.key_call(r, restore_to).await;
+        }
         let bucket = r.resource_id.clone();
         if r.account != ACCOUNT {
             self.lock()
@@ -460,6 +518,58 @@ impl FakeCloud for World {
     }
 }
 
+impl World {
+    /// A call on a KMS key: checked by the same oracle (no faults are injected here).
+    async fn key_call(
+        &self,
+        r: &ResourceRef,
+        restore_to: Option<&Value>,
+    ) -> Result<Vec<String>, ExecError> {
+        let key = r.resource_id.clone();
+        let open = self
+            .ledger
+            .open_intents_for(&resource_key(r))
+            .await
+            .unwrap();
+        let Some(intent) = open.first().filter(|_| open.len() == 1) else {
+            self.lock()
+                .violations
+                .push(format!("a call on {key} with {} open intents", open.len()));
+            return Err(ExecError::Journal("no single intent".into()));
+        };
+        let first = !self.lock().calls.iter().any(|c| c.intent == intent.id);
+        let violations = self.check(&key, first, intent).await;
+        let mut inner = self.lock();
+        inner.violations.extend(violations);
+        let at = self.clock.now();
+        let op = inner.op;
+        inner.calls.push(Call {
+            at,
+            bucket: key.clone(),
+            run: intent.run_id.clone(),
+            intent: intent.id.clone(),
+            first,
+            failed: false,
+            op,
+            kind: if matches!(intent.plan.operation, Operation::Rollback { .. }) {
+                CallKind::Rollback
+            } else if intent.approval_id.is_some() {
+                CallKind::Approved
+            } else {
+                CallKind::Fix
+            },
+        });
+        let rotation = match restore_to {
+            None => true,
+            Some(f) => f["KeyRotationStatus"] == true,
+        };
+        if let Some(k) = inner.keys.get_mut(&key) {
+            k.rotation = rotation;
+        }
+        Ok(vec![ROTATE.into()])
+    }
+}
+
 #[derive(Debug)]
 struct Reader(Arc<World>);
 
@@ -485,6 +595,12 @@ impl ResourceReader for Reader {
                 resource: r.resource_id.clone(),
                 message: "InternalError (injected)".into(),
             });
+        }
+        if r.resource_type == KEY_TYPE {
+            return Ok(inner
+                .keys
+                .get(&r.resource_id)
+                .map(|k| w.key_item(&r.resource_id, k)));
         }
         Ok(inner
             .buckets
@@ -516,6 +632,9 @@ impl Source for Scan {
             if !inner.unreadable.contains(name) {
                 b.items.push(self.0.item(name, bucket));
             }
+        }
+        for (name, key) in &inner.keys {
+            b.items.push(self.0.key_item(name, key));
         }
         Ok(b)
     }
@@ -611,6 +730,12 @@ enum Op {
     SqlIdentity {
         what: u8,
     },
+    /// Someone turns a key's rotation off (and schedules or cancels its deletion); its
+    /// Config change event arrives.
+    Key {
+        which: usize,
+        pending_deletion: bool,
+    },
 }
 
 /// Operations, weighted. `busy` favours two workers, crashes, approvals and rollbacks
@@ -647,6 +772,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         1 => (0u8..3).prop_map(|what| Op::Tamper { what }),
         1 => any::<bool>().prop_map(|itself| Op::LoneAdmin { itself }),
         1 => (0u8..2).prop_map(|what| Op::SqlIdentity { what }),
+        2 => (0..KEYS, any::<bool>()).prop_map(|(which, pending_deletion)| Op::Key { which, pending_deletion }),
         human => (bucket, prop_oneof![
             3 => Just(Human::MakePublic),
             1 => prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
@@ -660,6 +786,22 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A playbook an operator slipped past `custos policy check`: it "fixes" the alert-only
+/// `kms-key-not-pending-deletion` with key rotation. The floor must deny it.
+fn sneaky_playbooks() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("sneaky.toml"),
+            format!("id = \"sneaky-cancel-deletion\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"{}\"\nresource_types = [\"{KEY_TYPE}\"]\naction = \"{ROTATE}\"\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[parameters]\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n", ALERT_ONLY[0]),
+        )
+        .unwrap();
+        d
+    })
+    .path()
 }
 
 /// Bundles and playbooks are loaded once per exclusion list.
@@ -733,8 +875,9 @@ fn config(m: &Model) -> Config {
         String::new()
     };
     let text = format!(
-        "[policy]\n{overlay}dir = {:?}\n[playbooks]\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[autonomy]\ndefault = 3\nceiling = {}\n[autonomy.classes.s3]\n\"*\" = 4\n",
+        "[policy]\n{overlay}dir = {:?}\n[playbooks]\noverlay = {:?}\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[autonomy]\ndefault = 3\nceiling = {}\n[autonomy.classes.s3]\n\"*\" = 4\n[autonomy.classes.kms]\n\"*\" = 5\n",
         root().join("rego"),
+        sneaky_playbooks(),
         root().join("playbooks"),
         m.per_run,
         m.per_window,
@@ -760,8 +903,12 @@ struct Harness {
 }
 
 impl Harness {
+    /// A harness of buckets only, for the tests that follow one approval by hand (the
+    /// properties add the KMS keys).
     async fn new() -> Harness {
-        Self::counting(Box::leak(Box::default())).await
+        let h = Self::counting(Box::leak(Box::default())).await;
+        h.world.lock().keys.clear();
+        h
     }
 
     /// A harness that adds what happens to `live`.
@@ -805,6 +952,9 @@ impl Harness {
         let world = Arc::new(World {
             inner: Mutex::new(Inner {
                 buckets,
+                keys: (0..KEYS)
+                    .map(|k| (format!("key-{k}"), Key::default()))
+                    .collect(),
                 unreadable: BTreeSet::new(),
                 crash_on_read: false,
                 faults: Vec::new(),
@@ -872,9 +1022,10 @@ impl Harness {
                 })
                 .clone()
         };
-        let registry = Registry::new(vec![Arc::new(
-            FakeExecutor::new(PAB, self.world.clone()).unwrap(),
-        )]);
+        let registry = Registry::new(vec![
+            Arc::new(FakeExecutor::new(PAB, self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(ROTATE, self.world.clone()).unwrap()),
+        ]);
         let ledger = Arc::new(
             Ledger::open_with_clock(&self.db, self.clock.clone())
                 .await
@@ -1183,6 +1334,25 @@ impl Harness {
             Op::SneakyOverlay(on) => self.world.lock().model.sneaky_overlay = *on,
             Op::LoneAdmin { itself } => self.lone_admin(*itself).await,
             Op::SqlIdentity { what } => self.sql_identity(*what).await,
+            Op::Key {
+                which,
+                pending_deletion,
+            } => {
+                let name = format!("key-{which}");
+                let item = {
+                    let mut inner = self.world.lock();
+                    let k = inner.keys.get_mut(&name).unwrap();
+                    k.rotation = false;
+                    k.pending_deletion = *pending_deletion;
+                    let k = k.clone();
+                    drop(inner);
+                    self.world.key_item(&name, &k)
+                };
+                let e = self.worker().await;
+                e.run_once(&Items::new("sqs:fake", vec![item]), Mode::Execute)
+                    .await
+                    .unwrap();
+            }
             Op::Pause(on) => {
                 let e = self.worker().await;
                 if *on {
@@ -1306,6 +1476,18 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
             };
             live.add(&live.approved_calls, firsts(CallKind::Approved));
             live.add(&live.rollback_calls, firsts(CallKind::Rollback));
+            live.add(
+                &live.key_calls,
+                inner
+                    .calls
+                    .iter()
+                    .filter(|c| {
+                        c.first
+                            && c.kind == CallKind::Approved
+                            && inner.keys.contains_key(&c.bucket)
+                    })
+                    .count(),
+            );
         }
         let takeovers = h
             .world
@@ -1361,7 +1543,7 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
 /// rollbacks accepted, 18 rollback calls, 20 concurrent calls, 6 takeovers per hundred;
 /// busy: 87, 50, 28, 11, 45, 24), and of the 62 (calm) and 48 (busy) identity attacks
 /// per hundred a run of 150 cases showed. `cases` is the count of cases itself.
-const LIVENESS_CALM: [(&str, usize); 9] = [
+const LIVENESS_CALM: [(&str, usize); 10] = [
     ("approvals accepted", 25),
     ("approved calls", 13),
     ("rollbacks accepted", 13),
@@ -1370,9 +1552,10 @@ const LIVENESS_CALM: [(&str, usize); 9] = [
     ("takeovers", 2),
     ("identity attacks", 20),
     ("breaker open", 10),
+    ("approved key calls", 1),
     ("cases", 100),
 ];
-const LIVENESS_BUSY: [(&str, usize); 9] = [
+const LIVENESS_BUSY: [(&str, usize); 10] = [
     ("approvals accepted", 29),
     ("approved calls", 16),
     ("rollbacks accepted", 9),
@@ -1381,6 +1564,7 @@ const LIVENESS_BUSY: [(&str, usize); 9] = [
     ("takeovers", 8),
     ("identity attacks", 16),
     ("breaker open", 10),
+    ("approved key calls", 1),
     ("cases", 100),
 ];
 

@@ -3,6 +3,11 @@
 //! custos-seed [PREFIX]         buckets PREFIX-*, a security group open to the world and an
 //!                              instance allowing IMDSv1 (old PREFIX-* buckets are removed
 //!                              first, so seeding twice gives the same state)
+//! custos-seed services PREFIX  one non-compliant resource per logging and encryption
+//!                              control: a queue and a topic without encryption, a VPC
+//!                              without flow logs, a bucket without access logging, a
+//!                              stopped Config recorder (LocalStack); a trail, a key and a
+//!                              log group (the moto server, through AWS_ENDPOINT_URL_<SERVICE>)
 //! custos-seed watch PREFIX     make PREFIX-public public again and publish the AWS Config
 //!                              change event for it to the queue PREFIX-events; prints the
 //!                              queue URL
@@ -44,6 +49,10 @@ async fn main() -> anyhow::Result<()> {
                 custos_testkit::make_buckets(&s3, &names, *kind, 16).await?;
             }
             println!("seeded {n} buckets {prefix}-00000..");
+        }
+        Some("services") => {
+            let prefix = args.get(1).cloned().unwrap_or_else(|| "custos-demo".into());
+            seed_services(&sdk, &s3, &prefix).await?;
         }
         Some("watch") => {
             let prefix = args.get(1).cloned().unwrap_or_else(|| "custos-demo".into());
@@ -88,6 +97,107 @@ async fn main() -> anyhow::Result<()> {
             println!("  {:<28} EBS encryption by default: off", "account");
         }
     }
+    Ok(())
+}
+
+/// The moto server's default account: the demo's custos process sends no account header.
+const MOTO_DEFAULT_ACCOUNT: &str = "123456789012";
+
+async fn seed_services(
+    sdk: &aws_config::SdkConfig,
+    s3: &aws_sdk_s3::Client,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    use custos_testkit::services;
+    let dev = ("environment", "dev");
+    let queue = services::make_unencrypted_queue(sdk, &format!("{prefix}-orders")).await?;
+    aws_sdk_sqs::Client::new(sdk)
+        .tag_queue()
+        .queue_url(&queue)
+        .tags(dev.0, dev.1)
+        .send()
+        .await?;
+    println!(
+        "  {:<40} queue: no server-side encryption (dev)",
+        format!("{prefix}-orders")
+    );
+    let topic = services::make_unencrypted_topic(sdk, &format!("{prefix}-alerts")).await?;
+    services::sns(sdk)
+        .tag_resource()
+        .resource_arn(&topic)
+        .tags(
+            aws_sdk_sns::types::Tag::builder()
+                .key(dev.0)
+                .value(dev.1)
+                .build()?,
+        )
+        .send()
+        .await?;
+    println!(
+        "  {:<40} topic: not encrypted (dev)",
+        format!("{prefix}-alerts")
+    );
+    for (name, what) in [
+        ("logs", "the log bucket (access logs, flow logs)"),
+        ("config", "the Config recorder's delivery bucket"),
+        ("app", "no server access logging"),
+    ] {
+        let bucket = format!("{prefix}-{name}");
+        custos_testkit::make_bucket(s3, &bucket, Fixture::Compliant).await?;
+        custos_testkit::tag_bucket(s3, &bucket, &[dev]).await?;
+        println!("  {bucket:<40} bucket: {what} (dev)");
+    }
+    let vpc = services::make_vpc(sdk).await?;
+    aws_sdk_ec2::Client::new(sdk)
+        .create_tags()
+        .resources(&vpc)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(dev.0)
+                .value(dev.1)
+                .build(),
+        )
+        .send()
+        .await?;
+    println!("  {vpc:<40} VPC: no flow logs (dev)");
+    let recorder =
+        services::make_stopped_recorder(sdk, "000000000000", &format!("{prefix}-config")).await?;
+    println!("  {recorder:<40} Config recorder: stopped (needs approval: it costs money)");
+    let trail = format!("{prefix}-trail");
+    services::make_trail(
+        sdk,
+        MOTO_DEFAULT_ACCOUNT,
+        &trail,
+        services::TrailFixture::Plain,
+    )
+    .await?;
+    services::cloudtrail(sdk, MOTO_DEFAULT_ACCOUNT)
+        .add_tags()
+        .resource_id(format!(
+            "arn:aws:cloudtrail:us-east-1:{MOTO_DEFAULT_ACCOUNT}:trail/{trail}"
+        ))
+        .tags_list(
+            aws_sdk_cloudtrail::types::Tag::builder()
+                .key(dev.0)
+                .value(dev.1)
+                .build()?,
+        )
+        .send()
+        .await?;
+    println!("  {trail:<40} trail: one region, not logging, no log file validation (dev; moto)");
+    let key = services::make_key(sdk, MOTO_DEFAULT_ACCOUNT).await?;
+    println!("  {key:<40} KMS key: no rotation (moto; KMS always needs approval)");
+    let group = format!("/{prefix}/app");
+    services::make_short_log_group(sdk, MOTO_DEFAULT_ACCOUNT, &group).await?;
+    services::logs(sdk, MOTO_DEFAULT_ACCOUNT)
+        .tag_resource()
+        .resource_arn(format!(
+            "arn:aws:logs:us-east-1:{MOTO_DEFAULT_ACCOUNT}:log-group:{group}"
+        ))
+        .tags(dev.0, dev.1)
+        .send()
+        .await?;
+    println!("  {group:<40} log group: keeps events 1 day (dev; moto)");
     Ok(())
 }
 
