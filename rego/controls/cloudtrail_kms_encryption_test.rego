@@ -7,7 +7,7 @@ test_encrypted_passes if {
 }
 
 test_no_key_configured_passes if {
-	count(ctl.violations) == 0 with input as {"resourceType": "AWS::CloudTrail::Trail", "configuration": {"name": "t"}}
+	count(ctl.violations) == 0 with input as {"resourceType": "AWS::CloudTrail::Trail", "configuration": {"name": "t"}} with data.custos.config.settings as {}
 }
 
 test_unencrypted_fails if {

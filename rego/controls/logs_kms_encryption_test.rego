@@ -9,7 +9,7 @@ test_configured_key_passes if {
 }
 
 test_no_key_configured_passes if {
-	count(ctl.violations) == 0 with input as {"resourceType": "AWS::Logs::LogGroup", "configuration": {"logGroupName": "g"}}
+	count(ctl.violations) == 0 with input as {"resourceType": "AWS::Logs::LogGroup", "configuration": {"logGroupName": "g"}} with data.custos.config.settings as {}
 }
 
 test_unencrypted_fails if {

@@ -5,7 +5,7 @@ import data.custos.controls.logs_retention as ctl
 group(days) := {"resourceType": "AWS::Logs::LogGroup", "configuration": {"logGroupName": "g", "retentionInDays": days}}
 
 test_long_enough_passes if {
-	count(ctl.violations) == 0 with input as group(400)
+	count(ctl.violations) == 0 with input as group(400) with data.custos.config.settings as {}
 }
 
 test_never_expires_passes if {
@@ -13,7 +13,7 @@ test_never_expires_passes if {
 }
 
 test_short_fails if {
-	ctl.violations == {"events are kept 7 days, fewer than the required 365"} with input as group(7)
+	ctl.violations == {"events are kept 7 days, fewer than the required 365"} with input as group(7) with data.custos.config.settings as {}
 }
 
 test_configured_minimum_fails if {

@@ -11,7 +11,7 @@ test_kms_with_bucket_key_passes if {
 }
 
 test_not_required_passes if {
-	count(ctl.violations) == 0 with input as bucket("AES256", null, false)
+	count(ctl.violations) == 0 with input as bucket("AES256", null, false) with data.custos.config.settings as {}
 }
 
 test_sse_s3_fails if {

@@ -9,7 +9,7 @@ test_logging_passes if {
 }
 
 test_no_destination_configured_passes if {
-	count(ctl.violations) == 0 with input as vpc([])
+	count(ctl.violations) == 0 with input as vpc([]) with data.custos.config.settings as {}
 }
 
 test_no_flow_log_fails if {
