@@ -121,6 +121,18 @@ impl Executor for Anything {
     }
 }
 
+/// The account-level additions (`supplementaryConfiguration`) for an account item that
+/// violates `control` only.
+fn supplementary(control: &str) -> Value {
+    let trail = json!({"name": "org", "homeRegion": "us-east-1", "isMultiRegionTrail": true, "isLogging": true, "managementEvents": true});
+    let recorder = json!({"name": "default", "recording": true});
+    match control {
+        "cloudtrail-enabled" => json!({"Trails": [], "ConfigurationRecorders": [recorder]}),
+        "config-enabled" => json!({"Trails": [trail], "ConfigurationRecorders": []}),
+        _ => json!({}),
+    }
+}
+
 /// A violating item for each alert control, compliant with every other shipped control.
 fn item(control: &str) -> (&'static str, Value) {
     match control {
@@ -149,6 +161,8 @@ fn item(control: &str) -> (&'static str, Value) {
             "AWS::SNS::Topic",
             json!({"TopicArn": "arn:aws:sns:us-east-1:111122223333:t", "KmsMasterKeyId": "alias/aws/sns"}),
         ),
+        "cloudtrail-enabled" => ("AWS::::Account", json!({"ebsEncryptionByDefault": true})),
+        "config-enabled" => ("AWS::::Account", json!({"ebsEncryptionByDefault": true})),
         other => panic!("no item for alert control `{other}`: add one here"),
     }
 }
@@ -196,6 +210,7 @@ async fn attempt(control: &str, level: u8, also_auto: bool) -> (Vec<String>, usi
         "awsAccountId": common::ACCOUNT, "awsRegion": common::REGION,
         "resourceType": resource_type, "resourceId": "r-1",
         "tags": {"environment": "dev"}, "configuration": configuration,
+        "supplementaryConfiguration": supplementary(control),
     }))
     .unwrap();
     world.items.lock().unwrap().insert("r-1".into(), ci.clone());
@@ -294,6 +309,8 @@ alert_tests! {
     config_recorder_scope_never_executes => "config-recorder-all-resources",
     log_group_kms_never_executes => "logs-kms-encryption",
     sns_delivery_logging_never_executes => "sns-topic-delivery-logging",
+    cloudtrail_enabled_never_executes => "cloudtrail-enabled",
+    config_enabled_never_executes => "config-enabled",
 }
 
 #[test]

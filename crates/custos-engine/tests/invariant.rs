@@ -55,6 +55,21 @@ fn bucket_name(i: usize) -> String {
     format!("b{i}")
 }
 
+const SERVICES_PER_CASE: usize = 2;
+
+impl Inner {
+    /// Resource `i` of the operations: the buckets, then the case's services' resources.
+    fn resource_name(&self, i: usize) -> String {
+        match i.checked_sub(BUCKETS) {
+            Some(s) if !self.services.is_empty() => {
+                let names: Vec<&String> = self.services.keys().collect();
+                names[s % names.len()].clone()
+            }
+            _ => bucket_name(i % BUCKETS),
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the world (fakes)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,21 +85,129 @@ struct Bucket {
     tags: BTreeMap<String, String>,
 }
 
-/// A customer managed KMS key: the `kms` class, which the floor never automates, and
-/// the alert-only `kms-key-not-pending-deletion`, which an operator's playbook (slipped
-/// into the playbooks directory, see `sneaky_playbooks`) tries to "fix" with rotation.
-#[derive(Debug, Clone, Default)]
-struct Key {
-    rotation: bool,
+/// One resource of each class the logging and encryption families added, broken the
+/// way its control looks for (`broken`), with tags a human can change like a bucket's.
+#[derive(Debug, Clone)]
+struct Svc {
+    kind: Kind,
+    broken: bool,
+    /// Keys only: scheduled for deletion (the alert-only `kms-key-not-pending-deletion`).
     pending_deletion: bool,
+    tags: BTreeMap<String, String>,
 }
 
-/// The oracle's own list: controls that may never execute, whatever is configured.
-const ALERT_ONLY: [&str; 1] = ["kms-key-not-pending-deletion"];
-/// Classes whose every call needs an approval (the compiled floor's never-automate list).
-const KEY_TYPE: &str = "AWS::KMS::Key";
-const ROTATE: &str = "kms:EnableKeyRotation";
-const KEYS: usize = 2;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Never automated (the compiled floor's class list); rotation is `human` too.
+    Key,
+    /// `sqs-queue-encryption` (auto), class autonomy 5.
+    Queue,
+    /// `sns-topic-encryption` (auto), class autonomy 4; the alert-only
+    /// `sns-topic-delivery-logging` always fires on it and has a slipped-in playbook.
+    Topic,
+    /// `logs-retention` (auto), class autonomy 5.
+    LogGroup,
+    /// `cloudtrail-logging` (human), class autonomy 5.
+    Trail,
+    /// `config-recorder-on` (human), class autonomy 5; the alert-only
+    /// `config-recorder-all-resources` always fires on it and has a slipped-in playbook.
+    Recorder,
+    /// `vpc-flow-logs` (auto), class `ec2` at autonomy 4.
+    Vpc,
+}
+
+/// The services' resources, their kinds and first environments. Each case holds
+/// `SERVICES_PER_CASE` of them, drawn by the property: every class is covered across
+/// cases while a case costs about what three buckets and two keys did.
+const SERVICES: [(&str, Kind, &str); 7] = [
+    ("key-0", Kind::Key, "dev"),
+    ("queue-0", Kind::Queue, "prod"),
+    ("topic-0", Kind::Topic, "prod"),
+    ("group-0", Kind::LogGroup, "dev"),
+    ("trail-0", Kind::Trail, "prod"),
+    ("recorder-0", Kind::Recorder, "dev"),
+    ("vpc-0", Kind::Vpc, "dev"),
+];
+
+impl Kind {
+    fn resource_type(self) -> &'static str {
+        match self {
+            Kind::Key => "AWS::KMS::Key",
+            Kind::Queue => "AWS::SQS::Queue",
+            Kind::Topic => "AWS::SNS::Topic",
+            Kind::LogGroup => "AWS::Logs::LogGroup",
+            Kind::Trail => "AWS::CloudTrail::Trail",
+            Kind::Recorder => "AWS::Config::ConfigurationRecorder",
+            Kind::Vpc => "AWS::EC2::VPC",
+        }
+    }
+
+    /// The shipped action that fixes it.
+    fn action(self) -> &'static str {
+        match self {
+            Kind::Key => "kms:EnableKeyRotation",
+            Kind::Queue => "sqs:SetQueueAttributes",
+            Kind::Topic => "sns:SetTopicAttributes",
+            Kind::LogGroup => "logs:PutRetentionPolicy",
+            Kind::Trail => "cloudtrail:StartLogging",
+            Kind::Recorder => "config:StartConfigurationRecorder",
+            Kind::Vpc => "ec2:CreateFlowLogs",
+        }
+    }
+
+    /// Whether a restore to the facet `before` leaves it broken (the facets are the
+    /// actions' own, as `FakeExecutor` hands them back).
+    fn broken_by(self, before: &Value) -> bool {
+        match self {
+            Kind::Key => before["KeyRotationStatus"] != true,
+            Kind::Queue => {
+                before["SqsManagedSseEnabled"] != true && before["KmsMasterKeyId"].is_null()
+            }
+            Kind::Topic => before["KmsMasterKeyId"].is_null(),
+            Kind::LogGroup => before["retentionInDays"].as_i64().is_some_and(|d| d < 365),
+            Kind::Trail => before["isLogging"] != true,
+            Kind::Recorder => before["Recording"] != true,
+            Kind::Vpc => before["flowLogs"] != true,
+        }
+    }
+}
+
+/// The oracle's own lists, written from the issue and README, never read from custos.
+/// Controls that may never execute, whatever is configured.
+const ALERT_ONLY: [&str; 3] = [
+    "kms-key-not-pending-deletion",
+    "sns-topic-delivery-logging",
+    "config-recorder-all-resources",
+];
+/// Controls whose every fix waits for an approval (class `human`).
+const HUMAN: [&str; 3] = [
+    "kms-key-rotation",
+    "cloudtrail-logging",
+    "config-recorder-on",
+];
+/// Classes the compiled floor never automates.
+const NEVER_AUTOMATED: [&str; 1] = ["kms"];
+/// Autonomy per class as `config` sets it ("*" = level), the default 3 for the rest: 5 acts
+/// anywhere, 4 outside production only, 3 and below never alone.
+const AUTONOMY: [(&str, u8); 8] = [
+    ("s3", 4),
+    ("kms", 5),
+    ("sqs", 5),
+    ("sns", 4),
+    ("logs", 5),
+    ("cloudtrail", 5),
+    ("config", 5),
+    ("ec2", 4),
+];
+
+/// `AWS::SQS::Queue` -> `sqs`: the oracle's own reading of a resource type.
+fn class_of(resource_type: &str) -> String {
+    resource_type
+        .split("::")
+        .nth(1)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -121,6 +244,8 @@ struct Model {
 struct Call {
     at: DateTime<Utc>,
     bucket: String,
+    /// Its class, by the oracle's own reading of the resource type (`s3`, `kms`, ...).
+    class: String,
     /// The run the intent was admitted in (from the ledger's record of the intent).
     run: Option<String>,
     intent: String,
@@ -163,8 +288,14 @@ struct Liveness {
     identity_attacks: std::sync::atomic::AtomicUsize,
     /// Operations that ended with the breaker open by the oracle's own count.
     breaker_open: std::sync::atomic::AtomicUsize,
-    /// First calls on KMS keys (never automated): each with an approval, by the oracle.
-    key_calls: std::sync::atomic::AtomicUsize,
+    /// First calls on the services' resources (keys, queues, topics, log groups, trails,
+    /// recorders, VPCs) that carried an approval.
+    service_approved_calls: std::sync::atomic::AtomicUsize,
+    /// ... and that carried none (auto, at the class's autonomy).
+    service_auto_calls: std::sync::atomic::AtomicUsize,
+    /// First calls per class and whether they carried an approval: every class of
+    /// `SERVICES` must be changed, and the auto ones also without an approval.
+    per_class: Mutex<BTreeMap<(String, bool), usize>>,
 }
 
 impl Liveness {
@@ -178,7 +309,7 @@ impl Liveness {
     }
 
     /// Every kind of event happened at least `per_100` times per hundred cases.
-    fn assert_live(&self, name: &str, per_100: [(&str, usize); 10]) {
+    fn assert_live(&self, name: &str, per_100: [(&str, usize); 11]) {
         let cases = Self::get(&self.cases);
         let have = [
             ("approvals accepted", Self::get(&self.approvals_accepted)),
@@ -189,10 +320,30 @@ impl Liveness {
             ("takeovers", Self::get(&self.takeovers)),
             ("identity attacks", Self::get(&self.identity_attacks)),
             ("breaker open", Self::get(&self.breaker_open)),
-            ("approved key calls", Self::get(&self.key_calls)),
+            (
+                "approved service calls",
+                Self::get(&self.service_approved_calls),
+            ),
+            ("auto service calls", Self::get(&self.service_auto_calls)),
             ("cases", cases),
         ];
-        eprintln!("liveness {name}: {have:?}");
+        let per_class = self.per_class.lock().unwrap().clone();
+        eprintln!("liveness {name}: {have:?}, first calls by (class, approved): {per_class:?}");
+        // Every class changed: with an approval where its fixes start needing one (never
+        // automated, `human`, production at level 4), alone where they start automatic.
+        for (_, kind, _) in SERVICES {
+            let class = class_of(kind.resource_type());
+            let approved = matches!(kind, Kind::Key | Kind::Trail | Kind::Recorder | Kind::Topic);
+            let n = per_class
+                .get(&(class.clone(), approved))
+                .copied()
+                .unwrap_or(0);
+            assert!(
+                n > 0,
+                "{name}: no {} call on class `{class}`",
+                if approved { "approved" } else { "automatic" }
+            );
+        }
         for ((what, n), (want_what, per)) in have.iter().zip(per_100) {
             assert_eq!(*what, want_what);
             let min = (cases * per).div_ceil(100).max(usize::from(per > 0));
@@ -207,7 +358,7 @@ impl Liveness {
 #[derive(Debug)]
 struct Inner {
     buckets: BTreeMap<String, Bucket>,
-    keys: BTreeMap<String, Key>,
+    services: BTreeMap<String, Svc>,
     unreadable: BTreeSet<String>,
     /// The next read by the guard crashes the process (after its claims, before any
     /// intent).
@@ -219,6 +370,25 @@ struct Inner {
     /// The operation being applied, and whether two workers run in it.
     op: usize,
     concurrent: bool,
+}
+
+impl Inner {
+    /// The resource `name` as Config records it now, bucket or service resource.
+    fn item_of(&self, w: &World, name: &str) -> Option<ConfigurationItem> {
+        match (self.buckets.get(name), self.services.get(name)) {
+            (Some(b), _) => Some(w.item(name, b)),
+            (None, Some(s)) => Some(w.svc_item(name, s)),
+            (None, None) => None,
+        }
+    }
+
+    /// The tags of the resource `name`, bucket or service resource.
+    fn tags_mut(&mut self, name: &str) -> Option<&mut BTreeMap<String, String>> {
+        match self.buckets.get_mut(name) {
+            Some(b) => Some(&mut b.tags),
+            None => self.services.get_mut(name).map(|s| &mut s.tags),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -265,19 +435,70 @@ impl World {
         .unwrap()
     }
 
-    fn key_item(&self, name: &str, k: &Key) -> ConfigurationItem {
+    /// The Config item of a service resource, in the shapes the scanners produce
+    /// (`custos_telemetry::services`): broken for its one control, compliant with every
+    /// other shipped control but the alert-only ones named in `ALERT_ONLY`.
+    fn svc_item(&self, name: &str, r: &Svc) -> ConfigurationItem {
+        let on = !r.broken;
+        let arn =
+            |service: &str, rest: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}");
+        let (arn, configuration, supplementary) = match r.kind {
+            Kind::Key => (
+                arn("kms", &format!("key/{name}")),
+                json!({
+                    "keyId": name, "keyManager": "CUSTOMER", "keySpec": "SYMMETRIC_DEFAULT",
+                    "keyState": if r.pending_deletion { "PendingDeletion" } else { "Enabled" },
+                }),
+                json!({"KeyRotationStatus": on}),
+            ),
+            Kind::Queue => (
+                arn("sqs", name),
+                json!({"QueueArn": arn("sqs", name), "SqsManagedSseEnabled": if on { "true" } else { "false" }}),
+                json!({}),
+            ),
+            Kind::Topic => {
+                let mut c = json!({"TopicArn": arn("sns", name)});
+                if on {
+                    c["KmsMasterKeyId"] = json!("alias/aws/sns");
+                }
+                (arn("sns", name), c, json!({}))
+            }
+            Kind::LogGroup => (
+                arn("logs", &format!("log-group:{name}")),
+                json!({"logGroupName": name, "retentionInDays": if on { 365 } else { 7 }}),
+                json!({}),
+            ),
+            Kind::Trail => (
+                arn("cloudtrail", &format!("trail/{name}")),
+                json!({
+                    "name": name, "logFileValidationEnabled": true, "isMultiRegionTrail": true,
+                    "includeGlobalServiceEvents": true,
+                    "cloudWatchLogsLogGroupArn": arn("logs", "log-group:trail-0:*"),
+                }),
+                json!({
+                    "TrailStatus": {"isLogging": on},
+                    "EventSelectors": {"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true}], "advancedEventSelectors": 0},
+                }),
+            ),
+            Kind::Recorder => (
+                arn("config", &format!("config-recorder/{name}")),
+                json!({"Name": name, "Recording": on, "RecordingGroup": {"AllSupported": false}}),
+                json!({}),
+            ),
+            Kind::Vpc => (
+                arn("ec2", &format!("vpc/{name}")),
+                json!({"vpcId": name, "isDefault": false}),
+                json!({"FlowLogs": if on { json!([{"flowLogId": "fl-0"}]) } else { json!([]) }}),
+            ),
+        };
         ConfigurationItem::from_json(&json!({
             "configurationItemCaptureTime": self.clock.now().to_rfc3339(),
             "configurationItemStatus": "OK",
             "awsAccountId": ACCOUNT, "awsRegion": REGION,
-            "resourceType": KEY_TYPE, "resourceId": name,
-            "ARN": format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}"),
-            "tags": {"environment": "dev"},
-            "configuration": {
-                "keyId": name, "keyManager": "CUSTOMER", "keySpec": "SYMMETRIC_DEFAULT",
-                "keyState": if k.pending_deletion { "PendingDeletion" } else { "Enabled" },
-            },
-            "supplementaryConfiguration": {"KeyRotationStatus": k.rotation},
+            "resourceType": r.kind.resource_type(), "resourceId": name, "resourceName": name,
+            "ARN": arn, "tags": r.tags,
+            "configuration": configuration,
+            "supplementaryConfiguration": supplementary,
         }))
         .unwrap()
     }
@@ -309,10 +530,13 @@ impl World {
         if inner.calls.iter().any(|c| c.intent == intent.id) {
             v.push(format!("intent {} made a second call", intent.id));
         }
-        let is_key = inner.keys.contains_key(bucket);
-        let tags: BTreeMap<String, String> = match inner.buckets.get(bucket) {
-            Some(b) => b.tags.clone(),
-            None => [("environment".to_string(), "dev".to_string())].into(),
+        let (tags, class) = match (inner.buckets.get(bucket), inner.services.get(bucket)) {
+            (Some(b), _) => (b.tags.clone(), "s3".to_string()),
+            (None, Some(r)) => (r.tags.clone(), class_of(r.kind.resource_type())),
+            (None, None) => {
+                v.push(format!("a call on {bucket}, which the world does not hold"));
+                return v;
+            }
         };
         let tag = |k: &str| tags.get(k).map(String::as_str);
         if ALERT_ONLY.contains(&intent.plan.control_id.as_str()) {
@@ -351,11 +575,25 @@ impl World {
                 v.push(format!("a rollback of {bucket} nobody asked for"));
             }
         } else {
-            // Autonomy 4 for s3: automatic in dev only; production (`prod`, no tag, any
-            // other name) needs an approval by someone other than the requester, valid now.
-            // KMS is never automated (the floor), whatever the environment or autonomy.
-            let production = tag("environment") != Some("dev") || is_key;
-            if production {
+            // Autonomy 4: automatic in dev only; production (`prod`, no tag, any other
+            // name) needs an approval by someone other than the requester, valid now.
+            // Autonomy 5: automatic anywhere. Never-automated classes and `human`
+            // controls need one whatever the environment or autonomy.
+            let production = tag("environment") != Some("dev");
+            let level = AUTONOMY
+                .iter()
+                .find(|(c, _)| *c == class)
+                .map_or(3, |(_, l)| *l);
+            let why = if NEVER_AUTOMATED.contains(&class.as_str()) {
+                Some("never-automated")
+            } else if HUMAN.contains(&intent.plan.control_id.as_str()) {
+                Some("human-class")
+            } else if level <= 3 || (level == 4 && production) {
+                Some("production")
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 let approved = approvals.iter().any(|a| {
                     a.resource == custos_ledger::resource_key(&key)
                         && intent.approval_id.as_deref() == Some(a.id.as_str())
@@ -364,14 +602,7 @@ impl World {
                         && now < a.expires_at
                 });
                 if !approved {
-                    v.push(format!(
-                        "called on {} {bucket} without a valid approval",
-                        if is_key {
-                            "never-automated"
-                        } else {
-                            "production"
-                        }
-                    ));
+                    v.push(format!("called on {why} {bucket} without a valid approval"));
                 }
             }
             // Per run: the first calls of intents admitted in the same run.
@@ -395,12 +626,12 @@ impl World {
             v.push(format!("more than {} calls in the window", m.per_window));
         }
         // Token bucket: any stretch of calls fits burst + rate x its length.
-        // One bucket per account and service (API throttling is per service): keys and
-        // buckets are counted apart.
+        // One bucket per account and service (API throttling is per service): each class
+        // is counted apart (every class here is its action's service).
         let firsts: Vec<DateTime<Utc>> = inner
             .calls
             .iter()
-            .filter(|c| c.first && inner.keys.contains_key(&c.bucket) == is_key)
+            .filter(|c| c.first && c.class == class)
             .map(|c| c.at)
             .chain(std::iter::once(now))
             .collect();
@@ -416,7 +647,8 @@ impl World {
     }
 }
 
-/// The S3 public access block action's calls (`FakeExecutor`) land here.
+/// Every shipped action's calls (`FakeExecutor`) land here: the S3 public access block's
+/// on buckets, the services' actions on their resources. Faults hit first calls of any.
 #[async_trait]
 impl FakeCloud for World {
     async fn call(
@@ -424,9 +656,6 @@ impl FakeCloud for World {
         r: &ResourceRef,
         restore_to: Option<&Value>,
     ) -> Result<Vec<String>, ExecError> {
-        if r.resource_type == KEY_TYPE {
-            return self.key_call(r, restore_to).await;
-        }
         let bucket = r.resource_id.clone();
         if r.account != ACCOUNT {
             self.lock()
@@ -456,31 +685,20 @@ impl FakeCloud for World {
                 None
             }
         };
-        let target = match restore_to {
-            None => Block::Full,
-            Some(f) if f["configured"] == false => Block::None,
-            Some(f)
-                if [
-                    "blockPublicAcls",
-                    "ignorePublicAcls",
-                    "blockPublicPolicy",
-                    "restrictPublicBuckets",
-                ]
-                .iter()
-                .all(|k| f[*k] == true) =>
-            {
-                Block::Full
-            }
-            Some(_) => Block::Partial,
-        };
         let failed = matches!(fault, Some(Fault::Fail | Fault::Partial));
-        {
+        let action = {
             let mut inner = self.lock();
             let at = self.clock.now();
             let op = inner.op;
+            let class = if inner.buckets.contains_key(&bucket) {
+                "s3".to_string()
+            } else {
+                class_of(&r.resource_type)
+            };
             inner.calls.push(Call {
                 at,
                 bucket: bucket.clone(),
+                class,
                 run: intent.run_id.clone(),
                 intent: intent.id.clone(),
                 first,
@@ -494,19 +712,31 @@ impl FakeCloud for World {
                     CallKind::Fix
                 },
             });
-            let b = inner.buckets.get_mut(&bucket).unwrap();
-            match fault {
-                None | Some(Fault::LandThenFail) | Some(Fault::Crash { landed: true }) => {
-                    b.block = target
+            let lands = matches!(
+                fault,
+                None | Some(Fault::LandThenFail) | Some(Fault::Crash { landed: true })
+            );
+            if let Some(b) = inner.buckets.get_mut(&bucket) {
+                match fault {
+                    _ if lands => b.block = block_after(restore_to),
+                    Some(Fault::Partial) => b.block = Block::Partial,
+                    _ => {}
                 }
-                Some(Fault::Partial) => b.block = Block::Partial,
-                Some(Fault::Fail) | Some(Fault::Crash { landed: false }) => {}
+                PAB
+            } else if let Some(s) = inner.services.get_mut(&bucket) {
+                // A partial change of a one-flag setting lands nothing: the check fails.
+                if lands {
+                    s.broken = restore_to.is_some_and(|f| s.kind.broken_by(f));
+                }
+                s.kind.action()
+            } else {
+                "none"
             }
-        }
+        };
         match fault {
-            None | Some(Fault::Partial) => Ok(vec![PAB.into()]),
+            None | Some(Fault::Partial) => Ok(vec![action.into()]),
             Some(Fault::Fail) | Some(Fault::LandThenFail) => Err(ExecError::Aws {
-                operation: "s3:PutPublicAccessBlock",
+                operation: action,
                 resource: bucket,
                 message: "InternalError (injected)".into(),
             }),
@@ -518,55 +748,24 @@ impl FakeCloud for World {
     }
 }
 
-impl World {
-    /// A call on a KMS key: checked by the same oracle (no faults are injected here).
-    async fn key_call(
-        &self,
-        r: &ResourceRef,
-        restore_to: Option<&Value>,
-    ) -> Result<Vec<String>, ExecError> {
-        let key = r.resource_id.clone();
-        let open = self
-            .ledger
-            .open_intents_for(&resource_key(r))
-            .await
-            .unwrap();
-        let Some(intent) = open.first().filter(|_| open.len() == 1) else {
-            self.lock()
-                .violations
-                .push(format!("a call on {key} with {} open intents", open.len()));
-            return Err(ExecError::Journal("no single intent".into()));
-        };
-        let first = !self.lock().calls.iter().any(|c| c.intent == intent.id);
-        let violations = self.check(&key, first, intent).await;
-        let mut inner = self.lock();
-        inner.violations.extend(violations);
-        let at = self.clock.now();
-        let op = inner.op;
-        inner.calls.push(Call {
-            at,
-            bucket: key.clone(),
-            run: intent.run_id.clone(),
-            intent: intent.id.clone(),
-            first,
-            failed: false,
-            op,
-            kind: if matches!(intent.plan.operation, Operation::Rollback { .. }) {
-                CallKind::Rollback
-            } else if intent.approval_id.is_some() {
-                CallKind::Approved
-            } else {
-                CallKind::Fix
-            },
-        });
-        let rotation = match restore_to {
-            None => true,
-            Some(f) => f["KeyRotationStatus"] == true,
-        };
-        if let Some(k) = inner.keys.get_mut(&key) {
-            k.rotation = rotation;
+/// The public access block a bucket has after a fix (`None`) or a restore to `facet`.
+fn block_after(restore_to: Option<&Value>) -> Block {
+    match restore_to {
+        None => Block::Full,
+        Some(f) if f["configured"] == false => Block::None,
+        Some(f)
+            if [
+                "blockPublicAcls",
+                "ignorePublicAcls",
+                "blockPublicPolicy",
+                "restrictPublicBuckets",
+            ]
+            .iter()
+            .all(|k| f[*k] == true) =>
+        {
+            Block::Full
         }
-        Ok(vec![ROTATE.into()])
+        Some(_) => Block::Partial,
     }
 }
 
@@ -596,16 +795,7 @@ impl ResourceReader for Reader {
                 message: "InternalError (injected)".into(),
             });
         }
-        if r.resource_type == KEY_TYPE {
-            return Ok(inner
-                .keys
-                .get(&r.resource_id)
-                .map(|k| w.key_item(&r.resource_id, k)));
-        }
-        Ok(inner
-            .buckets
-            .get(&r.resource_id)
-            .map(|b| w.item(&r.resource_id, b)))
+        Ok(inner.item_of(w, &r.resource_id))
     }
 
     fn covers(&self, r: &ResourceRef) -> bool {
@@ -613,7 +803,7 @@ impl ResourceReader for Reader {
     }
 }
 
-/// A describe scan: a fresh read of every bucket.
+/// A describe scan: a fresh read of every bucket and service resource.
 #[derive(Debug)]
 struct Scan(Arc<World>);
 
@@ -628,13 +818,12 @@ impl Source for Scan {
     async fn collect(&self) -> Result<Batch, TelemetryError> {
         let inner = self.0.lock();
         let mut b = Batch::default();
-        for (name, bucket) in &inner.buckets {
-            if !inner.unreadable.contains(name) {
-                b.items.push(self.0.item(name, bucket));
+        for name in inner.buckets.keys().chain(inner.services.keys()) {
+            if !inner.unreadable.contains(name)
+                && let Some(item) = inner.item_of(&self.0, name)
+            {
+                b.items.push(item);
             }
-        }
-        for (name, key) in &inner.keys {
-            b.items.push(self.0.key_item(name, key));
         }
         Ok(b)
     }
@@ -730,9 +919,10 @@ enum Op {
     SqlIdentity {
         what: u8,
     },
-    /// Someone turns a key's rotation off (and schedules or cancels its deletion); its
+    /// Someone breaks a service resource (turns a key's rotation off and schedules or
+    /// cancels its deletion, a queue's encryption off, a trail's logging off, ...); its
     /// Config change event arrives.
-    Key {
+    Drift {
         which: usize,
         pending_deletion: bool,
     },
@@ -741,7 +931,8 @@ enum Op {
 /// Operations, weighted. `busy` favours two workers, crashes, approvals and rollbacks
 /// on buckets humans keep opening again.
 fn op(busy: bool) -> impl Strategy<Value = Op> {
-    let bucket = 0..BUCKETS;
+    // Buckets first, then the services' resources (see `resource_name`).
+    let bucket = 0..BUCKETS + SERVICES_PER_CASE;
     let (scan, concurrent, crash, approve, rollback, human) = if busy {
         (2, 5, 4, 4, 3, 5)
     } else {
@@ -772,7 +963,7 @@ fn op(busy: bool) -> impl Strategy<Value = Op> {
         1 => (0u8..3).prop_map(|what| Op::Tamper { what }),
         1 => any::<bool>().prop_map(|itself| Op::LoneAdmin { itself }),
         1 => (0u8..2).prop_map(|what| Op::SqlIdentity { what }),
-        2 => (0..KEYS, any::<bool>()).prop_map(|(which, pending_deletion)| Op::Key { which, pending_deletion }),
+        3 => (0..SERVICES_PER_CASE, any::<bool>()).prop_map(|(which, pending_deletion)| Op::Drift { which, pending_deletion }),
         human => (bucket, prop_oneof![
             3 => Just(Human::MakePublic),
             1 => prop_oneof![Just(None), Just(Some("dev")), Just(Some("prod")), Just(Some("PRD"))].prop_map(Human::Env),
@@ -788,17 +979,21 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A playbook an operator slipped past `custos policy check`: it "fixes" the alert-only
-/// `kms-key-not-pending-deletion` with key rotation. The floor must deny it.
+/// Playbooks an operator slipped past `custos policy check`: each "fixes" an alert-only
+/// control with a shipped action on its resource (key rotation for a key pending
+/// deletion, topic encryption for a topic without delivery logging, starting a recorder
+/// that records too little). The floor must deny them all.
 fn sneaky_playbooks() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("sneaky.toml"),
-            format!("id = \"sneaky-cancel-deletion\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"{}\"\nresource_types = [\"{KEY_TYPE}\"]\naction = \"{ROTATE}\"\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[parameters]\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n", ALERT_ONLY[0]),
-        )
-        .unwrap();
+        for (control, kind) in ALERT_ONLY.iter().zip([Kind::Key, Kind::Topic, Kind::Recorder]) {
+            std::fs::write(
+                d.path().join(format!("sneaky-{control}.toml")),
+                format!("id = \"sneaky-{control}\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"{control}\"\nresource_types = [\"{}\"]\naction = \"{}\"\nrisk = \"high\"\nreversible = true\ndescription = \"d\"\n[parameters]\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n", kind.resource_type(), kind.action()),
+            )
+            .unwrap();
+        }
         d
     })
     .path()
@@ -869,13 +1064,17 @@ fn config(m: &Model) -> Config {
         ""
     };
     let exclusions: Vec<String> = m.excluded.iter().map(|e| format!("{e:?}")).collect();
+    let autonomy: String = AUTONOMY
+        .iter()
+        .map(|(class, level)| format!("[autonomy.classes.{class}]\n\"*\" = {level}\n"))
+        .collect();
     let overlay = if m.sneaky_overlay {
         format!("overlay = {:?}\n", sneaky_overlay())
     } else {
         String::new()
     };
     let text = format!(
-        "[policy]\n{overlay}dir = {:?}\n[playbooks]\noverlay = {:?}\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[autonomy]\ndefault = 3\nceiling = {}\n[autonomy.classes.s3]\n\"*\" = 4\n[autonomy.classes.kms]\n\"*\" = 5\n",
+        "[policy]\n{overlay}dir = {:?}\n[playbooks]\noverlay = {:?}\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[controls]\nflow_log_destination = \"arn:aws:s3:::flow-logs\"\n[autonomy]\ndefault = 3\nceiling = {}\n{autonomy}",
         root().join("rego"),
         sneaky_playbooks(),
         root().join("playbooks"),
@@ -904,15 +1103,13 @@ struct Harness {
 
 impl Harness {
     /// A harness of buckets only, for the tests that follow one approval by hand (the
-    /// properties add the KMS keys).
+    /// properties add the services' resources).
     async fn new() -> Harness {
-        let h = Self::counting(Box::leak(Box::default())).await;
-        h.world.lock().keys.clear();
-        h
+        Self::counting(Box::leak(Box::default()), &[]).await
     }
 
     /// A harness that adds what happens to `live`.
-    async fn counting(live: &'static Liveness) -> Harness {
+    async fn counting(live: &'static Liveness, services: &[usize]) -> Harness {
         let base = if Path::new("/dev/shm").is_dir() {
             tempfile::tempdir_in("/dev/shm").unwrap()
         } else {
@@ -952,8 +1149,19 @@ impl Harness {
         let world = Arc::new(World {
             inner: Mutex::new(Inner {
                 buckets,
-                keys: (0..KEYS)
-                    .map(|k| (format!("key-{k}"), Key::default()))
+                services: services
+                    .iter()
+                    .map(|i| {
+                        let (name, kind, env) = SERVICES[*i];
+                        let tags = [("environment".to_string(), env.to_string())].into();
+                        let s = Svc {
+                            kind,
+                            broken: true,
+                            pending_deletion: false,
+                            tags,
+                        };
+                        (name.to_string(), s)
+                    })
                     .collect(),
                 unreadable: BTreeSet::new(),
                 crash_on_read: false,
@@ -1024,7 +1232,13 @@ impl Harness {
         };
         let registry = Registry::new(vec![
             Arc::new(FakeExecutor::new(PAB, self.world.clone()).unwrap()),
-            Arc::new(FakeExecutor::new(ROTATE, self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::Key.action(), self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::Queue.action(), self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::Topic.action(), self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::LogGroup.action(), self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::Trail.action(), self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::Recorder.action(), self.world.clone()).unwrap()),
+            Arc::new(FakeExecutor::new(Kind::Vpc.action(), self.world.clone()).unwrap()),
         ]);
         let ledger = Arc::new(
             Ledger::open_with_clock(&self.db, self.clock.clone())
@@ -1166,8 +1380,8 @@ impl Harness {
 
     fn item_now(&self, bucket: usize, at: DateTime<Utc>, account: &str) -> ConfigurationItem {
         let inner = self.world.lock();
-        let name = bucket_name(bucket);
-        let mut v = self.world.item(&name, &inner.buckets[&name]).to_json();
+        let name = inner.resource_name(bucket);
+        let mut v = inner.item_of(&self.world, &name).unwrap().to_json();
         v["configurationItemCaptureTime"] = json!(at.to_rfc3339());
         v["awsAccountId"] = json!(account);
         ConfigurationItem::from_json(&v).unwrap()
@@ -1317,10 +1531,11 @@ impl Harness {
             Op::CeilingOne(on) => self.world.lock().model.ceiling_one = *on,
             Op::ExcludeList { bucket, on } => {
                 let mut inner = self.world.lock();
+                let name = inner.resource_name(*bucket);
                 if *on {
-                    inner.model.excluded.insert(bucket_name(*bucket));
+                    inner.model.excluded.insert(name);
                 } else {
-                    inner.model.excluded.remove(&bucket_name(*bucket));
+                    inner.model.excluded.remove(&name);
                 }
             }
             Op::Limits {
@@ -1334,19 +1549,21 @@ impl Harness {
             Op::SneakyOverlay(on) => self.world.lock().model.sneaky_overlay = *on,
             Op::LoneAdmin { itself } => self.lone_admin(*itself).await,
             Op::SqlIdentity { what } => self.sql_identity(*what).await,
-            Op::Key {
+            Op::Drift {
                 which,
                 pending_deletion,
             } => {
-                let name = format!("key-{which}");
                 let item = {
                     let mut inner = self.world.lock();
-                    let k = inner.keys.get_mut(&name).unwrap();
-                    k.rotation = false;
-                    k.pending_deletion = *pending_deletion;
-                    let k = k.clone();
+                    let name = inner.resource_name(BUCKETS + *which);
+                    let Some(r) = inner.services.get_mut(&name) else {
+                        return;
+                    };
+                    r.broken = true;
+                    r.pending_deletion = r.kind == Kind::Key && *pending_deletion;
+                    let r = r.clone();
                     drop(inner);
-                    self.world.key_item(&name, &k)
+                    self.world.svc_item(&name, &r)
                 };
                 let e = self.worker().await;
                 e.run_once(&Items::new("sqs:fake", vec![item]), Mode::Execute)
@@ -1375,34 +1592,46 @@ impl Harness {
                 .extend(std::iter::repeat_n(*fault, *times)),
             Op::Unreadable { bucket, on } => {
                 let mut inner = self.world.lock();
+                let name = inner.resource_name(*bucket);
                 if *on {
-                    inner.unreadable.insert(bucket_name(*bucket));
+                    inner.unreadable.insert(name);
                 } else {
-                    inner.unreadable.remove(&bucket_name(*bucket));
+                    inner.unreadable.remove(&name);
                 }
             }
             Op::Human { bucket, change } => {
                 let mut inner = self.world.lock();
-                let b = inner.buckets.get_mut(&bucket_name(*bucket)).unwrap();
+                let name = inner.resource_name(*bucket);
+                if let Human::MakePublic = change {
+                    // A bucket opened again, a service resource broken again: no event.
+                    if let Some(b) = inner.buckets.get_mut(&name) {
+                        b.block = Block::None;
+                    }
+                    if let Some(s) = inner.services.get_mut(&name) {
+                        s.broken = true;
+                    }
+                    return;
+                }
+                let tags = inner.tags_mut(&name).unwrap();
                 match change {
-                    Human::MakePublic => b.block = Block::None,
+                    Human::MakePublic => {}
                     Human::Env(None) => {
-                        b.tags.remove("environment");
+                        tags.remove("environment");
                     }
                     Human::Env(Some(e)) => {
-                        b.tags.insert("environment".into(), e.to_string());
+                        tags.insert("environment".into(), e.to_string());
                     }
                     Human::ExcludeTag(true) => {
-                        b.tags.insert("custos:exclude".into(), "true".into());
+                        tags.insert("custos:exclude".into(), "true".into());
                     }
                     Human::ExcludeTag(false) => {
-                        b.tags.remove("custos:exclude");
+                        tags.remove("custos:exclude");
                     }
                     Human::Hold(true) => {
-                        b.tags.insert("legal-hold".into(), "case 7".into());
+                        tags.insert("legal-hold".into(), "case 7".into());
                     }
                     Human::Hold(false) => {
-                        b.tags.remove("legal-hold");
+                        tags.remove("legal-hold");
                     }
                 }
             }
@@ -1410,9 +1639,13 @@ impl Harness {
     }
 }
 
-fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError> {
+fn check_ops(
+    services: Vec<usize>,
+    ops: Vec<Op>,
+    live: &'static Liveness,
+) -> Result<(), TestCaseError> {
     block_on(async {
-        let h = Harness::counting(live).await;
+        let h = Harness::counting(live, &services).await;
         live.add(&live.cases, 1);
         let mut last = None;
         for (n, op) in ops.iter().enumerate() {
@@ -1476,18 +1709,28 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
             };
             live.add(&live.approved_calls, firsts(CallKind::Approved));
             live.add(&live.rollback_calls, firsts(CallKind::Rollback));
-            live.add(
-                &live.key_calls,
+            let on_services = |k: CallKind| {
                 inner
                     .calls
                     .iter()
-                    .filter(|c| {
-                        c.first
-                            && c.kind == CallKind::Approved
-                            && inner.keys.contains_key(&c.bucket)
-                    })
-                    .count(),
+                    .filter(|c| c.first && c.kind == k && inner.services.contains_key(&c.bucket))
+                    .count()
+            };
+            live.add(
+                &live.service_approved_calls,
+                on_services(CallKind::Approved),
             );
+            live.add(&live.service_auto_calls, on_services(CallKind::Fix));
+            let mut per_class = live.per_class.lock().unwrap();
+            for c in inner
+                .calls
+                .iter()
+                .filter(|c| c.first && c.kind != CallKind::Rollback)
+            {
+                *per_class
+                    .entry((c.class.clone(), c.kind == CallKind::Approved))
+                    .or_default() += 1;
+            }
         }
         let takeovers = h
             .world
@@ -1543,7 +1786,7 @@ fn check_ops(ops: Vec<Op>, live: &'static Liveness) -> Result<(), TestCaseError>
 /// rollbacks accepted, 18 rollback calls, 20 concurrent calls, 6 takeovers per hundred;
 /// busy: 87, 50, 28, 11, 45, 24), and of the 62 (calm) and 48 (busy) identity attacks
 /// per hundred a run of 150 cases showed. `cases` is the count of cases itself.
-const LIVENESS_CALM: [(&str, usize); 10] = [
+const LIVENESS_CALM: [(&str, usize); 11] = [
     ("approvals accepted", 25),
     ("approved calls", 13),
     ("rollbacks accepted", 13),
@@ -1552,10 +1795,11 @@ const LIVENESS_CALM: [(&str, usize); 10] = [
     ("takeovers", 2),
     ("identity attacks", 20),
     ("breaker open", 10),
-    ("approved key calls", 1),
+    ("approved service calls", 1),
+    ("auto service calls", 1),
     ("cases", 100),
 ];
-const LIVENESS_BUSY: [(&str, usize); 10] = [
+const LIVENESS_BUSY: [(&str, usize); 11] = [
     ("approvals accepted", 29),
     ("approved calls", 16),
     ("rollbacks accepted", 9),
@@ -1564,16 +1808,17 @@ const LIVENESS_BUSY: [(&str, usize); 10] = [
     ("takeovers", 8),
     ("identity attacks", 16),
     ("breaker open", 10),
-    ("approved key calls", 1),
+    ("approved service calls", 1),
+    ("auto service calls", 1),
     ("cases", 100),
 ];
 
-/// Cases per property (two properties run side by side: 2,000 cases per CI run).
+/// Cases per property (two properties run side by side: 1,400 cases per CI run).
 fn cases() -> u32 {
     std::env::var("CUSTOS_INVARIANT_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1000)
+        .unwrap_or(700)
 }
 
 /// Run one property over `cases()` generated sequences, then check its liveness.
@@ -1583,8 +1828,11 @@ fn property(busy: bool, live: &'static Liveness) {
         failure_persistence: None,
         ..ProptestConfig::default()
     });
-    let result = runner.run(&proptest::collection::vec(op(busy), 1..24), |ops| {
-        check_ops(ops, live)
+    let services =
+        proptest::sample::subsequence((0..SERVICES.len()).collect::<Vec<_>>(), SERVICES_PER_CASE);
+    let ops = proptest::collection::vec(op(busy), 1..24);
+    let result = runner.run(&(services, ops), |(services, ops)| {
+        check_ops(services, ops, live)
     });
     if let Err(e) = result {
         panic!("{e}");

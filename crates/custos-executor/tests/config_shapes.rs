@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Fields custos adds where Config records less (documented in the scanner modules).
-const ADDITIONS: [&str; 3] = [
+const ADDITIONS: [&str; 5] = [
+    "supplementaryConfiguration.Trails",
+    "supplementaryConfiguration.ConfigurationRecorders",
     "supplementaryConfiguration.TrailStatus.",
     "supplementaryConfiguration.EventSelectors.",
     "supplementaryConfiguration.FlowLogs",
@@ -162,4 +164,48 @@ async fn scanned_items_have_the_shapes_aws_publishes() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(checked >= 40, "only {checked} fields checked");
+
+    // The account item carries the region's trails and recorders as the fixtures made
+    // them (CloudTrail.1 and Config.1 read these): a multi-region trail logging write
+    // events only, and one stopped recorder.
+    let account_item = batch
+        .items
+        .iter()
+        .find(|i| i.resource_type == "AWS::::Account")
+        .unwrap();
+    let posture = &account_item.supplementary_configuration;
+    assert_eq!(
+        posture["Trails"],
+        serde_json::json!([{"name": format!("trail-{account}"), "homeRegion": "us-east-1", "isMultiRegionTrail": true, "isLogging": true, "managementEvents": false}])
+    );
+    assert_eq!(
+        posture["ConfigurationRecorders"],
+        serde_json::json!([{"name": "default", "recording": false}])
+    );
+}
+
+/// An account with no trail and no recorder: its account item says so (both lists
+/// empty, not absent), which is what the alert-only CloudTrail.1 and Config.1 find.
+#[tokio::test]
+async fn an_empty_account_has_no_trail_and_no_recorder() {
+    require_localstack().await;
+    let account = unique_account();
+    let sdk = sdk(&account);
+    let pool = Arc::new(
+        AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new())
+            .with_interceptor(MotoAccount(account.clone())),
+    );
+    let r = custos_core::ResourceRef {
+        account: account.clone(),
+        region: "us-east-1".into(),
+        resource_type: "AWS::::Account".into(),
+        resource_id: account.clone(),
+    };
+    let item = custos_telemetry::ResourceReader::read(&Inventory::new(pool, &[], 2), &r)
+        .await
+        .unwrap()
+        .unwrap();
+    let posture = &item.supplementary_configuration;
+    assert_eq!(posture["Trails"], serde_json::json!([]));
+    assert_eq!(posture["ConfigurationRecorders"], serde_json::json!([]));
 }

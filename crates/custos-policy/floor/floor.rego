@@ -247,6 +247,8 @@ alert_only_controls := {
 	"config-recorder-all-resources",
 	"logs-kms-encryption",
 	"sns-topic-delivery-logging",
+	"cloudtrail-enabled",
+	"config-enabled",
 }
 
 decisions contains d if {

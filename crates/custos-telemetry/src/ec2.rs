@@ -16,7 +16,15 @@ pub const ACCOUNT: &str = "AWS::::Account";
 /// The IAM actions the scanner's requests need, per resource type.
 pub const SECURITY_GROUP_READS: &[&str] = &["ec2:DescribeSecurityGroups"];
 pub const INSTANCE_READS: &[&str] = &["ec2:DescribeInstances"];
-pub const ACCOUNT_READS: &[&str] = &["ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"];
+pub const ACCOUNT_READS: &[&str] = &[
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetEbsDefaultKmsKeyId",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "config:DescribeConfigurationRecorders",
+    "config:DescribeConfigurationRecorderStatus",
+];
 
 #[derive(Debug)]
 pub struct Ec2Scanner {
@@ -92,24 +100,14 @@ impl Ec2Scanner {
         tags: BTreeMap<String, String>,
         configuration: Value,
     ) -> Result<ConfigurationItem, TelemetryError> {
-        let raw = json!({
-            "configurationItemVersion": "1.3",
-            "configurationItemCaptureTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "configurationItemStatus": "OK",
-            "awsAccountId": self.account,
-            "awsRegion": self.region,
-            "resourceType": resource_type,
-            "resourceId": id,
-            "resourceName": name,
-            "ARN": arn,
-            "tags": tags,
-            "configuration": configuration,
-        });
-        ConfigurationItem::from_json(&raw).map_err(|e| TelemetryError::Aws {
-            operation: "describe",
-            resource: id.to_string(),
-            message: format!("scanner built an invalid item: {e}"),
-        })
+        crate::services::config_item(
+            (&self.account, &self.region),
+            (resource_type, id, name),
+            Some(arn),
+            tags,
+            configuration,
+            serde_json::Map::new(),
+        )
     }
 
     fn sg_item(&self, sg: &SecurityGroup) -> Result<ConfigurationItem, TelemetryError> {
@@ -183,13 +181,17 @@ impl Ec2Scanner {
             "ebsDefaultKmsKeyId": key,
         });
         let arn = format!("arn:aws:::{}", self.account);
-        self.item(
-            ACCOUNT,
-            &self.account,
-            None,
-            arn,
+        // Trails and recorders: what the account-level CloudTrail.1 and Config.1 read.
+        let clients = self.pool.read(&self.account, &self.region).await;
+        let posture =
+            crate::services::account::posture(&clients, &self.account, &self.region).await;
+        crate::services::config_item(
+            (&self.account, &self.region),
+            (ACCOUNT, &self.account, None),
+            Some(arn),
             BTreeMap::new(),
             configuration,
+            posture,
         )
     }
 

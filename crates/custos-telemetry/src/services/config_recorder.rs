@@ -1,7 +1,7 @@
 //! AWS Config recorders (`AWS::Config::ConfigurationRecorder`, resource id the recorder
 //! name; Config's schema names the fields `Name`, `Recording`, `RecordingGroup`,
-//! `RoleARN`). A region without any recorder is an `AWS::::Account`-style question
-//! for part 2; here a recorder that exists and is stopped is the finding.
+//! `RoleARN`). Here a recorder that exists and is stopped is the finding; a region
+//! without any recorder is read into the account item (`services::account`).
 
 use super::{At, aws_error};
 use crate::TelemetryError;

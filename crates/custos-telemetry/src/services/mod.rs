@@ -7,6 +7,7 @@
 //! Every kind declares the IAM actions its reads need ([`Kind::reads`]); the contract
 //! tests record every request and fail on one not declared.
 
+pub mod account;
 pub mod cloudtrail;
 pub mod config_recorder;
 pub mod ebs;
@@ -107,26 +108,46 @@ impl At {
         configuration: Value,
         supplementary: Map<String, Value>,
     ) -> Result<ConfigurationItem, TelemetryError> {
-        let raw = json!({
-            "configurationItemVersion": "1.3",
-            "configurationItemCaptureTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "configurationItemStatus": "OK",
-            "awsAccountId": self.account,
-            "awsRegion": self.region,
-            "resourceType": resource_type,
-            "resourceId": id,
-            "resourceName": name,
-            "ARN": arn,
-            "tags": tags,
-            "configuration": configuration,
-            "supplementaryConfiguration": supplementary,
-        });
-        ConfigurationItem::from_json(&raw).map_err(|e| TelemetryError::Aws {
-            operation: "describe",
-            resource: id.to_string(),
-            message: format!("scanner built an invalid item: {e}"),
-        })
+        config_item(
+            (&self.account, &self.region),
+            (resource_type, id, name),
+            arn,
+            tags,
+            configuration,
+            supplementary,
+        )
     }
+}
+
+/// A scanner's item in AWS Config's shape (`configurationItemVersion` 1.3, captured
+/// now), checked as every item is: every scanner builds its items here.
+pub(crate) fn config_item(
+    (account, region): (&str, &str),
+    (resource_type, id, name): (&str, &str, Option<&str>),
+    arn: Option<String>,
+    tags: BTreeMap<String, String>,
+    configuration: Value,
+    supplementary: Map<String, Value>,
+) -> Result<ConfigurationItem, TelemetryError> {
+    let raw = json!({
+        "configurationItemVersion": "1.3",
+        "configurationItemCaptureTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "configurationItemStatus": "OK",
+        "awsAccountId": account,
+        "awsRegion": region,
+        "resourceType": resource_type,
+        "resourceId": id,
+        "resourceName": name,
+        "ARN": arn,
+        "tags": tags,
+        "configuration": configuration,
+        "supplementaryConfiguration": supplementary,
+    });
+    ConfigurationItem::from_json(&raw).map_err(|e| TelemetryError::Aws {
+        operation: "describe",
+        resource: id.to_string(),
+        message: format!("scanner built an invalid item: {e}"),
+    })
 }
 
 /// An SDK error as a telemetry error naming the IAM action and the resource.

@@ -1,0 +1,37 @@
+# The account has, seen from this region, a multi-region trail that is logging and records every management event
+# (FSBP CloudTrail.1, CIS 3.1). Alert-only: creating a trail needs a bucket whose policy lets CloudTrail write, and costs
+# money; once a trail exists, `cloudtrail-logging`, `cloudtrail-multi-region` and `cloudtrail-management-events` fix it
+# with an approval.
+package custos.controls.cloudtrail_enabled
+
+metadata := {
+	"id": "cloudtrail-enabled",
+	"title": "A multi-region CloudTrail trail is logging every management event",
+	"severity": "high",
+	"resource_types": ["AWS::::Account"],
+	"frameworks": {
+		"aws-fsbp": ["CloudTrail.1"],
+		"fedramp-moderate": ["AU-2", "AU-12"],
+		"cmmc-2.0-l2": ["AU.L2-3.3.1"],
+		"cis-aws-foundations-v3.0": ["3.1"],
+		"nist-800-53-r5": ["AU-2", "AU-12"],
+		"nist-800-171-r2": ["3.3.1"],
+	},
+	"class": "alert",
+	"guidance": "Create a bucket whose policy lets `cloudtrail.amazonaws.com` write to it, then `aws cloudtrail create-trail --name <trail> --s3-bucket-name <bucket> --is-multi-region-trail --include-global-service-events --enable-log-file-validation` and `aws cloudtrail start-logging --name <trail>` (Terraform: `aws_cloudtrail` with `is_multi_region_trail = true`, `enable_logging = true`). A new trail costs money and needs that bucket policy, so custos leaves creating it to a person; it fixes an existing trail's logging, regions and event selectors with an approval.",
+}
+
+# `supplementaryConfiguration.Trails` is what the scanner read of the account's trails in this region, shadow trails of
+# other regions' multi-region trails included; an item without it (CloudTrail unreadable) says nothing.
+trails := input.supplementaryConfiguration.Trails
+
+complete(t) if {
+	t.isMultiRegionTrail == true
+	t.isLogging == true
+	t.managementEvents == true
+}
+
+violations contains "no multi-region trail is logging every management event" if {
+	is_array(trails)
+	count([t | some t in trails; complete(t)]) == 0
+}
