@@ -75,133 +75,174 @@ struct Case {
     /// The resource has tags a change can be made to behind custos' back (the account
     /// setting has none: its stale case is a plan decided on another state only).
     taggable: bool,
+    /// A KMS key is configured (`[controls] kms_key`): queues and topics get SSE-KMS with
+    /// it instead of SSE-SQS and `alias/aws/sns`.
+    with_key: bool,
 }
 
-const CASES: [Case; 20] = [
+const CASES: [Case; 22] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "s3-default-encryption",
         subject: Subject::Bucket(Fixture::NoEncryption),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "s3-versioning",
         subject: Subject::Bucket(Fixture::VersioningOff),
         exact_rollback: false,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "ec2-sg-open-ingress",
         subject: Subject::OpenSecurityGroup,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "ec2-ebs-default-encryption",
         subject: Subject::EbsDefaultOff,
         exact_rollback: true,
         taggable: false,
+        with_key: false,
     },
     Case {
         control: "ec2-imdsv2",
         subject: Subject::Imdsv1Instance,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "ec2-required-tags",
         subject: Subject::UntaggedInstance,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "sqs-queue-encryption",
         subject: Subject::UnencryptedQueue,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "sns-topic-encryption",
         subject: Subject::UnencryptedTopic,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "logs-retention",
         subject: Subject::ShortLogGroup,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "vpc-flow-logs",
         subject: Subject::VpcWithoutFlowLogs,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "s3-access-logging",
         subject: Subject::BucketWithoutLogging,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "config-recorder-on",
         subject: Subject::StoppedRecorder,
         exact_rollback: true,
         taggable: false,
+        with_key: false,
     },
     Case {
         control: "cloudtrail-log-file-validation",
         subject: Subject::Trail(services::TrailFixture::Plain),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "cloudtrail-kms-encryption",
         subject: Subject::Trail(services::TrailFixture::Plain),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "cloudtrail-multi-region",
         subject: Subject::Trail(services::TrailFixture::Plain),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "cloudtrail-logging",
         subject: Subject::Trail(services::TrailFixture::Plain),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "cloudtrail-management-events",
         subject: Subject::Trail(services::TrailFixture::WriteOnly),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "kms-key-rotation",
         subject: Subject::KeyWithoutRotation,
         exact_rollback: true,
         taggable: true,
+        with_key: false,
     },
     Case {
         control: "s3-sse-kms",
         subject: Subject::Bucket(Fixture::Compliant),
         exact_rollback: true,
         taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "sqs-queue-encryption",
+        subject: Subject::UnencryptedQueue,
+        exact_rollback: true,
+        taggable: true,
+        with_key: true,
+    },
+    Case {
+        control: "sns-topic-encryption",
+        subject: Subject::UnencryptedTopic,
+        exact_rollback: true,
+        taggable: true,
+        with_key: true,
     },
 ];
 
+/// The key the `with_key` cases configure for queues and topics.
+const MESSAGING_KEY: &str = "alias/custos-messaging";
+
 /// The configured settings (custos.toml `[controls]`) the fixtures use, per account.
-fn settings(account: &str) -> [(&'static str, &'static str, String); 5] {
+fn settings(account: &str, with_key: bool) -> [(&'static str, &'static str, String); 6] {
+    let key = if with_key { MESSAGING_KEY } else { "" };
     [
         (
             "s3-require-sse-kms",
@@ -223,14 +264,15 @@ fn settings(account: &str) -> [(&'static str, &'static str, String); 5] {
             "targetBucket",
             format!("logs-{account}"),
         ),
-        ("sqs-enable-sse", "kmsKeyId", String::new()),
+        ("sqs-enable-sse", "kmsKeyId", key.to_string()),
+        ("sns-enable-sse", "kmsKeyId", key.to_string()),
     ]
 }
 
-fn playbooks(catalog: &custos_executor::Catalog, account: &str) -> PlaybookSet {
+fn playbooks(catalog: &custos_executor::Catalog, account: &str, with_key: bool) -> PlaybookSet {
     // Required tags need a placeholder to add (custos.toml [controls] required_tags).
     let mut overrides: BTreeMap<String, toml::Table> = BTreeMap::new();
-    for (pb, k, v) in settings(account) {
+    for (pb, k, v) in settings(account, with_key) {
         if !v.is_empty() {
             overrides
                 .entry(pb.to_string())
@@ -422,7 +464,7 @@ async fn contract(case: &Case) {
             .with_interceptor(custos_testkit::MotoAccount(account.clone())),
     );
     let registry = Registry::new(custos_executor::all_executors(pool.clone()));
-    let playbooks = playbooks(&registry.catalog(), &account);
+    let playbooks = playbooks(&registry.catalog(), &account, case.with_key);
     let reader = Inventory::new(pool, &[], 2);
     let pb = playbooks.for_control(case.control).unwrap();
     let ex: Arc<dyn Executor> = registry.get(&pb.action).unwrap().clone();
@@ -556,6 +598,21 @@ async fn contract(case: &Case) {
         ["intent a1".to_string(), "outcome a1 executed".to_string()]
     );
 
+    // The key the operator configured, read back from the emulator (SNS and SQS report
+    // what they were given); without one, SSE-SQS and AWS's managed SNS key.
+    if matches!(
+        case.subject,
+        Subject::UnencryptedQueue | Subject::UnencryptedTopic
+    ) {
+        let c = read(&reader, &resource).await.configuration;
+        let queue = matches!(case.subject, Subject::UnencryptedQueue);
+        match (case.with_key, queue) {
+            (true, _) => assert_eq!(c["KmsMasterKeyId"], MESSAGING_KEY, "{c:#}"),
+            (false, true) => assert_eq!(c["SqsManagedSseEnabled"], "true", "{c:#}"),
+            (false, false) => assert_eq!(c["KmsMasterKeyId"], "alias/aws/sns", "{c:#}"),
+        }
+    }
+
     if let Subject::OpenSecurityGroup = case.subject {
         // Only the offending entry went; every other rule is untouched.
         let perms = read(&reader, &resource).await.configuration["ipPermissions"].clone();
@@ -657,6 +714,16 @@ async fn contract(case: &Case) {
                 .contains(&"intent a3".to_string())
         );
     }
+}
+
+#[tokio::test]
+async fn sqs_queue_encryption_with_a_configured_key_meets_the_contract() {
+    contract(&CASES[20]).await;
+}
+
+#[tokio::test]
+async fn sns_topic_encryption_with_a_configured_key_meets_the_contract() {
+    contract(&CASES[21]).await;
 }
 
 #[tokio::test]
@@ -762,7 +829,7 @@ async fn s3_sse_kms_meets_the_contract() {
 #[test]
 fn every_registered_executor_has_a_contract_case() {
     let registry = Registry::new(custos_executor::executors_for_tests());
-    let playbooks = playbooks(&registry.catalog(), "000000000000");
+    let playbooks = playbooks(&registry.catalog(), "000000000000", false);
     let covered: Vec<&str> = CASES
         .iter()
         .map(|c| playbooks.for_control(c.control).unwrap().action.as_str())
