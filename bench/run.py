@@ -129,8 +129,11 @@ Command: `scripts/bench custodian` (sizes {', '.join(map(str, sizes))}; {RUNS} r
 Each run seeds N buckets in a fresh LocalStack account, all alike: no public access
 block, otherwise compliant, tagged `environment=dev`. Then one tool detects and fixes
 them: `custos run --once` (`bench/custos-bench.toml`: SQLite ledger, guard rate limit
-raised to 1,000 calls/s, scans 32 buckets at a time; it also scans the account's EC2
-resources and decides on everything it finds) or `custodian run --cache-period 0`
+raised to 1,000 calls/s, scans 32 buckets at a time; it also scans every other type
+the shipped controls cover and decides on everything it finds: in a fresh LocalStack
+account that is about 1,140 more items, almost all EBS snapshots of LocalStack's own
+AMIs, each an alert-only finding, and failed CloudTrail reads, which LocalStack's
+community edition lacks) or `custodian run --cache-period 0`
 with `bench/c7n-remediate.yml` (`check-public-block` -> `set-public-block`). Afterwards
 the script reads every bucket's public access block back with boto3; a run that left one
 bucket non-compliant (or whose report does not name N fixes / N matches) stops the script.

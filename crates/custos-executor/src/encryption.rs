@@ -1,14 +1,14 @@
 //! S3 buckets on SSE-KMS with the configured key and bucket keys on, where custos.toml
 //! asks for it (`[controls] s3_sse_kms`). Human: readers and writers need the key.
 
-use crate::setting::{Setter, Setting, aws, text};
+use crate::setting::{Setter, Setting, aws, configure, text};
 use crate::{ActionProperties, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
     ServerSideEncryptionRule,
 };
-use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
+use custos_core::{ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -36,19 +36,13 @@ impl Setting for BucketKms {
         &["AWS::S3::Bucket"]
     }
     fn properties(&self) -> ActionProperties {
-        ActionProperties {
-            reversible: true,
-            risk: Risk::Medium,
-            kinds: vec![ActionKind::Configure],
-            requires_approval: true,
-        }
+        configure(Risk::Medium, true)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["s3:PutEncryptionConfiguration"],
-            rollback: &["s3:PutEncryptionConfiguration"],
-        }
+        Operations::one(
+            &["s3:PutEncryptionConfiguration"],
+            &["s3:PutEncryptionConfiguration"],
+        )
     }
     fn parameters(&self) -> &'static [&'static str] {
         &["kmsKeyId"]

@@ -69,6 +69,19 @@ pub struct Operations {
 }
 
 impl Operations {
+    /// The most common shape: one request applies the fix, one undoes it (often the same),
+    /// nothing read beyond the resource itself.
+    pub const fn one(
+        write: &'static [&'static str],
+        rollback: &'static [&'static str],
+    ) -> Operations {
+        Operations {
+            read: &[],
+            write,
+            rollback,
+        }
+    }
+
     /// Every action named, each once, sorted.
     pub fn all(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self

@@ -1,12 +1,12 @@
 //! Logging fixes: log group retention, VPC flow logs to S3, S3 server
 //! access logging, and the AWS Config recorder.
 
-use crate::setting::{Setter, Setting, aws, text};
+use crate::setting::{Setter, Setting, aws, configure, text};
 use crate::{ActionProperties, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, TrafficType};
 use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
-use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
+use custos_core::{ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
 use custos_telemetry::services::{config_recorder::RECORDER, logs::LOG_GROUP, vpc::VPC};
 use serde_json::{Value, json};
@@ -19,15 +19,6 @@ pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
         Setter::boxed(pool.clone(), AccessLogging),
         Setter::boxed(pool, Recorder),
     ]
-}
-
-fn props(risk: Risk, requires_approval: bool) -> ActionProperties {
-    ActionProperties {
-        reversible: true,
-        risk,
-        kinds: vec![ActionKind::Configure],
-        requires_approval,
-    }
 }
 
 /// Log group retention of at least `days` (a group kept forever is left alone: it
@@ -45,14 +36,13 @@ impl Setting for Retention {
     }
     fn properties(&self) -> ActionProperties {
         // Shorter retention deletes events; this only ever lengthens it.
-        props(Risk::Low, false)
+        configure(Risk::Low, false)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["logs:PutRetentionPolicy"],
-            rollback: &["logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy"],
-        }
+        Operations::one(
+            &["logs:PutRetentionPolicy"],
+            &["logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy"],
+        )
     }
     fn parameters(&self) -> &'static [&'static str] {
         &["days"]
@@ -127,7 +117,7 @@ impl Setting for FlowLogs {
     }
     fn properties(&self) -> ActionProperties {
         // Costs money (delivery and storage), changes nothing the VPC's traffic sees.
-        props(Risk::Low, false)
+        configure(Risk::Low, false)
     }
     fn operations(&self) -> Operations {
         Operations {
@@ -234,14 +224,10 @@ impl Setting for AccessLogging {
         &["AWS::S3::Bucket"]
     }
     fn properties(&self) -> ActionProperties {
-        props(Risk::Low, false)
+        configure(Risk::Low, false)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["s3:PutBucketLogging"],
-            rollback: &["s3:PutBucketLogging"],
-        }
+        Operations::one(&["s3:PutBucketLogging"], &["s3:PutBucketLogging"])
     }
     fn parameters(&self) -> &'static [&'static str] {
         &["targetBucket"]
@@ -320,14 +306,13 @@ impl Setting for Recorder {
         &[RECORDER]
     }
     fn properties(&self) -> ActionProperties {
-        props(Risk::Low, true)
+        configure(Risk::Low, true)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["config:StartConfigurationRecorder"],
-            rollback: &["config:StopConfigurationRecorder"],
-        }
+        Operations::one(
+            &["config:StartConfigurationRecorder"],
+            &["config:StopConfigurationRecorder"],
+        )
     }
     fn parameters(&self) -> &'static [&'static str] {
         &[]

@@ -1,10 +1,10 @@
 //! SQS queues and SNS topics: encryption at rest (FSBP SQS.1, SNS.1).
 
-use crate::setting::{Setter, Setting, aws, text};
+use crate::setting::{Setter, Setting, aws, configure, text};
 use crate::{ActionProperties, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
-use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
+use custos_core::{ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
 use custos_telemetry::services::messaging::{QUEUE, TOPIC};
 use serde_json::{Value, json};
@@ -15,15 +15,6 @@ pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
         Setter::boxed(pool.clone(), QueueEncryption),
         Setter::boxed(pool, TopicEncryption),
     ]
-}
-
-fn configure(risk: Risk) -> ActionProperties {
-    ActionProperties {
-        reversible: true,
-        risk,
-        kinds: vec![ActionKind::Configure],
-        requires_approval: false,
-    }
 }
 
 fn key_of(v: Option<&Value>) -> Value {
@@ -47,14 +38,10 @@ impl Setting for QueueEncryption {
     }
     fn properties(&self) -> ActionProperties {
         // Producers without kms:GenerateDataKey on a configured key start failing.
-        configure(Risk::Low)
+        configure(Risk::Low, false)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["sqs:SetQueueAttributes"],
-            rollback: &["sqs:SetQueueAttributes"],
-        }
+        Operations::one(&["sqs:SetQueueAttributes"], &["sqs:SetQueueAttributes"])
     }
     fn parameters(&self) -> &'static [&'static str] {
         &["kmsKeyId"]
@@ -117,14 +104,10 @@ impl Setting for TopicEncryption {
     }
     fn properties(&self) -> ActionProperties {
         // Publishers (and AWS services) need kms:GenerateDataKey on a customer key.
-        configure(Risk::Medium)
+        configure(Risk::Medium, false)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["sns:SetTopicAttributes"],
-            rollback: &["sns:SetTopicAttributes"],
-        }
+        Operations::one(&["sns:SetTopicAttributes"], &["sns:SetTopicAttributes"])
     }
     fn parameters(&self) -> &'static [&'static str] {
         &["kmsKeyId"]

@@ -7,7 +7,7 @@
 
 use crate::{Action, ActionProperties, ExecError, Executor, Operations};
 use async_trait::async_trait;
-use custos_core::{ConfigurationItem, ResourceRef, RollbackStep};
+use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
 use custos_telemetry::aws::{AwsPool, Clients};
 use serde_json::Value;
 use std::sync::Arc;
@@ -83,6 +83,17 @@ where
         operation,
         resource: r.resource_id.clone(),
         message: custos_telemetry::aws::error_message(e),
+    }
+}
+
+/// The properties of a reversible configuration change: its `risk`, and whether it always
+/// needs an approval (the action of a `human` control).
+pub fn configure(risk: Risk, requires_approval: bool) -> ActionProperties {
+    ActionProperties {
+        reversible: true,
+        risk,
+        kinds: vec![ActionKind::Configure],
+        requires_approval,
     }
 }
 

@@ -2,11 +2,11 @@
 //! (KMS.4, CIS 3.6). Starting logging, widening a trail to every region and selecting
 //! every management event cost money: a person approves them (class `human`).
 
-use crate::setting::{Setter, Setting, aws, text};
+use crate::setting::{Setter, Setting, aws, configure, text};
 use crate::{ActionProperties, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_cloudtrail::types::{EventSelector, ReadWriteType};
-use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
+use custos_core::{ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
 use custos_telemetry::services::{cloudtrail::TRAIL, kms::KEY};
 use serde_json::{Value, json};
@@ -23,20 +23,8 @@ pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
     ]
 }
 
-fn props(risk: Risk, requires_approval: bool) -> ActionProperties {
-    ActionProperties {
-        reversible: true,
-        risk,
-        kinds: vec![ActionKind::Configure],
-        requires_approval,
-    }
-}
-
-const UPDATE: Operations = Operations {
-    read: &[],
-    write: &["cloudtrail:UpdateTrail"],
-    rollback: &["cloudtrail:UpdateTrail"],
-};
+const UPDATE: Operations =
+    Operations::one(&["cloudtrail:UpdateTrail"], &["cloudtrail:UpdateTrail"]);
 
 /// The trail settings changed through UpdateTrail.
 #[derive(Debug, Clone, Copy)]
@@ -70,10 +58,10 @@ impl Setting for Trail {
     }
     fn properties(&self) -> ActionProperties {
         match self {
-            Trail::LogFileValidation => props(Risk::Low, false),
+            Trail::LogFileValidation => configure(Risk::Low, false),
             // Delivery fails if the key policy does not let CloudTrail use the key.
-            Trail::Encryption => props(Risk::Medium, false),
-            Trail::MultiRegion => props(Risk::Medium, true),
+            Trail::Encryption => configure(Risk::Medium, false),
+            Trail::MultiRegion => configure(Risk::Medium, true),
         }
     }
     fn operations(&self) -> Operations {
@@ -153,14 +141,10 @@ impl Setting for Logging {
         &[TRAIL]
     }
     fn properties(&self) -> ActionProperties {
-        props(Risk::Low, true)
+        configure(Risk::Low, true)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["cloudtrail:StartLogging"],
-            rollback: &["cloudtrail:StopLogging"],
-        }
+        Operations::one(&["cloudtrail:StartLogging"], &["cloudtrail:StopLogging"])
     }
     fn parameters(&self) -> &'static [&'static str] {
         &[]
@@ -234,14 +218,13 @@ impl Setting for ManagementEvents {
         &[TRAIL]
     }
     fn properties(&self) -> ActionProperties {
-        props(Risk::Low, true)
+        configure(Risk::Low, true)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["cloudtrail:PutEventSelectors"],
-            rollback: &["cloudtrail:PutEventSelectors"],
-        }
+        Operations::one(
+            &["cloudtrail:PutEventSelectors"],
+            &["cloudtrail:PutEventSelectors"],
+        )
     }
     fn parameters(&self) -> &'static [&'static str] {
         &[]
@@ -297,14 +280,10 @@ impl Setting for KeyRotation {
         &[KEY]
     }
     fn properties(&self) -> ActionProperties {
-        props(Risk::Low, true)
+        configure(Risk::Low, true)
     }
     fn operations(&self) -> Operations {
-        Operations {
-            read: &[],
-            write: &["kms:EnableKeyRotation"],
-            rollback: &["kms:DisableKeyRotation"],
-        }
+        Operations::one(&["kms:EnableKeyRotation"], &["kms:DisableKeyRotation"])
     }
     fn parameters(&self) -> &'static [&'static str] {
         &[]
