@@ -18,20 +18,28 @@ metadata := {
 		"nist-800-171-r2": ["3.3.1"],
 	},
 	"class": "alert",
-	"guidance": "Create a bucket whose policy lets `cloudtrail.amazonaws.com` write to it, then `aws cloudtrail create-trail --name <trail> --s3-bucket-name <bucket> --is-multi-region-trail --include-global-service-events --enable-log-file-validation` and `aws cloudtrail start-logging --name <trail>` (Terraform: `aws_cloudtrail` with `is_multi_region_trail = true`, `enable_logging = true`). A new trail costs money and needs that bucket policy, so custos leaves creating it to a person; it fixes an existing trail's logging, regions and event selectors with an approval.",
+	"guidance": "Create a bucket whose policy lets `cloudtrail.amazonaws.com` write to it, then `aws cloudtrail create-trail --name <trail> --s3-bucket-name <bucket> --is-multi-region-trail --include-global-service-events --enable-log-file-validation` and `aws cloudtrail start-logging --name <trail>` (Terraform: `aws_cloudtrail` with `is_multi_region_trail = true`, `enable_logging = true`). A new trail costs money and needs that bucket policy, so custos leaves creating it to a person; it fixes an existing trail's logging and regions, and its basic event selectors, with an approval (a trail with advanced event selectors is left to a person).",
 }
 
 # `supplementaryConfiguration.Trails` is what the scanner read of the account's trails in this region, shadow trails of
-# other regions' multi-region trails included; an item without it (CloudTrail unreadable) says nothing.
+# other regions' multi-region trails included. A field another account's trail (an organization trail) refused is null:
+# such a trail may be complete, and raises no alarm. A list that could not be read is named in `Unread` and reported as
+# a finding of its own, never taken for compliance.
 trails := input.supplementaryConfiguration.Trails
 
-complete(t) if {
+possibly_complete(t) if {
 	t.isMultiRegionTrail == true
-	t.isLogging == true
-	t.managementEvents == true
+	t.isLogging != false
+	t.managementEvents != false
 }
 
 violations contains "no multi-region trail is logging every management event" if {
 	is_array(trails)
-	count([t | some t in trails; complete(t)]) == 0
+	count([t | some t in trails; possibly_complete(t)]) == 0
+}
+
+violations contains msg if {
+	some u in object.get(input, ["supplementaryConfiguration", "Unread"], [])
+	startswith(u.action, "cloudtrail:")
+	msg := sprintf("the account's trails could not be read (`%s`: %s), so CloudTrail.1 is unknown", [u.action, u.message])
 }

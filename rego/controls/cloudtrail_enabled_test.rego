@@ -33,3 +33,11 @@ test_a_trail_without_management_events_fails if {
 test_unread_trails_say_nothing if {
 	count(ctl.violations) == 0 with input as {"resourceType": "AWS::::Account", "configuration": {}, "supplementaryConfiguration": {}}
 }
+
+test_an_organization_trail_whose_details_were_refused_raises_no_alarm if {
+	count(ctl.violations) == 0 with input as account([object.union(complete, {"isOrganizationTrail": true, "isLogging": null, "managementEvents": null})])
+}
+
+test_an_unread_list_is_a_finding if {
+	ctl.violations == {"the account's trails could not be read (`cloudtrail:DescribeTrails`: AccessDenied), so CloudTrail.1 is unknown"} with input as {"resourceType": "AWS::::Account", "configuration": {}, "supplementaryConfiguration": {"Unread": [{"action": "cloudtrail:DescribeTrails", "message": "AccessDenied"}]}}
+}

@@ -19,3 +19,7 @@ test_no_recorder_fails if {
 test_unread_recorders_say_nothing if {
 	count(ctl.violations) == 0 with input as {"resourceType": "AWS::::Account", "configuration": {}, "supplementaryConfiguration": {}}
 }
+
+test_an_unread_list_is_a_finding if {
+	ctl.violations == {"the region's recorders could not be read (`config:DescribeConfigurationRecorders`: AccessDenied), so Config.1 is unknown"} with input as {"resourceType": "AWS::::Account", "configuration": {}, "supplementaryConfiguration": {"Unread": [{"action": "config:DescribeConfigurationRecorders", "message": "AccessDenied"}]}}
+}

@@ -262,6 +262,19 @@ async fn attempt(control: &str, level: u8, also_auto: bool) -> (Vec<String>, usi
         .unwrap()
         .len();
     let calls = world.calls.lock().unwrap().clone();
+    // The alert control did fire on the item (read from the ledger's findings): a test
+    // whose item drifted from what the Rego reads would otherwise prove nothing.
+    let fired = engine
+        .ledger()
+        .events(&custos_ledger::EventFilter {
+            kind_prefix: Some("finding".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.payload["control_id"] == control);
+    assert!(fired, "`{control}` raised no finding on its test item");
     (calls, pending)
 }
 

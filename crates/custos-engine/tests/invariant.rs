@@ -179,11 +179,16 @@ const ALERT_ONLY: [&str; 3] = [
     "sns-topic-delivery-logging",
     "config-recorder-all-resources",
 ];
-/// Controls whose every fix waits for an approval (class `human`).
-const HUMAN: [&str; 3] = [
+/// Controls whose every fix waits for an approval (class `human`, as README's control
+/// table lists them).
+const HUMAN: [&str; 7] = [
     "kms-key-rotation",
     "cloudtrail-logging",
     "config-recorder-on",
+    "cloudtrail-multi-region",
+    "cloudtrail-management-events",
+    "s3-sse-kms",
+    "s3-versioning",
 ];
 /// Classes the compiled floor never automates.
 const NEVER_AUTOMATED: [&str; 1] = ["kms"];
@@ -530,14 +535,19 @@ impl World {
         if inner.calls.iter().any(|c| c.intent == intent.id) {
             v.push(format!("intent {} made a second call", intent.id));
         }
-        let (tags, class) = match (inner.buckets.get(bucket), inner.services.get(bucket)) {
-            (Some(b), _) => (b.tags.clone(), "s3".to_string()),
-            (None, Some(r)) => (r.tags.clone(), class_of(r.kind.resource_type())),
-            (None, None) => {
-                v.push(format!("a call on {bucket}, which the world does not hold"));
-                return v;
-            }
-        };
+        let (tags, class, human_kind) =
+            match (inner.buckets.get(bucket), inner.services.get(bucket)) {
+                (Some(b), _) => (b.tags.clone(), "s3".to_string(), false),
+                (None, Some(r)) => (
+                    r.tags.clone(),
+                    class_of(r.kind.resource_type()),
+                    matches!(r.kind, Kind::Key | Kind::Trail | Kind::Recorder),
+                ),
+                (None, None) => {
+                    v.push(format!("a call on {bucket}, which the world does not hold"));
+                    return v;
+                }
+            };
         let tag = |k: &str| tags.get(k).map(String::as_str);
         if ALERT_ONLY.contains(&intent.plan.control_id.as_str()) {
             v.push(format!(
@@ -586,7 +596,10 @@ impl World {
                 .map_or(3, |(_, l)| *l);
             let why = if NEVER_AUTOMATED.contains(&class.as_str()) {
                 Some("never-automated")
-            } else if HUMAN.contains(&intent.plan.control_id.as_str()) {
+            } else if HUMAN.contains(&intent.plan.control_id.as_str()) || human_kind {
+                // By the control the intent names, and by what the world knows of the
+                // resource whatever the intent says: a key, a trail or a recorder is
+                // only ever changed by an action of a `human` control.
                 Some("human-class")
             } else if level <= 3 || (level == 4 && production) {
                 Some("production")
@@ -790,7 +803,7 @@ impl ResourceReader for Reader {
         let inner = w.lock();
         if inner.unreadable.contains(&r.resource_id) {
             return Err(TelemetryError::Aws {
-                operation: "s3:GetBucketTagging",
+                operation: "describe",
                 resource: r.resource_id.clone(),
                 message: "InternalError (injected)".into(),
             });

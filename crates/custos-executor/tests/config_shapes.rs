@@ -176,7 +176,7 @@ async fn scanned_items_have_the_shapes_aws_publishes() {
     let posture = &account_item.supplementary_configuration;
     assert_eq!(
         posture["Trails"],
-        serde_json::json!([{"name": format!("trail-{account}"), "homeRegion": "us-east-1", "isMultiRegionTrail": true, "isLogging": true, "managementEvents": false}])
+        serde_json::json!([{"name": format!("trail-{account}"), "homeRegion": "us-east-1", "isMultiRegionTrail": true, "isOrganizationTrail": false, "isLogging": true, "managementEvents": false}])
     );
     assert_eq!(
         posture["ConfigurationRecorders"],
@@ -208,4 +208,5 @@ async fn an_empty_account_has_no_trail_and_no_recorder() {
     let posture = &item.supplementary_configuration;
     assert_eq!(posture["Trails"], serde_json::json!([]));
     assert_eq!(posture["ConfigurationRecorders"], serde_json::json!([]));
+    assert_eq!(posture.get("Unread"), None, "both lists were read");
 }
