@@ -35,6 +35,14 @@ violations contains msg if {
 	is_string(target)
 	input.resourceId != target
 	selected
-	object.get(input, ["supplementaryConfiguration", "BucketLoggingConfiguration", "destinationBucketName"], "") == ""
+	not logging_on
 	msg := sprintf("server access logging is off (want it to `%s`)", [target])
+}
+
+# AWS Config records a bucket without logging as `{"destinationBucketName": null}`; a
+# scan leaves the part out. Either way, logging is on only with a destination named.
+logging_on if {
+	dest := object.get(input, ["supplementaryConfiguration", "BucketLoggingConfiguration", "destinationBucketName"], null)
+	is_string(dest)
+	dest != ""
 }

@@ -19,3 +19,8 @@ test_not_selected_passes if {
 test_not_logging_fails if {
 	ctl.violations == {"server access logging is off (want it to `logs`)"} with input as bucket("prod-data", {}) with data.custos.config.settings as {"log_bucket": "logs", "access_logging_prefixes": ["prod-"]}
 }
+
+# The shape AWS Config records for a bucket without logging (a null destination).
+test_config_null_destination_fails if {
+	ctl.violations == {"server access logging is off (want it to `logs`)"} with input as bucket("prod-data", {"BucketLoggingConfiguration": {"destinationBucketName": null, "logFilePrefix": null}}) with data.custos.config.settings as {"log_bucket": "logs", "access_logging_prefixes": ["prod-"]}
+}

@@ -13,7 +13,7 @@
 //! access key in the signature, so forwarding keeps each test in its own account.
 
 use axum::Router;
-use axum::body::Bytes;
+pub use axum::body::Bytes;
 use axum::extract::State;
 pub use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -94,6 +94,9 @@ struct Shared {
     release: Notify,
     /// Added before every request is handled (a slower, more distant API).
     latency: Mutex<Duration>,
+    /// Applied to every response body forwarded (an emulator's known deviation from
+    /// the service, mended on the wire; see [`FaultProxy::mend_responses`]).
+    mend: Mutex<Option<fn(Bytes) -> Bytes>>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,7 +143,11 @@ async fn forward(
             out_headers.insert(k.clone(), v.clone());
         }
     }
-    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let mut bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let mend = *s.mend.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(f) = mend {
+        bytes = f(bytes);
+    }
     Ok((status, out_headers, bytes).into_response())
 }
 
@@ -240,6 +247,7 @@ impl FaultProxy {
             held: Notify::new(),
             release: Notify::new(),
             latency: Mutex::new(Duration::ZERO),
+            mend: Mutex::new(None),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
@@ -257,6 +265,12 @@ impl FaultProxy {
             url: format!("http://{addr}"),
             shared,
         }
+    }
+
+    /// Pass every forwarded response body through `f`: for an emulator's documented
+    /// deviation from the real service that the SDK refuses (never to fake a result).
+    pub fn mend_responses(&self, f: fn(Bytes) -> Bytes) {
+        *self.shared.mend.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
     }
 
     /// Delay every request by `latency` before handling it.

@@ -11,7 +11,8 @@ use custos_ledger::Ledger;
 use custos_policy::PolicyBundle;
 use custos_reasoning::Reasoning;
 use custos_telemetry::aws::{AwsPool, load_sdk_config};
-use custos_telemetry::{Inventory, ResourceReader, TelemetryError};
+use custos_telemetry::inventory::Types;
+use custos_telemetry::{ConfigInventory, Inventory, ResourceReader, TelemetryError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -122,7 +123,18 @@ pub struct Built {
     pub engine: Engine,
     /// Every configured account and region (AWS commands only).
     pub inventory: Option<Arc<Inventory>>,
+    /// The same accounts and regions as AWS Config recorded them (`--source config`).
+    pub config_inventory: Option<Arc<ConfigInventory>>,
     pub pool: Option<Arc<AwsPool>>,
+}
+
+/// The resource types the bundle's controls evaluate: all a scan needs to list.
+pub fn bundle_types(bundle: &PolicyBundle) -> std::collections::BTreeSet<String> {
+    bundle
+        .controls()
+        .iter()
+        .flat_map(|c| c.resource_types.iter().cloned())
+        .collect()
 }
 
 pub async fn engine(
@@ -166,10 +178,18 @@ pub async fn engine(
         Needs::Aws | Needs::Ledger => Ledger::open(&config.database_url).await,
     }
     .map_err(|e| Failure::new(EXIT_RUNTIME, e))?;
+    let types = bundle_types(&bundle);
     let inventory = pool.as_ref().map(|p| {
-        Arc::new(Inventory::new(
+        Arc::new(
+            Inventory::new(p.clone(), &config.targets, config.scan_concurrency)
+                .only(Types::Only(types.clone())),
+        )
+    });
+    let config_inventory = pool.as_ref().map(|p| {
+        Arc::new(ConfigInventory::new(
             p.clone(),
             &config.targets,
+            &types,
             config.scan_concurrency,
         ))
     });
@@ -275,6 +295,7 @@ pub async fn engine(
     Ok(Built {
         engine,
         inventory,
+        config_inventory,
         pool,
     })
 }

@@ -138,8 +138,19 @@ const EXIT_HELP: &str = "Exit codes:
 pub struct SourceArgs {
     /// Read configuration items / Config change events from a JSON or NDJSON file (`-`
     /// for stdin) instead of scanning the account.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "source")]
     pub replay: Option<PathBuf>,
+    /// Where a scan reads the account: `describe` asks every service; `config` reads what
+    /// AWS Config recorded (the guard still reads each resource live before a change).
+    #[arg(long, value_enum, default_value = "describe")]
+    pub source: ScanSource,
+}
+
+/// Where a scan reads the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanSource {
+    Describe,
+    Config,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +270,17 @@ pub enum Command {
     Bench {
         #[arg(long, default_value_t = 10_000)]
         resources: usize,
+    },
+    /// Print the least-privilege IAM policy custos needs, built from what its scanners
+    /// and actions declare (reads only with `--mode detect`).
+    IamPolicy {
+        #[arg(long, value_enum, default_value = "detect")]
+        mode: crate::iam_cmd::Mode,
+        /// Only these resource classes (`s3`, `ec2`, `kms`, ...), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        classes: Vec<String>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: crate::iam_cmd::PolicyFormat,
     },
     /// Policy bundle tools.
     Policy {
@@ -435,10 +457,16 @@ async fn execute_source(
 ) -> Result<custos_engine::RunReport, Failure> {
     let built = build::engine(cfg, db, needs, actor).await?;
     let replay = source_of(source);
-    let src: &dyn Source = match (&replay, &built.inventory) {
+    let src: &dyn Source = match (&replay, source.source) {
         (Some(r), _) => r,
-        (None, Some(s)) => s.as_ref(),
-        (None, None) => return Err(Failure::msg(EXIT_RUNTIME, "no telemetry source".into())),
+        (None, ScanSource::Describe) => match &built.inventory {
+            Some(s) => s.as_ref(),
+            None => return Err(Failure::msg(EXIT_RUNTIME, "no telemetry source".into())),
+        },
+        (None, ScanSource::Config) => match &built.config_inventory {
+            Some(s) => s.as_ref(),
+            None => return Err(Failure::msg(EXIT_RUNTIME, "no telemetry source".into())),
+        },
     };
     let report = built.engine.run_once(src, mode).await;
     built.engine.drain_notifications(NOTIFY_DRAIN).await;
@@ -473,6 +501,7 @@ fn anchors(command: &Command) -> bool {
     !matches!(
         command,
         Command::Bench { .. }
+            | Command::IamPolicy { .. }
             | Command::Policy { .. }
             | Command::History { .. }
             | Command::DeadLetters
@@ -757,6 +786,33 @@ async fn run_command(
             }
             Ok(EXIT_OK)
         }
+        Command::IamPolicy {
+            mode,
+            classes,
+            format,
+        } => {
+            use crate::iam_cmd::{self, PolicyFormat};
+            let config = build::load_config(cfg)?;
+            let inputs = iam_cmd::inputs(&config, mode, &classes, format)?;
+            let statements =
+                iam_cmd::statements(&inputs).map_err(|e| Failure::msg(EXIT_INVALID, e))?;
+            match format {
+                PolicyFormat::Json => print_json(&iam_cmd::json(&statements))?,
+                PolicyFormat::Terraform => {
+                    let mode_name = match mode {
+                        iam_cmd::Mode::Detect => "detect",
+                        iam_cmd::Mode::Remediate => "remediate",
+                    };
+                    let mut command = format!("custos iam-policy --mode {mode_name}");
+                    if !classes.is_empty() {
+                        command.push_str(&format!(" --classes {}", classes.join(",")));
+                    }
+                    command.push_str(" --format terraform");
+                    render::emit(&iam_cmd::terraform(&statements, mode, &command))
+                }
+            }
+            Ok(EXIT_OK)
+        }
         Command::DeadLetters => {
             let (_, ledger) = open_ledger(cfg, db).await?;
             let dls = ledger.dead_letters().await?;
@@ -923,6 +979,10 @@ pub(crate) async fn service_options(
         queue,
         scan: built
             .inventory
+            .clone()
+            .map(|i| i as std::sync::Arc<dyn Source>),
+        config_scan: built
+            .config_inventory
             .clone()
             .map(|i| i as std::sync::Arc<dyn Source>),
         schedules: config.schedules.clone(),

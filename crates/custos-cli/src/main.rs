@@ -14,6 +14,7 @@ mod bench;
 mod build;
 mod cli;
 mod evidence_cmd;
+mod iam_cmd;
 mod identity_cmd;
 mod policy_cmd;
 mod remote;

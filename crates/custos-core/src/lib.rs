@@ -16,7 +16,7 @@ pub use approval::{
     Approval, ApprovalChain, ApprovalStatus, ChainedRequest, ChainedReview, Review, plan_digest,
 };
 pub use canonical::{Digest, canonical_json, digest_json};
-pub use ci::{CiError, ConfigurationItem, ResourceRef};
+pub use ci::{CiError, ConfigurationItem, ResourceRef, resource_class};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdict};
 pub use environment::{EnvClass, EnvSelector, Environment, Environments};

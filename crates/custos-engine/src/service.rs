@@ -6,7 +6,7 @@
 //! the work done) or left as an intent without outcome, which [`Engine::reconcile`]
 //! settles by reading state at the next start.
 
-use crate::config::{Schedule, Task};
+use crate::config::{ScanFrom, Schedule, Task};
 use crate::{Budget, Disposition, Engine, EngineError, Mode, Origin};
 use custos_telemetry::sqs::{Decoded, QueueMessage, SqsQueue, decode};
 use custos_telemetry::{Rejected, Source};
@@ -21,6 +21,8 @@ pub struct ServiceOptions {
     pub queue: Option<SqsQueue>,
     /// What a `scan` schedule scans.
     pub scan: Option<Arc<dyn Source>>,
+    /// What a `scan` schedule with `source = "config"` scans.
+    pub config_scan: Option<Arc<dyn Source>>,
     pub schedules: Vec<Schedule>,
     /// Receives after which a message that keeps failing is dead-lettered.
     pub max_receives: u32,
@@ -112,15 +114,21 @@ impl Engine {
 
     async fn scheduled(&self, task: Task, opts: &ServiceOptions) {
         // The service never ends a run: its limits apply to the rolling window.
-        let result = match (task, &opts.scan) {
-            (Task::Scan, Some(source)) => {
-                self.run_with(source.as_ref(), Mode::Execute, Budget::RollingWindow)
-                    .await
-            }
-            (Task::Scan, None) => Err(EngineError::Refused(
-                "a scan schedule needs a scan source".into(),
-            )),
-            (Task::Reverify, _) => {
+        let scan = |from| match from {
+            ScanFrom::Describe => opts.scan.as_ref(),
+            ScanFrom::Config => opts.config_scan.as_ref(),
+        };
+        let result = match task {
+            Task::Scan { from } => match scan(from) {
+                Some(source) => {
+                    self.run_with(source.as_ref(), Mode::Execute, Budget::RollingWindow)
+                        .await
+                }
+                None => Err(EngineError::Refused(
+                    "a scan schedule needs a scan source".into(),
+                )),
+            },
+            Task::Reverify => {
                 self.reverify_with(Mode::Execute, Budget::RollingWindow)
                     .await
             }

@@ -82,6 +82,7 @@ impl Action for Anything {
             read: &[],
             write: &["test:Fix"],
             rollback: &["test:Undo"],
+            needs: &[],
         }
     }
     fn validate_params(&self, _params: &Value) -> Result<(), String> {

@@ -1803,7 +1803,9 @@ const LIVENESS_CALM: [(&str, usize); 11] = [
     ("approvals accepted", 25),
     ("approved calls", 13),
     ("rollbacks accepted", 13),
-    ("rollback calls", 6),
+    // About 6 per 100 in practice (39 in one run of 700, 45 in others): half that keeps
+    // a chance failure below one in ten thousand and still fails a path that stopped.
+    ("rollback calls", 3),
     ("concurrent calls", 7),
     ("takeovers", 2),
     ("identity attacks", 20),

@@ -231,6 +231,7 @@ impl Action for Ec2Executor {
             read: &[],
             write,
             rollback,
+            needs: &[],
         }
     }
 

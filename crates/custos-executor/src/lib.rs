@@ -66,6 +66,10 @@ pub struct Operations {
     pub write: &'static [&'static str],
     /// What only a rollback calls (may repeat `write` when the same call restores).
     pub rollback: &'static [&'static str],
+    /// Permissions a write or rollback needs that are no request of their own (the
+    /// Service Authorization Reference's dependent actions, e.g. `CreateFlowLogs` to S3
+    /// needs `logs:CreateLogDelivery`): granted, never recorded on the wire.
+    pub needs: &'static [&'static str],
 }
 
 impl Operations {
@@ -79,6 +83,7 @@ impl Operations {
             read: &[],
             write,
             rollback,
+            needs: &[],
         }
     }
 
@@ -89,6 +94,7 @@ impl Operations {
             .iter()
             .chain(self.write)
             .chain(self.rollback)
+            .chain(self.needs)
             .copied()
             .collect();
         v.sort_unstable();

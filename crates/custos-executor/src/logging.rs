@@ -124,6 +124,9 @@ impl Setting for FlowLogs {
             read: &["ec2:DescribeFlowLogs"],
             write: &["ec2:CreateFlowLogs"],
             rollback: &["ec2:DeleteFlowLogs"],
+            // Flow logs to S3 (Amazon VPC User Guide, "IAM permissions for the IAM
+            // principal" of flow logs published to Amazon S3).
+            needs: &["logs:CreateLogDelivery", "logs:DeleteLogDelivery"],
         }
     }
     fn parameters(&self) -> &'static [&'static str] {

@@ -226,6 +226,7 @@ impl Action for S3Executor {
             read: &[],
             write,
             rollback,
+            needs: &[],
         }
     }
 

@@ -112,12 +112,47 @@ async fn scanned_items_have_the_shapes_aws_publishes() {
         .await
         .unwrap();
 
+    // Every request the scan sends, as IAM actions, recorded on the wire.
+    let recorder = custos_telemetry::record::Recorder::default();
     let pool = Arc::new(
         AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new())
+            .with_interceptor(recorder.clone())
             .with_interceptor(MotoAccount(account.clone())),
     );
-    let batch = Inventory::new(pool, &[], 2).collect().await.unwrap();
+    let inventory = Inventory::new(pool, &[], 2);
+    let batch = inventory.collect().await.unwrap();
     assert_eq!(batch.rejected, vec![], "every service answered");
+    // And one item of each type read again alone, as the guard reads before a change.
+    let mut read_types = BTreeSet::new();
+    for item in &batch.items {
+        if read_types.insert(item.resource_type.clone()) {
+            let again = custos_telemetry::ResourceReader::read(&inventory, &item.resource_ref())
+                .await
+                .unwrap();
+            assert!(again.is_some(), "{} read alone", item.resource_id);
+        }
+    }
+    // What the scanners declare (and `custos iam-policy` grants) is exactly what a scan
+    // of every type sends: nothing undeclared (it would be refused in an account), and
+    // nothing declared that no request needs (a permission granted for nothing).
+    let sent: BTreeSet<String> = recorder.calls().into_iter().collect();
+    let declared: BTreeSet<String> = custos_telemetry::inventory::resource_types()
+        .into_iter()
+        .flat_map(custos_telemetry::inventory::reads)
+        .map(|a| a.to_string())
+        .collect();
+    let undeclared: Vec<&String> = sent.difference(&declared).collect();
+    // Sent only when ListBuckets names no `BucketRegion` (LocalStack and AWS name it).
+    let fallbacks = ["s3:GetBucketLocation".to_string()];
+    let unused: Vec<&String> = declared
+        .difference(&sent)
+        .filter(|a| !fallbacks.contains(a))
+        .collect();
+    assert_eq!(
+        (undeclared, unused),
+        (vec![], vec![]),
+        "(sent but not declared, declared but never sent)"
+    );
     let seen: BTreeSet<&str> = batch
         .items
         .iter()

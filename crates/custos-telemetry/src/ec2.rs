@@ -284,6 +284,16 @@ impl Source for Ec2Scanner {
     }
 
     async fn collect(&self) -> Result<Batch, TelemetryError> {
+        self.collect_only(&crate::inventory::Types::All).await
+    }
+}
+
+impl Ec2Scanner {
+    /// A scan of the types `types` wants (one not wanted is never requested).
+    pub async fn collect_only(
+        &self,
+        types: &crate::inventory::Types,
+    ) -> Result<Batch, TelemetryError> {
         let mut batch = Batch::default();
         let mut push = |r: Result<ConfigurationItem, TelemetryError>, what: &str| match r {
             Ok(ci) => batch.items.push(ci),
@@ -294,13 +304,19 @@ impl Source for Ec2Scanner {
                 raw: String::new(),
             }),
         };
-        for sg in self.security_groups(None).await? {
-            push(self.sg_item(&sg), sg.group_id().unwrap_or("?"));
+        if types.wants(SECURITY_GROUP) {
+            for sg in self.security_groups(None).await? {
+                push(self.sg_item(&sg), sg.group_id().unwrap_or("?"));
+            }
         }
-        for i in self.instances(None).await? {
-            push(self.instance_item(&i), i.instance_id().unwrap_or("?"));
+        if types.wants(INSTANCE) {
+            for i in self.instances(None).await? {
+                push(self.instance_item(&i), i.instance_id().unwrap_or("?"));
+            }
         }
-        push(self.account_item().await, "account");
+        if types.wants(ACCOUNT) {
+            push(self.account_item().await, "account");
+        }
         Ok(batch)
     }
 }

@@ -6,7 +6,7 @@ use crate::services::{Kind, Services};
 use crate::{Batch, Rejected, ResourceReader, S3Scanner, Source, TelemetryError};
 use async_trait::async_trait;
 use custos_core::{ConfigurationItem, ResourceRef};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -14,6 +14,32 @@ pub struct Inventory {
     s3: BTreeMap<String, Arc<S3Scanner>>,
     ec2: BTreeMap<(String, String), Arc<Ec2Scanner>>,
     services: BTreeMap<(String, String), Arc<Services>>,
+    types: Types,
+}
+
+/// Which resource types a scan lists. A type not wanted is never requested, so the
+/// permissions it would need (`custos iam-policy`) need not be granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Types {
+    All,
+    /// Only these (the resource types the policy bundle's controls evaluate).
+    Only(BTreeSet<String>),
+}
+
+impl Types {
+    pub fn wants(&self, resource_type: &str) -> bool {
+        match self {
+            Types::All => true,
+            Types::Only(set) => set.contains(resource_type),
+        }
+    }
+}
+
+/// Every resource type the scanners read.
+pub fn resource_types() -> Vec<&'static str> {
+    let mut v = vec![crate::s3::BUCKET, SECURITY_GROUP, INSTANCE, ACCOUNT];
+    v.extend(Kind::ALL.map(Kind::resource_type));
+    v
 }
 
 /// The IAM actions reading `resource_type` needs (listing it in a scan, reading one).
@@ -25,6 +51,29 @@ pub fn reads(resource_type: &str) -> &'static [&'static str] {
         ACCOUNT => crate::ec2::ACCOUNT_READS,
         other => Kind::of(other).map_or(&[], Kind::reads),
     }
+}
+
+/// Every (account, region) `targets` name; with no targets, the default account in the
+/// default region.
+pub fn regions(pool: &AwsPool, targets: &[Target]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if targets.is_empty() {
+        out.push((pool.default_account().to_string(), pool.default_region()));
+    }
+    for t in targets {
+        let account = t
+            .account
+            .clone()
+            .unwrap_or_else(|| pool.default_account().to_string());
+        if t.regions.is_empty() {
+            out.push((account, pool.default_region()));
+        } else {
+            out.extend(t.regions.iter().map(|r| (account.clone(), r.clone())));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl Inventory {
@@ -72,7 +121,18 @@ impl Inventory {
                     });
             }
         }
-        Inventory { s3, ec2, services }
+        Inventory {
+            s3,
+            ec2,
+            services,
+            types: Types::All,
+        }
+    }
+
+    /// Scans list only `types` (reads of one resource, by the guard, are not limited).
+    pub fn only(mut self, types: Types) -> Self {
+        self.types = types;
+        self
     }
 }
 
@@ -89,23 +149,28 @@ impl Source for Inventory {
 
     async fn collect(&self) -> Result<Batch, TelemetryError> {
         let mut out = Batch::default();
-        let sources: Vec<&dyn Source> = self
-            .s3
-            .values()
-            .map(|s| s.as_ref() as &dyn Source)
-            .chain(self.ec2.values().map(|s| s.as_ref() as &dyn Source))
-            .chain(self.services.values().map(|s| s.as_ref() as &dyn Source))
-            .collect();
-        for source in sources {
+        let types = &self.types;
+        let s3 = self.s3.values().filter(|_| types.wants(crate::s3::BUCKET));
+        let mut scans: Vec<(String, futures::future::BoxFuture<'_, _>)> = Vec::new();
+        for s in s3 {
+            scans.push((s.name(), Box::pin(s.collect())));
+        }
+        for s in self.ec2.values() {
+            scans.push((s.name(), Box::pin(s.collect_only(types))));
+        }
+        for s in self.services.values() {
+            scans.push((s.name(), Box::pin(s.collect_only(types))));
+        }
+        for (name, scan) in scans {
             // One unreachable account or region must not hide the others.
-            match source.collect().await {
+            match scan.await {
                 Ok(b) => {
                     out.items.extend(b.items);
                     out.rejected.extend(b.rejected);
                     out.oversized.extend(b.oversized);
                 }
                 Err(e) => out.rejected.push(Rejected {
-                    location: source.name(),
+                    location: name,
                     field: None,
                     error: e.to_string(),
                     raw: String::new(),

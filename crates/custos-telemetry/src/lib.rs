@@ -15,6 +15,7 @@ pub mod s3;
 pub mod services;
 pub mod sqs;
 
+pub use config_api::ConfigInventory;
 pub use inventory::Inventory;
 pub use s3::S3Scanner;
 

@@ -81,8 +81,20 @@ pub struct Config {
 /// What a schedule runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
-    Scan,
+    /// A full scan, read from where `from` says.
+    Scan {
+        from: ScanFrom,
+    },
     Reverify,
+}
+
+/// Where a scheduled scan reads the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanFrom {
+    /// Every service described (`source = "describe"`, the default).
+    Describe,
+    /// What AWS Config recorded (`source = "config"`).
+    Config,
 }
 
 #[derive(Debug, Clone)]

@@ -129,8 +129,11 @@ pub struct TelemetrySection {
 pub struct ScheduleSection {
     /// Cron expression with seconds: `sec min hour day-of-month month day-of-week`.
     pub cron: String,
-    /// `scan` (full describe scan) or `reverify` (check past fixes for recurrence).
+    /// `scan` (full scan) or `reverify` (check past fixes for recurrence).
     pub task: String,
+    /// For `scan`: `describe` (ask every service, the default) or `config` (what AWS
+    /// Config recorded).
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

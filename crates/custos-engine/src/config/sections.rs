@@ -3,7 +3,7 @@
 
 use super::raw::*;
 use super::windows::TimedWindow;
-use super::{ConfigError, ReasonerChoice, Schedule, Task};
+use super::{ConfigError, ReasonerChoice, ScanFrom, Schedule, Task};
 use custos_approval::AutonomyPolicy;
 use custos_core::{AutonomyLevel, EnvSelector, Environments};
 use custos_policy::Limits;
@@ -739,8 +739,25 @@ pub(crate) fn telemetry(raw: &TelemetrySection, e: &mut Errors) -> TelemetrySett
 pub(crate) fn schedules(raw: &[ScheduleSection], e: &mut Errors) -> Vec<Schedule> {
     let mut out = Vec::new();
     for (i, s) in raw.iter().enumerate() {
+        let from = match s.source.as_deref() {
+            None | Some("describe") => Some(ScanFrom::Describe),
+            Some("config") => Some(ScanFrom::Config),
+            Some(other) => {
+                e.bad(
+                    &format!("schedules[{i}].source"),
+                    format!("`{other}` is not `describe` or `config`"),
+                );
+                None
+            }
+        };
+        if s.source.is_some() && s.task != "scan" {
+            e.bad(
+                &format!("schedules[{i}].source"),
+                format!("only a `scan` reads a source, not `{}`", s.task),
+            );
+        }
         let task = match s.task.as_str() {
-            "scan" => Some(Task::Scan),
+            "scan" => from.map(|from| Task::Scan { from }),
             "reverify" => Some(Task::Reverify),
             other => {
                 e.bad(

@@ -244,10 +244,24 @@ impl Source for Services {
     }
 
     async fn collect(&self) -> Result<Batch, TelemetryError> {
+        self.collect_only(&crate::inventory::Types::All).await
+    }
+}
+
+impl Services {
+    /// A scan of the kinds `types` wants (a kind not wanted is never requested: its
+    /// permissions need not be granted).
+    pub async fn collect_only(
+        &self,
+        types: &crate::inventory::Types,
+    ) -> Result<Batch, TelemetryError> {
         let at = &self.at().await;
         let mut batch = Batch::default();
         let lists = futures::future::join_all(
-            Kind::ALL.map(|k| async move { (k, Self::list(at, k).await) }),
+            Kind::ALL
+                .into_iter()
+                .filter(|k| types.wants(k.resource_type()))
+                .map(|k| async move { (k, Self::list(at, k).await) }),
         )
         .await;
         for (kind, listed) in lists {
