@@ -14,6 +14,9 @@
 
 use axum::Router;
 pub use axum::body::Bytes;
+
+/// A response body mend (see [`FaultProxy::mend_responses`]).
+pub type Mend = fn(Bytes) -> Bytes;
 use axum::extract::State;
 pub use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -96,7 +99,7 @@ struct Shared {
     latency: Mutex<Duration>,
     /// Applied to every response body forwarded (an emulator's known deviation from
     /// the service, mended on the wire; see [`FaultProxy::mend_responses`]).
-    mend: Mutex<Option<fn(Bytes) -> Bytes>>,
+    mend: Mutex<Option<Mend>>,
 }
 
 #[derive(Debug, Clone)]
@@ -269,7 +272,7 @@ impl FaultProxy {
 
     /// Pass every forwarded response body through `f`: for an emulator's documented
     /// deviation from the real service that the SDK refuses (never to fake a result).
-    pub fn mend_responses(&self, f: fn(Bytes) -> Bytes) {
+    pub fn mend_responses(&self, f: Mend) {
         *self.shared.mend.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
     }
 
