@@ -15,13 +15,22 @@ fn python() -> String {
 /// Run `script` with `input` on stdin; its stdout. Panics (the test's failure) with the
 /// script's stderr when it fails.
 pub fn run(script: &str, input: &str) -> String {
-    let mut child = Command::new(python())
+    run_with(&python(), script, input)
+}
+
+/// The Terraform checkers' interpreter (`CUSTOS_TF_PYTHON`: python-hcl2 and checkov).
+fn tf_python() -> String {
+    std::env::var("CUSTOS_TF_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn run_with(python: &str, script: &str, input: &str) -> String {
+    let mut child = Command::new(python)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", python()));
+        .unwrap_or_else(|e| panic!("cannot start `{python}`: {e}"));
     child
         .stdin
         .take()
@@ -34,7 +43,7 @@ pub fn run(script: &str, input: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("ModuleNotFoundError") {
         panic!(
-            "{stderr}\nthe Python checkers are missing: `pip install openapi-spec-validator prometheus-client jsonschema-rs` and set CUSTOS_PYTHON (scripts/test does both)"
+            "{stderr}\nthe Python checkers are missing: `pip install openapi-spec-validator prometheus-client jsonschema-rs` and set CUSTOS_PYTHON, `pip install python-hcl2 checkov` and set CUSTOS_TF_PYTHON (scripts/test does all)"
         );
     }
     assert!(out.status.success(), "python failed: {stderr}");
@@ -74,4 +83,75 @@ pub fn oscal_errors(doc: &str) -> Vec<String> {
         schema.display().to_string()
     );
     run(&script, doc).lines().map(str::to_string).collect()
+}
+
+/// Parse every `.tf` file under `dir` with `python-hcl2` (HashiCorp's grammar as a Python
+/// parser); per file, its variables (with whether each has a description and a type),
+/// its outputs (with whether each has a description) and the actions of each
+/// `aws_iam_policy_document` statement: `{"file": {"variables": {...}, "outputs":
+/// {...}, "policies": {"name": [{"sid", "dynamic", "actions"}]}}}`. A file that does not
+/// parse fails the test, naming it.
+pub fn terraform_files(dir: &std::path::Path) -> serde_json::Value {
+    let out = run_with(
+        &tf_python(),
+        r#"
+import json, sys, pathlib, hcl2
+root = pathlib.Path(sys.stdin.read().strip())
+# python-hcl2 7 wraps each attribute's value in a list of one.
+def one(v):
+    return v[0] if isinstance(v, list) and len(v) == 1 and isinstance(v[0], (list, str)) else v
+out = {}
+for p in sorted(root.rglob("*.tf")):
+    try:
+        doc = hcl2.loads(p.read_text())
+    except Exception as e:
+        raise SystemExit(f"{p}: does not parse: {e}")
+    f = {"variables": {}, "outputs": {}, "policies": {}}
+    for block in doc.get("variable", []):
+        for name, body in block.items():
+            f["variables"][name] = {"description": bool(body.get("description")), "type": "type" in body}
+    for block in doc.get("output", []):
+        for name, body in block.items():
+            f["outputs"][name] = {"description": bool(body.get("description"))}
+    for block in doc.get("data", []):
+        for name, bodies in block.get("aws_iam_policy_document", {}).items():
+            sts = []
+            for st in bodies.get("statement", []):
+                sts.append({"sid": one(st.get("sid")), "dynamic": False, "actions": one(st.get("actions", []))})
+            for dyn in bodies.get("dynamic", []):
+                for st in dyn.get("statement", {}).get("content", []):
+                    sts.append({"sid": one(st.get("sid")), "dynamic": True, "actions": one(st.get("actions", []))})
+            f["policies"][name] = sts
+    out[str(p.relative_to(root))] = f
+print(json.dumps(out))
+"#,
+        &dir.display().to_string(),
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Run `checkov` (Bridgecrew's policy-as-code scanner, from PyPI) over the Terraform
+/// under `dir`: its JSON report.
+pub fn checkov(dir: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(tf_python())
+        .args([
+            "-m",
+            "checkov.main",
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "-o",
+            "json",
+            "-d",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start checkov with `{}`: {e}", tf_python()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov gave no JSON ({e}); is it installed in CUSTOS_TF_PYTHON's environment (scripts/test installs it)? stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

@@ -41,8 +41,33 @@ impl ResourceReader for NoReader {
     }
 }
 
+/// The configuration: `--config` (`CUSTOS_CONFIG`), else the text of
+/// `CUSTOS_CONFIG_TOML` (a container's configuration, relative paths from the working
+/// directory), else the defaults. `CUSTOS_QUEUE_URL` sets `[telemetry] queue_url` (the
+/// Terraform module's queue).
 pub fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
-    Config::load(path).map_err(|e| Failure::new(EXIT_INVALID, e))
+    let text = std::env::var("CUSTOS_CONFIG_TOML").ok();
+    let mut config = match (path, text) {
+        (None, Some(text)) => {
+            let label = "CUSTOS_CONFIG_TOML";
+            Config::from_toml(&text, label, Some(Path::new(label)), Path::new("."))
+        }
+        (path, _) => Config::load(path),
+    }
+    .map_err(|e| Failure::new(EXIT_INVALID, e))?;
+    if let Ok(url) = std::env::var("CUSTOS_QUEUE_URL") {
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 {
+            return Err(Failure::msg(
+                EXIT_INVALID,
+                format!(
+                    "CUSTOS_QUEUE_URL: `{}` is not a queue URL",
+                    custos_core::for_log(&url)
+                ),
+            ));
+        }
+        config.queue_url = Some(url);
+    }
+    Ok(config)
 }
 
 pub fn load_policy(config: &Config) -> Result<PolicyBundle, Failure> {
@@ -159,11 +184,17 @@ pub async fn engine(
                 .iter()
                 .filter_map(|t| Some((t.account.clone()?, t.role_arn.clone()?)))
                 .collect();
+            let external_ids = config
+                .targets
+                .iter()
+                .filter_map(|t| Some((t.account.clone()?, t.external_id.clone()?)))
+                .collect();
             let base = load_sdk_config(config.region.as_deref()).await;
             Some(Arc::new(
                 AwsPool::new(base, roles)
                     .await
-                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?,
+                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?
+                    .with_external_ids(external_ids),
             ))
         }
     };

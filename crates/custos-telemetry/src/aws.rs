@@ -72,6 +72,8 @@ pub struct Target {
     /// `None`: the account of the default credentials.
     pub account: Option<String>,
     pub role_arn: Option<String>,
+    /// The external id the role's trust policy asks for (`sts:ExternalId`).
+    pub external_id: Option<String>,
     pub regions: Vec<String>,
 }
 
@@ -87,6 +89,8 @@ pub struct AwsPool {
     base: SdkConfig,
     default_account: String,
     roles: std::collections::BTreeMap<String, String>,
+    /// account id -> the external id its role asks for.
+    external_ids: std::collections::BTreeMap<String, String>,
     /// Interceptors on every client (the contract tests' request recorder).
     interceptors: Vec<SharedInterceptor>,
     regional: tokio::sync::Mutex<std::collections::HashMap<(String, String), Regional>>,
@@ -182,9 +186,16 @@ impl AwsPool {
             base,
             default_account,
             roles,
+            external_ids: std::collections::BTreeMap::new(),
             interceptors: Vec::new(),
             regional: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The external id each account's role asks for (account id -> id).
+    pub fn with_external_ids(mut self, ids: std::collections::BTreeMap<String, String>) -> Self {
+        self.external_ids = ids;
+        self
     }
 
     /// Put `interceptor` on every client this pool builds (before any is built).
@@ -250,11 +261,13 @@ impl AwsPool {
             .build();
         let sdk = match self.roles.get(account) {
             Some(role) => {
-                let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone())
                     .session_name("custos")
-                    .configure(&regional)
-                    .build()
-                    .await;
+                    .configure(&regional);
+                if let Some(id) = self.external_ids.get(account) {
+                    builder = builder.external_id(id.clone());
+                }
+                let provider = builder.build().await;
                 regional
                     .to_builder()
                     .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(

@@ -82,6 +82,7 @@ impl Inventory {
         let default = [Target {
             account: None,
             role_arn: None,
+            external_id: None,
             regions: vec![],
         }];
         let targets = if targets.is_empty() {

@@ -177,18 +177,36 @@ impl Config {
         };
         let text =
             std::fs::read_to_string(path).map_err(|e| err("-", format!("cannot read: {e}")))?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Config::from_toml(&text, &label, Some(path), base)
+    }
+
+    /// A configuration from its text; `label` names it in errors, relative paths are
+    /// taken from `base`.
+    pub fn from_toml(
+        text: &str,
+        label: &str,
+        path: Option<&Path>,
+        base: &Path,
+    ) -> Result<Config, ConfigErrors> {
+        let err = |field: &str, message: String| {
+            ConfigErrors(vec![ConfigError {
+                file: label.to_string(),
+                field: field.into(),
+                message,
+            }])
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .and_then(|s| text.get(..s.start))
                 .map_or(0, |t| t.matches('\n').count() + 1);
             err(&format!("line {line}"), e.message().to_string())
         })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        Config::validate(raw, Some(path), base)
+        Config::validate(raw, path, base)
     }
 
     /// Pure validation: every problem is reported, none is fixed silently.

@@ -152,6 +152,8 @@ pub struct AwsSection {
 pub struct AccountSection {
     pub id: String,
     pub role_arn: Option<String>,
+    /// The external id the role's trust policy asks for (terraform's member-role module).
+    pub external_id: Option<String>,
     pub regions: Vec<String>,
 }
 

@@ -110,10 +110,25 @@ pub(crate) fn aws(raw: &AwsSection, e: &mut Errors) -> AwsSettings {
                 format!("`{role}` is not a role ARN"),
             );
         }
+        if a.external_id.is_some() && a.role_arn.is_none() {
+            e.bad(
+                &format!("{field}.external_id"),
+                "an external id is presented when assuming a role: give `role_arn` too".into(),
+            );
+        }
+        if let Some(id) = &a.external_id
+            && (id.len() < 2 || id.len() > 1224)
+        {
+            e.bad(
+                &format!("{field}.external_id"),
+                "must be 2 to 1224 characters (AWS STS)".into(),
+            );
+        }
         region_list(&format!("{field}.regions"), &a.regions, e);
         targets.push(custos_telemetry::aws::Target {
             account: Some(a.id.clone()),
             role_arn: a.role_arn.clone(),
+            external_id: a.external_id.clone(),
             regions: a.regions.clone(),
         });
     }
@@ -123,6 +138,7 @@ pub(crate) fn aws(raw: &AwsSection, e: &mut Errors) -> AwsSettings {
             custos_telemetry::aws::Target {
                 account: None,
                 role_arn: None,
+                external_id: None,
                 regions: raw.regions.clone(),
             },
         );
