@@ -53,7 +53,7 @@ fn read_key_text(source: &KeySource, what: &str) -> Result<(String, String), Fai
     }
 }
 
-fn signing_key(config: &Config) -> Result<Option<SigningKey>, Failure> {
+pub(crate) fn signing_key(config: &Config) -> Result<Option<SigningKey>, Failure> {
     let Some(source) = &config.evidence.signing_key else {
         return Ok(None);
     };
@@ -79,7 +79,7 @@ pub fn public_key_of(config: &Config, arg: Option<&str>) -> Result<Option<Public
     ))
 }
 
-async fn witnesses(config: &Config) -> Vec<Arc<dyn Witness>> {
+pub(crate) async fn witnesses(config: &Config) -> Vec<Arc<dyn Witness>> {
     let mut out: Vec<Arc<dyn Witness>> = vec![];
     if let Some(dir) = &config.evidence.witness_dir {
         out.push(Arc::new(DirWitness { dir: dir.clone() }));

@@ -123,7 +123,8 @@ const EXIT_HELP: &str = "Exit codes:
   0  success
   1  runtime failure (AWS, ledger, I/O)
   2  invalid usage, configuration, policy or playbooks (custos refused to start)
-  3  scan --fail-on-findings found non-compliant resources; policy test failed
+  3  scan --fail-on-findings found non-compliant resources; policy test failed; doctor:
+     a check failed
   4  run: an action failed, was rolled back, or a resource could not be evaluated
   5  approval or rollback refused (expired, self-approval, policy admin, already reviewed,
      another plan digest, not pending, stale, an approval that does not match the ledger,
@@ -271,6 +272,10 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000)]
         resources: usize,
     },
+    /// Preflight: configuration, policy, ledger, evidence, LLM, credentials, member roles,
+    /// every scan read, the Config recorder, the queue and the rule feeding it. One line
+    /// per check with the fix; exits 3 when one fails. Changes nothing in AWS.
+    Doctor,
     /// Print the least-privilege IAM policy custos needs, built from what its scanners
     /// and actions declare (reads only with `--mode detect`).
     IamPolicy {
@@ -501,6 +506,7 @@ fn anchors(command: &Command) -> bool {
     !matches!(
         command,
         Command::Bench { .. }
+            | Command::Doctor
             | Command::IamPolicy { .. }
             | Command::Policy { .. }
             | Command::History { .. }
@@ -785,6 +791,10 @@ async fn run_command(
                 ),
             }
             Ok(EXIT_OK)
+        }
+        Command::Doctor => {
+            let checks = crate::doctor_cmd::run(cfg, db).await;
+            crate::doctor_cmd::report(&checks, out)
         }
         Command::IamPolicy {
             mode,

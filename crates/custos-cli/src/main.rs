@@ -13,6 +13,7 @@ mod auth;
 mod bench;
 mod build;
 mod cli;
+mod doctor_cmd;
 mod evidence_cmd;
 mod iam_cmd;
 mod identity_cmd;

@@ -9,6 +9,7 @@ pub mod config_api;
 pub mod ec2;
 pub mod inventory;
 pub mod memory;
+pub mod preflight;
 pub mod record;
 pub mod replay;
 pub mod s3;

@@ -1,0 +1,118 @@
+//! Read-only probes for `custos doctor`: who custos is, whether each member role can be
+//! assumed, whether the Config recorder records, whether the event queue exists and an
+//! EventBridge rule feeds it. Each returns what it found, or an error naming the call.
+
+use crate::aws::{AwsPool, error_message};
+
+/// A probe's error: the IAM action that failed and why.
+pub type Probe = Result<String, String>;
+
+fn failed<E, R>(action: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    format!("{action}: {}", error_message(e))
+}
+
+/// The caller in `account` (through its role when one is configured): its ARN, checked
+/// to be in that account.
+pub async fn identity(pool: &AwsPool, account: &str, region: &str) -> Probe {
+    let sdk = pool.sdk(account, region).await;
+    let who = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| failed("sts:GetCallerIdentity", &e))?;
+    let got = who.account().unwrap_or("?");
+    if got != account {
+        return Err(format!(
+            "the credentials are of account `{got}`, not `{account}`"
+        ));
+    }
+    Ok(who.arn().unwrap_or("?").to_string())
+}
+
+/// Is a configuration recorder recording in the region?
+pub async fn recorder(pool: &AwsPool, account: &str, region: &str) -> Probe {
+    let config = pool.read(account, region).await.config;
+    let status = config
+        .describe_configuration_recorder_status()
+        .send()
+        .await
+        .map_err(|e| failed("config:DescribeConfigurationRecorderStatus", &e))?;
+    let recording: Vec<&str> = status
+        .configuration_recorders_status()
+        .iter()
+        .filter(|s| s.recording())
+        .filter_map(|s| s.name())
+        .collect();
+    match (
+        status.configuration_recorders_status().len(),
+        recording.first(),
+    ) {
+        (0, _) => Err("the region has no configuration recorder".into()),
+        (_, None) => Err("the configuration recorder is not recording".into()),
+        (_, Some(name)) => Ok(format!("recorder `{name}` is recording")),
+    }
+}
+
+/// The queue's ARN (it exists and custos may read its attributes).
+pub async fn queue(pool: &AwsPool, account: &str, region: &str, url: &str) -> Probe {
+    let sqs = pool.read(account, region).await.sqs;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| failed("sqs:GetQueueAttributes", &e))?;
+    attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| "sqs:GetQueueAttributes: the answer names no QueueArn".into())
+}
+
+/// The EventBridge rules that target the queue with AWS Config's change events.
+pub async fn rule_feeds(pool: &AwsPool, account: &str, region: &str, queue_arn: &str) -> Probe {
+    let events = aws_sdk_eventbridge::Client::new(&pool.sdk(account, region).await);
+    let rules = events
+        .list_rule_names_by_target()
+        .target_arn(queue_arn)
+        .send()
+        .await
+        .map_err(|e| failed("events:ListRuleNamesByTarget", &e))?;
+    let mut feeding = Vec::new();
+    for name in rules.rule_names() {
+        let rule = events
+            .describe_rule()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| failed("events:DescribeRule", &e))?;
+        let pattern: serde_json::Value = rule
+            .event_pattern()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default();
+        let has = |key: &str, want: &str| {
+            pattern[key]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x == want))
+        };
+        let enabled = rule.state().is_none_or(|s| s.as_str() == "ENABLED");
+        if enabled
+            && has("source", "aws.config")
+            && has("detail-type", "Config Configuration Item Change")
+        {
+            feeding.push(name.clone());
+        }
+    }
+    if feeding.is_empty() {
+        Err(format!(
+            "no enabled EventBridge rule sends `aws.config` \"Config Configuration Item Change\" events to `{queue_arn}`"
+        ))
+    } else {
+        Ok(format!("fed by {}", feeding.join(", ")))
+    }
+}
