@@ -217,12 +217,10 @@ pub async fn engine(
         )
     });
     let config_inventory = pool.as_ref().map(|p| {
-        Arc::new(ConfigInventory::new(
-            p.clone(),
-            &config.targets,
-            &types,
-            config.scan_concurrency,
-        ))
+        Arc::new(
+            ConfigInventory::new(p.clone(), &config.targets, &types, config.scan_concurrency)
+                .through_aggregator(config.config_aggregator.clone()),
+        )
     });
     let reader: Arc<dyn ResourceReader> = match &inventory {
         Some(i) => i.clone(),

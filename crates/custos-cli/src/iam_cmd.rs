@@ -90,6 +90,8 @@ pub struct Inputs {
     pub actions: BTreeSet<String>,
     pub exclusion_tag: String,
     pub targets: Targets,
+    /// `[telemetry] config_aggregator` is set: its reads are granted too.
+    pub aggregator: bool,
 }
 
 /// The statements, in a fixed order, each action list sorted.
@@ -100,6 +102,11 @@ pub fn statements(inputs: &Inputs) -> Result<Vec<Statement>, String> {
         .iter()
         .flat_map(|t| custos_telemetry::inventory::reads(t).iter())
         .chain(custos_telemetry::config_api::READS)
+        .chain(if inputs.aggregator {
+            custos_telemetry::config_api::AGGREGATE_READS
+        } else {
+            &[]
+        })
         .map(|a| a.to_string())
         .collect();
     let (mut writes, mut rollback) = (BTreeSet::new(), BTreeSet::new());
@@ -401,6 +408,7 @@ pub fn inputs(
         actions,
         exclusion_tag: config.gate.exclusion_tag.clone(),
         targets,
+        aggregator: config.config_aggregator.is_some(),
     })
 }
 
@@ -418,6 +426,7 @@ mod tests {
                 .collect(),
             actions: catalog.actions().map(str::to_string).collect(),
             exclusion_tag: "custos:exclude".into(),
+            aggregator: false,
             targets: Targets {
                 queue: vec!["arn:aws:sqs:us-east-1:111122223333:custos-events".into()],
                 member_roles: vec![],

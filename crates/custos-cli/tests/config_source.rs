@@ -143,7 +143,8 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
     }
     // A recorder recording every supported type, as an account with Config has.
     let config = aws_sdk_config::Client::new(&moto);
-    config
+    let recorder = || {
+        config
         .put_configuration_recorder()
         .configuration_recorder(
             aws_sdk_config::types::ConfigurationRecorder::builder()
@@ -160,8 +161,8 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
                 .build(),
         )
         .send()
-        .await
-        .unwrap();
+    };
+    recorder().await.unwrap();
 
     // The two controls whose inputs moto's Config records as AWS Config does; logging
     // wanted on the unversioned bucket only, to the compliant one.
@@ -185,16 +186,19 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
         let p = e.unwrap().path();
         std::fs::copy(&p, dir.join("rego/gate").join(p.file_name().unwrap())).unwrap();
     }
-    std::fs::write(
-        env.config(),
-        format!(
-            "[policy]\ndir = \"rego\"\n[playbooks]\ndir = \"playbooks\"\n[database]\nurl = {:?}\n{AUTONOMY}[controls]\nlog_bucket = {:?}\naccess_logging_prefixes = [{:?}]\n",
-            dir.join("ledger.db").display().to_string(),
-            name(Fixture::Compliant),
-            name(Fixture::VersioningOff)
-        ),
-    )
-    .unwrap();
+    let write_config = |extra: &str| {
+        std::fs::write(
+            env.config(),
+            format!(
+                "[policy]\ndir = \"rego\"\n[playbooks]\ndir = \"playbooks\"\n[database]\nurl = {:?}\n{AUTONOMY}[controls]\nlog_bucket = {:?}\naccess_logging_prefixes = [{:?}]\n{extra}",
+                dir.join("ledger.db").display().to_string(),
+                name(Fixture::Compliant),
+                name(Fixture::VersioningOff)
+            ),
+        )
+        .unwrap()
+    };
+    write_config("");
 
     let config_api = FaultProxy::start(&moto_endpoint()).await;
     config_api.mend_responses(mend_moto_times);
@@ -216,6 +220,43 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
     .collect();
     assert_eq!(findings(&described, &prefix), want, "the describe scan");
     assert_eq!(findings(&recorded, &prefix), want, "the Config scan");
+
+    // The same records through an organization's aggregator.
+    let aggregator = format!("org-{}", custos_testkit::unique_account());
+    config
+        .put_configuration_aggregator()
+        .configuration_aggregator_name(&aggregator)
+        .account_aggregation_sources(
+            aws_sdk_config::types::AccountAggregationSource::builder()
+                .account_ids(MOTO_DEFAULT_ACCOUNT)
+                .all_aws_regions(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Without the region's recorder, only the aggregator still holds the records (the
+    // per-region read reports every type as not recorded).
+    config
+        .delete_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+    let unrecorded = report(&env, &config_api.url, &["scan", "--source", "config"]);
+    assert_eq!(findings(&unrecorded, &prefix), BTreeSet::new());
+    write_config(&format!(
+        "[telemetry]\nconfig_aggregator = {aggregator:?}\n"
+    ));
+    let aggregated = report(&env, &config_api.url, &["scan", "--source", "config"]);
+    assert_eq!(
+        findings(&aggregated, &prefix),
+        want,
+        "the aggregator's scan"
+    );
+    write_config("");
+    recorder().await.unwrap();
 
     // A run from Config's view changes the dev bucket (read back from LocalStack) and
     // nothing the gate holds back: the excluded bucket stays open, production waits.

@@ -71,6 +71,8 @@ pub struct Config {
     pub reasoner: ReasonerChoice,
     pub targets: Vec<custos_telemetry::aws::Target>,
     pub queue_url: Option<String>,
+    /// `[telemetry] config_aggregator`: read AWS Config through this aggregator.
+    pub config_aggregator: Option<String>,
     pub queue_wait_seconds: i32,
     pub max_receives: u32,
     /// Capture times later than now plus this are dead-lettered.
@@ -316,6 +318,7 @@ impl Config {
             reasoner: reasoning.choice,
             targets: aws.targets,
             queue_url: telemetry.queue_url,
+            config_aggregator: telemetry.config_aggregator,
             queue_wait_seconds: telemetry.wait_seconds,
             max_receives: telemetry.max_receives,
             max_clock_skew: telemetry.max_clock_skew,

@@ -116,6 +116,9 @@ pub struct ControlsSection {
 pub struct TelemetrySection {
     /// SQS queue receiving AWS Config change events (EventBridge or SNS).
     pub queue_url: Option<String>,
+    /// An AWS Config aggregator (an organization's): `--source config` reads every
+    /// configured account and region through it, from the default account and region.
+    pub config_aggregator: Option<String>,
     pub wait_seconds: Option<i64>,
     /// Receives after which a message that keeps failing goes to the dead-letter table.
     pub max_receives: Option<i64>,

@@ -724,6 +724,7 @@ pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings
 #[derive(Debug, Clone)]
 pub(crate) struct TelemetrySettings {
     pub queue_url: Option<String>,
+    pub config_aggregator: Option<String>,
     pub wait_seconds: i32,
     pub max_receives: u32,
     pub max_clock_skew: chrono::Duration,
@@ -736,6 +737,22 @@ pub(crate) fn telemetry(raw: &TelemetrySection, e: &mut Errors) -> TelemetrySett
     {
         e.bad("telemetry.queue_url", format!("`{url}` is not a queue URL"));
     }
+    // AWS Config's limit for an aggregator's name: 1-256 of letters, digits, `.`, `_`, `-`.
+    if let Some(name) = &raw.config_aggregator
+        && (name.is_empty()
+            || name.len() > 256
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        e.bad(
+            "telemetry.config_aggregator",
+            format!(
+                "`{}` is not an aggregator name (1-256 of letters, digits, `.`, `_`, `-`)",
+                custos_core::for_log(name)
+            ),
+        );
+    }
     let wait = e.within("telemetry.wait_seconds", raw.wait_seconds, 20, 0..=20);
     let receives = e.within("telemetry.max_receives", raw.max_receives, 5, 1..=100);
     let skew = e.within(
@@ -746,6 +763,7 @@ pub(crate) fn telemetry(raw: &TelemetrySection, e: &mut Errors) -> TelemetrySett
     );
     TelemetrySettings {
         queue_url: raw.queue_url.clone(),
+        config_aggregator: raw.config_aggregator.clone(),
         wait_seconds: i32::try_from(wait).unwrap_or(20),
         max_receives: u32::try_from(receives).unwrap_or(5),
         max_clock_skew: chrono::Duration::seconds(skew),
