@@ -275,7 +275,13 @@ pub enum Command {
     /// Preflight: configuration, policy, ledger, evidence, LLM, credentials, member roles,
     /// every scan read, the Config recorder, the queue and the rule feeding it. One line
     /// per check with the fix; exits 3 when one fails. Changes nothing in AWS.
-    Doctor,
+    Doctor {
+        /// The permissions to simulate: `detect` (reads) or `remediate` (also writes and
+        /// rollbacks). Default: `remediate` when `[autonomy] ceiling` lets anything run
+        /// (3 or more), else `detect`.
+        #[arg(long, value_enum)]
+        mode: Option<crate::iam_cmd::Mode>,
+    },
     /// Print the least-privilege IAM policy custos needs, built from what its scanners
     /// and actions declare (reads only with `--mode detect`).
     IamPolicy {
@@ -506,7 +512,7 @@ fn anchors(command: &Command) -> bool {
     !matches!(
         command,
         Command::Bench { .. }
-            | Command::Doctor
+            | Command::Doctor { .. }
             | Command::IamPolicy { .. }
             | Command::Policy { .. }
             | Command::History { .. }
@@ -792,8 +798,8 @@ async fn run_command(
             }
             Ok(EXIT_OK)
         }
-        Command::Doctor => {
-            let checks = crate::doctor_cmd::run(cfg, db).await;
+        Command::Doctor { mode } => {
+            let checks = crate::doctor_cmd::run(cfg, db, mode).await;
             crate::doctor_cmd::report(&checks, out)
         }
         Command::IamPolicy {

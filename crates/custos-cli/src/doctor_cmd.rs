@@ -4,6 +4,8 @@
 
 use crate::build;
 use crate::cli::{EXIT_FINDINGS, EXIT_OK, Failure, Output};
+use crate::iam_cmd::{Mode, PolicyFormat, Resources};
+use custos_core::AutonomyLevel;
 use custos_engine::Config;
 use custos_engine::config::{ReasonerChoice, ScanFrom, Task};
 use custos_telemetry::aws::{AwsPool, load_sdk_config};
@@ -135,6 +137,16 @@ async fn llm(config: &Config, checks: &mut Checks) {
         return;
     };
     let url = format!("{}/models", base_url.trim_end_matches('/'));
+    // What is printed names the endpoint, never a user, password or query it carries.
+    let shown = match reqwest::Url::parse(&url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string()
+        }
+        Err(_) => "the configured base_url".to_string(),
+    };
     let client = match reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
@@ -153,21 +165,63 @@ async fn llm(config: &Config, checks: &mut Checks) {
         req = req.bearer_auth(key);
     }
     match req.send().await {
-        Ok(r) if r.status().is_success() => checks.pass("llm", format!("`{url}` answers")),
+        Ok(r) if r.status().is_success() => checks.pass("llm", format!("`{shown}` answers")),
         Ok(r) => checks.fail(
             "llm",
-            format!("`{url}` answered {}", r.status()),
+            format!("`{shown}` answered {}", r.status()),
             format!("check `[reasoning] base_url` and the key in `${api_key_env}`"),
         ),
         Err(e) => checks.fail(
             "llm",
-            short(&format!("`{url}`: {e}")),
+            short(&format!("`{shown}`: {}", e.without_url())),
             "check `[reasoning] base_url` and that the endpoint is reachable from here",
         ),
     }
 }
 
-async fn aws(config: &Config, checks: &mut Checks) {
+/// The actions IAM's simulator is asked about: every statement on `*` (the optional ones
+/// name ARNs of the deployment).
+fn simulated(config: &Config, mode: Mode) -> Result<Vec<String>, String> {
+    let inputs =
+        crate::iam_cmd::inputs(config, mode, &[], PolicyFormat::Json).map_err(|e| e.error)?;
+    Ok(crate::iam_cmd::statements(&inputs)?
+        .into_iter()
+        .filter(|s| !s.deny && s.resources == Resources::Any)
+        .flat_map(|s| s.actions)
+        .collect())
+}
+
+/// Simulate `actions` for the principal behind `caller` in `account`.
+async fn permissions(
+    pool: &AwsPool,
+    account: &str,
+    region: &str,
+    caller: &str,
+    actions: &[String],
+    checks: &mut Checks,
+) {
+    let name = format!("permissions {account}");
+    match preflight::principal(pool, account, region, caller).await {
+        Ok(None) => checks.skip(
+            name,
+            "the root user: IAM cannot simulate it (it may do everything; run custos as a role)",
+        ),
+        Ok(Some(p)) => {
+            checks.probe(
+                name,
+                preflight::simulate(pool, account, region, &p, actions).await,
+                format!("attach `custos iam-policy` for this mode to `{p}` (terraform: modules custos, member-role)"),
+            );
+        }
+        Err(e) => checks.fail(
+            name,
+            e,
+            "let custos read its own role (iam:GetRole) or run doctor with credentials that may",
+        ),
+    }
+}
+
+async fn aws(config: &Config, mode: Mode, checks: &mut Checks) {
     let base = load_sdk_config(config.region.as_deref()).await;
     let roles = config
         .targets
@@ -193,23 +247,39 @@ async fn aws(config: &Config, checks: &mut Checks) {
     let (account, region) = (pool.default_account().to_string(), pool.default_region());
     let me = preflight::identity(&pool, &account, &region).await;
     let caller = me.clone().unwrap_or_default();
-    checks.probe(
+    let actions = simulated(config, mode);
+    let known = checks.probe(
         "identity".to_string(),
         me.map(|arn| format!("{arn} in {region}")),
         "check the credentials",
     );
+    match &actions {
+        Ok(actions) if known => {
+            permissions(&pool, &account, &region, &caller, actions, checks).await
+        }
+        Ok(_) => {}
+        Err(e) => checks.fail(
+            "permissions",
+            e.clone(),
+            "fix the policy bundle and playbooks",
+        ),
+    }
     for t in &config.targets {
         let (Some(other), Some(role)) = (&t.account, &t.role_arn) else {
             continue;
         };
         let region = t.regions.first().cloned().unwrap_or_else(|| region.clone());
+        let assumed = preflight::identity(&pool, other, &region).await;
         checks.probe(
             format!("member-role {other}"),
-            preflight::identity(&pool, other, &region).await,
+            assumed.clone(),
             format!(
                 "let `{role}` trust `{caller}` (module member-role: `custos_role_arn`), with the external id of `[[aws.accounts]] external_id`"
             ),
         );
+        if let (Ok(arn), Ok(actions)) = (&assumed, &actions) {
+            permissions(&pool, other, &region, arn, actions, checks).await;
+        }
     }
     // Every read a scan makes, as the scan makes it: each failure names its IAM action.
     let bundle = match build::load_policy(config) {
@@ -288,7 +358,7 @@ async fn aws(config: &Config, checks: &mut Checks) {
     }
 }
 
-pub async fn run(cfg: Option<&Path>, db: Option<&str>) -> Vec<Check> {
+pub async fn run(cfg: Option<&Path>, db: Option<&str>, mode: Option<Mode>) -> Vec<Check> {
     let mut checks = Checks::default();
     let mut config = match build::load_config(cfg) {
         Ok(c) => c,
@@ -325,7 +395,12 @@ pub async fn run(cfg: Option<&Path>, db: Option<&str>) -> Vec<Check> {
     ledger(&config, &mut checks).await;
     evidence(&config, &mut checks).await;
     llm(&config, &mut checks).await;
-    aws(&config, &mut checks).await;
+    let mode = mode.unwrap_or(if config.autonomy.ceiling >= AutonomyLevel::Approve {
+        Mode::Remediate
+    } else {
+        Mode::Detect
+    });
+    aws(&config, mode, &mut checks).await;
     checks.0
 }
 

@@ -32,11 +32,13 @@ pub enum PolicyFormat {
 
 /// Account-level writes: they name no resource, so no resource condition applies
 /// (Service Authorization Reference: no resource type for these actions).
-const ACCOUNT_LEVEL: [&str; 5] = [
+const ACCOUNT_LEVEL: [&str; 7] = [
     "ec2:EnableEbsEncryptionByDefault",
     "ec2:DisableEbsEncryptionByDefault",
     "ec2:ModifyEbsDefaultKmsKeyId",
     "ec2:ResetEbsDefaultKmsKeyId",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
     "s3:PutAccountPublicAccessBlock",
 ];
 
@@ -102,6 +104,7 @@ pub fn statements(inputs: &Inputs) -> Result<Vec<Statement>, String> {
         .iter()
         .flat_map(|t| custos_telemetry::inventory::reads(t).iter())
         .chain(custos_telemetry::config_api::READS)
+        .chain(custos_telemetry::preflight::READS)
         .chain(if inputs.aggregator {
             custos_telemetry::config_api::AGGREGATE_READS
         } else {

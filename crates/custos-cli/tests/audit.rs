@@ -354,3 +354,42 @@ async fn every_command_leaves_its_events_signed_and_witnessed() {
         "{edited:#}"
     );
 }
+
+/// The S3 witness writes a checkpoint once (`If-None-Match: *`, which the Terraform
+/// module's bucket policy requires): publishing the same note again is accepted, another
+/// note under the same name is refused, and the first stays (read back from LocalStack).
+#[tokio::test]
+async fn the_s3_witness_never_replaces_a_checkpoint() {
+    use custos_evidence::Witness as _;
+    custos_testkit::require_localstack().await;
+    let account = custos_testkit::unique_account();
+    let client = custos_testkit::s3(&custos_testkit::sdk(&account));
+    let bucket = format!("witness-{account}");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let w = custos_evidence::S3Witness {
+        client: client.clone(),
+        bucket: bucket.clone(),
+        prefix: "custos/".into(),
+    };
+    w.write("checkpoint-1", b"first note\n").await.unwrap();
+    w.write("checkpoint-1", b"first note\n").await.unwrap();
+    let err = w
+        .write("checkpoint-1", b"a forged note\n")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already holds another checkpoint"), "{err}");
+    let held = client
+        .get_object()
+        .bucket(&bucket)
+        .key("custos/checkpoint-1")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(&held[..], b"first note\n");
+}

@@ -141,6 +141,16 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
                 .unwrap();
         }
     }
+    // One more public dev bucket, in both: custos excludes it (by tag) only in LocalStack,
+    // after Config recorded it.
+    let late = format!("{prefix}-late");
+    make_bucket(&live, &late, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    make_bucket(&s3(&moto), &late, Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+
     // A recorder recording every supported type, as an account with Config has.
     let config = aws_sdk_config::Client::new(&moto);
     let recorder = || {
@@ -214,6 +224,7 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
         (name(Fixture::Excluded), "s3-public-access-block"),
         (name(Fixture::Production), "s3-public-access-block"),
         (name(Fixture::VersioningOff), "s3-access-logging"),
+        (format!("{prefix}-late"), "s3-public-access-block"),
     ]
     .into_iter()
     .map(|(b, c)| (b, c.to_string()))
@@ -246,6 +257,12 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
         .unwrap();
     let unrecorded = report(&env, &config_api.url, &["scan", "--source", "config"]);
     assert_eq!(findings(&unrecorded, &prefix), BTreeSet::new());
+    let said = unrecorded["rejected"].to_string();
+    assert!(
+        said.contains("AWS Config does not hold `AWS::S3::Bucket`")
+            && said.contains("the region has no configuration recorder"),
+        "a type Config does not hold is reported: {said}"
+    );
     write_config(&format!(
         "[telemetry]\nconfig_aggregator = {aggregator:?}\n"
     ));
@@ -257,6 +274,17 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
     );
     write_config("");
     recorder().await.unwrap();
+
+    // Excluded after AWS Config recorded it: Config's record does not know, only a live
+    // read does. (The same fixture as the bucket that must be fixed.)
+    let late = format!("{prefix}-late");
+    custos_testkit::tag_bucket(
+        &live,
+        &late,
+        &[("environment", "dev"), ("custos:exclude", "true")],
+    )
+    .await
+    .unwrap();
 
     // A run from Config's view changes the dev bucket (read back from LocalStack) and
     // nothing the gate holds back: the excluded bucket stays open, production waits.
@@ -278,6 +306,11 @@ async fn a_config_scan_finds_what_a_describe_scan_finds_and_the_fix_reads_live()
         Value::Array(rows_of(&run, &name(Fixture::NoPublicAccessBlock)))
     );
     assert!(has_pab(&live, &name(Fixture::NoPublicAccessBlock)).await);
+    assert!(
+        !has_pab(&live, &late).await,
+        "a bucket excluded since Config recorded it was changed: the record was trusted, not the live read ({:#})",
+        Value::Array(rows_of(&run, &late))
+    );
     assert!(!has_pab(&live, &name(Fixture::Excluded)).await);
     assert!(
         !has_pab(&live, &name(Fixture::Production)).await,

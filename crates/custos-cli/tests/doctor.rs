@@ -173,3 +173,53 @@ async fn doctor_passes_on_a_ready_account_and_names_each_failure() {
         .collect();
     assert_eq!(failed, vec!["ledger"], "{rows:#?}");
 }
+
+/// IAM's simulator (LocalStack's) says which declared actions a member role lacks: a
+/// role holding the detect policy passes in detect mode and fails in remediate mode,
+/// naming a write it would need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_simulates_the_roles_permissions_for_the_mode() {
+    require_localstack().await;
+    let env = Env::new();
+    let other = custos_testkit::unique_account();
+    let detect = std::process::Command::new(bin())
+        .current_dir(repo())
+        .env_remove("CUSTOS_CONFIG")
+        .args(["iam-policy", "--mode", "detect"])
+        .output()
+        .unwrap();
+    assert!(detect.status.success(), "{}", text(&detect));
+    let iam = aws_sdk_iam::Client::new(&sdk(&other));
+    iam.create_role()
+        .role_name("custos-member")
+        .assume_role_policy_document(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"sts:AssumeRole"}}]}}"#,
+            env.account
+        ))
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("custos-member")
+        .policy_name("custos-detect")
+        .policy_document(String::from_utf8(detect.stdout).unwrap())
+        .send()
+        .await
+        .unwrap();
+    env.write_config(&format!(
+        "[[aws.accounts]]\nid = \"{other}\"\nrole_arn = \"arn:aws:iam::{other}:role/custos-member\"\nregions = [\"us-east-1\"]\n"
+    ));
+    let name = format!("permissions {other}");
+    let (_, rows) = doctor(&mut env.command(&["--output", "json", "doctor", "--mode", "detect"]));
+    assert_eq!(status_of(&rows, &name), "pass", "{rows:#?}");
+    let (code, rows) =
+        doctor(&mut env.command(&["--output", "json", "doctor", "--mode", "remediate"]));
+    assert_eq!(code, 3, "{rows:#?}");
+    assert_eq!(status_of(&rows, &name), "fail", "{rows:#?}");
+    let detail = &rows.iter().find(|(c, _, _)| *c == name).unwrap().2;
+    assert!(detail.contains("s3:PutBucketPublicAccessBlock"), "{detail}");
+    assert!(
+        !detail.contains("s3:GetBucketPublicAccessBlock"),
+        "{detail}"
+    );
+}

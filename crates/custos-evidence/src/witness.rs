@@ -152,16 +152,31 @@ impl Witness for S3Witness {
     }
 
     async fn write(&self, file: &str, note: &[u8]) -> Result<()> {
-        self.client
+        // Create only (`If-None-Match: *`): a checkpoint once published is never replaced
+        // (the Terraform module's bucket policy refuses any other write). Publishing the
+        // same note again is not an error; a different one under the same name is.
+        let sent = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(format!("{}{file}", self.prefix))
+            .if_none_match("*")
             .content_type("text/plain; charset=utf-8")
             .body(note.to_vec().into())
             .send()
-            .await
-            .map_err(|e| self.err(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                match self.read(file).await? {
+                    Some(held) if held == note => Ok(()),
+                    _ => Err(self.err(format!(
+                        "`{file}` already holds another checkpoint: the witness keeps the first"
+                    ))),
+                }
+            }
+            Err(e) => Err(self.err(aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
     }
 
     async fn names(&self) -> Result<Vec<String>> {

@@ -213,8 +213,19 @@ impl Source for ConfigApiSource {
 /// The IAM actions reading AWS Config's inventory needs.
 pub const READS: &[&str] = &[
     "config:DescribeConfigurationRecorders",
+    "config:DescribeConfigurationRecorderStatus",
     "config:ListDiscoveredResources",
     "config:BatchGetResourceConfig",
+];
+
+/// Types read live even with `--source config`: custos's account item has no Config
+/// type, and a trail's logging status and event selectors and a VPC's flow logs are
+/// additions Config does not record (a control reading them would be blind, or see
+/// every VPC without flow logs).
+pub const LIVE: [&str; 3] = [
+    crate::ec2::ACCOUNT,
+    crate::services::cloudtrail::TRAIL,
+    crate::services::vpc::VPC,
 ];
 
 /// The IAM actions reading it through an aggregator needs (`[telemetry]
@@ -249,7 +260,7 @@ impl ConfigInventory {
     ) -> Self {
         let live_types: std::collections::BTreeSet<String> = types
             .iter()
-            .filter(|t| t.as_str() == crate::ec2::ACCOUNT)
+            .filter(|t| LIVE.contains(&t.as_str()))
             .cloned()
             .collect();
         let live = Inventory::new(pool.clone(), targets, concurrency).only(Types::Only(live_types));
@@ -257,7 +268,7 @@ impl ConfigInventory {
             regions: crate::inventory::regions(&pool, targets),
             types: types
                 .iter()
-                .filter(|t| t.as_str() != crate::ec2::ACCOUNT)
+                .filter(|t| !LIVE.contains(&t.as_str()))
                 .cloned()
                 .collect(),
             pool,
@@ -400,6 +411,22 @@ impl ConfigInventory {
             if let Some(x) = g.exclusion_by_resource_types() {
                 excluded.extend(x.resource_types().iter().map(|t| t.as_str().to_string()));
             }
+        }
+        let stopped = client
+            .describe_configuration_recorder_status()
+            .send()
+            .await
+            .map(|s| {
+                !s.configuration_recorders_status().is_empty()
+                    && s.configuration_recorders_status()
+                        .iter()
+                        .all(|r| !r.recording())
+            })
+            .unwrap_or(false);
+        if stopped {
+            tracing::warn!(
+                "the configuration recorder is stopped: AWS Config's records may be old (each change still reads the resource live)"
+            );
         }
         if resp.configuration_recorders().is_empty() {
             let missing = self

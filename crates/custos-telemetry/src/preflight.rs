@@ -4,6 +4,17 @@
 
 use crate::aws::{AwsPool, error_message};
 
+/// The IAM actions `custos doctor` needs beyond a scan's, so that it can run as the
+/// task's own role: the rule feeding the queue, the role itself, and IAM's simulator.
+pub const READS: &[&str] = &[
+    "events:DescribeRule",
+    "events:ListRuleNamesByTarget",
+    "iam:GetRole",
+    "iam:SimulatePrincipalPolicy",
+    "sqs:GetQueueAttributes",
+    "sts:GetCallerIdentity",
+];
+
 /// A probe's error: the IAM action that failed and why.
 pub type Probe = Result<String, String>;
 
@@ -114,5 +125,91 @@ pub async fn rule_feeds(pool: &AwsPool, account: &str, region: &str, queue_arn: 
         ))
     } else {
         Ok(format!("fed by {}", feeding.join(", ")))
+    }
+}
+
+/// The IAM principal behind a caller ARN: an assumed role's role (read with
+/// `iam:GetRole`, its path included), a user as it is; `None` for the root user (IAM
+/// cannot simulate it: it may do everything).
+pub async fn principal(
+    pool: &AwsPool,
+    account: &str,
+    region: &str,
+    caller: &str,
+) -> Result<Option<String>, String> {
+    if caller.ends_with(":root") {
+        return Ok(None);
+    }
+    let Some(rest) = caller.split(":assumed-role/").nth(1) else {
+        return Ok(Some(caller.to_string()));
+    };
+    let role = rest.split('/').next().unwrap_or(rest);
+    let iam = aws_sdk_iam::Client::new(&pool.sdk(account, region).await);
+    let got = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| failed("iam:GetRole", &e))?;
+    Ok(got.role().map(|r| r.arn().to_string()))
+}
+
+/// IAM's policy simulator: which of `actions` the principal's policies do not allow on
+/// any resource of `account` (`aws:ResourceAccount` and `aws:PrincipalAccount` set to it).
+pub async fn simulate(
+    pool: &AwsPool,
+    account: &str,
+    region: &str,
+    principal: &str,
+    actions: &[String],
+) -> Probe {
+    let iam = aws_sdk_iam::Client::new(&pool.sdk(account, region).await);
+    let context = |key: &str| {
+        aws_sdk_iam::types::ContextEntry::builder()
+            .context_key_name(key)
+            .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+            .context_key_values(account)
+            .build()
+    };
+    let mut denied = Vec::new();
+    for chunk in actions.chunks(50) {
+        let mut marker = None;
+        loop {
+            let page = iam
+                .simulate_principal_policy()
+                .policy_source_arn(principal)
+                .set_action_names(Some(chunk.to_vec()))
+                .resource_arns("*")
+                .context_entries(context("aws:ResourceAccount"))
+                .context_entries(context("aws:PrincipalAccount"))
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| failed("iam:SimulatePrincipalPolicy", &e))?;
+            for r in page.evaluation_results() {
+                if r.eval_decision().as_str() != "allowed" {
+                    denied.push(r.eval_action_name().to_string());
+                }
+            }
+            marker = page.marker().map(str::to_string);
+            if !page.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+    }
+    denied.sort();
+    denied.dedup();
+    if denied.is_empty() {
+        Ok(format!(
+            "{} actions allowed to `{principal}`",
+            actions.len()
+        ))
+    } else {
+        Err(format!(
+            "{} of {} actions not allowed to `{principal}`: {}",
+            denied.len(),
+            actions.len(),
+            denied.join(", ")
+        ))
     }
 }

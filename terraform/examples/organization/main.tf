@@ -24,8 +24,9 @@ provider "aws" {
 }
 
 module "custos" {
-  source           = "../../modules/custos"
-  mode             = var.mode
+  source = "../../modules/custos"
+  # The security account itself is not a target here: its own role only reads.
+  mode             = var.hub_mode
   image            = var.image
   vpc_id           = var.vpc_id
   subnet_ids       = var.subnet_ids

@@ -9,6 +9,12 @@ variable "mode" {
   default     = "detect"
 }
 
+variable "hub_mode" {
+  description = "Mode of the custos role in the security account: `detect` unless that account is a target too."
+  type        = string
+  default     = "detect"
+}
+
 variable "image" {
   description = "The custos image (README, \"Image\")."
   type        = string

@@ -22,5 +22,5 @@ module "custos" {
   vpc_id      = var.vpc_id
   subnet_ids  = var.subnet_ids
   config_toml = file("${path.module}/custos.toml")
-  ledger      = "sqlite"
+  ledger      = "postgres"
 }

@@ -20,6 +20,6 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets of the service (two or more)."
+  description = "Private subnets of the service and the ledger database (two or more, in different zones)."
   type        = list(string)
 }

@@ -115,12 +115,18 @@ resource "aws_s3_bucket_policy" "delivery" {
 }
 
 resource "aws_iam_service_linked_role" "config" {
+  count            = var.create_service_linked_role ? 1 : 0
   aws_service_name = "config.amazonaws.com"
 }
 
+locals {
+  config_role_arn = "arn:${local.partition}:iam::${local.account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+}
+
 resource "aws_config_configuration_recorder" "this" {
-  name     = var.name
-  role_arn = aws_iam_service_linked_role.config.arn
+  name       = var.name
+  role_arn   = local.config_role_arn
+  depends_on = [aws_iam_service_linked_role.config]
   recording_group {
     all_supported                 = var.all_supported
     include_global_resource_types = var.all_supported ? var.include_global_resource_types : null

@@ -28,6 +28,12 @@ variable "snapshot_frequency" {
   default     = "TwentyFour_Hours"
 }
 
+variable "create_service_linked_role" {
+  description = "Create AWS Config's service-linked role (false when the account has it: creating it twice fails)."
+  type        = bool
+  default     = true
+}
+
 variable "kms_key_arn" {
   description = "Key that encrypts the delivery bucket (its policy must let config.amazonaws.com use it)."
   type        = string

@@ -6,7 +6,7 @@ resource "aws_cloudwatch_log_group" "custos" {
   name              = "/custos/${var.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.custos.arn
-  tags              = var.tags
+  tags              = local.tags
 }
 
 resource "aws_ecs_cluster" "custos" {
@@ -15,7 +15,7 @@ resource "aws_ecs_cluster" "custos" {
     name  = "containerInsights"
     value = "enabled"
   }
-  tags = var.tags
+  tags = local.tags
 }
 
 locals {
@@ -81,7 +81,7 @@ resource "aws_ecs_task_definition" "custos" {
       }
     }
   }
-  tags = var.tags
+  tags = local.tags
 }
 
 resource "aws_ecs_service" "custos" {
@@ -99,5 +99,5 @@ resource "aws_ecs_service" "custos" {
     security_groups  = [aws_security_group.service.id]
     assign_public_ip = false
   }
-  tags = var.tags
+  tags = local.tags
 }

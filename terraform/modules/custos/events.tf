@@ -5,7 +5,7 @@ resource "aws_sqs_queue" "dead_letters" {
   name                      = "${var.name}-events-dlq"
   kms_master_key_id         = aws_kms_key.custos.arn
   message_retention_seconds = 1209600
-  tags                      = var.tags
+  tags                      = local.tags
 }
 
 resource "aws_sqs_queue" "events" {
@@ -17,7 +17,7 @@ resource "aws_sqs_queue" "events" {
     deadLetterTargetArn = aws_sqs_queue.dead_letters.arn
     maxReceiveCount     = 5
   })
-  tags = var.tags
+  tags = local.tags
 }
 
 resource "aws_cloudwatch_event_rule" "config_changes" {
@@ -27,7 +27,7 @@ resource "aws_cloudwatch_event_rule" "config_changes" {
     source      = ["aws.config"]
     detail-type = ["Config Configuration Item Change"]
   })
-  tags = var.tags
+  tags = local.tags
 }
 
 resource "aws_cloudwatch_event_target" "queue" {
@@ -36,6 +36,21 @@ resource "aws_cloudwatch_event_target" "queue" {
 }
 
 data "aws_iam_policy_document" "queue" {
+  statement {
+    sid       = "NothingElseSends"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.events.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.config_changes.arn]
+    }
+  }
   statement {
     sid       = "OnlyTheConfigRuleSends"
     effect    = "Allow"

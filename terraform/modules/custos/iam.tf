@@ -30,7 +30,7 @@ resource "aws_iam_role" "custos" {
   name               = var.name
   description        = "custos in ${var.mode} mode"
   assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
-  tags               = var.tags
+  tags               = local.tags
 }
 
 resource "aws_iam_role_policy" "custos" {
@@ -43,7 +43,7 @@ resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
   description        = "starts the custos task: pulls the image, writes its logs, reads its secrets"
   assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
-  tags               = var.tags
+  tags               = local.tags
 }
 
 data "aws_iam_policy_document" "execution" {

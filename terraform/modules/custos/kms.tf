@@ -6,6 +6,8 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   partition = data.aws_partition.current.partition
   region    = data.aws_region.current.name
+  # custos never changes what it runs on: its own resources carry the exclusion tag.
+  tags = merge(var.tags, { "custos:exclude" = "true" })
 }
 
 # One customer managed key for what custos keeps: its queues, log group, secrets, witness
@@ -61,7 +63,7 @@ resource "aws_kms_key" "custos" {
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json
-  tags                    = var.tags
+  tags                    = local.tags
 }
 
 resource "aws_kms_alias" "custos" {

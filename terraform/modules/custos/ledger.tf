@@ -5,23 +5,24 @@ resource "aws_security_group" "service" {
   name        = "${var.name}-service"
   description = "custos tasks: HTTPS out to AWS APIs and the LLM endpoint"
   vpc_id      = var.vpc_id
-  tags        = var.tags
+  tags        = local.tags
+}
 
-  egress {
-    description = "HTTPS to AWS APIs (or VPC endpoints) and the configured LLM endpoint"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
-  #checkov:skip=CKV_AWS_382:custos calls AWS APIs and an LLM endpoint over HTTPS; with VPC endpoints for every service this egress can be narrowed to their prefix lists
+# Rules as resources of their own (an inline block would remove the others on apply).
+resource "aws_vpc_security_group_egress_rule" "service_https" {
+  security_group_id = aws_security_group.service.id
+  description       = "HTTPS to AWS APIs (or VPC endpoints) and the configured LLM endpoint"
+  cidr_ipv4         = "0.0.0.0/0"
+  from_port         = 443
+  to_port           = 443
+  ip_protocol       = "tcp"
 }
 
 resource "aws_security_group" "ledger" {
   name        = "${var.name}-ledger"
   description = "the custos ledger: reachable from the custos tasks only"
   vpc_id      = var.vpc_id
-  tags        = var.tags
+  tags        = local.tags
 }
 
 resource "aws_vpc_security_group_ingress_rule" "ledger_postgres" {
@@ -57,14 +58,14 @@ resource "aws_db_subnet_group" "ledger" {
   count      = var.ledger == "postgres" ? 1 : 0
   name       = "${var.name}-ledger"
   subnet_ids = var.subnet_ids
-  tags       = var.tags
+  tags       = local.tags
 }
 
 resource "aws_db_parameter_group" "ledger" {
   count  = var.ledger == "postgres" ? 1 : 0
   name   = "${var.name}-ledger"
   family = "postgres16"
-  tags   = var.tags
+  tags   = local.tags
 
   parameter {
     name  = "rds.force_ssl"
@@ -116,7 +117,7 @@ resource "aws_db_instance" "ledger" {
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   skip_final_snapshot                 = false
   final_snapshot_identifier           = "${var.name}-ledger-final"
-  tags                                = var.tags
+  tags                                = local.tags
 }
 
 data "aws_iam_policy_document" "rds_monitoring_assume" {
@@ -136,7 +137,7 @@ resource "aws_iam_role" "rds_monitoring" {
   name               = "${var.name}-rds-monitoring"
   description        = "RDS enhanced monitoring of the custos ledger"
   assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
-  tags               = var.tags
+  tags               = local.tags
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {
@@ -150,8 +151,8 @@ resource "aws_secretsmanager_secret" "database_url" {
   name        = "${var.name}/database_url"
   description = "custos ledger URL (CUSTOS_DATABASE_URL)"
   kms_key_id  = aws_kms_key.custos.arn
-  tags        = var.tags
-  #checkov:skip=CKV2_AWS_57:the URL carries the master password Terraform set; rotate it with the RDS password and re-apply
+  tags        = local.tags
+  #checkov:skip=CKV2_AWS_57:the URL carries the master password Terraform set (it is in Terraform's state too: keep the state encrypted and access-controlled); rotate it with the RDS password and re-apply
 }
 
 resource "aws_secretsmanager_secret_version" "database_url" {
@@ -168,7 +169,7 @@ resource "aws_efs_file_system" "ledger" {
   count      = var.ledger == "sqlite" ? 1 : 0
   encrypted  = true
   kms_key_id = aws_kms_key.custos.arn
-  tags       = merge(var.tags, { Name = "${var.name}-ledger" })
+  tags       = merge(local.tags, { Name = "${var.name}-ledger" })
 }
 
 resource "aws_efs_backup_policy" "ledger" {
@@ -201,5 +202,5 @@ resource "aws_efs_access_point" "ledger" {
       permissions = "0700"
     }
   }
-  tags = var.tags
+  tags = local.tags
 }

@@ -15,6 +15,6 @@ resource "aws_secretsmanager_secret" "custos" {
   name        = "${var.name}/${each.key}"
   description = "custos ${each.key}, read by the task as ${each.value}"
   kms_key_id  = aws_kms_key.custos.arn
-  tags        = var.tags
+  tags        = local.tags
   #checkov:skip=CKV2_AWS_57:a checkpoint signing key is rotated by `custos audit keygen` and enrolment of the new public key, an LLM key and a webhook URL by their issuers; no Lambda can do either
 }

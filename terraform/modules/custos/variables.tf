@@ -41,7 +41,7 @@ variable "config_toml" {
 }
 
 variable "ledger" {
-  description = "`postgres` (an RDS PostgreSQL instance: many workers) or `sqlite` (one worker, the ledger on an encrypted EFS volume)."
+  description = "`postgres` (an RDS PostgreSQL instance: many workers) or `sqlite` (one task only, the ledger on an encrypted EFS volume; SQLite's WAL needs every writer on one host, so never run a second task, `custos doctor` included, against it)."
   type        = string
   default     = "postgres"
 

@@ -5,10 +5,11 @@
 resource "aws_s3_bucket" "witness" {
   bucket_prefix       = "${var.name}-witness-"
   object_lock_enabled = true
-  tags                = var.tags
+  tags                = local.tags
   #checkov:skip=CKV_AWS_18:the witness holds one small signed note per checkpoint and every write is itself recorded in the ledger; access logging is left to the account's CloudTrail data events
   #checkov:skip=CKV_AWS_144:a second region's copy is a second witness (`[evidence]` takes several); replication would add a role with write access to the copy
   #checkov:skip=CKV2_AWS_62:nothing consumes events of the witness; `custos audit verify` reads it
+  #checkov:skip=CKV_AWS_145:SSE-S3 on purpose: a KMS key can be disabled or scheduled for deletion by the account, making the evidence unreadable
 }
 
 resource "aws_s3_bucket_versioning" "witness" {
@@ -28,14 +29,14 @@ resource "aws_s3_bucket_object_lock_configuration" "witness" {
   }
 }
 
+# SSE-S3, not the custos key: a key can be disabled or scheduled for deletion, which
+# would make the witness unreadable whatever Object Lock keeps.
 resource "aws_s3_bucket_server_side_encryption_configuration" "witness" {
   bucket = aws_s3_bucket.witness.id
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.custos.arn
+      sse_algorithm = "AES256"
     }
-    bucket_key_enabled = true
   }
 }
 
@@ -67,6 +68,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "witness" {
 }
 
 data "aws_iam_policy_document" "witness" {
+  # A checkpoint is written once: a write that could replace one (no `If-None-Match: *`)
+  # is refused, so no newer version can hide the first (custos's witness sends it).
+  statement {
+    sid       = "CreateOnly"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.witness.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Null"
+      variable = "s3:if-none-match"
+      values   = ["true"]
+    }
+  }
   statement {
     sid       = "TlsOnly"
     effect    = "Deny"

@@ -22,6 +22,10 @@ data "aws_iam_policy_document" "custos_detect" {
       "ec2:DescribeVpcs",
       "ec2:GetEbsDefaultKmsKeyId",
       "ec2:GetEbsEncryptionByDefault",
+      "events:DescribeRule",
+      "events:ListRuleNamesByTarget",
+      "iam:GetRole",
+      "iam:SimulatePrincipalPolicy",
       "kms:DescribeKey",
       "kms:GetKeyRotationStatus",
       "kms:ListKeys",
@@ -41,6 +45,7 @@ data "aws_iam_policy_document" "custos_detect" {
       "sqs:GetQueueAttributes",
       "sqs:ListQueueTags",
       "sqs:ListQueues",
+      "sts:GetCallerIdentity",
     ]
     resources = ["*"]
   }

@@ -22,6 +22,10 @@ data "aws_iam_policy_document" "custos_remediate" {
       "ec2:DescribeVpcs",
       "ec2:GetEbsDefaultKmsKeyId",
       "ec2:GetEbsEncryptionByDefault",
+      "events:DescribeRule",
+      "events:ListRuleNamesByTarget",
+      "iam:GetRole",
+      "iam:SimulatePrincipalPolicy",
       "kms:DescribeKey",
       "kms:GetKeyRotationStatus",
       "kms:ListKeys",
@@ -41,6 +45,7 @@ data "aws_iam_policy_document" "custos_remediate" {
       "sqs:GetQueueAttributes",
       "sqs:ListQueueTags",
       "sqs:ListQueues",
+      "sts:GetCallerIdentity",
     ]
     resources = ["*"]
   }
@@ -105,8 +110,6 @@ data "aws_iam_policy_document" "custos_remediate" {
       "ec2:ModifyInstanceMetadataOptions",
       "ec2:RevokeSecurityGroupIngress",
       "kms:EnableKeyRotation",
-      "logs:CreateLogDelivery",
-      "logs:DeleteLogDelivery",
       "logs:PutRetentionPolicy",
       "s3:PutBucketLogging",
       "s3:PutBucketPublicAccessBlock",
@@ -150,6 +153,8 @@ data "aws_iam_policy_document" "custos_remediate" {
     effect    = "Allow"
     actions   = [
       "ec2:EnableEbsEncryptionByDefault",
+      "logs:CreateLogDelivery",
+      "logs:DeleteLogDelivery",
       "ec2:DisableEbsEncryptionByDefault",
     ]
     resources = ["*"]
