@@ -131,6 +131,23 @@ pub fn item_json(b: &BaseConfigurationItem) -> Value {
     })
 }
 
+/// Config's items as configuration items; one that does not validate is rejected with
+/// the field at fault, never dropped.
+fn take_items(batch: &mut Batch, location: &str, items: &[BaseConfigurationItem]) {
+    for b in items {
+        let raw = item_json(b);
+        match ConfigurationItem::from_json(&raw) {
+            Ok(ci) => batch.items.push(ci),
+            Err(e) => batch.rejected.push(Rejected {
+                location: format!("{location}:{}", b.resource_id().unwrap_or("?")),
+                field: Some(e.field.clone()),
+                error: e.to_string(),
+                raw: raw.to_string(),
+            }),
+        }
+    }
+}
+
 #[async_trait]
 impl Source for ConfigApiSource {
     fn name(&self) -> String {
@@ -178,18 +195,7 @@ impl Source for ConfigApiSource {
                         continue;
                     }
                 };
-                for b in resp.base_configuration_items() {
-                    let raw = item_json(b);
-                    match ConfigurationItem::from_json(&raw) {
-                        Ok(ci) => batch.items.push(ci),
-                        Err(e) => batch.rejected.push(Rejected {
-                            location: format!("{}:{}", self.name(), b.resource_id().unwrap_or("?")),
-                            field: Some(e.field.clone()),
-                            error: e.to_string(),
-                            raw: raw.to_string(),
-                        }),
-                    }
-                }
+                take_items(&mut batch, &self.name(), resp.base_configuration_items());
                 // Keys AWS did not process this time (throttling) are reported, not lost:
                 // the next collection asks again.
                 for k in resp.unprocessed_resource_keys() {
@@ -351,18 +357,7 @@ impl ConfigInventory {
                         continue;
                     }
                 };
-                for b in resp.base_configuration_items() {
-                    let raw = item_json(b);
-                    match ConfigurationItem::from_json(&raw) {
-                        Ok(ci) => out.items.push(ci),
-                        Err(e) => out.rejected.push(Rejected {
-                            location: format!("{location}:{}", b.resource_id().unwrap_or("?")),
-                            field: Some(e.field.clone()),
-                            error: e.to_string(),
-                            raw: raw.to_string(),
-                        }),
-                    }
-                }
+                take_items(out, &location, resp.base_configuration_items());
                 for k in resp.unprocessed_resource_identifiers() {
                     out.rejected.push(reject(format!(
                         "unprocessed by BatchGetAggregateResourceConfig: {} {} in {}/{}",
