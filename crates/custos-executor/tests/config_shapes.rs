@@ -245,3 +245,88 @@ async fn an_empty_account_has_no_trail_and_no_recorder() {
     assert_eq!(posture["ConfigurationRecorders"], serde_json::json!([]));
     assert_eq!(posture.get("Unread"), None, "both lists were read");
 }
+
+/// `--source config` sends exactly the reads it declares (`config_api::READS`, and
+/// `AGGREGATE_READS` through an aggregator), recorded on the wire against the moto
+/// server's Config (it holds SNS topics' records; LocalStack's lists no S3 bucket).
+#[tokio::test]
+async fn reading_config_sends_exactly_its_declared_reads() {
+    // moto's account for requests without an account header (the aggregator's source).
+    let account = "123456789012";
+    let moto = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(custos_testkit::moto_endpoint())
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new("test", "test", None, None, "custos-test"),
+        ))
+        .build();
+    let topic = services::sns(&moto)
+        .create_topic()
+        .name(format!("recorded-{}", unique_account()))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let config = services::config(&moto);
+    config
+        .put_configuration_recorder()
+        .configuration_recorder(
+            aws_sdk_config::types::ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(format!(
+                    "arn:aws:iam::{account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+                ))
+                .recording_group(
+                    aws_sdk_config::types::RecordingGroup::builder()
+                        .all_supported(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let aggregator = format!("recorded-{}", unique_account());
+    config
+        .put_configuration_aggregator()
+        .configuration_aggregator_name(&aggregator)
+        .account_aggregation_sources(
+            aws_sdk_config::types::AccountAggregationSource::builder()
+                .account_ids(account)
+                .all_aws_regions(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let types: BTreeSet<String> = ["AWS::SNS::Topic".to_string()].into();
+    for (through, declared) in [
+        (None, custos_telemetry::config_api::READS),
+        (
+            Some(aggregator),
+            custos_telemetry::config_api::AGGREGATE_READS,
+        ),
+    ] {
+        let recorder = custos_telemetry::record::Recorder::default();
+        let pool = Arc::new(
+            AwsPool::with_account(moto.clone(), account.to_string(), BTreeMap::new())
+                .with_interceptor(recorder.clone()),
+        );
+        let source = custos_telemetry::ConfigInventory::new(pool, &[], &types, 2)
+            .through_aggregator(through.clone());
+        let batch = source.collect().await.unwrap();
+        assert_eq!(batch.rejected, vec![], "{through:?}");
+        assert!(
+            batch.items.iter().any(|i| i.resource_id == topic),
+            "{through:?}: the topic's record was read"
+        );
+        let sent: BTreeSet<String> = recorder.calls().into_iter().collect();
+        let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
+        assert_eq!(sent, declared, "{through:?}: sent, declared");
+    }
+}
