@@ -153,6 +153,22 @@ pub struct Built {
     pub pool: Option<Arc<AwsPool>>,
 }
 
+/// The AWS clients of the configured accounts: the default credentials' account, and
+/// each `[[aws.accounts]]` through its role (with its external id).
+pub async fn aws_pool(config: &Config) -> Result<AwsPool, custos_telemetry::TelemetryError> {
+    let of = |f: fn(&custos_telemetry::aws::Target) -> Option<String>| {
+        config
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.account.clone()?, f(t)?)))
+            .collect()
+    };
+    let base = load_sdk_config(config.region.as_deref()).await;
+    Ok(AwsPool::new(base, of(|t| t.role_arn.clone()))
+        .await?
+        .with_external_ids(of(|t| t.external_id.clone())))
+}
+
 /// The resource types the bundle's controls evaluate: all a scan needs to list.
 pub fn bundle_types(bundle: &PolicyBundle) -> std::collections::BTreeSet<String> {
     bundle
@@ -178,25 +194,11 @@ pub async fn engine(
     let playbooks = load_playbooks(&config, &bundle, &custos_executor::offline_catalog())?;
     let pool = match needs {
         Needs::Offline | Needs::Ledger => None,
-        Needs::Aws => {
-            let roles = config
-                .targets
-                .iter()
-                .filter_map(|t| Some((t.account.clone()?, t.role_arn.clone()?)))
-                .collect();
-            let external_ids = config
-                .targets
-                .iter()
-                .filter_map(|t| Some((t.account.clone()?, t.external_id.clone()?)))
-                .collect();
-            let base = load_sdk_config(config.region.as_deref()).await;
-            Some(Arc::new(
-                AwsPool::new(base, roles)
-                    .await
-                    .map_err(|e| Failure::new(EXIT_RUNTIME, e))?
-                    .with_external_ids(external_ids),
-            ))
-        }
+        Needs::Aws => Some(Arc::new(
+            aws_pool(&config)
+                .await
+                .map_err(|e| Failure::new(EXIT_RUNTIME, e))?,
+        )),
     };
     // Offline commands never call AWS: their executors sit on a pool that is never used.
     let registry = match &pool {

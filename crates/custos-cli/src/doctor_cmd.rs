@@ -8,7 +8,7 @@ use crate::iam_cmd::{Mode, PolicyFormat, Resources};
 use custos_core::AutonomyLevel;
 use custos_engine::Config;
 use custos_engine::config::{ReasonerChoice, ScanFrom, Task};
-use custos_telemetry::aws::{AwsPool, load_sdk_config};
+use custos_telemetry::aws::AwsPool;
 use custos_telemetry::inventory::Types;
 use custos_telemetry::{Inventory, Source, preflight};
 use serde::Serialize;
@@ -222,19 +222,8 @@ async fn permissions(
 }
 
 async fn aws(config: &Config, mode: Mode, checks: &mut Checks) {
-    let base = load_sdk_config(config.region.as_deref()).await;
-    let roles = config
-        .targets
-        .iter()
-        .filter_map(|t| Some((t.account.clone()?, t.role_arn.clone()?)))
-        .collect();
-    let ids = config
-        .targets
-        .iter()
-        .filter_map(|t| Some((t.account.clone()?, t.external_id.clone()?)))
-        .collect();
-    let pool = match AwsPool::new(base, roles).await {
-        Ok(p) => Arc::new(p.with_external_ids(ids)),
+    let pool = match build::aws_pool(config).await {
+        Ok(p) => Arc::new(p),
         Err(e) => {
             checks.fail(
                 "identity",
