@@ -18,7 +18,39 @@ metadata := {
 		"nist-800-171-r2": ["3.3.1"],
 	},
 	"class": "alert",
-	"guidance": "Create a bucket whose policy lets `cloudtrail.amazonaws.com` write to it, then `aws cloudtrail create-trail --name <trail> --s3-bucket-name <bucket> --is-multi-region-trail --include-global-service-events --enable-log-file-validation` and `aws cloudtrail start-logging --name <trail>` (Terraform: `aws_cloudtrail` with `is_multi_region_trail = true`, `enable_logging = true`). A new trail costs money and needs that bucket policy, so custos leaves creating it to a person; it fixes an existing trail's logging and regions, and its basic event selectors, with an approval (a trail with advanced event selectors is left to a person).",
+	"guidance": "Create a bucket whose policy lets `cloudtrail.amazonaws.com` check its ACL and write under `AWSLogs/{account}/`, then a multi-region trail with log file validation, and start it (a new trail records every management event, reads and writes). In us-east-1 leave out `--create-bucket-configuration`. A new trail costs money and needs that bucket policy, so custos leaves creating it to a person; it fixes an existing trail's logging and regions, and its basic event selectors, with an approval (a trail with advanced event selectors is left to a person).",
+	"cli": [
+		"aws s3api create-bucket --region {region} --bucket <bucket-name> --create-bucket-configuration LocationConstraint={region}",
+		"aws s3api put-bucket-policy --bucket <bucket-name> --policy file://<cloudtrail-bucket-policy.json>",
+		"aws cloudtrail create-trail --region {region} --name <trail-name> --s3-bucket-name <bucket-name> --is-multi-region-trail --include-global-service-events --enable-log-file-validation",
+		"aws cloudtrail start-logging --region {region} --name <trail-name>",
+	],
+	"terraform": `resource "aws_s3_bucket" "trail" {
+  bucket = "<bucket-name>"
+}
+
+resource "aws_s3_bucket_policy" "trail" {
+  bucket = aws_s3_bucket.trail.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Effect = "Allow", Principal = { Service = "cloudtrail.amazonaws.com" }, Action = "s3:GetBucketAcl", Resource = aws_s3_bucket.trail.arn },
+      { Effect = "Allow", Principal = { Service = "cloudtrail.amazonaws.com" }, Action = "s3:PutObject", Resource = "${aws_s3_bucket.trail.arn}/AWSLogs/{account}/*",
+        Condition = { StringEquals = { "s3:x-amz-acl" = "bucket-owner-full-control" } } },
+    ]
+  })
+}
+
+resource "aws_cloudtrail" "this" {
+  name                          = "<trail-name>"
+  s3_bucket_name                = aws_s3_bucket.trail.id
+  is_multi_region_trail         = true
+  include_global_service_events = true
+  enable_log_file_validation    = true
+  enable_logging                = true
+  depends_on                    = [aws_s3_bucket_policy.trail]
+}
+`,
 }
 
 # `supplementaryConfiguration.Trails` is what the scanner read of the account's trails in this region, shadow trails of

@@ -18,7 +18,40 @@ metadata := {
 		"nist-800-171-r2": ["3.4.1"],
 	},
 	"class": "alert",
-	"guidance": "Create a bucket whose policy lets `config.amazonaws.com` write to it and `aws iam create-service-linked-role --aws-service-name config.amazonaws.com`, then `aws configservice put-configuration-recorder --configuration-recorder name=default,roleARN=arn:aws:iam::<account>:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig --recording-group allSupported=true,includeGlobalResourceTypes=<true in one region only>`, `aws configservice put-delivery-channel --delivery-channel name=default,s3BucketName=<bucket>` and `aws configservice start-configuration-recorder --configuration-recorder-name default` (Terraform: `aws_config_configuration_recorder`, `aws_config_delivery_channel`, `aws_config_configuration_recorder_status`). It needs an IAM role, so custos leaves it to a person.",
+	"guidance": "Create Config's service-linked role and a bucket whose policy lets `config.amazonaws.com` write to it, then a recorder of all supported types (global ones in one region only), a delivery channel to the bucket, and start the recorder. In us-east-1 leave out `--create-bucket-configuration`. It needs an IAM role, so custos leaves it to a person; once a recorder exists, `config-recorder-on` starts it with an approval.",
+	"cli": [
+		"aws iam create-service-linked-role --aws-service-name config.amazonaws.com",
+		"aws s3api create-bucket --region {region} --bucket <bucket-name> --create-bucket-configuration LocationConstraint={region}",
+		"aws s3api put-bucket-policy --bucket <bucket-name> --policy file://<config-bucket-policy.json>",
+		"aws configservice put-configuration-recorder --region {region} --configuration-recorder name=default,roleARN=arn:aws:iam::{account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig --recording-group allSupported=true,includeGlobalResourceTypes=<true-in-one-region-only>",
+		"aws configservice put-delivery-channel --region {region} --delivery-channel name=default,s3BucketName=<bucket-name>",
+		"aws configservice start-configuration-recorder --region {region} --configuration-recorder-name default",
+	],
+	"terraform": `resource "aws_iam_service_linked_role" "config" {
+  aws_service_name = "config.amazonaws.com"
+}
+
+resource "aws_config_configuration_recorder" "this" {
+  name     = "default"
+  role_arn = aws_iam_service_linked_role.config.arn
+  recording_group {
+    all_supported                 = true
+    include_global_resource_types = true # in one region only
+  }
+}
+
+resource "aws_config_delivery_channel" "this" {
+  name           = "default"
+  s3_bucket_name = "<bucket-name>" # its policy must let config.amazonaws.com write
+  depends_on     = [aws_config_configuration_recorder.this]
+}
+
+resource "aws_config_configuration_recorder_status" "this" {
+  name       = aws_config_configuration_recorder.this.name
+  is_enabled = true
+  depends_on = [aws_config_delivery_channel.this]
+}
+`,
 }
 
 # `supplementaryConfiguration.ConfigurationRecorders` is what the scanner read of the region's recorders; a list that

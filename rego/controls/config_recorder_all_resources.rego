@@ -15,7 +15,20 @@ metadata := {
 		"nist-800-171-r2": ["3.4.1"],
 	},
 	"class": "alert",
-	"guidance": "Record all supported types, global ones included: `aws configservice put-configuration-recorder --configuration-recorder name=<name>,roleARN=<role> --recording-group allSupported=true,includeGlobalResourceTypes=true`. It changes what Config bills for, so custos leaves it to a person.",
+	"guidance": "Record all supported resource types; global ones (IAM) in one region only, so they are not recorded, and billed, once per region. Keep the recorder's current role (`describe-configuration-recorders` shows it). It changes what Config bills for, so custos leaves it to a person.",
+	"cli": [
+		"aws configservice describe-configuration-recorders --region {region} --configuration-recorder-names {resource_name}",
+		"aws configservice put-configuration-recorder --region {region} --configuration-recorder name={resource_name},roleARN=<role-arn> --recording-group allSupported=true,includeGlobalResourceTypes=<true-in-one-region-only>",
+	],
+	"terraform": `resource "aws_config_configuration_recorder" "this" {
+  name     = "{resource_name}"
+  role_arn = "<role-arn>"
+  recording_group {
+    all_supported                 = true
+    include_global_resource_types = true # in one region only
+  }
+}
+`,
 }
 
 group := object.get(input, ["configuration", "RecordingGroup"], {})

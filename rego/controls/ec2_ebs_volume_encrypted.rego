@@ -15,7 +15,28 @@ metadata := {
 		"nist-800-171-r2": ["3.13.16"],
 	},
 	"class": "alert",
-	"guidance": "AWS cannot encrypt a volume in place: snapshot it (`aws ec2 create-snapshot --volume-id <id>`), copy the snapshot encrypted (`aws ec2 copy-snapshot --source-snapshot-id <snap> --source-region <region> --encrypted --kms-key-id <key>`), create a volume from the copy (`aws ec2 create-volume --snapshot-id <copy> --availability-zone <az>`), swap it in during a stop of the instance, then delete the old volume. Turn on EBS encryption by default (control `ec2-ebs-default-encryption`) so new volumes are encrypted.",
+	"guidance": "AWS cannot encrypt a volume in place: snapshot it, create an encrypted volume from the snapshot in the same Availability Zone, stop the instance, swap the volumes (same device name), start it, and delete the old volume once the instance runs from the new one. It needs the instance stopped, so custos leaves it to a person. Turn on EBS encryption by default (control `ec2-ebs-default-encryption`) so new volumes are encrypted.",
+	"cli": [
+		`aws ec2 create-snapshot --region {region} --volume-id {resource_id} --description "before encrypting {resource_id}"`,
+		"aws ec2 wait snapshot-completed --region {region} --snapshot-ids <snapshot-id>",
+		"aws ec2 create-volume --region {region} --snapshot-id <snapshot-id> --availability-zone <availability-zone> --volume-type <volume-type> --encrypted --kms-key-id <kms-key-arn>",
+		"aws ec2 stop-instances --region {region} --instance-ids <instance-id>",
+		"aws ec2 detach-volume --region {region} --volume-id {resource_id}",
+		"aws ec2 attach-volume --region {region} --volume-id <new-volume-id> --instance-id <instance-id> --device <device-name>",
+		"aws ec2 start-instances --region {region} --instance-ids <instance-id>",
+		"aws ec2 delete-volume --region {region} --volume-id {resource_id}",
+	],
+	"terraform": `resource "aws_ebs_volume" "encrypted" {
+  availability_zone = "<availability-zone>"
+  snapshot_id       = "<snapshot-id>"
+  encrypted         = true
+  kms_key_id        = "<kms-key-arn>"
+}
+
+resource "aws_ebs_encryption_by_default" "this" {
+  enabled = true
+}
+`,
 }
 
 violations contains "the volume is not encrypted" if {

@@ -15,7 +15,19 @@ metadata := {
 		"nist-800-171-r2": ["3.13.10"],
 	},
 	"class": "alert",
-	"guidance": "Data encrypted under a deleted key cannot be decrypted. If the deletion was not intended, cancel it (`aws kms cancel-key-deletion --key-id <id>`, then `aws kms enable-key --key-id <id>`); custos never cancels or schedules key deletion itself.",
+	"guidance": "Data encrypted under a deleted key cannot be decrypted. If the deletion was not intended, cancel it and enable the key again (a cancelled key comes back disabled); if it was, check with CloudTrail (`Decrypt` and `GenerateDataKey` events naming the key) that nothing still uses it. custos never cancels or schedules key deletion itself.",
+	"cli": [
+		"aws kms cancel-key-deletion --region {region} --key-id {resource_id}",
+		"aws kms enable-key --region {region} --key-id {resource_id}",
+	],
+	"terraform": `# Terraform cannot cancel a scheduled deletion: run the two commands, then keep the key managed:
+resource "aws_kms_key" "this" {
+  description             = "<description>"
+  is_enabled              = true
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+}
+`,
 }
 
 violations contains msg if {

@@ -16,7 +16,17 @@ metadata := {
 		"nist-800-171-r2": ["3.13.16"],
 	},
 	"class": "alert",
-	"guidance": "Give the key a policy that lets the logs service principal of the region use it, then `aws logs associate-kms-key --log-group-name <group> --kms-key-id <key arn>`. custos does not do it yet: no emulator it is tested on implements AssociateKmsKey.",
+	"guidance": "Give the key a policy statement that lets the region's CloudWatch Logs service principal (`logs.{region}.amazonaws.com`) use it (`kms:Encrypt*`, `kms:Decrypt*`, `kms:ReEncrypt*`, `kms:GenerateDataKey*`, `kms:Describe*`, conditioned on `kms:EncryptionContext:aws:logs:arn`), then associate the key with the log group. custos does not do it yet: no emulator it is tested on implements AssociateKmsKey.",
+	"cli": [
+		"aws kms get-key-policy --region {region} --key-id <kms-key-arn> --policy-name default --output text",
+		"aws kms put-key-policy --region {region} --key-id <kms-key-arn> --policy-name default --policy file://<key-policy.json>",
+		"aws logs associate-kms-key --region {region} --log-group-name {resource_name} --kms-key-id <kms-key-arn>",
+	],
+	"terraform": `resource "aws_cloudwatch_log_group" "this" {
+  name       = "{resource_name}"
+  kms_key_id = "<kms-key-arn>" # its key policy must allow logs.{region}.amazonaws.com
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -16,7 +16,35 @@ metadata := {
 		"nist-800-171-r2": ["3.3.1"],
 	},
 	"class": "alert",
-	"guidance": "Delivery status logging needs an IAM role SNS may assume to write to CloudWatch Logs: create it, then `aws sns set-topic-attributes --topic-arn <arn> --attribute-name LambdaFailureFeedbackRoleArn --attribute-value <role arn>` (and the same for the protocols the topic delivers to). custos does not create IAM roles.",
+	"guidance": "Delivery status logging needs an IAM role SNS can assume to write to CloudWatch Logs: create it (AWS's managed policy `AmazonSNSRole` grants what it needs), then set the failure (and, with a sample rate, success) feedback role for each protocol the topic delivers to: Lambda, SQS, HTTP, Application or Firehose. custos does not create IAM roles.",
+	"cli": [
+		`aws iam create-role --role-name <role-name> --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},"Action":"sts:AssumeRole"}]}'`,
+		"aws iam attach-role-policy --role-name <role-name> --policy-arn arn:aws:iam::aws:policy/service-role/AmazonSNSRole",
+		"aws sns set-topic-attributes --region {region} --topic-arn {resource_id} --attribute-name <Protocol>FailureFeedbackRoleArn --attribute-value arn:aws:iam::{account}:role/<role-name>",
+		"aws sns set-topic-attributes --region {region} --topic-arn {resource_id} --attribute-name <Protocol>SuccessFeedbackRoleArn --attribute-value arn:aws:iam::{account}:role/<role-name>",
+		"aws sns set-topic-attributes --region {region} --topic-arn {resource_id} --attribute-name <Protocol>SuccessFeedbackSampleRate --attribute-value <percent>",
+	],
+	"terraform": `resource "aws_iam_role" "sns_delivery_logs" {
+  name = "<role-name>"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "sns.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "sns_delivery_logs" {
+  role       = aws_iam_role.sns_delivery_logs.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonSNSRole"
+}
+
+resource "aws_sns_topic" "this" {
+  name                                = "{resource_name}"
+  lambda_failure_feedback_role_arn    = aws_iam_role.sns_delivery_logs.arn
+  lambda_success_feedback_role_arn    = aws_iam_role.sns_delivery_logs.arn
+  lambda_success_feedback_sample_rate = 100
+  # likewise sqs_, http_, application_, firehose_ for the protocols the topic uses
+}
+`,
 }
 
 feedback := {k | some k, v in object.get(input, "configuration", {}); endswith(k, "FailureFeedbackRoleArn"); v != ""}

@@ -5,6 +5,7 @@
 //! 12-digit access key id as the account id), so parallel tests never see each other's
 //! buckets.
 
+pub mod exposure;
 pub mod openai_stub;
 pub mod proxy;
 pub mod pytools;
@@ -29,10 +30,11 @@ pub fn moto_endpoint() -> String {
 
 /// The services the tests send to the moto server instead of LocalStack, by their SDK
 /// service id and the variable that routes them in a child process.
-pub const ON_MOTO: [(&str, &str); 3] = [
+pub const ON_MOTO: [(&str, &str); 4] = [
     ("CloudTrail", "AWS_ENDPOINT_URL_CLOUDTRAIL"),
     ("KMS", "AWS_ENDPOINT_URL_KMS"),
     ("CloudWatch Logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
+    ("RDS", "AWS_ENDPOINT_URL_RDS"),
 ];
 
 /// Routes [`ON_MOTO`] services to the moto server (the SDK's per-service endpoint
@@ -96,16 +98,15 @@ pub fn sdk(account: &str) -> SdkConfig {
 
 /// Environment variables that point a `custos` child process at `account` on LocalStack.
 pub fn child_env(account: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("AWS_ENDPOINT_URL", endpoint()),
         ("AWS_ACCESS_KEY_ID", account.to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        (ON_MOTO[0].1, moto_endpoint()),
-        (ON_MOTO[1].1, moto_endpoint()),
-        (ON_MOTO[2].1, moto_endpoint()),
-    ]
+    ];
+    env.extend(ON_MOTO.iter().map(|(_, var)| (*var, moto_endpoint())));
+    env
 }
 
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {

@@ -32,11 +32,16 @@ pub struct Row {
 }
 
 /// The emulator the tests send a resource type's service to: the moto server for what
-/// LocalStack's community edition lacks (CloudTrail) or emulates too thinly (KMS keys,
-/// log group tags), LocalStack for the rest. `custos-testkit`'s `ON_MOTO` routes them;
+/// LocalStack's community edition lacks (CloudTrail, RDS) or emulates too thinly (KMS
+/// keys, log group tags), LocalStack for the rest. `custos-testkit`'s `ON_MOTO` routes them;
 /// the catalogue test checks the two agree.
 pub fn backend(resource_type: &str) -> &'static str {
-    const MOTO: [&str; 3] = ["AWS::CloudTrail::", "AWS::KMS::", "AWS::Logs::"];
+    const MOTO: [&str; 4] = [
+        "AWS::CloudTrail::",
+        "AWS::KMS::",
+        "AWS::Logs::",
+        "AWS::RDS::",
+    ];
     if MOTO.iter().any(|p| resource_type.starts_with(p)) {
         "moto 5.2.5"
     } else {

@@ -118,6 +118,21 @@ pub fn scan(report: &RunReport) -> String {
     if !report.rows.is_empty() {
         let _ = writeln!(out, "{t}");
     }
+    // Alert-only findings: what a person does, with the commands for this resource.
+    for r in &report.rows {
+        let Some(g) = &r.guidance else { continue };
+        let _ = writeln!(
+            out,
+            "{} {} (alert only: custos never changes this)\n  {}",
+            r.control,
+            r.resource.resource_id,
+            g.text.replace('\n', "\n  ")
+        );
+        for c in &g.cli {
+            let _ = writeln!(out, "  $ {c}");
+        }
+        let _ = writeln!(out, "  Terraform: `--output json` has the snippet\n");
+    }
     let _ = writeln!(
         out,
         "{} resources scanned, {} compliant, {} findings",

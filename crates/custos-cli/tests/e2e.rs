@@ -497,7 +497,7 @@ fn overlays_add_controls_and_gate_rules_and_clashes_refuse_to_start() {
     std::fs::create_dir_all(dir.path().join("overlay/playbooks")).unwrap();
     std::fs::write(
         dir.path().join("overlay/rego/naming.rego"),
-        "package custos.controls.s3_naming\n\nmetadata := {\"id\": \"acme-s3-naming\", \"title\": \"Bucket names carry the team prefix\", \"severity\": \"low\", \"resource_types\": [\"AWS::S3::Bucket\"], \"frameworks\": {}, \"class\": \"alert\", \"guidance\": \"rename the bucket with the `acme-` prefix\"}\n\nviolations contains \"name lacks the `acme-` prefix\" if not startswith(input.resourceId, \"acme-\")\n",
+        "package custos.controls.s3_naming\n\nmetadata := {\"id\": \"acme-s3-naming\", \"title\": \"Bucket names carry the team prefix\", \"severity\": \"low\", \"resource_types\": [\"AWS::S3::Bucket\"], \"frameworks\": {}, \"class\": \"alert\", \"guidance\": \"rename the bucket with the `acme-` prefix\", \"cli\": [\"aws s3 mb s3://acme-{resource_name}\"], \"terraform\": \"resource \\\"aws_s3_bucket\\\" \\\"b\\\" { bucket = \\\"acme-<name>\\\" }\"}\n\nviolations contains \"name lacks the `acme-` prefix\" if not startswith(input.resourceId, \"acme-\")\n",
     )
     .unwrap();
     std::fs::write(

@@ -33,21 +33,57 @@ fn rego_controls() -> Vec<Value> {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let start = text.find("metadata := {").unwrap() + "metadata := ".len();
-        let end = start + text[start..].find("\n}\n").unwrap() + 2;
-        let mut json = String::new();
-        let body: Vec<char> = text[start..end]
+        // Comments dropped (none sit inside the object's strings), then the object up to
+        // its closing brace, strings (and raw strings, which become JSON strings) passed
+        // through, trailing commas dropped.
+        let body: Vec<char> = text[start..]
             .lines()
             .filter(|l| !l.trim_start().starts_with('#'))
             .collect::<Vec<_>>()
             .join("\n")
             .chars()
             .collect();
+        let mut json = String::new();
+        let mut raw: Option<String> = None;
+        let (mut quoted, mut escaped, mut depth) = (false, false, 0);
         for (i, c) in body.iter().enumerate() {
+            if let Some(r) = raw.as_mut() {
+                if *c == '`' {
+                    json.push_str(&serde_json::to_string(&r).unwrap());
+                    raw = None;
+                } else {
+                    r.push(*c);
+                }
+                continue;
+            }
+            if quoted {
+                json.push(*c);
+                match (*c, escaped) {
+                    (_, true) => escaped = false,
+                    ('\\', false) => escaped = true,
+                    ('"', false) => quoted = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => quoted = true,
+                '`' => {
+                    raw = Some(String::new());
+                    continue;
+                }
+                '{' | '[' => depth += 1,
+                '}' | ']' => depth -= 1,
+                _ => {}
+            }
             let next = body[i + 1..].iter().find(|c| !c.is_whitespace());
             if *c == ',' && matches!(next, Some('}') | Some(']')) {
                 continue;
             }
             json.push(*c);
+            if depth == 0 {
+                break;
+            }
         }
         out.push(serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}")));
     }

@@ -19,7 +19,7 @@ const VAR: &str = "CUSTOS_TEST_WEBHOOK";
 /// notifications are the ones each test provokes).
 fn config(attempts: u32) -> String {
     format!(
-        "[autonomy.classes.account]\n\"*\" = 1\n[notifications]\nwebhook_url_env = \"{VAR}\"\nattempts = {attempts}\nbackoff_ms = 10\npage_url = \"https://custos.example/ui\"\n"
+        "[autonomy.classes.account]\n\"*\" = 1\n[autonomy.classes.iam]\n\"*\" = 1\n[autonomy.classes.ec2]\n\"*\" = 1\n[notifications]\nwebhook_url_env = \"{VAR}\"\nattempts = {attempts}\nbackoff_ms = 10\npage_url = \"https://custos.example/ui\"\n"
     )
 }
 

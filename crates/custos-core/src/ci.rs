@@ -178,7 +178,11 @@ impl ConfigurationItem {
         };
 
         let resource_type = req("resourceType")?;
-        if !resource_type.starts_with("AWS::") || resource_type.split("::").count() != 3 {
+        // `Custos::Service::Type`: custos's own types, for what AWS Config records no item
+        // for (IAM's account settings).
+        if !(resource_type.starts_with("AWS::") || resource_type.starts_with("Custos::"))
+            || resource_type.split("::").count() != 3
+        {
             return Err(CiError::new(
                 "resourceType",
                 format!(

@@ -507,7 +507,13 @@ impl Engine {
                 .playbooks
                 .plan(&self.catalog, &findings[0], ci, &environment)
             else {
-                st.report.rows.push(RunRow::no_playbook(&findings[0]));
+                let guidance = self
+                    .bundle
+                    .control(&control)
+                    .and_then(|m| m.guidance_for(ci));
+                st.report
+                    .rows
+                    .push(RunRow::no_playbook(&findings[0], guidance));
                 continue;
             };
             let snap = match &st.batch {

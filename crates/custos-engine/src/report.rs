@@ -67,6 +67,9 @@ pub struct RunRow {
     pub desired: Option<Value>,
     pub calls: Vec<String>,
     pub detail: Option<String>,
+    /// For an alert-only control: what a person does, with this resource's values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<custos_policy::Guidance>,
 }
 
 impl RunRow {
@@ -96,10 +99,11 @@ impl RunRow {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            guidance: None,
         }
     }
 
-    pub(crate) fn no_playbook(f: &Finding) -> Self {
+    pub(crate) fn no_playbook(f: &Finding, guidance: Option<custos_policy::Guidance>) -> Self {
         RunRow {
             resource: f.resource.clone(),
             control: f.control_id.clone(),
@@ -115,6 +119,7 @@ impl RunRow {
             desired: None,
             calls: vec![],
             detail: Some(f.message.clone()),
+            guidance,
         }
     }
 
@@ -134,6 +139,7 @@ impl RunRow {
             desired: None,
             calls: vec![],
             detail: Some(message.to_string()),
+            guidance: None,
         }
     }
 

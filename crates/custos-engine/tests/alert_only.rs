@@ -130,6 +130,25 @@ fn supplementary(control: &str) -> Value {
     match control {
         "cloudtrail-enabled" => json!({"Trails": [], "ConfigurationRecorders": [recorder]}),
         "config-enabled" => json!({"Trails": [trail], "ConfigurationRecorders": []}),
+        "rds-snapshot-encrypted" => {
+            json!({"DBSnapshotAttributes": [{"attributeName": "restore", "attributeValues": []}]})
+        }
+        "iam-user-console-mfa" => {
+            json!({"Credentials": {"passwordEnabled": true, "mfaActive": false, "accessKeys": []}})
+        }
+        "iam-access-key-rotation" => {
+            json!({"Credentials": {"passwordEnabled": false, "mfaActive": false, "accessKeys": [
+                {"accessKeyId": "AKIAOLD", "status": "Active", "createDate": days_ago(200), "lastUsedDate": days_ago(1)}
+            ]}})
+        }
+        "iam-access-key-unused" => {
+            json!({"Credentials": {"passwordEnabled": false, "mfaActive": false, "accessKeys": [
+                {"accessKeyId": "AKIAOLD", "status": "Active", "createDate": days_ago(200), "lastUsedDate": days_ago(120)}
+            ]}})
+        }
+        "iam-user-no-attached-policies" => {
+            json!({"Credentials": {"passwordEnabled": false, "mfaActive": false, "accessKeys": []}})
+        }
         _ => json!({}),
     }
 }
@@ -164,8 +183,78 @@ fn item(control: &str) -> (&'static str, Value) {
         ),
         "cloudtrail-enabled" => ("AWS::::Account", json!({"ebsEncryptionByDefault": true})),
         "config-enabled" => ("AWS::::Account", json!({"ebsEncryptionByDefault": true})),
+        "rds-storage-encrypted" => (
+            "AWS::RDS::DBInstance",
+            database(&[("storageEncrypted", false)]),
+        ),
+        "rds-multi-az" => ("AWS::RDS::DBInstance", database(&[("multiAZ", false)])),
+        "rds-iam-authentication" => (
+            "AWS::RDS::DBInstance",
+            database(&[("iAMDatabaseAuthenticationEnabled", false)]),
+        ),
+        "rds-snapshot-encrypted" => (
+            "AWS::RDS::DBSnapshot",
+            json!({"dBSnapshotIdentifier": "s", "snapshotType": "manual", "encrypted": false}),
+        ),
+        "iam-user-console-mfa" | "iam-access-key-rotation" => (
+            "AWS::IAM::User",
+            json!({"userName": "u", "attachedManagedPolicies": [], "userPolicyList": [], "groupList": []}),
+        ),
+        "iam-user-no-attached-policies" => (
+            "AWS::IAM::User",
+            json!({"userName": "u", "attachedManagedPolicies": [{"policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess", "policyName": "ReadOnlyAccess"}], "userPolicyList": [], "groupList": []}),
+        ),
+        "iam-policy-no-admin" => (
+            "AWS::IAM::Policy",
+            json!({"policyName": "p", "attachmentCount": 1, "defaultVersionId": "v1", "policyVersionList": [
+                {"versionId": "v1", "isDefaultVersion": true, "document": "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}
+            ]}),
+        ),
+        "iam-root-access-keys" => ("Custos::IAM::Account", iam_account(1, 1)),
+        "iam-password-policy" => {
+            let mut a = iam_account(1, 0);
+            a["PasswordPolicy"] = Value::Null;
+            ("Custos::IAM::Account", a)
+        }
+        "iam-access-key-unused" => (
+            "AWS::IAM::User",
+            json!({"userName": "u", "attachedManagedPolicies": [], "userPolicyList": [], "groupList": []}),
+        ),
+        "iam-root-mfa" => ("Custos::IAM::Account", iam_account(0, 0)),
+        "acm-certificate-expiry" => (
+            "AWS::ACM::Certificate",
+            json!({"certificateArn": "r-1", "type": "IMPORTED", "status": "ISSUED", "keyAlgorithm": "RSA_2048", "notAfter": days_ago(-5), "inUseBy": []}),
+        ),
+        "acm-rsa-key-length" => (
+            "AWS::ACM::Certificate",
+            json!({"certificateArn": "r-1", "type": "AMAZON_ISSUED", "status": "ISSUED", "keyAlgorithm": "RSA_1024", "notAfter": days_ago(-300), "inUseBy": []}),
+        ),
         other => panic!("no item for alert control `{other}`: add one here"),
     }
+}
+
+/// RFC 3339 time `days` before now (negative: after).
+fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A DB instance compliant with every RDS control but for `unset`.
+fn database(unset: &[(&str, bool)]) -> Value {
+    let mut db = json!({"dBInstanceIdentifier": "db", "engine": "postgres", "publiclyAccessible": false, "storageEncrypted": true, "backupRetentionPeriod": 7, "deletionProtection": true, "autoMinorVersionUpgrade": true, "multiAZ": true, "iAMDatabaseAuthenticationEnabled": true, "copyTagsToSnapshot": true});
+    for (k, v) in unset {
+        db[*k] = json!(v);
+    }
+    db
+}
+
+/// IAM's account settings with a strong password policy.
+fn iam_account(mfa: i64, keys: i64) -> Value {
+    json!({
+        "AccountSummary": {"AccountMFAEnabled": mfa, "AccountAccessKeysPresent": keys},
+        "PasswordPolicy": {"MinimumPasswordLength": 14, "RequireSymbols": true, "RequireNumbers": true, "RequireUppercaseCharacters": true, "RequireLowercaseCharacters": true, "AllowUsersToChangePassword": true, "ExpirePasswords": false, "PasswordReusePrevention": 24},
+        "Unread": []
+    })
 }
 
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001";
@@ -173,7 +262,19 @@ const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-800
 /// Run one engine at `level` over an item violating `control`, with a playbook for it
 /// on the test action and an overlay that says `execute`. Returns the calls made and the
 /// approval requests left pending.
-async fn attempt(control: &str, level: u8, also_auto: bool) -> (Vec<String>, usize) {
+/// What the attempt adds to the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    /// A playbook for the alert control, slipped in behind `custos policy check`.
+    SlippedIn,
+    /// An `auto` control of the operator's on the same item and action (liveness).
+    Auto,
+    /// Nothing: the shipped playbook and action (identity controls).
+    Shipped,
+}
+
+async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
+    let also_auto = how == Try::Auto;
     let (resource_type, configuration) = item(control);
     let dir = tempfile::tempdir().unwrap();
     let overlay = dir.path().join("rego");
@@ -197,7 +298,11 @@ async fn attempt(control: &str, level: u8, also_auto: bool) -> (Vec<String>, usi
     }
     let id = if also_auto { "try-same" } else { "try-alert" };
     std::fs::write(
-        playbooks.join(format!("{id}.toml")),
+        playbooks.join(if how == Try::Shipped {
+            "nothing.txt".to_string()
+        } else {
+            format!("{id}.toml")
+        }),
         format!("id = \"{id}\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"{target}\"\nresource_types = [\"{resource_type}\"]\naction = \"test:Anything\"\nkinds = [\"configure\"]\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[parameters]\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n"),
     )
     .unwrap();
@@ -281,7 +386,7 @@ async fn attempt(control: &str, level: u8, also_auto: bool) -> (Vec<String>, usi
 
 async fn never_executes(control: &str) {
     for level in 1..=5 {
-        let (calls, pending) = attempt(control, level, false).await;
+        let (calls, pending) = attempt(control, level, Try::SlippedIn).await;
         assert_eq!(
             calls,
             Vec::<String>::new(),
@@ -295,8 +400,11 @@ async fn never_executes(control: &str) {
     // Liveness: the same item, action and overlay with an `auto` control execute.
     // (KMS is a never-automated class: there the same set-up reaches an approval request,
     // which an approval would execute; the alert control reaches none.)
-    let (calls, pending) = attempt(control, 5, true).await;
-    let kms = item(control).0.starts_with("AWS::KMS::");
+    let (calls, pending) = attempt(control, 5, Try::Auto).await;
+    // KMS and IAM are never-automated classes.
+    let kms = ["AWS::KMS::", "AWS::IAM::", "Custos::IAM::"]
+        .iter()
+        .any(|p| item(control).0.starts_with(p));
     assert!(
         calls == vec!["r-1".to_string()] || (kms && calls.is_empty() && pending == 1),
         "the set-up for `{control}` can execute nothing (calls {calls:?}, {pending} pending): the test would prove nothing"
@@ -325,6 +433,18 @@ alert_tests! {
     sns_delivery_logging_never_executes => "sns-topic-delivery-logging",
     cloudtrail_enabled_never_executes => "cloudtrail-enabled",
     config_enabled_never_executes => "config-enabled",
+    rds_storage_encryption_never_executes => "rds-storage-encrypted",
+    rds_multi_az_never_executes => "rds-multi-az",
+    rds_iam_authentication_never_executes => "rds-iam-authentication",
+    rds_snapshot_encryption_never_executes => "rds-snapshot-encrypted",
+    iam_user_console_mfa_never_executes => "iam-user-console-mfa",
+    iam_access_key_rotation_never_executes => "iam-access-key-rotation",
+    iam_user_policies_never_executes => "iam-user-no-attached-policies",
+    iam_admin_policy_never_executes => "iam-policy-no-admin",
+    iam_root_access_keys_never_executes => "iam-root-access-keys",
+    iam_root_mfa_never_executes => "iam-root-mfa",
+    acm_certificate_expiry_never_executes => "acm-certificate-expiry",
+    acm_rsa_key_length_never_executes => "acm-rsa-key-length",
 }
 
 #[test]
@@ -345,4 +465,16 @@ fn every_shipped_alert_control_has_a_test_here() {
     let mut shipped = shipped;
     shipped.sort_unstable();
     assert_eq!(tested, shipped);
+}
+
+/// Identity fixes are never automated: at autonomy 5, with an overlay rule saying
+/// `execute`, the shipped playbook and action reach a person's approval and call
+/// nothing (the floor's never-automated `iam` class and kind).
+#[tokio::test]
+async fn identity_fixes_wait_for_a_person_at_autonomy_5() {
+    for control in ["iam-access-key-unused", "iam-password-policy"] {
+        let (calls, pending) = attempt(control, 5, Try::Shipped).await;
+        assert_eq!(calls, Vec::<String>::new(), "`{control}` executed alone");
+        assert_eq!(pending, 1, "`{control}` reached no approval request");
+    }
 }

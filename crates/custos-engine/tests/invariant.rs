@@ -2214,3 +2214,34 @@ fn failures_known(inner: &Inner, now: DateTime<Utc>) -> usize {
         .filter(|c| c.op < inner.op || !inner.concurrent)
         .count()
 }
+
+/// Found by the calm property (and shrunk to this): an approved fix for a key that was
+/// scheduled for deletion after the approval called the cloud, though its control no
+/// longer failed; the call "verified" and counted as no failure, where the oracle counts
+/// a failed call. The contract now re-evaluates the control on the state read before
+/// the call and calls nothing when it passes.
+#[test]
+fn a_fix_whose_finding_no_longer_holds_calls_nothing() {
+    static LIVE: std::sync::LazyLock<Liveness> = std::sync::LazyLock::new(Liveness::default);
+    check_ops(
+        vec![0, 2],
+        vec![
+            Op::CrashBeforeIntent,
+            Op::Drift {
+                which: 0,
+                pending_deletion: true,
+            },
+            Op::Fault {
+                fault: Fault::Partial,
+                times: 2,
+            },
+            Op::Approve {
+                execute: true,
+                as_requester: false,
+            },
+            Op::Concurrent,
+        ],
+        &LIVE,
+    )
+    .unwrap();
+}

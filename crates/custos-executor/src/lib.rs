@@ -7,12 +7,16 @@
 //! implemented once, in [`contract::execute`], for every executor.
 
 pub mod contract;
+pub mod default_sg;
 pub mod ec2;
 pub mod encryption;
+pub mod exposure;
 pub mod fake;
+pub mod identity;
 pub mod logging;
 pub mod messaging;
 pub mod playbook;
+pub mod rds;
 pub mod s3;
 pub mod setting;
 pub mod trails;
@@ -187,7 +191,11 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(messaging::executors(pool.clone()));
     v.extend(logging::executors(pool.clone()));
     v.extend(trails::executors(pool.clone()));
-    v.extend(encryption::executors(pool));
+    v.extend(encryption::executors(pool.clone()));
+    v.extend(rds::executors(pool.clone()));
+    v.extend(exposure::executors(pool.clone()));
+    v.extend(identity::executors(pool.clone()));
+    v.extend(default_sg::executors(pool));
     v
 }
 

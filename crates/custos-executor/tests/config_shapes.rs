@@ -9,19 +9,25 @@
 use custos_telemetry::Source;
 use custos_telemetry::aws::AwsPool;
 use custos_telemetry::{Inventory, services::Kind};
-use custos_testkit::{MotoAccount, require_localstack, s3, sdk, services, unique_account};
+use custos_testkit::{
+    MotoAccount, exposure, require_localstack, s3, sdk, services, unique_account,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Fields custos adds where Config records less (documented in the scanner modules).
-const ADDITIONS: [&str; 5] = [
+const ADDITIONS: [&str; 9] = [
     "supplementaryConfiguration.Trails",
     "supplementaryConfiguration.ConfigurationRecorders",
     "supplementaryConfiguration.TrailStatus.",
     "supplementaryConfiguration.EventSelectors.",
     "supplementaryConfiguration.FlowLogs",
+    "supplementaryConfiguration.CreateVolumePermissions",
+    "supplementaryConfiguration.Permissions.",
+    "supplementaryConfiguration.Credentials.",
+    "configuration.policyVersionList.document",
 ];
 
 fn schema(resource_type: &str) -> Option<BTreeMap<String, String>> {
@@ -109,6 +115,25 @@ async fn scanned_items_have_the_shapes_aws_publishes() {
     .unwrap();
     services::make_key(&sdk, &account).await.unwrap();
     services::make_short_log_group(&sdk, &account, &format!("/custos/shape-{account}"))
+        .await
+        .unwrap();
+    // Issue 25's types: RDS on moto, the rest on LocalStack.
+    exposure::make_public_rds_snapshot(&sdk, &account)
+        .await
+        .unwrap();
+    exposure::make_public_image(&sdk, &format!("ami-{account}"))
+        .await
+        .unwrap();
+    exposure::make_public_document(&sdk, &format!("doc-{account}"))
+        .await
+        .unwrap();
+    exposure::make_user_with_key(&sdk, &format!("u{account}"))
+        .await
+        .unwrap();
+    exposure::make_customer_policy(&sdk, &format!("p{account}"))
+        .await
+        .unwrap();
+    exposure::make_certificate(&sdk, &format!("{account}.example.com"))
         .await
         .unwrap();
 

@@ -13,8 +13,8 @@ use custos_telemetry::aws::AwsPool;
 use custos_telemetry::record::Recorder;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{
-    Fixture, ec2, make_bucket, make_instance, make_open_security_group, require_localstack, s3,
-    sdk, services, unique_account,
+    Fixture, ec2, exposure, make_bucket, make_instance, make_open_security_group,
+    require_localstack, s3, sdk, services, unique_account,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,6 +66,14 @@ enum Subject {
     StoppedRecorder,
     Trail(services::TrailFixture),
     KeyWithoutRotation,
+    RdsInstance,
+    PublicRdsSnapshot,
+    PublicEbsSnapshot,
+    PublicImage,
+    PublicDocument,
+    UserWithStaleKey,
+    NoPasswordPolicy,
+    DefaultSecurityGroup,
 }
 
 struct Case {
@@ -80,7 +88,7 @@ struct Case {
     with_key: bool,
 }
 
-const CASES: [Case; 22] = [
+const CASES: [Case; 35] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -235,6 +243,97 @@ const CASES: [Case; 22] = [
         taggable: true,
         with_key: true,
     },
+    Case {
+        control: "rds-instance-public-access",
+        subject: Subject::RdsInstance,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "rds-backup-retention",
+        subject: Subject::RdsInstance,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "rds-deletion-protection",
+        subject: Subject::RdsInstance,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "rds-auto-minor-version-upgrade",
+        subject: Subject::RdsInstance,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "rds-copy-tags-to-snapshots",
+        subject: Subject::RdsInstance,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "rds-snapshot-public",
+        subject: Subject::PublicRdsSnapshot,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "ec2-ebs-snapshot-public",
+        subject: Subject::PublicEbsSnapshot,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "ec2-ami-public",
+        subject: Subject::PublicImage,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "ssm-document-public",
+        subject: Subject::PublicDocument,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "iam-access-key-unused",
+        subject: Subject::UserWithStaleKey,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "iam-password-policy",
+        subject: Subject::NoPasswordPolicy,
+        exact_rollback: true,
+        taggable: false,
+        with_key: false,
+    },
+    Case {
+        control: "ec2-default-sg-no-inbound",
+        subject: Subject::DefaultSecurityGroup,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "ec2-default-sg-no-outbound",
+        subject: Subject::DefaultSecurityGroup,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
 ];
 
 /// The key the `with_key` cases configure for queues and topics.
@@ -285,6 +384,12 @@ fn playbooks(catalog: &custos_executor::Catalog, account: &str, with_key: bool) 
     let mut t = toml::Table::new();
     t.insert("defaults".into(), toml::Value::Table(defaults));
     overrides.insert("ec2-add-required-tags".to_string(), t);
+    // An emulator's access keys cannot be made old: any key unused since the scan is
+    // stale here.
+    overrides
+        .entry("iam-deactivate-unused-access-key".to_string())
+        .or_default()
+        .insert("days".into(), toml::Value::Integer(0));
     PlaybookSet::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
         catalog,
@@ -381,6 +486,51 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
             "AWS::EC2::Instance",
             make_instance(&ec2(sdk)).await.unwrap(),
         ),
+        Subject::RdsInstance => r(
+            "AWS::RDS::DBInstance",
+            exposure::make_rds_instance(sdk, account, &format!("db{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::PublicRdsSnapshot => r(
+            "AWS::RDS::DBSnapshot",
+            exposure::make_public_rds_snapshot(sdk, account)
+                .await
+                .unwrap(),
+        ),
+        Subject::PublicEbsSnapshot => r(
+            "AWS::EC2::Snapshot",
+            exposure::make_public_ebs_snapshot(sdk).await.unwrap(),
+        ),
+        Subject::PublicImage => r(
+            "AWS::EC2::Image",
+            exposure::make_public_image(sdk, &format!("ami-{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::PublicDocument => r(
+            "AWS::SSM::Document",
+            exposure::make_public_document(sdk, &format!("doc-{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::UserWithStaleKey => ResourceRef {
+            region: "global".into(),
+            ..r(
+                "AWS::IAM::User",
+                exposure::make_user_with_key(sdk, &format!("u{account}"))
+                    .await
+                    .unwrap(),
+            )
+        },
+        Subject::DefaultSecurityGroup => r(
+            "AWS::EC2::SecurityGroup",
+            exposure::make_default_group(sdk).await.unwrap(),
+        ),
+        Subject::NoPasswordPolicy => ResourceRef {
+            region: "global".into(),
+            ..r("Custos::IAM::Account", account.to_string())
+        },
     }
 }
 
@@ -408,6 +558,22 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
                 .unwrap();
         }
         Subject::EbsDefaultOff => panic!("the account setting has no tags"),
+        Subject::NoPasswordPolicy => panic!("the account's IAM settings have no tags"),
+        Subject::RdsInstance => {
+            let arn = format!("arn:aws:rds:us-east-1:{}:db:db{}", r.account, r.account);
+            exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
+        }
+        Subject::PublicRdsSnapshot => {
+            let arn = format!(
+                "arn:aws:rds:us-east-1:{}:snapshot:{}",
+                r.account, r.resource_id
+            );
+            exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
+        }
+        Subject::PublicDocument => exposure::tag_document(sdk, &r.resource_id).await.unwrap(),
+        Subject::UserWithStaleKey => exposure::tag_user(sdk, &format!("u{}", r.account))
+            .await
+            .unwrap(),
         Subject::StoppedRecorder => panic!("the recorder has no tags"),
         Subject::Trail(_) | Subject::KeyWithoutRotation => {
             services::tag_on_moto(sdk, &r.account, &r.resource_type, &r.resource_id)
@@ -824,6 +990,71 @@ async fn kms_key_rotation_meets_the_contract() {
 #[tokio::test]
 async fn s3_sse_kms_meets_the_contract() {
     contract(&CASES[19]).await;
+}
+
+#[tokio::test]
+async fn rds_instance_public_access_meets_the_contract() {
+    contract(&CASES[22]).await;
+}
+
+#[tokio::test]
+async fn rds_backup_retention_meets_the_contract() {
+    contract(&CASES[23]).await;
+}
+
+#[tokio::test]
+async fn rds_deletion_protection_meets_the_contract() {
+    contract(&CASES[24]).await;
+}
+
+#[tokio::test]
+async fn rds_auto_minor_version_upgrade_meets_the_contract() {
+    contract(&CASES[25]).await;
+}
+
+#[tokio::test]
+async fn rds_copy_tags_to_snapshots_meets_the_contract() {
+    contract(&CASES[26]).await;
+}
+
+#[tokio::test]
+async fn rds_snapshot_public_meets_the_contract() {
+    contract(&CASES[27]).await;
+}
+
+#[tokio::test]
+async fn ec2_ebs_snapshot_public_meets_the_contract() {
+    contract(&CASES[28]).await;
+}
+
+#[tokio::test]
+async fn ec2_ami_public_meets_the_contract() {
+    contract(&CASES[29]).await;
+}
+
+#[tokio::test]
+async fn ssm_document_public_meets_the_contract() {
+    contract(&CASES[30]).await;
+}
+
+#[tokio::test]
+async fn iam_access_key_unused_meets_the_contract() {
+    contract(&CASES[31]).await;
+}
+
+#[tokio::test]
+async fn iam_password_policy_meets_the_contract() {
+    contract(&CASES[32]).await;
+}
+
+#[tokio::test]
+async fn ec2_default_sg_no_inbound_meets_the_contract() {
+    contract(&CASES[33]).await;
+}
+
+#[tokio::test]
+async fn ec2_default_sg_no_outbound_meets_the_contract() {
+    contract(&CASES[34]).await;
 }
 
 #[test]

@@ -249,6 +249,18 @@ alert_only_controls := {
 	"sns-topic-delivery-logging",
 	"cloudtrail-enabled",
 	"config-enabled",
+	"rds-storage-encrypted",
+	"rds-multi-az",
+	"rds-iam-authentication",
+	"rds-snapshot-encrypted",
+	"iam-user-console-mfa",
+	"iam-access-key-rotation",
+	"iam-user-no-attached-policies",
+	"iam-policy-no-admin",
+	"iam-root-access-keys",
+	"iam-root-mfa",
+	"acm-certificate-expiry",
+	"acm-rsa-key-length",
 }
 
 decisions contains d if {

@@ -77,6 +77,14 @@ pub struct ControlMeta {
     /// For `alert` controls: what a person does about a finding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<String>,
+    /// For `alert` controls: the AWS CLI commands a person runs. `{resource_id}`,
+    /// `{resource_name}`, `{region}` and `{account}` are the finding's; values a person
+    /// chooses are in `<angle brackets>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cli: Vec<String>,
+    /// For `alert` controls: the fixed configuration as Terraform (`aws` provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform: Option<String>,
     /// Rego package, e.g. `data.custos.controls.s3_versioning`.
     #[serde(skip_deserializing)]
     pub package: String,
@@ -504,6 +512,17 @@ fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMet
         {
             return Err(invalid(format!(
                 "`{pkg}.metadata`: class `alert` needs `guidance`, what a person does about a finding"
+            )));
+        }
+        (RemediationClass::Alert, None)
+            if meta.cli.iter().all(|c| c.trim().is_empty())
+                || meta
+                    .terraform
+                    .as_deref()
+                    .is_none_or(|t| t.trim().is_empty()) =>
+        {
+            return Err(invalid(format!(
+                "`{pkg}.metadata`: class `alert` needs `cli` (the AWS CLI commands a person runs) and `terraform` (the fixed configuration)"
             )));
         }
         (RemediationClass::Auto | RemediationClass::Human, None) => {

@@ -107,6 +107,10 @@ pub struct Clients {
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub config: aws_sdk_config::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 macro_rules! client {
@@ -135,6 +139,10 @@ impl Clients {
             cloudtrail: client!(aws_sdk_cloudtrail, sdk, interceptors),
             logs: client!(aws_sdk_cloudwatchlogs, sdk, interceptors),
             config: client!(aws_sdk_config, sdk, interceptors),
+            iam: client!(aws_sdk_iam, sdk, interceptors),
+            rds: client!(aws_sdk_rds, sdk, interceptors),
+            acm: client!(aws_sdk_acm, sdk, interceptors),
+            ssm: client!(aws_sdk_ssm, sdk, interceptors),
         }
     }
 }
@@ -254,10 +262,17 @@ impl AwsPool {
         if let Some(r) = map.get(&key) {
             return r.clone();
         }
+        // IAM's items are in region `global`, as AWS Config has them; IAM's endpoint is
+        // global, and the SDK (and STS, for a member account's role) needs a real region.
+        let sdk_region = if region == crate::services::iam::GLOBAL {
+            self.default_region()
+        } else {
+            region.to_string()
+        };
         let regional = self
             .base
             .to_builder()
-            .region(Region::new(region.to_string()))
+            .region(Region::new(sdk_region))
             .build();
         let sdk = match self.roles.get(account) {
             Some(role) => {

@@ -224,14 +224,22 @@ pub const READS: &[&str] = &[
     "config:BatchGetResourceConfig",
 ];
 
-/// Types read live even with `--source config`: custos's account item has no Config
-/// type, and a trail's logging status and event selectors and a VPC's flow logs are
-/// additions Config does not record (a control reading them would be blind, or see
-/// every VPC without flow logs).
-pub const LIVE: [&str; 3] = [
+/// Types read live even with `--source config`: custos's own types (the account item,
+/// IAM's account settings, machine images) have no Config type; a trail's logging status
+/// and event selectors, a VPC's flow logs, a snapshot's volume permissions, an SSM
+/// document's sharing and a user's credentials are additions Config does not record (a
+/// control reading them would be blind, or see every VPC without flow logs); IAM's
+/// policies are read with its users (one read per account, not per region).
+pub const LIVE: [&str; 9] = [
     crate::ec2::ACCOUNT,
     crate::services::cloudtrail::TRAIL,
     crate::services::vpc::VPC,
+    crate::services::ebs::SNAPSHOT,
+    crate::services::ebs::IMAGE,
+    crate::services::ssm::DOCUMENT,
+    crate::services::iam::USER,
+    crate::services::iam::POLICY,
+    crate::services::iam::ACCOUNT,
 ];
 
 /// The IAM actions reading it through an aggregator needs (`[telemetry]

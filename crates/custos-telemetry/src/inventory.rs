@@ -103,6 +103,15 @@ impl Inventory {
             } else {
                 t.regions.clone()
             };
+            services
+                .entry((account.clone(), crate::services::iam::GLOBAL.to_string()))
+                .or_insert_with(|| {
+                    Arc::new(Services::new(
+                        pool.clone(),
+                        account.clone(),
+                        crate::services::iam::GLOBAL.to_string(),
+                    ))
+                });
             s3.entry(account.clone()).or_insert_with(|| {
                 Arc::new(S3Scanner::in_pool(
                     pool.clone(),

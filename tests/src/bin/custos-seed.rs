@@ -8,6 +8,10 @@
 //!                              without flow logs, a bucket without access logging, a
 //!                              stopped Config recorder (LocalStack); a trail, a key and a
 //!                              log group (the moto server, through AWS_ENDPOINT_URL_<SERVICE>)
+//! custos-seed exposure PREFIX one resource per exposure and database control: a public
+//!                              EBS snapshot, image and SSM document (LocalStack); a public
+//!                              RDS instance without deletion protection and a public DB
+//!                              snapshot (the moto server)
 //! custos-seed watch PREFIX     make PREFIX-public public again and publish the AWS Config
 //!                              change event for it to the queue PREFIX-events; prints the
 //!                              queue URL
@@ -53,6 +57,10 @@ async fn main() -> anyhow::Result<()> {
         Some("services") => {
             let prefix = args.get(1).cloned().unwrap_or_else(|| "custos-demo".into());
             seed_services(&sdk, &s3, &prefix).await?;
+        }
+        Some("exposure") => {
+            let prefix = args.get(1).cloned().unwrap_or_else(|| "custos-demo".into());
+            seed_exposure(&sdk, &prefix).await?;
         }
         Some("watch") => {
             let prefix = args.get(1).cloned().unwrap_or_else(|| "custos-demo".into());
@@ -222,4 +230,23 @@ fn chrono_now() -> String {
     aws_sdk_s3::primitives::DateTime::from_millis(i64::try_from(millis).unwrap_or(0))
         .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
         .unwrap_or_else(|_| "2026-01-01T00:00:00Z".into())
+}
+
+/// Issue 25's auto and human controls, one resource each, as the demo shows them.
+async fn seed_exposure(sdk: &aws_config::SdkConfig, prefix: &str) -> anyhow::Result<()> {
+    use custos_testkit::exposure;
+    let snapshot = exposure::make_public_ebs_snapshot(sdk).await?;
+    println!("  {snapshot:<40} EBS snapshot: public (auto)");
+    let doc = exposure::make_public_document(sdk, &format!("{prefix}-runbook")).await?;
+    println!("  {doc:<40} SSM document: shared with everyone (auto)");
+    let image = exposure::make_public_image(sdk, &format!("{prefix}-image")).await?;
+    println!("  {image:<40} machine image: public (human: approval)");
+    let db = format!("{prefix}-db");
+    exposure::make_rds_instance(sdk, MOTO_DEFAULT_ACCOUNT, &db).await?;
+    println!(
+        "  {db:<40} RDS instance: public, 1-day backups, no deletion protection (human), no minor upgrades, tags not copied (auto; moto)"
+    );
+    let snap = exposure::make_public_rds_snapshot(sdk, MOTO_DEFAULT_ACCOUNT).await?;
+    println!("  {snap:<40} RDS snapshot: public (auto; moto)");
+    Ok(())
 }

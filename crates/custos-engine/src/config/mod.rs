@@ -159,6 +159,12 @@ impl Config {
                 "access_logging_prefixes": self.controls.access_logging_prefixes,
                 "flow_log_destination": self.controls.flow_log_destination,
                 "log_retention_days": self.controls.log_retention_days,
+                "rds_backup_retention_days": self.controls.rds_backup_retention_days,
+                "access_key_max_unused_days": self.controls.access_key_max_unused_days,
+                "access_key_max_age_days": self.controls.access_key_max_age_days,
+                "certificate_expiry_days": self.controls.certificate_expiry_days,
+                "password_min_length": self.controls.password_min_length,
+                "password_reuse_prevention": self.controls.password_reuse_prevention,
             },
         })
     }

@@ -109,6 +109,18 @@ pub struct ControlsSection {
     pub flow_log_destination: Option<String>,
     /// Log groups must keep events at least this many days (logs-retention).
     pub log_retention_days: Option<i64>,
+    /// Automated RDS backups must be kept at least this many days (rds-backup-retention, RDS.11; 1-35, default 7).
+    pub rds_backup_retention_days: Option<i64>,
+    /// An active access key unused this many days is deactivated, with approval (iam-access-key-unused, IAM.8; default 90).
+    pub access_key_max_unused_days: Option<i64>,
+    /// Active access keys older than this are reported (iam-access-key-rotation, IAM.3; default 90).
+    pub access_key_max_age_days: Option<i64>,
+    /// ACM certificates expiring within this many days are reported (acm-certificate-expiry, ACM.1; default 30).
+    pub certificate_expiry_days: Option<i64>,
+    /// The account's password policy must require at least this length (iam-password-policy, IAM.7; 6-128, default 14).
+    pub password_min_length: Option<i64>,
+    /// The password policy must prevent reuse of this many previous passwords (iam-password-policy; 1-24, default 24).
+    pub password_reuse_prevention: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

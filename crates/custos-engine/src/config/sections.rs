@@ -609,6 +609,12 @@ pub struct ControlSettings {
     pub access_logging_prefixes: Vec<String>,
     pub flow_log_destination: Option<String>,
     pub log_retention_days: i64,
+    pub rds_backup_retention_days: i64,
+    pub access_key_max_unused_days: i64,
+    pub access_key_max_age_days: i64,
+    pub certificate_expiry_days: i64,
+    pub password_min_length: i64,
+    pub password_reuse_prevention: i64,
 }
 
 /// CloudWatch Logs' allowed retention periods, in days.
@@ -653,6 +659,30 @@ impl ControlSettings {
             "days",
             toml::Value::Integer(self.log_retention_days),
         ));
+        for (pb, key, value) in [
+            (
+                "rds-set-backup-retention",
+                "days",
+                self.rds_backup_retention_days,
+            ),
+            (
+                "iam-deactivate-unused-access-key",
+                "days",
+                self.access_key_max_unused_days,
+            ),
+            (
+                "iam-set-password-policy",
+                "minimumLength",
+                self.password_min_length,
+            ),
+            (
+                "iam-set-password-policy",
+                "reusePrevention",
+                self.password_reuse_prevention,
+            ),
+        ] {
+            out.push((pb, key, toml::Value::Integer(value)));
+        }
         out
     }
 }
@@ -718,6 +748,42 @@ pub(crate) fn controls(raw: &ControlsSection, e: &mut Errors) -> ControlSettings
         access_logging_prefixes: raw.access_logging_prefixes.clone().unwrap_or_default(),
         flow_log_destination,
         log_retention_days,
+        rds_backup_retention_days: e.within(
+            "controls.rds_backup_retention_days",
+            raw.rds_backup_retention_days,
+            7,
+            1..=35,
+        ),
+        access_key_max_unused_days: e.within(
+            "controls.access_key_max_unused_days",
+            raw.access_key_max_unused_days,
+            90,
+            1..=3650,
+        ),
+        access_key_max_age_days: e.within(
+            "controls.access_key_max_age_days",
+            raw.access_key_max_age_days,
+            90,
+            1..=3650,
+        ),
+        certificate_expiry_days: e.within(
+            "controls.certificate_expiry_days",
+            raw.certificate_expiry_days,
+            30,
+            1..=365,
+        ),
+        password_min_length: e.within(
+            "controls.password_min_length",
+            raw.password_min_length,
+            14,
+            6..=128,
+        ),
+        password_reuse_prevention: e.within(
+            "controls.password_reuse_prevention",
+            raw.password_reuse_prevention,
+            24,
+            1..=24,
+        ),
     }
 }
 

@@ -1,5 +1,11 @@
-//! EBS volumes (`AWS::EC2::Volume`) and snapshots (`AWS::EC2::Snapshot`, owned by the
-//! account; Config's schemas have no file for it, the fields follow the volume's).
+//! EBS volumes (`AWS::EC2::Volume`), snapshots (`AWS::EC2::Snapshot`, owned by the
+//! account; Config's schemas have no file for it, the fields follow the volume's) and
+//! machine images (`AWS::EC2::Image`, owned by the account: custos's own type, in
+//! Config's style, since AWS Config records no AMIs).
+//!
+//! Addition: a snapshot's `supplementaryConfiguration.CreateVolumePermissions` (who may
+//! create volumes from it: `{"group": "all"}` is public), from
+//! `ec2:DescribeSnapshotAttribute`.
 
 use super::{At, aws_error, put};
 use crate::TelemetryError;
@@ -12,7 +18,9 @@ use std::collections::BTreeMap;
 pub const VOLUME: &str = "AWS::EC2::Volume";
 pub const SNAPSHOT: &str = "AWS::EC2::Snapshot";
 pub const VOLUME_READS: &[&str] = &["ec2:DescribeVolumes"];
-pub const SNAPSHOT_READS: &[&str] = &["ec2:DescribeSnapshots"];
+pub const IMAGE: &str = "AWS::EC2::Image";
+pub const SNAPSHOT_READS: &[&str] = &["ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute"];
+pub const IMAGE_READS: &[&str] = &["ec2:DescribeImages"];
 
 fn tags(list: &[Tag]) -> BTreeMap<String, String> {
     list.iter()
@@ -30,7 +38,12 @@ fn time(t: Option<&aws_sdk_ec2::primitives::DateTime>) -> Option<String> {
 fn not_found(code: Option<&str>) -> bool {
     matches!(
         code,
-        Some("InvalidVolume.NotFound" | "InvalidSnapshot.NotFound")
+        Some(
+            "InvalidVolume.NotFound"
+                | "InvalidSnapshot.NotFound"
+                | "InvalidAMIID.NotFound"
+                | "InvalidAMIID.Unavailable"
+        )
     )
 }
 
@@ -95,7 +108,10 @@ pub async fn volumes(
                 Map::new(),
             )?);
         }
-        token = page.next_token().map(str::to_string);
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         if token.is_none() {
             break;
         }
@@ -132,6 +148,10 @@ pub async fn snapshots(
         };
         for s in page.snapshots() {
             let Some(id) = s.snapshot_id() else { continue };
+            // Owned by the account only (an emulator answers `self` with every account's).
+            if s.owner_id().is_some_and(|o| o != at.account) {
+                continue;
+            }
             let mut cfg = Map::new();
             cfg.insert("snapshotId".into(), json!(id));
             cfg.insert("encrypted".into(), json!(s.encrypted().unwrap_or(false)));
@@ -143,6 +163,11 @@ pub async fn snapshots(
             put(&mut cfg, "startTime", time(s.start_time()));
             put(&mut cfg, "state", s.state().map(|x| x.as_str()));
             let arn = format!("arn:aws:ec2:{}::snapshot/{id}", at.region);
+            let Some(permissions) = volume_permissions(at, id).await? else {
+                continue;
+            };
+            let mut supplementary = Map::new();
+            supplementary.insert("CreateVolumePermissions".into(), permissions);
             out.push(at.item(
                 SNAPSHOT,
                 id,
@@ -150,10 +175,109 @@ pub async fn snapshots(
                 Some(arn),
                 tags(s.tags()),
                 Value::Object(cfg),
+                supplementary,
+            )?);
+        }
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Who may create volumes from a snapshot (`None`: the snapshot is gone).
+async fn volume_permissions(at: &At, id: &str) -> Result<Option<Value>, TelemetryError> {
+    let out = match at
+        .clients
+        .ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(id)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+    {
+        Ok(o) => o,
+        Err(e) if not_found(error_code(&e)) => return Ok(None),
+        Err(e) => return Err(aws_error("ec2:DescribeSnapshotAttribute", id, &e)),
+    };
+    Ok(Some(json!(permission_list(
+        out.create_volume_permissions()
+            .iter()
+            .map(|p| (p.group().map(|g| g.as_str()), p.user_id()))
+    ))))
+}
+
+/// Launch or volume permissions as `{"group": "all"}` / `{"userId": ..}` entries.
+pub(crate) fn permission_list<'a>(
+    entries: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Vec<Value> {
+    entries
+        .filter_map(|(group, user)| match (group, user) {
+            (Some(g), _) => Some(json!({"group": g})),
+            (None, Some(u)) => Some(json!({"userId": u})),
+            (None, None) => None,
+        })
+        .collect()
+}
+
+/// The account's own machine images.
+pub async fn images(at: &At, only: Option<&str>) -> Result<Vec<ConfigurationItem>, TelemetryError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = match at
+            .clients
+            .ec2
+            .describe_images()
+            .owners("self")
+            .set_image_ids(only.map(|v| vec![v.to_string()]))
+            .set_next_token(token)
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if not_found(error_code(&e)) => return Ok(out),
+            Err(e) => {
+                return Err(aws_error(
+                    "ec2:DescribeImages",
+                    only.unwrap_or("images"),
+                    &e,
+                ));
+            }
+        };
+        for i in page.images() {
+            let Some(id) = i.image_id() else { continue };
+            if i.owner_id().is_some_and(|o| o != at.account) {
+                continue;
+            }
+            let mut cfg = Map::new();
+            cfg.insert("imageId".into(), json!(id));
+            cfg.insert("public".into(), json!(i.public().unwrap_or(false)));
+            put(&mut cfg, "name", i.name());
+            put(&mut cfg, "description", i.description());
+            put(&mut cfg, "ownerId", i.owner_id());
+            put(&mut cfg, "creationDate", i.creation_date());
+            put(&mut cfg, "state", i.state().map(|x| x.as_str()));
+            put(&mut cfg, "imageType", i.image_type().map(|x| x.as_str()));
+            let arn = format!("arn:aws:ec2:{}::image/{id}", at.region);
+            out.push(at.item(
+                IMAGE,
+                id,
+                i.name(),
+                Some(arn),
+                tags(i.tags()),
+                Value::Object(cfg),
                 Map::new(),
             )?);
         }
-        token = page.next_token().map(str::to_string);
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         if token.is_none() {
             break;
         }

@@ -8,12 +8,16 @@
 //! tests record every request and fail on one not declared.
 
 pub mod account;
+pub mod acm;
 pub mod cloudtrail;
 pub mod config_recorder;
 pub mod ebs;
+pub mod iam;
 pub mod kms;
 pub mod logs;
 pub mod messaging;
+pub mod rds;
+pub mod ssm;
 pub mod vpc;
 
 use crate::aws::{AwsPool, Clients};
@@ -36,10 +40,18 @@ pub enum Kind {
     Queue,
     Topic,
     Vpc,
+    Image,
+    DbInstance,
+    DbSnapshot,
+    Certificate,
+    Document,
+    User,
+    Policy,
+    IamAccount,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Trail,
         Kind::Recorder,
         Kind::Volume,
@@ -49,7 +61,20 @@ impl Kind {
         Kind::Queue,
         Kind::Topic,
         Kind::Vpc,
+        Kind::Image,
+        Kind::DbInstance,
+        Kind::DbSnapshot,
+        Kind::Certificate,
+        Kind::Document,
+        Kind::User,
+        Kind::Policy,
+        Kind::IamAccount,
     ];
+
+    /// Read once per account, in region [`iam::GLOBAL`] (IAM), not per region.
+    pub fn global(self) -> bool {
+        matches!(self, Kind::User | Kind::Policy | Kind::IamAccount)
+    }
 
     pub fn resource_type(self) -> &'static str {
         match self {
@@ -62,6 +87,14 @@ impl Kind {
             Kind::Queue => messaging::QUEUE,
             Kind::Topic => messaging::TOPIC,
             Kind::Vpc => vpc::VPC,
+            Kind::Image => ebs::IMAGE,
+            Kind::DbInstance => rds::INSTANCE,
+            Kind::DbSnapshot => rds::SNAPSHOT,
+            Kind::Certificate => acm::CERTIFICATE,
+            Kind::Document => ssm::DOCUMENT,
+            Kind::User => iam::USER,
+            Kind::Policy => iam::POLICY,
+            Kind::IamAccount => iam::ACCOUNT,
         }
     }
 
@@ -77,6 +110,14 @@ impl Kind {
             Kind::Queue => messaging::QUEUE_READS,
             Kind::Topic => messaging::TOPIC_READS,
             Kind::Vpc => vpc::READS,
+            Kind::Image => ebs::IMAGE_READS,
+            Kind::DbInstance => rds::INSTANCE_READS,
+            Kind::DbSnapshot => rds::SNAPSHOT_READS,
+            Kind::Certificate => acm::READS,
+            Kind::Document => ssm::READS,
+            Kind::User => iam::USER_READS,
+            Kind::Policy => iam::POLICY_READS,
+            Kind::IamAccount => iam::ACCOUNT_READS,
         }
     }
 
@@ -210,6 +251,14 @@ impl Services {
             Kind::Queue => messaging::queues(at).await,
             Kind::Topic => messaging::topics(at).await,
             Kind::Vpc => vpc::list(at, None).await,
+            Kind::Image => ebs::images(at, None).await,
+            Kind::DbInstance => rds::instances(at, None).await,
+            Kind::DbSnapshot => rds::snapshots(at, None).await,
+            Kind::Certificate => acm::list(at).await,
+            Kind::Document => ssm::list(at).await,
+            Kind::User => iam::users(at, None).await,
+            Kind::Policy => iam::policies(at, None).await,
+            Kind::IamAccount => iam::account(at).await,
         }
     }
 
@@ -229,6 +278,14 @@ impl Services {
             Kind::Queue => messaging::queue(at, id).await?,
             Kind::Topic => messaging::topic(at, id).await?,
             Kind::Vpc => first(vpc::list(at, Some(id)).await?),
+            Kind::Image => first(ebs::images(at, Some(id)).await?),
+            Kind::DbInstance => first(rds::instances(at, Some(id)).await?),
+            Kind::DbSnapshot => first(rds::snapshots(at, Some(id)).await?),
+            Kind::Certificate => acm::read(at, id).await?,
+            Kind::Document => ssm::read(at, id).await?,
+            Kind::User => first(iam::users(at, Some(id)).await?),
+            Kind::Policy => first(iam::policies(at, Some(id)).await?),
+            Kind::IamAccount => first(iam::account(at).await?),
         })
     }
 }
@@ -260,6 +317,7 @@ impl Services {
         let lists = futures::future::join_all(
             Kind::ALL
                 .into_iter()
+                .filter(|k| k.global() == (self.region == iam::GLOBAL))
                 .filter(|k| types.wants(k.resource_type()))
                 .map(|k| async move { (k, Self::list(at, k).await) }),
         )
