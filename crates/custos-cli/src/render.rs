@@ -129,7 +129,8 @@ pub fn scan(report: &RunReport) -> String {
             g.text.replace('\n', "\n  ")
         );
         for c in &g.cli {
-            let _ = writeln!(out, "  $ {c}");
+            // One command per line: a newline in a value cannot fake another.
+            let _ = writeln!(out, "  $ {}", c.replace('\n', "\\n"));
         }
         let _ = writeln!(out, "  Terraform: `--output json` has the snippet\n");
     }

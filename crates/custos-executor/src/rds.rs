@@ -146,11 +146,14 @@ impl Setting for Instance {
                 message: "the item names no `dBInstanceIdentifier`".into(),
             });
         };
+        // Only backup retention waits for the maintenance window without it; sending it
+        // also applies whatever else is pending on the instance (a class change, an
+        // upgrade), so the other settings, which take effect at once, never send it.
         let req = c
             .rds
             .modify_db_instance()
             .db_instance_identifier(name)
-            .apply_immediately(true);
+            .apply_immediately(matches!(self, Instance::BackupRetention));
         let v = &to[self.field()];
         let req = match self {
             Instance::PublicAccess => req.publicly_accessible(v == true),

@@ -35,11 +35,30 @@ impl ControlMeta {
             return None;
         }
         let name = ci.resource_name.as_deref().unwrap_or(&ci.resource_id);
+        let values = [
+            ("{resource_id}", shell_word(&ci.resource_id)),
+            ("{resource_name}", shell_word(name)),
+            ("{region}", shell_word(&ci.aws_region)),
+            ("{account}", shell_word(&ci.aws_account_id)),
+        ];
+        // One pass: a value is never scanned again for placeholders.
         let fill = |s: &str| {
-            s.replace("{resource_id}", &shell_word(&ci.resource_id))
-                .replace("{resource_name}", &shell_word(name))
-                .replace("{region}", &shell_word(&ci.aws_region))
-                .replace("{account}", &shell_word(&ci.aws_account_id))
+            let mut out = String::new();
+            let mut rest = s;
+            while !rest.is_empty() {
+                match values.iter().find(|(k, _)| rest.starts_with(k)) {
+                    Some((k, v)) => {
+                        out.push_str(v);
+                        rest = &rest[k.len()..];
+                    }
+                    None => {
+                        let c = rest.chars().next().unwrap_or_default();
+                        out.push(c);
+                        rest = &rest[c.len_utf8()..];
+                    }
+                }
+            }
+            out
         };
         Some(Guidance {
             text: self.guidance.clone().unwrap_or_default(),
@@ -52,6 +71,38 @@ impl ControlMeta {
 #[cfg(test)]
 mod tests {
     use super::shell_word;
+    use crate::bundle::{ControlMeta, RemediationClass};
+
+    #[test]
+    fn a_value_is_never_scanned_for_placeholders_again() {
+        let meta = ControlMeta {
+            id: "x".into(),
+            title: "x".into(),
+            severity: custos_core::Severity::Low,
+            resource_types: vec!["AWS::S3::Bucket".into()],
+            frameworks: Default::default(),
+            remediation: None,
+            class: RemediationClass::Alert,
+            guidance: Some("g".into()),
+            cli: vec!["aws s3api get-bucket-acl --bucket {resource_id} # {resource_name}".into()],
+            terraform: Some("t".into()),
+            package: String::new(),
+            file: String::new(),
+        };
+        let ci = custos_core::ConfigurationItem::from_json(&serde_json::json!({
+            "configurationItemCaptureTime": "2026-12-04T00:00:00Z",
+            "configurationItemStatus": "OK",
+            "awsAccountId": "111122223333", "awsRegion": "us-east-1",
+            "resourceType": "AWS::S3::Bucket", "resourceId": "a{resource_name}",
+            "resourceName": "$(id)",
+        }))
+        .unwrap();
+        let g = meta.guidance_for(&ci).unwrap();
+        assert_eq!(
+            g.cli,
+            vec!["aws s3api get-bucket-acl --bucket 'a{resource_name}' # '$(id)'".to_string()]
+        );
+    }
 
     #[test]
     fn values_that_could_run_something_are_quoted() {
