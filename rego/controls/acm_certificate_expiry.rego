@@ -64,6 +64,15 @@ remaining := ns(not_after) - now
 
 issued if object.get(input, ["configuration", "status"], "") == "ISSUED"
 
+# An expired certificate matters while something still serves it (an unused one is
+# only clean-up); ACM may already have moved its status to EXPIRED.
+expired_in_use if issued
+
+expired_in_use if {
+	object.get(input, ["configuration", "status"], "") == "EXPIRED"
+	count(users) > 0
+}
+
 kinds := {"IMPORTED": "imported", "AMAZON_ISSUED": "Amazon-issued", "PRIVATE": "private"}
 
 kind := object.get(kinds, object.get(input, ["configuration", "type"], ""), "ACM")
@@ -103,7 +112,7 @@ violations contains msg if {
 }
 
 violations contains msg if {
-	issued
+	expired_in_use
 	remaining < 0
 	msg := sprintf("the %s certificate for %s expired %s ago, on %s%s", [kind, domain, days_text(ceil((0 - remaining) / day_ns)), not_after, in_use_text])
 }

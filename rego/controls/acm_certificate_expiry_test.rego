@@ -42,8 +42,12 @@ test_configured_warning_period_met_passes if {
 		with data.custos.config.settings as {"certificate_expiry_days": 7}
 }
 
-test_expired_status_is_not_this_controls_passes if {
+test_expired_status_not_in_use_passes if {
 	count(ctl.violations) == 0 with input as cert({"status": "EXPIRED", "notAfter": "2024-05-01T00:00:00Z"})
+}
+
+test_expired_status_still_in_use_fails if {
+	ctl.violations == {"the imported certificate for shop.example.com expired 31 days ago, on 2024-05-01T00:00:00Z; in use by arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/1"} with input as cert({"status": "EXPIRED", "notAfter": "2024-05-01T00:00:00Z", "inUseBy": [lb]}) with data.custos.config.settings as {}
 }
 
 test_pending_validation_passes if {

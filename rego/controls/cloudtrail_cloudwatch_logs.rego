@@ -19,7 +19,7 @@ metadata := {
 	"cli": [
 		"aws logs create-log-group --region {region} --log-group-name <log-group-name>",
 		`aws iam create-role --role-name <role-name> --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"sts:AssumeRole"}]}'`,
-		`aws iam put-role-policy --role-name <role-name> --policy-name cloudtrail-to-cloudwatch-logs --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:{region}:{account}:log-group:<log-group-name>:log-stream:*"}]}'`,
+		`aws iam put-role-policy --role-name <role-name> --policy-name cloudtrail-to-cloudwatch-logs --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:'{region}':'{account}':log-group:<log-group-name>:log-stream:*"}]}'`,
 		"aws cloudtrail update-trail --region {region} --name {resource_name} --cloud-watch-logs-log-group-arn arn:aws:logs:{region}:{account}:log-group:<log-group-name>:* --cloud-watch-logs-role-arn arn:aws:iam::{account}:role/<role-name>",
 	],
 	"terraform": `resource "aws_cloudwatch_log_group" "trail" {

@@ -17,7 +17,7 @@ metadata := {
 	"class": "alert",
 	"guidance": "Copy the snapshot encrypted, point AMIs and restores at the copy, then delete the unencrypted snapshot once nothing needs it (an AMI's snapshot cannot be deleted before the AMI is deregistered). Deleting it is a person's decision, so custos does not act.",
 	"cli": [
-		`aws ec2 copy-snapshot --region {region} --source-region {region} --source-snapshot-id {resource_id} --encrypted --kms-key-id <kms-key-arn> --description "encrypted copy of {resource_id}"`,
+		`aws ec2 copy-snapshot --region {region} --source-region {region} --source-snapshot-id {resource_id} --encrypted --kms-key-id <kms-key-arn> --description "encrypted copy of "{resource_id}`,
 		"aws ec2 wait snapshot-completed --region {region} --snapshot-ids <new-snapshot-id>",
 		"aws ec2 delete-snapshot --region {region} --snapshot-id {resource_id}",
 	],

@@ -17,7 +17,7 @@ metadata := {
 	"class": "alert",
 	"guidance": "AWS cannot encrypt a volume in place: snapshot it, create an encrypted volume from the snapshot in the same Availability Zone, stop the instance, swap the volumes (same device name), start it, and delete the old volume once the instance runs from the new one. It needs the instance stopped, so custos leaves it to a person. Turn on EBS encryption by default (control `ec2-ebs-default-encryption`) so new volumes are encrypted.",
 	"cli": [
-		`aws ec2 create-snapshot --region {region} --volume-id {resource_id} --description "before encrypting {resource_id}"`,
+		`aws ec2 create-snapshot --region {region} --volume-id {resource_id} --description "before encrypting "{resource_id}`,
 		"aws ec2 wait snapshot-completed --region {region} --snapshot-ids <snapshot-id>",
 		"aws ec2 create-volume --region {region} --snapshot-id <snapshot-id> --availability-zone <availability-zone> --volume-type <volume-type> --encrypted --kms-key-id <kms-key-arn>",
 		"aws ec2 stop-instances --region {region} --instance-ids <instance-id>",

@@ -58,15 +58,16 @@ days_text(n) := sprintf("%d days", [n]) if n != 1
 violations contains msg if {
 	some k in active
 	last := object.get(k, "lastUsedDate", null)
-	days := floor((now - ns(last)) / day_ns)
-	days > max_days
+	now - ns(last) > max_days * day_ns
+	days := ceil((now - ns(last)) / day_ns)
 	msg := sprintf("active access key %v has not been used for %s, more than the allowed %d", [object.get(k, "accessKeyId", "unknown"), days_text(days), max_days])
 }
 
 violations contains msg if {
 	some k in active
 	object.get(k, "lastUsedDate", null) == null
-	days := floor((now - ns(object.get(k, "createDate", null))) / day_ns)
-	days > max_days
+	age := now - ns(object.get(k, "createDate", null))
+	age > max_days * day_ns
+	days := ceil(age / day_ns)
 	msg := sprintf("active access key %v has never been used and was created %s ago, more than the allowed %d", [object.get(k, "accessKeyId", "unknown"), days_text(days), max_days])
 }

@@ -18,6 +18,12 @@ test_exactly_ninety_days_passes if {
 	count(ctl.violations) == 0 with input as user([key("AKIAEDGE", "Active", "2020-01-01T00:00:00Z", "2024-03-03T00:00:00Z")]) with data.custos.config.settings as {}
 }
 
+# Durations are compared exactly, as the fix's executor compares them (a part of a day
+# counts: the message rounds it up).
+test_ninety_days_and_an_hour_fails if {
+	ctl.violations == {"active access key AKIAEDGE has not been used for 91 days, more than the allowed 90"} with input as user([key("AKIAEDGE", "Active", "2020-01-01T00:00:00Z", "2024-03-02T23:00:00Z")]) with data.custos.config.settings as {}
+}
+
 test_unused_key_fails if {
 	ctl.violations == {"active access key AKIAOLD has not been used for 152 days, more than the allowed 90"} with input as user([key("AKIAOLD", "Active", "2020-01-01T00:00:00Z", "2024-01-01T00:00:00Z")]) with data.custos.config.settings as {}
 }

@@ -25,8 +25,8 @@ metadata := {
 		"aws rds wait db-snapshot-available --region {region} --db-snapshot-identifier {resource_name}-encrypted",
 		"aws rds restore-db-instance-from-db-snapshot --region {region} --db-instance-identifier <new-instance-identifier> --db-snapshot-identifier {resource_name}-encrypted --db-instance-class <instance-class> --db-subnet-group-name <db-subnet-group> --vpc-security-group-ids <security-group-id>",
 		"aws rds wait db-instance-available --region {region} --db-instance-identifier <new-instance-identifier>",
-		"aws rds modify-db-instance --region {region} --db-instance-identifier {resource_name} --no-deletion-protection --apply-immediately",
-		"aws rds delete-db-instance --region {region} --db-instance-identifier {resource_name} --final-db-snapshot-identifier {resource_name}-final",
+		"aws rds modify-db-instance --region {region} --db-instance-identifier <old-instance-identifier> --no-deletion-protection --apply-immediately  # only after the cut-over: nothing uses the old instance",
+		"aws rds delete-db-instance --region {region} --db-instance-identifier <old-instance-identifier> --final-db-snapshot-identifier <old-instance-identifier>-final  # only after the cut-over",
 	],
 	"terraform": `# Restore from the encrypted copy: setting storage_encrypted on the existing aws_db_instance
 # makes Terraform replace it with a new, empty instance.

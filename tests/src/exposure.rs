@@ -116,6 +116,23 @@ pub async fn make_public_ebs_snapshot(sdk: &SdkConfig) -> anyhow::Result<String>
 pub async fn make_public_image(sdk: &SdkConfig, name: &str) -> anyhow::Result<String> {
     let ec2 = crate::ec2(sdk);
     let instance = crate::make_instance(&ec2).await?;
+    // AMI names are unique per account: one left by an earlier run is deregistered.
+    let old = ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values(name)
+                .build(),
+        )
+        .send()
+        .await?;
+    for i in old.images() {
+        if let Some(id) = i.image_id() {
+            ec2.deregister_image().image_id(id).send().await?;
+        }
+    }
     let image = ec2
         .create_image()
         .instance_id(instance)
@@ -139,9 +156,21 @@ pub async fn make_public_image(sdk: &SdkConfig, name: &str) -> anyhow::Result<St
     Ok(id)
 }
 
-/// A command document shared with everyone; returns its name.
+/// A command document shared with everyone; returns its name. One of that name left by
+/// an earlier run (a demo made it private) is replaced.
 pub async fn make_public_document(sdk: &SdkConfig, name: &str) -> anyhow::Result<String> {
     let c = ssm(sdk);
+    if c.describe_document().name(name).send().await.is_ok() {
+        // A shared document cannot be deleted: unshare it first (it may be private).
+        let _ = c
+            .modify_document_permission()
+            .name(name)
+            .permission_type(aws_sdk_ssm::types::DocumentPermissionType::Share)
+            .account_ids_to_remove("All")
+            .send()
+            .await;
+        c.delete_document().name(name).send().await?;
+    }
     c.create_document()
         .name(name)
         .document_type(aws_sdk_ssm::types::DocumentType::Command)

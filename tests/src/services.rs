@@ -21,9 +21,16 @@ pub fn config(sdk: &SdkConfig) -> aws_sdk_config::Client {
     aws_sdk_config::Client::new(sdk)
 }
 
-/// A queue without SSE (SSE-SQS is on by default for new queues; turned off here).
+/// A queue without SSE (SSE-SQS is on by default for new queues; turned off here). A
+/// queue of that name left by an earlier run (a demo fixed it) is replaced.
 pub async fn make_unencrypted_queue(sdk: &SdkConfig, name: &str) -> anyhow::Result<String> {
-    let url = aws_sdk_sqs::Client::new(sdk)
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    if let Ok(old) = sqs.get_queue_url().queue_name(name).send().await
+        && let Some(url) = old.queue_url()
+    {
+        sqs.delete_queue().queue_url(url).send().await?;
+    }
+    let url = sqs
         .create_queue()
         .queue_name(name)
         .attributes(QueueAttributeName::SqsManagedSseEnabled, "false")

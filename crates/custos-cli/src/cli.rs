@@ -263,6 +263,9 @@ pub enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// What is wrong now: each resource's findings from its latest evaluation, with the
+    /// commands and Terraform a person applies for alert-only controls. Changes nothing.
+    Findings(crate::findings_cmd::Filter),
     /// Inputs that could not be processed, kept with the reason.
     DeadLetters,
     /// Measure full decisions per second (detect, plan, gate with the configured windows,
@@ -517,6 +520,7 @@ fn anchors(command: &Command) -> bool {
             | Command::Policy { .. }
             | Command::History { .. }
             | Command::DeadLetters
+            | Command::Findings(_)
             | Command::Evidence {
                 command: EvidenceCommand::Show { .. } | EvidenceCommand::Verify { .. }
             }
@@ -828,6 +832,10 @@ async fn run_command(
                 }
             }
             Ok(EXIT_OK)
+        }
+        Command::Findings(filter) => {
+            let (_, ledger) = open_ledger(cfg, db).await?;
+            crate::findings_cmd::show(ledger.current_findings().await?, &filter, out)
         }
         Command::DeadLetters => {
             let (_, ledger) = open_ledger(cfg, db).await?;

@@ -15,6 +15,7 @@ mod build;
 mod cli;
 mod doctor_cmd;
 mod evidence_cmd;
+mod findings_cmd;
 mod iam_cmd;
 mod identity_cmd;
 mod policy_cmd;

@@ -116,7 +116,7 @@ pub fn markdown(rows: &[Row]) -> String {
     for r in rows {
         let fix = match r.class {
             RemediationClass::Alert => {
-                "none: alert only (guidance in `custos policy list --format json`)".to_string()
+                "none: alert only (commands and Terraform in `custos findings`)".to_string()
             }
             _ => cell(&r.fix),
         };

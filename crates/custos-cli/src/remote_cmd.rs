@@ -33,6 +33,14 @@ pub async fn dispatch(r: &Remote, out: Output, command: Command) -> Result<u8, F
             Ok(EXIT_OK)
         }
         Command::Approvals { command } => approvals(r, out, command).await,
+        Command::Findings(filter) => {
+            let v = r.get("/api/v1/findings").await?;
+            let findings: Vec<custos_ledger::CurrentFinding> =
+                serde_json::from_value(v["findings"].clone()).map_err(|e| {
+                    Failure::msg(crate::cli::EXIT_RUNTIME, format!("findings: {e}"))
+                })?;
+            crate::findings_cmd::show(findings, &filter, out)
+        }
         Command::Pause { reason } => {
             let v = r.post("/api/v1/pause", &json!({"reason": reason})).await?;
             show(out, &v, || {

@@ -104,6 +104,34 @@ fn footer(report: &RunReport, out: &mut String) {
     }
 }
 
+/// An alert-only finding's guidance: the text, one command per line (a newline in a value
+/// cannot fake another) and, when asked, the Terraform snippet.
+pub fn guidance(
+    out: &mut String,
+    control: &str,
+    resource_id: &str,
+    g: &custos_core::Guidance,
+    terraform: bool,
+) {
+    let _ = writeln!(
+        out,
+        "{control} {resource_id} (alert only: custos never changes this)\n  {}",
+        g.text.replace('\n', "\n  ")
+    );
+    for c in &g.cli {
+        let _ = writeln!(out, "  $ {}", c.replace('\n', "\\n"));
+    }
+    if terraform {
+        let _ = writeln!(
+            out,
+            "  Terraform:\n    {}\n",
+            g.terraform.replace('\n', "\n    ")
+        );
+    } else {
+        let _ = writeln!(out, "  Terraform: `--output json` has the snippet\n");
+    }
+}
+
 pub fn scan(report: &RunReport) -> String {
     let mut t = table(&["resource", "control", "severity", "finding"]);
     for r in &report.rows {
@@ -120,19 +148,9 @@ pub fn scan(report: &RunReport) -> String {
     }
     // Alert-only findings: what a person does, with the commands for this resource.
     for r in &report.rows {
-        let Some(g) = &r.guidance else { continue };
-        let _ = writeln!(
-            out,
-            "{} {} (alert only: custos never changes this)\n  {}",
-            r.control,
-            r.resource.resource_id,
-            g.text.replace('\n', "\n  ")
-        );
-        for c in &g.cli {
-            // One command per line: a newline in a value cannot fake another.
-            let _ = writeln!(out, "  $ {}", c.replace('\n', "\\n"));
+        if let Some(g) = &r.guidance {
+            guidance(&mut out, &r.control, &r.resource.resource_id, g, false);
         }
-        let _ = writeln!(out, "  Terraform: `--output json` has the snippet\n");
     }
     let _ = writeln!(
         out,

@@ -75,6 +75,84 @@ async fn chromedriver() -> Driver {
     Driver { child, url }
 }
 
+/// A headless Chromium session through the driver, with a profile of its own.
+async fn browser(driver: &Driver, profile: &tempfile::TempDir) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,1600", format!("--user-data-dir={}", profile.path().display())],
+        }),
+    );
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+/// `item` on the change-event path (`run --once --replay`), run by alice; the row of
+/// `resource` ends as `outcome`.
+fn replay(env: &Env, item: &serde_json::Value, resource: &str, outcome: &str) {
+    let file = env.dir.path().join("forged.json");
+    std::fs::write(&file, item.to_string()).unwrap();
+    let run = env.json_as(
+        "alice",
+        &["run", "--once", "--replay", file.to_str().unwrap()],
+    );
+    assert_eq!(outcome_of(&run, resource), outcome, "{run:#}");
+}
+
+/// The server, and a browser signed in on it as bob (a reviewer).
+struct Session {
+    c: fantoccini::Client,
+    server: Server,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+async fn signed_in(env: &Env) -> Session {
+    let token = env.token("bob");
+    let server = env.serve(&[]);
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, &profile).await;
+    login(&c, &server.url, &token).await;
+    Session {
+        c,
+        server,
+        _driver: driver,
+        _profile: profile,
+    }
+}
+
+/// Not signed in, `/ui` sends the browser to the login form; log in with `token`.
+async fn login(c: &fantoccini::Client, server: &str, token: &str) {
+    let wait = || c.wait().at_most(Duration::from_secs(30));
+    c.goto(&format!("{server}/ui")).await.unwrap();
+    wait()
+        .for_element(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait()
+        .for_element(Locator::Css("#queue, #empty"))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
     require_localstack().await;
@@ -98,54 +176,10 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
     );
     item["tags"]["team"] = json!(SCRIPT_TAG);
     item["tags"]["description"] = json!(DESCRIPTION);
-    let file = env.dir.path().join("forged.json");
-    std::fs::write(&file, item.to_string()).unwrap();
-    let forged = env.json_as(
-        "alice",
-        &["run", "--once", "--replay", file.to_str().unwrap()],
-    );
-    assert_eq!(
-        outcome_of(&forged, &hostile),
-        "awaiting_approval",
-        "{forged:#}"
-    );
-    let token = env.token("bob");
-    let server = env.serve(&[]);
-    let driver = chromedriver().await;
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,1600", format!("--user-data-dir={}", profile.path().display())],
-        }),
-    );
-    let c = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap();
+    replay(&env, &item, &hostile, "awaiting_approval");
+    let s = signed_in(&env).await;
+    let (c, server) = (&s.c, &s.server);
     let wait = || c.wait().at_most(Duration::from_secs(30));
-
-    // Not signed in: the page sends the browser to the login form.
-    c.goto(&format!("{}/ui", server.url)).await.unwrap();
-    wait()
-        .for_element(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(&token)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
     wait().for_element(Locator::Css("#queue")).await.unwrap();
     assert_eq!(
         wait()
@@ -280,7 +314,7 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
             .unwrap(),
         "executed"
     );
-    c.close().await.unwrap();
+    s.c.clone().close().await.unwrap();
 
     // The bucket, read back from LocalStack, and the ledger.
     assert!(has_pab(&client, &bucket).await);
@@ -293,4 +327,180 @@ async fn a_reviewer_approves_in_the_browser_and_hostile_values_stay_text() {
     assert_eq!(reviewed.len(), 1);
     assert_eq!(reviewed[0]["payload"]["by"], "bob");
     assert_eq!(reviewed[0]["payload"]["comment"], "CHG-42 reviewed");
+}
+
+/// A volume id an attacker chose (the change-event path takes what it is sent): quotes,
+/// a command substitution, markup.
+const HOSTILE_VOLUME: &str = "vol-0'$(touch pwned)\"<b>x</b>; touch pwned2 #";
+
+/// The page's command, run by the shell with `aws` swapped for `printf '%s\n'`: the words
+/// the shell would pass to the AWS CLI, one per line, in a directory where nothing else
+/// exists (a command the value smuggled in would leave a file).
+fn shell_words(command: &str) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let rest = command.strip_prefix("aws ").expect(command);
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\n' {rest}"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command}: {out:?}");
+    let words = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    (words, files)
+}
+
+#[tokio::test]
+async fn an_alert_only_finding_shows_its_guidance_in_the_browser() {
+    require_localstack().await;
+    let env = Env::new();
+    // The account's own alert-only findings (no trail in a fresh account), and a forged
+    // volume item in AWS Config's shape with a hostile id.
+    let run = env.json_as("alice", &["run", "--once"]);
+    assert!(run["findings"].as_u64().unwrap() > 0, "{run:#}");
+    let item = json!({
+        "configurationItemVersion": "1.3",
+        "configurationItemCaptureTime": "2026-01-01T00:00:00Z",
+        "configurationItemStatus": "OK",
+        "awsAccountId": env.account,
+        "awsRegion": "us-east-1",
+        "availabilityZone": "us-east-1a",
+        "resourceType": "AWS::EC2::Volume",
+        "resourceId": HOSTILE_VOLUME,
+        "ARN": format!("arn:aws:ec2:us-east-1:{}:volume/vol-0", env.account),
+        "tags": {}, "relatedEvents": [], "relationships": [],
+        "configuration": {"volumeId": HOSTILE_VOLUME, "encrypted": false, "size": 8,
+                          "volumeType": "gp3", "availabilityZone": "us-east-1a",
+                          "state": "available", "attachments": []},
+        "supplementaryConfiguration": {},
+    });
+    replay(&env, &item, HOSTILE_VOLUME, "no_playbook");
+    let s = signed_in(&env).await;
+    let c = &s.c;
+    let wait = || c.wait().at_most(Duration::from_secs(30));
+
+    c.find(Locator::Css("#nav-findings"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait().for_element(Locator::Css("#findings")).await.unwrap();
+    // No markup from the id became markup, and nothing ran.
+    let dom = c
+        .execute(
+            "return [document.getElementsByTagName('script').length, document.getElementsByTagName('b').length, String(window.__pwned)];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dom, json!([0, 0, "undefined"]));
+    // The account's trail finding (CloudTrail.1) is open, alert only, with its commands
+    // for this account and region.
+    let sections = c.find_all(Locator::Css("section.guidance")).await.unwrap();
+    let mut texts = vec![];
+    for s in &sections {
+        texts.push(s.text().await.unwrap());
+    }
+    let trail = texts
+        .iter()
+        .find(|t| t.starts_with(&format!("cloudtrail-enabled · {}", env.account)))
+        .unwrap_or_else(|| panic!("no guidance for cloudtrail-enabled: {texts:#?}"));
+    assert!(
+        trail.contains("aws cloudtrail create-trail --region us-east-1 --name <trail-name>"),
+        "{trail}"
+    );
+    assert!(
+        trail.contains("resource \"aws_s3_bucket\" \"trail\""),
+        "{trail}"
+    );
+    // The forged volume: its row says alert only and links to its guidance, whose first
+    // command the shell reads back as the exact id, running nothing.
+    let row = c
+        .find(Locator::XPath(
+            "//table[@id='findings']//tr[td[2][text()='ec2-ebs-volume-encrypted']]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        row.attr("data-tier").await.unwrap().as_deref(),
+        Some("alert")
+    );
+    let first = row.text().await.unwrap();
+    assert!(first.contains(HOSTILE_VOLUME), "{first}");
+    row.find(Locator::Css("a[href^='#guidance-']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let volume = texts
+        .iter()
+        .find(|t| t.starts_with(&format!("ec2-ebs-volume-encrypted · {HOSTILE_VOLUME}")))
+        .unwrap_or_else(|| panic!("no guidance for the volume: {texts:#?}"));
+    let snapshot = volume
+        .lines()
+        .find(|l| l.starts_with("aws ec2 create-snapshot"))
+        .unwrap_or_else(|| panic!("{volume}"));
+    let (words, files) = shell_words(snapshot);
+    assert_eq!(
+        words,
+        [
+            "ec2",
+            "create-snapshot",
+            "--region",
+            "us-east-1",
+            "--volume-id",
+            HOSTILE_VOLUME,
+            "--description",
+            &format!("before encrypting {HOSTILE_VOLUME}"),
+        ]
+    );
+    assert_eq!(files, Vec::<String>::new());
+    let summary = c
+        .find(Locator::Css("#summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open = env.json(&["findings"])["findings"]
+        .as_array()
+        .unwrap()
+        .len();
+    let alerts = env.json(&["findings", "--alert-only"])["findings"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(sections.len(), alerts);
+    // The same guidance in the terminal, with the Terraform in full.
+    let table = env.custos(&["findings", "--control", "cloudtrail-enabled"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("  $ aws cloudtrail create-trail --region us-east-1 --name <trail-name>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("  Terraform:\n    resource \"aws_s3_bucket\" \"trail\" {"),
+        "{table}"
+    );
+    assert!(
+        table.ends_with("1 open findings, 1 alert only\n"),
+        "{table}"
+    );
+    assert_eq!(
+        summary,
+        format!(
+            "{open} open, {alerts} alert only (custos never changes these: a person applies the fix below)"
+        )
+    );
+    s.c.clone().close().await.unwrap();
 }

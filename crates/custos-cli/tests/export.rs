@@ -474,6 +474,52 @@ async fn the_export_of_a_real_run_validates_and_says_what_localstack_shows() {
             .map(|(k, _)| k.clone())
             .collect();
         assert_eq!(risks, failing, "{arg}");
+        // An alert-only control's open risk carries what a person applies (its commands
+        // filled in for the account and region), and no other risk does: exactly one
+        // recommendation per failing alert-only subject.
+        let alert: BTreeMap<&str, &Value> = controls
+            .iter()
+            .filter(|m| m["class"] == "alert")
+            .map(|m| (m["id"].as_str().unwrap(), m))
+            .collect();
+        let mut recommended = 0;
+        for r in result["risks"].as_array().into_iter().flatten() {
+            let control = prop(r, "control");
+            let Some(meta) = alert.get(control) else {
+                assert!(r.get("remediations").is_none(), "{arg}: {r}");
+                continue;
+            };
+            let rem = &r["remediations"][0];
+            assert_eq!(rem["lifecycle"], "recommendation", "{arg}: {r}");
+            assert_eq!(rem["description"], meta["guidance"], "{arg}: {r}");
+            let remarks = rem["remarks"].as_str().unwrap();
+            for cmd in meta["cli"].as_array().unwrap() {
+                let cmd = cmd.as_str().unwrap();
+                if cmd.contains("{resource_") {
+                    continue;
+                }
+                let filled = cmd
+                    .replace("{region}", "us-east-1")
+                    .replace("{account}", &env.account);
+                assert!(
+                    remarks.contains(&filled),
+                    "{arg}: `{filled}` not in {remarks}"
+                );
+            }
+            recommended += 1;
+        }
+        let alert_failing = failing
+            .iter()
+            .filter(|(_, c)| alert.contains_key(c.as_str()))
+            .count();
+        assert_eq!(recommended, alert_failing, "{arg}");
+        if arg == "nist-800-53" {
+            // The run's account has no trail: CloudTrail.1 is open, alert-only.
+            assert!(
+                failing.iter().any(|(_, c)| c == "cloudtrail-enabled"),
+                "{failing:?}"
+            );
+        }
         // One observation per evaluation with a control mapped to the framework; a log
         // entry for every other event but the findings and observation records.
         let evaluations = before

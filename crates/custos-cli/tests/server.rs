@@ -429,6 +429,53 @@ async fn the_cli_against_a_server_approves_refuses_and_records_and_metrics_match
     assert_eq!(count(&events, "action.reverted"), 1);
     assert_eq!(gauge("custos_actions_in_flight"), 0.0);
     assert_eq!(gauge("custos_breaker_open"), 0.0);
+
+    // Open findings by control and tier: each resource's latest evaluation in the events,
+    // its failing controls, each control's class read from its Rego file.
+    let mut latest: BTreeMap<String, &Value> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["kind"] == "resource.evaluated") {
+        latest.insert(e["resource"].as_str().unwrap().to_string(), e);
+    }
+    let mut open: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for e in latest.values() {
+        for c in e["payload"]["failing"].as_array().unwrap() {
+            let c = c.as_str().unwrap().to_string();
+            let tier = if alert_only(&c) { "alert" } else { "fixable" };
+            *open.entry((c, tier.to_string())).or_default() += 1.0;
+        }
+    }
+    let seen: BTreeMap<(String, String), f64> = parsed
+        .iter()
+        .filter(|s| s["name"] == "custos_findings_open")
+        .map(|s| {
+            (
+                (
+                    s["labels"]["control"].as_str().unwrap().to_string(),
+                    s["labels"]["tier"].as_str().unwrap().to_string(),
+                ),
+                s["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(open.keys().any(|(_, t)| t == "alert"), "{open:?}");
+    assert!(open.keys().any(|(_, t)| t == "fixable"), "{open:?}");
+    assert_eq!(seen, open, "{text}");
+}
+
+/// Whether a shipped control is alert-only, read from its Rego file's metadata text.
+fn alert_only(control: &str) -> bool {
+    let dir = repo().join("rego/controls");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with("_test.rego") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        if text.contains(&format!("\"id\": \"{control}\"")) {
+            return text.contains("\"class\": \"alert\"");
+        }
+    }
+    panic!("no Rego file has control `{control}`")
 }
 
 /// `serve --worker`: one process serves the API and consumes the change-event queue; its

@@ -40,6 +40,31 @@ pub struct Finding {
     pub message: String,
     /// The playbook that remediates it, if any.
     pub remediation: Option<String>,
+    /// For an alert-only control: what a person does, with this resource's values put in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<Guidance>,
+}
+
+impl Finding {
+    /// Its tier: `fixable` (a playbook remediates it, within autonomy and approval),
+    /// `alert` (alert-only: a person applies the guidance; custos never changes it), or
+    /// `no playbook` (an operator's control that names none).
+    pub fn tier(&self) -> &'static str {
+        match (&self.remediation, &self.guidance) {
+            (Some(_), _) => "fixable",
+            (None, Some(_)) => "alert",
+            (None, None) => "no playbook",
+        }
+    }
+}
+
+/// What a person does about a finding of an alert-only control: the control's guidance,
+/// its AWS CLI commands and its Terraform, filled in for one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guidance {
+    pub text: String,
+    pub cli: Vec<String>,
+    pub terraform: String,
 }
 
 /// One step that undoes an action; `parameters` are enough to restore the before state.

@@ -284,7 +284,7 @@ impl Engine {
         {
             return self.stale(work, st, why, claim).await;
         }
-        let verifier_policy = PolicyVerifier(&self.evaluators);
+        let verifier_policy = PolicyVerifier::new(&self.evaluators, &self.catalog, &target.plan);
         let verifier_revert = target
             .revert
             .as_ref()
@@ -436,6 +436,7 @@ impl Engine {
                 frameworks: Default::default(),
                 message: String::new(),
                 remediation: Some(decided.playbook.clone()),
+                guidance: None,
             });
             self.playbooks
                 .plan(&self.catalog, &finding, fresh, &env)

@@ -201,31 +201,64 @@ impl RunState {
     }
 }
 
-/// Verifies a fix by evaluating the plan's control on the state read back.
-struct PolicyVerifier<'a>(&'a evaluators::Evaluators);
+/// Verifies a fix by evaluating the plan's control on the state read back: the whole
+/// control, or, when the action names the one thing its fix changes
+/// ([`custos_executor::Action::subject`]), that the control no longer names it.
+struct PolicyVerifier<'a> {
+    evaluators: &'a evaluators::Evaluators,
+    subject: Option<String>,
+}
+
+impl<'a> PolicyVerifier<'a> {
+    fn new(
+        evaluators: &'a evaluators::Evaluators,
+        catalog: &custos_executor::Catalog,
+        plan: &RemediationPlan,
+    ) -> Self {
+        PolicyVerifier {
+            evaluators,
+            subject: catalog
+                .get(&plan.action)
+                .and_then(|a| a.subject(&plan.desired["facet"])),
+        }
+    }
+}
+
+/// Does `message` name `subject` as a word of its own (`AKIA1` is not named by a message
+/// about `AKIA12`)?
+fn names(message: &str, subject: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    message.match_indices(subject).any(|(i, _)| {
+        !word(message[..i].chars().next_back())
+            && !word(message[i + subject.len()..].chars().next())
+    })
+}
 
 impl Verifier for PolicyVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {
         let result = self
-            .0
-            .with(|ev| ev.control_passes(&plan.control_id, after))
+            .evaluators
+            .with(|ev| ev.violations(&plan.control_id, after))
             .and_then(|r| r.map_err(|e| e.to_string()));
-        let (passed, detail) = match result {
-            Ok(true) => (
+        let control = &plan.control_id;
+        let (passed, detail) = match (result, &self.subject) {
+            (Ok(v), None) if v.is_empty() => (
                 true,
-                format!(
-                    "control `{}` passes on the state read back",
-                    plan.control_id
-                ),
+                format!("control `{control}` passes on the state read back"),
             ),
-            Ok(false) => (
+            (Ok(_), None) => (
                 false,
-                format!(
-                    "control `{}` still fails on the state read back",
-                    plan.control_id
-                ),
+                format!("control `{control}` still fails on the state read back"),
             ),
-            Err(e) => (false, e),
+            (Ok(v), Some(s)) if v.iter().any(|m| names(m, s)) => (
+                false,
+                format!("control `{control}` still fails for `{s}` on the state read back"),
+            ),
+            (Ok(_), Some(s)) => (
+                true,
+                format!("control `{control}` no longer fails for `{s}` on the state read back"),
+            ),
+            (Err(e), _) => (false, e),
         };
         Verification {
             passed,

@@ -507,13 +507,7 @@ impl Engine {
                 .playbooks
                 .plan(&self.catalog, &findings[0], ci, &environment)
             else {
-                let guidance = self
-                    .bundle
-                    .control(&control)
-                    .and_then(|m| m.guidance_for(ci));
-                st.report
-                    .rows
-                    .push(RunRow::no_playbook(&findings[0], guidance));
+                st.report.rows.push(RunRow::no_playbook(&findings[0]));
                 continue;
             };
             let snap = match &st.batch {

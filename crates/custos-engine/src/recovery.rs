@@ -159,7 +159,7 @@ impl Engine {
                 row.plan.action, row.id
             ))
         })?;
-        let policy = PolicyVerifier(&self.evaluators);
+        let policy = PolicyVerifier::new(&self.evaluators, &self.catalog, &row.plan);
         let (spec, revert): (Arc<dyn Action>, bool) = match &row.plan.operation {
             Operation::Fix => (action, false),
             Operation::Rollback { target, .. } => (

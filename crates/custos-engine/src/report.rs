@@ -103,7 +103,7 @@ impl RunRow {
         }
     }
 
-    pub(crate) fn no_playbook(f: &Finding, guidance: Option<custos_policy::Guidance>) -> Self {
+    pub(crate) fn no_playbook(f: &Finding) -> Self {
         RunRow {
             resource: f.resource.clone(),
             control: f.control_id.clone(),
@@ -119,7 +119,7 @@ impl RunRow {
             desired: None,
             calls: vec![],
             detail: Some(f.message.clone()),
-            guidance,
+            guidance: f.guidance.clone(),
         }
     }
 

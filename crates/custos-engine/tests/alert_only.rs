@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex};
 struct World {
     calls: Mutex<Vec<String>>,
     items: Mutex<BTreeMap<String, ConfigurationItem>>,
+    /// What a (non-restoring) call does to the resource, when a test says.
+    effect: Mutex<Option<fn(&mut ConfigurationItem)>>,
 }
 
 #[async_trait]
@@ -37,9 +39,15 @@ impl FakeCloud for World {
     async fn call(
         &self,
         r: &ResourceRef,
-        _restore: Option<&Value>,
+        restore: Option<&Value>,
     ) -> Result<Vec<String>, ExecError> {
         self.calls.lock().unwrap().push(r.resource_id.clone());
+        if restore.is_none()
+            && let Some(effect) = *self.effect.lock().unwrap()
+            && let Some(item) = self.items.lock().unwrap().get_mut(&r.resource_id)
+        {
+            effect(item);
+        }
         Ok(vec!["fake".into()])
     }
 }
@@ -274,6 +282,20 @@ enum Try {
 }
 
 async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
+    let (engine, world, _dir) = run(control, level, how).await;
+    let pending = engine
+        .ledger()
+        .approvals(Some(custos_core::ApprovalStatus::Pending))
+        .await
+        .unwrap()
+        .len();
+    let calls = world.calls.lock().unwrap().clone();
+    (calls, pending)
+}
+
+/// The engine after one run over the item, with its fake cloud (and the directory its
+/// ledger lives in).
+async fn run(control: &str, level: u8, how: Try) -> (Engine, Arc<World>, tempfile::TempDir) {
     let also_auto = how == Try::Auto;
     let (resource_type, configuration) = item(control);
     let dir = tempfile::tempdir().unwrap();
@@ -361,13 +383,6 @@ async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
         .run_once(&Items::new("sqs:test", vec![ci]), Mode::Execute)
         .await
         .unwrap();
-    let pending = engine
-        .ledger()
-        .approvals(Some(custos_core::ApprovalStatus::Pending))
-        .await
-        .unwrap()
-        .len();
-    let calls = world.calls.lock().unwrap().clone();
     // The alert control did fire on the item (read from the ledger's findings): a test
     // whose item drifted from what the Rego reads would otherwise prove nothing.
     let fired = engine
@@ -381,7 +396,7 @@ async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
         .iter()
         .any(|e| e.payload["control_id"] == control);
     assert!(fired, "`{control}` raised no finding on its test item");
-    (calls, pending)
+    (engine, world, dir)
 }
 
 async fn never_executes(control: &str) {
@@ -467,14 +482,114 @@ fn every_shipped_alert_control_has_a_test_here() {
     assert_eq!(tested, shipped);
 }
 
+/// A reviewer.
+fn rita() -> custos_core::Principal {
+    custos_core::Principal {
+        name: "rita".into(),
+        roles: [custos_core::Role::Reviewer].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: "tok-rita".into(),
+        },
+    }
+}
+
 /// Identity fixes are never automated: at autonomy 5, with an overlay rule saying
 /// `execute`, the shipped playbook and action reach a person's approval and call
-/// nothing (the floor's never-automated `iam` class and kind).
+/// nothing (the floor's never-automated `iam` class and kind). The design's level 3 for
+/// never-automated classes ("executed after human approval") holds: a reviewer's
+/// approval, and only that, makes the one call.
 #[tokio::test]
 async fn identity_fixes_wait_for_a_person_at_autonomy_5() {
     for control in ["iam-access-key-unused", "iam-password-policy"] {
-        let (calls, pending) = attempt(control, 5, Try::Shipped).await;
-        assert_eq!(calls, Vec::<String>::new(), "`{control}` executed alone");
-        assert_eq!(pending, 1, "`{control}` reached no approval request");
+        let (engine, world, _dir) = run(control, 5, Try::Shipped).await;
+        let pending = engine
+            .ledger()
+            .approvals(Some(custos_core::ApprovalStatus::Pending))
+            .await
+            .unwrap();
+        assert_eq!(
+            world.calls.lock().unwrap().clone(),
+            Vec::<String>::new(),
+            "`{control}` executed alone"
+        );
+        assert_eq!(pending.len(), 1, "`{control}` reached no approval request");
+        // Another run at autonomy 5 does not execute it either: it waits.
+        let item = world.items.lock().unwrap()["r-1"].clone();
+        engine
+            .run_once(&Items::new("sqs:test", vec![item]), Mode::Execute)
+            .await
+            .unwrap();
+        assert_eq!(
+            world.calls.lock().unwrap().len(),
+            0,
+            "`{control}`: a second run"
+        );
+        engine
+            .approve(&pending[0].id, &rita(), None, None, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            world.calls.lock().unwrap().clone(),
+            vec!["r-1".to_string()],
+            "`{control}`: the approved fix, once"
+        );
     }
+}
+
+/// A user with two stale active keys: the approved fix deactivates one (one request) and
+/// is verified on that key, though the control still reports the other; it is not rolled
+/// back (before, the whole control was the verifier: every approved run turned the key
+/// off and on again). The oracle is the fake cloud's record of calls: a rollback is a
+/// second call.
+#[tokio::test]
+async fn one_of_two_stale_keys_is_fixed_and_stays_fixed() {
+    let (engine, world, _dir) = run("iam-access-key-unused", 5, Try::Shipped).await;
+    let pending = engine
+        .ledger()
+        .approvals(Some(custos_core::ApprovalStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    {
+        let mut items = world.items.lock().unwrap();
+        let keys =
+            items.get_mut("r-1").unwrap().supplementary_configuration["Credentials"]["accessKeys"]
+                .as_array_mut()
+                .unwrap();
+        keys.push(json!({"accessKeyId": "AKIAOLD2", "status": "Active", "createDate": days_ago(300), "lastUsedDate": days_ago(150)}));
+    }
+    fn deactivate_first(item: &mut ConfigurationItem) {
+        item.supplementary_configuration["Credentials"]["accessKeys"][0]["status"] =
+            json!("Inactive");
+    }
+    *world.effect.lock().unwrap() = Some(deactivate_first);
+    let (_, row) = engine
+        .approve(&pending[0].id, &rita(), None, None, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.calls.lock().unwrap().clone(),
+        vec!["r-1".to_string()],
+        "one call, no rollback: {row:#?}"
+    );
+    let item = world.items.lock().unwrap()["r-1"].clone();
+    let statuses: Vec<&str> = item.supplementary_configuration["Credentials"]["accessKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["Inactive", "Active"]);
+    // The next run asks about the other key.
+    engine
+        .run_once(&Items::new("sqs:test", vec![item]), Mode::Execute)
+        .await
+        .unwrap();
+    let next = engine
+        .ledger()
+        .approvals(Some(custos_core::ApprovalStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD2");
 }

@@ -68,6 +68,9 @@ impl Action for FakeExecutor {
     fn restored(&self, before: &Value) -> Value {
         self.spec.restored(before)
     }
+    fn subject(&self, desired: &Value) -> Option<String> {
+        self.spec.subject(desired)
+    }
 }
 
 #[async_trait]

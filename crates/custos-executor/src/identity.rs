@@ -79,9 +79,11 @@ impl Setting for UnusedKey {
     fn facet(&self, ci: &ConfigurationItem, params: &Value) -> Value {
         let limit = chrono::Duration::days(days(params, "days", 90));
         let captured = ci.configuration_item_capture_time;
-        // The stale keys, active ones first: the fix deactivates the first, and the key
-        // it deactivated stays the facet's when read back (a user with two stale active
-        // keys needs two runs, one request each).
+        // The stale keys (unused for longer than the limit at the capture, compared
+        // exactly, as the control compares them),
+        // active ones first: the fix deactivates the first, and the key it deactivated
+        // stays the facet's when read back. A user with two stale active keys needs two
+        // runs, one request each; each is verified on its own key (`subject`).
         let mut stale: Vec<&Value> = ci
             .supplementary_configuration
             .get("Credentials")
@@ -108,6 +110,9 @@ impl Setting for UnusedKey {
             "accessKeyId": stale.map_or(Value::Null, |k| k["accessKeyId"].clone()),
             "status": stale.map_or(Value::Null, |k| k["status"].clone()),
         })
+    }
+    fn subject(&self, desired: &Value) -> Option<String> {
+        desired["accessKeyId"].as_str().map(str::to_string)
     }
     fn desired(&self, facet: &Value, _params: &Value) -> Value {
         if facet["accessKeyId"].is_null() || facet["status"] != "Active" {

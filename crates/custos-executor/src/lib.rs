@@ -139,6 +139,14 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn restored(&self, before: &Value) -> Value {
         before.clone()
     }
+    /// The one thing a fix of this facet changes, when its control may report others on
+    /// the same resource (one access key of a user with two stale ones): the fix is
+    /// verified when the control no longer names it, since one request fixes one.
+    /// `None`: the whole control must pass.
+    fn subject(&self, desired: &Value) -> Option<String> {
+        let _ = desired;
+        None
+    }
 }
 
 /// The mutating half. Only the engine's guard holds executors (through [`Registry`]);

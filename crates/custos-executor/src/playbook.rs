@@ -458,6 +458,7 @@ mod tests {
             frameworks: BTreeMap::new(),
             message: "m".into(),
             remediation: Some("s3-block-public-access".into()),
+            guidance: None,
         };
         let dev = custos_core::Environments::default().classify("dev");
         let plan = set.plan(&reg, &finding, &ci, &dev).unwrap();

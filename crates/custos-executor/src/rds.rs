@@ -118,6 +118,11 @@ impl Setting for Instance {
         };
         json!({NAME: c.get(NAME).cloned().unwrap_or(Value::Null), self.field(): value})
     }
+    fn exact(&self, _before: &Value) -> bool {
+        // Setting a shorter retention back (or 0) deletes the automated backups taken
+        // beyond it since the fix: the setting returns, the backups do not.
+        !matches!(self, Instance::BackupRetention)
+    }
     fn desired(&self, facet: &Value, params: &Value) -> Value {
         let mut to = facet.clone();
         let value = match self {

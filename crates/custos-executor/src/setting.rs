@@ -44,6 +44,11 @@ pub trait Setting: Send + Sync + std::fmt::Debug + 'static {
     fn restored(&self, before: &Value) -> Value {
         before.clone()
     }
+    /// See [`Action::subject`].
+    fn subject(&self, desired: &Value) -> Option<String> {
+        let _ = desired;
+        None
+    }
     /// Move the resource to facet `to` with one mutating request (`from` is the facet
     /// read just before, for requests that need to know what is there).
     async fn put(
@@ -155,6 +160,9 @@ impl<S: Setting> Action for Setter<S> {
     }
     fn restored(&self, before: &Value) -> Value {
         self.setting.restored(before)
+    }
+    fn subject(&self, desired: &Value) -> Option<String> {
+        self.setting.subject(desired)
     }
 }
 

@@ -253,7 +253,7 @@ const CASES: [Case; 35] = [
     Case {
         control: "rds-backup-retention",
         subject: Subject::RdsInstance,
-        exact_rollback: true,
+        exact_rollback: false,
         taggable: true,
         with_key: false,
     },
@@ -667,6 +667,7 @@ async fn contract(case: &Case) {
         frameworks: BTreeMap::new(),
         message: String::new(),
         remediation: Some(pb.id.clone()),
+        guidance: None,
     };
     let dev = custos_core::Environments::default().classify("dev");
     let plan = playbooks
@@ -852,12 +853,20 @@ async fn contract(case: &Case) {
     );
     let restored = ex.facet_for(&read(&reader, &resource).await, &plan.parameters);
     assert_eq!(rb.after.as_ref().unwrap()["facet"], restored);
+    // The record says up front whether the rollback is exact, and the rollback leaves
+    // what the action says it leaves.
+    assert_eq!(
+        rec.rollback.iter().all(|s| s.exact),
+        case.exact_rollback,
+        "{:?}",
+        rec.rollback
+    );
+    assert_eq!(restored, ex.restored(&rec.before["facet"]));
     if case.exact_rollback {
         assert_eq!(restored, rec.before["facet"]);
-    } else {
-        // Versioning cannot go back to never-enabled; the record says so up front.
+    } else if case.control == "s3-versioning" {
+        // Versioning cannot go back to never-enabled.
         assert_ne!(restored, rec.before["facet"]);
-        assert!(rec.rollback.iter().all(|s| !s.exact));
         assert_eq!(restored["status"], "Suspended");
     }
 

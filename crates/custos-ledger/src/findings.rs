@@ -4,12 +4,12 @@
 use crate::{Ledger, LedgerError, Result, json_col, parse_ts};
 use chrono::{DateTime, Utc};
 use custos_core::Finding;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// A finding of a resource's latest evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurrentFinding {
     pub at: DateTime<Utc>,
     pub run_id: Option<String>,

@@ -533,6 +533,15 @@ fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMet
         }
         _ => {}
     }
+    if let Some((cmd, placeholder)) = meta
+        .cli
+        .iter()
+        .find_map(|c| crate::guidance::quoted_placeholder(c).map(|p| (c, p)))
+    {
+        return Err(invalid(format!(
+            "`{pkg}.metadata`: `cli` puts `{placeholder}` inside quotes in `{cmd}`; write it unquoted: custos quotes each value as one shell word"
+        )));
+    }
     meta.package = pkg.to_string();
     meta.file = path.to_string();
     // A control must define `violations`; evaluate it over an empty input to check.

@@ -189,10 +189,25 @@ impl Evaluator {
                     frameworks: control.frameworks.clone(),
                     message,
                     remediation: control.remediation.clone(),
+                    guidance: control.guidance_for(ci),
                 });
             }
         }
         Ok(findings)
+    }
+
+    /// What one control reports for this item (empty: it passes).
+    pub fn violations(
+        &mut self,
+        control_id: &str,
+        ci: &ConfigurationItem,
+    ) -> Result<Vec<String>, PolicyError> {
+        Ok(self
+            .detect(ci)?
+            .into_iter()
+            .filter(|f| f.control_id == control_id)
+            .map(|f| f.message)
+            .collect())
     }
 
     /// Does one control pass for this item? Used to verify a fix on the state read back.

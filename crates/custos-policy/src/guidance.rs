@@ -4,16 +4,7 @@
 //! that a hostile resource name pasted with a command runs nothing of its own.
 
 use crate::bundle::{ControlMeta, RemediationClass};
-use custos_core::ConfigurationItem;
-use serde::{Deserialize, Serialize};
-
-/// Guidance for one finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Guidance {
-    pub text: String,
-    pub cli: Vec<String>,
-    pub terraform: String,
-}
+use custos_core::{ConfigurationItem, Guidance};
 
 /// `value` as one shell word.
 fn shell_word(value: &str) -> String {
@@ -28,6 +19,39 @@ fn shell_word(value: &str) -> String {
     }
 }
 
+/// The placeholders custos fills in a command.
+const PLACEHOLDERS: [&str; 4] = ["{resource_id}", "{resource_name}", "{region}", "{account}"];
+
+/// The first placeholder that stands inside single or double quotes in `cmd`. Such a
+/// value would not be one shell word of its own: inside `"..."` the shell still expands
+/// `$(...)` in it, and the quoting custos adds would show as literal quotes.
+pub(crate) fn quoted_placeholder(cmd: &str) -> Option<&'static str> {
+    let mut quote: Option<char> = None;
+    let mut rest = cmd;
+    while let Some(c) = rest.chars().next() {
+        if quote.is_some()
+            && let Some(p) = PLACEHOLDERS.iter().find(|p| rest.starts_with(**p))
+        {
+            return Some(p);
+        }
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None | Some('"'), '\\') => {
+                // An escaped character is not a quote.
+                rest = &rest[1..];
+                if let Some(n) = rest.chars().next() {
+                    rest = &rest[n.len_utf8()..];
+                }
+                continue;
+            }
+            _ => {}
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    None
+}
+
 impl ControlMeta {
     /// The guidance of an `alert` control for `ci` (`None` for other classes).
     pub fn guidance_for(&self, ci: &ConfigurationItem) -> Option<Guidance> {
@@ -35,42 +59,101 @@ impl ControlMeta {
             return None;
         }
         let name = ci.resource_name.as_deref().unwrap_or(&ci.resource_id);
-        let values = [
-            ("{resource_id}", shell_word(&ci.resource_id)),
-            ("{resource_name}", shell_word(name)),
-            ("{region}", shell_word(&ci.aws_region)),
-            ("{account}", shell_word(&ci.aws_account_id)),
+        let raw = [
+            ci.resource_id.as_str(),
+            name,
+            ci.aws_region.as_str(),
+            ci.aws_account_id.as_str(),
         ];
-        // One pass: a value is never scanned again for placeholders.
-        let fill = |s: &str| {
-            let mut out = String::new();
-            let mut rest = s;
-            while !rest.is_empty() {
-                match values.iter().find(|(k, _)| rest.starts_with(k)) {
-                    Some((k, v)) => {
-                        out.push_str(v);
-                        rest = &rest[k.len()..];
-                    }
-                    None => {
-                        let c = rest.chars().next().unwrap_or_default();
-                        out.push(c);
-                        rest = &rest[c.len_utf8()..];
-                    }
-                }
-            }
-            out
-        };
+        let shell = raw.map(shell_word);
+        let hcl = raw.map(hcl_text);
         Some(Guidance {
             text: self.guidance.clone().unwrap_or_default(),
-            cli: self.cli.iter().map(|c| fill(c)).collect(),
-            terraform: self.terraform.clone().unwrap_or_default(),
+            cli: self.cli.iter().map(|c| fill(c, &shell)).collect(),
+            terraform: fill(self.terraform.as_deref().unwrap_or_default(), &hcl),
         })
     }
 }
 
+/// `s` with each placeholder replaced by its value, in one pass: a value is never scanned
+/// again for placeholders.
+fn fill(s: &str, values: &[String; 4]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        match PLACEHOLDERS.iter().position(|k| rest.starts_with(k)) {
+            Some(i) => {
+                out.push_str(&values[i]);
+                rest = &rest[PLACEHOLDERS[i].len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// `value` as the inside of an HCL string: quotes, backslashes and control characters
+/// escaped, and `${` / `%{` doubled so that nothing is interpolated.
+fn hcl_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(c);
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::shell_word;
+    use super::{quoted_placeholder, shell_word};
+
+    #[test]
+    fn terraform_values_are_hcl_text() {
+        assert_eq!(
+            super::hcl_text("a\"b\\c${x}%{y}\n$z"),
+            r#"a\"b\\c$${x}%%{y}\n$z"#
+        );
+    }
+
+    #[test]
+    fn a_placeholder_inside_quotes_is_found() {
+        assert_eq!(
+            quoted_placeholder(r#"aws ec2 x --description "before {resource_id}""#),
+            Some("{resource_id}")
+        );
+        assert_eq!(
+            quoted_placeholder("aws logs x --filter 'x {region}'"),
+            Some("{region}")
+        );
+        assert_eq!(
+            quoted_placeholder(r#"aws s3 x --bucket {resource_name} --text "a \" b" {region}"#),
+            None
+        );
+        // An escaped quote opens nothing.
+        assert_eq!(
+            quoted_placeholder(r"aws x --id {resource_id} --n \'{account}"),
+            None
+        );
+        assert_eq!(
+            quoted_placeholder("aws x --id '{resource_id}' "),
+            Some("{resource_id}")
+        );
+    }
     use crate::bundle::{ControlMeta, RemediationClass};
 
     #[test]

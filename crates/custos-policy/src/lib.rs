@@ -11,11 +11,11 @@ mod guidance;
 mod testing;
 
 pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions, PolicySnapshot, RemediationClass};
+pub use custos_core::Guidance;
 pub use eval::{
     Evaluator, GateInput, GateOutcome, Limits, RunContext, TimeFacts, WindowCounts, WindowFacts,
     gate_view, input_value,
 };
-pub use guidance::Guidance;
 pub use testing::{TestCase, TestReport};
 
 use std::path::PathBuf;

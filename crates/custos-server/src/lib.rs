@@ -125,6 +125,7 @@ pub fn routes() -> Vec<Route> {
         route(Post, "/ui/login", post(web::login)),
         route(Post, "/ui/logout", post(web::logout)),
         route(Get, "/ui/style.css", get(web::style)),
+        route(Get, "/ui/findings", get(web::findings_page)),
         route(Get, "/ui/approvals/{id}", get(web::request_page)),
         route(Post, "/ui/approvals/{id}/approve", post(web::approve)),
         route(Post, "/ui/approvals/{id}/deny", post(web::deny)),

@@ -1,7 +1,7 @@
 //! `/metrics` in the OpenMetrics text format (which Prometheus scrapes).
 //!
 //! Counts come from the ledger (decisions by verdict, actions by outcome, approvals by
-//! status, the age of the oldest pending request, the kill switch and the breaker), so
+//! status, open findings by control and tier, the age of the oldest pending request, the kill switch and the breaker), so
 //! every worker's work is counted once, whichever process is scraped, and the figures
 //! match what an auditor reads back. They are read into a snapshot at most once per
 //! refresh interval (5 s by default): a scrape costs the same however large the ledger
@@ -41,6 +41,13 @@ struct Status {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct Open {
+    control: String,
+    severity: String,
+    tier: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
@@ -53,6 +60,8 @@ struct HttpLabels {
 struct Snapshot {
     taken: std::time::Instant,
     counts: custos_ledger::LedgerCounts,
+    /// Open findings (each resource's latest evaluation) by control, severity and tier.
+    open: std::collections::BTreeMap<Open, u64>,
     breaker_open: bool,
     paused: bool,
 }
@@ -138,11 +147,21 @@ impl Metrics {
         let ledger = state.engine.ledger();
         let counts = ledger.counts_for_metrics().await?;
         let guard = ledger.guard_state().await?;
+        let mut open = std::collections::BTreeMap::new();
+        for f in ledger.current_findings().await? {
+            let key = Open {
+                tier: f.finding.tier().to_string(),
+                severity: f.finding.severity.to_string(),
+                control: f.finding.control_id,
+            };
+            *open.entry(key).or_insert(0u64) += 1;
+        }
         self.refreshes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let fresh = Snapshot {
             taken: std::time::Instant::now(),
             counts,
+            open,
             breaker_open: guard.breaker.is_some(),
             paused: guard.paused.is_some(),
         };
@@ -236,6 +255,15 @@ impl Metrics {
             "approval_oldest_pending_age_seconds",
             "How long the oldest pending approval request has waited (0: none pending)",
             age,
+        );
+        let open = Family::<Open, Gauge>::default();
+        for (labels, n) in &snap.open {
+            open.get_or_create(labels).set(count(*n));
+        }
+        r.register(
+            "findings_open",
+            "Open findings (each resource's latest evaluation) by control, severity and tier (fixable, alert: a person applies the guidance)",
+            open,
         );
         let breaker = Gauge::<i64>::default();
         breaker.set(i64::from(snap.breaker_open));

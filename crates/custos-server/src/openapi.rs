@@ -34,7 +34,7 @@ impl Modify for BearerAuth {
         api::set_autonomy, api::pause, api::resume, api::breaker, api::reset_breaker,
         api::rollback, crate::metrics::scrape, document, crate::web::root, crate::web::style,
         crate::web::login_page, crate::web::login, crate::web::logout, crate::web::queue,
-        crate::web::request_page, crate::web::approve, crate::web::deny,
+        crate::web::request_page, crate::web::approve, crate::web::deny, crate::web::findings_page,
     ),
     components(schemas(ErrorBody, ErrorDetail, api::ApproveBody, api::DenyBody, api::AutonomyBody, api::PauseBody)),
     modifiers(&BearerAuth),

@@ -148,7 +148,7 @@ fn the_openapi_document_describes_exactly_the_routes_of_the_router() {
         Vec::<&(String, String)>::new(),
         "documented operations the router does not have"
     );
-    assert_eq!(served.len(), 27);
+    assert_eq!(served.len(), 28);
 }
 
 #[tokio::test]

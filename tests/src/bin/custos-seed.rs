@@ -248,5 +248,55 @@ async fn seed_exposure(sdk: &aws_config::SdkConfig, prefix: &str) -> anyhow::Res
     );
     let snap = exposure::make_public_rds_snapshot(sdk, MOTO_DEFAULT_ACCOUNT).await?;
     println!("  {snap:<40} RDS snapshot: public (auto; moto)");
+    // The snapshot's own instance goes: moto 5.2.5 gives every instance of an account the
+    // same `DbiResourceId`, Config's resource id, so two would be one resource to custos.
+    exposure::rds(sdk, MOTO_DEFAULT_ACCOUNT)
+        .delete_db_instance()
+        .db_instance_identifier(format!("snapdb{MOTO_DEFAULT_ACCOUNT}"))
+        .skip_final_snapshot(true)
+        .send()
+        .await?;
+    // In the dev environment, so that the auto fixes run at the demo's level 4 for their
+    // classes (unknown environments count as production, which asks first).
+    let ec2 = custos_testkit::ec2(sdk);
+    ec2.create_tags()
+        .resources(&snapshot)
+        .resources(&image)
+        .tags(dev(aws_sdk_ec2::types::Tag::builder()).build())
+        .send()
+        .await?;
+    exposure::ssm(sdk)
+        .add_tags_to_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Document)
+        .resource_id(&doc)
+        .tags(
+            aws_sdk_ssm::types::Tag::builder()
+                .key("environment")
+                .value("dev")
+                .build()?,
+        )
+        .send()
+        .await?;
+    let rds = exposure::rds(sdk, MOTO_DEFAULT_ACCOUNT);
+    for arn in [
+        format!("arn:aws:rds:us-east-1:{MOTO_DEFAULT_ACCOUNT}:db:{db}"),
+        format!("arn:aws:rds:us-east-1:{MOTO_DEFAULT_ACCOUNT}:snapshot:{snap}"),
+    ] {
+        rds.add_tags_to_resource()
+            .resource_name(arn)
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("environment")
+                    .value("dev")
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    println!("  (each tagged environment=dev)");
     Ok(())
+}
+
+fn dev(t: aws_sdk_ec2::types::builders::TagBuilder) -> aws_sdk_ec2::types::builders::TagBuilder {
+    t.key("environment").value("dev")
 }

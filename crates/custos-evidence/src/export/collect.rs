@@ -119,6 +119,10 @@ pub struct Subject {
     /// A fix that was rolled back (the resource is as it was before the fix).
     pub reverted: Option<String>,
     pub error: Option<String>,
+    /// For an alert-only control failing at its latest evaluation: what a person does,
+    /// as recorded with the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<custos_core::Guidance>,
 }
 
 impl Subject {
@@ -290,8 +294,29 @@ impl Assessment {
                     fix: None,
                     reverted: None,
                     error: None,
+                    guidance: None,
                 },
             );
+        }
+        Ok(())
+    }
+
+    /// A finding recorded after its evaluation: keep an alert-only control's guidance.
+    fn finding(&mut self, e: &Event, resource: &str) -> Result<()> {
+        let Some(g) = e.payload.get("guidance").filter(|g| !g.is_null()) else {
+            return Ok(());
+        };
+        let control = e.payload["control_id"]
+            .as_str()
+            .ok_or_else(|| bad(e, "records no control_id"))?;
+        let g: custos_core::Guidance =
+            serde_json::from_value(g.clone()).map_err(|err| bad(e, err))?;
+        if let Some(s) = self
+            .subjects
+            .get_mut(&(resource.to_string(), control.to_string()))
+            && s.failing
+        {
+            s.guidance = Some(g);
         }
         Ok(())
     }
@@ -332,6 +357,7 @@ impl Assessment {
                     fix: None,
                     reverted: None,
                     error: Some(error.clone()),
+                    guidance: None,
                 },
             );
         }
@@ -386,6 +412,7 @@ impl Assessment {
                 fix: None,
                 reverted: Some(r.action_id),
                 error: None,
+                guidance: None,
             },
         );
         Ok(())
@@ -424,6 +451,7 @@ impl Assessment {
                 self.gone(resource);
                 Ok(())
             }
+            "finding" => self.finding(e, resource),
             "action.executed" => self.executed(ledger, e, resource).await,
             "action.reverted" => self.reverted(ledger, e, resource).await,
             _ => Ok(()),
@@ -630,6 +658,7 @@ pub(crate) mod tests {
                 verification: "read back".into(),
             }),
             reverted: None,
+            guidance: None,
             error: error.then(|| "boom".into()),
         }
     }

@@ -241,6 +241,25 @@ fn risk(a: &Assessment, s: &Subject) -> Value {
         "props": props,
         "status": "open",
     });
+    if let Some(g) = s
+        .guidance
+        .as_ref()
+        .filter(|_| s.standing() == Standing::Open)
+    {
+        // Alert-only: custos never changes it; this is what a person applies.
+        risk["remediations"] = json!([{
+            "uuid": uuid("remediation", &format!("{}\n{}", s.resource, s.control)),
+            "lifecycle": "recommendation",
+            "title": format!("Apply by hand: `{}` is alert-only, custos never changes `{}`", s.control, s.resource),
+            "description": g.text,
+            "props": [prop("remediation-class", "alert")],
+            "remarks": format!(
+                "AWS CLI:\n\n{}\n\nTerraform:\n\n{}",
+                g.cli.iter().map(|c| format!("    {}", c.replace('\n', "\\n"))).collect::<Vec<_>>().join("\n"),
+                g.terraform.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+            ),
+        }]);
+    }
     if s.last.observed() {
         risk["related-observations"] =
             json!([{"observation-uuid": uuid("observation", &s.last.id)}]);

@@ -219,6 +219,36 @@ pub async fn queue(State(s): State<AppState>, jar: CookieJar) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/ui/findings", tag = "web", responses((status = 200, description = "open findings; alert-only ones with the commands and Terraform a person applies", content_type = "text/html", body = String), (status = 303, description = "not signed in: to the login page")))]
+pub async fn findings_page(State(s): State<AppState>, jar: CookieJar) -> Response {
+    let (who, session) = match signed_in(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let list = async {
+        custos_identity::require(
+            s.engine.ledger(),
+            &who,
+            custos_core::Permission::Read,
+            serde_json::json!("findings"),
+        )
+        .await
+        .map_err(custos_engine::EngineError::from)?;
+        Ok::<_, custos_engine::EngineError>(s.engine.ledger().current_findings().await?)
+    }
+    .await;
+    match list {
+        Ok(list) => page(StatusCode::OK, pages::findings(&list, &who, &session.csrf)),
+        Err(e) => {
+            let e = ApiError::from(e);
+            page(
+                e.status,
+                pages::message("Findings", Some(&who), Some(&session.csrf), &e.message),
+            )
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Done {
     done: Option<String>,

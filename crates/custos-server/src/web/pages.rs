@@ -21,7 +21,11 @@ fn layout(title: &str, who: Option<&Principal>, csrf: Option<&str>, body: Markup
             body {
                 header {
                     a.brand href="/ui" { "custos" }
-                    span.sub { "approvals" }
+                    nav {
+                        a href="/ui" { "Approvals" }
+                        " · "
+                        a #nav-findings href="/ui/findings" { "Findings" }
+                    }
                     @if let (Some(w), Some(c)) = (who, csrf) {
                         form.logout method="post" action="/ui/logout" {
                             span #whoami { (w.name) " (" (w.roles_text()) ")" }
@@ -90,6 +94,59 @@ pub fn queue(list: &[Approval], who: &Principal, csrf: &str, now: DateTime<Utc>)
                                 td { (a.reviews.len()) " of " (a.required_reviewers) }
                                 td { (remaining(a.expires_at, now)) }
                             }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Open findings, each resource's latest evaluation. An alert-only finding shows what a
+/// person does: the guidance, the AWS CLI commands with this resource's values (each a
+/// line of its own) and the Terraform; custos never changes the resource itself.
+pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &str) -> Markup {
+    let alerts = list.iter().filter(|f| f.finding.guidance.is_some()).count();
+    layout(
+        "Open findings",
+        Some(who),
+        Some(csrf),
+        html! {
+            h1 { "Open findings" }
+            @if list.is_empty() {
+                p #empty { "Nothing is open: every resource passed its latest evaluation." }
+            } @else {
+                p #summary { (list.len()) " open, " (alerts) " alert only (custos never changes these: a person applies the fix below)" }
+                table #findings {
+                    thead { tr { th { "Resource" } th { "Control" } th { "Severity" } th { "Tier" } th { "Since" } th { "Finding" } } }
+                    tbody {
+                        @for (i, f) in list.iter().enumerate() {
+                            tr.finding data-tier=(f.finding.tier()) {
+                                td { (f.finding.resource.resource_id) br; small { (f.finding.resource.resource_type) " · " (f.finding.resource.account) " · " (f.finding.resource.region) } }
+                                td { (f.finding.control_id) }
+                                td { (f.finding.severity.to_string()) }
+                                td {
+                                    @if f.finding.guidance.is_some() {
+                                        a href={ "#guidance-" (i) } { span.badge.alert { "alert only" } }
+                                    } @else {
+                                        (f.finding.tier())
+                                    }
+                                }
+                                td { (f.at.format("%Y-%m-%d %H:%M UTC").to_string()) }
+                                td { (f.finding.message) }
+                            }
+                        }
+                    }
+                }
+                @for (i, f) in list.iter().enumerate() {
+                    @if let Some(g) = &f.finding.guidance {
+                        section.guidance id={ "guidance-" (i) } {
+                            h2 { (f.finding.control_id) " · " (f.finding.resource.resource_id) }
+                            p { (g.text) }
+                            h3 { "AWS CLI" }
+                            pre.cli { @for c in &g.cli { code { (c) } "\n" } }
+                            h3 { "Terraform" }
+                            pre.terraform { code { (g.terraform) } }
                         }
                     }
                 }
@@ -280,7 +337,7 @@ pub fn message(title: &str, who: Option<&Principal>, csrf: Option<&str>, text: &
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.2rem;background:#1d2330;color:#fff}
 header a.brand{color:#fff;font-weight:700;text-decoration:none;font-size:1.2rem}
-header .sub{opacity:.7}header form.logout{margin-left:auto;display:flex;gap:.6rem;align-items:center}
+header nav a{color:#fff;opacity:.8;text-decoration:none}header form.logout{margin-left:auto;display:flex;gap:.6rem;align-items:center}
 main{max-width:70rem;margin:1.2rem auto;padding:0 1.2rem}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #d8dce3;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#eef0f4}dl.facts{display:grid;grid-template-columns:14rem 1fr;gap:.25rem 1rem;background:#fff;padding:.8rem;border:1px solid #d8dce3}
@@ -291,4 +348,5 @@ pre.diff .del{color:#a31515}pre.diff .add{color:#116329}
 .actions{display:flex;gap:2rem;margin:1.5rem 0}.actions form{display:flex;flex-direction:column;gap:.4rem;background:#fff;padding:.8rem;border:1px solid #d8dce3;min-width:20rem}
 button{padding:.45rem .9rem;font-size:1rem;cursor:pointer}#approve{background:#116329;color:#fff;border:0}#deny{background:#a31515;color:#fff;border:0}
 .error{color:#a31515;font-weight:600}.ok{color:#116329;font-weight:600}.badge.prod{background:#a31515;color:#fff;border-radius:3px;padding:0 .3rem;font-size:.8rem}
+section.guidance{background:#fff;border:1px solid #d8dce3;border-left:4px solid #b7791f;padding:.2rem .9rem;margin:1rem 0}.badge.alert{background:#b7791f;color:#fff;border-radius:3px;padding:0 .3rem;font-size:.8rem}
 textarea{width:100%;font-family:monospace}form#login{display:flex;flex-direction:column;gap:.5rem;max-width:36rem}.hint{opacity:.75}";

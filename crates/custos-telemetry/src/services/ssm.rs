@@ -11,6 +11,10 @@ use custos_core::ConfigurationItem;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
+/// Pages of a document's sharing read at most (a document may be shared with up to
+/// 1,000 accounts; the API returns up to 200 per page).
+const PERMISSION_PAGES: usize = 10;
+
 pub const DOCUMENT: &str = "AWS::SSM::Document";
 pub const READS: &[&str] = &[
     "ssm:ListDocuments",
@@ -73,17 +77,29 @@ pub async fn read(at: &At, name: &str) -> Result<Option<ConfigurationItem>, Tele
     let Some(doc) = d.document() else {
         return Ok(None);
     };
-    let shared = match ssm
-        .describe_document_permission()
-        .name(name)
-        .permission_type(DocumentPermissionType::Share)
-        .send()
-        .await
-    {
-        Ok(p) => p.account_ids().to_vec(),
-        Err(e) if gone(error_code(&e)) => return Ok(None),
-        Err(e) => return Err(aws_error("ssm:DescribeDocumentPermission", name, &e)),
-    };
+    // Every page of the accounts it is shared with (`all` may come on any of them),
+    // at most `PERMISSION_PAGES`, ending on an empty or repeated token.
+    let mut shared = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..PERMISSION_PAGES {
+        let page = match ssm
+            .describe_document_permission()
+            .name(name)
+            .permission_type(DocumentPermissionType::Share)
+            .set_next_token(token.clone())
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if gone(error_code(&e)) => return Ok(None),
+            Err(e) => return Err(aws_error("ssm:DescribeDocumentPermission", name, &e)),
+        };
+        shared.extend(page.account_ids().iter().cloned());
+        match page.next_token().filter(|t| !t.is_empty()) {
+            Some(t) if token.as_deref() != Some(t) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
     let mut c = Map::new();
     c.insert("Name".into(), json!(name));
     put(
