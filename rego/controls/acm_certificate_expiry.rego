@@ -64,11 +64,11 @@ remaining := ns(not_after) - now
 
 issued if object.get(input, ["configuration", "status"], "") == "ISSUED"
 
-# An expired certificate matters while something still serves it (an unused one is
-# only clean-up); ACM may already have moved its status to EXPIRED.
-expired_in_use if issued
+# Past its expiry, a certificate is reported while still ISSUED, and once ACM has moved
+# it to EXPIRED while something still serves it (an unused expired one is clean-up).
+reported_after_expiry if issued
 
-expired_in_use if {
+reported_after_expiry if {
 	object.get(input, ["configuration", "status"], "") == "EXPIRED"
 	count(users) > 0
 }
@@ -112,7 +112,7 @@ violations contains msg if {
 }
 
 violations contains msg if {
-	expired_in_use
+	reported_after_expiry
 	remaining < 0
 	msg := sprintf("the %s certificate for %s expired %s ago, on %s%s", [kind, domain, days_text(ceil((0 - remaining) / day_ns)), not_after, in_use_text])
 }

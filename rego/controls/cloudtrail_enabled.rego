@@ -20,7 +20,7 @@ metadata := {
 	"class": "alert",
 	"guidance": "Create a bucket whose policy lets `cloudtrail.amazonaws.com` check its ACL and write under `AWSLogs/{account}/`, then a multi-region trail with log file validation, and start it (a new trail records every management event, reads and writes). In us-east-1 leave out `--create-bucket-configuration`. A new trail costs money and needs that bucket policy, so custos leaves creating it to a person; it fixes an existing trail's logging and regions, and its basic event selectors, with an approval (a trail with advanced event selectors is left to a person).",
 	"cli": [
-		"aws s3api create-bucket --region {region} --bucket <bucket-name> --create-bucket-configuration LocationConstraint={region}",
+		"aws s3api create-bucket --region {region} --bucket <bucket-name> --create-bucket-configuration LocationConstraint=<bucket-region>",
 		"aws s3api put-bucket-policy --bucket <bucket-name> --policy file://<cloudtrail-bucket-policy.json>",
 		"aws cloudtrail create-trail --region {region} --name <trail-name> --s3-bucket-name <bucket-name> --is-multi-region-trail --include-global-service-events --enable-log-file-validation",
 		"aws cloudtrail start-logging --region {region} --name <trail-name>",

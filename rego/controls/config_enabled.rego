@@ -21,7 +21,7 @@ metadata := {
 	"guidance": "Create Config's service-linked role and a bucket whose policy lets `config.amazonaws.com` write to it, then a recorder of all supported types (global ones in one region only), a delivery channel to the bucket, and start the recorder. In us-east-1 leave out `--create-bucket-configuration`. It needs an IAM role, so custos leaves it to a person; once a recorder exists, `config-recorder-on` starts it with an approval.",
 	"cli": [
 		"aws iam create-service-linked-role --aws-service-name config.amazonaws.com",
-		"aws s3api create-bucket --region {region} --bucket <bucket-name> --create-bucket-configuration LocationConstraint={region}",
+		"aws s3api create-bucket --region {region} --bucket <bucket-name> --create-bucket-configuration LocationConstraint=<bucket-region>",
 		"aws s3api put-bucket-policy --bucket <bucket-name> --policy file://<config-bucket-policy.json>",
 		"aws configservice put-configuration-recorder --region {region} --configuration-recorder name=default,roleARN=arn:aws:iam::{account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig --recording-group allSupported=true,includeGlobalResourceTypes=<true-in-one-region-only>",
 		"aws configservice put-delivery-channel --region {region} --delivery-channel name=default,s3BucketName=<bucket-name>",

@@ -18,7 +18,7 @@ metadata := {
 	"guidance": "Record all supported resource types; global ones (IAM) in one region only, so they are not recorded, and billed, once per region. Keep the recorder's current role (`describe-configuration-recorders` shows it). It changes what Config bills for, so custos leaves it to a person.",
 	"cli": [
 		"aws configservice describe-configuration-recorders --region {region} --configuration-recorder-names {resource_name}",
-		"aws configservice put-configuration-recorder --region {region} --configuration-recorder name={resource_name},roleARN=<role-arn> --recording-group allSupported=true,includeGlobalResourceTypes=<true-in-one-region-only>",
+		"aws configservice put-configuration-recorder --region {region} --configuration-recorder name=<recorder-name>,roleARN=<role-arn> --recording-group allSupported=true,includeGlobalResourceTypes=<true-in-one-region-only>",
 	],
 	"terraform": `resource "aws_config_configuration_recorder" "this" {
   name     = "{resource_name}"

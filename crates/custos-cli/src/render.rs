@@ -115,11 +115,13 @@ pub fn guidance(
 ) {
     let _ = writeln!(
         out,
-        "{control} {resource_id} (alert only: custos never changes this)\n  {}",
+        "{control} {} (alert only: custos never changes this)\n  {}",
+        custos_core::one_line(resource_id),
         g.text.replace('\n', "\n  ")
     );
+    // One command per line: a newline in a value cannot fake another.
     for c in &g.cli {
-        let _ = writeln!(out, "  $ {}", c.replace('\n', "\\n"));
+        let _ = writeln!(out, "  $ {}", custos_core::one_line(c));
     }
     if terraform {
         let _ = writeln!(

@@ -25,4 +25,4 @@ pub use plan::{
     ActionKind, ActionOutcome, ExecutionRecord, Finding, Guidance, Operation, RemediationPlan,
     Risk, RollbackStep, Severity, Verification,
 };
-pub use text::for_log;
+pub use text::{for_log, one_line};

@@ -28,8 +28,15 @@ pub const LOG_BYTES: usize = 512;
 /// character (newlines included) escaped, so caller input can neither forge a line nor
 /// drive a terminal.
 pub fn for_log(s: &str) -> String {
-    bounded(s, LOG_BYTES)
-        .chars()
+    one_line(&bounded(s, LOG_BYTES))
+}
+
+/// `s` on one line, whole: every control character (newlines and carriage returns
+/// included) and every bidirectional override or isolate written as a visible `\u{..}`
+/// escape, so a value shown inside a command can neither fake another line nor reorder
+/// what a person reads.
+pub fn one_line(s: &str) -> String {
+    s.chars()
         .flat_map(|c| {
             let escape = c.is_control()
                 || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');

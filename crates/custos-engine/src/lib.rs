@@ -234,27 +234,37 @@ fn names(message: &str, subject: &str) -> bool {
     })
 }
 
+impl PolicyVerifier<'_> {
+    /// Whether the fix holds on `ci` (`Err`: the control could not be evaluated).
+    fn holds(&self, plan: &RemediationPlan, ci: &ConfigurationItem) -> Result<bool, String> {
+        let found = self
+            .evaluators
+            .with(|ev| ev.violations(&plan.control_id, ci))
+            .and_then(|r| r.map_err(|e| e.to_string()))?;
+        Ok(match &self.subject {
+            None => found.is_empty(),
+            Some(s) => !found.iter().any(|m| names(m, s)),
+        })
+    }
+}
+
 impl Verifier for PolicyVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {
-        let result = self
-            .evaluators
-            .with(|ev| ev.violations(&plan.control_id, after))
-            .and_then(|r| r.map_err(|e| e.to_string()));
         let control = &plan.control_id;
-        let (passed, detail) = match (result, &self.subject) {
-            (Ok(v), None) if v.is_empty() => (
+        let (passed, detail) = match (self.holds(plan, after), &self.subject) {
+            (Ok(true), None) => (
                 true,
                 format!("control `{control}` passes on the state read back"),
             ),
-            (Ok(_), None) => (
+            (Ok(false), None) => (
                 false,
                 format!("control `{control}` still fails on the state read back"),
             ),
-            (Ok(v), Some(s)) if v.iter().any(|m| names(m, s)) => (
+            (Ok(false), Some(s)) => (
                 false,
                 format!("control `{control}` still fails for `{s}` on the state read back"),
             ),
-            (Ok(_), Some(s)) => (
+            (Ok(true), Some(s)) => (
                 true,
                 format!("control `{control}` no longer fails for `{s}` on the state read back"),
             ),

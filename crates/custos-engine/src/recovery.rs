@@ -236,10 +236,10 @@ impl Engine {
                     continue;
                 }
             };
-            let passes = self
-                .evaluators
-                .with(|ev| ev.control_passes(&fix.plan.control_id, &ci))
-                .and_then(|r| r.map_err(|e| e.to_string()));
+            // The fix's own verification (on its subject, when the action names one: a
+            // user's other stale key is not a recurrence of this fix).
+            let passes = PolicyVerifier::new(&self.evaluators, &self.catalog, &fix.plan)
+                .holds(&fix.plan, &ci);
             match passes {
                 Ok(true) => {
                     if st.records() {

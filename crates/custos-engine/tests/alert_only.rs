@@ -593,3 +593,39 @@ async fn one_of_two_stale_keys_is_fixed_and_stays_fixed() {
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD2");
 }
+
+/// The key a fix would deactivate is one the control does not report (its last use is
+/// not a timestamp the control can read, so only the executor counts it stale), while
+/// the control reports another: the approved fix calls nothing, since the finding it
+/// names does not hold (before subjects, the whole control failing on the other key let
+/// the call go out for the wrong key and then rolled it back).
+#[tokio::test]
+async fn a_fix_for_a_key_the_control_does_not_report_calls_nothing() {
+    let (engine, world, _dir) = run("iam-access-key-unused", 5, Try::Shipped).await;
+    let pending = engine
+        .ledger()
+        .approvals(Some(custos_core::ApprovalStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD");
+    {
+        let mut items = world.items.lock().unwrap();
+        let keys =
+            items.get_mut("r-1").unwrap().supplementary_configuration["Credentials"]["accessKeys"]
+                .as_array_mut()
+                .unwrap();
+        // The planned key: its last use unreadable to the control, old by its creation.
+        keys[0]["lastUsedDate"] = json!(1_700_000_000);
+        keys.push(json!({"accessKeyId": "AKIAOTHER", "status": "Active", "createDate": days_ago(300), "lastUsedDate": days_ago(150)}));
+    }
+    engine
+        .approve(&pending[0].id, &rita(), None, None, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.calls.lock().unwrap().clone(),
+        Vec::<String>::new(),
+        "a call for a key the control does not report"
+    );
+}

@@ -167,7 +167,22 @@ impl PolicyBundle {
         if !errors.is_empty() {
             return Err(BundleErrors(errors));
         }
-        Self::from_sources(sources, options, dirs)
+        let bundle = Self::from_sources(sources, options, dirs)?;
+        let errors: Vec<PolicyError> = bundle
+            .controls()
+            .iter()
+            .filter_map(|m| {
+                authoring_error(m).map(|message| PolicyError::Invalid {
+                    path: m.file.clone(),
+                    message: format!("`{}.metadata`: {message}", m.package),
+                })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(bundle)
+        } else {
+            Err(BundleErrors(errors))
+        }
     }
 
     /// Build from (path, text) pairs. `root` is only used for messages and digests.
@@ -480,6 +495,30 @@ pub(crate) fn probe_input() -> serde_json::Value {
     })
 }
 
+/// What a control's author must give a person, checked when policy is loaded from its
+/// files (`policy check`, start-up), never when a recorded snapshot is rebuilt: a bundle
+/// recorded before a check existed must still replay and export.
+fn authoring_error(meta: &ControlMeta) -> Option<String> {
+    if meta.class != RemediationClass::Alert {
+        return None;
+    }
+    if meta.cli.iter().all(|c| c.trim().is_empty())
+        || meta
+            .terraform
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        return Some(
+            "class `alert` needs `cli` (the AWS CLI commands a person runs) and `terraform` (the fixed configuration)".into(),
+        );
+    }
+    meta.cli.iter().find_map(|c| {
+        crate::guidance::unsafe_placeholder(c).map(|(p, why)| {
+            format!("`cli` puts `{p}` {why} in `{c}`; write it as a word of its own: custos quotes each value as one shell word")
+        })
+    })
+}
+
 fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMeta, PolicyError> {
     let invalid = |message: String| PolicyError::Invalid {
         path: path.to_string(),
@@ -514,17 +553,6 @@ fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMet
                 "`{pkg}.metadata`: class `alert` needs `guidance`, what a person does about a finding"
             )));
         }
-        (RemediationClass::Alert, None)
-            if meta.cli.iter().all(|c| c.trim().is_empty())
-                || meta
-                    .terraform
-                    .as_deref()
-                    .is_none_or(|t| t.trim().is_empty()) =>
-        {
-            return Err(invalid(format!(
-                "`{pkg}.metadata`: class `alert` needs `cli` (the AWS CLI commands a person runs) and `terraform` (the fixed configuration)"
-            )));
-        }
         (RemediationClass::Auto | RemediationClass::Human, None) => {
             return Err(invalid(format!(
                 "`{pkg}.metadata`: class `{}` needs a `remediation` playbook id (or class `alert`)",
@@ -532,15 +560,6 @@ fn load_control(engine: &mut Engine, pkg: &str, path: &str) -> Result<ControlMet
             )));
         }
         _ => {}
-    }
-    if let Some((cmd, placeholder)) = meta
-        .cli
-        .iter()
-        .find_map(|c| crate::guidance::quoted_placeholder(c).map(|p| (c, p)))
-    {
-        return Err(invalid(format!(
-            "`{pkg}.metadata`: `cli` puts `{placeholder}` inside quotes in `{cmd}`; write it unquoted: custos quotes each value as one shell word"
-        )));
     }
     meta.package = pkg.to_string();
     meta.file = path.to_string();

@@ -22,32 +22,67 @@ fn shell_word(value: &str) -> String {
 /// The placeholders custos fills in a command.
 const PLACEHOLDERS: [&str; 4] = ["{resource_id}", "{resource_name}", "{region}", "{account}"];
 
-/// The first placeholder that stands inside single or double quotes in `cmd`. Such a
-/// value would not be one shell word of its own: inside `"..."` the shell still expands
-/// `$(...)` in it, and the quoting custos adds would show as literal quotes.
-pub(crate) fn quoted_placeholder(cmd: &str) -> Option<&'static str> {
-    let mut quote: Option<char> = None;
+/// The first placeholder that does not stand as a shell word of its own in `cmd`, and
+/// where it stands: inside quotes (`'...'`, `"..."`, `$'...'`, backticks: inside `"..."`
+/// the shell still expands `$(...)` in a value, and the quoting custos adds would show),
+/// right after `$` or `\` (they would turn the quoting custos adds into `$'...'` or an
+/// escaped quote), after `=` (the AWS CLI's shorthand syntax splits the value at `,`),
+/// in a comment (a newline in the value would end it), or in a command with a heredoc
+/// (whose body expands).
+pub(crate) fn unsafe_placeholder(cmd: &str) -> Option<(&'static str, &'static str)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum In {
+        Word,
+        Single,
+        Double,
+        Ansi,
+        Backtick,
+        Comment,
+    }
+    let mut state = In::Word;
+    let mut prev: Option<char> = None;
     let mut rest = cmd;
     while let Some(c) = rest.chars().next() {
-        if quote.is_some()
-            && let Some(p) = PLACEHOLDERS.iter().find(|p| rest.starts_with(**p))
-        {
-            return Some(p);
-        }
-        match (quote, c) {
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None | Some('"'), '\\') => {
-                // An escaped character is not a quote.
-                rest = &rest[1..];
-                if let Some(n) = rest.chars().next() {
-                    rest = &rest[n.len_utf8()..];
+        if let Some(p) = PLACEHOLDERS.iter().find(|p| rest.starts_with(**p)) {
+            let why = match state {
+                In::Comment => Some("in a comment"),
+                In::Word if matches!(prev, Some('$' | '\\')) => Some("right after `$` or `\\`"),
+                In::Word if prev == Some('=') => {
+                    Some("after `=` (AWS CLI shorthand: a `,` in the value would add keys)")
                 }
-                continue;
+                In::Word if cmd.contains("<<") => Some("in a command with a heredoc"),
+                In::Word => None,
+                _ => Some("inside quotes"),
+            };
+            if let Some(why) = why {
+                return Some((p, why));
+            }
+        }
+        let mut step = c.len_utf8();
+        match (state, c) {
+            (In::Comment, _) => {}
+            (In::Word | In::Double | In::Ansi | In::Backtick, '\\') => {
+                if let Some(p) = PLACEHOLDERS.iter().find(|p| rest[1..].starts_with(**p)) {
+                    return Some((p, "right after `$` or `\\`"));
+                }
+                // The escaped character is taken as it is.
+                step += rest[1..].chars().next().map_or(0, char::len_utf8);
+            }
+            (In::Word, '\'') => state = In::Single,
+            (In::Word, '"') => state = In::Double,
+            (In::Word, '`') => state = In::Backtick,
+            (In::Word, '$') if rest[1..].starts_with('\'') => {
+                state = In::Ansi;
+                step += 1;
+            }
+            (In::Word, '#') if prev.is_none_or(char::is_whitespace) => state = In::Comment,
+            (In::Single | In::Ansi, '\'') | (In::Double, '"') | (In::Backtick, '`') => {
+                state = In::Word;
             }
             _ => {}
         }
-        rest = &rest[c.len_utf8()..];
+        prev = rest[..step].chars().last();
+        rest = &rest[step..];
     }
     None
 }
@@ -120,7 +155,7 @@ fn hcl_text(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{quoted_placeholder, shell_word};
+    use super::{shell_word, unsafe_placeholder};
 
     #[test]
     fn terraform_values_are_hcl_text() {
@@ -131,28 +166,44 @@ mod tests {
     }
 
     #[test]
-    fn a_placeholder_inside_quotes_is_found() {
+    fn a_placeholder_that_is_not_a_word_of_its_own_is_found() {
+        let quoted = Some(("{resource_id}", "inside quotes"));
+        let after = Some(("{resource_id}", "right after `$` or `\\`"));
         assert_eq!(
-            quoted_placeholder(r#"aws ec2 x --description "before {resource_id}""#),
-            Some("{resource_id}")
+            unsafe_placeholder(r#"aws x --d "before {resource_id}""#),
+            quoted
+        );
+        assert_eq!(unsafe_placeholder("aws x --f 'x {resource_id}'"), quoted);
+        assert_eq!(unsafe_placeholder("aws x --id $'{resource_id}'"), quoted);
+        assert_eq!(unsafe_placeholder("aws x --id `{resource_id}`"), quoted);
+        assert_eq!(unsafe_placeholder("aws x --id ${resource_id}"), after);
+        assert_eq!(unsafe_placeholder(r"aws x --id \{resource_id}"), after);
+        assert_eq!(
+            unsafe_placeholder("aws x --r name={resource_name},roleARN=<arn>"),
+            Some((
+                "{resource_name}",
+                "after `=` (AWS CLI shorthand: a `,` in the value would add keys)"
+            ))
         );
         assert_eq!(
-            quoted_placeholder("aws logs x --filter 'x {region}'"),
-            Some("{region}")
+            unsafe_placeholder("aws x --id a  # for {resource_name}"),
+            Some(("{resource_name}", "in a comment"))
         );
         assert_eq!(
-            quoted_placeholder(r#"aws s3 x --bucket {resource_name} --text "a \" b" {region}"#),
-            None
+            unsafe_placeholder("cat <<EOF > f {resource_id}"),
+            Some(("{resource_id}", "in a command with a heredoc"))
         );
-        // An escaped quote opens nothing.
-        assert_eq!(
-            quoted_placeholder(r"aws x --id {resource_id} --n \'{account}"),
-            None
-        );
-        assert_eq!(
-            quoted_placeholder("aws x --id '{resource_id}' "),
-            Some("{resource_id}")
-        );
+        // Words of their own, next to quoted text, after an escaped quote, or before a
+        // comment that holds an apostrophe: fine.
+        for fine in [
+            r#"aws s3 x --bucket {resource_name} --text "a \" b" {region}"#,
+            r#"aws x --d "before "{resource_id} --r {region}"#,
+            r"aws x --id {resource_id} --n \'{account}",
+            "aws x --id {resource_id}  # don't worry",
+            "aws x --id a#{resource_id}",
+        ] {
+            assert_eq!(unsafe_placeholder(fine), None, "{fine}");
+        }
     }
     use crate::bundle::{ControlMeta, RemediationClass};
 

@@ -93,6 +93,45 @@ mod tests {
         .unwrap()
     }
 
+    /// A control file as it was before the placeholder check: a recorded snapshot holding
+    /// it must still rebuild (replay, export), while loading it from files is refused.
+    #[test]
+    fn a_snapshot_from_before_an_authoring_check_still_loads() {
+        let new = r#"--description "before encrypting "{resource_id}"#;
+        let old = r#"--description "before encrypting {resource_id}""#;
+        let mut snap = bundle().snapshot().clone();
+        let file = snap
+            .files
+            .iter_mut()
+            .find(|(p, _)| p.ends_with("ec2_ebs_volume_encrypted.rego"))
+            .unwrap();
+        assert!(file.1.contains(new));
+        file.1 = file.1.replace(new, old);
+        let text = file.1.clone();
+        PolicyBundle::from_snapshot(&snap, std::time::Duration::from_secs(5)).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["controls", "gate"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            for entry in std::fs::read_dir(shipped().join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, dir.path().join(sub).join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        std::fs::write(
+            dir.path().join("controls/ec2_ebs_volume_encrypted.rego"),
+            text,
+        )
+        .unwrap();
+        let err = PolicyBundle::load(dir.path(), PolicyOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ec2_ebs_volume_encrypted.rego") && err.contains("inside quotes"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn shipped_bundle_loads_and_its_rego_tests_pass() {
         let b = bundle();

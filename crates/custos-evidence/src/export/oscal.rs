@@ -250,12 +250,12 @@ fn risk(a: &Assessment, s: &Subject) -> Value {
         risk["remediations"] = json!([{
             "uuid": uuid("remediation", &format!("{}\n{}", s.resource, s.control)),
             "lifecycle": "recommendation",
-            "title": format!("Apply by hand: `{}` is alert-only, custos never changes `{}`", s.control, s.resource),
+            "title": format!("Apply by hand: {} is alert-only, custos never changes {}", s.control, custos_core::one_line(&s.resource)),
             "description": g.text,
             "props": [prop("remediation-class", "alert")],
             "remarks": format!(
                 "AWS CLI:\n\n{}\n\nTerraform:\n\n{}",
-                g.cli.iter().map(|c| format!("    {}", c.replace('\n', "\\n"))).collect::<Vec<_>>().join("\n"),
+                g.cli.iter().map(|c| format!("    {}", custos_core::one_line(c))).collect::<Vec<_>>().join("\n"),
                 g.terraform.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
             ),
         }]);

@@ -141,10 +141,10 @@ pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &
                 @for (i, f) in list.iter().enumerate() {
                     @if let Some(g) = &f.finding.guidance {
                         section.guidance id={ "guidance-" (i) } {
-                            h2 { (f.finding.control_id) " · " (f.finding.resource.resource_id) }
+                            h2 { (f.finding.control_id) " · " (custos_core::one_line(&f.finding.resource.resource_id)) }
                             p { (g.text) }
                             h3 { "AWS CLI" }
-                            pre.cli { @for c in &g.cli { code { (c) } "\n" } }
+                            pre.cli { @for c in &g.cli { code { (custos_core::one_line(c)) } "\n" } }
                             h3 { "Terraform" }
                             pre.terraform { code { (g.terraform) } }
                         }
