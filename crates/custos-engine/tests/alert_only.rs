@@ -283,12 +283,7 @@ enum Try {
 
 async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
     let (engine, world, _dir) = run(control, level, how).await;
-    let pending = engine
-        .ledger()
-        .approvals(Some(custos_core::ApprovalStatus::Pending))
-        .await
-        .unwrap()
-        .len();
+    let pending = pending_of(&engine).await.len();
     let calls = world.calls.lock().unwrap().clone();
     (calls, pending)
 }
@@ -482,6 +477,22 @@ fn every_shipped_alert_control_has_a_test_here() {
     assert_eq!(tested, shipped);
 }
 
+/// The approval requests waiting.
+async fn pending_of(engine: &Engine) -> Vec<custos_core::Approval> {
+    engine
+        .ledger()
+        .approvals(Some(custos_core::ApprovalStatus::Pending))
+        .await
+        .unwrap()
+}
+
+/// A user item's access keys.
+fn access_keys(item: &mut ConfigurationItem) -> &mut Vec<Value> {
+    item.supplementary_configuration["Credentials"]["accessKeys"]
+        .as_array_mut()
+        .unwrap()
+}
+
 /// A reviewer.
 fn rita() -> custos_core::Principal {
     custos_core::Principal {
@@ -502,11 +513,7 @@ fn rita() -> custos_core::Principal {
 async fn identity_fixes_wait_for_a_person_at_autonomy_5() {
     for control in ["iam-access-key-unused", "iam-password-policy"] {
         let (engine, world, _dir) = run(control, 5, Try::Shipped).await;
-        let pending = engine
-            .ledger()
-            .approvals(Some(custos_core::ApprovalStatus::Pending))
-            .await
-            .unwrap();
+        let pending = pending_of(&engine).await;
         assert_eq!(
             world.calls.lock().unwrap().clone(),
             Vec::<String>::new(),
@@ -544,23 +551,15 @@ async fn identity_fixes_wait_for_a_person_at_autonomy_5() {
 #[tokio::test]
 async fn one_of_two_stale_keys_is_fixed_and_stays_fixed() {
     let (engine, world, _dir) = run("iam-access-key-unused", 5, Try::Shipped).await;
-    let pending = engine
-        .ledger()
-        .approvals(Some(custos_core::ApprovalStatus::Pending))
-        .await
-        .unwrap();
+    let pending = pending_of(&engine).await;
     assert_eq!(pending.len(), 1);
     {
         let mut items = world.items.lock().unwrap();
-        let keys =
-            items.get_mut("r-1").unwrap().supplementary_configuration["Credentials"]["accessKeys"]
-                .as_array_mut()
-                .unwrap();
+        let keys = access_keys(items.get_mut("r-1").unwrap());
         keys.push(json!({"accessKeyId": "AKIAOLD2", "status": "Active", "createDate": days_ago(300), "lastUsedDate": days_ago(150)}));
     }
     fn deactivate_first(item: &mut ConfigurationItem) {
-        item.supplementary_configuration["Credentials"]["accessKeys"][0]["status"] =
-            json!("Inactive");
+        access_keys(item)[0]["status"] = json!("Inactive");
     }
     *world.effect.lock().unwrap() = Some(deactivate_first);
     let (_, row) = engine
@@ -585,11 +584,7 @@ async fn one_of_two_stale_keys_is_fixed_and_stays_fixed() {
         .run_once(&Items::new("sqs:test", vec![item]), Mode::Execute)
         .await
         .unwrap();
-    let next = engine
-        .ledger()
-        .approvals(Some(custos_core::ApprovalStatus::Pending))
-        .await
-        .unwrap();
+    let next = pending_of(&engine).await;
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD2");
 }
@@ -602,19 +597,12 @@ async fn one_of_two_stale_keys_is_fixed_and_stays_fixed() {
 #[tokio::test]
 async fn a_fix_for_a_key_the_control_does_not_report_calls_nothing() {
     let (engine, world, _dir) = run("iam-access-key-unused", 5, Try::Shipped).await;
-    let pending = engine
-        .ledger()
-        .approvals(Some(custos_core::ApprovalStatus::Pending))
-        .await
-        .unwrap();
+    let pending = pending_of(&engine).await;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD");
     {
         let mut items = world.items.lock().unwrap();
-        let keys =
-            items.get_mut("r-1").unwrap().supplementary_configuration["Credentials"]["accessKeys"]
-                .as_array_mut()
-                .unwrap();
+        let keys = access_keys(items.get_mut("r-1").unwrap());
         // The planned key: its last use unreadable to the control, old by its creation.
         keys[0]["lastUsedDate"] = json!(1_700_000_000);
         keys.push(json!({"accessKeyId": "AKIAOTHER", "status": "Active", "createDate": days_ago(300), "lastUsedDate": days_ago(150)}));

@@ -210,15 +210,6 @@ impl Evaluator {
             .collect())
     }
 
-    /// Does one control pass for this item? Used to verify a fix on the state read back.
-    pub fn control_passes(
-        &mut self,
-        control_id: &str,
-        ci: &ConfigurationItem,
-    ) -> Result<bool, PolicyError> {
-        Ok(!self.detect(ci)?.iter().any(|f| f.control_id == control_id))
-    }
-
     /// Run the gate over a plan: the compiled floor, the operator gate (`custos.gate`)
     /// and every operator package `custos.gate_rules.<name>`, each evaluated on its own so
     /// that one failing cannot hide another's verdict. Never fails: an error in the floor
