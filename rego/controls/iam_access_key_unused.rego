@@ -1,6 +1,7 @@
 # An active IAM access key was used within `[controls] access_key_max_unused_days` (90) of the item's capture time, or
-# created within it if never used (FSBP IAM.8). Human: deactivating a key breaks whatever still holds it (a yearly job,
-# a forgotten integration), so each needs an approval; a deactivated key can be reactivated.
+# created within it if never used (FSBP IAM.8). Alert-only: deactivating a key breaks whatever still holds it (a yearly
+# job, a forgotten integration), and identity changes are never custos's to make (the floor denies class `iam`); the
+# finding names the key and carries the commands a person runs after asking its owner.
 package custos.controls.iam_access_key_unused
 
 metadata := {
@@ -16,8 +17,20 @@ metadata := {
 		"nist-800-53-r5": ["AC-2", "AC-2(1)", "AC-2(3)", "AC-3", "AC-3(15)", "AC-3(7)", "AC-6"],
 		"nist-800-171-r2": ["3.1.2", "3.5.6"],
 	},
-	"remediation": "iam-deactivate-unused-access-key",
-	"class": "human",
+	"class": "alert",
+	"guidance": "Ask the user's owner whether anything still holds the key the finding names (a yearly job, a forgotten integration). Check its last use, then deactivate it: a deactivated key can be activated again if something breaks. Delete it once nothing has complained for a while. Identity changes are never made by custos: a person decides and applies them.",
+	"cli": [
+		"aws iam get-access-key-last-used --access-key-id <access-key-id>",
+		"aws iam update-access-key --user-name {resource_name} --access-key-id <access-key-id> --status Inactive",
+		"aws iam update-access-key --user-name {resource_name} --access-key-id <access-key-id> --status Active",
+		"aws iam delete-access-key --user-name {resource_name} --access-key-id <access-key-id>",
+	],
+	"terraform": `# A key Terraform manages: set it inactive, apply, and remove the resource later.
+resource "aws_iam_access_key" "unused" {
+  user   = "{resource_name}"
+  status = "Inactive"
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -1,6 +1,7 @@
 # The account's password policy is strong (FSBP IAM.7, CIS 1.8, 1.9): length, four character classes, reuse history
 # (`[controls] password_min_length` 14, `password_reuse_prevention` 24); one finding per shortfall, unknown if unread.
-# Human: the policy binds every IAM user at their next password change, and setting it replaces the whole policy.
+# Alert-only: the policy binds every IAM user at their next password change, setting it replaces the whole policy, and
+# identity changes are never custos's to make (the floor denies class `iam`).
 package custos.controls.iam_password_policy
 
 metadata := {
@@ -16,8 +17,22 @@ metadata := {
 		"nist-800-53-r5": ["AC-2(1)", "AC-2(3)", "AC-3(15)", "IA-5(1)"],
 		"nist-800-171-r2": ["3.5.2", "3.5.7", "3.5.8"],
 	},
-	"remediation": "iam-set-password-policy",
-	"class": "human",
+	"class": "alert",
+	"guidance": "Set the policy to the lengths custos.toml requires (`[controls] password_min_length`, 14 by default, and `password_reuse_prevention`, 24), with all four character classes. The call replaces the whole policy: read it first and repeat any maximum age, hard expiry or self-service setting it has, or they are reset. Users meet the new policy at their next password change; tell them first.",
+	"cli": [
+		"aws iam get-account-password-policy",
+		"aws iam update-account-password-policy --minimum-password-length 14 --require-symbols --require-numbers --require-uppercase-characters --require-lowercase-characters --password-reuse-prevention 24 --allow-users-to-change-password",
+	],
+	"terraform": `resource "aws_iam_account_password_policy" "strict" {
+  minimum_password_length        = 14
+  require_symbols                = true
+  require_numbers                = true
+  require_uppercase_characters   = true
+  require_lowercase_characters   = true
+  password_reuse_prevention      = 24
+  allow_users_to_change_password = true
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

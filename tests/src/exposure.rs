@@ -217,22 +217,6 @@ pub async fn make_user_with_key(sdk: &SdkConfig, name: &str) -> anyhow::Result<S
         .unwrap_or_default())
 }
 
-/// Tag a user behind custos' back.
-pub async fn tag_user(sdk: &SdkConfig, name: &str) -> anyhow::Result<()> {
-    iam(sdk)
-        .tag_user()
-        .user_name(name)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("custos:exclude")
-                .value("true")
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok(())
-}
-
 /// A customer managed policy; returns its id.
 pub async fn make_customer_policy(sdk: &SdkConfig, name: &str) -> anyhow::Result<String> {
     let p = iam(sdk)

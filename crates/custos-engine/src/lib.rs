@@ -366,3 +366,22 @@ impl Engine {
         self.now() - chrono::Duration::hours(self.config.gate.window_hours)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::names;
+
+    #[test]
+    fn a_subject_is_named_only_as_a_word_of_its_own() {
+        assert!(names("active access key AKIA1 has not been used", "AKIA1"));
+        assert!(names("AKIA1", "AKIA1"));
+        assert!(names("key `AKIA1`, twice: AKIA12", "AKIA1"));
+        assert!(!names(
+            "active access key AKIA12 has not been used",
+            "AKIA1"
+        ));
+        assert!(!names("key XAKIA1", "AKIA1"));
+        assert!(!names("key AKIA1-b", "AKIA1"));
+        assert!(!names("nothing here", "AKIA1"));
+    }
+}

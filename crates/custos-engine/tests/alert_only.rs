@@ -6,7 +6,8 @@
 //!
 //! The oracle is the fake cloud's record of calls (every shipped action and the test's
 //! own go to it), never the engine's verdict. Liveness: the same set-up with a control
-//! of class `auto` on the same resource and action executes, so "no call" is a finding.
+//! of class `auto` on the same resource and action executes, so "no call" is a finding
+//! (identity resources, which the floor never lets custos change: on a network interface).
 
 mod common;
 
@@ -277,8 +278,9 @@ enum Try {
     SlippedIn,
     /// An `auto` control of the operator's on the same item and action (liveness).
     Auto,
-    /// Nothing: the shipped playbook and action (identity controls).
-    Shipped,
+    /// The same as `Auto` on an item of another resource type (liveness where the
+    /// floor denies every change to the item's class: identity).
+    AutoOn(&'static str),
 }
 
 async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
@@ -291,8 +293,11 @@ async fn attempt(control: &str, level: u8, how: Try) -> (Vec<String>, usize) {
 /// The engine after one run over the item, with its fake cloud (and the directory its
 /// ledger lives in).
 async fn run(control: &str, level: u8, how: Try) -> (Engine, Arc<World>, tempfile::TempDir) {
-    let also_auto = how == Try::Auto;
-    let (resource_type, configuration) = item(control);
+    let also_auto = matches!(how, Try::Auto | Try::AutoOn(_));
+    let (mut resource_type, configuration) = item(control);
+    if let Try::AutoOn(other) = how {
+        resource_type = other;
+    }
     let dir = tempfile::tempdir().unwrap();
     let overlay = dir.path().join("rego");
     let playbooks = dir.path().join("playbooks");
@@ -315,11 +320,7 @@ async fn run(control: &str, level: u8, how: Try) -> (Engine, Arc<World>, tempfil
     }
     let id = if also_auto { "try-same" } else { "try-alert" };
     std::fs::write(
-        playbooks.join(if how == Try::Shipped {
-            "nothing.txt".to_string()
-        } else {
-            format!("{id}.toml")
-        }),
+        playbooks.join(format!("{id}.toml")),
         format!("id = \"{id}\"\nversion = \"1\"\ntitle = \"t\"\ncontrol = \"{target}\"\nresource_types = [\"{resource_type}\"]\naction = \"test:Anything\"\nkinds = [\"configure\"]\nrisk = \"low\"\nreversible = true\ndescription = \"d\"\n[parameters]\n[rollback]\ndescription = \"r\"\n[verification]\nmethod = \"control\"\ndescription = \"v\"\n"),
     )
     .unwrap();
@@ -389,8 +390,8 @@ async fn run(control: &str, level: u8, how: Try) -> (Engine, Arc<World>, tempfil
         .await
         .unwrap()
         .iter()
-        .any(|e| e.payload["control_id"] == control);
-    assert!(fired, "`{control}` raised no finding on its test item");
+        .any(|e| e.payload["control_id"] == target);
+    assert!(fired, "`{target}` raised no finding on its test item");
     (engine, world, dir)
 }
 
@@ -408,17 +409,31 @@ async fn never_executes(control: &str) {
         );
     }
     // Liveness: the same item, action and overlay with an `auto` control execute.
-    // (KMS is a never-automated class: there the same set-up reaches an approval request,
-    // which an approval would execute; the alert control reaches none.)
+    // KMS is a never-automated class: there the same set-up reaches an approval request,
+    // which an approval would execute; the alert control reaches none. Identity is denied
+    // by the floor whatever the control: there the operator's `auto` control calls nothing
+    // and asks no one, and the same set-up on a network interface (no shipped control) executes.
     let (calls, pending) = attempt(control, 5, Try::Auto).await;
-    // KMS and IAM are never-automated classes.
-    let kms = ["AWS::KMS::", "AWS::IAM::", "Custos::IAM::"]
-        .iter()
-        .any(|p| item(control).0.starts_with(p));
-    assert!(
-        calls == vec!["r-1".to_string()] || (kms && calls.is_empty() && pending == 1),
-        "the set-up for `{control}` can execute nothing (calls {calls:?}, {pending} pending): the test would prove nothing"
-    );
+    let kind = item(control).0;
+    if kind.starts_with("AWS::IAM::") || kind.starts_with("Custos::IAM::") {
+        assert_eq!(
+            (calls, pending),
+            (Vec::<String>::new(), 0),
+            "an operator's `auto` control changed or asked about identity resource `{kind}`"
+        );
+        let (calls, _) = attempt(control, 5, Try::AutoOn("AWS::EC2::NetworkInterface")).await;
+        assert_eq!(
+            calls,
+            vec!["r-1".to_string()],
+            "the set-up for `{control}` can execute nothing: the test would prove nothing"
+        );
+    } else {
+        let kms = kind.starts_with("AWS::KMS::");
+        assert!(
+            calls == vec!["r-1".to_string()] || (kms && calls.is_empty() && pending == 1),
+            "the set-up for `{control}` can execute nothing (calls {calls:?}, {pending} pending): the test would prove nothing"
+        );
+    }
 }
 
 macro_rules! alert_tests {
@@ -453,6 +468,8 @@ alert_tests! {
     iam_admin_policy_never_executes => "iam-policy-no-admin",
     iam_root_access_keys_never_executes => "iam-root-access-keys",
     iam_root_mfa_never_executes => "iam-root-mfa",
+    iam_access_key_unused_never_executes => "iam-access-key-unused",
+    iam_password_policy_never_executes => "iam-password-policy",
     acm_certificate_expiry_never_executes => "acm-certificate-expiry",
     acm_rsa_key_length_never_executes => "acm-rsa-key-length",
 }
@@ -484,136 +501,4 @@ async fn pending_of(engine: &Engine) -> Vec<custos_core::Approval> {
         .approvals(Some(custos_core::ApprovalStatus::Pending))
         .await
         .unwrap()
-}
-
-/// A user item's access keys.
-fn access_keys(item: &mut ConfigurationItem) -> &mut Vec<Value> {
-    item.supplementary_configuration["Credentials"]["accessKeys"]
-        .as_array_mut()
-        .unwrap()
-}
-
-/// A reviewer.
-fn rita() -> custos_core::Principal {
-    custos_core::Principal {
-        name: "rita".into(),
-        roles: [custos_core::Role::Reviewer].into_iter().collect(),
-        via: custos_core::AuthMethod::Token {
-            token_id: "tok-rita".into(),
-        },
-    }
-}
-
-/// Identity fixes are never automated: at autonomy 5, with an overlay rule saying
-/// `execute`, the shipped playbook and action reach a person's approval and call
-/// nothing (the floor's never-automated `iam` class and kind). The design's level 3 for
-/// never-automated classes ("executed after human approval") holds: a reviewer's
-/// approval, and only that, makes the one call.
-#[tokio::test]
-async fn identity_fixes_wait_for_a_person_at_autonomy_5() {
-    for control in ["iam-access-key-unused", "iam-password-policy"] {
-        let (engine, world, _dir) = run(control, 5, Try::Shipped).await;
-        let pending = pending_of(&engine).await;
-        assert_eq!(
-            world.calls.lock().unwrap().clone(),
-            Vec::<String>::new(),
-            "`{control}` executed alone"
-        );
-        assert_eq!(pending.len(), 1, "`{control}` reached no approval request");
-        // Another run at autonomy 5 does not execute it either: it waits.
-        let item = world.items.lock().unwrap()["r-1"].clone();
-        engine
-            .run_once(&Items::new("sqs:test", vec![item]), Mode::Execute)
-            .await
-            .unwrap();
-        assert_eq!(
-            world.calls.lock().unwrap().len(),
-            0,
-            "`{control}`: a second run"
-        );
-        engine
-            .approve(&pending[0].id, &rita(), None, None, true)
-            .await
-            .unwrap();
-        assert_eq!(
-            world.calls.lock().unwrap().clone(),
-            vec!["r-1".to_string()],
-            "`{control}`: the approved fix, once"
-        );
-    }
-}
-
-/// A user with two stale active keys: the approved fix deactivates one (one request) and
-/// is verified on that key, though the control still reports the other; it is not rolled
-/// back (before, the whole control was the verifier: every approved run turned the key
-/// off and on again). The oracle is the fake cloud's record of calls: a rollback is a
-/// second call.
-#[tokio::test]
-async fn one_of_two_stale_keys_is_fixed_and_stays_fixed() {
-    let (engine, world, _dir) = run("iam-access-key-unused", 5, Try::Shipped).await;
-    let pending = pending_of(&engine).await;
-    assert_eq!(pending.len(), 1);
-    {
-        let mut items = world.items.lock().unwrap();
-        let keys = access_keys(items.get_mut("r-1").unwrap());
-        keys.push(json!({"accessKeyId": "AKIAOLD2", "status": "Active", "createDate": days_ago(300), "lastUsedDate": days_ago(150)}));
-    }
-    fn deactivate_first(item: &mut ConfigurationItem) {
-        access_keys(item)[0]["status"] = json!("Inactive");
-    }
-    *world.effect.lock().unwrap() = Some(deactivate_first);
-    let (_, row) = engine
-        .approve(&pending[0].id, &rita(), None, None, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        world.calls.lock().unwrap().clone(),
-        vec!["r-1".to_string()],
-        "one call, no rollback: {row:#?}"
-    );
-    let item = world.items.lock().unwrap()["r-1"].clone();
-    let statuses: Vec<&str> = item.supplementary_configuration["Credentials"]["accessKeys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["Inactive", "Active"]);
-    // The next run asks about the other key.
-    engine
-        .run_once(&Items::new("sqs:test", vec![item]), Mode::Execute)
-        .await
-        .unwrap();
-    let next = pending_of(&engine).await;
-    assert_eq!(next.len(), 1);
-    assert_eq!(next[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD2");
-}
-
-/// The key a fix would deactivate is one the control does not report (its last use is
-/// not a timestamp the control can read, so only the executor counts it stale), while
-/// the control reports another: the approved fix calls nothing, since the finding it
-/// names does not hold (before subjects, the whole control failing on the other key let
-/// the call go out for the wrong key and then rolled it back).
-#[tokio::test]
-async fn a_fix_for_a_key_the_control_does_not_report_calls_nothing() {
-    let (engine, world, _dir) = run("iam-access-key-unused", 5, Try::Shipped).await;
-    let pending = pending_of(&engine).await;
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].plan.desired["facet"]["accessKeyId"], "AKIAOLD");
-    {
-        let mut items = world.items.lock().unwrap();
-        let keys = access_keys(items.get_mut("r-1").unwrap());
-        // The planned key: its last use unreadable to the control, old by its creation.
-        keys[0]["lastUsedDate"] = json!(1_700_000_000);
-        keys.push(json!({"accessKeyId": "AKIAOTHER", "status": "Active", "createDate": days_ago(300), "lastUsedDate": days_ago(150)}));
-    }
-    engine
-        .approve(&pending[0].id, &rita(), None, None, true)
-        .await
-        .unwrap();
-    assert_eq!(
-        world.calls.lock().unwrap().clone(),
-        Vec::<String>::new(),
-        "a call for a key the control does not report"
-    );
 }

@@ -12,7 +12,6 @@ pub mod ec2;
 pub mod encryption;
 pub mod exposure;
 pub mod fake;
-pub mod identity;
 pub mod logging;
 pub mod messaging;
 pub mod playbook;
@@ -202,7 +201,6 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(encryption::executors(pool.clone()));
     v.extend(rds::executors(pool.clone()));
     v.extend(exposure::executors(pool.clone()));
-    v.extend(identity::executors(pool.clone()));
     v.extend(default_sg::executors(pool));
     v
 }

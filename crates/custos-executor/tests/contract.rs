@@ -71,8 +71,6 @@ enum Subject {
     PublicEbsSnapshot,
     PublicImage,
     PublicDocument,
-    UserWithStaleKey,
-    NoPasswordPolicy,
     DefaultSecurityGroup,
 }
 
@@ -88,7 +86,7 @@ struct Case {
     with_key: bool,
 }
 
-const CASES: [Case; 35] = [
+const CASES: [Case; 33] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -307,20 +305,6 @@ const CASES: [Case; 35] = [
         with_key: false,
     },
     Case {
-        control: "iam-access-key-unused",
-        subject: Subject::UserWithStaleKey,
-        exact_rollback: true,
-        taggable: true,
-        with_key: false,
-    },
-    Case {
-        control: "iam-password-policy",
-        subject: Subject::NoPasswordPolicy,
-        exact_rollback: true,
-        taggable: false,
-        with_key: false,
-    },
-    Case {
         control: "ec2-default-sg-no-inbound",
         subject: Subject::DefaultSecurityGroup,
         exact_rollback: true,
@@ -384,12 +368,6 @@ fn playbooks(catalog: &custos_executor::Catalog, account: &str, with_key: bool) 
     let mut t = toml::Table::new();
     t.insert("defaults".into(), toml::Value::Table(defaults));
     overrides.insert("ec2-add-required-tags".to_string(), t);
-    // An emulator's access keys cannot be made old: any key unused since the scan is
-    // stale here.
-    overrides
-        .entry("iam-deactivate-unused-access-key".to_string())
-        .or_default()
-        .insert("days".into(), toml::Value::Integer(0));
     PlaybookSet::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
         catalog,
@@ -514,23 +492,10 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
                 .await
                 .unwrap(),
         ),
-        Subject::UserWithStaleKey => ResourceRef {
-            region: "global".into(),
-            ..r(
-                "AWS::IAM::User",
-                exposure::make_user_with_key(sdk, &format!("u{account}"))
-                    .await
-                    .unwrap(),
-            )
-        },
         Subject::DefaultSecurityGroup => r(
             "AWS::EC2::SecurityGroup",
             exposure::make_default_group(sdk).await.unwrap(),
         ),
-        Subject::NoPasswordPolicy => ResourceRef {
-            region: "global".into(),
-            ..r("Custos::IAM::Account", account.to_string())
-        },
     }
 }
 
@@ -558,7 +523,6 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
                 .unwrap();
         }
         Subject::EbsDefaultOff => panic!("the account setting has no tags"),
-        Subject::NoPasswordPolicy => panic!("the account's IAM settings have no tags"),
         Subject::RdsInstance => {
             let arn = format!("arn:aws:rds:us-east-1:{}:db:db{}", r.account, r.account);
             exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
@@ -571,9 +535,6 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
             exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
         }
         Subject::PublicDocument => exposure::tag_document(sdk, &r.resource_id).await.unwrap(),
-        Subject::UserWithStaleKey => exposure::tag_user(sdk, &format!("u{}", r.account))
-            .await
-            .unwrap(),
         Subject::StoppedRecorder => panic!("the recorder has no tags"),
         Subject::Trail(_) | Subject::KeyWithoutRotation => {
             services::tag_on_moto(sdk, &r.account, &r.resource_type, &r.resource_id)
@@ -1047,23 +1008,13 @@ async fn ssm_document_public_meets_the_contract() {
 }
 
 #[tokio::test]
-async fn iam_access_key_unused_meets_the_contract() {
+async fn ec2_default_sg_no_inbound_meets_the_contract() {
     contract(&CASES[31]).await;
 }
 
 #[tokio::test]
-async fn iam_password_policy_meets_the_contract() {
-    contract(&CASES[32]).await;
-}
-
-#[tokio::test]
-async fn ec2_default_sg_no_inbound_meets_the_contract() {
-    contract(&CASES[33]).await;
-}
-
-#[tokio::test]
 async fn ec2_default_sg_no_outbound_meets_the_contract() {
-    contract(&CASES[34]).await;
+    contract(&CASES[32]).await;
 }
 
 #[test]

@@ -259,6 +259,8 @@ alert_only_controls := {
 	"iam-policy-no-admin",
 	"iam-root-access-keys",
 	"iam-root-mfa",
+	"iam-access-key-unused",
+	"iam-password-policy",
 	"acm-certificate-expiry",
 	"acm-rsa-key-length",
 }
@@ -269,6 +271,18 @@ decisions contains d if {
 		"rule": "floor.alert_only",
 		"verdict": "deny",
 		"message": sprintf("control `%s` is alert-only: a person acts on its findings, custos never does", [plan.control_id]),
+	}
+}
+
+# Identity is never changed by custos: its controls are alert-only, and a playbook an
+# operator adds for an IAM resource (a user, a policy, the account's password policy)
+# is denied too, whatever autonomy, overlay or approval says.
+decisions contains d if {
+	plan.resource.class == "iam"
+	d := {
+		"rule": "floor.identity",
+		"verdict": "deny",
+		"message": sprintf("`%s` is an identity resource: a person changes it, custos never does", [plan.resource.resource_type]),
 	}
 }
 

@@ -91,3 +91,13 @@ test_verdicts_are_known if {
 		d.verdict in {"execute", "deny", "needs_approval", "recommend_only"}
 	}
 }
+
+iam_plan(t) := object.union(base_plan, {"resource": object.union(base_plan.resource, {"resource_type": t, "class": "iam"})})
+
+denials(ds) := {d.rule | some d in ds; d.verdict == "deny"}
+
+test_identity_resources_are_denied if {
+	denials(run(iam_plan("AWS::IAM::User"), 0)) == {"floor.identity"}
+	denials(run(iam_plan("Custos::IAM::Account"), 0)) == {"floor.identity"}
+	denials(run(base_plan, 0)) == set()
+}

@@ -248,9 +248,13 @@ mod tests {
             ev.gate(&sample_plan(&[]), &blackout).reasons[0].rule,
             "gate.blackout"
         );
+        // Identity is denied by the floor; another never-automated class waits for a person.
         let mut iam = sample_plan(&[]);
         iam.resource.resource_type = "AWS::IAM::Role".into();
-        assert_eq!(ev.gate(&iam, &ctx()).verdict, Verdict::NeedsApproval);
+        assert_eq!(ev.gate(&iam, &ctx()).verdict, Verdict::Deny);
+        let mut kms = sample_plan(&[]);
+        kms.resource.resource_type = "AWS::KMS::Key".into();
+        assert_eq!(ev.gate(&kms, &ctx()).verdict, Verdict::NeedsApproval);
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub struct ControlsSection {
     pub log_retention_days: Option<i64>,
     /// Automated RDS backups must be kept at least this many days (rds-backup-retention, RDS.11; 1-35, default 7).
     pub rds_backup_retention_days: Option<i64>,
-    /// An active access key unused this many days is deactivated, with approval (iam-access-key-unused, IAM.8; default 90).
+    /// Active access keys unused this many days are reported (iam-access-key-unused, IAM.8; default 90).
     pub access_key_max_unused_days: Option<i64>,
     /// Active access keys older than this are reported (iam-access-key-rotation, IAM.3; default 90).
     pub access_key_max_age_days: Option<i64>,

@@ -659,30 +659,11 @@ impl ControlSettings {
             "days",
             toml::Value::Integer(self.log_retention_days),
         ));
-        for (pb, key, value) in [
-            (
-                "rds-set-backup-retention",
-                "days",
-                self.rds_backup_retention_days,
-            ),
-            (
-                "iam-deactivate-unused-access-key",
-                "days",
-                self.access_key_max_unused_days,
-            ),
-            (
-                "iam-set-password-policy",
-                "minimumLength",
-                self.password_min_length,
-            ),
-            (
-                "iam-set-password-policy",
-                "reusePrevention",
-                self.password_reuse_prevention,
-            ),
-        ] {
-            out.push((pb, key, toml::Value::Integer(value)));
-        }
+        out.push((
+            "rds-set-backup-retention",
+            "days",
+            toml::Value::Integer(self.rds_backup_retention_days),
+        ));
         out
     }
 }
