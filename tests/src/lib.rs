@@ -7,6 +7,7 @@
 
 pub mod exposure;
 pub mod openai_stub;
+pub mod policies;
 pub mod proxy;
 pub mod pytools;
 pub mod services;

@@ -15,6 +15,7 @@ pub mod fake;
 pub mod logging;
 pub mod messaging;
 pub mod playbook;
+pub mod public_policy;
 pub mod rds;
 pub mod s3;
 pub mod setting;
@@ -201,7 +202,8 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(encryption::executors(pool.clone()));
     v.extend(rds::executors(pool.clone()));
     v.extend(exposure::executors(pool.clone()));
-    v.extend(default_sg::executors(pool));
+    v.extend(default_sg::executors(pool.clone()));
+    v.extend(public_policy::executors(pool));
     v
 }
 

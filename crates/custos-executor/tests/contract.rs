@@ -13,7 +13,7 @@ use custos_telemetry::aws::AwsPool;
 use custos_telemetry::record::Recorder;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{
-    Fixture, ec2, exposure, make_bucket, make_instance, make_open_security_group,
+    Fixture, ec2, exposure, make_bucket, make_instance, make_open_security_group, policies,
     require_localstack, s3, sdk, services, unique_account,
 };
 use std::collections::BTreeMap;
@@ -72,6 +72,9 @@ enum Subject {
     PublicImage,
     PublicDocument,
     DefaultSecurityGroup,
+    PublicBucketPolicy,
+    PublicQueuePolicy,
+    PublicTopicPolicy,
 }
 
 struct Case {
@@ -86,7 +89,7 @@ struct Case {
     with_key: bool,
 }
 
-const CASES: [Case; 33] = [
+const CASES: [Case; 36] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -318,6 +321,27 @@ const CASES: [Case; 33] = [
         taggable: true,
         with_key: false,
     },
+    Case {
+        control: "s3-bucket-policy-public",
+        subject: Subject::PublicBucketPolicy,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "sqs-queue-policy-public",
+        subject: Subject::PublicQueuePolicy,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "sns-topic-policy-public",
+        subject: Subject::PublicTopicPolicy,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
 ];
 
 /// The key the `with_key` cases configure for queues and topics.
@@ -496,6 +520,24 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
             "AWS::EC2::SecurityGroup",
             exposure::make_default_group(sdk).await.unwrap(),
         ),
+        Subject::PublicBucketPolicy => r(
+            "AWS::S3::Bucket",
+            policies::make_public_bucket_policy(sdk, account, &format!("pol-{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::PublicQueuePolicy => r(
+            "AWS::SQS::Queue",
+            policies::make_public_queue(sdk, account, &format!("pq{account}"))
+                .await
+                .unwrap(),
+        ),
+        Subject::PublicTopicPolicy => r(
+            "AWS::SNS::Topic",
+            policies::make_public_topic(sdk, &format!("pt{account}"))
+                .await
+                .unwrap(),
+        ),
     }
 }
 
@@ -546,12 +588,15 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
                 .await
                 .unwrap();
         }
-        Subject::BucketWithoutLogging => {
+        Subject::BucketWithoutLogging | Subject::PublicBucketPolicy => {
             custos_testkit::tag_bucket(&s3(sdk), &r.resource_id, &[("custos:exclude", "true")])
                 .await
                 .unwrap();
         }
-        Subject::UnencryptedQueue | Subject::UnencryptedTopic => {
+        Subject::UnencryptedQueue
+        | Subject::UnencryptedTopic
+        | Subject::PublicQueuePolicy
+        | Subject::PublicTopicPolicy => {
             services::tag(sdk, &r.resource_type, &r.resource_id)
                 .await
                 .unwrap();
@@ -620,6 +665,17 @@ async fn contract(case: &Case) {
 
     let before_ci = read(&reader, &resource).await;
     assert_eq!(sent("read", &[]), Vec::<String>::new());
+    // The policy as the emulator holds it before the fix (policy cases).
+    let original_policy = match case.subject {
+        Subject::PublicBucketPolicy | Subject::PublicQueuePolicy | Subject::PublicTopicPolicy => {
+            let p = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
+                .await
+                .unwrap();
+            assert!(policies::sids(&p).contains(&"Anyone".to_string()), "{p:#}");
+            Some(p)
+        }
+        _ => None,
+    };
     let finding = custos_core::Finding {
         control_id: case.control.into(),
         title: String::new(),
@@ -741,6 +797,24 @@ async fn contract(case: &Case) {
         }
     }
 
+    if matches!(
+        case.subject,
+        Subject::PublicBucketPolicy | Subject::PublicQueuePolicy | Subject::PublicTopicPolicy
+    ) {
+        // Read straight from the emulator: the statement letting anyone in is gone,
+        // every other one is as it was.
+        let now = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
+            .await
+            .unwrap();
+        let mut want = original_policy.clone().unwrap();
+        want["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["Sid"] != "Anyone");
+        assert_eq!(now, want, "only the public statement goes");
+        assert!(!policies::sids(&now).is_empty());
+    }
+
     if let Subject::OpenSecurityGroup = case.subject {
         // Only the offending entry went; every other rule is untouched.
         let perms = read(&reader, &resource).await.configuration["ipPermissions"].clone();
@@ -823,6 +897,13 @@ async fn contract(case: &Case) {
         rec.rollback
     );
     assert_eq!(restored, ex.restored(&rec.before["facet"]));
+    if let Some(original) = &original_policy {
+        // The rollback put the document back as it was, read straight from the emulator.
+        let back = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
+            .await
+            .unwrap();
+        assert_eq!(&back, original, "the rollback restores the policy exactly");
+    }
     if case.exact_rollback {
         assert_eq!(restored, rec.before["facet"]);
     } else if case.control == "s3-versioning" {
@@ -1031,4 +1112,19 @@ fn every_registered_executor_has_a_contract_case() {
             "executor `{action}` has no contract case"
         );
     }
+}
+
+#[tokio::test]
+async fn s3_bucket_policy_public_meets_the_contract() {
+    contract(&CASES[33]).await;
+}
+
+#[tokio::test]
+async fn sqs_queue_policy_public_meets_the_contract() {
+    contract(&CASES[34]).await;
+}
+
+#[tokio::test]
+async fn sns_topic_policy_public_meets_the_contract() {
+    contract(&CASES[35]).await;
 }

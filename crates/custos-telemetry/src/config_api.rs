@@ -227,11 +227,14 @@ pub const READS: &[&str] = &[
 /// Types read live even with `--source config`: custos's own types (the account item,
 /// IAM's account settings, machine images) have no Config type; a trail's logging status
 /// and event selectors, a VPC's flow logs, a snapshot's volume permissions, an SSM
-/// document's sharing and a user's credentials are additions Config does not record (a
-/// control reading them would be blind, or see every VPC without flow logs); IAM's
+/// document's sharing, a user's credentials and a queue's or topic's access policy are
+/// additions Config does not record (a control reading them would be blind, or see every
+/// VPC without flow logs); IAM's
 /// policies are read with its users (one read per account, not per region).
-pub const LIVE: [&str; 9] = [
+pub const LIVE: [&str; 11] = [
     crate::ec2::ACCOUNT,
+    crate::services::messaging::QUEUE,
+    crate::services::messaging::TOPIC,
     crate::services::cloudtrail::TRAIL,
     crate::services::vpc::VPC,
     crate::services::ebs::SNAPSHOT,
@@ -272,21 +275,35 @@ impl ConfigInventory {
         types: &std::collections::BTreeSet<String>,
         concurrency: usize,
     ) -> Self {
+        Self::with_live(pool, targets, types, concurrency, &LIVE)
+    }
+
+    /// As [`ConfigInventory::new`], with `live` the types read live instead of [`LIVE`]
+    /// (a test reads through Config a type that is live in production: the moto server's
+    /// Config records SNS topics, and its other records carry timestamps the SDK refuses).
+    #[doc(hidden)]
+    pub fn with_live(
+        pool: Arc<AwsPool>,
+        targets: &[Target],
+        types: &std::collections::BTreeSet<String>,
+        concurrency: usize,
+        live: &[&str],
+    ) -> Self {
         let live_types: std::collections::BTreeSet<String> = types
             .iter()
-            .filter(|t| LIVE.contains(&t.as_str()))
+            .filter(|t| live.contains(&t.as_str()))
             .cloned()
             .collect();
-        let live = Inventory::new(pool.clone(), targets, concurrency).only(Types::Only(live_types));
+        let recorded = types
+            .iter()
+            .filter(|t| !live.contains(&t.as_str()))
+            .cloned()
+            .collect();
         ConfigInventory {
             regions: crate::inventory::regions(&pool, targets),
-            types: types
-                .iter()
-                .filter(|t| !LIVE.contains(&t.as_str()))
-                .cloned()
-                .collect(),
+            types: recorded,
+            live: Inventory::new(pool.clone(), targets, concurrency).only(Types::Only(live_types)),
             pool,
-            live,
             aggregator: None,
         }
     }

@@ -131,15 +131,31 @@ impl S3Scanner {
         };
         let client = self.client_for(&region).await;
         let mut supp = Map::new();
-        // The four reads go out together: a bucket costs one round trip after its
-        // location, not four.
-        let (access_block, encryption, versioning, tagging, logging) = tokio::join!(
+        // The reads go out together: a bucket costs one round trip after its location,
+        // not six.
+        let (access_block, encryption, versioning, tagging, logging, policy) = tokio::join!(
             client.get_public_access_block().bucket(bucket).send(),
             client.get_bucket_encryption().bucket(bucket).send(),
             client.get_bucket_versioning().bucket(bucket).send(),
             client.get_bucket_tagging().bucket(bucket).send(),
             client.get_bucket_logging().bucket(bucket).send(),
+            client.get_bucket_policy().bucket(bucket).send(),
         );
+
+        // Config's shape: `BucketPolicy.policyText`, `null` when the bucket has none.
+        match policy {
+            Ok(r) => {
+                supp.insert(
+                    "BucketPolicy".into(),
+                    json!({"policyText": r.policy().filter(|p| !p.trim().is_empty())}),
+                );
+            }
+            Err(e) if error_code(&e) == Some("NoSuchBucketPolicy") => {
+                supp.insert("BucketPolicy".into(), json!({"policyText": null}));
+            }
+            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws("s3:GetBucketPolicy", error_message(&e))),
+        }
 
         match logging {
             Ok(r) => {
@@ -266,6 +282,7 @@ pub const READS: &[&str] = &[
     "s3:GetBucketVersioning",
     "s3:GetBucketTagging",
     "s3:GetBucketLogging",
+    "s3:GetBucketPolicy",
 ];
 
 /// A bucket as ListBuckets names it.

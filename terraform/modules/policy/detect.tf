@@ -56,6 +56,7 @@ data "aws_iam_policy_document" "custos_detect" {
       "rds:DescribeDBSnapshots",
       "s3:GetBucketLocation",
       "s3:GetBucketLogging",
+      "s3:GetBucketPolicy",
       "s3:GetBucketPublicAccessBlock",
       "s3:GetBucketTagging",
       "s3:GetBucketVersioning",

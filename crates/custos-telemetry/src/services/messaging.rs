@@ -1,6 +1,8 @@
 //! SQS queues (`AWS::SQS::Queue`: the configuration is the queue's attributes, as
 //! Config records them; resource id the queue URL) and SNS topics (`AWS::SNS::Topic`:
-//! the topic's attributes; resource id the topic ARN).
+//! the topic's attributes; resource id the topic ARN). Config records neither's access
+//! policy; custos adds it as `supplementaryConfiguration.Policy.policyText` (the text
+//! as the API answers it, `null` for none), in the shape Config gives a bucket's.
 
 use super::{At, aws_error};
 use crate::TelemetryError;
@@ -137,6 +139,9 @@ pub async fn queue(at: &At, url: &str) -> Result<Option<ConfigurationItem>, Tele
         .get("QueueArn")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let policy = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::Policy));
     at.item(
         QUEUE,
         url,
@@ -144,7 +149,7 @@ pub async fn queue(at: &At, url: &str) -> Result<Option<ConfigurationItem>, Tele
         arn,
         tags,
         Value::Object(cfg),
-        Map::new(),
+        policy_addition(policy.map(String::as_str)),
     )
     .map(Some)
 }
@@ -208,6 +213,7 @@ pub async fn topic(at: &At, arn: &str) -> Result<Option<ConfigurationItem>, Tele
     }
     cfg.insert("TopicArn".into(), json!(arn));
     let name = arn.rsplit(':').next().unwrap_or(arn).to_string();
+    let policy = attrs.attributes().and_then(|a| a.get("Policy"));
     at.item(
         TOPIC,
         arn,
@@ -215,7 +221,16 @@ pub async fn topic(at: &At, arn: &str) -> Result<Option<ConfigurationItem>, Tele
         Some(arn.to_string()),
         tags,
         Value::Object(cfg),
-        Map::new(),
+        policy_addition(policy.map(String::as_str)),
     )
     .map(Some)
+}
+
+/// The access policy as custos adds it: `Policy.policyText`, `null` when there is none
+/// (SQS answers no attribute, or an empty one after a policy is removed).
+fn policy_addition(text: Option<&str>) -> Map<String, Value> {
+    let text = text.filter(|t| !t.trim().is_empty());
+    let mut supp = Map::new();
+    supp.insert("Policy".into(), json!({"policyText": text}));
+    supp
 }
