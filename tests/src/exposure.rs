@@ -243,6 +243,22 @@ pub async fn make_certificate(sdk: &SdkConfig, domain: &str) -> anyhow::Result<S
     Ok(c.certificate_arn().unwrap_or_default().to_string())
 }
 
+/// Tag a certificate behind custos' back.
+pub async fn tag_certificate(sdk: &SdkConfig, arn: &str) -> anyhow::Result<()> {
+    aws_sdk_acm::Client::new(sdk)
+        .add_tags_to_certificate()
+        .certificate_arn(arn)
+        .tags(
+            aws_sdk_acm::types::Tag::builder()
+                .key("custos:exclude")
+                .value("true")
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// A new VPC's default security group (inbound from itself, all outbound); returns its id.
 pub async fn make_default_group(sdk: &SdkConfig) -> anyhow::Result<String> {
     let vpc = crate::services::make_vpc(sdk).await?;

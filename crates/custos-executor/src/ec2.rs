@@ -3,7 +3,7 @@
 
 use crate::{Action, ActionProperties, ExecError, Executor};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{HttpTokensState, IpPermission, IpRange, Ipv6Range, Tag};
+use aws_sdk_ec2::types::{HttpTokensState, IpPermission, IpRange, Ipv6Range};
 use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
 use custos_telemetry::aws::{AwsPool, error_code, error_message};
 use custos_telemetry::ec2::{ACCOUNT, INSTANCE, SECURITY_GROUP};
@@ -15,7 +15,6 @@ pub enum Ec2Action {
     RevokeOpenIngress,
     EbsDefaultEncryption,
     RequireImdsv2,
-    RequiredTags,
 }
 
 #[derive(Debug, Clone)]
@@ -29,7 +28,6 @@ pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
         Ec2Action::RevokeOpenIngress,
         Ec2Action::EbsDefaultEncryption,
         Ec2Action::RequireImdsv2,
-        Ec2Action::RequiredTags,
     ]
     .into_iter()
     .map(|kind| {
@@ -130,14 +128,6 @@ fn permission(e: &Value) -> IpPermission {
     b.build()
 }
 
-fn defaults(params: &Value) -> serde_json::Map<String, Value> {
-    params
-        .get("defaults")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default()
-}
-
 impl Ec2Executor {
     /// The client for this executor's calls, every one of which mutates: sent once,
     /// never retried (the read-back decides what a failed answer meant).
@@ -183,7 +173,6 @@ impl Action for Ec2Executor {
             Ec2Action::RevokeOpenIngress => "ec2:RevokeSecurityGroupIngress",
             Ec2Action::EbsDefaultEncryption => "ec2:EnableEbsEncryptionByDefault",
             Ec2Action::RequireImdsv2 => "ec2:ModifyInstanceMetadataOptions",
-            Ec2Action::RequiredTags => "ec2:CreateTags",
         }
     }
 
@@ -192,7 +181,6 @@ impl Action for Ec2Executor {
             Ec2Action::RevokeOpenIngress => &[SECURITY_GROUP],
             Ec2Action::EbsDefaultEncryption => &[ACCOUNT],
             Ec2Action::RequireImdsv2 => &[INSTANCE],
-            Ec2Action::RequiredTags => &[INSTANCE, SECURITY_GROUP],
         }
     }
 
@@ -200,7 +188,7 @@ impl Action for Ec2Executor {
         let risk = match self.kind {
             // Cutting ingress or IMDSv1 can break running software.
             Ec2Action::RevokeOpenIngress | Ec2Action::RequireImdsv2 => Risk::Medium,
-            Ec2Action::EbsDefaultEncryption | Ec2Action::RequiredTags => Risk::Low,
+            Ec2Action::EbsDefaultEncryption => Risk::Low,
         };
         ActionProperties {
             reversible: true,
@@ -225,7 +213,6 @@ impl Action for Ec2Executor {
                 &["ec2:ModifyInstanceMetadataOptions"],
                 &["ec2:ModifyInstanceMetadataOptions"],
             ),
-            Ec2Action::RequiredTags => (&["ec2:CreateTags"], &["ec2:DeleteTags"]),
         };
         crate::Operations {
             read: &[],
@@ -241,7 +228,6 @@ impl Action for Ec2Executor {
             Ec2Action::RevokeOpenIngress => &["webPorts"],
             Ec2Action::EbsDefaultEncryption => &[],
             Ec2Action::RequireImdsv2 => &["httpTokens"],
-            Ec2Action::RequiredTags => &["defaults"],
         };
         if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(format!(
@@ -271,18 +257,6 @@ impl Action for Ec2Executor {
                     return Err("`httpTokens` can only be `required`".into());
                 }
             }
-            Ec2Action::RequiredTags => {
-                if obj.get("defaults").is_some_and(|d| {
-                    !d.as_object().is_some_and(|m| {
-                        m.values()
-                            .all(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
-                    })
-                }) {
-                    return Err(
-                        "`defaults` must map tag keys to non-empty placeholder values".into(),
-                    );
-                }
-            }
             Ec2Action::EbsDefaultEncryption => {}
         }
         Ok(())
@@ -298,23 +272,17 @@ impl Action for Ec2Executor {
         self.facet_with(ci, params)
     }
 
-    fn satisfied(&self, facet: &Value, params: &Value) -> bool {
+    fn satisfied(&self, facet: &Value, _params: &Value) -> bool {
         match self.kind {
             Ec2Action::RevokeOpenIngress => facet["open"].as_array().is_some_and(Vec::is_empty),
             Ec2Action::EbsDefaultEncryption => facet["ebsEncryptionByDefault"] == true,
             Ec2Action::RequireImdsv2 => {
                 facet["httpTokens"] == "required" || facet["httpEndpoint"] == "disabled"
             }
-            Ec2Action::RequiredTags => defaults(params).keys().all(|k| {
-                facet["tags"]
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| !v.trim().is_empty())
-            }),
         }
     }
 
-    fn desired(&self, facet: &Value, params: &Value) -> Value {
+    fn desired(&self, facet: &Value, _params: &Value) -> Value {
         match self.kind {
             Ec2Action::RevokeOpenIngress => json!({"open": []}),
             Ec2Action::EbsDefaultEncryption => json!({"ebsEncryptionByDefault": true}),
@@ -325,19 +293,6 @@ impl Action for Ec2Executor {
                     v["httpPutResponseHopLimit"] = json!(2);
                 }
                 v
-            }
-            Ec2Action::RequiredTags => {
-                let mut tags = facet["tags"].as_object().cloned().unwrap_or_default();
-                for (k, v) in defaults(params) {
-                    if tags
-                        .get(&k)
-                        .and_then(Value::as_str)
-                        .is_none_or(|s| s.trim().is_empty())
-                    {
-                        tags.insert(k, v);
-                    }
-                }
-                json!({"tags": tags})
             }
         }
     }
@@ -369,22 +324,6 @@ impl Action for Ec2Executor {
                 ),
                 json!({"httpTokens": before["httpTokens"], "httpPutResponseHopLimit": before["httpPutResponseHopLimit"]}),
             )],
-            Ec2Action::RequiredTags => {
-                let missing: Vec<&String> = before["tags"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .filter(|(_, v)| v.is_null())
-                            .map(|(k, _)| k)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                vec![step(
-                    "ec2:DeleteTags",
-                    "delete the tags custos added".into(),
-                    json!({"keys": missing}),
-                )]
-            }
         }
     }
 }
@@ -394,7 +333,7 @@ impl Executor for Ec2Executor {
     async fn apply(
         &self,
         r: &ResourceRef,
-        params: &Value,
+        _params: &Value,
         before: &Value,
     ) -> Result<Vec<String>, ExecError> {
         let ec2 = self.client(r).await;
@@ -420,26 +359,6 @@ impl Executor for Ec2Executor {
             Ec2Action::RequireImdsv2 => {
                 let hop = before["httpPutResponseHopLimit"].as_i64().unwrap_or(2);
                 self.set_imds(r, "required", hop).await?;
-            }
-            Ec2Action::RequiredTags => {
-                let want = self.desired(before, params);
-                let mut tags = Vec::new();
-                for (k, v) in want["tags"].as_object().into_iter().flatten() {
-                    if before["tags"].get(k).is_none_or(Value::is_null) {
-                        tags.push(
-                            Tag::builder()
-                                .key(k)
-                                .value(v.as_str().unwrap_or_default())
-                                .build(),
-                        );
-                    }
-                }
-                ec2.create_tags()
-                    .resources(&r.resource_id)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| self.err("ec2:CreateTags", r, e))?;
             }
         }
         Ok(vec![self.action().to_string()])
@@ -482,24 +401,6 @@ impl Executor for Ec2Executor {
                         .unwrap_or(1);
                     self.set_imds(r, tokens, hop).await?;
                 }
-                "ec2:DeleteTags" => {
-                    let keys: Vec<Tag> = step.parameters["keys"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(|k| Tag::builder().key(k).build())
-                        .collect();
-                    if keys.is_empty() {
-                        continue;
-                    }
-                    ec2.delete_tags()
-                        .resources(&r.resource_id)
-                        .set_tags(Some(keys))
-                        .send()
-                        .await
-                        .map_err(|e| self.err("ec2:DeleteTags", r, e))?;
-                }
                 other => {
                     return Err(ExecError::Params {
                         action: other.into(),
@@ -531,22 +432,6 @@ impl Ec2Executor {
                     "httpEndpoint": m.get("httpEndpoint").and_then(Value::as_str).unwrap_or("enabled"),
                     "httpPutResponseHopLimit": m.get("httpPutResponseHopLimit").cloned().unwrap_or(Value::Null),
                 })
-            }
-            Ec2Action::RequiredTags => {
-                let keys = defaults(params);
-                let tags: serde_json::Map<String, Value> = keys
-                    .keys()
-                    .map(|k| {
-                        (
-                            k.clone(),
-                            ci.tags
-                                .get(k)
-                                .filter(|v| !v.trim().is_empty())
-                                .map_or(Value::Null, |v| json!(v)),
-                        )
-                    })
-                    .collect();
-                json!({"tags": tags})
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod public_policy;
 pub mod rds;
 pub mod s3;
 pub mod setting;
+pub mod tagging;
 pub mod trails;
 
 pub use contract::{Intent, IntentDecision, Journal, Revert, Verifier, execute, reconcile};
@@ -203,7 +204,8 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(rds::executors(pool.clone()));
     v.extend(exposure::executors(pool.clone()));
     v.extend(default_sg::executors(pool.clone()));
-    v.extend(public_policy::executors(pool));
+    v.extend(public_policy::executors(pool.clone()));
+    v.extend(tagging::executors(pool));
     v
 }
 

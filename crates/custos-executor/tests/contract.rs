@@ -75,6 +75,7 @@ enum Subject {
     PublicBucketPolicy,
     PublicQueuePolicy,
     PublicTopicPolicy,
+    Certificate,
 }
 
 struct Case {
@@ -89,7 +90,7 @@ struct Case {
     with_key: bool,
 }
 
-const CASES: [Case; 36] = [
+const CASES: [Case; 49] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -133,7 +134,7 @@ const CASES: [Case; 36] = [
         with_key: false,
     },
     Case {
-        control: "ec2-required-tags",
+        control: "required-tags",
         subject: Subject::UntaggedInstance,
         exact_rollback: true,
         taggable: true,
@@ -342,6 +343,97 @@ const CASES: [Case; 36] = [
         taggable: true,
         with_key: false,
     },
+    Case {
+        control: "required-tags",
+        subject: Subject::BucketWithoutLogging,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::UnencryptedQueue,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::UnencryptedTopic,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::KeyWithoutRotation,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::ShortLogGroup,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::Trail(services::TrailFixture::Plain),
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::RdsInstance,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::PublicRdsSnapshot,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::PublicEbsSnapshot,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::PublicImage,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::VpcWithoutFlowLogs,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::PublicDocument,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::Certificate,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
 ];
 
 /// The key the `with_key` cases configure for queues and topics.
@@ -391,7 +483,7 @@ fn playbooks(catalog: &custos_executor::Catalog, account: &str, with_key: bool) 
     defaults.insert("owner".into(), toml::Value::String("unassigned".into()));
     let mut t = toml::Table::new();
     t.insert("defaults".into(), toml::Value::Table(defaults));
-    overrides.insert("ec2-add-required-tags".to_string(), t);
+    overrides.insert("add-required-tags".to_string(), t);
     PlaybookSet::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../playbooks"),
         catalog,
@@ -538,6 +630,12 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
                 .await
                 .unwrap(),
         ),
+        Subject::Certificate => r(
+            "AWS::ACM::Certificate",
+            exposure::make_certificate(sdk, &format!("c{account}.example.com"))
+                .await
+                .unwrap(),
+        ),
     }
 }
 
@@ -577,6 +675,9 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
             exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
         }
         Subject::PublicDocument => exposure::tag_document(sdk, &r.resource_id).await.unwrap(),
+        Subject::Certificate => exposure::tag_certificate(sdk, &r.resource_id)
+            .await
+            .unwrap(),
         Subject::StoppedRecorder => panic!("the recorder has no tags"),
         Subject::Trail(_) | Subject::KeyWithoutRotation => {
             services::tag_on_moto(sdk, &r.account, &r.resource_type, &r.resource_id)
@@ -665,6 +766,23 @@ async fn contract(case: &Case) {
 
     let before_ci = read(&reader, &resource).await;
     assert_eq!(sent("read", &[]), Vec::<String>::new());
+    // A bucket's tags as S3 holds them before the fix (S3 replaces the whole set).
+    let bucket_tags = |name: String| {
+        let s3 = s3(&sdk);
+        async move {
+            let set = s3.get_bucket_tagging().bucket(name).send().await.unwrap();
+            set.tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect::<BTreeMap<String, String>>()
+        }
+    };
+    let tags_case = case.control == "required-tags" && resource.resource_type == "AWS::S3::Bucket";
+    let original_tags = if tags_case {
+        Some(bucket_tags(resource.resource_id.clone()).await)
+    } else {
+        None
+    };
     // The policy as the emulator holds it before the fix (policy cases).
     let original_policy = match case.subject {
         Subject::PublicBucketPolicy | Subject::PublicQueuePolicy | Subject::PublicTopicPolicy => {
@@ -785,8 +903,8 @@ async fn contract(case: &Case) {
     // The key the operator configured, read back from the emulator (SNS and SQS report
     // what they were given); without one, SSE-SQS and AWS's managed SNS key.
     if matches!(
-        case.subject,
-        Subject::UnencryptedQueue | Subject::UnencryptedTopic
+        case.control,
+        "sqs-queue-encryption" | "sns-topic-encryption"
     ) {
         let c = read(&reader, &resource).await.configuration;
         let queue = matches!(case.subject, Subject::UnencryptedQueue);
@@ -813,6 +931,14 @@ async fn contract(case: &Case) {
             .retain(|s| s["Sid"] != "Anyone");
         assert_eq!(now, want, "only the public statement goes");
         assert!(!policies::sids(&now).is_empty());
+    }
+
+    if let Some(original) = &original_tags {
+        // Read straight from S3: the placeholder was added, every tag kept.
+        let mut want = original.clone();
+        want.insert("owner".into(), "unassigned".into());
+        assert!(!original.is_empty(), "the fixture bucket has tags to keep");
+        assert_eq!(bucket_tags(resource.resource_id.clone()).await, want);
     }
 
     if let Subject::OpenSecurityGroup = case.subject {
@@ -897,6 +1023,13 @@ async fn contract(case: &Case) {
         rec.rollback
     );
     assert_eq!(restored, ex.restored(&rec.before["facet"]));
+    if let Some(original) = &original_tags {
+        assert_eq!(
+            &bucket_tags(resource.resource_id.clone()).await,
+            original,
+            "the rollback restores the bucket's tags exactly"
+        );
+    }
     if let Some(original) = &original_policy {
         // The rollback put the document back as it was, read straight from the emulator.
         let back = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
@@ -974,7 +1107,7 @@ async fn ec2_imdsv2_meets_the_contract() {
 }
 
 #[tokio::test]
-async fn ec2_required_tags_meets_the_contract() {
+async fn required_tags_on_an_instance_meets_the_contract() {
     contract(&CASES[6]).await;
 }
 
@@ -1127,4 +1260,69 @@ async fn sqs_queue_policy_public_meets_the_contract() {
 #[tokio::test]
 async fn sns_topic_policy_public_meets_the_contract() {
     contract(&CASES[35]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_s3_meets_the_contract() {
+    contract(&CASES[36]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_sqs_meets_the_contract() {
+    contract(&CASES[37]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_sns_meets_the_contract() {
+    contract(&CASES[38]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_kms_meets_the_contract() {
+    contract(&CASES[39]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_logs_meets_the_contract() {
+    contract(&CASES[40]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_cloudtrail_meets_the_contract() {
+    contract(&CASES[41]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_rds_instance_meets_the_contract() {
+    contract(&CASES[42]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_rds_snapshot_meets_the_contract() {
+    contract(&CASES[43]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_ebs_snapshot_meets_the_contract() {
+    contract(&CASES[44]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_image_meets_the_contract() {
+    contract(&CASES[45]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_vpc_meets_the_contract() {
+    contract(&CASES[46]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_ssm_meets_the_contract() {
+    contract(&CASES[47]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_acm_meets_the_contract() {
+    contract(&CASES[48]).await;
 }

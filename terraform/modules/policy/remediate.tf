@@ -127,6 +127,8 @@ data "aws_iam_policy_document" "custos_remediate" {
     sid       = "CustosRemediate"
     effect    = "Allow"
     actions   = [
+      "acm:AddTagsToCertificate",
+      "cloudtrail:AddTags",
       "cloudtrail:PutEventSelectors",
       "cloudtrail:StartLogging",
       "cloudtrail:UpdateTrail",
@@ -139,17 +141,24 @@ data "aws_iam_policy_document" "custos_remediate" {
       "ec2:RevokeSecurityGroupEgress",
       "ec2:RevokeSecurityGroupIngress",
       "kms:EnableKeyRotation",
+      "kms:TagResource",
       "logs:PutRetentionPolicy",
+      "logs:TagResource",
+      "rds:AddTagsToResource",
       "rds:ModifyDBInstance",
       "rds:ModifyDBSnapshotAttribute",
       "s3:DeleteBucketPolicy",
       "s3:PutBucketLogging",
       "s3:PutBucketPolicy",
       "s3:PutBucketPublicAccessBlock",
+      "s3:PutBucketTagging",
       "s3:PutBucketVersioning",
       "s3:PutEncryptionConfiguration",
       "sns:SetTopicAttributes",
+      "sns:TagResource",
       "sqs:SetQueueAttributes",
+      "sqs:TagQueue",
+      "ssm:AddTagsToResource",
       "ssm:ModifyDocumentPermission",
     ]
     resources = ["*"]
@@ -165,6 +174,8 @@ data "aws_iam_policy_document" "custos_remediate" {
     sid       = "CustosRollback"
     effect    = "Allow"
     actions   = [
+      "acm:RemoveTagsFromCertificate",
+      "cloudtrail:RemoveTags",
       "cloudtrail:StopLogging",
       "config:StopConfigurationRecorder",
       "ec2:AuthorizeSecurityGroupEgress",
@@ -172,7 +183,13 @@ data "aws_iam_policy_document" "custos_remediate" {
       "ec2:DeleteFlowLogs",
       "ec2:DeleteTags",
       "kms:DisableKeyRotation",
+      "kms:UntagResource",
       "logs:DeleteRetentionPolicy",
+      "logs:UntagResource",
+      "rds:RemoveTagsFromResource",
+      "sns:UntagResource",
+      "sqs:UntagQueue",
+      "ssm:RemoveTagsFromResource",
     ]
     resources = ["*"]
     condition {
@@ -198,7 +215,11 @@ data "aws_iam_policy_document" "custos_remediate" {
     sid       = "CustosNeverChangesExcluded"
     effect    = "Deny"
     actions   = [
+      "acm:AddTagsToCertificate",
+      "acm:RemoveTagsFromCertificate",
+      "cloudtrail:AddTags",
       "cloudtrail:PutEventSelectors",
+      "cloudtrail:RemoveTags",
       "cloudtrail:StartLogging",
       "cloudtrail:StopLogging",
       "cloudtrail:UpdateTrail",
@@ -219,21 +240,34 @@ data "aws_iam_policy_document" "custos_remediate" {
       "ec2:RevokeSecurityGroupIngress",
       "kms:DisableKeyRotation",
       "kms:EnableKeyRotation",
+      "kms:TagResource",
+      "kms:UntagResource",
       "logs:CreateLogDelivery",
       "logs:DeleteLogDelivery",
       "logs:DeleteRetentionPolicy",
       "logs:PutRetentionPolicy",
+      "logs:TagResource",
+      "logs:UntagResource",
+      "rds:AddTagsToResource",
       "rds:ModifyDBInstance",
       "rds:ModifyDBSnapshotAttribute",
+      "rds:RemoveTagsFromResource",
       "s3:DeleteBucketPolicy",
       "s3:PutBucketLogging",
       "s3:PutBucketPolicy",
       "s3:PutBucketPublicAccessBlock",
+      "s3:PutBucketTagging",
       "s3:PutBucketVersioning",
       "s3:PutEncryptionConfiguration",
       "sns:SetTopicAttributes",
+      "sns:TagResource",
+      "sns:UntagResource",
       "sqs:SetQueueAttributes",
+      "sqs:TagQueue",
+      "sqs:UntagQueue",
+      "ssm:AddTagsToResource",
       "ssm:ModifyDocumentPermission",
+      "ssm:RemoveTagsFromResource",
     ]
     resources = ["*"]
     condition {

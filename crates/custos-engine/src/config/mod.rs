@@ -277,7 +277,7 @@ impl Config {
                 ),
             );
         overrides
-            .entry("ec2-add-required-tags".into())
+            .entry("add-required-tags".into())
             .or_default()
             .insert(
                 "defaults".into(),

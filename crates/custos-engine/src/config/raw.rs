@@ -91,8 +91,8 @@ pub struct OidcSection {
 pub struct ControlsSection {
     /// Ports that may be open to the internet (ec2-sg-open-ingress).
     pub web_ports: Option<Vec<i64>>,
-    /// Tags every EC2 instance and security group must carry, with the placeholder value
-    /// custos adds when one is missing (ec2-required-tags).
+    /// Tags every taggable resource must carry, with the placeholder value custos adds
+    /// when one is missing (required-tags).
     pub required_tags: BTreeMap<String, String>,
     /// The KMS key (id, ARN or alias) the encryption controls use: SSE-KMS for queues,
     /// topics, buckets, log groups, CloudTrail logs and the EBS default key. Unset: the
