@@ -35,11 +35,56 @@ restricting_keys := {
 # `ForAllValues:` operators also hold when it is absent, so they restrict no one).
 restricting_operators := {"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike", "ipaddress"}
 
-open_values := {"*", "0.0.0.0/0", "::/0"}
-
-values(v) := [v] if is_string(v)
+values(v) := [v] if not is_array(v)
 
 values(v) := v if is_array(v)
+
+# A condition value as text: IAM accepts numbers (an account id) and booleans unquoted.
+text(x) := x if is_string(x)
+
+text(x) := format_int(x, 10) if is_number(x)
+
+text(x) := sprintf("%v", [x]) if is_boolean(x)
+
+wildcard(x) if contains(x, "*")
+
+wildcard(x) if contains(x, "?")
+
+# An account id or an organisation id in a pattern pins it down (`o-*` or `arn:*` do not).
+pinned(x) if regex.match(`[0-9]{12}|o-[a-z0-9]{10,32}`, x)
+
+# Whether a value narrows who can call: an exact value, a pattern with an account or
+# organisation id in it, or an address range no wider than /8 (IPv4) or /16 (IPv6).
+narrows(key, x) if {
+	lower(key) == "aws:sourceip"
+	not wildcard(x)
+	x != ""
+	not contains(x, "/")
+}
+
+narrows(key, x) if {
+	lower(key) == "aws:sourceip"
+	parts := split(x, "/")
+	count(parts) == 2
+	regex.match(`^[0-9]{1,3}$`, parts[1])
+	to_number(parts[1]) >= min_bits(parts[0])
+}
+
+min_bits(address) := 16 if contains(address, ":")
+
+min_bits(address) := 8 if not contains(address, ":")
+
+narrows(key, x) if {
+	lower(key) != "aws:sourceip"
+	x != ""
+	not wildcard(x)
+}
+
+narrows(key, x) if {
+	lower(key) != "aws:sourceip"
+	wildcard(x)
+	pinned(x)
+}
 
 restricts(op, key, v) if {
 	base := trim_prefix(lower(op), "foranyvalue:")
@@ -48,8 +93,7 @@ restricts(op, key, v) if {
 	vs := values(v)
 	count(vs) > 0
 	every x in vs {
-		is_string(x)
-		not x in open_values
+		narrows(key, text(x))
 	}
 }
 
@@ -97,7 +141,8 @@ public_statements(text) := {name |
 	name := statement_name(s, i)
 }
 
-statement_name(s, i) := sprintf("`%s`", [s.Sid]) if {
+# A Sid is the author's text: at most 64 characters of it are shown.
+statement_name(s, i) := sprintf("`%s`", [substring(s.Sid, 0, 64)]) if {
 	is_string(s.Sid)
 	s.Sid != ""
 } else := sprintf("number %d", [i + 1])

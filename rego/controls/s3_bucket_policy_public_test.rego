@@ -41,6 +41,10 @@ test_restricting_conditions_pass if {
 		{"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"]}},
 		{"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}},
 		{"ArnLike": {"aws:SourceArn": "arn:aws:cloudfront::111122223333:distribution/E1"}},
+		{"StringEquals": {"aws:SourceAccount": 111122223333}},
+		{"ArnLike": {"aws:SourceArn": "arn:aws:sns:us-east-1:111122223333:*"}},
+		{"StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/*"}},
+		{"IpAddress": {"aws:SourceIp": ["203.0.113.7", "2001:db8::/32"]}},
 	] {
 		count(ctl.violations) == 0 with input as bucket(doc([object.union(read_all, {"Condition": cond})]), {})
 	}
@@ -55,6 +59,14 @@ test_conditions_that_restrict_no_one_fail if {
 		{"StringLike": {"aws:SourceArn": "*"}},
 		{"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "0.0.0.0/0"]}},
 		{"StringEquals": {"aws:SourceAccount": []}},
+		{"StringLike": {"aws:SourceArn": "arn:*"}},
+		{"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+		{"StringLike": {"aws:SourceVpce": "vpce-*"}},
+		{"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}},
+		{"IpAddress": {"aws:SourceIp": "0::/0"}},
+		{"IpAddress": {"aws:SourceIp": "10.0.0.0/abc"}},
+		{"StringEquals": {"aws:SourceAccount": ""}},
+		{"StringEquals": {"aws:SourceAccount": {"nested": "111122223333"}}},
 	] {
 		count(ctl.violations) == 1 with input as bucket(doc([object.union(read_all, {"Condition": cond})]), {})
 	}
@@ -71,4 +83,12 @@ test_block_public_policy_alone_fails if {
 test_unparseable_policy_is_unknown_not_compliant if {
 	ctl.violations == {"the bucket policy is not a JSON object, so whether it allows anyone is unknown"} with input as bucket("{not json", {})
 	ctl.violations == {"the bucket policy is not a JSON object, so whether it allows anyone is unknown"} with input as bucket("[]", {})
+}
+
+test_a_long_sid_is_cut_to_64_characters if {
+	long := concat("", ["S" | some _ in numbers.range(1, 300)])
+	v := ctl.violations with input as bucket(doc([object.union(read_all, {"Sid": long})]), {})
+	count(v) == 1
+	some msg in v
+	count(msg) < 200
 }

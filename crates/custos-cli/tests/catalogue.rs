@@ -204,3 +204,88 @@ fn readme_control_table_is_what_the_bundle_says() {
         "README's control table differs from the bundle: run `custos policy list --format markdown` and paste it between the markers"
     );
 }
+
+/// The Rego that finds a public policy statement and the Rust that removes one agree,
+/// statement by statement, over one corpus of real-shaped statements: the fix never
+/// removes a statement the control does not report, nor leaves one it does.
+#[test]
+fn rust_and_rego_agree_on_which_statements_are_public() {
+    use serde_json::json;
+    let bundle = PolicyBundle::load(&root().join("rego"), PolicyOptions::default()).unwrap();
+    let mut ev = bundle.evaluator();
+    let principals = [
+        json!("*"),
+        json!({"AWS": "*"}),
+        json!({"AWS": ["arn:aws:iam::111122223333:root", "*"]}),
+        json!({"CanonicalUser": "*"}),
+        json!({"AWS": "arn:aws:iam::111122223333:root"}),
+        json!({"Service": "cloudtrail.amazonaws.com"}),
+    ];
+    let conditions = [
+        None,
+        Some(json!({})),
+        Some(json!({"Bool": {"aws:SecureTransport": "true"}})),
+        Some(json!({"StringEquals": {"aws:SourceAccount": "111122223333"}})),
+        Some(json!({"StringEquals": {"aws:SourceAccount": 111_122_223_333_u64}})),
+        Some(json!({"StringEquals": {"aws:SourceAccount": true}})),
+        Some(json!({"StringEquals": {"AWS:SourceOwner": ["111122223333", "*"]}})),
+        Some(json!({"StringEqualsIfExists": {"aws:SourceAccount": "111122223333"}})),
+        Some(json!({"ForAllValues:StringEquals": {"aws:PrincipalOrgID": ["o-a1b2c3d4e5"]}})),
+        Some(json!({"ForAnyValue:StringEquals": {"aws:PrincipalOrgID": ["o-a1b2c3d4e5"]}})),
+        Some(json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}})),
+        Some(json!({"StringLike": {"aws:SourceVpce": "vpce-*"}})),
+        Some(json!({"StringLike": {"aws:SourceArn": "arn:aws:sns:*:111122223333:*"}})),
+        Some(json!({"StringLike": {"aws:PrincipalOrgID": "o-*"}})),
+        Some(json!({"ArnLike": {"aws:SourceArn": "arn:*"}})),
+        Some(json!({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}})),
+        Some(json!({"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "0.0.0.0/1"]}})),
+        Some(json!({"IpAddress": {"aws:SourceIp": "2001:db8::/15"}})),
+        Some(json!({"IpAddress": {"aws:SourceIp": "198.51.100.7"}})),
+        Some(json!({"StringEquals": {"aws:SourceAccount": ""}})),
+        Some(json!({"StringEquals": {"aws:SourceAccount": {"x": "111122223333"}}})),
+        Some(
+            json!({"StringLi\u{212A}e": {"aws:SourceArn": "arn:aws:sns:us-east-1:111122223333:t"}}),
+        ),
+        Some(json!({"stringequals": {"AWS:SOURCEACCOUNT": "111122223333"}})),
+    ];
+    let mut cases = Vec::new();
+    for p in &principals {
+        for c in &conditions {
+            for effect in ["Allow", "Deny"] {
+                let mut s = json!({"Effect": effect, "Principal": p, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"});
+                if let Some(c) = c {
+                    s["Condition"] = c.clone();
+                }
+                cases.push(s);
+            }
+        }
+    }
+    cases.push(json!({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "*"}));
+    let (mut public, mut private) = (0, 0);
+    for s in &cases {
+        let item = custos_core::ConfigurationItem::from_json(&json!({
+            "configurationItemCaptureTime": "2026-12-04T00:00:00Z",
+            "configurationItemStatus": "OK", "awsAccountId": "111122223333",
+            "awsRegion": "us-east-1", "resourceType": "AWS::S3::Bucket", "resourceId": "b",
+            "configuration": {"name": "b"},
+            "supplementaryConfiguration": {"BucketPolicy": {"policyText": json!({"Version": "2012-10-17", "Statement": [s]}).to_string()}}
+        }))
+        .unwrap();
+        let rego = ev
+            .detect(&item)
+            .unwrap()
+            .iter()
+            .any(|f| f.control_id == "s3-bucket-policy-public");
+        let rust = custos_executor::public_policy::public(s);
+        assert_eq!(rego, rust, "Rego says {rego}, Rust {rust}: {s}");
+        if rust { public += 1 } else { private += 1 }
+    }
+    // Both kinds occur, as counted when the corpus was written: a corpus all of one kind
+    // would prove nothing.
+    assert_eq!(public + private, cases.len());
+    assert_eq!(
+        (public, private),
+        (57, 220),
+        "{public} public, {private} not"
+    );
+}

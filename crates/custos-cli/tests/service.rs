@@ -369,3 +369,39 @@ async fn scheduled_scans_run_and_sigterm_stops_the_service_cleanly() {
         "no re-verification sweep ran"
     );
 }
+
+/// A Config change event for a queue carries no access policy (Config records none): the
+/// service reads the queue before judging it, so a queue whose policy lets anyone in is
+/// reported; judged on the event alone it passed, and a later event closed an open
+/// finding. The oracle is the fixture: the queue LocalStack holds is public.
+#[tokio::test]
+async fn a_change_event_for_a_queue_is_judged_on_the_queue_as_read_now() {
+    require_localstack().await;
+    let (env, sdk, queue) = queue_env("qp", 5).await;
+    let name = format!("pub{}", env.account);
+    let public = custos_testkit::policies::make_public_queue(&sdk, &env.account, &name)
+        .await
+        .unwrap();
+    // The item as Config sends it: the queue's attributes, no policy.
+    let item = serde_json::json!({
+        "configurationItemCaptureTime": at(1), "configurationItemStatus": "OK",
+        "awsAccountId": env.account, "awsRegion": "us-east-1",
+        "resourceType": "AWS::SQS::Queue", "resourceId": public, "resourceName": name,
+        "ARN": format!("arn:aws:sqs:us-east-1:{}:{name}", env.account),
+        "configuration": {"QueueUrl": public, "QueueName": name, "SqsManagedSseEnabled": "true"},
+        "tags": {}, "supplementaryConfiguration": {}
+    });
+    publish(&sqs(&sdk), &queue, &[config_change_event(&item)])
+        .await
+        .unwrap();
+    let out = env.custos(&["run", "--exit-when-idle", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let found = env.json(&["findings", "--control", "sqs-queue-policy-public"]);
+    let resources: Vec<&str> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["finding"]["resource"]["resource_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(resources, vec![public.as_str()], "{found:#}");
+}

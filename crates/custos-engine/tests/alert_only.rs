@@ -421,6 +421,19 @@ async fn never_executes(control: &str) {
             (Vec::<String>::new(), 0),
             "an operator's `auto` control changed or asked about identity resource `{kind}`"
         );
+        // A plan was made and the floor's identity rule refused it (not, say, no plan).
+        let (engine, _world, _dir) = run(control, 5, Try::Auto).await;
+        let denied = engine
+            .ledger()
+            .events(&custos_ledger::EventFilter {
+                kind_prefix: Some("decision".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.payload.to_string().contains("floor.identity"));
+        assert!(denied, "no `floor.identity` denial for `{control}`");
         let (calls, _) = attempt(control, 5, Try::AutoOn("AWS::EC2::NetworkInterface")).await;
         assert_eq!(
             calls,

@@ -55,9 +55,6 @@ const RESTRICTING_OPERATORS: [&str; 6] = [
     "ipaddress",
 ];
 
-/// Values that match every caller.
-const OPEN_VALUES: [&str; 3] = ["*", "0.0.0.0/0", "::/0"];
-
 fn values(v: &Value) -> Vec<&Value> {
     match v {
         Value::Array(a) => a.iter().collect(),
@@ -65,16 +62,61 @@ fn values(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// A condition value as text: IAM accepts numbers (an account id) and booleans unquoted.
+fn text(x: &Value) -> Option<String> {
+    match x {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.as_i64().map_or_else(|| n.to_string(), |i| i.to_string())),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// An account id or an organisation id in a pattern pins it down (`o-*` or `arn:*` do
+/// not).
+fn pinned(x: &str) -> bool {
+    let account = x
+        .as_bytes()
+        .windows(12)
+        .any(|w| w.iter().all(u8::is_ascii_digit));
+    let org = x.match_indices("o-").any(|(i, _)| {
+        let id = x[i + 2..]
+            .bytes()
+            .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .count();
+        id >= 10
+    });
+    account || org
+}
+
+/// Whether a value narrows who can call: an exact value, a pattern with an account or
+/// organisation id in it, or an address range no wider than /8 (IPv4) or /16 (IPv6).
+fn narrows(key: &str, x: &str) -> bool {
+    let wildcard = x.contains('*') || x.contains('?');
+    if key.to_lowercase() == "aws:sourceip" {
+        return match x.split_once('/') {
+            None => !wildcard && !x.is_empty(),
+            Some((address, bits)) => {
+                let min = if address.contains(':') { 16 } else { 8 };
+                !bits.contains('/')
+                    && (1..=3).contains(&bits.len())
+                    && bits.bytes().all(|b| b.is_ascii_digit())
+                    && bits.parse::<u32>().is_ok_and(|n| n >= min)
+            }
+        };
+    }
+    !x.is_empty() && (!wildcard || pinned(x))
+}
+
 fn restricts(op: &str, key: &str, v: &Value) -> bool {
-    let op = op.to_ascii_lowercase();
+    // Rego's `lower` folds Unicode: so does this, so both read a key alike.
+    let op = op.to_lowercase();
     let base = op.strip_prefix("foranyvalue:").unwrap_or(&op);
     let vs = values(v);
     RESTRICTING_OPERATORS.contains(&base)
-        && RESTRICTING_KEYS.contains(&key.to_ascii_lowercase().as_str())
+        && RESTRICTING_KEYS.contains(&key.to_lowercase().as_str())
         && !vs.is_empty()
-        && vs
-            .iter()
-            .all(|x| x.as_str().is_some_and(|s| !OPEN_VALUES.contains(&s)))
+        && vs.iter().all(|x| text(x).is_some_and(|t| narrows(key, &t)))
 }
 
 fn restricted(s: &Value) -> bool {
@@ -292,27 +334,26 @@ impl Setting for QueuePolicy {
 
 /// A topic's access policy (custos's addition `supplementaryConfiguration.Policy`): set
 /// without the public statements; a topic always has a policy, so when none is left it
-/// gets the one SNS gives a new topic (the owner account's principals only).
+/// gets one naming its owner account alone (`owner_only_topic_policy`).
 #[derive(Debug)]
 pub struct TopicPolicy;
 
-/// The policy SNS gives a new topic: the owner account's principals may manage it and
-/// publish to it.
-fn default_topic_policy(arn: &str, account: &str) -> Value {
+/// What a topic left with no statement gets (a topic always has a policy): its owner
+/// account, whose IAM policies then decide who may use it. Not SNS's default policy, which
+/// lets every principal of the account manage and publish whatever its IAM policies say.
+fn owner_only_topic_policy(arn: &str, account: &str) -> Value {
     json!({
-        "Version": "2008-10-17",
-        "Id": "__default_policy_ID",
+        "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "__default_statement_ID",
+            "Sid": "OwnerAccount",
             "Effect": "Allow",
-            "Principal": {"AWS": "*"},
+            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
             "Action": [
                 "SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:AddPermission",
                 "SNS:RemovePermission", "SNS:DeleteTopic", "SNS:Subscribe",
                 "SNS:ListSubscriptionsByTopic", "SNS:Publish"
             ],
-            "Resource": arn,
-            "Condition": {"StringEquals": {"AWS:SourceOwner": account}}
+            "Resource": arn
         }]
     })
 }
@@ -336,14 +377,14 @@ impl Setting for TopicPolicy {
     }
     fn facet(&self, ci: &ConfigurationItem, _params: &Value) -> Value {
         let mut f = facet_of(policy_text(ci, "Policy"));
-        // What the default policy names (never changed by the fix).
+        // What the owner-only policy names (never changed by the fix).
         f["TopicArn"] = json!(ci.resource_id);
         f["Owner"] = json!(ci.aws_account_id);
         f
     }
     fn desired(&self, facet: &Value, _params: &Value) -> Value {
         let mut d = desired_of(facet, || {
-            default_topic_policy(
+            owner_only_topic_policy(
                 facet["TopicArn"].as_str().unwrap_or_default(),
                 facet["Owner"].as_str().unwrap_or_default(),
             )
@@ -360,10 +401,10 @@ impl Setting for TopicPolicy {
         to: &Value,
         _params: &Value,
     ) -> Result<(), ExecError> {
-        // A topic without a policy cannot be asked for: the default stands in for none.
+        // A topic without a policy cannot be asked for: the owner-only one stands in.
         let text = match text_of(to, r)? {
             Some(t) => t,
-            None => default_topic_policy(&r.resource_id, &r.account).to_string(),
+            None => owner_only_topic_policy(&r.resource_id, &r.account).to_string(),
         };
         c.sns
             .set_topic_attributes()
@@ -411,8 +452,11 @@ mod tests {
         assert!(public(&not_principal));
         for restricting in [
             json!({"StringEquals": {"AWS:SourceOwner": "111122223333"}}),
-            json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-1/r-1/*"]}}),
+            json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/*"]}}),
             json!({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}),
+            json!({"StringEquals": {"aws:SourceAccount": 111_122_223_333_u64}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:sns:us-east-1:111122223333:*"}}),
+            json!({"IpAddress": {"aws:SourceIp": ["203.0.113.7", "2001:db8::/32"]}}),
         ] {
             assert!(
                 !public(&stmt(json!("*"), Some(restricting.clone()))),
@@ -427,6 +471,13 @@ mod tests {
             json!({"StringLike": {"aws:SourceArn": "*"}}),
             json!({"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "0.0.0.0/0"]}}),
             json!({"StringEquals": {"aws:SourceAccount": []}}),
+            json!({"StringLike": {"aws:SourceArn": "arn:*"}}),
+            json!({"StringLike": {"aws:PrincipalOrgID": "o-*"}}),
+            json!({"StringLike": {"aws:SourceVpce": "vpce-*"}}),
+            json!({"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}),
+            json!({"IpAddress": {"aws:SourceIp": "0::/0"}}),
+            json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/abc"}}),
+            json!({"StringEquals": {"aws:SourceAccount": ""}}),
         ] {
             assert!(public(&stmt(json!("*"), Some(open.clone()))), "{open}");
         }
@@ -451,12 +502,12 @@ mod tests {
     }
 
     #[test]
-    fn a_topic_left_without_statements_gets_the_default_policy() {
+    fn a_topic_left_without_statements_gets_its_owner_account_alone() {
         let facet = json!({"Policy": {"Statement": [stmt(json!("*"), None)]}, "TopicArn": "arn:aws:sns:us-east-1:111122223333:t", "Owner": "111122223333"});
         let d = TopicPolicy.desired(&facet, &json!({}));
         assert_eq!(
             d["Policy"],
-            default_topic_policy("arn:aws:sns:us-east-1:111122223333:t", "111122223333")
+            owner_only_topic_policy("arn:aws:sns:us-east-1:111122223333:t", "111122223333")
         );
         assert!(!public(&d["Policy"]["Statement"][0]));
         assert_eq!(d["TopicArn"], facet["TopicArn"]);

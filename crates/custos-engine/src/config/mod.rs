@@ -248,6 +248,22 @@ impl Config {
         let gate = sections::gate(&raw.gate, &environments, &mut e);
         let guard = sections::guard(&raw.guard, &mut e);
         let controls = sections::controls(&raw.controls, &mut e);
+        // A placeholder custos writes must never decide how custos treats the resource:
+        // a required tag named like an environment key (`environment = "dev"` on a
+        // production resource) or the exclusion tag would.
+        for key in controls.required_tags.keys() {
+            let decides = environments
+                .tag_keys
+                .iter()
+                .chain(std::iter::once(&gate.exclusion_tag))
+                .any(|k| k.eq_ignore_ascii_case(key));
+            if decides {
+                e.bad(
+                    &format!("controls.required_tags.{key}"),
+                    format!("`{key}` is a tag custos reads to classify or exclude a resource (`environments.tag_keys`, `gate.exclusion_tag`): a placeholder there would change how the resource is treated"),
+                );
+            }
+        }
         let telemetry = sections::telemetry(&raw.telemetry, &mut e);
         let schedules = sections::schedules(&raw.schedules, &mut e);
         let quorum = identity::quorum(&raw.approvals, &mut e);
@@ -382,6 +398,23 @@ mod tests {
                 "c.toml: identity.oidc.roles.ops: unknown role `root` (operator, reviewer, policy_admin, auditor)",
                 "c.toml: identity.oidc.roles.ops: unknown role `service` (operator, reviewer, policy_admin, auditor)",
                 "c.toml: identity.oidc.leeway_seconds: must be 0 to 300, got `999`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_required_tag_custos_reads_to_classify_or_exclude_is_refused() {
+        let raw: RawConfig = toml::from_str(
+            "[controls]\nrequired_tags = { Environment = \"dev\", \"custos:exclude\" = \"no\", owner = \"unassigned\" }\n",
+        )
+        .unwrap();
+        let errs = Config::validate(raw, None, Path::new(".")).unwrap_err();
+        let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "controls.required_tags.Environment",
+                "controls.required_tags.custos:exclude"
             ]
         );
     }
