@@ -150,7 +150,7 @@ fn the_backend_column_matches_the_tests_routing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 57, "controls shipped");
+    assert_eq!(rows.len(), 58, "controls shipped");
     fn service(t: &str) -> &str {
         match t.split("::").nth(1).unwrap_or_default() {
             "Logs" => "CloudWatch Logs",

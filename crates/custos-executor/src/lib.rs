@@ -6,6 +6,7 @@
 //! DESIGN.md (read, no-op, stale check, intent, call, read back, verify, rollback) is
 //! implemented once, in [`contract::execute`], for every executor.
 
+pub mod account_block;
 pub mod contract;
 pub mod default_sg;
 pub mod ec2;
@@ -205,7 +206,8 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(exposure::executors(pool.clone()));
     v.extend(default_sg::executors(pool.clone()));
     v.extend(public_policy::executors(pool.clone()));
-    v.extend(tagging::executors(pool));
+    v.extend(tagging::executors(pool.clone()));
+    v.extend(account_block::executors(pool));
     v
 }
 

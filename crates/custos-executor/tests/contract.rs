@@ -76,6 +76,7 @@ enum Subject {
     PublicQueuePolicy,
     PublicTopicPolicy,
     Certificate,
+    AccountBlockOff,
 }
 
 struct Case {
@@ -90,7 +91,7 @@ struct Case {
     with_key: bool,
 }
 
-const CASES: [Case; 49] = [
+const CASES: [Case; 50] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -434,6 +435,13 @@ const CASES: [Case; 49] = [
         taggable: true,
         with_key: false,
     },
+    Case {
+        control: "s3-account-public-access-block",
+        subject: Subject::AccountBlockOff,
+        exact_rollback: true,
+        taggable: false,
+        with_key: false,
+    },
 ];
 
 /// The key the `with_key` cases configure for queues and topics.
@@ -630,6 +638,11 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
                 .await
                 .unwrap(),
         ),
+        // A new account has no account-level block: all four flags read as off.
+        Subject::AccountBlockOff => ResourceRef {
+            region: "global".into(),
+            ..r("AWS::S3::AccountPublicAccessBlock", account.to_string())
+        },
         Subject::Certificate => r(
             "AWS::ACM::Certificate",
             exposure::make_certificate(sdk, &format!("c{account}.example.com"))
@@ -662,7 +675,9 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
                 .await
                 .unwrap();
         }
-        Subject::EbsDefaultOff => panic!("the account setting has no tags"),
+        Subject::EbsDefaultOff | Subject::AccountBlockOff => {
+            panic!("the account setting has no tags")
+        }
         Subject::RdsInstance => {
             let arn = format!("arn:aws:rds:us-east-1:{}:db:db{}", r.account, r.account);
             exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
@@ -1325,4 +1340,9 @@ async fn required_tags_on_ssm_meets_the_contract() {
 #[tokio::test]
 async fn required_tags_on_acm_meets_the_contract() {
     contract(&CASES[48]).await;
+}
+
+#[tokio::test]
+async fn s3_account_public_access_block_meets_the_contract() {
+    contract(&CASES[49]).await;
 }

@@ -111,6 +111,7 @@ pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub acm: aws_sdk_acm::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub s3control: aws_sdk_s3control::Client,
 }
 
 macro_rules! client {
@@ -143,8 +144,65 @@ impl Clients {
             rds: client!(aws_sdk_rds, sdk, interceptors),
             acm: client!(aws_sdk_acm, sdk, interceptors),
             ssm: client!(aws_sdk_ssm, sdk, interceptors),
+            s3control: s3control(sdk, interceptors),
         }
     }
+}
+
+/// S3 Control's client. S3 Control names the account in the host
+/// (`{account}.s3-control.{region}.amazonaws.com`) and does the same to a custom endpoint
+/// (`http://{account}.127.0.0.1:4566`), which then names no host; with a custom endpoint
+/// (an emulator) the request goes to the endpoint as given, the account still in its
+/// `x-amz-account-id` header.
+fn s3control(sdk: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_s3control::Client {
+    let mut b = aws_sdk_s3control::config::Builder::from(sdk);
+    for i in interceptors {
+        b.push_interceptor(i.clone());
+    }
+    if let Some(url) = sdk.endpoint_url()
+        && let Some((_, authority)) = url.split_once("://")
+    {
+        b.push_interceptor(SharedInterceptor::new(AccountHost(
+            authority.trim_end_matches('/').to_string(),
+        )));
+    }
+    aws_sdk_s3control::Client::from_conf(b.build())
+}
+
+/// Takes the account id off the host of a request to custom endpoint `.0` (see
+/// [`s3control`]), before it is signed.
+#[derive(Debug)]
+struct AccountHost(String);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for AccountHost {
+    fn name(&self) -> &'static str {
+        "custos.s3control-account-host"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request_mut();
+        let uri = request.uri().to_string();
+        if let Some(fixed) = without_account(&uri, &self.0) {
+            request.set_uri(fixed)?;
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://{12 digits}.{authority}/...` as `scheme://{authority}/...`; `None` for any
+/// other URI.
+fn without_account(uri: &str, authority: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let (account, tail) = rest.split_once('.')?;
+    (account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && tail.starts_with(authority))
+    .then(|| format!("{scheme}://{tail}"))
 }
 
 /// One (account, region): its configuration and the clients built from it once. Reads
@@ -299,5 +357,34 @@ impl AwsPool {
         };
         map.insert(key, built.clone());
         built
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_account;
+
+    #[test]
+    fn only_an_account_id_before_the_custom_endpoint_is_taken_off() {
+        assert_eq!(
+            without_account(
+                "http://111122223333.127.0.0.1:4566/v20180820/configuration/publicAccessBlock",
+                "127.0.0.1:4566"
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:4566/v20180820/configuration/publicAccessBlock")
+        );
+        // Not twelve digits, or another host: left as it is.
+        assert_eq!(
+            without_account("http://bucket.127.0.0.1:4566/x", "127.0.0.1:4566"),
+            None
+        );
+        assert_eq!(
+            without_account(
+                "https://111122223333.s3-control.us-east-1.amazonaws.com/x",
+                "127.0.0.1:4566"
+            ),
+            None
+        );
     }
 }

@@ -231,7 +231,7 @@ pub const READS: &[&str] = &[
 /// additions Config does not record (a control reading them would be blind, or see every
 /// VPC without flow logs); IAM's
 /// policies are read with its users (one read per account, not per region).
-pub const LIVE: [&str; 11] = [
+pub const LIVE: [&str; 12] = [
     crate::ec2::ACCOUNT,
     crate::services::messaging::QUEUE,
     crate::services::messaging::TOPIC,
@@ -243,6 +243,7 @@ pub const LIVE: [&str; 11] = [
     crate::services::iam::USER,
     crate::services::iam::POLICY,
     crate::services::iam::ACCOUNT,
+    crate::services::s3_account::ACCOUNT_BLOCK,
 ];
 
 /// The IAM actions reading it through an aggregator needs (`[telemetry]

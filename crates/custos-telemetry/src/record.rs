@@ -45,6 +45,15 @@ const S3_RENAMED: [(&str, &str); 12] = [
 /// The IAM action a request of `operation` on `service` needs, e.g.
 /// `iam_action("S3", "PutPublicAccessBlock") == "s3:PutBucketPublicAccessBlock"`.
 pub fn iam_action(service: &str, operation: &str) -> String {
+    // S3 Control's account-level public access block is an `s3` action of the account.
+    if service == "S3 Control" {
+        let op = match operation {
+            "GetPublicAccessBlock" => "GetAccountPublicAccessBlock",
+            "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutAccountPublicAccessBlock",
+            other => other,
+        };
+        return format!("s3:{op}");
+    }
     let p = prefix(service);
     let op = if p == "s3" {
         S3_RENAMED

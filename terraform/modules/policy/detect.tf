@@ -54,6 +54,7 @@ data "aws_iam_policy_document" "custos_detect" {
       "rds:DescribeDBInstances",
       "rds:DescribeDBSnapshotAttributes",
       "rds:DescribeDBSnapshots",
+      "s3:GetAccountPublicAccessBlock",
       "s3:GetBucketLocation",
       "s3:GetBucketLogging",
       "s3:GetBucketPolicy",

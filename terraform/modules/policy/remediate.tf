@@ -54,6 +54,7 @@ data "aws_iam_policy_document" "custos_remediate" {
       "rds:DescribeDBInstances",
       "rds:DescribeDBSnapshotAttributes",
       "rds:DescribeDBSnapshots",
+      "s3:GetAccountPublicAccessBlock",
       "s3:GetBucketLocation",
       "s3:GetBucketLogging",
       "s3:GetBucketPolicy",
@@ -207,6 +208,7 @@ data "aws_iam_policy_document" "custos_remediate" {
       "ec2:EnableEbsEncryptionByDefault",
       "logs:CreateLogDelivery",
       "logs:DeleteLogDelivery",
+      "s3:PutAccountPublicAccessBlock",
       "ec2:DisableEbsEncryptionByDefault",
     ]
     resources = ["*"]
@@ -253,6 +255,7 @@ data "aws_iam_policy_document" "custos_remediate" {
       "rds:ModifyDBSnapshotAttribute",
       "rds:RemoveTagsFromResource",
       "s3:DeleteBucketPolicy",
+      "s3:PutAccountPublicAccessBlock",
       "s3:PutBucketLogging",
       "s3:PutBucketPolicy",
       "s3:PutBucketPublicAccessBlock",

@@ -17,6 +17,7 @@ pub mod kms;
 pub mod logs;
 pub mod messaging;
 pub mod rds;
+pub mod s3_account;
 pub mod ssm;
 pub mod vpc;
 
@@ -48,10 +49,11 @@ pub enum Kind {
     User,
     Policy,
     IamAccount,
+    AccountBlock,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Trail,
         Kind::Recorder,
         Kind::Volume,
@@ -69,11 +71,16 @@ impl Kind {
         Kind::User,
         Kind::Policy,
         Kind::IamAccount,
+        Kind::AccountBlock,
     ];
 
-    /// Read once per account, in region [`iam::GLOBAL`] (IAM), not per region.
+    /// Read once per account, in region [`iam::GLOBAL`] (IAM, the account's S3 Block
+    /// Public Access), not per region.
     pub fn global(self) -> bool {
-        matches!(self, Kind::User | Kind::Policy | Kind::IamAccount)
+        matches!(
+            self,
+            Kind::User | Kind::Policy | Kind::IamAccount | Kind::AccountBlock
+        )
     }
 
     pub fn resource_type(self) -> &'static str {
@@ -95,6 +102,7 @@ impl Kind {
             Kind::User => iam::USER,
             Kind::Policy => iam::POLICY,
             Kind::IamAccount => iam::ACCOUNT,
+            Kind::AccountBlock => s3_account::ACCOUNT_BLOCK,
         }
     }
 
@@ -118,6 +126,7 @@ impl Kind {
             Kind::User => iam::USER_READS,
             Kind::Policy => iam::POLICY_READS,
             Kind::IamAccount => iam::ACCOUNT_READS,
+            Kind::AccountBlock => s3_account::READS,
         }
     }
 
@@ -259,6 +268,7 @@ impl Services {
             Kind::User => iam::users(at, None).await,
             Kind::Policy => iam::policies(at, None).await,
             Kind::IamAccount => iam::account(at).await,
+            Kind::AccountBlock => s3_account::read(at).await,
         }
     }
 
@@ -286,6 +296,7 @@ impl Services {
             Kind::User => first(iam::users(at, Some(id)).await?),
             Kind::Policy => first(iam::policies(at, Some(id)).await?),
             Kind::IamAccount => first(iam::account(at).await?),
+            Kind::AccountBlock => first(s3_account::read(at).await?),
         })
     }
 }
