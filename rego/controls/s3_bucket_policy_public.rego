@@ -28,8 +28,11 @@ metadata := {
 restricting_keys := {
 	"aws:sourcearn", "aws:sourceaccount", "aws:sourceowner", "aws:sourcevpc", "aws:sourcevpce",
 	"aws:sourceip", "aws:sourceorgid", "aws:sourceorgpaths", "aws:principalorgid",
-	"aws:principalorgpaths", "aws:principalaccount", "aws:principalarn", "aws:userid", "aws:username",
+	"aws:principalorgpaths", "aws:principalaccount", "aws:principalarn", "aws:userid",
 }
+
+# Keys whose values are ARNs: a pattern pins the caller only through its account field.
+arn_keys := {"aws:sourcearn", "aws:principalarn"}
 
 # Operators that hold only when the key is present and matches (negated, `...IfExists` and
 # `ForAllValues:` operators also hold when it is absent, so they restrict no one).
@@ -82,8 +85,18 @@ narrows(key, x) if {
 
 narrows(key, x) if {
 	lower(key) != "aws:sourceip"
+	not lower(key) in arn_keys
 	wildcard(x)
 	pinned(x)
+}
+
+# `arn:partition:service:region:account:...` with twelve digits as the account.
+narrows(key, x) if {
+	lower(key) in arn_keys
+	wildcard(x)
+	parts := split(x, ":")
+	count(parts) > 5
+	regex.match(`^[0-9]{12}$`, parts[4])
 }
 
 restricts(op, key, v) if {

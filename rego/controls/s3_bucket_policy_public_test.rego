@@ -67,6 +67,8 @@ test_conditions_that_restrict_no_one_fail if {
 		{"IpAddress": {"aws:SourceIp": "10.0.0.0/abc"}},
 		{"StringEquals": {"aws:SourceAccount": ""}},
 		{"StringEquals": {"aws:SourceAccount": {"nested": "111122223333"}}},
+		{"ArnLike": {"aws:SourceArn": "arn:aws:iam::*:role/111122223333"}},
+		{"StringEquals": {"aws:username": "alice"}},
 	] {
 		count(ctl.violations) == 1 with input as bucket(doc([object.union(read_all, {"Condition": cond})]), {})
 	}

@@ -247,6 +247,11 @@ fn rust_and_rego_agree_on_which_statements_are_public() {
             json!({"StringLi\u{212A}e": {"aws:SourceArn": "arn:aws:sns:us-east-1:111122223333:t"}}),
         ),
         Some(json!({"stringequals": {"AWS:SOURCEACCOUNT": "111122223333"}})),
+        Some(json!({"ArnLike": {"aws:SourceArn": "arn:aws:iam::*:role/111122223333"}})),
+        Some(json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/*"}})),
+        Some(json!({"StringLike": {"aws:SourceArn": "arn:aws:s3:::logs-111122223333-?"}})),
+        Some(json!({"StringEquals": {"aws:username": "alice"}})),
+        Some(json!({"StringEquals": {"aws:SourceAccount": 111_122_223_333.0}})),
     ];
     let mut cases = Vec::new();
     for p in &principals {
@@ -285,7 +290,7 @@ fn rust_and_rego_agree_on_which_statements_are_public() {
     assert_eq!(public + private, cases.len());
     assert_eq!(
         (public, private),
-        (57, 220),
+        (69, 268),
         "{public} public, {private} not"
     );
 }

@@ -121,9 +121,17 @@ async fn complies(client: &aws_sdk_s3::Client, bucket: &str, control: &str) -> b
             .unwrap()
             .status()
             .is_some_and(|s| s.as_str() == "Enabled"),
-        // This run's custos.toml sets neither `[controls] log_bucket` nor `s3_sse_kms`:
-        // neither requirement applies, so every bucket complies with both.
-        "s3-access-logging" | "s3-sse-kms" => true,
+        // This run's custos.toml sets neither `[controls] log_bucket` nor `s3_sse_kms`
+        // nor `required_tags`: none applies, so every bucket complies.
+        "s3-access-logging" | "s3-sse-kms" | "required-tags" => true,
+        // No fixture bucket has a policy, so none lets anyone in; a fixture with one
+        // would need an oracle that reads it.
+        "s3-bucket-policy-public" => match client.get_bucket_policy().bucket(bucket).send().await {
+            Ok(r) => panic!("fixture bucket `{bucket}` has a policy: {:?}", r.policy()),
+            Err(e) => {
+                aws_sdk_s3::error::ProvideErrorMetadata::code(&e) == Some("NoSuchBucketPolicy")
+            }
+        },
         other => panic!("no oracle for `{other}`"),
     }
 }
@@ -307,6 +315,8 @@ async fn the_export_of_a_real_run_validates_and_says_what_localstack_shows() {
         "s3-versioning",
         "s3-access-logging",
         "s3-sse-kms",
+        "s3-bucket-policy-public",
+        "required-tags",
     ];
     let mut read_back = 0;
     for ((resource, control), ok) in truth.iter_mut() {

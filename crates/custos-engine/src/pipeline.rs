@@ -189,6 +189,63 @@ impl Engine {
         Ok(())
     }
 
+    /// A change event for a type whose Config item lacks what custos adds
+    /// (`config_api::LIVE`: a queue's policy, a user's credentials, ...): judged alone it
+    /// would pass what it cannot see. The resource it names is read now and that is
+    /// processed. An event older than custos' last look at the resource is superseded
+    /// without a read; a read that fails is an error, so the message is delivered again
+    /// (and dead-lettered only after its last receive), never dropped. Account-wide
+    /// types are keyed in region `global`, whatever region the event came from.
+    pub async fn resolve_live(
+        &self,
+        st: &mut RunState,
+        ci: ConfigurationItem,
+    ) -> Result<Disposition, EngineError> {
+        let mut r = ci.resource_ref();
+        if custos_telemetry::services::Kind::of(&r.resource_type).is_some_and(|k| k.global()) {
+            r.region = custos_telemetry::services::iam::GLOBAL.to_string();
+        }
+        if !self.reader.covers(&r) {
+            return self
+                .refuse_item(
+                    st,
+                    &ci,
+                    "awsAccountId",
+                    format!(
+                        "account `{}` in `{}` is not one custos is configured for",
+                        r.account, r.region
+                    ),
+                )
+                .await;
+        }
+        if st.records()
+            && let Some((seen, _)) = self.ledger.last_observation(&r).await?
+            && ci.configuration_item_capture_time < seen
+        {
+            st.report.superseded += 1;
+            self.ledger
+                .append(Some(st.run_id()), "input.superseded", Some(&r), &json!({"capture_time": ci.configuration_item_capture_time, "newest_processed": seen}))
+                .await?;
+            return Ok(Disposition::Superseded);
+        }
+        match self.reader.read(&r).await? {
+            Some(fresh) => self.process(st, fresh, Origin::FreshRead).await,
+            None => {
+                if st.records() {
+                    self.ledger
+                        .append(
+                            Some(st.run_id()),
+                            "input.resource_gone",
+                            Some(&r),
+                            &json!({"capture_time": ci.configuration_item_capture_time}),
+                        )
+                        .await?;
+                }
+                Ok(Disposition::Processed)
+            }
+        }
+    }
+
     /// An oversized notification: read the resource it names and process what is there now.
     /// A resource that cannot be read is dead-lettered, never dropped.
     pub async fn resolve_oversized(

@@ -176,17 +176,12 @@ impl Engine {
                     .map(|_| ("dead_letter", None)),
                 // Config's item for these types lacks what custos adds (a queue's policy, a
                 // user's credentials, ...): judged alone it would pass what it cannot see and
-                // close an open finding. The change is resolved by reading the resource now,
-                // as an oversized one is.
+                // close an open finding. The change is resolved by reading the resource now.
                 Decoded::Item(ci)
                     if custos_telemetry::config_api::LIVE.contains(&ci.resource_type.as_str()) =>
                 {
                     let r = ci.resource_ref();
-                    let o = custos_telemetry::Oversized {
-                        location: format!("sqs:{}#{}", q.url(), m.id),
-                        summary: *ci,
-                    };
-                    self.resolve_oversized(&mut st, &source, &o)
+                    self.resolve_live(&mut st, *ci)
                         .await
                         .map(|d| (d.as_str(), Some(r)))
                 }

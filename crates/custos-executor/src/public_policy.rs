@@ -27,7 +27,7 @@ pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
 
 /// Condition keys that name who may call (lower case: condition keys are
 /// case-insensitive).
-const RESTRICTING_KEYS: [&str; 14] = [
+const RESTRICTING_KEYS: [&str; 13] = [
     "aws:sourcearn",
     "aws:sourceaccount",
     "aws:sourceowner",
@@ -41,8 +41,10 @@ const RESTRICTING_KEYS: [&str; 14] = [
     "aws:principalaccount",
     "aws:principalarn",
     "aws:userid",
-    "aws:username",
 ];
+
+/// Keys whose values are ARNs: a pattern pins the caller only through its account field.
+const ARN_KEYS: [&str; 2] = ["aws:sourcearn", "aws:principalarn"];
 
 /// Operators that hold only when the key is present and matches (negated, `...IfExists`
 /// and `ForAllValues:` operators hold when it is absent too, so they restrict no one).
@@ -105,7 +107,17 @@ fn narrows(key: &str, x: &str) -> bool {
             }
         };
     }
-    !x.is_empty() && (!wildcard || pinned(x))
+    if !wildcard {
+        return !x.is_empty();
+    }
+    if ARN_KEYS.contains(&key.to_lowercase().as_str()) {
+        // `arn:partition:service:region:account:...`, twelve digits as the account.
+        let parts: Vec<&str> = x.split(':').collect();
+        return parts.len() > 5
+            && parts[4].len() == 12
+            && parts[4].bytes().all(|b| b.is_ascii_digit());
+    }
+    pinned(x)
 }
 
 fn restricts(op: &str, key: &str, v: &Value) -> bool {
@@ -478,6 +490,8 @@ mod tests {
             json!({"IpAddress": {"aws:SourceIp": "0::/0"}}),
             json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/abc"}}),
             json!({"StringEquals": {"aws:SourceAccount": ""}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:iam::*:role/111122223333"}}),
+            json!({"StringEquals": {"aws:username": "alice"}}),
         ] {
             assert!(public(&stmt(json!("*"), Some(open.clone()))), "{open}");
         }

@@ -159,7 +159,12 @@ fn s3control(sdk: &SdkConfig, interceptors: &[SharedInterceptor]) -> aws_sdk_s3c
     for i in interceptors {
         b.push_interceptor(i.clone());
     }
-    if let Some(url) = sdk.endpoint_url()
+    // The endpoint the SDK uses: S3 Control's own override, else the global one.
+    let custom = std::env::var("AWS_ENDPOINT_URL_S3_CONTROL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| sdk.endpoint_url().map(str::to_string));
+    if let Some(url) = custom
         && let Some((_, authority)) = url.split_once("://")
     {
         b.push_interceptor(SharedInterceptor::new(AccountHost(
@@ -199,9 +204,10 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for AccountHost {
 fn without_account(uri: &str, authority: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
     let (account, tail) = rest.split_once('.')?;
+    let after = tail.strip_prefix(authority)?;
     (account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
-        && tail.starts_with(authority))
+        && (after.is_empty() || after.starts_with('/') || after.starts_with('?')))
     .then(|| format!("{scheme}://{tail}"))
 }
 
@@ -377,6 +383,11 @@ mod tests {
         // Not twelve digits, or another host: left as it is.
         assert_eq!(
             without_account("http://bucket.127.0.0.1:4566/x", "127.0.0.1:4566"),
+            None
+        );
+        // Another port that starts alike is another endpoint.
+        assert_eq!(
+            without_account("http://111122223333.127.0.0.1:45660/x", "127.0.0.1:4566"),
             None
         );
         assert_eq!(
