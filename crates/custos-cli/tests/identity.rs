@@ -199,7 +199,8 @@ async fn approvals_need_distinct_eligible_reviewers_of_the_plan_as_the_ledger_te
         assert_eq!(e["payload"]["requested_by"], "alice");
         assert_eq!(
             e["payload"]["required_reviewers"],
-            if e["resource"].as_str().unwrap().contains("AWS::S3::Bucket") {
+            // Class `s3`: the buckets, and the account's Block Public Access.
+            if e["resource"].as_str().unwrap().contains("AWS::S3::") {
                 2
             } else {
                 1

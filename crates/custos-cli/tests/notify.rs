@@ -15,11 +15,13 @@ use serde_json::Value;
 
 const VAR: &str = "CUSTOS_TEST_WEBHOOK";
 
-/// The webhook, and account-level settings (EBS default encryption) left to observation (so the only
-/// notifications are the ones each test provokes).
+/// The webhook, and account-level settings left to observation (EBS default encryption)
+/// or excluded (the account's S3 Block Public Access, whose id is the account's twelve
+/// digits), so the only notifications are the ones each test provokes.
 fn config(attempts: u32) -> String {
     format!(
-        "[autonomy.classes.account]\n\"*\" = 1\n[autonomy.classes.iam]\n\"*\" = 1\n[autonomy.classes.ec2]\n\"*\" = 1\n[notifications]\nwebhook_url_env = \"{VAR}\"\nattempts = {attempts}\nbackoff_ms = 10\npage_url = \"https://custos.example/ui\"\n"
+        "[gate]\nexclusions = [\"{twelve}\"]\n[autonomy.classes.account]\n\"*\" = 1\n[autonomy.classes.iam]\n\"*\" = 1\n[autonomy.classes.ec2]\n\"*\" = 1\n[notifications]\nwebhook_url_env = \"{VAR}\"\nattempts = {attempts}\nbackoff_ms = 10\npage_url = \"https://custos.example/ui\"\n",
+        twelve = "[0-9]".repeat(12)
     )
 }
 

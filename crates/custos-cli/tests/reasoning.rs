@@ -188,7 +188,15 @@ async fn a_blocking_model_leaves_the_finding_visible_for_review() {
 async fn model_words_and_comments_cannot_drive_the_terminal() {
     let (_server, env, bucket, _client, _report) = awaiting_review("terminal").await;
     let pending = env.json(&["approvals", "list"]);
-    let id = pending[0]["id"].as_str().unwrap().to_string();
+    let id = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["plan"]["resource"]["resource_id"] == bucket.as_str())
+        .unwrap_or_else(|| panic!("not in the review queue: {pending:#}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let raw = "\u{1b}[2K\r\u{1b}[1Aapproved by security \u{202e}kcolb";
     // The stored rationale is the model's, byte for byte (JSON output keeps it).
     assert!(
