@@ -70,6 +70,17 @@ fn changes(from: &Value, to: &Value) -> (BTreeMap<String, String>, Vec<String>) 
     (add, remove)
 }
 
+/// The keys to add with their values and the keys to remove (no value), for the
+/// services whose add and remove requests both take whole tags (CloudTrail, ACM).
+fn pairs<'a>(
+    add: &'a BTreeMap<String, String>,
+    remove: &'a [String],
+) -> impl Iterator<Item = (String, Option<String>)> + 'a {
+    add.iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .chain(remove.iter().map(|k| (k.clone(), None)))
+}
+
 /// Add the missing required tags with their placeholders; the rollback deletes them.
 #[derive(Debug)]
 pub struct RequiredTags;
@@ -338,10 +349,7 @@ impl Setting for RequiredTags {
             }
             cloudtrail::TRAIL => {
                 let arn = arn()?;
-                let tags = add
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .chain(remove.iter().map(|k| (k.clone(), None)))
+                let tags = pairs(&add, &remove)
                     .map(|(k, v)| {
                         aws_sdk_cloudtrail::types::Tag::builder()
                             .key(k)
@@ -392,10 +400,7 @@ impl Setting for RequiredTags {
                 }
             }
             acm::CERTIFICATE => {
-                let tags = add
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .chain(remove.iter().map(|k| (k.clone(), None)))
+                let tags = pairs(&add, &remove)
                     .map(|(k, v)| {
                         aws_sdk_acm::types::Tag::builder()
                             .key(k)
