@@ -13,6 +13,7 @@ metadata := {
 		"AWS::EC2::Snapshot", "AWS::EC2::Image", "AWS::EC2::VPC", "AWS::SQS::Queue", "AWS::SNS::Topic",
 		"AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::CloudTrail::Trail", "AWS::RDS::DBInstance",
 		"AWS::RDS::DBSnapshot", "AWS::ACM::Certificate", "AWS::SSM::Document",
+		"AWS::Lambda::Function",
 	],
 	"frameworks": {
 		"aws-fsbp": [],

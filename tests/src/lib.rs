@@ -31,11 +31,12 @@ pub fn moto_endpoint() -> String {
 
 /// The services the tests send to the moto server instead of LocalStack, by their SDK
 /// service id and the variable that routes them in a child process.
-pub const ON_MOTO: [(&str, &str); 4] = [
+pub const ON_MOTO: [(&str, &str); 5] = [
     ("CloudTrail", "AWS_ENDPOINT_URL_CLOUDTRAIL"),
     ("KMS", "AWS_ENDPOINT_URL_KMS"),
     ("CloudWatch Logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
     ("RDS", "AWS_ENDPOINT_URL_RDS"),
+    ("Lambda", "AWS_ENDPOINT_URL_LAMBDA"),
 ];
 
 /// Routes [`ON_MOTO`] services to the moto server (the SDK's per-service endpoint

@@ -1,6 +1,7 @@
 //! Fixtures for the resource-policy controls (`s3-bucket-policy-public`,
-//! `sqs-queue-policy-public`, `sns-topic-policy-public`), on LocalStack: each resource's
-//! policy has one statement that lets anyone in and one for the account alone. The
+//! `sqs-queue-policy-public`, `sns-topic-policy-public` on LocalStack,
+//! `lambda-function-public-access` on the moto server): each resource's policy has one
+//! statement that lets anyone in (`Anyone`) and one for the account alone (`Account`). The
 //! oracle reads a policy back straight from the emulator, not through custos' scanner.
 
 use aws_config::SdkConfig;
@@ -102,7 +103,8 @@ pub async fn topic_policy(sdk: &SdkConfig, arn: &str) -> anyhow::Result<Value> {
 }
 
 /// The policy of `resource_type` `id` as the emulator answers it (`null`: none).
-pub async fn policy(sdk: &SdkConfig, resource_type: &str, id: &str) -> anyhow::Result<Value> {
+pub async fn policy(r: &custos_core::ResourceRef, sdk: &SdkConfig) -> anyhow::Result<Value> {
+    let (resource_type, id) = (r.resource_type.as_str(), r.resource_id.as_str());
     let text = match resource_type {
         "AWS::S3::Bucket" => match crate::s3(sdk).get_bucket_policy().bucket(id).send().await {
             Ok(r) => r.policy().map(str::to_string),
@@ -124,6 +126,23 @@ pub async fn policy(sdk: &SdkConfig, resource_type: &str, id: &str) -> anyhow::R
             .and_then(|a| a.get(&QueueAttributeName::Policy))
             .cloned(),
         "AWS::SNS::Topic" => return topic_policy(sdk, id).await,
+        "AWS::Lambda::Function" => {
+            match lambda(sdk, &r.account)
+                .get_policy()
+                .function_name(id)
+                .send()
+                .await
+            {
+                Ok(r) => r.policy().map(str::to_string),
+                Err(e)
+                    if aws_sdk_lambda::error::ProvideErrorMetadata::code(&e)
+                        == Some("ResourceNotFoundException") =>
+                {
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         other => anyhow::bail!("no policy fixture for `{other}`"),
     };
     Ok(match text.filter(|t| !t.is_empty()) {
@@ -140,4 +159,100 @@ pub fn sids(doc: &Value) -> Vec<String> {
         .flatten()
         .map(|s| s["Sid"].as_str().unwrap_or_default().to_string())
         .collect()
+}
+
+/// A function on the moto server whose policy lets anyone invoke it (`Anyone`), lets
+/// Amazon S3 invoke it for a bucket named `uploads-<account>` of any account (`Uploads`:
+/// no `AWS:SourceAccount`), and lets the account's own principals invoke it (`Account`);
+/// returns its name. Its execution role is made on moto's IAM, which moto's Lambda checks.
+pub async fn make_public_function(
+    sdk: &SdkConfig,
+    account: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(sdk)
+            .endpoint_url(crate::moto_endpoint())
+            .interceptor(crate::MotoAccount(account.to_string()))
+            .build(),
+    );
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let role = iam
+        .create_role()
+        .role_name(format!("{name}-role"))
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await?
+        .role()
+        .map(|r| r.arn().to_string())
+        .unwrap_or_default();
+    let lambda = lambda(sdk, account);
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("index.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(EMPTY_ZIP.to_vec()))
+                .build(),
+        )
+        .send()
+        .await?;
+    lambda
+        .add_permission()
+        .function_name(name)
+        .statement_id("Anyone")
+        .action("lambda:InvokeFunction")
+        .principal("*")
+        .send()
+        .await?;
+    lambda
+        .add_permission()
+        .function_name(name)
+        .statement_id("Uploads")
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .source_arn(format!("arn:aws:s3:::uploads-{account}"))
+        .send()
+        .await?;
+    lambda
+        .add_permission()
+        .function_name(name)
+        .statement_id("Account")
+        .action("lambda:InvokeFunction")
+        .principal(format!("arn:aws:iam::{account}:root"))
+        .send()
+        .await?;
+    Ok(name.to_string())
+}
+
+/// An empty zip archive (its end-of-central-directory record alone): the function's code
+/// is never run.
+const EMPTY_ZIP: [u8; 22] = [
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Lambda on the moto server, in `account`.
+pub fn lambda(sdk: &SdkConfig, account: &str) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(sdk)
+            .interceptor(crate::MotoAccount(account.to_string()))
+            .build(),
+    )
+}
+
+/// A policy's statements by `Sid`, and its other fields: a policy built from permissions
+/// lists them in the order they were added, which a rollback changes.
+pub fn by_sid(doc: &Value) -> Value {
+    let mut out = doc.clone();
+    if let Some(list) = doc["Statement"].as_array() {
+        out["Statement"] = Value::Object(
+            list.iter()
+                .map(|s| (s["Sid"].as_str().unwrap_or_default().to_string(), s.clone()))
+                .collect(),
+        );
+    }
+    out
 }

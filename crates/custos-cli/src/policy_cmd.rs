@@ -33,14 +33,16 @@ pub struct Row {
 
 /// The emulator the tests send a resource type's service to: the moto server for what
 /// LocalStack's community edition lacks (CloudTrail, RDS) or emulates too thinly (KMS
-/// keys, log group tags), LocalStack for the rest. `custos-testkit`'s `ON_MOTO` routes them;
+/// keys, log group tags, Lambda: its functions end `Failed` without a container runtime),
+/// LocalStack for the rest. `custos-testkit`'s `ON_MOTO` routes them;
 /// the catalogue test checks the two agree.
 pub fn backend(resource_type: &str) -> &'static str {
-    const MOTO: [&str; 4] = [
+    const MOTO: [&str; 5] = [
         "AWS::CloudTrail::",
         "AWS::KMS::",
         "AWS::Logs::",
         "AWS::RDS::",
+        "AWS::Lambda::",
     ];
     if MOTO.iter().any(|p| resource_type.starts_with(p)) {
         "moto 5.2.5"

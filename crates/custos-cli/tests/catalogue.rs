@@ -150,7 +150,7 @@ fn the_backend_column_matches_the_tests_routing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 58, "controls shipped");
+    assert_eq!(rows.len(), 59, "controls shipped");
     fn service(t: &str) -> &str {
         match t.split("::").nth(1).unwrap_or_default() {
             "Logs" => "CloudWatch Logs",
@@ -253,44 +253,76 @@ fn rust_and_rego_agree_on_which_statements_are_public() {
         Some(json!({"StringEquals": {"aws:username": "alice"}})),
         Some(json!({"StringEquals": {"aws:SourceAccount": 111_122_223_333.0}})),
     ];
-    let mut cases = Vec::new();
-    for p in &principals {
-        for c in &conditions {
-            for effect in ["Allow", "Deny"] {
-                let mut s = json!({"Effect": effect, "Principal": p, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"});
-                if let Some(c) = c {
-                    s["Condition"] = c.clone();
+    // Every principal with every condition, allowed and denied.
+    let statements = |principals: &[serde_json::Value], action: &str, resource: &str| {
+        let mut out = Vec::new();
+        for p in principals {
+            for c in &conditions {
+                for effect in ["Allow", "Deny"] {
+                    let mut s = json!({"Effect": effect, "Principal": p, "Action": action, "Resource": resource});
+                    if let Some(c) = c {
+                        s["Condition"] = c.clone();
+                    }
+                    out.push(s);
                 }
-                cases.push(s);
             }
         }
-    }
+        out
+    };
+    // `(agreed true, agreed false)` of the control `control` on a `resource_type` item
+    // whose policy (under `key`) is each statement alone, and `rust` on the statement.
+    let mut agree = |cases: &[serde_json::Value],
+                     (resource_type, key, control): (&str, &str, &str),
+                     rust: fn(&serde_json::Value) -> bool| {
+        let (mut yes, mut no) = (0, 0);
+        for s in cases {
+            let item = custos_core::ConfigurationItem::from_json(&json!({
+                "configurationItemCaptureTime": "2026-12-04T00:00:00Z",
+                "configurationItemStatus": "OK", "awsAccountId": "111122223333",
+                "awsRegion": "us-east-1", "resourceType": resource_type, "resourceId": "r",
+                "configuration": {},
+                "supplementaryConfiguration": {key: {"policyText": json!({"Version": "2012-10-17", "Statement": [s]}).to_string()}}
+            }))
+            .unwrap();
+            let rego = ev
+                .detect(&item)
+                .unwrap()
+                .iter()
+                .any(|f| f.control_id == control);
+            let rust = rust(s);
+            assert_eq!(rego, rust, "{control}: Rego says {rego}, Rust {rust}: {s}");
+            if rust { yes += 1 } else { no += 1 }
+        }
+        (yes, no)
+    };
+    let mut cases = statements(&principals, "s3:GetObject", "arn:aws:s3:::b/*");
     cases.push(json!({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "*"}));
-    let (mut public, mut private) = (0, 0);
-    for s in &cases {
-        let item = custos_core::ConfigurationItem::from_json(&json!({
-            "configurationItemCaptureTime": "2026-12-04T00:00:00Z",
-            "configurationItemStatus": "OK", "awsAccountId": "111122223333",
-            "awsRegion": "us-east-1", "resourceType": "AWS::S3::Bucket", "resourceId": "b",
-            "configuration": {"name": "b"},
-            "supplementaryConfiguration": {"BucketPolicy": {"policyText": json!({"Version": "2012-10-17", "Statement": [s]}).to_string()}}
-        }))
-        .unwrap();
-        let rego = ev
-            .detect(&item)
-            .unwrap()
-            .iter()
-            .any(|f| f.control_id == "s3-bucket-policy-public");
-        let rust = custos_executor::public_policy::public(s);
-        assert_eq!(rego, rust, "Rego says {rego}, Rust {rust}: {s}");
-        if rust { public += 1 } else { private += 1 }
-    }
     // Both kinds occur, as counted when the corpus was written: a corpus all of one kind
     // would prove nothing.
-    assert_eq!(public + private, cases.len());
+    let bucket = ("AWS::S3::Bucket", "BucketPolicy", "s3-bucket-policy-public");
+    let (public, private) = agree(&cases, bucket, custos_executor::public_policy::public);
     assert_eq!(
         (public, private),
         (69, 268),
         "{public} public, {private} not"
     );
+
+    // A function's permissions: the same statements, and Amazon S3 as the principal
+    // (open unless `AWS:SourceAccount` names the bucket owner), through
+    // `lambda-function-public-access` and `function_policy::open`.
+    cases.extend(statements(
+        &[
+            json!({"Service": "s3.amazonaws.com"}),
+            json!({"Service": ["sns.amazonaws.com", "s3.amazonaws.com"]}),
+        ],
+        "lambda:InvokeFunction",
+        "arn:aws:lambda:us-east-1:111122223333:function:f",
+    ));
+    let function = (
+        "AWS::Lambda::Function",
+        "Policy",
+        "lambda-function-public-access",
+    );
+    let (open, closed) = agree(&cases, function, custos_executor::function_policy::open);
+    assert_eq!((open, closed), (115, 334), "{open} open, {closed} not");
 }

@@ -219,7 +219,7 @@ impl<'a> PolicyVerifier<'a> {
             evaluators,
             subject: catalog
                 .get(&plan.action)
-                .and_then(|a| a.subject(&plan.desired["facet"])),
+                .and_then(|a| a.subject(&plan.before["facet"], &plan.desired["facet"])),
         }
     }
 }

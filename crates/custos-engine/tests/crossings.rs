@@ -124,15 +124,7 @@ async fn an_overlay_rule_named_like_an_approval_lifts_nothing() {
     }
 }
 
-fn reviewer(name: &str) -> custos_core::Principal {
-    custos_core::Principal {
-        name: name.into(),
-        roles: [custos_core::Role::Reviewer].into_iter().collect(),
-        via: custos_core::AuthMethod::Token {
-            token_id: format!("tok-{name}"),
-        },
-    }
-}
+use common::reviewer;
 
 /// An operator (rollbacks), not a reviewer.
 fn operator() -> custos_core::Principal {

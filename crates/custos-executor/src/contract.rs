@@ -412,9 +412,16 @@ pub struct SatisfiedVerifier<'a>(pub &'a dyn Action);
 
 impl Verifier for SatisfiedVerifier<'_> {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification {
-        let passed = self
+        let facet = self.0.facet_for(after, &plan.parameters);
+        // Satisfied, or, for a fix that changes one of several things
+        // (`Action::subject`), exactly what the plan wanted: the others wait for plans of
+        // their own.
+        let one_of_several = self
             .0
-            .satisfied(&self.0.facet_for(after, &plan.parameters), &plan.parameters);
+            .subject(&plan.before["facet"], &plan.desired["facet"])
+            .is_some();
+        let passed = self.0.satisfied(&facet, &plan.parameters)
+            || (one_of_several && facet == plan.desired["facet"]);
         Verification {
             passed,
             method: "executor-satisfied".into(),

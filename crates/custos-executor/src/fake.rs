@@ -68,8 +68,8 @@ impl Action for FakeExecutor {
     fn restored(&self, before: &Value) -> Value {
         self.spec.restored(before)
     }
-    fn subject(&self, desired: &Value) -> Option<String> {
-        self.spec.subject(desired)
+    fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
+        self.spec.subject(before, desired)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod ec2;
 pub mod encryption;
 pub mod exposure;
 pub mod fake;
+pub mod function_policy;
 pub mod logging;
 pub mod messaging;
 pub mod playbook;
@@ -141,12 +142,12 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn restored(&self, before: &Value) -> Value {
         before.clone()
     }
-    /// The one thing a fix of this facet changes, when its control may report others on
-    /// the same resource (one access key of a user with two stale ones): the fix is
-    /// verified when the control no longer names it, since one request fixes one.
-    /// `None`: the whole control must pass.
-    fn subject(&self, desired: &Value) -> Option<String> {
-        let _ = desired;
+    /// The one thing a fix from `before` to `desired` changes, when its control may
+    /// report others on the same resource (one open permission of a function with two):
+    /// the fix is verified when the control no longer names it, since one request fixes
+    /// one. `None`: the whole control must pass.
+    fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
+        let _ = (before, desired);
         None
     }
 }
@@ -207,7 +208,8 @@ pub fn all_executors(pool: Arc<custos_telemetry::aws::AwsPool>) -> Vec<Arc<dyn E
     v.extend(default_sg::executors(pool.clone()));
     v.extend(public_policy::executors(pool.clone()));
     v.extend(tagging::executors(pool.clone()));
-    v.extend(account_block::executors(pool));
+    v.extend(account_block::executors(pool.clone()));
+    v.extend(function_policy::executors(pool));
     v
 }
 

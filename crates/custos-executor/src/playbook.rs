@@ -353,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn shipped_playbooks_load() {
         let set = PlaybookSet::load(&shipped(), &registry().await, &BTreeMap::new()).unwrap();
-        assert_eq!(set.iter().count(), 35);
+        assert_eq!(set.iter().count(), 36);
         let versioning = set.for_control("s3-versioning").unwrap();
         assert_eq!(versioning.reversible, Some(false));
         let p = set.properties(&versioning.id).unwrap();

@@ -57,7 +57,7 @@ const RESTRICTING_OPERATORS: [&str; 6] = [
     "ipaddress",
 ];
 
-fn values(v: &Value) -> Vec<&Value> {
+pub(crate) fn values(v: &Value) -> Vec<&Value> {
     match v {
         Value::Array(a) => a.iter().collect(),
         other => vec![other],
@@ -120,7 +120,7 @@ fn narrows(key: &str, x: &str) -> bool {
     pinned(x)
 }
 
-fn restricts(op: &str, key: &str, v: &Value) -> bool {
+pub(crate) fn restricts(op: &str, key: &str, v: &Value) -> bool {
     // Rego's `lower` folds Unicode: so does this, so both read a key alike.
     let op = op.to_lowercase();
     let base = op.strip_prefix("foranyvalue:").unwrap_or(&op);

@@ -45,8 +45,8 @@ pub trait Setting: Send + Sync + std::fmt::Debug + 'static {
         before.clone()
     }
     /// See [`Action::subject`].
-    fn subject(&self, desired: &Value) -> Option<String> {
-        let _ = desired;
+    fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
+        let _ = (before, desired);
         None
     }
     /// Move the resource to facet `to` with one mutating request (`from` is the facet
@@ -161,8 +161,8 @@ impl<S: Setting> Action for Setter<S> {
     fn restored(&self, before: &Value) -> Value {
         self.setting.restored(before)
     }
-    fn subject(&self, desired: &Value) -> Option<String> {
-        self.setting.subject(desired)
+    fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
+        self.setting.subject(before, desired)
     }
 }
 

@@ -10,7 +10,9 @@ use crate::{ActionProperties, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
-use custos_telemetry::services::{acm, cloudtrail, ebs, kms, logs, messaging, rds, ssm, vpc};
+use custos_telemetry::services::{
+    acm, cloudtrail, ebs, kms, lambda, logs, messaging, rds, ssm, vpc,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
 }
 
 /// Every type the fix tags (the control's `resource_types`).
-pub const TYPES: [&str; 16] = [
+pub const TYPES: [&str; 17] = [
     custos_telemetry::s3::BUCKET,
     custos_telemetry::ec2::INSTANCE,
     custos_telemetry::ec2::SECURITY_GROUP,
@@ -37,6 +39,7 @@ pub const TYPES: [&str; 16] = [
     rds::SNAPSHOT,
     acm::CERTIFICATE,
     ssm::DOCUMENT,
+    lambda::FUNCTION,
 ];
 
 /// The required keys and their placeholders (`defaults`).
@@ -125,6 +128,7 @@ impl Setting for RequiredTags {
                 "rds:AddTagsToResource",
                 "acm:AddTagsToCertificate",
                 "ssm:AddTagsToResource",
+                "lambda:TagResource",
             ],
             rollback: &[
                 "s3:PutBucketTagging",
@@ -137,6 +141,7 @@ impl Setting for RequiredTags {
                 "rds:RemoveTagsFromResource",
                 "acm:RemoveTagsFromCertificate",
                 "ssm:RemoveTagsFromResource",
+                "lambda:UntagResource",
             ],
             needs: &[],
         }
@@ -452,6 +457,25 @@ impl Setting for RequiredTags {
                         .send()
                         .await
                         .map_err(|e| aws("ssm:RemoveTagsFromResource", r, &e))?;
+                }
+            }
+            lambda::FUNCTION => {
+                if adding {
+                    c.lambda
+                        .tag_resource()
+                        .resource(arn()?)
+                        .set_tags(Some(add.into_iter().collect()))
+                        .send()
+                        .await
+                        .map_err(|e| aws("lambda:TagResource", r, &e))?;
+                } else {
+                    c.lambda
+                        .untag_resource()
+                        .resource(arn()?)
+                        .set_tag_keys(Some(remove))
+                        .send()
+                        .await
+                        .map_err(|e| aws("lambda:UntagResource", r, &e))?;
                 }
             }
             other => {

@@ -137,6 +137,10 @@ async fn scanned_items_have_the_shapes_aws_publishes() {
     exposure::make_certificate(&sdk, &format!("{account}.example.com"))
         .await
         .unwrap();
+    // Lambda on moto.
+    custos_testkit::policies::make_public_function(&sdk, &account, &format!("fn{account}"))
+        .await
+        .unwrap();
 
     // Every request the scan sends, as IAM actions, recorded on the wire.
     let recorder = custos_telemetry::record::Recorder::default();

@@ -77,6 +77,7 @@ enum Subject {
     PublicTopicPolicy,
     Certificate,
     AccountBlockOff,
+    PublicFunction,
 }
 
 struct Case {
@@ -91,7 +92,7 @@ struct Case {
     with_key: bool,
 }
 
-const CASES: [Case; 50] = [
+const CASES: [Case; 52] = [
     Case {
         control: "s3-public-access-block",
         subject: Subject::Bucket(Fixture::NoPublicAccessBlock),
@@ -442,6 +443,20 @@ const CASES: [Case; 50] = [
         taggable: false,
         with_key: false,
     },
+    Case {
+        control: "lambda-function-public-access",
+        subject: Subject::PublicFunction,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
+    Case {
+        control: "required-tags",
+        subject: Subject::PublicFunction,
+        exact_rollback: true,
+        taggable: true,
+        with_key: false,
+    },
 ];
 
 /// The key the `with_key` cases configure for queues and topics.
@@ -643,6 +658,12 @@ async fn setup(subject: Subject, sdk: &aws_config::SdkConfig, account: &str) -> 
             region: "global".into(),
             ..r("AWS::S3::AccountPublicAccessBlock", account.to_string())
         },
+        Subject::PublicFunction => r(
+            "AWS::Lambda::Function",
+            policies::make_public_function(sdk, account, &format!("fn{account}"))
+                .await
+                .unwrap(),
+        ),
         Subject::Certificate => r(
             "AWS::ACM::Certificate",
             exposure::make_certificate(sdk, &format!("c{account}.example.com"))
@@ -690,6 +711,19 @@ async fn retag(subject: Subject, sdk: &aws_config::SdkConfig, r: &ResourceRef) {
             exposure::tag_rds(sdk, &r.account, &arn).await.unwrap();
         }
         Subject::PublicDocument => exposure::tag_document(sdk, &r.resource_id).await.unwrap(),
+        Subject::PublicFunction => {
+            let arn = format!(
+                "arn:aws:lambda:us-east-1:{}:function:{}",
+                r.account, r.resource_id
+            );
+            policies::lambda(sdk, &r.account)
+                .tag_resource()
+                .resource(arn)
+                .tags("custos:exclude", "true")
+                .send()
+                .await
+                .unwrap();
+        }
         Subject::Certificate => exposure::tag_certificate(sdk, &r.resource_id)
             .await
             .unwrap(),
@@ -800,10 +834,11 @@ async fn contract(case: &Case) {
     };
     // The policy as the emulator holds it before the fix (policy cases).
     let original_policy = match case.subject {
-        Subject::PublicBucketPolicy | Subject::PublicQueuePolicy | Subject::PublicTopicPolicy => {
-            let p = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
-                .await
-                .unwrap();
+        Subject::PublicBucketPolicy
+        | Subject::PublicQueuePolicy
+        | Subject::PublicTopicPolicy
+        | Subject::PublicFunction => {
+            let p = policies::policy(&resource, &sdk).await.unwrap();
             assert!(policies::sids(&p).contains(&"Anyone".to_string()), "{p:#}");
             Some(p)
         }
@@ -936,9 +971,7 @@ async fn contract(case: &Case) {
     ) {
         // Read straight from the emulator: the statement letting anyone in is gone,
         // every other one is as it was.
-        let now = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
-            .await
-            .unwrap();
+        let now = policies::policy(&resource, &sdk).await.unwrap();
         let mut want = original_policy.clone().unwrap();
         want["Statement"]
             .as_array_mut()
@@ -946,6 +979,19 @@ async fn contract(case: &Case) {
             .retain(|s| s["Sid"] != "Anyone");
         assert_eq!(now, want, "only the public statement goes");
         assert!(!policies::sids(&now).is_empty());
+    }
+    if case.control == "lambda-function-public-access" {
+        // Read straight from moto: one intent is one request, so the first permission
+        // letting anyone invoke the function is gone; S3's (any account's bucket) waits
+        // for a plan of its own, and the account's own is as it was.
+        let now = policies::policy(&resource, &sdk).await.unwrap();
+        let mut want = original_policy.clone().unwrap();
+        want["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["Sid"] != "Anyone");
+        assert_eq!(policies::sids(&now), ["Uploads", "Account"], "{now:#}");
+        assert_eq!(now, want, "only the first open permission goes");
     }
 
     if let Some(original) = &original_tags {
@@ -1047,10 +1093,17 @@ async fn contract(case: &Case) {
     }
     if let Some(original) = &original_policy {
         // The rollback put the document back as it was, read straight from the emulator.
-        let back = policies::policy(&sdk, &resource.resource_type, &resource.resource_id)
-            .await
-            .unwrap();
-        assert_eq!(&back, original, "the rollback restores the policy exactly");
+        let back = policies::policy(&resource, &sdk).await.unwrap();
+        if let Subject::PublicFunction = case.subject {
+            // Permissions added back are listed after those that stayed.
+            assert_eq!(
+                policies::by_sid(&back),
+                policies::by_sid(original),
+                "the rollback adds the permissions back exactly"
+            );
+        } else {
+            assert_eq!(&back, original, "the rollback restores the policy exactly");
+        }
     }
     if case.exact_rollback {
         assert_eq!(restored, rec.before["facet"]);
@@ -1345,4 +1398,14 @@ async fn required_tags_on_acm_meets_the_contract() {
 #[tokio::test]
 async fn s3_account_public_access_block_meets_the_contract() {
     contract(&CASES[49]).await;
+}
+
+#[tokio::test]
+async fn lambda_function_public_access_meets_the_contract() {
+    contract(&CASES[50]).await;
+}
+
+#[tokio::test]
+async fn required_tags_on_lambda_meets_the_contract() {
+    contract(&CASES[51]).await;
 }

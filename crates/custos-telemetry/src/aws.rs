@@ -112,6 +112,7 @@ pub struct Clients {
     pub acm: aws_sdk_acm::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub s3control: aws_sdk_s3control::Client,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 macro_rules! client {
@@ -145,6 +146,7 @@ impl Clients {
             acm: client!(aws_sdk_acm, sdk, interceptors),
             ssm: client!(aws_sdk_ssm, sdk, interceptors),
             s3control: s3control(sdk, interceptors),
+            lambda: client!(aws_sdk_lambda, sdk, interceptors),
         }
     }
 }

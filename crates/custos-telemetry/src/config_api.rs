@@ -227,11 +227,11 @@ pub const READS: &[&str] = &[
 /// Types read live even with `--source config`: custos's own types (the account item,
 /// IAM's account settings, machine images) have no Config type; a trail's logging status
 /// and event selectors, a VPC's flow logs, a snapshot's volume permissions, an SSM
-/// document's sharing, a user's credentials and a queue's or topic's access policy are
-/// additions Config does not record (a control reading them would be blind, or see every
-/// VPC without flow logs); IAM's
-/// policies are read with its users (one read per account, not per region).
-pub const LIVE: [&str; 12] = [
+/// document's sharing, a user's credentials and a queue's, topic's or function's access
+/// policy are additions Config does not record (a control reading them would be blind, or
+/// see every VPC without flow logs); IAM's policies are read with its users (one read per
+/// account, not per region).
+pub const LIVE: [&str; 13] = [
     crate::ec2::ACCOUNT,
     crate::services::messaging::QUEUE,
     crate::services::messaging::TOPIC,
@@ -244,6 +244,7 @@ pub const LIVE: [&str; 12] = [
     crate::services::iam::POLICY,
     crate::services::iam::ACCOUNT,
     crate::services::s3_account::ACCOUNT_BLOCK,
+    crate::services::lambda::FUNCTION,
 ];
 
 /// The IAM actions reading it through an aggregator needs (`[telemetry]

@@ -35,7 +35,6 @@ pub async fn engine(
     reader: Arc<dyn ResourceReader>,
     db: &str,
 ) -> Engine {
-    let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
     let executors: Vec<Arc<dyn Executor>> = custos_executor::executors_for_tests()
         .into_iter()
         .map(|spec| -> Arc<dyn Executor> {
@@ -46,7 +45,17 @@ pub async fn engine(
             }
         })
         .collect();
-    let registry = Registry::new(executors);
+    engine_with(config, Registry::new(executors), reader, db).await
+}
+
+/// An engine on the ledger at `db` with the shipped policy and playbooks over `registry`.
+pub async fn engine_with(
+    config: Config,
+    registry: Registry,
+    reader: Arc<dyn ResourceReader>,
+    db: &str,
+) -> Engine {
+    let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
     let playbooks = PlaybookSet::load_dirs(
         &config.playbook_dirs(),
         &registry.catalog(),
@@ -89,4 +98,15 @@ pub fn bucket_item(bucket: &str, blocked: bool, environment: &str) -> Configurat
         "tags": {"environment": environment}, "supplementaryConfiguration": supp,
     }))
     .unwrap()
+}
+
+/// A reviewer signed in with a token.
+pub fn reviewer(name: &str) -> custos_core::Principal {
+    custos_core::Principal {
+        name: name.into(),
+        roles: [custos_core::Role::Reviewer].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: format!("tok-{name}"),
+        },
+    }
 }

@@ -14,6 +14,7 @@ pub mod config_recorder;
 pub mod ebs;
 pub mod iam;
 pub mod kms;
+pub mod lambda;
 pub mod logs;
 pub mod messaging;
 pub mod rds;
@@ -50,10 +51,11 @@ pub enum Kind {
     Policy,
     IamAccount,
     AccountBlock,
+    Function,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Trail,
         Kind::Recorder,
         Kind::Volume,
@@ -72,6 +74,7 @@ impl Kind {
         Kind::Policy,
         Kind::IamAccount,
         Kind::AccountBlock,
+        Kind::Function,
     ];
 
     /// Read once per account, in region [`iam::GLOBAL`] (IAM, the account's S3 Block
@@ -103,6 +106,7 @@ impl Kind {
             Kind::Policy => iam::POLICY,
             Kind::IamAccount => iam::ACCOUNT,
             Kind::AccountBlock => s3_account::ACCOUNT_BLOCK,
+            Kind::Function => lambda::FUNCTION,
         }
     }
 
@@ -127,6 +131,7 @@ impl Kind {
             Kind::Policy => iam::POLICY_READS,
             Kind::IamAccount => iam::ACCOUNT_READS,
             Kind::AccountBlock => s3_account::READS,
+            Kind::Function => lambda::READS,
         }
     }
 
@@ -269,6 +274,7 @@ impl Services {
             Kind::Policy => iam::policies(at, None).await,
             Kind::IamAccount => iam::account(at).await,
             Kind::AccountBlock => s3_account::read(at).await,
+            Kind::Function => lambda::list(at).await,
         }
     }
 
@@ -297,6 +303,7 @@ impl Services {
             Kind::Policy => first(iam::policies(at, Some(id)).await?),
             Kind::IamAccount => first(iam::account(at).await?),
             Kind::AccountBlock => first(s3_account::read(at).await?),
+            Kind::Function => lambda::read(at, id).await?,
         })
     }
 }
