@@ -310,6 +310,7 @@ impl Engine {
             &fresh,
             &target.expected,
             &short_id("act"),
+            &self.config.guard.settle,
         )
         .await?;
         if matches!(

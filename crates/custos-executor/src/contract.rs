@@ -7,7 +7,9 @@
 //!    moment): record `refused`, call nothing;
 //! 5. call the API (the SDK retries with backoff, bounded);
 //! 6. read back and verify: the state read back decides, not the call's answer (a call
-//!    whose response was lost but which landed is `executed`); a change that does not
+//!    whose response was lost but which landed is `executed`); a resource still applying
+//!    the change (an RDS modification) is read again, bounded by [`Settle`], and one that
+//!    has not settled by then is neither verified nor restored; a change that does not
 //!    verify is restored;
 //! 7. record after state, calls, rollback steps and verification.
 //!
@@ -61,6 +63,46 @@ pub trait Verifier: Send + Sync {
     fn verify(&self, plan: &RemediationPlan, after: &ConfigurationItem) -> Verification;
 }
 
+/// How long a read-back waits for a resource that is still applying a change
+/// ([`Action::settling`]): at most `reads` more reads, `every` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    pub reads: u32,
+    pub every: std::time::Duration,
+}
+
+impl Settle {
+    /// Every 10 seconds, for at most `seconds`.
+    pub fn within(seconds: u64) -> Settle {
+        Settle {
+            reads: u32::try_from(seconds / 10).unwrap_or(u32::MAX),
+            every: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// Read back, again while the action says the resource is still applying a change, at
+/// most `settle.reads` more times. Returns the last read and, if it has not settled,
+/// why.
+async fn read_settled(
+    action: &dyn Action,
+    reader: &dyn ResourceReader,
+    resource: &ResourceRef,
+    settle: &Settle,
+) -> Result<(Option<ConfigurationItem>, Option<String>), ExecError> {
+    let mut ci = read(reader, resource).await?;
+    let mut reads = 0;
+    loop {
+        let why = ci.as_ref().and_then(|c| action.settling(c));
+        if why.is_none() || reads >= settle.reads {
+            return Ok((ci, why));
+        }
+        tokio::time::sleep(settle.every).await;
+        ci = read(reader, resource).await?;
+        reads += 1;
+    }
+}
+
 /// The guarded state of a resource for one action: the facet it changes plus the tags
 /// (an exclusion tag added after approval must make the plan stale).
 pub fn guarded_state(action: &dyn Action, ci: &ConfigurationItem, params: &Value) -> Value {
@@ -91,6 +133,7 @@ pub async fn execute(
     before_ci: &ConfigurationItem,
     expected: &Digest,
     action_id: &str,
+    settle: &Settle,
 ) -> Result<ExecutionRecord, ExecError> {
     let before = guarded_state(executor, before_ci, &plan.parameters);
     let mut record = new_record(plan, action_id, before.clone());
@@ -140,7 +183,21 @@ pub async fn execute(
         record.error = Some(why);
         return finish(journal, record).await;
     }
-    call_and_verify(executor, reader, verifier, journal, plan, record, &before).await
+    let io = Io {
+        reader,
+        verifier,
+        journal,
+        settle,
+    };
+    call_and_verify(executor, &io, plan, record, &before).await
+}
+
+/// What steps 5 to 7 read, check and record with.
+struct Io<'a> {
+    reader: &'a dyn ResourceReader,
+    verifier: &'a dyn Verifier,
+    journal: &'a dyn Journal,
+    settle: &'a Settle,
 }
 
 /// A record that says `failed` until a step says otherwise.
@@ -163,13 +220,12 @@ fn new_record(plan: &RemediationPlan, action_id: &str, before: Value) -> Executi
 /// Steps 5 to 7: call, read back, verify (the read-back decides), restore on failure.
 async fn call_and_verify(
     executor: &dyn Executor,
-    reader: &dyn ResourceReader,
-    verifier: &dyn Verifier,
-    journal: &dyn Journal,
+    io: &Io<'_>,
     plan: &RemediationPlan,
     mut record: ExecutionRecord,
     before: &Value,
 ) -> Result<ExecutionRecord, ExecError> {
+    let (reader, verifier, journal) = (io.reader, io.verifier, io.journal);
     // 5. call, if the lease still holds
     if let Err(why) = journal.may_call().await {
         record.outcome = ActionOutcome::Refused;
@@ -189,32 +245,34 @@ async fn call_and_verify(
             Some(e.to_string())
         }
     };
-    // 6. read back; what is there now decides, whatever the call answered
-    let after_ci = match read(reader, &plan.resource).await {
-        Ok(Some(ci)) => ci,
-        Ok(None) => {
-            record.error = Some(join(&call_error, "the resource disappeared"));
-            record.verification = Some(Verification {
-                passed: false,
-                method: "read-back".into(),
-                detail: "resource disappeared".into(),
-            });
-            return finish(journal, record).await;
-        }
-        Err(e) => {
-            // The state is unknown: restoring blind could undo a change that landed.
-            record.error = Some(join(
-                &call_error,
-                &format!("state unknown, not restored: {e}"),
-            ));
-            record.verification = Some(Verification {
-                passed: false,
-                method: "read-back".into(),
-                detail: e.to_string(),
-            });
-            return finish(journal, record).await;
-        }
-    };
+    // 6. read back (again while the change is still being applied); what is there now
+    // decides, whatever the call answered
+    let (after_ci, unsettled) =
+        match read_settled(executor, reader, &plan.resource, io.settle).await {
+            Ok((Some(ci), unsettled)) => (ci, unsettled),
+            Ok((None, _)) => {
+                record.error = Some(join(&call_error, "the resource disappeared"));
+                record.verification = Some(Verification {
+                    passed: false,
+                    method: "read-back".into(),
+                    detail: "resource disappeared".into(),
+                });
+                return finish(journal, record).await;
+            }
+            Err(e) => {
+                // The state is unknown: restoring blind could undo a change that landed.
+                record.error = Some(join(
+                    &call_error,
+                    &format!("state unknown, not restored: {e}"),
+                ));
+                record.verification = Some(Verification {
+                    passed: false,
+                    method: "read-back".into(),
+                    detail: e.to_string(),
+                });
+                return finish(journal, record).await;
+            }
+        };
     let after = guarded_state(executor, &after_ci, &plan.parameters);
     record.after_digest = Some(digest_json(&after));
     let mut verification = verifier.verify(plan, &after_ci);
@@ -230,6 +288,22 @@ async fn call_and_verify(
     record.verification = Some(verification);
     if passed {
         record.outcome = ActionOutcome::Executed;
+        return finish(journal, record).await;
+    }
+    // 6a. still applying after the wait: the change may yet land, so nothing is restored
+    // (a restore now would race it); the next read of the resource decides.
+    if let Some(why) = unsettled {
+        let waited = io.settle.every * io.settle.reads;
+        let note = format!(
+            "still applying a change ({why}) after {} more reads over {} s: not verified, not restored",
+            io.settle.reads,
+            waited.as_secs()
+        );
+        if let Some(v) = record.verification.as_mut() {
+            v.detail = format!("{}; {note}", v.detail);
+        }
+        record.outcome = ActionOutcome::Failed;
+        record.error = Some(join(&call_error, &note));
         return finish(journal, record).await;
     }
     // 6b. restore the before state, but only if something changed
@@ -292,6 +366,13 @@ pub async fn reconcile(
         record.error = Some("reconciling an interrupted action: resource no longer exists".into());
         return finish(journal, record).await;
     };
+    // A change still being applied (the call landed, or another one): not yet known.
+    if let Some(why) = action.settling(&ci) {
+        return Err(ExecError::Read {
+            resource: plan.resource.resource_id.clone(),
+            message: format!("still applying a change ({why}); reconciled on a later read"),
+        });
+    }
     let now = guarded_state(action, &ci, &plan.parameters);
     record.after_digest = Some(digest_json(&now));
     if action.satisfied(&now["facet"], &plan.parameters) {
@@ -380,6 +461,9 @@ impl<T: ?Sized + Action> Action for Revert<T> {
     }
     fn rollback_steps(&self, _before: &Value) -> Vec<RollbackStep> {
         Vec::new()
+    }
+    fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
+        self.inner.settling(ci)
     }
 }
 

@@ -71,6 +71,9 @@ impl Action for FakeExecutor {
     fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
         self.spec.subject(before, desired)
     }
+    fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
+        self.spec.settling(ci)
+    }
 }
 
 #[async_trait]

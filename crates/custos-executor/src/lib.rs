@@ -150,6 +150,14 @@ pub trait Action: Send + Sync + std::fmt::Debug {
         let _ = (before, desired);
         None
     }
+    /// Why the resource, as read, is still applying a change, when it is (an RDS
+    /// instance `modifying`, or the value this fix sets still pending): the read-back is
+    /// repeated, bounded ([`contract::Settle`]), before the state decides anything.
+    /// `None`: what is read is what there is.
+    fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
+        let _ = ci;
+        None
+    }
 }
 
 /// The mutating half. Only the engine's guard holds executors (through [`Registry`]);

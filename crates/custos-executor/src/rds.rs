@@ -55,6 +55,20 @@ impl Instance {
     }
 }
 
+/// Statuses of an instance in the middle of applying a change (RDS User Guide, "Viewing
+/// Amazon RDS DB instance status"): a setting read then may still be the old one.
+const CHANGING: [&str; 9] = [
+    "modifying",
+    "backing-up",
+    "rebooting",
+    "renaming",
+    "upgrading",
+    "maintenance",
+    "resetting-master-credentials",
+    "moving-to-vpc",
+    "converting-to-vpc",
+];
+
 /// The instance identifier `ModifyDBInstance` needs (the resource id is Config's
 /// `dbiResourceId`); part of every facet, never changed.
 const NAME: &str = "dBInstanceIdentifier";
@@ -117,6 +131,23 @@ impl Setting for Instance {
             ),
         };
         json!({NAME: c.get(NAME).cloned().unwrap_or(Value::Null), self.field(): value})
+    }
+    fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
+        // `ModifyDBInstance` answers before the change lands: the instance goes
+        // `modifying` (public access, a class change) or holds the value under
+        // `pendingModifiedValues` (backup retention) until it does.
+        let c = &ci.configuration;
+        let status = c
+            .get("dBInstanceStatus")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if CHANGING.contains(&status) || status.starts_with("configuring-") {
+            return Some(format!("instance status `{status}`"));
+        }
+        c.get("pendingModifiedValues")
+            .and_then(|p| p.get(self.field()))
+            .filter(|v| !v.is_null())
+            .map(|v| format!("`{}` {v} pending", self.field()))
     }
     fn exact(&self, _before: &Value) -> bool {
         // Setting a shorter retention back (or 0) deletes the automated backups taken

@@ -49,6 +49,11 @@ pub trait Setting: Send + Sync + std::fmt::Debug + 'static {
         let _ = (before, desired);
         None
     }
+    /// See [`Action::settling`].
+    fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
+        let _ = ci;
+        None
+    }
     /// Move the resource to facet `to` with one mutating request (`from` is the facet
     /// read just before, for requests that need to know what is there).
     async fn put(
@@ -163,6 +168,9 @@ impl<S: Setting> Action for Setter<S> {
     }
     fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
         self.setting.subject(before, desired)
+    }
+    fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
+        self.setting.settling(ci)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use custos_core::{ActionOutcome, ConfigurationItem, Digest, ExecutionRecord, ResourceRef};
-use custos_executor::contract::{SatisfiedVerifier, guarded_state};
+use custos_executor::contract::{SatisfiedVerifier, Settle, guarded_state};
 use custos_executor::{
     Executor, Intent, IntentDecision, Journal, PlaybookSet, Registry, Revert, execute,
 };
@@ -878,6 +878,7 @@ async fn contract(case: &Case) {
                 &now,
                 &expected,
                 id,
+                &Settle::within(0),
             )
             .await
             .unwrap()
@@ -1065,6 +1066,7 @@ async fn contract(case: &Case) {
         &now,
         &expected,
         "r1",
+        &Settle::within(0),
     )
     .await
     .unwrap();

@@ -236,6 +236,9 @@ pub struct GuardSection {
     pub concurrency: Option<i64>,
     /// ... of which at most this many on one account and service.
     pub concurrency_per_service: Option<i64>,
+    /// How long a fix's read-back waits for a change the service applies after
+    /// answering (an RDS modification), read every 10 seconds; shorter than the claim.
+    pub settle_seconds: Option<i64>,
 }
 
 /// An exclusion: a glob over resource id and ARN, or the same with an owner, a reason

@@ -523,6 +523,8 @@ pub struct BreakerSettings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GuardSettings {
     pub claim_ttl: chrono::Duration,
+    /// The read-back's wait for a change still being applied.
+    pub settle: custos_executor::contract::Settle,
     pub rate: RateLimit,
     pub breaker: BreakerSettings,
     pub concurrency: usize,
@@ -580,7 +582,18 @@ pub(crate) fn guard(raw: &GuardSection, e: &mut Errors) -> GuardSettings {
         8,
         1..=256,
     );
+    // The wait stays inside the claim: the fence before a restore would refuse otherwise.
+    let settle = e.within("guard.settle_seconds", raw.settle_seconds, 180, 0..=3000);
+    if settle >= ttl {
+        e.bad(
+            "guard.settle_seconds",
+            format!(
+                "must be shorter than `guard.claim_ttl_seconds` ({ttl}): a fix waiting past its claim could not restore, got `{settle}`"
+            ),
+        );
+    }
     GuardSettings {
+        settle: custos_executor::contract::Settle::within(u64::try_from(settle).unwrap_or(0)),
         concurrency: usize::try_from(concurrency).unwrap_or(1),
         concurrency_per_service: usize::try_from(per_service).unwrap_or(1),
         claim_ttl: chrono::Duration::seconds(ttl),

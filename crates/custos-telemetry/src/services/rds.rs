@@ -159,6 +159,28 @@ fn instance(at: &At, db: &DbInstance) -> Result<Option<ConfigurationItem>, Telem
         put(&mut ep, "hostedZoneId", e.hosted_zone_id());
         c.insert("endpoint".into(), Value::Object(ep));
     }
+    // What a modification not yet applied will set (a fix waits for it to land).
+    if let Some(p) = db.pending_modified_values() {
+        let mut pending = Map::new();
+        put(
+            &mut pending,
+            "backupRetentionPeriod",
+            p.backup_retention_period(),
+        );
+        put(&mut pending, "dBInstanceClass", p.db_instance_class());
+        put(&mut pending, "engineVersion", p.engine_version());
+        put(&mut pending, "multiAZ", p.multi_az());
+        put(&mut pending, "allocatedStorage", p.allocated_storage());
+        put(&mut pending, "storageType", p.storage_type());
+        put(
+            &mut pending,
+            "iAMDatabaseAuthenticationEnabled",
+            p.iam_database_authentication_enabled(),
+        );
+        if !pending.is_empty() {
+            c.insert("pendingModifiedValues".into(), Value::Object(pending));
+        }
+    }
     let arn = db.db_instance_arn().map(str::to_string);
     at.item(
         INSTANCE,
