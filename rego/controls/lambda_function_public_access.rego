@@ -63,8 +63,15 @@ open_statements(text) := {name |
 	is_object(doc)
 	some i, s in policies.statements(doc)
 	open_statement(s)
-	name := policies.statement_name(s, i)
+	name := statement_name(s, i)
 }
+
+# A statement's id in full (Lambda's are at most 100 characters; 128 are shown), or its position: the fix verifies
+# itself on this name, so two ids must never be shown alike.
+statement_name(s, i) := sprintf("`%s`", [substring(s.Sid, 0, 128)]) if {
+	is_string(s.Sid)
+	s.Sid != ""
+} else := sprintf("number %d", [i + 1])
 
 violations contains msg if {
 	some name in open_statements(policy_text)

@@ -57,3 +57,10 @@ test_two_open_statements_are_both_named if {
 test_unparseable_policy_is_unknown if {
 	ctl.violations == {"the function policy is not a JSON object, so whether it allows anyone is unknown"} with input as function("{")
 }
+
+test_ids_alike_in_their_first_64_characters_are_named_apart if {
+	prefix := "p123456789012345678901234567890123456789012345678901234567890123456789"
+	a := object.union(url_public, {"Sid": concat("", [prefix, "a"])})
+	b := object.union(url_public, {"Sid": concat("", [prefix, "b"])})
+	count(ctl.violations) == 2 with input as function(doc([a, b]))
+}

@@ -72,28 +72,31 @@ pub struct Settle {
 }
 
 impl Settle {
-    /// Every 10 seconds, for at most `seconds`.
+    /// Every 10 seconds, for at most `seconds` (rounded up to a read).
     pub fn within(seconds: u64) -> Settle {
         Settle {
-            reads: u32::try_from(seconds / 10).unwrap_or(u32::MAX),
+            reads: u32::try_from(seconds.div_ceil(10)).unwrap_or(u32::MAX),
             every: std::time::Duration::from_secs(10),
         }
     }
 }
 
-/// Read back, again while the action says the resource is still applying a change, at
-/// most `settle.reads` more times. Returns the last read and, if it has not settled,
-/// why.
+/// Read back, again while the fix does not verify and the action says the resource is
+/// still applying a change, at most `settle.reads` more times. Returns the last read and,
+/// if it has not settled, why.
 async fn read_settled(
     action: &dyn Action,
-    reader: &dyn ResourceReader,
-    resource: &ResourceRef,
-    settle: &Settle,
+    io: &Io<'_>,
+    plan: &RemediationPlan,
 ) -> Result<(Option<ConfigurationItem>, Option<String>), ExecError> {
+    let (reader, resource, settle) = (io.reader, &plan.resource, io.settle);
     let mut ci = read(reader, resource).await?;
     let mut reads = 0;
     loop {
-        let why = ci.as_ref().and_then(|c| action.settling(c));
+        let why = ci
+            .as_ref()
+            .filter(|c| !io.verifier.verify(plan, c).passed)
+            .and_then(|c| action.settling(c));
         if why.is_none() || reads >= settle.reads {
             return Ok((ci, why));
         }
@@ -247,32 +250,31 @@ async fn call_and_verify(
     };
     // 6. read back (again while the change is still being applied); what is there now
     // decides, whatever the call answered
-    let (after_ci, unsettled) =
-        match read_settled(executor, reader, &plan.resource, io.settle).await {
-            Ok((Some(ci), unsettled)) => (ci, unsettled),
-            Ok((None, _)) => {
-                record.error = Some(join(&call_error, "the resource disappeared"));
-                record.verification = Some(Verification {
-                    passed: false,
-                    method: "read-back".into(),
-                    detail: "resource disappeared".into(),
-                });
-                return finish(journal, record).await;
-            }
-            Err(e) => {
-                // The state is unknown: restoring blind could undo a change that landed.
-                record.error = Some(join(
-                    &call_error,
-                    &format!("state unknown, not restored: {e}"),
-                ));
-                record.verification = Some(Verification {
-                    passed: false,
-                    method: "read-back".into(),
-                    detail: e.to_string(),
-                });
-                return finish(journal, record).await;
-            }
-        };
+    let (after_ci, unsettled) = match read_settled(executor, io, plan).await {
+        Ok((Some(ci), unsettled)) => (ci, unsettled),
+        Ok((None, _)) => {
+            record.error = Some(join(&call_error, "the resource disappeared"));
+            record.verification = Some(Verification {
+                passed: false,
+                method: "read-back".into(),
+                detail: "resource disappeared".into(),
+            });
+            return finish(journal, record).await;
+        }
+        Err(e) => {
+            // The state is unknown: restoring blind could undo a change that landed.
+            record.error = Some(join(
+                &call_error,
+                &format!("state unknown, not restored: {e}"),
+            ));
+            record.verification = Some(Verification {
+                passed: false,
+                method: "read-back".into(),
+                detail: e.to_string(),
+            });
+            return finish(journal, record).await;
+        }
+    };
     let after = guarded_state(executor, &after_ci, &plan.parameters);
     record.after_digest = Some(digest_json(&after));
     let mut verification = verifier.verify(plan, &after_ci);
@@ -366,16 +368,23 @@ pub async fn reconcile(
         record.error = Some("reconciling an interrupted action: resource no longer exists".into());
         return finish(journal, record).await;
     };
-    // A change still being applied (the call landed, or another one): not yet known.
-    if let Some(why) = action.settling(&ci) {
+    let now = guarded_state(action, &ci, &plan.parameters);
+    // Applied: the facet satisfies the playbook, or, for a fix of one of several things
+    // (`Action::subject`), is exactly what the plan wanted.
+    let one_of_several = action
+        .subject(&plan.before["facet"], &plan.desired["facet"])
+        .is_some();
+    let applied = action.satisfied(&now["facet"], &plan.parameters)
+        || (one_of_several && now["facet"] == plan.desired["facet"]);
+    // Not applied and still applying a change (the call's, or another): not yet known.
+    if !applied && let Some(why) = action.settling(&ci) {
         return Err(ExecError::Read {
             resource: plan.resource.resource_id.clone(),
             message: format!("still applying a change ({why}); reconciled on a later read"),
         });
     }
-    let now = guarded_state(action, &ci, &plan.parameters);
     record.after_digest = Some(digest_json(&now));
-    if action.satisfied(&now["facet"], &plan.parameters) {
+    if applied {
         let verification = verifier.verify(plan, &ci);
         record.outcome = if verification.passed {
             ActionOutcome::Executed

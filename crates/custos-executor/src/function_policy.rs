@@ -51,6 +51,9 @@ pub fn open(s: &Value) -> bool {
     public(s) || s3_unscoped(s)
 }
 
+/// How much of a statement id the control shows (`lambda_function_public_access.rego`).
+const NAME_CHARS: usize = 128;
+
 /// What `AddPermission` takes to write a statement back.
 #[derive(Debug, Default, PartialEq)]
 struct Grant {
@@ -103,7 +106,7 @@ fn grant(s: &Value) -> Option<Grant> {
         .flatten()
     {
         for (key, v) in keys.as_object()? {
-            let v = Some(v.as_str()?.to_string());
+            let v = v.as_str()?.to_string();
             let slot = match (op.as_str(), key.to_lowercase().as_str()) {
                 ("ArnLike", "aws:sourcearn") => &mut g.source_arn,
                 ("StringEquals", "aws:sourceaccount") => &mut g.source_account,
@@ -112,7 +115,10 @@ fn grant(s: &Value) -> Option<Grant> {
                 ("StringEquals", "lambda:functionurlauthtype") => &mut g.function_url_auth_type,
                 _ => return None,
             };
-            *slot = v;
+            // Two spellings of one key: not one request's worth.
+            if slot.replace(v).is_some() {
+                return None;
+            }
         }
     }
     Some(g)
@@ -189,7 +195,9 @@ fn missing(a: &Value, b: &Value) -> Vec<String> {
 pub struct FunctionPolicy;
 
 impl FunctionPolicy {
-    /// The policy as it is now, by statement id.
+    /// The policy as it is now, by statement id. (Its revision is not sent back with the
+    /// change: the moto server 5.2.5 reads `RevisionId` on `RemovePermission` as a list
+    /// and refuses every one, so a request naming it could not be tested.)
     async fn live(c: &Clients, r: &ResourceRef) -> Result<Map<String, Value>, ExecError> {
         match c
             .lambda
@@ -263,9 +271,11 @@ impl Setting for FunctionPolicy {
         }
     }
     fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
-        // As the control names a statement: its id in backticks, at most 64 characters.
+        // As the control names a statement: its id in backticks (Lambda's are at most 100
+        // characters; the control shows 128). A statement without an id (Lambda writes
+        // none) is named by position there: the whole control must pass instead.
         let id = missing(before, desired).into_iter().next()?;
-        Some(format!("`{}`", id.chars().take(64).collect::<String>()))
+        (!id.starts_with('#') && id.chars().count() <= NAME_CHARS).then(|| format!("`{id}`"))
     }
     async fn put(
         &self,
@@ -290,9 +300,13 @@ impl Setting for FunctionPolicy {
         };
         let live = Self::live(c, r).await?;
         let here = |id: &String| live.contains_key(id);
-        if from.get("Policy").is_some_and(Value::is_object) {
-            // The fix: the one statement it decided to remove, if it is still there.
-            if let Some(id) = missing(from, to).into_iter().find(here) {
+        if let Some(decided) = from.get("Policy").and_then(Value::as_object) {
+            // The fix: the one statement it decided to remove, if it is still there as it
+            // was decided on.
+            if let Some(id) = missing(from, to)
+                .into_iter()
+                .find(|id| live.get(id).is_some_and(|s| decided.get(id) == Some(s)))
+            {
                 c.lambda
                     .remove_permission()
                     .function_name(&r.resource_id)
@@ -399,6 +413,23 @@ mod tests {
         let mut aliased = url.clone();
         aliased["Resource"] = json!(format!("{ARN}:live"));
         assert_eq!(grant(&aliased), None);
+    }
+
+    #[test]
+    fn a_statement_is_named_as_the_control_names_it() {
+        let fix = FunctionPolicy;
+        let long = "p".repeat(100);
+        let named = |id: &str| {
+            let before = json!({"Policy": {id: {"Effect": "Allow", "Principal": "*"}}});
+            fix.subject(&before, &json!({"Policy": null}))
+        };
+        // In full, so that ids alike in their first 64 characters are told apart.
+        assert_eq!(named(&long), Some(format!("`{long}`")));
+        // By position in the control: the whole control must pass instead.
+        assert_eq!(named("#0"), None);
+        // Two spellings of one condition key: not one `AddPermission`.
+        let twice = json!({"Sid": "s", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Resource": ARN, "Condition": {"StringEquals": {"AWS:SourceAccount": "111122223333", "aws:sourceaccount": "444455556666"}}});
+        assert_eq!(grant(&twice), None);
     }
 
     #[test]

@@ -55,19 +55,11 @@ impl Instance {
     }
 }
 
-/// Statuses of an instance in the middle of applying a change (RDS User Guide, "Viewing
-/// Amazon RDS DB instance status"): a setting read then may still be the old one.
-const CHANGING: [&str; 9] = [
-    "modifying",
-    "backing-up",
-    "rebooting",
-    "renaming",
-    "upgrading",
-    "maintenance",
-    "resetting-master-credentials",
-    "moving-to-vpc",
-    "converting-to-vpc",
-];
+/// Statuses of an instance applying a modification (RDS User Guide, "Viewing Amazon RDS
+/// DB instance status"): a setting read then may still be the old one. Not `backing-up`
+/// or `maintenance`, which may last hours for reasons of their own: a value this fix
+/// sets that has not landed shows under `pendingModifiedValues` then.
+const CHANGING: [&str; 3] = ["modifying", "rebooting", "upgrading"];
 
 /// The instance identifier `ModifyDBInstance` needs (the resource id is Config's
 /// `dbiResourceId`); part of every facet, never changed.
@@ -141,7 +133,7 @@ impl Setting for Instance {
             .get("dBInstanceStatus")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if CHANGING.contains(&status) || status.starts_with("configuring-") {
+        if CHANGING.contains(&status) {
             return Some(format!("instance status `{status}`"));
         }
         c.get("pendingModifiedValues")

@@ -993,6 +993,19 @@ async fn contract(case: &Case) {
             .retain(|s| s["Sid"] != "Anyone");
         assert_eq!(policies::sids(&now), ["Uploads", "Account"], "{now:#}");
         assert_eq!(now, want, "only the first open permission goes");
+        // Had the process died before recording this, reconciling by reading finds it
+        // applied, though `Uploads` still keeps the control failing.
+        let settled = custos_executor::contract::reconcile(
+            ex.as_ref(),
+            &reader,
+            &verifier,
+            &MemJournal::default(),
+            &plan,
+            "z1",
+        )
+        .await
+        .unwrap();
+        assert_eq!(settled.outcome, ActionOutcome::Executed, "{settled:#?}");
     }
 
     if let Some(original) = &original_tags {

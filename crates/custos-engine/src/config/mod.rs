@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn all_errors_are_reported_at_once() {
         let raw: RawConfig = toml::from_str(
-            "[aws]\nregion = \"US East\"\n[autonomy]\ndefault = 9\n[autonomy.classes.s3]\nproduction = 0\n[approvals]\nttl_hours = 0\n[reasoning]\nmode = \"magic\"\n[guard]\nrate_burst = 0\nsettle_seconds = 300\n",
+            "[aws]\nregion = \"US East\"\n[autonomy]\ndefault = 9\n[autonomy.classes.s3]\nproduction = 0\n[approvals]\nttl_hours = 0\n[reasoning]\nmode = \"magic\"\n[guard]\nrate_burst = 0\nsettle_seconds = 3600\n",
         )
         .unwrap();
         let errs = Config::validate(raw, Some(Path::new("c.toml")), Path::new(".")).unwrap_err();
@@ -374,9 +374,10 @@ mod tests {
                 "guard.settle_seconds",
             ]
         );
-        assert!(errs.to_string().contains(
-            "c.toml: guard.settle_seconds: must be shorter than `guard.claim_ttl_seconds` (300)"
-        ));
+        assert!(
+            errs.to_string()
+                .contains("c.toml: guard.settle_seconds: must be 0 to 1800, got `3600`")
+        );
         assert!(
             errs.to_string()
                 .contains("c.toml: autonomy.default: autonomy level must be 1 to 5, got `9`")

@@ -237,7 +237,7 @@ pub struct GuardSection {
     /// ... of which at most this many on one account and service.
     pub concurrency_per_service: Option<i64>,
     /// How long a fix's read-back waits for a change the service applies after
-    /// answering (an RDS modification), read every 10 seconds; shorter than the claim.
+    /// answering (an RDS modification), read every 10 seconds.
     pub settle_seconds: Option<i64>,
 }
 

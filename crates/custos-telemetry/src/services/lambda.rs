@@ -1,6 +1,6 @@
 //! Lambda functions (`AWS::Lambda::Function`: resource id and name the function name,
 //! as Config records them), with Config's field names (`functionName`, `runtime`,
-//! `role`, `state.value`, ...). Addition: the function's resource-based policy
+//! `role`, ...; not `state`, which `ListFunctions` does not return). Addition: the function's resource-based policy
 //! (`lambda:GetPolicy`) as text under `supplementaryConfiguration.Policy.policyText`, as
 //! for queues and topics (absent when the function has none). AWS's published schema
 //! lists no policy for the type, so it is read live with `--source config` too
@@ -82,7 +82,6 @@ pub async fn read(at: &At, name: &str) -> Result<Option<ConfigurationItem>, Tele
                 .set_version(f.version().map(str::to_string))
                 .set_revision_id(f.revision_id().map(str::to_string))
                 .set_package_type(f.package_type().cloned())
-                .set_state(f.state().cloned())
                 .build();
             item(at, &f).await
         }
@@ -129,9 +128,6 @@ async fn item(
     put(&mut c, "version", f.version());
     put(&mut c, "revisionId", f.revision_id());
     put(&mut c, "packageType", f.package_type().map(|p| p.as_str()));
-    if let Some(state) = f.state() {
-        c.insert("state".into(), json!({"value": state.as_str()}));
-    }
     let mut supplementary = Map::new();
     if let Some(p) = policy {
         supplementary.insert("Policy".into(), json!({"policyText": p}));
