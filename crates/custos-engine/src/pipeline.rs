@@ -206,17 +206,7 @@ impl Engine {
             r.region = custos_telemetry::services::iam::GLOBAL.to_string();
         }
         if !self.reader.covers(&r) {
-            return self
-                .refuse_item(
-                    st,
-                    &ci,
-                    "awsAccountId",
-                    format!(
-                        "account `{}` in `{}` is not one custos is configured for",
-                        r.account, r.region
-                    ),
-                )
-                .await;
+            return self.refuse_uncovered(st, &ci, &r).await;
         }
         if st.records()
             && let Some((seen, _)) = self.ledger.last_observation(&r).await?
@@ -231,17 +221,8 @@ impl Engine {
         match self.reader.read(&r).await? {
             Some(fresh) => self.process(st, fresh, Origin::FreshRead).await,
             None => {
-                if st.records() {
-                    self.ledger
-                        .append(
-                            Some(st.run_id()),
-                            "input.resource_gone",
-                            Some(&r),
-                            &json!({"capture_time": ci.configuration_item_capture_time}),
-                        )
-                        .await?;
-                }
-                Ok(Disposition::Processed)
+                let at = json!({"capture_time": ci.configuration_item_capture_time});
+                self.record_gone(st, &r, &at).await
             }
         }
     }
@@ -256,32 +237,13 @@ impl Engine {
     ) -> Result<Disposition, EngineError> {
         let r = o.summary.resource_ref();
         if !self.reader.covers(&r) {
-            return self
-                .refuse_item(
-                    st,
-                    &o.summary,
-                    "awsAccountId",
-                    format!(
-                        "account `{}` in `{}` is not one custos is configured for",
-                        r.account, r.region
-                    ),
-                )
-                .await;
+            return self.refuse_uncovered(st, &o.summary, &r).await;
         }
         match self.reader.read(&r).await {
             Ok(Some(ci)) => self.process(st, ci, Origin::FreshRead).await,
             Ok(None) => {
-                if st.records() {
-                    self.ledger
-                        .append(
-                            Some(st.run_id()),
-                            "input.resource_gone",
-                            Some(&r),
-                            &json!({"location": o.location}),
-                        )
-                        .await?;
-                }
-                Ok(Disposition::Processed)
+                self.record_gone(st, &r, &json!({"location": o.location}))
+                    .await
             }
             Err(e) => {
                 let rej = Rejected {
@@ -360,6 +322,36 @@ impl Engine {
         self.finish(st).await
     }
 
+    /// An item for an account or region custos does not manage (or spoofed): kept, not
+    /// processed.
+    async fn refuse_uncovered(
+        &self,
+        st: &mut RunState,
+        ci: &ConfigurationItem,
+        r: &ResourceRef,
+    ) -> Result<Disposition, EngineError> {
+        let error = format!(
+            "account `{}` in `{}` is not one custos is configured for",
+            r.account, r.region
+        );
+        self.refuse_item(st, ci, "awsAccountId", error).await
+    }
+
+    /// A resource a notification named and a read found gone: recorded, nothing to do.
+    async fn record_gone(
+        &self,
+        st: &RunState,
+        r: &ResourceRef,
+        payload: &serde_json::Value,
+    ) -> Result<Disposition, EngineError> {
+        if st.records() {
+            self.ledger
+                .append(Some(st.run_id()), "input.resource_gone", Some(r), payload)
+                .await?;
+        }
+        Ok(Disposition::Processed)
+    }
+
     async fn refuse_item(
         &self,
         st: &mut RunState,
@@ -417,17 +409,7 @@ impl Engine {
         // Nothing custos cannot read, verify and change is acted on: an item for an
         // account or region it does not manage (or spoofed) is kept, not processed.
         if !self.reader.covers(&resource) {
-            return self
-                .refuse_item(
-                    st,
-                    &ci,
-                    "awsAccountId",
-                    format!(
-                        "account `{}` in `{}` is not one custos is configured for",
-                        resource.account, resource.region
-                    ),
-                )
-                .await;
+            return self.refuse_uncovered(st, &ci, &resource).await;
         }
         // A capture time in the future would blind custos to the resource (every later
         // capture would look older): beyond the allowed clock skew it is refused.

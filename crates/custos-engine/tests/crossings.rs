@@ -72,16 +72,7 @@ async fn engine(world: &Arc<World>, db: &str, extra: &str, environment: &str) ->
     common::engine(config, world.clone(), reader, db).await
 }
 
-/// Run once over `items`; the approval requests then pending.
-async fn run_then_pending(e: &Engine, items: Vec<ConfigurationItem>) -> Vec<custos_core::Approval> {
-    e.run_once(&Items::new("sqs:test", items), Mode::Execute)
-        .await
-        .unwrap();
-    e.ledger()
-        .approvals(Some(ApprovalStatus::Pending))
-        .await
-        .unwrap()
-}
+use common::run_then_pending;
 
 /// Item 1 of issue 22: an operator overlay whose rule is named like the approval step's
 /// lift (`approval.granted`, `operator.requested`, verdict `execute`) must not lift

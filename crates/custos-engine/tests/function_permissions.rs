@@ -8,10 +8,9 @@
 mod common;
 
 use custos_core::{ApprovalStatus, ConfigurationItem, ResourceRef};
-use custos_engine::{Engine, Mode};
+use custos_engine::Engine;
 use custos_executor::Registry;
 use custos_telemetry::aws::AwsPool;
-use custos_telemetry::memory::Items;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{MotoAccount, policies, sdk, unique_account};
 use std::collections::BTreeMap;
@@ -22,13 +21,8 @@ const CONTROL: &str = "lambda-function-public-access";
 /// Run once over the function as read now; the approval requests then pending for it.
 async fn run(e: &Engine, reader: &Inventory, r: &ResourceRef) -> Vec<custos_core::Approval> {
     let item: ConfigurationItem = reader.read(r).await.unwrap().unwrap();
-    e.run_once(&Items::new("sqs:test", vec![item]), Mode::Execute)
+    common::run_then_pending(e, vec![item])
         .await
-        .unwrap();
-    e.ledger()
-        .approvals(Some(ApprovalStatus::Pending))
-        .await
-        .unwrap()
         .into_iter()
         .filter(|a| a.plan.control_id == CONTROL)
         .collect()

@@ -110,3 +110,20 @@ pub fn reviewer(name: &str) -> custos_core::Principal {
         },
     }
 }
+
+/// Run once over `items`; the approval requests then pending.
+pub async fn run_then_pending(
+    e: &Engine,
+    items: Vec<ConfigurationItem>,
+) -> Vec<custos_core::Approval> {
+    e.run_once(
+        &custos_telemetry::memory::Items::new("sqs:test", items),
+        custos_engine::Mode::Execute,
+    )
+    .await
+    .unwrap();
+    e.ledger()
+        .approvals(Some(custos_core::ApprovalStatus::Pending))
+        .await
+        .unwrap()
+}
