@@ -206,7 +206,8 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         metrics_token_file: Option<PathBuf>,
     },
-    /// Autonomy levels: show them, or set one at runtime (up to the configured ceiling).
+    /// Autonomy levels: show them, set one at runtime (up to the configured ceiling), or
+    /// report what outcomes say about them.
     Autonomy {
         #[command(subcommand)]
         command: AutonomyCommand,
@@ -365,6 +366,10 @@ pub enum ApprovalsCommand {
 pub enum AutonomyCommand {
     /// The default, the ceiling, the configured levels and those set at runtime.
     Show,
+    /// Outcomes per control, playbook, class and environment (folded from the ledger's
+    /// events), each playbook's lower-environment proof, and the rule's recommendation
+    /// to raise, lower or keep each level, with its reason.
+    Report,
     /// Set the level of a resource class in an environment (recorded; every worker uses
     /// it from its next decision).
     Set {
@@ -593,7 +598,9 @@ async fn run_command(
             })
             .await
         }
-        Command::Autonomy { command } => autonomy(cfg, db, cred, out, command).await,
+        Command::Autonomy { command } => {
+            crate::autonomy_cmd::autonomy(cfg, db, cred, out, command).await
+        }
         Command::Scan {
             source,
             fail_on_findings,
@@ -1186,56 +1193,4 @@ async fn approvals(
             Ok(EXIT_OK)
         }
     }
-}
-
-async fn autonomy(
-    cfg: Option<&std::path::Path>,
-    db: Option<&str>,
-    cred: Option<&str>,
-    out: Output,
-    command: AutonomyCommand,
-) -> Result<u8, Failure> {
-    let built = build::engine(cfg, db, Needs::Ledger, custos_core::SERVICE_PRINCIPAL).await?;
-    match command {
-        AutonomyCommand::Show => {
-            let view = built.engine.autonomy().await?;
-            match out {
-                Output::Json => print_json(&view)?,
-                Output::Table => crate::render::emit(&render::autonomy(&view)),
-            }
-        }
-        AutonomyCommand::Set {
-            class,
-            environment,
-            level,
-            reason,
-        } => {
-            let who = auth::principal(
-                built.engine.config(),
-                built.engine.ledger_arc(),
-                cred,
-                Permission::SetAutonomy,
-            )
-            .await?;
-            let set = built
-                .engine
-                .set_autonomy(
-                    &who,
-                    custos_engine::AutonomyChange {
-                        class: &class,
-                        environment: &environment,
-                        level,
-                        reason: &reason,
-                    },
-                )
-                .await?;
-            match out {
-                Output::Json => print_json(&set)?,
-                Output::Table => {
-                    say!("{}", render::autonomy_set(&set))
-                }
-            }
-        }
-    }
-    Ok(EXIT_OK)
 }

@@ -10,6 +10,7 @@ macro_rules! say {
 
 mod audit_cmd;
 mod auth;
+mod autonomy_cmd;
 mod bench;
 mod build;
 mod cli;

@@ -772,6 +772,94 @@ pub fn autonomy(v: &custos_engine::AutonomyView) -> String {
     out
 }
 
+/// `autonomy report`: the rule's word per class and environment, then the outcomes and
+/// the lower-environment proof behind it.
+pub fn autonomy_report(r: &custos_engine::AutonomyReport) -> String {
+    let mut out = format!(
+        "adjust: {:?} (advise: people move levels; auto: custos moves them one at a time). A raise needs {} successful cases in {} days, none rolled back, and a {:.0} % lower bound of success of at least {}; a rollback, failure, undo or recurrence lowers one level at once. Production fixes wait for a person until their playbook has {} verified non-production fixes.\n\n",
+        r.adjust,
+        r.rule.min_cases,
+        r.rule.window.num_days(),
+        r.rule.confidence * 100.0,
+        r.rule.threshold,
+        r.lower_environment_proof
+    )
+    .to_lowercase();
+    let mut t = table(&[
+        "class",
+        "environment",
+        "level",
+        "recommendation",
+        "successes",
+        "failures",
+        "lower bound",
+        "reason",
+    ]);
+    for l in &r.levels {
+        let to = match (l.movement, l.to) {
+            (_, Some(to)) => format!("{:?} to {}", l.movement, level_text(to)).to_lowercase(),
+            (m, None) => format!("{m:?}").to_lowercase(),
+        };
+        t.add_row(vec![
+            l.class.clone(),
+            l.environment.clone(),
+            level_text(l.level),
+            to,
+            l.successes.to_string(),
+            l.failures.to_string(),
+            format!("{:.3}", l.lower_bound),
+            l.reason.clone(),
+        ]);
+    }
+    let _ = writeln!(out, "{t}\n");
+    let mut t = table(&[
+        "control",
+        "playbook",
+        "class",
+        "environment",
+        "executed",
+        "rolled back",
+        "failed",
+        "undone",
+        "recurred",
+        "asked",
+        "approved",
+        "denied",
+        "expired",
+        "mean wait",
+    ]);
+    for (k, c) in &r.outcomes {
+        t.add_row(vec![
+            k.control.clone(),
+            format!("{} {}", k.playbook, k.playbook_version),
+            k.class.clone(),
+            k.environment.clone(),
+            c.executed.to_string(),
+            c.rolled_back.to_string(),
+            c.failed.to_string(),
+            c.reverted.to_string(),
+            c.recurred.to_string(),
+            c.approval_requests.to_string(),
+            c.approved.to_string(),
+            c.denied.to_string(),
+            c.expired.to_string(),
+            c.mean_decision_seconds()
+                .map_or_else(|| "-".into(), |s| format!("{s} s")),
+        ]);
+    }
+    let _ = writeln!(out, "{t}\n");
+    let mut t = table(&[
+        "playbook",
+        "version",
+        "verified non-production fixes since the last setback",
+    ]);
+    for (p, v, n) in &r.proof {
+        t.add_row(vec![p.clone(), v.clone(), n.to_string()]);
+    }
+    let _ = writeln!(out, "{t}");
+    out
+}
+
 pub fn autonomy_set(s: &custos_ledger::AutonomySetting) -> String {
     format!(
         "autonomy of {} in `{}` is now {} (set by {})",

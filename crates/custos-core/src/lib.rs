@@ -22,7 +22,7 @@ pub use decision::{AutonomyLevel, Decision, Reason, ReasonerRecord, Stage, Verdi
 pub use environment::{EnvClass, EnvSelector, Environment, Environments};
 pub use identity::{AuthMethod, Permission, Principal, Role, SERVICE_PRINCIPAL};
 pub use plan::{
-    ActionKind, ActionOutcome, ExecutionRecord, Finding, Guidance, Operation, RemediationPlan,
-    Risk, RollbackStep, Severity, Verification,
+    ActionKind, ActionOutcome, ExecutionRecord, Finding, Guidance, Operation, OutcomeKey,
+    RemediationPlan, Risk, RollbackStep, Severity, Verification,
 };
 pub use text::{for_log, one_line};

@@ -258,3 +258,31 @@ pub struct ExecutionRecord {
     pub verification: Option<Verification>,
     pub error: Option<String>,
 }
+
+/// What an outcome is counted under: the control, the playbook (with its version), the
+/// resource class and the environment. Written on `action.intent` and
+/// `approval.requested` events, so the ledger's events alone give every outcome (the
+/// engine's `learning` folds them; `custos autonomy report` and the floor's
+/// lower-environment proof read that fold).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OutcomeKey {
+    pub control: String,
+    pub playbook: String,
+    pub playbook_version: String,
+    pub class: String,
+    pub environment: String,
+    pub production: bool,
+}
+
+impl OutcomeKey {
+    pub fn of(plan: &RemediationPlan) -> Self {
+        OutcomeKey {
+            control: plan.control_id.clone(),
+            playbook: plan.playbook.clone(),
+            playbook_version: plan.playbook_version.clone(),
+            class: plan.resource.class(),
+            environment: plan.environment.clone(),
+            production: plan.production,
+        }
+    }
+}

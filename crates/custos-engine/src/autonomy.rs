@@ -67,6 +67,18 @@ impl Engine {
         let subject = json!({"class": change.class, "environment": change.environment, "level": change.level});
         custos_identity::require(&self.ledger, who, Permission::SetAutonomy, subject.clone())
             .await?;
+        self.apply_autonomy(&who.name, change).await
+    }
+
+    /// The checks every level change passes, a person's or the learner's: a known class
+    /// and environment, a level no higher than the ceiling, a reason; recorded with
+    /// `autonomy.set` (by `by`).
+    pub(crate) async fn apply_autonomy(
+        &self,
+        by: &str,
+        change: AutonomyChange<'_>,
+    ) -> Result<AutonomySetting, EngineError> {
+        let subject = json!({"class": change.class, "environment": change.environment, "level": change.level});
         let refuse = |msg: String| EngineError::Refused(msg);
         let class = change.class.trim().to_ascii_lowercase();
         let known = self.classes();
@@ -94,8 +106,8 @@ impl Engine {
             self.ledger
                 .record_refusal(
                     "autonomy.refused",
-                    &format!("principal:{}", who.name),
-                    &json!({"by": who.name, "subject": subject, "ceiling": ceiling.number(), "code": "above_ceiling"}),
+                    &format!("principal:{by}"),
+                    &json!({"by": by, "subject": subject, "ceiling": ceiling.number(), "code": "above_ceiling"}),
                 )
                 .await?;
             return Err(refuse(format!(
@@ -108,7 +120,7 @@ impl Engine {
         }
         let (set, _) = self
             .ledger
-            .set_autonomy(&class, &environment, level, &who.name, reason)
+            .set_autonomy(&class, &environment, level, by, reason)
             .await?;
         Ok(set)
     }

@@ -115,13 +115,15 @@ impl Engine {
     }
 
     /// The gate input for one plan: admitted counts from the ledger (plus what a shadow
-    /// or dry run would have executed), class sizes, limits and time.
+    /// or dry run would have executed), class sizes, limits, time and the playbook's
+    /// outcome history.
     pub(crate) fn gate_input(
         &self,
         plan: &RemediationPlan,
         snap: &GuardSnapshot,
         extra: &Counts,
         class_sizes: &BTreeMap<String, u64>,
+        history: &custos_policy::HistoryFacts,
     ) -> GateInput {
         let add = |a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>| {
             let mut m = a.clone();
@@ -143,6 +145,7 @@ impl Engine {
             },
             limits: self.config.gate.limits,
             time: self.time_facts(&environment_of(plan), self.now()),
+            history: history.clone(),
             ..GateInput::default()
         };
         for (class, n) in class_sizes {

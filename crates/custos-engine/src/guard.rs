@@ -204,6 +204,18 @@ impl Engine {
         if let Err(e) = self.ledger.release(&claim).await {
             tracing::warn!("releasing the claim on `{key}` failed (it expires): {e}");
         }
+        if let Ok(Guarded::Done { record, plan, .. }) = &out
+            && matches!(
+                record.outcome,
+                ActionOutcome::Executed | ActionOutcome::RolledBack | ActionOutcome::Failed
+            )
+        {
+            // The learner moves levels from outcomes; it decides nothing about this work,
+            // which is done. A failure here leaves the level as it was, loudly.
+            if let Err(e) = self.learn(plan).await {
+                tracing::error!("autonomy not adjusted after `{}`: {e}", record.action_id);
+            }
+        }
         out
     }
 
@@ -653,7 +665,8 @@ impl GuardJournal<'_> {
                 )
             };
             let none = custos_ledger::Counts::default();
-            let mut input = e.gate_input(plan, &snap, &none, &self.st.class_sizes);
+            let history = e.history_facts(plan).await.map_err(|x| x.to_string())?;
+            let mut input = e.gate_input(plan, &snap, &none, &self.st.class_sizes, &history);
             let mut decision = judge_with(&input, None);
             if crate::pipeline::deferred_by_percent(&decision) {
                 // The class as the ledger knows it now (see `RunState::class_sizes_with`).
@@ -662,7 +675,13 @@ impl GuardJournal<'_> {
                     .known_resources()
                     .await
                     .map_err(|x| x.to_string())?;
-                input = e.gate_input(plan, &snap, &none, &self.st.class_sizes_with(keys));
+                input = e.gate_input(
+                    plan,
+                    &snap,
+                    &none,
+                    &self.st.class_sizes_with(keys),
+                    &history,
+                );
                 decision = judge_with(&input, None);
             }
             let judge = |rate_reason| judge_with(&input, rate_reason);
@@ -694,6 +713,7 @@ impl GuardJournal<'_> {
             }
             let mut payload = serde_json::to_value(intent).map_err(|x| x.to_string())?;
             payload["decision"] = json!(decision);
+            payload["outcome"] = json!(custos_core::OutcomeKey::of(plan));
             payload["kind"] = json!(match plan.operation {
                 Operation::Fix => "fix",
                 Operation::Rollback { .. } => "rollback",

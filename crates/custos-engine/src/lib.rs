@@ -10,6 +10,8 @@
 //! - `recovery`: settling interrupted intents (read-only) and re-verification sweeps;
 //! - `switches`: pause/resume and the circuit breaker;
 //! - `autonomy`: runtime autonomy levels (under the ceiling);
+//! - [`learning`]: outcomes from the ledger's events, the rule that earns or loses a level,
+//!   and the lower-environment proof the floor reads;
 //! - [`service`]: SQS and schedules.
 
 mod approvals;
@@ -19,6 +21,7 @@ pub mod config;
 mod decide;
 mod evaluators;
 mod guard;
+pub mod learning;
 pub mod notify;
 pub mod observe;
 pub mod pipeline;
@@ -31,6 +34,7 @@ mod switches;
 pub use autonomy::{AutonomyChange, AutonomyView};
 pub use config::{Config, ConfigErrors};
 pub use guard::RollbackReport;
+pub use learning::AutonomyReport;
 pub use pipeline::{ControlResult, Disposition, Explanation, Origin};
 pub use recovery::Settled;
 pub use report::{Outcome, RunReport, RunRow};
@@ -126,6 +130,8 @@ pub struct Engine {
     guard: guard::Guard,
     observer: Arc<dyn observe::Observe>,
     notifier: Arc<dyn notify::Notify>,
+    /// Outcomes folded from the ledger, caught up before each use.
+    history: learning::History,
 }
 
 /// One run in progress.
@@ -290,6 +296,7 @@ impl Engine {
         let evaluators = evaluators::Evaluators::new(&parts.bundle);
         let policy_snapshot = parts.bundle.snapshot().id().to_string();
         let catalog = parts.registry.catalog();
+        let window = parts.config.learning.rule.window;
         Engine {
             config: parts.config,
             bundle: parts.bundle,
@@ -305,6 +312,7 @@ impl Engine {
             guard: guard::Guard::new(parts.registry),
             observer: Arc::new(observe::Unobserved),
             notifier: Arc::new(notify::Silent),
+            history: learning::History::new(window),
         }
     }
 

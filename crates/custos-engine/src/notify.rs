@@ -1,4 +1,5 @@
-//! Notifications: when an approval is requested and when the circuit breaker opens, the
+//! Notifications: when an approval is requested, when the circuit breaker opens and when
+//! custos moves an autonomy level itself, the
 //! engine hands a [`Notification`] to its notifier and goes on. Delivery (and its
 //! retries) happens elsewhere and never blocks or changes a decision; its outcome is
 //! recorded by the notifier.
@@ -26,6 +27,15 @@ pub enum Notification {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// custos moved an autonomy level itself (`[autonomy] adjust = "auto"`).
+    AutonomyChanged {
+        class: String,
+        environment: String,
+        from: u8,
+        to: u8,
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Notification {
@@ -33,6 +43,7 @@ impl Notification {
         match self {
             Notification::ApprovalRequested { .. } => "approval_requested",
             Notification::BreakerOpened { .. } => "breaker_opened",
+            Notification::AutonomyChanged { .. } => "autonomy_changed",
         }
     }
 
@@ -71,6 +82,20 @@ impl Notification {
             }
             Notification::BreakerOpened { reason, at } => format!(
                 "custos opened its circuit breaker at {}: {}. Nothing is executed until an operator runs `custos breaker reset`.",
+                at.to_rfc3339(),
+                esc(reason)
+            ),
+            Notification::AutonomyChanged {
+                class,
+                environment,
+                from,
+                to,
+                reason,
+                at,
+            } => format!(
+                "custos moved autonomy of {} in {} from {from} to {to} at {}: {}",
+                esc(class),
+                esc(environment),
                 at.to_rfc3339(),
                 esc(reason)
             ),

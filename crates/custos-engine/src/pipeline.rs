@@ -553,13 +553,15 @@ impl Engine {
                 Some(b) => b.snapshot(),
                 None => Arc::new(self.snapshot(st).await?),
             };
-            let mut input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+            let history = self.history_facts(&plan).await?;
+            let mut input =
+                self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
             let mut decision = self.decide(&plan, &findings, &input, &snap.state).await;
             if deferred_by_percent(&decision) {
                 // Other workers may have changed resources this run has not counted yet:
                 // count what the ledger knows now and decide again.
                 st.know_keys(self.ledger.known_resources().await?);
-                input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+                input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
                 decision = self.decide(&plan, &findings, &input, &snap.state).await;
             }
             if record {
@@ -804,7 +806,8 @@ impl Engine {
             else {
                 continue;
             };
-            let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes);
+            let history = self.history_facts(&plan).await?;
+            let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
             let decision = self.decide(&plan, &related, &input, &snap.state).await;
             decisions.push((plan, decision));
         }

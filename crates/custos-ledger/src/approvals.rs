@@ -48,6 +48,7 @@ impl Ledger {
             "requested_by": approval.requested_by, "required_reviewers": approval.required_reviewers,
             "status": approval.status,
             "verdict": approval.decision.verdict, "reasons": reasons,
+            "outcome": custos_core::OutcomeKey::of(&approval.plan),
         }))
         .await?;
         tx.commit().await?;

@@ -584,6 +584,22 @@ impl Ledger {
         rows.iter().map(Self::event_from_row).collect()
     }
 
+    /// Events after `seq` that outcomes are folded from (`action.*`, `approval.*`,
+    /// `recurrence`, `autonomy.set`), at most `limit`, oldest first: how the engine's
+    /// fold of outcomes catches up.
+    pub async fn outcome_events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE seq > $1
+               AND (kind LIKE 'action.%' OR kind LIKE 'approval.%' OR kind = 'recurrence' OR kind = 'autonomy.set')
+             ORDER BY seq ASC LIMIT $2",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::event_from_row).collect()
+    }
+
     /// Recompute every hash from the start of the chain.
     pub async fn verify_chain(&self) -> Result<ChainReport> {
         use futures::TryStreamExt as _;

@@ -13,6 +13,10 @@
 #   time      {now, today, blackouts_active: [names], window: {governed, open, names}}:
 #             blackouts and change windows are matched to the plan's environment class
 #             by the engine (one classification for every layer)
+#   history   {lower_environment_verified, lower_environment_required}: verified
+#             non-production fixes of the plan's playbook version since its last
+#             rollback, failure, revert or recurrence (folded from the ledger's events),
+#             and how many production needs first
 # Data:   data.custos.config (custos.toml [gate]: exclusion tag and list).
 # Output: `decisions`, a set of {"rule", "verdict", "message"}; the most cautious wins.
 package custos.floor
@@ -73,7 +77,7 @@ problems contains sprintf("limits.%s", [k]) if {
 }
 
 problems contains sprintf("%s", [k]) if {
-	some k in ["run.executions_so_far", "window.executions"]
+	some k in ["run.executions_so_far", "window.executions", "history.lower_environment_verified", "history.lower_environment_required"]
 	path := split(k, ".")
 	not is_number(object.get(input, path, null))
 }
@@ -302,5 +306,18 @@ decisions contains d if {
 		"rule": "gate.never_automate_kind",
 		"verdict": "needs_approval",
 		"message": sprintf("`%s` actions are never automated", [kind]),
+	}
+}
+
+# ---- lower environments first: a playbook proves itself outside production ----
+
+decisions contains d if {
+	plan.production == true
+	plan.operation != "rollback"
+	input.history.lower_environment_verified < input.history.lower_environment_required
+	d := {
+		"rule": "gate.unproven_in_lower_environment",
+		"verdict": "needs_approval",
+		"message": sprintf("playbook `%s` has %d verified non-production fix(es) since its last rollback, failure or recurrence; its production fixes wait for a person until it has %d", [plan.playbook, input.history.lower_environment_verified, input.history.lower_environment_required]),
 	}
 }

@@ -34,6 +34,7 @@ input_for(plan, n, blackouts) := {
 	"inventory": {"count_by_class": {}},
 	"limits": limits,
 	"time": {"now": "2026-11-22T12:00:00Z", "today": "2026-11-22", "blackouts_active": blackouts, "window": {"governed": false, "open": false, "names": []}},
+	"history": {"lower_environment_verified": 0, "lower_environment_required": 0},
 }
 
 run(plan, n) := result if {
@@ -100,4 +101,38 @@ test_identity_resources_are_denied if {
 	denials(run(iam_plan("AWS::IAM::User"), 0)) == {"floor.identity"}
 	denials(run(iam_plan("Custos::IAM::Account"), 0)) == {"floor.identity"}
 	denials(run(base_plan, 0)) == set()
+}
+
+# ---- lower environments first ----
+
+proven(plan, verified, required) := result if {
+	i := object.union(input_for(plan, 0, []), {"history": {"lower_environment_verified": verified, "lower_environment_required": required}})
+	result := {d.rule | some d in floor.decisions} with input as i with data.custos.config as cfg
+}
+
+prod_plan := object.union(base_plan, {"environment": "production", "production": true})
+
+test_production_fix_unproven_needs_approval if {
+	"gate.unproven_in_lower_environment" in proven(prod_plan, 2, 3)
+}
+
+test_production_fix_proven_passes if {
+	not "gate.unproven_in_lower_environment" in proven(prod_plan, 3, 3)
+}
+
+test_lower_environment_fix_needs_no_proof if {
+	not "gate.unproven_in_lower_environment" in proven(base_plan, 0, 3)
+}
+
+test_rollback_in_production_needs_no_proof if {
+	not "gate.unproven_in_lower_environment" in proven(object.union(prod_plan, {"operation": "rollback"}), 0, 3)
+}
+
+test_no_proof_required_when_zero if {
+	not "gate.unproven_in_lower_environment" in proven(prod_plan, 0, 0)
+}
+
+test_missing_history_denies if {
+	i := json.remove(input_for(prod_plan, 0, []), ["history"])
+	"floor.input_invalid" in {d.rule | some d in floor.decisions} with input as i with data.custos.config as cfg
 }

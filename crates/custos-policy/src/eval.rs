@@ -107,6 +107,22 @@ pub struct GateInput {
     pub inventory: BTreeMap<String, BTreeMap<String, u64>>,
     pub limits: Limits,
     pub time: TimeFacts,
+    /// What the ledger's outcomes say about the plan's playbook. Decisions recorded before
+    /// it existed replay with none required.
+    #[serde(default)]
+    pub history: HistoryFacts,
+}
+
+/// The plan's playbook as its outcomes show it, for the floor's lower-environments-first
+/// rule (`gate.unproven_in_lower_environment`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryFacts {
+    /// Verified non-production fixes by this playbook version since its last rollback,
+    /// failure, revert or recurrence (in any environment).
+    pub lower_environment_verified: u64,
+    /// How many a production fix needs first (`[autonomy] lower_environment_proof`; 0:
+    /// none).
+    pub lower_environment_required: u64,
 }
 
 impl GateInput {
@@ -215,6 +231,18 @@ impl Evaluator {
     /// that one failing cannot hide another's verdict. Never fails: an error in the floor
     /// is a deny (`floor.error`), an error in an operator package an escalation
     /// (`gate.error`, naming the package).
+    /// The resource classes the compiled floor never automates (its
+    /// `never_automate_classes`), read from the floor itself so nothing restates the list.
+    pub fn never_automated_classes(&mut self) -> Result<Vec<String>, String> {
+        let v = self
+            .floor
+            .eval_rule("data.custos.floor.never_automate_classes".into())
+            .map_err(|e| format!("the floor's never-automated classes: {e}"))?;
+        let json = from_rego(&v).map_err(|e| e.to_string())?;
+        serde_json::from_value(json)
+            .map_err(|e| format!("the floor's never-automated classes: {e}"))
+    }
+
     pub fn gate(&mut self, plan: &RemediationPlan, ctx: &GateInput) -> GateOutcome {
         let mut reasons = Vec::new();
         match input_value(plan, ctx) {

@@ -14,7 +14,8 @@ pub use identity::IdentitySettings;
 pub use notifications::{WebhookSettings, WebhookUrl};
 pub use raw::RawConfig;
 pub use sections::{
-    BreakerSettings, ControlSettings, Exclusion, GateSettings, GuardSettings, RateLimit,
+    Adjust, BreakerSettings, ControlSettings, Exclusion, GateSettings, GuardSettings,
+    LearningSettings, RateLimit,
 };
 pub use windows::TimedWindow;
 
@@ -59,6 +60,8 @@ pub struct Config {
     pub controls: ControlSettings,
     pub environments: Environments,
     pub autonomy: AutonomyPolicy,
+    /// `[autonomy]`: learning from outcomes.
+    pub learning: sections::LearningSettings,
     pub approval_ttl: chrono::Duration,
     pub quorum: custos_approval::Quorum,
     pub identity: IdentitySettings,
@@ -237,6 +240,7 @@ impl Config {
         }
         let environments = sections::environments(&raw.environments, &mut e);
         let autonomy = sections::autonomy(&raw.autonomy, &environments, &mut e);
+        let learning = sections::learning(&raw.autonomy, &mut e);
         let ttl = raw.approvals.ttl_hours.unwrap_or(24);
         if !(1..=24 * 30).contains(&ttl) {
             e.bad(
@@ -330,6 +334,7 @@ impl Config {
             controls,
             environments,
             autonomy,
+            learning,
             approval_ttl: chrono::Duration::hours(ttl),
             quorum,
             identity,

@@ -294,6 +294,18 @@ pub struct AutonomySection {
     pub default: Option<i64>,
     pub ceiling: Option<i64>,
     pub classes: BTreeMap<String, BTreeMap<String, i64>>,
+    /// `advise` (the default): `custos autonomy report` recommends; `auto`: custos moves
+    /// levels itself, one at a time, through the same recorded path as `autonomy set`.
+    pub adjust: Option<String>,
+    /// Verified non-production fixes a playbook version needs before its production
+    /// fixes run without a person (0 to 1000, default 3; 0 turns the rule off).
+    pub lower_environment_proof: Option<i64>,
+    /// The learning window in days (1 to 365, default 30).
+    pub window_days: Option<i64>,
+    /// Successful cases in the window before a level is raised (1 to 100000, default 20).
+    pub raise_min_cases: Option<i64>,
+    /// The 95 % lower bound of success a raise needs (0.5 to 0.999, default 0.85).
+    pub raise_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -940,3 +940,64 @@ pub(crate) fn reasoning(raw: &ReasoningSection, base: &Path, e: &mut Errors) -> 
         offline: raw.offline.clone().unwrap_or_default(),
     }
 }
+
+/// `[autonomy] adjust`: who moves levels from outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Adjust {
+    /// `custos autonomy report` recommends; people set levels.
+    Advise,
+    /// custos applies the rule's moves itself, recorded as `custos:learner`.
+    Auto,
+}
+
+/// How custos learns from outcomes (`[autonomy]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LearningSettings {
+    pub adjust: Adjust,
+    pub lower_environment_proof: u64,
+    pub rule: crate::learning::Rule,
+}
+
+pub(crate) fn learning(raw: &AutonomySection, e: &mut Errors) -> LearningSettings {
+    let adjust = match raw.adjust.as_deref().map(str::trim) {
+        None | Some("advise") => Adjust::Advise,
+        Some("auto") => Adjust::Auto,
+        Some(other) => {
+            e.bad(
+                "autonomy.adjust",
+                format!("must be `advise` or `auto`, got `{other}`"),
+            );
+            Adjust::Advise
+        }
+    };
+    let proof = e.within(
+        "autonomy.lower_environment_proof",
+        raw.lower_environment_proof,
+        3,
+        0..=1000,
+    );
+    let days = e.within("autonomy.window_days", raw.window_days, 30, 1..=365);
+    let cases = e.within(
+        "autonomy.raise_min_cases",
+        raw.raise_min_cases,
+        20,
+        1..=100_000,
+    );
+    let threshold = e.within(
+        "autonomy.raise_threshold",
+        raw.raise_threshold,
+        0.85,
+        0.5..=0.999,
+    );
+    LearningSettings {
+        adjust,
+        lower_environment_proof: u64::try_from(proof).unwrap_or(0),
+        rule: crate::learning::Rule {
+            window: chrono::Duration::days(days),
+            min_cases: u64::try_from(cases).unwrap_or(1),
+            threshold,
+            confidence: 0.95,
+        },
+    }
+}

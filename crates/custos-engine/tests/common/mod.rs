@@ -55,6 +55,24 @@ pub async fn engine_with(
     reader: Arc<dyn ResourceReader>,
     db: &str,
 ) -> Engine {
+    engine_at(
+        config,
+        registry,
+        reader,
+        db,
+        Arc::new(custos_core::SystemClock),
+    )
+    .await
+}
+
+/// [`engine_with`] on `clock` (the ledger's clock too).
+pub async fn engine_at(
+    config: Config,
+    registry: Registry,
+    reader: Arc<dyn ResourceReader>,
+    db: &str,
+    clock: Arc<dyn custos_core::Clock>,
+) -> Engine {
     let bundle = PolicyBundle::load_layers(&config.policy_dirs(), config.policy_options()).unwrap();
     let playbooks = PlaybookSet::load_dirs(
         &config.playbook_dirs(),
@@ -73,8 +91,8 @@ pub async fn engine_with(
         playbooks,
         registry,
         reader,
-        ledger: Arc::new(Ledger::open(db).await.unwrap()),
-        clock: Arc::new(custos_core::SystemClock),
+        ledger: Arc::new(Ledger::open_with_clock(db, clock.clone()).await.unwrap()),
+        clock,
         actor: "custos".into(),
     })
 }

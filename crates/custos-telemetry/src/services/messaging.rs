@@ -50,12 +50,29 @@ const QUEUE_ATTRIBUTES: [&str; 13] = [
     "SqsManagedSseEnabled",
     "VisibilityTimeout",
 ];
-/// Topic attributes in Config's schema that custos reads.
-const TOPIC_ATTRIBUTES: [&str; 5] = [
+/// Topic attributes in Config's schema that custos reads: the delivery status logging
+/// roles and sample rates per protocol among them (SNS.2 reads them).
+const TOPIC_ATTRIBUTES: [&str; 21] = [
+    "ApplicationFailureFeedbackRoleArn",
+    "ApplicationSuccessFeedbackRoleArn",
+    "ApplicationSuccessFeedbackSampleRate",
+    "ContentBasedDeduplication",
     "DisplayName",
     "FifoTopic",
+    "FirehoseFailureFeedbackRoleArn",
+    "FirehoseSuccessFeedbackRoleArn",
+    "FirehoseSuccessFeedbackSampleRate",
+    "HTTPFailureFeedbackRoleArn",
+    "HTTPSuccessFeedbackRoleArn",
+    "HTTPSuccessFeedbackSampleRate",
     "KmsMasterKeyId",
+    "LambdaFailureFeedbackRoleArn",
+    "LambdaSuccessFeedbackRoleArn",
+    "LambdaSuccessFeedbackSampleRate",
     "Owner",
+    "SQSFailureFeedbackRoleArn",
+    "SQSSuccessFeedbackRoleArn",
+    "SQSSuccessFeedbackSampleRate",
     "TopicArn",
 ];
 

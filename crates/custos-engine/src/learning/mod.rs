@@ -1,0 +1,229 @@
+//! Earned autonomy: outcomes folded from the ledger's events ([`outcomes`]), the rule
+//! that moves a level from them ([`rule`]), and the engine's use of both:
+//! - the floor's lower-environments-first rule reads a playbook version's proof;
+//! - `custos autonomy report` shows the outcomes and the rule's recommendations;
+//! - with `[autonomy] adjust = "auto"`, custos applies the rule after each outcome
+//!   through [`Engine::set_autonomy`]'s own checks, recorded as [`rule::LEARNER`].
+//!
+//! The fold is the only source: nothing here keeps a second record. The engine keeps a
+//! copy caught up from the ledger before each use (by `seq`), so every worker sees what
+//! every other recorded.
+
+pub mod outcomes;
+pub mod rule;
+#[cfg(test)]
+mod tests;
+
+pub use outcomes::{Outcomes, Tally};
+pub use rule::{LEARNER, Move, Recommendation, Rule};
+
+use crate::config::Adjust;
+use crate::decide::environment_of;
+use crate::{Engine, EngineError};
+use custos_core::{OutcomeKey, RemediationPlan};
+use custos_ledger::AutonomySetting;
+use custos_policy::HistoryFacts;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Events read per query while catching up.
+const PAGE: i64 = 5_000;
+
+/// The engine's fold, caught up before each use.
+#[derive(Debug)]
+pub(crate) struct History(tokio::sync::Mutex<Outcomes>);
+
+impl History {
+    pub(crate) fn new(window: chrono::Duration) -> Self {
+        History(tokio::sync::Mutex::new(Outcomes::new(window)))
+    }
+}
+
+/// `custos autonomy report`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutonomyReport {
+    pub adjust: Adjust,
+    pub rule: Rule,
+    pub lower_environment_proof: u64,
+    /// One per class and environment with any outcome, and the rule's word on it.
+    pub levels: Vec<Recommendation>,
+    /// Counts per control, playbook, class and environment.
+    pub outcomes: Vec<(OutcomeKey, Tally)>,
+    /// Proof per playbook version: verified non-production fixes since the last setback.
+    pub proof: Vec<(String, String, u64)>,
+}
+
+impl Engine {
+    /// Catch `o` up with the ledger.
+    async fn catch_up(&self, o: &mut Outcomes) -> Result<(), EngineError> {
+        loop {
+            let events = self.ledger.outcome_events_after(o.seq, PAGE).await?;
+            o.fold(&events);
+            if (events.len() as i64) < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Read the outcomes, caught up with the ledger.
+    pub(crate) async fn with_outcomes<R>(
+        &self,
+        f: impl FnOnce(&Outcomes) -> R,
+    ) -> Result<R, EngineError> {
+        let mut o = self.history.0.lock().await;
+        self.catch_up(&mut o).await?;
+        Ok(f(&o))
+    }
+
+    /// The floor's facts about `plan`'s playbook. Only a production fix needs them read
+    /// fresh; for the others the floor ignores them.
+    pub(crate) async fn history_facts(
+        &self,
+        plan: &RemediationPlan,
+    ) -> Result<HistoryFacts, EngineError> {
+        let required = self.config.learning.lower_environment_proof;
+        let matters = plan.production
+            && required > 0
+            && matches!(plan.operation, custos_core::Operation::Fix);
+        let verified = if matters {
+            self.with_outcomes(|o| {
+                o.proof_of(&plan.playbook, &plan.playbook_version)
+                    .verified_lower
+            })
+            .await?
+        } else {
+            0
+        };
+        Ok(HistoryFacts {
+            lower_environment_verified: verified,
+            lower_environment_required: required,
+        })
+    }
+
+    /// The classes the floor never automates (an unreadable floor counts every class).
+    fn never_automated(&self, class: &str) -> bool {
+        self.evaluators
+            .with(|ev| ev.never_automated_classes())
+            .and_then(|r| r)
+            .map_or(true, |classes| classes.iter().any(|c| c == class))
+    }
+
+    /// The level in effect for `class` in the environment `name`, runtime levels read now.
+    async fn level_now(
+        &self,
+        class: &str,
+        env: &custos_core::Environment,
+    ) -> Result<custos_core::AutonomyLevel, EngineError> {
+        let runtime = self.ledger.autonomy_settings().await?;
+        Ok(self.config.autonomy.level_with(class, env, |key| {
+            runtime
+                .iter()
+                .find(|s| s.class == class && s.environment == key)
+                .map(|s| s.level)
+        }))
+    }
+
+    fn recommendation(
+        &self,
+        o: &Outcomes,
+        class: &str,
+        env: &custos_core::Environment,
+        level: custos_core::AutonomyLevel,
+    ) -> Recommendation {
+        rule::recommend(
+            &self.config.learning.rule,
+            o,
+            &rule::Facts {
+                class,
+                environment: &env.name,
+                level,
+                ceiling: self.config.autonomy.ceiling,
+                never_automated: self.never_automated(class),
+                now: self.now(),
+            },
+        )
+    }
+
+    /// Outcomes and recommendations, recomputed from every event in the ledger.
+    pub async fn autonomy_report(&self) -> Result<AutonomyReport, EngineError> {
+        let mut o = Outcomes::new(self.config.learning.rule.window);
+        self.catch_up(&mut o).await?;
+        let pairs: BTreeSet<(String, String, bool)> = o
+            .tallies
+            .keys()
+            .map(|k| (k.class.clone(), k.environment.clone(), k.production))
+            .collect();
+        let mut levels = Vec::new();
+        for (class, name, production) in pairs {
+            let env = custos_core::Environment {
+                name,
+                class: if production {
+                    custos_core::EnvClass::Production
+                } else {
+                    custos_core::EnvClass::NonProduction
+                },
+            };
+            let level = self.level_now(&class, &env).await?;
+            levels.push(self.recommendation(&o, &class, &env, level));
+        }
+        Ok(AutonomyReport {
+            adjust: self.config.learning.adjust,
+            rule: self.config.learning.rule,
+            lower_environment_proof: self.config.learning.lower_environment_proof,
+            levels,
+            outcomes: o.tallies.clone().into_iter().collect(),
+            proof: o
+                .proof
+                .iter()
+                .map(|((p, v), proof)| (p.clone(), v.clone(), proof.verified_lower))
+                .collect(),
+        })
+    }
+
+    /// After an outcome on `plan`'s resource: with `adjust = "auto"`, move the level of
+    /// its class in its environment as the rule says, through the same checks as a
+    /// person's `autonomy set` (known class, ceiling, reason), recorded as
+    /// [`LEARNER`]. `None`: nothing moved.
+    pub(crate) async fn learn(
+        &self,
+        plan: &RemediationPlan,
+    ) -> Result<Option<AutonomySetting>, EngineError> {
+        if self.config.learning.adjust != Adjust::Auto {
+            return Ok(None);
+        }
+        let env = environment_of(plan);
+        let class = plan.resource.class();
+        let level = self.level_now(&class, &env).await?;
+        let rec = self
+            .with_outcomes(|o| self.recommendation(o, &class, &env, level))
+            .await?;
+        let Some(to) = rec.to else {
+            return Ok(None);
+        };
+        let reason = match &rec.evidence {
+            Some(s) => format!("{} (event `{}`)", rec.reason, s.event_id),
+            None => rec.reason.clone(),
+        };
+        let set = self
+            .apply_autonomy(
+                LEARNER,
+                crate::AutonomyChange {
+                    class: &class,
+                    environment: &env.name,
+                    level: to.number(),
+                    reason: &reason,
+                },
+            )
+            .await?;
+        self.notifier()
+            .notify(crate::notify::Notification::AutonomyChanged {
+                class: set.class.clone(),
+                environment: set.environment.clone(),
+                from: level.number(),
+                to: set.level.number(),
+                reason: set.reason.clone(),
+                at: set.set_at,
+            });
+        Ok(Some(set))
+    }
+}

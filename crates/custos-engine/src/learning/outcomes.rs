@@ -1,0 +1,355 @@
+//! Outcomes, folded from the ledger's events and nothing else: what happened to every
+//! fix custos admitted and every approval it asked for, per control, playbook, resource
+//! class and environment ([`OutcomeKey`], written on `action.intent` and
+//! `approval.requested`). The fold is pure: the same events give the same outcomes, so
+//! `custos autonomy report` recomputes them from any ledger (or a bundle's events).
+
+use chrono::{DateTime, Duration, Utc};
+use custos_core::OutcomeKey;
+use custos_ledger::Event;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// Counts of what happened under one key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Fixes that changed the resource and verified.
+    pub executed: u64,
+    /// Fixes whose call or verification failed and were restored.
+    pub rolled_back: u64,
+    /// Fixes that failed and could not be restored (or did not land in time).
+    pub failed: u64,
+    /// Executed fixes an operator undid later.
+    pub reverted: u64,
+    /// Executed fixes whose finding came back within the window.
+    pub recurred: u64,
+    pub approval_requests: u64,
+    pub approved: u64,
+    pub denied: u64,
+    pub expired: u64,
+    /// Seconds from request to decision, summed over `approved + denied`.
+    pub decision_seconds: u64,
+}
+
+impl Tally {
+    /// Mean seconds from request to a person's decision.
+    pub fn mean_decision_seconds(&self) -> Option<u64> {
+        let n = self.approved + self.denied;
+        (n > 0).then(|| self.decision_seconds / n)
+    }
+}
+
+/// How one case ended: a fix custos executed on its own, or a request a person decided
+/// (and the fix it led to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    Pending,
+    Success,
+    Failure,
+}
+
+/// One case: an autonomous fix, or an approval request with the fix it led to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Case {
+    pub key: OutcomeKey,
+    pub at: DateTime<Utc>,
+    pub result: Ending,
+    /// The event that decided the result (its id), and what it was.
+    pub because: Option<(String, String)>,
+}
+
+/// A rollback, failure or undo: the class and environment it lowers, when, and the
+/// evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Setback {
+    pub key: OutcomeKey,
+    pub at: DateTime<Utc>,
+    /// `rolled_back`, `failed` or `reverted`.
+    pub what: String,
+    pub action_id: String,
+    pub event_id: String,
+}
+
+/// A level change recorded by `autonomy.set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LevelChange {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub level: u8,
+    pub previous: Option<u8>,
+}
+
+/// A playbook version's proof in lower environments: verified non-production fixes
+/// since its last rollback, failure, revert or recurrence in any environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Proof {
+    pub verified_lower: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Fix {
+    key: OutcomeKey,
+    case: String,
+    at: DateTime<Utc>,
+}
+
+/// Everything the fold knows.
+#[derive(Debug, Clone, Default)]
+pub struct Outcomes {
+    /// The last event folded.
+    pub seq: i64,
+    pub tallies: BTreeMap<OutcomeKey, Tally>,
+    /// By case id (an approval id, or the action id of a fix nobody approved).
+    pub cases: HashMap<String, Case>,
+    pub setbacks: Vec<Setback>,
+    /// `(class, environment key)` -> its level changes, oldest first.
+    pub changes: BTreeMap<(String, String), Vec<LevelChange>>,
+    /// `(playbook, version)` -> proof.
+    pub proof: BTreeMap<(String, String), Proof>,
+    /// Admitted actions without an outcome yet, by id: the key, the case they belong to,
+    /// and whether they are fixes (not rollbacks).
+    intents: HashMap<String, (OutcomeKey, String, bool)>,
+    /// Executed fixes by action id.
+    fixes: HashMap<String, Fix>,
+    /// Requests by approval id, with when they were asked.
+    requests: HashMap<String, (OutcomeKey, DateTime<Utc>)>,
+    /// How long a case, a setback or a fix (for its recurrences) is kept: the learning
+    /// window. Older ones drop out of the fold (the tallies keep counting them).
+    pub window: Duration,
+}
+
+fn key_of(payload: &Value) -> Option<OutcomeKey> {
+    serde_json::from_value(payload.get("outcome")?.clone()).ok()
+}
+
+fn text<'a>(payload: &'a Value, field: &str) -> Option<&'a str> {
+    payload.get(field).and_then(Value::as_str)
+}
+
+impl Outcomes {
+    pub fn new(window: Duration) -> Self {
+        Outcomes {
+            window,
+            ..Outcomes::default()
+        }
+    }
+
+    /// Fold events in order (events already folded, by `seq`, are skipped).
+    pub fn fold<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        let mut newest = None;
+        for e in events {
+            if e.seq > self.seq {
+                self.absorb(e);
+                self.seq = e.seq;
+                newest = Some(e.at);
+            }
+        }
+        if let Some(now) = newest {
+            let horizon = now - self.window;
+            self.fixes.retain(|_, f| f.at >= horizon);
+            self.cases.retain(|_, c| c.at >= horizon);
+            self.setbacks.retain(|s| s.at >= horizon);
+        }
+    }
+
+    fn tally(&mut self, key: &OutcomeKey) -> &mut Tally {
+        self.tallies.entry(key.clone()).or_default()
+    }
+
+    fn settle(&mut self, case: &str, result: Ending, e: &Event, what: &str) {
+        if let Some(c) = self.cases.get_mut(case) {
+            // A failure is final; a success can still turn into one (revert, recurrence).
+            if c.result != Ending::Failure {
+                c.result = result;
+                c.because = Some((e.id.clone(), what.to_string()));
+            }
+        }
+    }
+
+    /// A bad outcome: it voids the playbook's lower-environment proof, and unless it is a
+    /// recurrence (the fix held; something changed the resource back) it is a setback
+    /// that lowers the level and holds raises.
+    fn setback(&mut self, key: &OutcomeKey, e: &Event, what: &str, action_id: &str) {
+        self.proof
+            .entry((key.playbook.clone(), key.playbook_version.clone()))
+            .or_default()
+            .verified_lower = 0;
+        if what == "recurred" {
+            return;
+        }
+        self.setbacks.push(Setback {
+            key: key.clone(),
+            at: e.at,
+            what: what.to_string(),
+            action_id: action_id.to_string(),
+            event_id: e.id.clone(),
+        });
+    }
+
+    fn absorb(&mut self, e: &Event) {
+        let p = &e.payload;
+        match e.kind.as_str() {
+            "action.intent" => {
+                let (Some(key), Some(id)) = (key_of(p), text(p, "action_id")) else {
+                    return;
+                };
+                let fix = text(p, "kind") == Some("fix");
+                let case = text(p, "approval_id").unwrap_or(id).to_string();
+                if fix && !self.cases.contains_key(&case) {
+                    self.cases.insert(
+                        case.clone(),
+                        Case {
+                            key: key.clone(),
+                            at: e.at,
+                            result: Ending::Pending,
+                            because: None,
+                        },
+                    );
+                }
+                self.intents.insert(id.to_string(), (key, case, fix));
+            }
+            "action.executed" | "action.failed" | "action.rolled_back" => {
+                let Some(id) = text(p, "action_id") else {
+                    return;
+                };
+                let Some((key, case, fix)) = self.intents.remove(id) else {
+                    return;
+                };
+                if !fix {
+                    return;
+                }
+                match e.kind.as_str() {
+                    "action.executed" => {
+                        self.tally(&key).executed += 1;
+                        if !key.production {
+                            self.proof
+                                .entry((key.playbook.clone(), key.playbook_version.clone()))
+                                .or_default()
+                                .verified_lower += 1;
+                        }
+                        self.settle(&case, Ending::Success, e, "executed");
+                        self.fixes.insert(
+                            id.to_string(),
+                            Fix {
+                                key,
+                                case,
+                                at: e.at,
+                            },
+                        );
+                    }
+                    kind => {
+                        let what = kind.trim_start_matches("action.");
+                        if what == "failed" {
+                            self.tally(&key).failed += 1;
+                        } else {
+                            self.tally(&key).rolled_back += 1;
+                        }
+                        self.settle(&case, Ending::Failure, e, what);
+                        self.setback(&key, e, what, id);
+                    }
+                }
+            }
+            "action.reverted" | "recurrence" => {
+                let (field, what) = if e.kind == "recurrence" {
+                    ("fixed_by", "recurred")
+                } else {
+                    ("action_id", "reverted")
+                };
+                let Some(id) = text(p, field) else {
+                    return;
+                };
+                let Some(fix) = self.fixes.get(id).cloned() else {
+                    return;
+                };
+                if what == "recurred" && e.at - fix.at > self.window {
+                    return;
+                }
+                if what == "recurred" {
+                    self.tally(&fix.key).recurred += 1;
+                } else {
+                    self.tally(&fix.key).reverted += 1;
+                }
+                self.settle(&fix.case, Ending::Failure, e, what);
+                self.setback(&fix.key, e, what, id);
+                // Counted once: a second recurrence of the same fix is not a new failure.
+                self.fixes.remove(id);
+            }
+            "approval.requested" => {
+                let (Some(key), Some(id)) = (key_of(p), text(p, "approval_id")) else {
+                    return;
+                };
+                self.tally(&key).approval_requests += 1;
+                self.cases.insert(
+                    id.to_string(),
+                    Case {
+                        key: key.clone(),
+                        at: e.at,
+                        result: Ending::Pending,
+                        because: None,
+                    },
+                );
+                self.requests.insert(id.to_string(), (key, e.at));
+            }
+            "approval.reviewed" | "approval.denied" | "approval.expired" => {
+                let Some(id) = text(p, "approval_id") else {
+                    return;
+                };
+                let status = text(p, "status").unwrap_or_default();
+                let Some((key, asked)) = self.requests.get(id).cloned() else {
+                    return;
+                };
+                let waited = u64::try_from((e.at - asked).num_seconds()).unwrap_or(0);
+                match (e.kind.as_str(), status) {
+                    ("approval.reviewed", "approved") => {
+                        let t = self.tally(&key);
+                        t.approved += 1;
+                        t.decision_seconds += waited;
+                        self.settle(id, Ending::Success, e, "approved");
+                    }
+                    ("approval.denied", _) => {
+                        let t = self.tally(&key);
+                        t.denied += 1;
+                        t.decision_seconds += waited;
+                        self.settle(id, Ending::Failure, e, "denied");
+                    }
+                    ("approval.expired", _) => {
+                        self.tally(&key).expired += 1;
+                        // No one decided: no signal either way.
+                        self.cases.remove(id);
+                    }
+                    _ => return,
+                }
+                self.requests.remove(id);
+            }
+            "autonomy.set" => {
+                let (Some(class), Some(env)) = (text(p, "class"), text(p, "environment")) else {
+                    return;
+                };
+                let level = p.get("level").and_then(Value::as_u64).unwrap_or(0);
+                self.changes
+                    .entry((class.to_string(), env.to_string()))
+                    .or_default()
+                    .push(LevelChange {
+                        at: e.at,
+                        by: text(p, "by").unwrap_or("unknown").to_string(),
+                        level: u8::try_from(level).unwrap_or(0),
+                        previous: p
+                            .get("previous")
+                            .and_then(Value::as_u64)
+                            .and_then(|n| u8::try_from(n).ok()),
+                    });
+            }
+            _ => {}
+        }
+    }
+
+    /// A playbook version's proof in lower environments.
+    pub fn proof_of(&self, playbook: &str, version: &str) -> Proof {
+        self.proof
+            .get(&(playbook.to_string(), version.to_string()))
+            .copied()
+            .unwrap_or_default()
+    }
+}
