@@ -776,7 +776,7 @@ pub fn autonomy(v: &custos_engine::AutonomyView) -> String {
 /// the lower-environment proof behind it.
 pub fn autonomy_report(r: &custos_engine::AutonomyReport) -> String {
     let mut out = format!(
-        "adjust: {:?} (advise: people move levels; auto: custos moves them one at a time). A raise needs {} successful cases in {} days, none rolled back, and a {:.0} % lower bound of success of at least {}; a rollback, failure, undo or recurrence lowers one level at once. Production fixes wait for a person until their playbook has {} verified non-production fixes.\n\n",
+        "adjust: {:?} (advise: people move levels; auto: custos moves them one at a time). A raise needs {} successful cases in {} days, none rolled back, and a {:.0} % lower bound of success of at least {}, and a raise that lets custos act alone needs two people's approvals among them; a rollback, failure or undo lowers the level at once. Production fixes wait for a person until their playbook has fixed {} resources outside production.\n\n",
         r.adjust,
         r.rule.min_cases,
         r.rule.window.num_days(),

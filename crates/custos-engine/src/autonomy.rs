@@ -67,17 +67,21 @@ impl Engine {
         let subject = json!({"class": change.class, "environment": change.environment, "level": change.level});
         custos_identity::require(&self.ledger, who, Permission::SetAutonomy, subject.clone())
             .await?;
-        self.apply_autonomy(&who.name, change).await
+        self.apply_autonomy(&who.name, change, None)
+            .await?
+            .ok_or_else(|| EngineError::Refused("the level changed while it was being set".into()))
     }
 
     /// The checks every level change passes, a person's or the learner's: a known class
     /// and environment, a level no higher than the ceiling, a reason; recorded with
-    /// `autonomy.set` (by `by`).
+    /// `autonomy.set` (by `by`). With `expected`, only if the level stored under the key
+    /// is still that (`None` returned otherwise).
     pub(crate) async fn apply_autonomy(
         &self,
         by: &str,
         change: AutonomyChange<'_>,
-    ) -> Result<AutonomySetting, EngineError> {
+        expected: Option<Option<custos_core::AutonomyLevel>>,
+    ) -> Result<Option<AutonomySetting>, EngineError> {
         let subject = json!({"class": change.class, "environment": change.environment, "level": change.level});
         let refuse = |msg: String| EngineError::Refused(msg);
         let class = change.class.trim().to_ascii_lowercase();
@@ -118,10 +122,10 @@ impl Engine {
         if reason.is_empty() {
             return Err(refuse("an autonomy change needs a reason".into()));
         }
-        let (set, _) = self
+        Ok(self
             .ledger
-            .set_autonomy(&class, &environment, level, by, reason)
-            .await?;
-        Ok(set)
+            .set_autonomy_if(&class, &environment, level, by, reason, expected)
+            .await?
+            .map(|(set, _)| set))
     }
 }

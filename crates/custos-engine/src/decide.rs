@@ -287,13 +287,11 @@ impl Engine {
     ) -> Decision {
         let env = environment_of(plan);
         let class = plan.resource.class();
-        let level = self.config.autonomy.level_with(&class, &env, |key| {
-            state
-                .autonomy
-                .iter()
-                .find(|s| s.class == class && s.environment == key)
-                .map(|s| s.level)
-        });
+        let level = self.config.autonomy.level_with(
+            &class,
+            &env,
+            crate::learning::runtime_level(&state.autonomy, &class, &env),
+        );
         let (_, autonomy) = autonomy_verdict(level, &env);
         let mut reasons = gate.reasons.clone();
         reasons.extend(reasoning);

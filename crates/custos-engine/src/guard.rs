@@ -665,7 +665,7 @@ impl GuardJournal<'_> {
                 )
             };
             let none = custos_ledger::Counts::default();
-            let history = e.history_facts(plan).await.map_err(|x| x.to_string())?;
+            let history = e.history_facts(plan).await;
             let mut input = e.gate_input(plan, &snap, &none, &self.st.class_sizes, &history);
             let mut decision = judge_with(&input, None);
             if crate::pipeline::deferred_by_percent(&decision) {

@@ -553,7 +553,7 @@ impl Engine {
                 Some(b) => b.snapshot(),
                 None => Arc::new(self.snapshot(st).await?),
             };
-            let history = self.history_facts(&plan).await?;
+            let history = self.history_facts(&plan).await;
             let mut input =
                 self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
             let mut decision = self.decide(&plan, &findings, &input, &snap.state).await;
@@ -806,7 +806,7 @@ impl Engine {
             else {
                 continue;
             };
-            let history = self.history_facts(&plan).await?;
+            let history = self.history_facts(&plan).await;
             let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
             let decision = self.decide(&plan, &related, &input, &snap.state).await;
             decisions.push((plan, decision));

@@ -456,6 +456,27 @@ impl Ledger {
         by: &str,
         reason: &str,
     ) -> Result<(AutonomySetting, Option<AutonomyLevel>)> {
+        self.set_autonomy_if(class, environment, level, by, reason, None)
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt {
+                table: "autonomy_settings",
+                column: "level",
+                value: "an unconditional write was refused".into(),
+            })
+    }
+
+    /// [`Ledger::set_autonomy`], only if the level stored under the key is still
+    /// `expected` (`Some(None)`: none stored) when one is given; `None`: it moved, nothing
+    /// was written (a learner's move decided on what another worker has changed since).
+    pub async fn set_autonomy_if(
+        &self,
+        class: &str,
+        environment: &str,
+        level: AutonomyLevel,
+        by: &str,
+        reason: &str,
+        expected: Option<Option<AutonomyLevel>>,
+    ) -> Result<Option<(AutonomySetting, Option<AutonomyLevel>)>> {
         let at = ts(&self.now());
         let mut tx = self.begin().await?;
         let before: Option<i64> = sqlx::query_scalar(
@@ -468,6 +489,9 @@ impl Ledger {
         let before = before
             .and_then(|n| u8::try_from(n).ok())
             .and_then(|n| AutonomyLevel::try_from(n).ok());
+        if expected.is_some_and(|e| e != before) {
+            return Ok(None);
+        }
         sqlx::query(
             "INSERT INTO autonomy_settings (class, environment, level, set_by, set_at, reason) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (class, environment) DO UPDATE SET level = excluded.level, set_by = excluded.set_by, set_at = excluded.set_at, reason = excluded.reason",
@@ -501,7 +525,7 @@ impl Ledger {
             set_at: parse_ts("autonomy_settings", "set_at", &at)?,
             reason: reason.to_string(),
         };
-        Ok((set, before))
+        Ok(Some((set, before)))
     }
 
     async fn counts(&self, scope: &Scope) -> Result<Counts> {

@@ -226,11 +226,6 @@ impl Evaluator {
             .collect())
     }
 
-    /// Run the gate over a plan: the compiled floor, the operator gate (`custos.gate`)
-    /// and every operator package `custos.gate_rules.<name>`, each evaluated on its own so
-    /// that one failing cannot hide another's verdict. Never fails: an error in the floor
-    /// is a deny (`floor.error`), an error in an operator package an escalation
-    /// (`gate.error`, naming the package).
     /// The resource classes the compiled floor never automates (its
     /// `never_automate_classes`), read from the floor itself so nothing restates the list.
     pub fn never_automated_classes(&mut self) -> Result<Vec<String>, String> {
@@ -243,6 +238,11 @@ impl Evaluator {
             .map_err(|e| format!("the floor's never-automated classes: {e}"))
     }
 
+    /// Run the gate over a plan: the compiled floor, the operator gate (`custos.gate`)
+    /// and every operator package `custos.gate_rules.<name>`, each evaluated on its own so
+    /// that one failing cannot hide another's verdict. Never fails: an error in the floor
+    /// is a deny (`floor.error`), an error in an operator package an escalation
+    /// (`gate.error`, naming the package).
     pub fn gate(&mut self, plan: &RemediationPlan, ctx: &GateInput) -> GateOutcome {
         let mut reasons = Vec::new();
         match input_value(plan, ctx) {

@@ -29,6 +29,35 @@ use std::collections::BTreeSet;
 /// Events read per query while catching up.
 const PAGE: i64 = 5_000;
 
+/// The runtime level of `class` under one key, as decisions read it: a level the
+/// learner set is capped by every level a person set on a broader key, so an operator's
+/// `autonomy set s3 '*' 1` stops what the learner earned for `s3` in `dev` too.
+pub(crate) fn runtime_level<'a>(
+    settings: &'a [AutonomySetting],
+    class: &'a str,
+    env: &'a custos_core::Environment,
+) -> impl Fn(&str) -> Option<custos_core::AutonomyLevel> + 'a {
+    move |key: &str| {
+        let keys = rule::keys(&env.name, env.class.is_production());
+        let at = |k: &str| {
+            settings
+                .iter()
+                .find(|s| s.class == class && s.environment == k)
+        };
+        let s = at(key)?;
+        if s.set_by != LEARNER {
+            return Some(s.level);
+        }
+        let broader = keys.iter().skip_while(|k| **k != key).skip(1);
+        Some(
+            broader
+                .filter_map(|k| at(k).filter(|p| p.set_by != LEARNER))
+                .map(|p| p.level)
+                .fold(s.level, std::cmp::Ord::min),
+        )
+    }
+}
+
 /// The engine's fold, caught up before each use.
 #[derive(Debug)]
 pub(crate) struct History(tokio::sync::Mutex<Outcomes>);
@@ -58,7 +87,7 @@ impl Engine {
     async fn catch_up(&self, o: &mut Outcomes) -> Result<(), EngineError> {
         loop {
             let events = self.ledger.outcome_events_after(o.seq, PAGE).await?;
-            o.fold(&events);
+            o.fold(&events, self.now());
             if (events.len() as i64) < PAGE {
                 return Ok(());
             }
@@ -76,11 +105,9 @@ impl Engine {
     }
 
     /// The floor's facts about `plan`'s playbook. Only a production fix needs them read
-    /// fresh; for the others the floor ignores them.
-    pub(crate) async fn history_facts(
-        &self,
-        plan: &RemediationPlan,
-    ) -> Result<HistoryFacts, EngineError> {
+    /// fresh; for the others the floor ignores them. When the ledger cannot be read the
+    /// proof counts as none: the floor then asks a person (fails closed).
+    pub(crate) async fn history_facts(&self, plan: &RemediationPlan) -> HistoryFacts {
         let required = self.config.learning.lower_environment_proof;
         let matters = plan.production
             && required > 0
@@ -90,14 +117,21 @@ impl Engine {
                 o.proof_of(&plan.playbook, &plan.playbook_version)
                     .verified_lower
             })
-            .await?
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(
+                    "the lower-environment proof of `{}` cannot be read ({e}): counted as none",
+                    plan.playbook
+                );
+                0
+            })
         } else {
             0
         };
-        Ok(HistoryFacts {
+        HistoryFacts {
             lower_environment_verified: verified,
             lower_environment_required: required,
-        })
+        }
     }
 
     /// The classes the floor never automates (an unreadable floor counts every class).
@@ -115,12 +149,10 @@ impl Engine {
         env: &custos_core::Environment,
     ) -> Result<custos_core::AutonomyLevel, EngineError> {
         let runtime = self.ledger.autonomy_settings().await?;
-        Ok(self.config.autonomy.level_with(class, env, |key| {
-            runtime
-                .iter()
-                .find(|s| s.class == class && s.environment == key)
-                .map(|s| s.level)
-        }))
+        Ok(self
+            .config
+            .autonomy
+            .level_with(class, env, runtime_level(&runtime, class, env)))
     }
 
     fn recommendation(
@@ -136,6 +168,7 @@ impl Engine {
             &rule::Facts {
                 class,
                 environment: &env.name,
+                production: env.class.is_production(),
                 level,
                 ceiling: self.config.autonomy.ceiling,
                 never_automated: self.never_automated(class),
@@ -173,8 +206,7 @@ impl Engine {
             levels,
             outcomes: o.tallies.clone().into_iter().collect(),
             proof: o
-                .proof
-                .iter()
+                .proofs()
                 .map(|((p, v), proof)| (p.clone(), v.clone(), proof.verified_lower))
                 .collect(),
         })
@@ -193,6 +225,15 @@ impl Engine {
         }
         let env = environment_of(plan);
         let class = plan.resource.class();
+        // What the learner writes over (its own key, the environment's name), read with
+        // the level: the write happens only if no one moved it in between.
+        let stored = self
+            .ledger
+            .autonomy_settings()
+            .await?
+            .into_iter()
+            .find(|s| s.class == class && s.environment == env.name)
+            .map(|s| s.level);
         let level = self.level_now(&class, &env).await?;
         let rec = self
             .with_outcomes(|o| self.recommendation(o, &class, &env, level))
@@ -204,7 +245,7 @@ impl Engine {
             Some(s) => format!("{} (event `{}`)", rec.reason, s.event_id),
             None => rec.reason.clone(),
         };
-        let set = self
+        let Some(set) = self
             .apply_autonomy(
                 LEARNER,
                 crate::AutonomyChange {
@@ -213,8 +254,13 @@ impl Engine {
                     level: to.number(),
                     reason: &reason,
                 },
+                Some(stored),
             )
-            .await?;
+            .await?
+        else {
+            // Another worker or a person moved it meanwhile: the next outcome decides again.
+            return Ok(None);
+        };
         self.notifier()
             .notify(crate::notify::Notification::AutonomyChanged {
                 class: set.class.clone(),

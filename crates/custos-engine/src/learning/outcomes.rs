@@ -56,6 +56,8 @@ pub struct Case {
     pub key: OutcomeKey,
     pub at: DateTime<Utc>,
     pub result: Ending,
+    /// Who approved it (by stable principal name), when a person did.
+    pub approvers: std::collections::BTreeSet<String>,
     /// The event that decided the result (its id), and what it was.
     pub because: Option<(String, String)>,
 }
@@ -66,6 +68,9 @@ pub struct Case {
 pub struct Setback {
     pub key: OutcomeKey,
     pub at: DateTime<Utc>,
+    /// The event's place in the ledger: setbacks and level changes are ordered by it,
+    /// never by workers' clocks.
+    pub seq: i64,
     /// `rolled_back`, `failed` or `reverted`.
     pub what: String,
     pub action_id: String,
@@ -76,16 +81,27 @@ pub struct Setback {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LevelChange {
     pub at: DateTime<Utc>,
+    pub seq: i64,
     pub by: String,
     pub level: u8,
     pub previous: Option<u8>,
 }
 
-/// A playbook version's proof in lower environments: verified non-production fixes
-/// since its last rollback, failure, revert or recurrence in any environment.
+/// A playbook version's proof in lower environments: the distinct resources it fixed
+/// and verified outside production since its last rollback, failure, revert or
+/// recurrence in any environment (one flapping resource proves nothing twice).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Proof {
     pub verified_lower: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Intent {
+    key: OutcomeKey,
+    case: String,
+    fix: bool,
+    resource: String,
+    at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,11 +122,14 @@ pub struct Outcomes {
     pub setbacks: Vec<Setback>,
     /// `(class, environment key)` -> its level changes, oldest first.
     pub changes: BTreeMap<(String, String), Vec<LevelChange>>,
-    /// `(playbook, version)` -> proof.
-    pub proof: BTreeMap<(String, String), Proof>,
+    /// `(playbook, version)` -> the resources of its proof.
+    proven: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     /// Admitted actions without an outcome yet, by id: the key, the case they belong to,
     /// and whether they are fixes (not rollbacks).
-    intents: HashMap<String, (OutcomeKey, String, bool)>,
+    intents: HashMap<String, Intent>,
+    /// Rollbacks executed, by action id: what `action.reverted` is counted under when
+    /// the fix it undoes has left the window.
+    undone: HashMap<String, (OutcomeKey, DateTime<Utc>)>,
     /// Executed fixes by action id.
     fixes: HashMap<String, Fix>,
     /// Requests by approval id, with when they were asked.
@@ -136,22 +155,21 @@ impl Outcomes {
         }
     }
 
-    /// Fold events in order (events already folded, by `seq`, are skipped).
-    pub fn fold<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
-        let mut newest = None;
+    /// Fold events in order (events already folded, by `seq`, are skipped); what is older
+    /// than the window before `now` (the reader's clock, never an event's) drops out.
+    pub fn fold<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>, now: DateTime<Utc>) {
         for e in events {
             if e.seq > self.seq {
                 self.absorb(e);
                 self.seq = e.seq;
-                newest = Some(e.at);
             }
         }
-        if let Some(now) = newest {
-            let horizon = now - self.window;
-            self.fixes.retain(|_, f| f.at >= horizon);
-            self.cases.retain(|_, c| c.at >= horizon);
-            self.setbacks.retain(|s| s.at >= horizon);
-        }
+        let horizon = now - self.window;
+        self.fixes.retain(|_, f| f.at >= horizon);
+        self.cases.retain(|_, c| c.at >= horizon);
+        self.setbacks.retain(|s| s.at >= horizon);
+        self.intents.retain(|_, i| i.at >= horizon);
+        self.undone.retain(|_, (_, at)| *at >= horizon);
     }
 
     fn tally(&mut self, key: &OutcomeKey) -> &mut Tally {
@@ -172,16 +190,15 @@ impl Outcomes {
     /// recurrence (the fix held; something changed the resource back) it is a setback
     /// that lowers the level and holds raises.
     fn setback(&mut self, key: &OutcomeKey, e: &Event, what: &str, action_id: &str) {
-        self.proof
-            .entry((key.playbook.clone(), key.playbook_version.clone()))
-            .or_default()
-            .verified_lower = 0;
+        self.proven
+            .remove(&(key.playbook.clone(), key.playbook_version.clone()));
         if what == "recurred" {
             return;
         }
         self.setbacks.push(Setback {
             key: key.clone(),
             at: e.at,
+            seq: e.seq,
             what: what.to_string(),
             action_id: action_id.to_string(),
             event_id: e.id.clone(),
@@ -204,30 +221,50 @@ impl Outcomes {
                             key: key.clone(),
                             at: e.at,
                             result: Ending::Pending,
+                            approvers: Default::default(),
                             because: None,
                         },
                     );
                 }
-                self.intents.insert(id.to_string(), (key, case, fix));
+                self.intents.insert(
+                    id.to_string(),
+                    Intent {
+                        key,
+                        case,
+                        fix,
+                        resource: e.resource.clone().unwrap_or_default(),
+                        at: e.at,
+                    },
+                );
             }
             "action.executed" | "action.failed" | "action.rolled_back" => {
                 let Some(id) = text(p, "action_id") else {
                     return;
                 };
-                let Some((key, case, fix)) = self.intents.remove(id) else {
+                let Some(Intent {
+                    key,
+                    case,
+                    fix,
+                    resource,
+                    ..
+                }) = self.intents.remove(id)
+                else {
                     return;
                 };
                 if !fix {
+                    if e.kind == "action.executed" {
+                        self.undone.insert(id.to_string(), (key, e.at));
+                    }
                     return;
                 }
                 match e.kind.as_str() {
                     "action.executed" => {
                         self.tally(&key).executed += 1;
                         if !key.production {
-                            self.proof
+                            self.proven
                                 .entry((key.playbook.clone(), key.playbook_version.clone()))
                                 .or_default()
-                                .verified_lower += 1;
+                                .insert(resource);
                         }
                         self.settle(&case, Ending::Success, e, "executed");
                         self.fixes.insert(
@@ -260,8 +297,18 @@ impl Outcomes {
                 let Some(id) = text(p, field) else {
                     return;
                 };
-                let Some(fix) = self.fixes.get(id).cloned() else {
-                    return;
+                let fix = match self.fixes.get(id).cloned() {
+                    Some(f) => f,
+                    // An undo of a fix older than the window still counts against the
+                    // playbook, under the rollback's own key.
+                    None => match text(p, "rollback_action_id").and_then(|r| self.undone.get(r)) {
+                        Some((key, _)) if what == "reverted" => Fix {
+                            key: key.clone(),
+                            case: String::new(),
+                            at: e.at,
+                        },
+                        _ => return,
+                    },
                 };
                 if what == "recurred" && e.at - fix.at > self.window {
                     return;
@@ -287,6 +334,7 @@ impl Outcomes {
                         key: key.clone(),
                         at: e.at,
                         result: Ending::Pending,
+                        approvers: Default::default(),
                         because: None,
                     },
                 );
@@ -301,7 +349,13 @@ impl Outcomes {
                     return;
                 };
                 let waited = u64::try_from((e.at - asked).num_seconds()).unwrap_or(0);
+                if e.kind == "approval.reviewed"
+                    && let (Some(by), Some(c)) = (text(p, "by"), self.cases.get_mut(id))
+                {
+                    c.approvers.insert(by.to_string());
+                }
                 match (e.kind.as_str(), status) {
+                    ("approval.reviewed", "pending") => return,
                     ("approval.reviewed", "approved") => {
                         let t = self.tally(&key);
                         t.approved += 1;
@@ -333,6 +387,7 @@ impl Outcomes {
                     .or_default()
                     .push(LevelChange {
                         at: e.at,
+                        seq: e.seq,
                         by: text(p, "by").unwrap_or("unknown").to_string(),
                         level: u8::try_from(level).unwrap_or(0),
                         previous: p
@@ -347,9 +402,23 @@ impl Outcomes {
 
     /// A playbook version's proof in lower environments.
     pub fn proof_of(&self, playbook: &str, version: &str) -> Proof {
-        self.proof
-            .get(&(playbook.to_string(), version.to_string()))
-            .copied()
-            .unwrap_or_default()
+        Proof {
+            verified_lower: self
+                .proven
+                .get(&(playbook.to_string(), version.to_string()))
+                .map_or(0, |r| r.len() as u64),
+        }
+    }
+
+    /// Every playbook version's proof.
+    pub fn proofs(&self) -> impl Iterator<Item = (&(String, String), Proof)> {
+        self.proven.iter().map(|(k, r)| {
+            (
+                k,
+                Proof {
+                    verified_lower: r.len() as u64,
+                },
+            )
+        })
     }
 }

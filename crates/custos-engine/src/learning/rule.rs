@@ -1,14 +1,17 @@
 //! The rule that moves an autonomy level, pure and conservative (README, "Earned
 //! autonomy"):
-//! - lower one level at once when a fix in the class and environment was rolled back,
-//!   failed or was undone by an operator since the level was last set (never below 3,
+//! - lower at once when a fix in the class and environment was rolled back, failed or
+//!   was undone by an operator since the level was last set (on any key that decides it,
+//!   in the ledger's order), to the next level that is stricter there (never below 3,
 //!   where every change waits for a person);
 //! - raise one level only when, over the window, at least `min_cases` cases succeeded,
 //!   none was rolled back, failed or undone, and the lower bound of the Beta(1 + successes, 1 + failures)
 //!   posterior at `confidence` clears `threshold` (a denied request and a recurred fix
 //!   count as failures there); never above the ceiling, never for a
 //!   class the floor never automates, never twice in one window, never within a window
-//!   of a person setting the level.
+//!   of a person setting the level (on any key that decides it), and never to a level
+//!   that lets custos act alone in the environment unless the window's successes were
+//!   approved by at least two people.
 //!
 //! The rule only proposes a level. The floor and the gate are evaluated apart and the
 //! most cautious verdict wins, so no level it proposes lifts a floor rule.
@@ -62,6 +65,8 @@ pub struct Recommendation {
     pub reason: String,
     pub successes: u64,
     pub failures: u64,
+    /// The 95 % lower bound of success, when the rule got as far as computing it (0
+    /// otherwise).
     pub lower_bound: f64,
     /// The setback that lowers the level, when one does.
     pub evidence: Option<Setback>,
@@ -72,6 +77,8 @@ pub struct Recommendation {
 pub struct Facts<'a> {
     pub class: &'a str,
     pub environment: &'a str,
+    /// The environment counts as production.
+    pub production: bool,
     /// The level in effect now (configured or set at runtime, capped by the ceiling).
     pub level: AutonomyLevel,
     pub ceiling: AutonomyLevel,
@@ -127,51 +134,89 @@ fn step(level: AutonomyLevel, up: bool) -> Option<AutonomyLevel> {
     AutonomyLevel::try_from(next).ok()
 }
 
-/// The runtime changes under one class and environment key.
-fn changes<'a>(o: &'a Outcomes, class: &str, environment: &str) -> &'a [LevelChange] {
-    o.changes
-        .get(&(class.to_string(), environment.to_string()))
-        .map_or(&[], Vec::as_slice)
+/// The runtime keys that decide a class's level in an environment, most specific first
+/// (as `AutonomyPolicy::level_with` reads them).
+pub fn keys(environment: &str, production: bool) -> [&str; 3] {
+    [
+        environment,
+        if production {
+            "production"
+        } else {
+            "non-production"
+        },
+        "*",
+    ]
+}
+
+/// The level changes that bear on one class in one environment: on any of its keys.
+fn changes<'a>(o: &'a Outcomes, facts: &Facts<'_>) -> Vec<&'a LevelChange> {
+    let mut v: Vec<&LevelChange> = keys(facts.environment, facts.production)
+        .iter()
+        .filter_map(|k| o.changes.get(&(facts.class.to_string(), (*k).to_string())))
+        .flatten()
+        .collect();
+    v.sort_by_key(|c| c.seq);
+    v
+}
+
+/// The highest level below `level` whose verdict in this environment is stricter: 4 and
+/// 5 both act alone outside production, so lowering there goes to 3. `None` below 3.
+fn lower(level: AutonomyLevel, production: bool) -> Option<AutonomyLevel> {
+    let now = level.allows(production);
+    let mut l = level;
+    while let Some(next) = step(l, false).filter(|l| *l >= AutonomyLevel::Approve) {
+        if next.allows(production) > now {
+            return Some(next);
+        }
+        l = next;
+    }
+    None
 }
 
 /// What the rule says for `facts`, from `outcomes`.
 pub fn recommend(rule: &Rule, o: &Outcomes, facts: &Facts<'_>) -> Recommendation {
     let in_scope = |class: &str, env: &str| class == facts.class && env == facts.environment;
     let horizon = facts.now - rule.window;
-    let history = changes(o, facts.class, facts.environment);
-    let last_set = history.last().map(|c| c.at);
+    let history = changes(o, facts);
+    let last_set = history.last().map(|c| c.seq);
     let (mut successes, mut failures) = (0, 0);
+    let mut approvers = std::collections::BTreeSet::new();
     for c in o.cases.values() {
         if in_scope(&c.key.class, &c.key.environment) && c.at >= horizon {
             match c.result {
-                Ending::Success => successes += 1,
+                Ending::Success => {
+                    successes += 1;
+                    approvers.extend(c.approvers.iter().cloned());
+                }
                 Ending::Failure => failures += 1,
                 Ending::Pending => {}
             }
         }
     }
-    let lower_bound = beta_quantile(1 + successes, 1 + failures, 1.0 - rule.confidence);
     let out =
-        |movement: Move, to: Option<AutonomyLevel>, reason: String, evidence| Recommendation {
-            class: facts.class.to_string(),
-            environment: facts.environment.to_string(),
-            level: facts.level,
-            to,
-            movement,
-            reason,
-            successes,
-            failures,
-            lower_bound,
-            evidence,
+        |movement: Move, to: Option<AutonomyLevel>, reason: String, evidence, lower_bound: f64| {
+            Recommendation {
+                class: facts.class.to_string(),
+                environment: facts.environment.to_string(),
+                level: facts.level,
+                to,
+                movement,
+                reason,
+                successes,
+                failures,
+                lower_bound,
+                evidence,
+            }
         };
+    // Setbacks and level changes are ordered by their place in the ledger.
     let setback = o
         .setbacks
         .iter()
         .rev()
         .filter(|s| in_scope(&s.key.class, &s.key.environment))
-        .find(|s| last_set.is_none_or(|t| s.at > t));
+        .find(|s| last_set.is_none_or(|t| s.seq > t));
     if let Some(s) = setback {
-        return match step(facts.level, false).filter(|l| *l >= AutonomyLevel::Approve) {
+        return match lower(facts.level, facts.production) {
             Some(to) => out(
                 Move::Lower,
                 Some(to),
@@ -180,6 +225,7 @@ pub fn recommend(rule: &Rule, o: &Outcomes, facts: &Facts<'_>) -> Recommendation
                     s.key.playbook, s.what, s.action_id, facts.class, facts.environment
                 ),
                 Some(s.clone()),
+                0.0,
             ),
             None => out(
                 Move::Hold,
@@ -189,10 +235,11 @@ pub fn recommend(rule: &Rule, o: &Outcomes, facts: &Facts<'_>) -> Recommendation
                     s.key.playbook, s.what, s.action_id, facts.level
                 ),
                 Some(s.clone()),
+                0.0,
             ),
         };
     }
-    let hold = |why: String| out(Move::Hold, None, why, None);
+    let hold = |why: String| out(Move::Hold, None, why, None, 0.0);
     if facts.never_automated {
         return hold(format!("the floor never automates class `{}`", facts.class));
     }
@@ -223,22 +270,40 @@ pub fn recommend(rule: &Rule, o: &Outcomes, facts: &Facts<'_>) -> Recommendation
             format!("{} set this level at {}, within the window", c.by, c.at)
         });
     }
-    if lower_bound < rule.threshold {
+    // No one alone earns custos the right to act alone: a raise that lets custos change
+    // this environment without asking rests on at least two people's approvals.
+    let alone = |l: AutonomyLevel| l.allows(facts.production) == custos_core::Verdict::Execute;
+    if alone(to) && !alone(facts.level) && approvers.len() < 2 {
         return hold(format!(
-            "the lower bound of success ({lower_bound:.3}) is below {}",
-            rule.threshold
+            "the successes in the window were approved by {} person(s); letting custos act alone here needs the approvals of at least two",
+            approvers.len()
         ));
+    }
+    let lower_bound = beta_quantile(1 + successes, 1 + failures, 1.0 - rule.confidence);
+    if lower_bound < rule.threshold {
+        return out(
+            Move::Hold,
+            None,
+            format!(
+                "the lower bound of success ({lower_bound:.3}) is below {}",
+                rule.threshold
+            ),
+            None,
+            lower_bound,
+        );
     }
     out(
         Move::Raise,
         Some(to),
         format!(
-            "{successes} of {} cases in the window succeeded, none rolled back; the {:.0} % lower bound of success is {lower_bound:.3} (at least {})",
+            "{successes} of {} cases in the window succeeded, none rolled back, approved by {} people; the {:.0} % lower bound of success is {lower_bound:.3} (at least {})",
             successes + failures,
+            approvers.len(),
             rule.confidence * 100.0,
             rule.threshold
         ),
         None,
+        lower_bound,
     )
 }
 

@@ -72,6 +72,10 @@ impl Stream {
             "action.intent",
             json!({"action_id": id, "kind": "fix", "approval_id": approval, "outcome": k}),
         );
+        // Each fix on a resource of its own.
+        if let Some(e) = self.events.last_mut() {
+            e.resource = Some(format!("{}/{id}", k.class));
+        }
         self.push(at, &format!("action.{end}"), json!({"action_id": id}));
         id
     }
@@ -110,7 +114,7 @@ fn the_fold_counts_what_the_stream_says() {
     s.push(
         t + Duration::hours(1),
         "approval.reviewed",
-        json!({"approval_id": a1, "status": "approved"}),
+        json!({"approval_id": a1, "status": "approved", "by": "rita"}),
     );
     s.fix(t + Duration::hours(1), &prod, Some(&a1), "executed");
     let a2 = s.ask(t, &prod);
@@ -141,7 +145,7 @@ fn the_fold_counts_what_the_stream_says() {
     // The same fix recurring again is not a second failure.
     s.push(t + Duration::days(3), "recurrence", json!({"fixed_by": d1}));
     let mut o = Outcomes::new(Duration::days(30));
-    o.fold(&s.events);
+    o.fold(&s.events, t + Duration::days(3));
     let d = &o.tallies[&dev];
     assert_eq!((d.executed, d.recurred, d.rolled_back), (2, 1, 0));
     let p = &o.tallies[&prod];
@@ -186,7 +190,7 @@ fn the_fold_counts_what_the_stream_says() {
     assert_eq!(what, [("rolled_back", rb.as_str())]);
     // Folding the same events again changes nothing.
     let before = o.tallies.clone();
-    o.fold(&s.events);
+    o.fold(&s.events, t + Duration::days(3));
     assert_eq!(o.tallies, before);
 }
 
@@ -204,7 +208,7 @@ fn proof_counts_verified_lower_fixes_since_the_last_setback_per_version() {
     s.fix(t, &v2, None, "executed");
     s.fix(t, &key("s3", "production", true), None, "executed");
     let mut o = Outcomes::new(Duration::days(30));
-    o.fold(&s.events);
+    o.fold(&s.events, t);
     assert_eq!(o.proof_of("s3-fix", "1").verified_lower, 2);
     assert_eq!(o.proof_of("s3-fix", "2").verified_lower, 1);
     assert_eq!(o.proof_of("s3-fix", "3").verified_lower, 0);
@@ -232,10 +236,12 @@ enum Step {
         production: bool,
         end: usize,
     },
-    /// A person sets a level.
+    /// A person sets a level on one of the keys that decide it (0: the environment's
+    /// name, 1: its class, 2: `*`).
     Person {
         class: usize,
         production: bool,
+        key: usize,
         level: u8,
     },
 }
@@ -257,32 +263,96 @@ fn step() -> impl Strategy<Value = Step> {
         // Mostly successes, so raises happen and their bounds are tested.
         6 => (0..CLASSES.len(), any::<bool>(), prop_oneof![8 => 0_usize..2, 1 => 2..ENDS.len()])
             .prop_map(|(class, production, end)| Step::Outcome { class, production, end }),
-        1 => (0..CLASSES.len(), any::<bool>(), 1_u8..=5)
-            .prop_map(|(class, production, level)| Step::Person { class, production, level }),
+        1 => (0..CLASSES.len(), any::<bool>(), 0_usize..3, 1_u8..=5)
+            .prop_map(|(class, production, key, level)| Step::Person { class, production, key, level }),
     ]
 }
 
+/// One move of the learner: when, in which class/environment, what, from and to.
+type Played = (DateTime<Utc>, String, Move, u8, u8);
+
+/// The model's own levels: `(class, key) -> (level, set by the learner)`.
+type Levels = BTreeMap<(usize, String), (AutonomyLevel, bool)>;
+
+/// The level in force for a class in an environment, as the README states it: the most
+/// specific key set wins, the ceiling caps it, and a level the learner set never
+/// exceeds one a person set on a broader key.
+fn level_in(
+    levels: &Levels,
+    class: usize,
+    production: bool,
+    start: AutonomyLevel,
+) -> AutonomyLevel {
+    let keys = [env(production), class_key(production), "*"];
+    for (i, k) in keys.iter().enumerate() {
+        if let Some((l, learned)) = levels.get(&(class, (*k).to_string())) {
+            let mut l = *l;
+            if *learned {
+                for b in &keys[i + 1..] {
+                    if let Some((p, false)) = levels.get(&(class, (*b).to_string())) {
+                        l = l.min(*p);
+                    }
+                }
+            }
+            return l.min(CEILING);
+        }
+    }
+    start
+}
+
+fn env(production: bool) -> &'static str {
+    if production { "production" } else { "dev" }
+}
+
+fn class_key(production: bool) -> &'static str {
+    if production {
+        "production"
+    } else {
+        "non-production"
+    }
+}
+
+/// What the model knows besides the moves: every person's setting and setback, by scope.
+#[derive(Default)]
+struct Record {
+    moves: Vec<Played>,
+    /// Scope -> when a person set a level bearing on it (time, and the step's place).
+    people: BTreeMap<String, Vec<(DateTime<Utc>, usize)>>,
+    /// Scope -> when a fix there was rolled back, failed or undone.
+    setbacks: BTreeMap<String, Vec<(DateTime<Utc>, usize)>>,
+    /// The step each move was made at.
+    move_steps: Vec<usize>,
+    levels: Levels,
+}
+
 /// The engine's learner, played against a model of the levels: after every outcome the
-/// rule is asked and its move applied, as `Engine::learn` does. Returns every move.
-fn play(steps: &[Step], start: AutonomyLevel) -> Vec<(DateTime<Utc>, String, Move, u8, u8)> {
+/// rule is asked and its move applied, as `Engine::learn` does.
+fn play(steps: &[Step], start: AutonomyLevel) -> Record {
     let mut s = Stream::new();
     let mut now = t0();
-    let mut levels: BTreeMap<(usize, bool), AutonomyLevel> = BTreeMap::new();
-    let mut moves = vec![];
+    let mut r = Record::default();
     let mut o = Outcomes::new(rule().window);
-    let env = |p: bool| if p { "production" } else { "dev" };
-    for st in steps {
+    let scope = |class: usize, production: bool| format!("{}/{}", CLASSES[class], env(production));
+    let mut turn = 0_usize;
+    for (i, st) in steps.iter().enumerate() {
         match *st {
             Step::Wait(h) => now += Duration::hours(i64::from(h)),
             Step::Person {
                 class,
                 production,
+                key,
                 level,
             } => {
                 // A person's level passes the same ceiling check.
                 let l = AutonomyLevel::try_from(level).unwrap().min(CEILING);
-                levels.insert((class, production), l);
-                s.level(now, CLASSES[class], env(production), l.number(), "pat");
+                let k = [env(production), class_key(production), "*"][key];
+                r.levels.insert((class, k.to_string()), (l, false));
+                s.level(now, CLASSES[class], k, l.number(), "pat");
+                for p in [true, false] {
+                    if [env(p), class_key(p), "*"].contains(&k) {
+                        r.people.entry(scope(class, p)).or_default().push((now, i));
+                    }
+                }
             }
             Step::Outcome {
                 class,
@@ -290,13 +360,20 @@ fn play(steps: &[Step], start: AutonomyLevel) -> Vec<(DateTime<Utc>, String, Mov
                 end,
             } => {
                 let k = key(CLASSES[class], env(production), production);
+                // Two reviewers take turns.
+                turn += 1;
+                let by = if turn.is_multiple_of(2) {
+                    "rita"
+                } else {
+                    "raj"
+                };
                 match ENDS[end] {
                     "approved" => {
                         let a = s.ask(now, &k);
                         s.push(
                             now,
                             "approval.reviewed",
-                            json!({"approval_id": a, "status": "approved"}),
+                            json!({"approval_id": a, "status": "approved", "by": by}),
                         );
                         s.fix(now, &k, Some(&a), "executed");
                     }
@@ -320,14 +397,21 @@ fn play(steps: &[Step], start: AutonomyLevel) -> Vec<(DateTime<Utc>, String, Mov
                         s.fix(now, &k, None, e);
                     }
                 }
-                o.fold(&s.events);
-                let level = *levels.get(&(class, production)).unwrap_or(&start);
+                if ["rolled_back", "failed", "reverted"].contains(&ENDS[end]) {
+                    r.setbacks
+                        .entry(scope(class, production))
+                        .or_default()
+                        .push((now, i));
+                }
+                o.fold(&s.events, now);
+                let level = level_in(&r.levels, class, production, start);
                 let rec = recommend(
                     &rule(),
                     &o,
                     &Facts {
                         class: CLASSES[class],
                         environment: env(production),
+                        production,
                         level,
                         ceiling: CEILING,
                         never_automated: CLASSES[class] == "kms",
@@ -335,11 +419,13 @@ fn play(steps: &[Step], start: AutonomyLevel) -> Vec<(DateTime<Utc>, String, Mov
                     },
                 );
                 if let Some(to) = rec.to {
-                    levels.insert((class, production), to);
+                    r.levels
+                        .insert((class, env(production).to_string()), (to, true));
                     s.level(now, CLASSES[class], env(production), to.number(), LEARNER);
-                    moves.push((
+                    r.move_steps.push(i);
+                    r.moves.push((
                         now,
-                        format!("{}/{}", CLASSES[class], env(production)),
+                        scope(class, production),
                         rec.movement,
                         level.number(),
                         to.number(),
@@ -347,9 +433,9 @@ fn play(steps: &[Step], start: AutonomyLevel) -> Vec<(DateTime<Utc>, String, Mov
                 }
             }
         }
-        o.fold(&s.events);
+        o.fold(&s.events, now);
     }
-    moves
+    r
 }
 
 proptest! {
@@ -364,25 +450,35 @@ proptest! {
         start in 3_u8..=5,
     ) {
         let start = AutonomyLevel::try_from(start).unwrap();
-        let moves = play(&steps, start);
-        let mut last_raise: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-        for (at, scope, m, from, to) in &moves {
+        let r = play(&steps, start);
+        let moves = &r.moves;
+        let window = rule().window;
+        let mut last_move: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        for ((at, scope, m, from, to), step) in moves.iter().zip(&r.move_steps) {
             prop_assert!(*to <= CEILING.number(), "{moves:?}");
-            prop_assert!(*m != Move::Lower || *to >= 3, "{moves:?}");
-            prop_assert_eq!(u8::abs_diff(*from, *to), 1);
-            if *m == Move::Raise {
-                prop_assert!(!scope.starts_with("kms/"), "{moves:?}");
-                if let Some(prev) = last_raise.get(scope) {
-                    prop_assert!(*at - *prev >= rule().window, "two raises of {} within a window: {:?}", scope, moves);
+            match m {
+                Move::Raise => {
+                    prop_assert_eq!(*to, from + 1);
+                    prop_assert!(!scope.starts_with("kms/"), "{moves:?}");
+                    // Not within a window of the learner's last move, a person's setting
+                    // or a setback, in that class and environment.
+                    let recent = |times: Option<&Vec<(DateTime<Utc>, usize)>>| {
+                        times.is_some_and(|v| v.iter().any(|(t, i)| i <= step && *at - *t < window))
+                    };
+                    prop_assert!(last_move.get(scope).is_none_or(|t| *at - *t >= window), "two moves of {} within a window: {:?}", scope, moves);
+                    prop_assert!(!recent(r.people.get(scope)), "a raise of {} within a window of a person's setting: {:?}", scope, moves);
+                    prop_assert!(!recent(r.setbacks.get(scope)), "a raise of {} within a window of a setback: {:?}", scope, moves);
                 }
-                last_raise.insert(scope.clone(), *at);
+                Move::Lower => prop_assert!(*to < *from && *to >= 3, "{moves:?}"),
+                Move::Hold => prop_assert!(false, "a hold recorded as a move"),
             }
+            last_move.insert(scope.clone(), *at);
         }
-        // Whatever level is learned, a floor denial stays a denial and a floor
+        // Whatever level was learned, a floor denial stays a denial and a floor
         // `needs_approval` still needs one.
-        for l in 1..=5_u8 {
-            let level = AutonomyLevel::try_from(l).unwrap();
-            for production in [true, false] {
+        for (class, production) in [(0, true), (0, false), (1, true), (1, false)] {
+            let level = level_in(&r.levels, class, production, start);
+            {
                 let env = custos_core::Environment {
                     name: "e".into(),
                     class: if production { custos_core::EnvClass::Production } else { custos_core::EnvClass::NonProduction },
@@ -415,7 +511,7 @@ fn steady_success_earns_levels_and_a_setback_takes_one_back() {
             steps.push(Step::Outcome {
                 class: 0,
                 production: true,
-                end: 0,
+                end: 1,
             });
             steps.push(Step::Wait(24));
         }
@@ -426,7 +522,7 @@ fn steady_success_earns_levels_and_a_setback_takes_one_back() {
         production: true,
         end: 3,
     });
-    let moves = play(&steps, AutonomyLevel::Approve);
+    let moves = play(&steps, AutonomyLevel::Approve).moves;
     let path: Vec<(Move, u8)> = moves.iter().map(|m| (m.2, m.4)).collect();
     assert_eq!(
         path,
@@ -437,4 +533,67 @@ fn steady_success_earns_levels_and_a_setback_takes_one_back() {
     // the rollback lowers the moment it is recorded (day 27).
     let days: Vec<i64> = moves.iter().map(|m| (m.0 - t0()).num_days()).collect();
     assert_eq!(days, [4, 12, 27], "{moves:#?}");
+}
+
+/// No one alone earns custos the right to act alone: production at 4 (asks) does not go
+/// to 5 (acts) on one reviewer's approvals, however many; with a second reviewer it does.
+#[test]
+fn one_reviewer_alone_does_not_earn_acting_alone() {
+    let prod = key("s3", "production", true);
+    let facts = |now| Facts {
+        class: "s3",
+        environment: "production",
+        production: true,
+        level: AutonomyLevel::AutoLower,
+        ceiling: CEILING,
+        never_automated: false,
+        now,
+    };
+    for (reviewers, want) in [
+        (vec!["rita"], Move::Hold),
+        (vec!["rita", "raj"], Move::Raise),
+    ] {
+        let mut s = Stream::new();
+        let t = t0();
+        for i in 0..30 {
+            let a = s.ask(t, &prod);
+            let by = reviewers[i % reviewers.len()];
+            s.push(
+                t,
+                "approval.reviewed",
+                json!({"approval_id": a, "status": "approved", "by": by}),
+            );
+            s.fix(t, &prod, Some(&a), "executed");
+        }
+        let mut o = Outcomes::new(rule().window);
+        o.fold(&s.events, t);
+        let rec = recommend(&rule(), &o, &facts(t));
+        assert_eq!(rec.movement, want, "{reviewers:?}: {rec:#?}");
+    }
+}
+
+/// Outside production 4 and 5 both act alone: a setback there lowers to 3.
+#[test]
+fn a_setback_outside_production_lowers_to_where_a_person_is_asked() {
+    let dev = key("s3", "dev", false);
+    let mut s = Stream::new();
+    s.fix(t0(), &dev, None, "rolled_back");
+    let mut o = Outcomes::new(rule().window);
+    o.fold(&s.events, t0());
+    for level in [AutonomyLevel::Auto, AutonomyLevel::AutoLower] {
+        let rec = recommend(
+            &rule(),
+            &o,
+            &Facts {
+                class: "s3",
+                environment: "dev",
+                production: false,
+                level,
+                ceiling: CEILING,
+                never_automated: false,
+                now: t0(),
+            },
+        );
+        assert_eq!(rec.to, Some(AutonomyLevel::Approve), "{rec:#?}");
+    }
 }
