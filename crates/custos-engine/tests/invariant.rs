@@ -1077,6 +1077,11 @@ fn config(m: &Model) -> Config {
         ""
     };
     let exclusions: Vec<String> = m.excluded.iter().map(|e| format!("{e:?}")).collect();
+    // The oracle models autonomy per class and environment, not a playbook's
+    // lower-environment proof, so the proof is off here (K = 0); its safety has its own
+    // oracles: `earned_autonomy.rs` (LocalStack) and `review_stream.rs`. With it on, the
+    // engine is only stricter than this oracle, but liveness (automatic calls on every
+    // class) would hang on how many non-production resources a case happens to draw.
     let autonomy: String = AUTONOMY
         .iter()
         .map(|(class, level)| format!("[autonomy.classes.{class}]\n\"*\" = {level}\n"))
@@ -1087,7 +1092,7 @@ fn config(m: &Model) -> Config {
         String::new()
     };
     let text = format!(
-        "[policy]\n{overlay}dir = {:?}\n[playbooks]\noverlay = {:?}\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[controls]\nflow_log_destination = \"arn:aws:s3:::flow-logs\"\n[autonomy]\ndefault = 3\nceiling = {}\n{autonomy}",
+        "[policy]\n{overlay}dir = {:?}\n[playbooks]\noverlay = {:?}\ndir = {:?}\n[gate]\nmax_actions_per_run = {}\nmax_actions_per_window = {}\nwindow_hours = 1\nexclusions = [{}]\n{blackout}[guard]\nrate_per_second = {RATE_PER_SECOND}\nrate_burst = {RATE_BURST}\nrate_max_wait_ms = 0\nbreaker_failures = {BREAKER_FAILURES}\nbreaker_window_minutes = 60\nclaim_ttl_seconds = {CLAIM_TTL_SECONDS}\n[controls]\nflow_log_destination = \"arn:aws:s3:::flow-logs\"\n[autonomy]\ndefault = 3\nceiling = {}\nlower_environment_proof = 0\n{autonomy}",
         root().join("rego"),
         sneaky_playbooks(),
         root().join("playbooks"),

@@ -597,3 +597,46 @@ fn a_setback_outside_production_lowers_to_where_a_person_is_asked() {
         assert_eq!(rec.to, Some(AutonomyLevel::Approve), "{rec:#?}");
     }
 }
+
+/// A level the learner set never exceeds one a person set on a broader key (an operator's
+/// `autonomy set s3 '*' 1` stops what the learner earned in `dev`); a person's own, more
+/// specific level still decides over their broader one, as before.
+#[test]
+fn a_learned_level_never_exceeds_a_persons_on_a_broader_key() {
+    let set = |env: &str, level: u8, by: &str| custos_ledger::AutonomySetting {
+        class: "s3".into(),
+        environment: env.into(),
+        level: AutonomyLevel::try_from(level).unwrap(),
+        set_by: by.into(),
+        set_at: t0(),
+        reason: "test".into(),
+    };
+    let dev = custos_core::Environment {
+        name: "dev".into(),
+        class: custos_core::EnvClass::NonProduction,
+    };
+    let policy = custos_approval::AutonomyPolicy::default();
+    let level = |settings: Vec<custos_ledger::AutonomySetting>| {
+        policy.level_with("s3", &dev, super::runtime_level(&settings, "s3", &dev))
+    };
+    assert_eq!(
+        level(vec![set("dev", 5, LEARNER), set("*", 1, "olivia")]),
+        AutonomyLevel::Observe
+    );
+    assert_eq!(
+        level(vec![
+            set("dev", 5, LEARNER),
+            set("non-production", 4, "olivia")
+        ]),
+        AutonomyLevel::AutoLower
+    );
+    assert_eq!(
+        level(vec![set("dev", 5, "pat"), set("*", 1, "olivia")]),
+        AutonomyLevel::Auto
+    );
+    // A broader level the learner set caps nothing.
+    assert_eq!(
+        level(vec![set("dev", 5, LEARNER), set("*", 3, LEARNER)]),
+        AutonomyLevel::Auto
+    );
+}
