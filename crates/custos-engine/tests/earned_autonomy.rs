@@ -11,14 +11,12 @@ mod common;
 
 use custos_core::{AuthMethod, ConfigurationItem, Principal, ResourceRef, Role};
 use custos_engine::{Engine, Mode};
-use custos_executor::Registry;
 use custos_ledger::EventFilter;
 use custos_telemetry::aws::AwsPool;
 use custos_telemetry::memory::Items;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{Fixture, has_public_access_block, make_bucket, sdk, tag_bucket};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 const CONTROL: &str = "s3-public-access-block";
 const UNPROVEN: &str = "gate.unproven_in_lower_environment";
@@ -83,22 +81,11 @@ async fn production_waits_for_lower_environment_proof_and_a_production_rollback_
             b
         }
     };
-    let pool = Arc::new(AwsPool::with_account(
-        sdk.clone(),
-        account.clone(),
-        BTreeMap::new(),
-    ));
-    let reader = Arc::new(Inventory::new(pool.clone(), &[], 2));
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("l.db").display());
-    let config = common::config(
+    let (e, reader) = common::engine_on(
+        AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new()),
         "[autonomy]\ndefault = 5\nadjust = \"auto\"\nlower_environment_proof = 2\n[guard]\nrate_per_second = 1000\nrate_burst = 1000\n",
-    );
-    let e = common::engine_with(
-        config,
-        Registry::new(custos_executor::all_executors(pool)),
-        reader.clone(),
-        &db,
+        dir.path(),
     )
     .await;
 

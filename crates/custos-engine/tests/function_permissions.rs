@@ -9,12 +9,10 @@ mod common;
 
 use custos_core::{ApprovalStatus, ConfigurationItem, ResourceRef};
 use custos_engine::Engine;
-use custos_executor::Registry;
 use custos_telemetry::aws::AwsPool;
 use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{MotoAccount, policies, sdk, unique_account};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 const CONTROL: &str = "lambda-function-public-access";
 
@@ -42,21 +40,12 @@ async fn each_open_permission_waits_for_its_own_approval_and_goes_alone() {
         resource_type: "AWS::Lambda::Function".into(),
         resource_id: name.clone(),
     };
-    let pool = Arc::new(
+    let dir = tempfile::tempdir().unwrap();
+    let (e, reader) = common::engine_on(
         AwsPool::with_account(sdk.clone(), account.clone(), BTreeMap::new())
             .with_interceptor(MotoAccount(account.clone())),
-    );
-    let reader = Arc::new(Inventory::new(pool.clone(), &[], 2));
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("l.db").display());
-    let config = common::config(
         "[autonomy]\ndefault = 5\n[guard]\nrate_per_second = 1000\nrate_burst = 1000\n[approvals]\nreviewers = 1\n",
-    );
-    let e = common::engine_with(
-        config,
-        Registry::new(custos_executor::all_executors(pool)),
-        reader.clone(),
-        &db,
+        dir.path(),
     )
     .await;
     let sids = || async { policies::sids(&policies::policy(&r, &sdk).await.unwrap()) };

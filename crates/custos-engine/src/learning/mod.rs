@@ -142,17 +142,16 @@ impl Engine {
             .map_or(true, |classes| classes.iter().any(|c| c == class))
     }
 
-    /// The level in effect for `class` in the environment `name`, runtime levels read now.
-    async fn level_now(
+    /// The level in effect for `class` in `env`, with the runtime levels `runtime`.
+    fn level_in(
         &self,
+        runtime: &[AutonomySetting],
         class: &str,
         env: &custos_core::Environment,
-    ) -> Result<custos_core::AutonomyLevel, EngineError> {
-        let runtime = self.ledger.autonomy_settings().await?;
-        Ok(self
-            .config
+    ) -> custos_core::AutonomyLevel {
+        self.config
             .autonomy
-            .level_with(class, env, runtime_level(&runtime, class, env)))
+            .level_with(class, env, runtime_level(runtime, class, env))
     }
 
     fn recommendation(
@@ -186,6 +185,7 @@ impl Engine {
             .keys()
             .map(|k| (k.class.clone(), k.environment.clone(), k.production))
             .collect();
+        let runtime = self.ledger.autonomy_settings().await?;
         let mut levels = Vec::new();
         for (class, name, production) in pairs {
             let env = custos_core::Environment {
@@ -196,7 +196,7 @@ impl Engine {
                     custos_core::EnvClass::NonProduction
                 },
             };
-            let level = self.level_now(&class, &env).await?;
+            let level = self.level_in(&runtime, &class, &env);
             levels.push(self.recommendation(&o, &class, &env, level));
         }
         Ok(AutonomyReport {
@@ -227,14 +227,12 @@ impl Engine {
         let class = plan.resource.class();
         // What the learner writes over (its own key, the environment's name), read with
         // the level: the write happens only if no one moved it in between.
-        let stored = self
-            .ledger
-            .autonomy_settings()
-            .await?
-            .into_iter()
+        let runtime = self.ledger.autonomy_settings().await?;
+        let stored = runtime
+            .iter()
             .find(|s| s.class == class && s.environment == env.name)
             .map(|s| s.level);
-        let level = self.level_now(&class, &env).await?;
+        let level = self.level_in(&runtime, &class, &env);
         let rec = self
             .with_outcomes(|o| self.recommendation(o, &class, &env, level))
             .await?;

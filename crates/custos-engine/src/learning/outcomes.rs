@@ -62,6 +62,19 @@ pub struct Case {
     pub because: Option<(String, String)>,
 }
 
+impl Case {
+    /// A case not yet decided.
+    fn open(key: OutcomeKey, at: DateTime<Utc>) -> Self {
+        Case {
+            key,
+            at,
+            result: Ending::Pending,
+            approvers: Default::default(),
+            because: None,
+        }
+    }
+}
+
 /// A rollback, failure or undo: the class and environment it lowers, when, and the
 /// evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -215,16 +228,8 @@ impl Outcomes {
                 let fix = text(p, "kind") == Some("fix");
                 let case = text(p, "approval_id").unwrap_or(id).to_string();
                 if fix && !self.cases.contains_key(&case) {
-                    self.cases.insert(
-                        case.clone(),
-                        Case {
-                            key: key.clone(),
-                            at: e.at,
-                            result: Ending::Pending,
-                            approvers: Default::default(),
-                            because: None,
-                        },
-                    );
+                    self.cases
+                        .insert(case.clone(), Case::open(key.clone(), e.at));
                 }
                 self.intents.insert(
                     id.to_string(),
@@ -328,16 +333,8 @@ impl Outcomes {
                     return;
                 };
                 self.tally(&key).approval_requests += 1;
-                self.cases.insert(
-                    id.to_string(),
-                    Case {
-                        key: key.clone(),
-                        at: e.at,
-                        result: Ending::Pending,
-                        approvers: Default::default(),
-                        because: None,
-                    },
-                );
+                self.cases
+                    .insert(id.to_string(), Case::open(key.clone(), e.at));
                 self.requests.insert(id.to_string(), (key, e.at));
             }
             "approval.reviewed" | "approval.denied" | "approval.expired" => {

@@ -97,6 +97,26 @@ pub async fn engine_at(
     })
 }
 
+/// An engine with the shipped executors and scanner on `pool` (an emulator's account),
+/// its ledger in `dir`: the engine and the reader it reads with.
+pub async fn engine_on(
+    pool: custos_telemetry::aws::AwsPool,
+    config: &str,
+    dir: &Path,
+) -> (Engine, Arc<custos_telemetry::Inventory>) {
+    let pool = Arc::new(pool);
+    let reader = Arc::new(custos_telemetry::Inventory::new(pool.clone(), &[], 2));
+    let db = format!("sqlite://{}", dir.join("l.db").display());
+    let e = engine_with(
+        self::config(config),
+        Registry::new(custos_executor::all_executors(pool)),
+        reader.clone(),
+        &db,
+    )
+    .await;
+    (e, reader)
+}
+
 /// A Config item as AWS Config records an S3 bucket: encrypted, versioned, its public
 /// access blocked or not, tagged `environment`.
 pub fn bucket_item(bucket: &str, blocked: bool, environment: &str) -> ConfigurationItem {
