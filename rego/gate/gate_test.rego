@@ -46,3 +46,10 @@ test_always_approve_actions if {
 	p := object.union(base_plan, {"action": "s3:PutBucketPolicy"})
 	{d.rule | some d in run(p, ungoverned)} == {"gate.always_approve_action"}
 }
+
+test_always_approve_covers_every_variant_of_the_action if {
+	p := object.union(base_plan, {"action": "s3:PutBucketPolicy/narrow"})
+	{d.rule | some d in run(p, ungoverned)} == {"gate.always_approve_action"}
+	q := object.union(base_plan, {"action": "s3:PutBucketPolicyX"})
+	count(run(q, ungoverned)) == 0
+}

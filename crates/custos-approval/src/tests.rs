@@ -459,3 +459,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_request_needs_the_most_reviewers_any_playbook_of_its_control_asks() {
+    let q = Quorum {
+        default: 1,
+        classes: [("s3".to_string(), 2)].into(),
+        playbooks: [("revoke".to_string(), 3)].into(),
+    };
+    let mut plan = sample_plan(&[]);
+    plan.playbook = "narrow".into();
+    assert_eq!(q.required("ec2", &plan), 1);
+    assert_eq!(
+        q.required_among("ec2", &plan, ["revoke", "narrow"].into_iter()),
+        3
+    );
+    assert_eq!(q.required_among("s3", &plan, ["other"].into_iter()), 2);
+    plan.playbook = "revoke".into();
+    assert_eq!(q.required_among("ec2", &plan, std::iter::empty()), 3);
+}

@@ -344,7 +344,8 @@ pub fn inputs(
     format: PolicyFormat,
 ) -> Result<Inputs, Failure> {
     let bundle = build::load_policy(config)?;
-    let playbooks = build::load_playbooks(config, &bundle, &custos_executor::offline_catalog())?;
+    let catalog = custos_executor::offline_catalog();
+    let playbooks = build::load_playbooks(config, &bundle, &catalog)?;
     let known: BTreeSet<String> = build::bundle_types(&bundle)
         .iter()
         .map(|t| custos_core::resource_class(t))
@@ -369,9 +370,12 @@ pub fn inputs(
         .into_iter()
         .filter(|t| wanted(t))
         .collect();
+    // A playbook that is not offered (a candidate whose values are not configured) is
+    // never called: its writes are not granted until it is.
     let actions = playbooks
         .iter()
         .filter(|p| p.resource_types.iter().any(|t| wanted(t)))
+        .filter(|p| playbooks.offered(&catalog, &p.id).is_ok())
         .map(|p| p.action.clone())
         .collect();
     let targets = match format {

@@ -27,6 +27,9 @@ pub struct Row {
     /// The playbook's title, or for alert-only controls the guidance.
     pub fix: String,
     pub playbook: Option<String>,
+    /// Candidate playbooks offered beside the baseline (README, "Candidate fixes").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
     /// Where the action's contract test runs (`scripts/test` starts both emulators).
     pub tested_on: String,
 }
@@ -74,6 +77,11 @@ pub fn rows(bundle: &PolicyBundle, playbooks: &PlaybookSet) -> Vec<Row> {
                     (None, None) => String::new(),
                 },
                 playbook: pb.map(|p| p.id.clone()),
+                candidates: playbooks
+                    .for_control(&c.id)
+                    .filter(|p| p.candidate)
+                    .map(|p| p.id.clone())
+                    .collect(),
                 tested_on: match c.class {
                     RemediationClass::Alert => "Rego tests; never executes".to_string(),
                     _ => c
@@ -120,7 +128,16 @@ pub fn markdown(rows: &[Row]) -> String {
             RemediationClass::Alert => {
                 "none: alert only (commands and Terraform in `custos findings`)".to_string()
             }
-            _ => cell(&r.fix),
+            _ if r.candidates.is_empty() => cell(&r.fix),
+            _ => format!(
+                "{}; candidates: {}",
+                cell(&r.fix),
+                r.candidates
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         out.push_str(&format!(
             "| `{}` {} | {} | {} | {} | {} | {} | {} | {} |\n",

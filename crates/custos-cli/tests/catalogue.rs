@@ -76,51 +76,60 @@ fn problems() -> Vec<String> {
                         c.class.as_str()
                     ));
                 }
-                let Some(p) = c.remediation.as_deref().and_then(|r| playbooks.get(r)) else {
+                let Some(named) = c.remediation.as_deref().and_then(|r| playbooks.get(r)) else {
                     problems.push(format!(
                         "`{id}`: class `{}` without a playbook (`remediation`)",
                         c.class.as_str()
                     ));
                     continue;
                 };
-                let Some(action) = catalog.get(&p.action) else {
+                if playbooks.baseline(id).map(|b| &b.id) != Some(&named.id) {
                     problems.push(format!(
-                        "`{id}`: playbook `{}` names action `{}`, which no executor registers",
-                        p.id, p.action
-                    ));
-                    continue;
-                };
-                let ops = action.operations();
-                if ops.write.is_empty() {
-                    problems.push(format!(
-                        "`{id}`: action `{}` declares no IAM action it writes with",
-                        p.action
+                        "`{id}`: `remediation` names `{}`, which is not the control's baseline playbook",
+                        named.id
                     ));
                 }
-                if ops.rollback.is_empty() {
-                    problems.push(format!(
-                        "`{id}`: action `{}` declares no IAM action its rollback calls",
-                        p.action
-                    ));
-                }
-                for a in ops.all() {
-                    let ok = a.split_once(':').is_some_and(|(svc, op)| {
-                        !svc.is_empty()
-                            && op.chars().next().is_some_and(|ch| ch.is_ascii_uppercase())
-                    });
-                    if !ok {
+                // The baseline and every candidate: each is a whole fix on its own.
+                for p in playbooks.for_control(id) {
+                    let Some(action) = catalog.get(&p.action) else {
                         problems.push(format!(
-                            "`{id}`: `{a}` is not an IAM action name (`service:Action`)"
+                            "`{id}`: playbook `{}` names action `{}`, which no executor registers",
+                            p.id, p.action
+                        ));
+                        continue;
+                    };
+                    let ops = action.operations();
+                    if ops.write.is_empty() {
+                        problems.push(format!(
+                            "`{id}`: action `{}` declares no IAM action it writes with",
+                            p.action
                         ));
                     }
-                }
-                let approval =
-                    p.requires_approval == Some(true) || action.properties().requires_approval;
-                if c.class == RemediationClass::Human && !approval {
-                    problems.push(format!(
-                        "`{id}`: class `human`, but playbook `{}` can execute without approval",
-                        p.id
-                    ));
+                    if ops.rollback.is_empty() {
+                        problems.push(format!(
+                            "`{id}`: action `{}` declares no IAM action its rollback calls",
+                            p.action
+                        ));
+                    }
+                    for a in ops.all() {
+                        let ok = a.split_once(':').is_some_and(|(svc, op)| {
+                            !svc.is_empty()
+                                && op.chars().next().is_some_and(|ch| ch.is_ascii_uppercase())
+                        });
+                        if !ok {
+                            problems.push(format!(
+                                "`{id}`: `{a}` is not an IAM action name (`service:Action`)"
+                            ));
+                        }
+                    }
+                    let approval =
+                        p.requires_approval == Some(true) || action.properties().requires_approval;
+                    if c.class == RemediationClass::Human && !approval {
+                        problems.push(format!(
+                            "`{id}`: class `human`, but playbook `{}` can execute without approval",
+                            p.id
+                        ));
+                    }
                 }
             }
         }

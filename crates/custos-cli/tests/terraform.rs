@@ -187,3 +187,67 @@ fn a_container_is_configured_through_its_environment() {
         text(&queue)
     );
 }
+
+/// A candidate that is not offered (its administrative ranges not configured) adds no
+/// permission: `ec2:AuthorizeSecurityGroupIngress` is granted for rollbacks only. Once
+/// `adminCidrs` is set, narrowing calls it to fix, and the policy says so.
+#[test]
+fn a_candidate_is_granted_its_writes_only_once_configured() {
+    let statements = |args: &[&str]| -> Vec<(String, BTreeSet<String>)> {
+        let doc: Value = serde_json::from_str(&iam_policy(args)).unwrap();
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let actions = match &s["Action"] {
+                    Value::String(a) => [a.clone()].into(),
+                    v => v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_string())
+                        .collect(),
+                };
+                (s["Sid"].as_str().unwrap_or_default().to_string(), actions)
+            })
+            .collect()
+    };
+    let with = |list: &[(String, BTreeSet<String>)]| -> BTreeSet<String> {
+        list.iter()
+            .filter(|(_, a)| a.contains("ec2:AuthorizeSecurityGroupIngress"))
+            .map(|(sid, _)| sid.clone())
+            .collect()
+    };
+    let plain = statements(&["--mode", "remediate"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("custos.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[policy]\ndir = {:?}\n[playbooks]\ndir = {:?}\n[playbooks.overrides.ec2-narrow-open-ingress]\nadminCidrs = [\"203.0.113.0/24\"]\n",
+            repo().join("rego"),
+            repo().join("playbooks")
+        ),
+    )
+    .unwrap();
+    let configured = statements(&["--config", cfg.to_str().unwrap(), "--mode", "remediate"]);
+    let (before, after) = (with(&plain), with(&configured));
+    // The deny on excluded resources names it either way.
+    assert_eq!(
+        before,
+        ["CustosNeverChangesExcluded", "CustosRollback"]
+            .map(String::from)
+            .into(),
+        "{plain:#?}"
+    );
+    // Configured, it is a write of the fix (the rollback statement lists only what the
+    // fixes do not already grant).
+    assert_eq!(
+        after,
+        ["CustosNeverChangesExcluded", "CustosRemediate"]
+            .map(String::from)
+            .into(),
+        "{configured:#?}"
+    );
+}

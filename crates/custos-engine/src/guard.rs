@@ -451,9 +451,21 @@ impl Engine {
                 remediation: Some(decided.playbook.clone()),
                 guidance: None,
             });
+            // The playbook decided or approved on (a candidate, when one was chosen),
+            // never whichever the control's baseline is now; a candidate not at all
+            // while ranking is off (`fallback = "baseline"`), whatever was approved.
+            let candidates_off = self.config.learning.fallback == crate::config::Fallback::Baseline;
             self.playbooks
-                .plan(&self.catalog, &finding, fresh, &env)
+                .plan_with(&self.catalog, &decided.playbook, &finding, fresh, &env)
+                .ok()
                 .filter(|p| p.playbook == decided.playbook && p.action == decided.action)
+                .filter(|p| {
+                    !(candidates_off
+                        && self
+                            .playbooks
+                            .get(&p.playbook)
+                            .is_some_and(|pb| pb.candidate))
+                })
         };
         match work {
             Work::Fix {

@@ -2,6 +2,7 @@
 //! decide. Cleared plans go to the guard; the rest to the approval queue or the report.
 
 use crate::guard::{Guarded, Work};
+use crate::learning::candidates::Planned;
 use crate::report::{Outcome, RunReport, RunRow};
 use crate::{Budget, Engine, EngineError, Mode, RunState, short_id};
 use custos_core::{
@@ -542,18 +543,30 @@ impl Engine {
                     pending.push(("finding", f.resource.clone(), payload));
                 }
             }
-            let Some(plan) = self
+            let plans = self
                 .playbooks
-                .plan(&self.catalog, &findings[0], ci, &environment)
-            else {
+                .plan_all(&self.catalog, &findings[0], ci, &environment);
+            if !plans.iter().any(|(_, p)| p.is_ok()) {
                 st.report.rows.push(RunRow::no_playbook(&findings[0]));
                 continue;
-            };
+            }
             let snap = match &st.batch {
                 Some(b) => b.snapshot(),
                 None => Arc::new(self.snapshot(st).await?),
             };
-            let history = self.history_facts(&plan).await;
+            let gate_input = |plan: &RemediationPlan, history: &custos_policy::HistoryFacts| {
+                self.gate_input(plan, &snap, &st.would_execute, &st.class_sizes, history)
+            };
+            let Some(Planned {
+                plan,
+                history,
+                choice,
+                others,
+            }) = self.plan_for(plans, &gate_input).await
+            else {
+                st.report.rows.push(RunRow::no_playbook(&findings[0]));
+                continue;
+            };
             let mut input =
                 self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
             let mut decision = self.decide(&plan, &findings, &input, &snap.state).await;
@@ -572,7 +585,9 @@ impl Engine {
                     // input, so the bundle shows it and `replay` re-evaluates it.
                     json!({"control": control, "plan": plan, "decision": decision,
                            "item": ci, "findings": findings, "input": input,
-                           "policy_snapshot": self.policy_snapshot}),
+                           "policy_snapshot": self.policy_snapshot,
+                           // How the playbook was chosen, when the control has candidates.
+                           "candidates": choice, "candidate_inputs": others}),
                 ));
             }
             // The decision is durable before anything acts on it.
@@ -641,7 +656,13 @@ impl Engine {
             &self.actor,
             self.now(),
             self.config.approval_ttl,
-            self.config.quorum.required(&plan.resource.class(), plan),
+            self.config.quorum.required_among(
+                &plan.resource.class(),
+                plan,
+                self.playbooks
+                    .for_control(&plan.control_id)
+                    .map(|p| p.id.as_str()),
+            ),
         );
         let (a, new) = self.ledger.request_approval(&approval).await?;
         if new {
@@ -800,13 +821,19 @@ impl Engine {
                 .filter(|x| x.control_id == c.id)
                 .cloned()
                 .collect();
-            let Some(plan) = related
-                .first()
-                .and_then(|f| self.playbooks.plan(&self.catalog, f, ci, &environment))
+            let Some(first) = related.first() else {
+                continue;
+            };
+            let plans = self
+                .playbooks
+                .plan_all(&self.catalog, first, ci, &environment);
+            let gate_input = |plan: &RemediationPlan, history: &custos_policy::HistoryFacts| {
+                self.gate_input(plan, &snap, &st.would_execute, &st.class_sizes, history)
+            };
+            let Some(Planned { plan, history, .. }) = self.plan_for(plans, &gate_input).await
             else {
                 continue;
             };
-            let history = self.history_facts(&plan).await;
             let input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
             let decision = self.decide(&plan, &related, &input, &snap.state).await;
             decisions.push((plan, decision));

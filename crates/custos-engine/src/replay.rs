@@ -202,6 +202,15 @@ impl Engine {
                 gate_rules(&decision.reasons)
             ));
         }
+        let mut evaluator = bundle.evaluator();
+        let choice =
+            crate::learning::candidates::replay_choice(p, &plan.playbook, &mut |pl, inp| {
+                evaluator.gate(pl, inp)
+            });
+        if !choice.is_empty() {
+            ok = false;
+            r.notes.extend(choice);
+        }
         if replayed != decision.verdict {
             ok = false;
             r.notes.push(format!(

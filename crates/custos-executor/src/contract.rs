@@ -402,8 +402,14 @@ pub async fn reconcile(
         return finish(journal, record).await;
     }
     let unchanged = record.after_digest.as_ref() == Some(&plan.before_digest);
+    let partial = action.partial(&plan.before["facet"], &now["facet"]);
     record.after = Some(now);
-    if unchanged {
+    if let Some(what) = partial {
+        record.outcome = ActionOutcome::Failed;
+        record.error = Some(format!(
+            "reconciled after an interruption between its requests: {what}; nothing was called again"
+        ));
+    } else if unchanged {
         record.outcome = ActionOutcome::Interrupted;
         record.error = Some(
             "reconciled after an interruption: the call never landed; nothing was called again"

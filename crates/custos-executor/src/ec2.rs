@@ -1,5 +1,5 @@
-//! EC2 executors: revoke internet-open ingress, EBS encryption by default, IMDSv2,
-//! required tags.
+//! EC2 executors: revoke internet-open ingress (or narrow it to administrative CIDRs),
+//! EBS encryption by default, IMDSv2.
 
 use crate::{Action, ActionProperties, ExecError, Executor};
 use async_trait::async_trait;
@@ -13,6 +13,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ec2Action {
     RevokeOpenIngress,
+    /// The candidate beside revoking: the same ports from the operator's administrative
+    /// CIDRs instead of the internet.
+    NarrowOpenIngress,
     EbsDefaultEncryption,
     RequireImdsv2,
 }
@@ -26,6 +29,7 @@ pub struct Ec2Executor {
 pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
     [
         Ec2Action::RevokeOpenIngress,
+        Ec2Action::NarrowOpenIngress,
         Ec2Action::EbsDefaultEncryption,
         Ec2Action::RequireImdsv2,
     ]
@@ -50,10 +54,12 @@ fn web_ports(params: &Value) -> Vec<i64> {
         .unwrap_or_else(|| vec![80, 443])
 }
 
-/// The ingress entries open to the internet on non-web ports, one per source, sorted.
-/// The same rule as the `ec2-sg-open-ingress` control.
-pub fn offending(ci: &ConfigurationItem, params: &Value) -> Vec<Value> {
-    let ports = web_ports(params);
+/// Every ingress entry of a group, one per source (protocol, ports, family, CIDR,
+/// description), sorted: the shape the facets below are written in.
+fn ingress(
+    ci: &ConfigurationItem,
+    keep: impl Fn(&str, Option<i64>, Option<i64>, &str) -> bool,
+) -> Vec<Value> {
     let mut out = Vec::new();
     let perms = ci
         .configuration
@@ -69,31 +75,124 @@ pub fn offending(ci: &ConfigurationItem, params: &Value) -> Vec<Value> {
             .to_ascii_lowercase();
         let from = p.get("fromPort").and_then(Value::as_i64);
         let to = p.get("toPort").and_then(Value::as_i64);
-        let web = matches!(proto.as_str(), "tcp" | "6")
-            && from == to
-            && from.is_some_and(|f| ports.contains(&f));
-        if web {
-            continue;
-        }
-        let entry = |family: &str, cidr: &str, description: Option<&Value>| json!({"ipProtocol": proto, "fromPort": from, "toPort": to, "family": family, "cidr": cidr, "description": description.cloned().unwrap_or(Value::Null)});
-        for r in p
-            .get("ipv4Ranges")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if r.get("cidrIp").and_then(Value::as_str) == Some(OPEN_V4) {
-                out.push(entry("ipv4", OPEN_V4, r.get("description")));
+        for (list, field, family) in [
+            ("ipv4Ranges", "cidrIp", "ipv4"),
+            ("ipv6Ranges", "cidrIpv6", "ipv6"),
+        ] {
+            for r in p.get(list).and_then(Value::as_array).into_iter().flatten() {
+                if let Some(c) = r.get(field).and_then(Value::as_str)
+                    && keep(&proto, from, to, c)
+                {
+                    out.push(json!({"ipProtocol": proto, "fromPort": from, "toPort": to, "family": family, "cidr": c, "description": r.get("description").cloned().unwrap_or(Value::Null)}));
+                }
             }
         }
-        for r in p
-            .get("ipv6Ranges")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if r.get("cidrIpv6").and_then(Value::as_str) == Some(OPEN_V6) {
-                out.push(entry("ipv6", OPEN_V6, r.get("description")));
+    }
+    out.sort_by_key(|v| v.to_string());
+    out
+}
+
+/// The ingress entries open to the internet on non-web ports, one per source, sorted.
+/// The same rule as the `ec2-sg-open-ingress` control.
+pub fn offending(ci: &ConfigurationItem, params: &Value) -> Vec<Value> {
+    let ports = web_ports(params);
+    ingress(ci, |proto, from, to, cidr| {
+        let web =
+            matches!(proto, "tcp" | "6") && from == to && from.is_some_and(|f| ports.contains(&f));
+        !web && (cidr == OPEN_V4 || cidr == OPEN_V6)
+    })
+}
+
+/// The operator's administrative CIDRs (`adminCidrs`), as written.
+fn admin_cidrs(params: &Value) -> Vec<String> {
+    params
+        .get("adminCidrs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `cidr` is a network address in the form EC2 reports it (canonical address, host bits
+/// zero, a plain prefix length) no wider than /8 (IPv4) or /32 (IPv6): narrowing must not
+/// reopen what it closes, and the entries are compared as EC2 returns them.
+fn check_admin_cidr(cidr: &str) -> Result<(), String> {
+    let (addr, len_text) = cidr
+        .split_once('/')
+        .ok_or_else(|| format!("`{cidr}` is not a CIDR (address/prefix)"))?;
+    let len: u32 = len_text
+        .parse()
+        .ok()
+        .filter(|n: &u32| n.to_string() == len_text)
+        .ok_or_else(|| format!("`{cidr}`: the prefix length is not a plain number"))?;
+    let (bits, min, host_bits_zero, canonical) = if let Ok(a) = addr.parse::<std::net::Ipv4Addr>() {
+        let v = u32::from(a);
+        let zero = len <= 32 && v.checked_shl(len).unwrap_or(0) == 0;
+        (32, 8, zero, a.to_string())
+    } else if let Ok(a) = addr.parse::<std::net::Ipv6Addr>() {
+        let v = u128::from(a);
+        let zero = len <= 128 && v.checked_shl(len).unwrap_or(0) == 0;
+        (128, 32, zero, a.to_string())
+    } else {
+        return Err(format!("`{cidr}`: `{addr}` is not an IP address"));
+    };
+    if len > bits {
+        return Err(format!("`{cidr}`: the prefix is longer than {bits} bits"));
+    }
+    if len < min {
+        return Err(format!(
+            "`{cidr}` is wider than /{min}: an administrative range must be narrow"
+        ));
+    }
+    if !host_bits_zero {
+        return Err(format!(
+            "`{cidr}` has host bits set: write the network address"
+        ));
+    }
+    if canonical != addr {
+        return Err(format!("`{cidr}`: write the address as `{canonical}`"));
+    }
+    Ok(())
+}
+
+fn family_of(cidr: &str) -> &'static str {
+    if cidr.contains(':') { "ipv6" } else { "ipv4" }
+}
+
+/// Every ingress entry from one of the administrative CIDRs, sorted (what narrowing
+/// adds to, and what its rollback must leave as it was).
+fn admin_entries(ci: &ConfigurationItem, cidrs: &[String]) -> Vec<Value> {
+    ingress(ci, |_, _, _, cidr| cidrs.iter().any(|a| a == cidr))
+}
+
+/// An entry's identity: everything but its description.
+fn entry_key(e: &Value) -> (Value, Value, Value, Value, Value) {
+    (
+        e["ipProtocol"].clone(),
+        e["fromPort"].clone(),
+        e["toPort"].clone(),
+        e["family"].clone(),
+        e["cidr"].clone(),
+    )
+}
+
+/// What narrowing adds: each open entry's protocol and ports from each administrative
+/// CIDR of its family, where that entry is not there already. An open entry with no
+/// administrative CIDR of its family is only revoked.
+fn to_add(open: &[Value], admin: &[Value], cidrs: &[String]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for e in open {
+        let family = e["family"].as_str().unwrap_or("ipv4");
+        for c in cidrs.iter().filter(|c| family_of(c) == family) {
+            let mut n = e.clone();
+            n["cidr"] = json!(c);
+            let k = entry_key(&n);
+            if !admin.iter().chain(&out).any(|a| entry_key(a) == k) {
+                out.push(n);
             }
         }
     }
@@ -171,6 +270,7 @@ impl Action for Ec2Executor {
     fn action(&self) -> &'static str {
         match self.kind {
             Ec2Action::RevokeOpenIngress => "ec2:RevokeSecurityGroupIngress",
+            Ec2Action::NarrowOpenIngress => "ec2:RevokeSecurityGroupIngress/narrow",
             Ec2Action::EbsDefaultEncryption => "ec2:EnableEbsEncryptionByDefault",
             Ec2Action::RequireImdsv2 => "ec2:ModifyInstanceMetadataOptions",
         }
@@ -178,7 +278,7 @@ impl Action for Ec2Executor {
 
     fn resource_types(&self) -> &'static [&'static str] {
         match self.kind {
-            Ec2Action::RevokeOpenIngress => &[SECURITY_GROUP],
+            Ec2Action::RevokeOpenIngress | Ec2Action::NarrowOpenIngress => &[SECURITY_GROUP],
             Ec2Action::EbsDefaultEncryption => &[ACCOUNT],
             Ec2Action::RequireImdsv2 => &[INSTANCE],
         }
@@ -187,7 +287,9 @@ impl Action for Ec2Executor {
     fn properties(&self) -> ActionProperties {
         let risk = match self.kind {
             // Cutting ingress or IMDSv1 can break running software.
-            Ec2Action::RevokeOpenIngress | Ec2Action::RequireImdsv2 => Risk::Medium,
+            Ec2Action::RevokeOpenIngress
+            | Ec2Action::NarrowOpenIngress
+            | Ec2Action::RequireImdsv2 => Risk::Medium,
             Ec2Action::EbsDefaultEncryption => Risk::Low,
         };
         ActionProperties {
@@ -204,6 +306,16 @@ impl Action for Ec2Executor {
             Ec2Action::RevokeOpenIngress => (
                 &["ec2:RevokeSecurityGroupIngress"],
                 &["ec2:AuthorizeSecurityGroupIngress"],
+            ),
+            Ec2Action::NarrowOpenIngress => (
+                &[
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupIngress",
+                ],
+                &[
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupIngress",
+                ],
             ),
             Ec2Action::EbsDefaultEncryption => (
                 &["ec2:EnableEbsEncryptionByDefault"],
@@ -226,6 +338,7 @@ impl Action for Ec2Executor {
         let obj = params.as_object().ok_or("parameters must be a table")?;
         let allowed: &[&str] = match self.kind {
             Ec2Action::RevokeOpenIngress => &["webPorts"],
+            Ec2Action::NarrowOpenIngress => &["webPorts", "adminCidrs"],
             Ec2Action::EbsDefaultEncryption => &[],
             Ec2Action::RequireImdsv2 => &["httpTokens"],
         };
@@ -235,8 +348,15 @@ impl Action for Ec2Executor {
                 allowed.join(", ")
             ));
         }
+        if let Some(c) = obj.get("adminCidrs") {
+            let list = c.as_array().ok_or("`adminCidrs` must be a list of CIDRs")?;
+            for x in list {
+                let cidr = x.as_str().ok_or("`adminCidrs` must be a list of CIDRs")?;
+                check_admin_cidr(cidr).map_err(|m| format!("`adminCidrs`: {m}"))?;
+            }
+        }
         match self.kind {
-            Ec2Action::RevokeOpenIngress => {
+            Ec2Action::RevokeOpenIngress | Ec2Action::NarrowOpenIngress => {
                 if let Some(p) = obj.get("webPorts") {
                     let ok = p.as_array().is_some_and(|a| {
                         a.iter()
@@ -262,6 +382,45 @@ impl Action for Ec2Executor {
         Ok(())
     }
 
+    fn offered(&self, params: &Value) -> Result<(), String> {
+        if self.kind == Ec2Action::NarrowOpenIngress && admin_cidrs(params).is_empty() {
+            return Err(
+                "no administrative CIDR is configured (`adminCidrs` in the playbook's parameters)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn partial(&self, before: &Value, now: &Value) -> Option<String> {
+        if self.kind != Ec2Action::NarrowOpenIngress {
+            return None;
+        }
+        let add = before["add"].as_array().filter(|a| !a.is_empty())?;
+        let admin: Vec<_> = now["admin"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(entry_key)
+            .collect();
+        let added = add.iter().all(|e| admin.contains(&entry_key(e)));
+        (added && now["open"] == before["open"]).then(|| {
+            format!(
+                "the administrative entries were added ({}) and the open ones not revoked; the added entries stay until the next fix or a person removes them",
+                add.iter()
+                    .map(|e| format!(
+                        "{} {}-{} from {}",
+                        e["ipProtocol"].as_str().unwrap_or("-1"),
+                        e["fromPort"],
+                        e["toPort"],
+                        e["cidr"].as_str().unwrap_or("?")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
     fn facet(&self, ci: &ConfigurationItem) -> Value {
         // Facets that depend on parameters (open entries, required tags) are computed with
         // the shipped defaults here and refined in `satisfied`/`apply` with the real ones.
@@ -274,7 +433,9 @@ impl Action for Ec2Executor {
 
     fn satisfied(&self, facet: &Value, _params: &Value) -> bool {
         match self.kind {
-            Ec2Action::RevokeOpenIngress => facet["open"].as_array().is_some_and(Vec::is_empty),
+            Ec2Action::RevokeOpenIngress | Ec2Action::NarrowOpenIngress => {
+                facet["open"].as_array().is_some_and(Vec::is_empty)
+            }
             Ec2Action::EbsDefaultEncryption => facet["ebsEncryptionByDefault"] == true,
             Ec2Action::RequireImdsv2 => {
                 facet["httpTokens"] == "required" || facet["httpEndpoint"] == "disabled"
@@ -285,6 +446,17 @@ impl Action for Ec2Executor {
     fn desired(&self, facet: &Value, _params: &Value) -> Value {
         match self.kind {
             Ec2Action::RevokeOpenIngress => json!({"open": []}),
+            Ec2Action::NarrowOpenIngress => {
+                let mut admin: Vec<Value> = facet["admin"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(facet["add"].as_array().into_iter().flatten())
+                    .cloned()
+                    .collect();
+                admin.sort_by_key(|v| v.to_string());
+                json!({"open": [], "admin": admin, "add": []})
+            }
             Ec2Action::EbsDefaultEncryption => json!({"ebsEncryptionByDefault": true}),
             Ec2Action::RequireImdsv2 => {
                 let mut v = facet.clone();
@@ -310,6 +482,22 @@ impl Action for Ec2Executor {
                 "authorize the revoked entries again".into(),
                 json!({"entries": before["open"]}),
             )],
+            Ec2Action::NarrowOpenIngress => {
+                let mut steps = vec![step(
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "authorize the revoked entries again".into(),
+                    json!({"entries": before["open"]}),
+                )];
+                if before["add"].as_array().is_some_and(|a| !a.is_empty()) {
+                    steps.push(step(
+                        "ec2:RevokeSecurityGroupIngress",
+                        "revoke the administrative entries the fix added (entries there before stay)"
+                            .into(),
+                        json!({"entries": before["add"]}),
+                    ));
+                }
+                steps
+            }
             Ec2Action::EbsDefaultEncryption if before["ebsEncryptionByDefault"] == true => vec![],
             Ec2Action::EbsDefaultEncryption => vec![step(
                 "ec2:DisableEbsEncryptionByDefault",
@@ -350,6 +538,35 @@ impl Executor for Ec2Executor {
                     .await
                     .map_err(|e| self.err("ec2:RevokeSecurityGroupIngress", r, e))?;
             }
+            Ec2Action::NarrowOpenIngress => {
+                let open = before["open"].as_array().cloned().unwrap_or_default();
+                if open.is_empty() {
+                    return Ok(vec![]);
+                }
+                // The administrative entries first: if they cannot be added, nothing is
+                // revoked (and the read-back restores whatever was added).
+                let add = before["add"].as_array().cloned().unwrap_or_default();
+                if !add.is_empty() {
+                    ec2.authorize_security_group_ingress()
+                        .group_id(&r.resource_id)
+                        .set_ip_permissions(Some(add.iter().map(permission).collect()))
+                        .send()
+                        .await
+                        .map_err(|e| self.err("ec2:AuthorizeSecurityGroupIngress", r, e))?;
+                }
+                ec2.revoke_security_group_ingress()
+                    .group_id(&r.resource_id)
+                    .set_ip_permissions(Some(open.iter().map(permission).collect()))
+                    .send()
+                    .await
+                    .map_err(|e| self.err("ec2:RevokeSecurityGroupIngress", r, e))?;
+                let mut calls = vec![];
+                if !add.is_empty() {
+                    calls.push("ec2:AuthorizeSecurityGroupIngress".to_string());
+                }
+                calls.push("ec2:RevokeSecurityGroupIngress".to_string());
+                return Ok(calls);
+            }
             Ec2Action::EbsDefaultEncryption => {
                 ec2.enable_ebs_encryption_by_default()
                     .send()
@@ -388,6 +605,24 @@ impl Executor for Ec2Executor {
                         }
                     }
                 }
+                "ec2:RevokeSecurityGroupIngress" => {
+                    for e in step.parameters["entries"].as_array().into_iter().flatten() {
+                        let res = ec2
+                            .revoke_security_group_ingress()
+                            .group_id(&r.resource_id)
+                            .ip_permissions(permission(e))
+                            .send()
+                            .await;
+                        match res {
+                            Ok(_) => {}
+                            // Already gone: the before state holds for this entry.
+                            Err(err) if error_code(&err) == Some("InvalidPermission.NotFound") => {}
+                            Err(err) => {
+                                return Err(self.err("ec2:RevokeSecurityGroupIngress", r, err));
+                            }
+                        }
+                    }
+                }
                 "ec2:DisableEbsEncryptionByDefault" => {
                     ec2.disable_ebs_encryption_by_default()
                         .send()
@@ -418,6 +653,13 @@ impl Ec2Executor {
     fn facet_with(&self, ci: &ConfigurationItem, params: &Value) -> Value {
         match self.kind {
             Ec2Action::RevokeOpenIngress => json!({"open": offending(ci, params)}),
+            Ec2Action::NarrowOpenIngress => {
+                let cidrs = admin_cidrs(params);
+                let open = offending(ci, params);
+                let admin = admin_entries(ci, &cidrs);
+                let add = to_add(&open, &admin, &cidrs);
+                json!({"open": open, "admin": admin, "add": add})
+            }
             Ec2Action::EbsDefaultEncryption => {
                 json!({"ebsEncryptionByDefault": ci.configuration.get("ebsEncryptionByDefault").and_then(Value::as_bool).unwrap_or(false)})
             }

@@ -123,6 +123,13 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn operations(&self) -> Operations;
     /// Check parameters from a playbook (and config overrides) before anything runs.
     fn validate_params(&self, params: &Value) -> Result<(), String>;
+    /// Whether the action can be planned with these (valid) parameters: a candidate fix
+    /// that needs something only the operator knows (an administrative CIDR) is not
+    /// offered until it is configured. `Err` says what is missing.
+    fn offered(&self, params: &Value) -> Result<(), String> {
+        let _ = params;
+        Ok(())
+    }
     /// The facet of the resource this action changes, normalized, from a configuration item.
     fn facet(&self, ci: &ConfigurationItem) -> Value;
     /// The facet when it depends on the playbook's parameters (which entries are
@@ -148,6 +155,14 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     /// one. `None`: the whole control must pass.
     fn subject(&self, before: &Value, desired: &Value) -> Option<String> {
         let _ = (before, desired);
+        None
+    }
+    /// What of a fix that sends more than one request landed, when `now` (the facet read
+    /// after an interruption) shows its first requests applied and not the rest.
+    /// Reconcile then records the action `failed` with this, instead of `stale` (the
+    /// change is custos's own, half made). `None`: not a partial application.
+    fn partial(&self, before: &Value, now: &Value) -> Option<String> {
+        let _ = (before, now);
         None
     }
     /// Why the resource, as read, is still applying a change, when it is (an RDS

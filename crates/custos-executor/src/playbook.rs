@@ -19,6 +19,12 @@ pub struct Playbook {
     pub title: String,
     /// The control this playbook remediates.
     pub control: String,
+    /// Another way to remediate `control`, offered beside its baseline playbook (the one
+    /// without `candidate = true`; each control has exactly one). The engine gates every
+    /// candidate and ranks the ones the gate lets through by their outcomes (README,
+    /// "Candidate fixes").
+    #[serde(default)]
+    pub candidate: bool,
     pub resource_types: Vec<String>,
     /// Executor action id.
     pub action: String,
@@ -74,7 +80,10 @@ pub enum PlaybookError {
 /// Every playbook, validated against the executors that exist.
 #[derive(Debug, Clone, Default)]
 pub struct PlaybookSet {
-    by_control: BTreeMap<String, Playbook>,
+    /// Playbook id -> playbook.
+    by_id: BTreeMap<String, Playbook>,
+    /// Control -> its baseline playbook, then its candidates in file order.
+    by_control: BTreeMap<String, Vec<String>>,
     /// Playbook id -> what its action is: the executor's properties, made stricter by the
     /// playbook where it says so.
     properties: BTreeMap<String, ActionProperties>,
@@ -230,17 +239,59 @@ impl PlaybookSet {
                     pb.id,
                     prev.display()
                 )));
+                continue;
             }
-            if let Some(prev) = set.by_control.get(&pb.control) {
+            if !pb.candidate
+                && let Some(prev) = set.baseline(&pb.control)
+            {
                 errors.push(invalid(format!(
-                    "control `{}` already has playbook `{}` (`{}`)",
+                    "control `{}` already has playbook `{}` (`{}`); another way to fix it says `candidate = true`",
                     pb.control,
                     prev.id,
                     prev.file.display()
                 )));
                 continue;
             }
-            set.by_control.insert(pb.control.clone(), pb);
+            let ways = set.by_control.entry(pb.control.clone()).or_default();
+            if pb.candidate {
+                ways.push(pb.id.clone());
+            } else {
+                ways.insert(0, pb.id.clone());
+            }
+            set.by_id.insert(pb.id.clone(), pb);
+        }
+        for (control, ids) in &set.by_control {
+            // A candidate never needs a person less than its baseline does: a control
+            // fixed only with approval stays so, whichever way it is fixed.
+            if let Some(b) = set.baseline(control) {
+                let asks = |id: &str| set.properties.get(id).is_some_and(|p| p.requires_approval);
+                for c in set.for_control(control).filter(|p| p.candidate) {
+                    if asks(&b.id) && !asks(&c.id) {
+                        errors.push(PlaybookError::Invalid {
+                            path: c.file.clone(),
+                            message: format!(
+                                "field `requires_approval`: baseline `{}` of control `{control}` always needs a human, so candidate `{}` must too",
+                                b.id, c.id
+                            ),
+                        });
+                    }
+                }
+            }
+            if set.baseline(control).is_none() {
+                for id in ids {
+                    let path = set
+                        .by_id
+                        .get(id)
+                        .map(|p| p.file.clone())
+                        .unwrap_or_default();
+                    errors.push(PlaybookError::Invalid {
+                        path,
+                        message: format!(
+                            "field `candidate`: control `{control}` has no baseline playbook (one without `candidate = true`) for candidate `{id}` to be offered beside"
+                        ),
+                    });
+                }
+            }
         }
         if errors.is_empty() {
             Ok(set)
@@ -249,16 +300,40 @@ impl PlaybookSet {
         }
     }
 
-    pub fn for_control(&self, control: &str) -> Option<&Playbook> {
-        self.by_control.get(control)
+    /// The baseline playbook of `control`.
+    pub fn baseline(&self, control: &str) -> Option<&Playbook> {
+        self.by_control
+            .get(control)?
+            .first()
+            .and_then(|id| self.by_id.get(id))
+            .filter(|p| !p.candidate)
+    }
+
+    /// Every playbook of `control`: its baseline first, then its candidates.
+    pub fn for_control(&self, control: &str) -> impl Iterator<Item = &Playbook> {
+        self.by_control
+            .get(control)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
     }
 
     pub fn get(&self, id: &str) -> Option<&Playbook> {
-        self.by_control.values().find(|p| p.id == id)
+        self.by_id.get(id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Playbook> {
-        self.by_control.values()
+        self.by_id.values()
+    }
+
+    /// Whether playbook `id` can be planned with its parameters as configured (a
+    /// candidate that needs the operator's values is not until they are set).
+    pub fn offered(&self, catalog: &Catalog, id: &str) -> Result<(), String> {
+        let pb = self.get(id).ok_or_else(|| format!("no playbook `{id}`"))?;
+        let ex = catalog
+            .get(&pb.action)
+            .ok_or_else(|| format!("no executor for `{}`", pb.action))?;
+        ex.offered(&params_json(pb))
     }
 
     /// What the playbook's action is (executor properties, made stricter by the playbook).
@@ -266,7 +341,8 @@ impl PlaybookSet {
         self.properties.get(playbook_id)
     }
 
-    /// Plan the remediation of `finding` on `ci`. Pure: no call is made.
+    /// Plan the remediation of `finding` on `ci` with the control's baseline playbook.
+    /// Pure: no call is made.
     pub fn plan(
         &self,
         catalog: &Catalog,
@@ -274,13 +350,66 @@ impl PlaybookSet {
         ci: &ConfigurationItem,
         environment: &Environment,
     ) -> Option<RemediationPlan> {
-        let pb = self.for_control(&finding.control_id)?;
-        let ex = catalog.get(&pb.action)?;
-        let props = self.properties.get(&pb.id)?;
+        let pb = self.baseline(&finding.control_id)?;
+        self.plan_with(catalog, &pb.id, finding, ci, environment)
+            .ok()
+    }
+
+    /// Every way to remediate `finding` on `ci`: the baseline playbook's plan first, then
+    /// each candidate's, or why a candidate is not offered (its parameters are not
+    /// configured, or it does not handle the resource type).
+    pub fn plan_all(
+        &self,
+        catalog: &Catalog,
+        finding: &Finding,
+        ci: &ConfigurationItem,
+        environment: &Environment,
+    ) -> Vec<(String, Result<RemediationPlan, String>)> {
+        self.for_control(&finding.control_id)
+            .map(|pb| {
+                (
+                    pb.id.clone(),
+                    self.plan_with(catalog, &pb.id, finding, ci, environment),
+                )
+            })
+            .collect()
+    }
+
+    /// Plan with one named playbook of `finding`'s control (the one a decision or an
+    /// approval chose). Pure: no call is made.
+    pub fn plan_with(
+        &self,
+        catalog: &Catalog,
+        playbook: &str,
+        finding: &Finding,
+        ci: &ConfigurationItem,
+        environment: &Environment,
+    ) -> Result<RemediationPlan, String> {
+        let pb = self
+            .get(playbook)
+            .filter(|p| p.control == finding.control_id)
+            .ok_or_else(|| {
+                format!(
+                    "playbook `{playbook}` does not remediate control `{}`",
+                    finding.control_id
+                )
+            })?;
+        let ex = catalog
+            .get(&pb.action)
+            .ok_or_else(|| format!("no executor for `{}`", pb.action))?;
+        let props = self
+            .properties
+            .get(&pb.id)
+            .ok_or_else(|| format!("playbook `{}` has no properties", pb.id))?;
         let params = params_json(pb);
         if !pb.resource_types.contains(&ci.resource_type) {
-            return None;
+            return Err(format!(
+                "playbook `{}` does not handle `{}`",
+                pb.id, ci.resource_type
+            ));
         }
+        ex.offered(&params)
+            .map_err(|why| format!("not offered: {why}"))?;
         let before = guarded_state(ex.as_ref(), ci, &params);
         let before_digest = digest_json(&before);
         let desired =
@@ -289,7 +418,7 @@ impl PlaybookSet {
             "resource": ci.resource_ref(), "playbook": pb.id, "version": pb.version, "before": before_digest,
         }));
         let rollback = ex.rollback_steps(&before["facet"]);
-        Some(RemediationPlan {
+        Ok(RemediationPlan {
             id: format!("plan-{}", id.short()),
             resource: ci.resource_ref(),
             resource_name: ci.resource_name.clone(),
@@ -353,8 +482,17 @@ mod tests {
     #[tokio::test]
     async fn shipped_playbooks_load() {
         let set = PlaybookSet::load(&shipped(), &registry().await, &BTreeMap::new()).unwrap();
-        assert_eq!(set.iter().count(), 36);
-        let versioning = set.for_control("s3-versioning").unwrap();
+        assert_eq!(set.iter().count(), 37);
+        let ways: Vec<&str> = set
+            .for_control("ec2-sg-open-ingress")
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(ways, ["ec2-revoke-open-ingress", "ec2-narrow-open-ingress"]);
+        assert_eq!(
+            set.baseline("ec2-sg-open-ingress").unwrap().id,
+            "ec2-revoke-open-ingress"
+        );
+        let versioning = set.baseline("s3-versioning").unwrap();
         assert_eq!(versioning.reversible, Some(false));
         let p = set.properties(&versioning.id).unwrap();
         assert!(!p.reversible && p.requires_approval);
@@ -468,5 +606,201 @@ mod tests {
         assert!(!plan.production);
         let ex: &Arc<dyn Action> = reg.get("s3:PutPublicAccessBlock").unwrap();
         assert!(!ex.satisfied(&plan.before["facet"], &plan.parameters));
+    }
+
+    fn open_group() -> ConfigurationItem {
+        ConfigurationItem::from_json(&serde_json::json!({
+            "configurationItemCaptureTime": "2026-11-01T00:00:00Z", "awsAccountId": "000000000000",
+            "awsRegion": "us-east-1", "resourceType": "AWS::EC2::SecurityGroup", "resourceId": "sg-1",
+            "configuration": {"ipPermissions": [
+                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                 "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}, {"cidrIp": "10.0.0.0/8", "description": "vpn"}],
+                 "ipv6Ranges": [{"cidrIpv6": "::/0"}]},
+                {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}]}
+            ]}
+        }))
+        .unwrap()
+    }
+
+    fn sg_finding(ci: &ConfigurationItem) -> Finding {
+        Finding {
+            control_id: "ec2-sg-open-ingress".into(),
+            title: "t".into(),
+            severity: custos_core::Severity::High,
+            resource: ci.resource_ref(),
+            frameworks: BTreeMap::new(),
+            message: "m".into(),
+            remediation: Some("ec2-revoke-open-ingress".into()),
+            guidance: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_candidate_is_offered_once_its_parameters_are_configured() {
+        let reg = registry().await;
+        let ci = open_group();
+        let finding = sg_finding(&ci);
+        let dev = custos_core::Environments::default().classify("dev");
+        let set = PlaybookSet::load(&shipped(), &reg, &BTreeMap::new()).unwrap();
+        let all = set.plan_all(&reg, &finding, &ci, &dev);
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[0].1.as_ref().unwrap().playbook,
+            "ec2-revoke-open-ingress"
+        );
+        let why = all[1].1.as_ref().unwrap_err();
+        assert!(
+            why.starts_with("not offered: ") && why.contains("`adminCidrs`"),
+            "{why}"
+        );
+
+        let mut o = BTreeMap::new();
+        let mut t = toml::Table::new();
+        t.insert(
+            "adminCidrs".into(),
+            toml::Value::Array(vec![
+                toml::Value::String("10.0.0.0/8".into()),
+                toml::Value::String("192.0.2.0/24".into()),
+            ]),
+        );
+        o.insert("ec2-narrow-open-ingress".to_string(), t);
+        let set = PlaybookSet::load(&shipped(), &reg, &o).unwrap();
+        let plan = set
+            .plan_with(&reg, "ec2-narrow-open-ingress", &finding, &ci, &dev)
+            .unwrap();
+        let entry = |family: &str, cidr: &str, description: Value| serde_json::json!({"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "family": family, "cidr": cidr, "description": description});
+        // Only 22 is offending (443 is a web port); 10.0.0.0/8 has it already, so only
+        // 192.0.2.0/24 is added; `::/0` has no IPv6 administrative range: only revoked.
+        let before = &plan.before["facet"];
+        assert_eq!(
+            before["open"],
+            serde_json::json!([
+                entry("ipv4", "0.0.0.0/0", Value::Null),
+                entry("ipv6", "::/0", Value::Null)
+            ])
+        );
+        assert_eq!(
+            before["admin"],
+            serde_json::json!([entry("ipv4", "10.0.0.0/8", "vpn".into())])
+        );
+        assert_eq!(
+            before["add"],
+            serde_json::json!([entry("ipv4", "192.0.2.0/24", Value::Null)])
+        );
+        assert_eq!(
+            plan.desired["facet"],
+            serde_json::json!({"open": [], "add": [], "admin": [
+                entry("ipv4", "10.0.0.0/8", "vpn".into()), entry("ipv4", "192.0.2.0/24", Value::Null)
+            ]})
+        );
+        // The rollback authorizes what was revoked and revokes only what was added.
+        assert_eq!(plan.rollback.len(), 2);
+        assert_eq!(plan.rollback[1].parameters["entries"], before["add"]);
+        assert!(plan.reversible);
+        // A candidate names the playbook it was planned with, and a playbook of another
+        // control is never planned for this one.
+        assert_eq!(plan.playbook, "ec2-narrow-open-ingress");
+        assert!(
+            set.plan_with(&reg, "s3-block-public-access", &finding, &ci, &dev)
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn administrative_ranges_must_be_narrow_network_addresses() {
+        let reg = registry().await;
+        for (cidr, says) in [
+            ("0.0.0.0/0", "wider than /8"),
+            ("128.0.0.0/1", "wider than /8"),
+            ("10.0.0.1/8", "host bits"),
+            ("::/0", "wider than /32"),
+            ("2001::/16", "wider than /32"),
+            ("2001:DB8::/32", "write the address as `2001:db8::`"),
+            ("10.0.0.0/+8", "not a plain number"),
+            ("10.0.0.0/08", "not a plain number"),
+            ("10.0.0.0/33", "longer than 32"),
+            ("bastion", "not a CIDR"),
+            ("10.0.0.300/32", "not an IP address"),
+        ] {
+            let mut o = BTreeMap::new();
+            let mut t = toml::Table::new();
+            t.insert(
+                "adminCidrs".into(),
+                toml::Value::Array(vec![toml::Value::String(cidr.into())]),
+            );
+            o.insert("ec2-narrow-open-ingress".to_string(), t);
+            let errs = PlaybookSet::load(&shipped(), &reg, &o).unwrap_err();
+            let text = errs[0].to_string();
+            assert!(
+                text.contains("ec2-narrow-open-ingress.toml")
+                    && text.contains("`adminCidrs`")
+                    && text.contains(says),
+                "{cidr}: {text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_control_has_one_baseline_and_candidates_beside_it() {
+        let reg = registry().await;
+        let tmp = tempfile::tempdir().unwrap();
+        let revoke =
+            std::fs::read_to_string(shipped().join("ec2-revoke-open-ingress.toml")).unwrap();
+        let narrow =
+            std::fs::read_to_string(shipped().join("ec2-narrow-open-ingress.toml")).unwrap();
+        // Two baselines for one control: the second is named with the first.
+        std::fs::write(tmp.path().join("a.toml"), &revoke).unwrap();
+        std::fs::write(
+            tmp.path().join("b.toml"),
+            narrow.replace("candidate = true\n", ""),
+        )
+        .unwrap();
+        let errs = PlaybookSet::load(tmp.path(), &reg, &BTreeMap::new()).unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:#?}");
+        assert!(
+            text[0].contains("b.toml")
+                && text[0].contains("already has playbook `ec2-revoke-open-ingress`")
+                && text[0].contains("candidate = true"),
+            "{}",
+            text[0]
+        );
+        // A candidate with no baseline to stand beside.
+        std::fs::remove_file(tmp.path().join("a.toml")).unwrap();
+        std::fs::write(tmp.path().join("b.toml"), &narrow).unwrap();
+        let errs = PlaybookSet::load(tmp.path(), &reg, &BTreeMap::new()).unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:#?}");
+        assert!(
+            text[0].contains("b.toml") && text[0].contains("no baseline playbook"),
+            "{}",
+            text[0]
+        );
+        // A candidate beside a baseline that always asks a person must ask too.
+        std::fs::write(
+            tmp.path().join("a.toml"),
+            revoke.replace(
+                "reversible = true",
+                "reversible = true\nrequires_approval = true",
+            ),
+        )
+        .unwrap();
+        let errs = PlaybookSet::load(tmp.path(), &reg, &BTreeMap::new()).unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:#?}");
+        assert!(
+            text[0].contains("b.toml") && text[0].contains("`requires_approval`"),
+            "{}",
+            text[0]
+        );
+        std::fs::remove_file(tmp.path().join("a.toml")).unwrap();
+        // Both, in either file order: the baseline first.
+        std::fs::write(tmp.path().join("z.toml"), &revoke).unwrap();
+        let set = PlaybookSet::load(tmp.path(), &reg, &BTreeMap::new()).unwrap();
+        let ways: Vec<&str> = set
+            .for_control("ec2-sg-open-ingress")
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(ways, ["ec2-revoke-open-ingress", "ec2-narrow-open-ingress"]);
     }
 }

@@ -122,7 +122,7 @@ async fn fix(
         &BTreeMap::new(),
     )
     .unwrap();
-    let pb = playbooks.for_control(control).unwrap();
+    let pb = playbooks.baseline(control).unwrap();
     let finding = Finding {
         control_id: control.into(),
         title: String::new(),

@@ -14,7 +14,7 @@ pub use identity::IdentitySettings;
 pub use notifications::{WebhookSettings, WebhookUrl};
 pub use raw::RawConfig;
 pub use sections::{
-    Adjust, BreakerSettings, ControlSettings, Exclusion, GateSettings, GuardSettings,
+    Adjust, BreakerSettings, ControlSettings, Exclusion, Fallback, GateSettings, GuardSettings,
     LearningSettings, RateLimit,
 };
 pub use windows::TimedWindow;
@@ -386,6 +386,24 @@ mod tests {
         assert!(
             errs.to_string()
                 .contains("c.toml: autonomy.default: autonomy level must be 1 to 5, got `9`")
+        );
+    }
+
+    #[test]
+    fn fallback_is_baseline_or_left_out() {
+        let of = |text: &str| {
+            let raw: RawConfig = toml::from_str(&format!("[autonomy]\n{text}")).unwrap();
+            Config::validate(raw, Some(Path::new("c.toml")), Path::new("."))
+                .map(|c| c.learning.fallback)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(of(""), Ok(Fallback::Ranked));
+        assert_eq!(of("fallback = \"baseline\""), Ok(Fallback::Baseline));
+        let err = of("fallback = \"best\"").unwrap_err();
+        assert!(
+            err.contains("c.toml: autonomy.fallback: can only be `baseline`")
+                && err.contains("`best`"),
+            "{err}"
         );
     }
 

@@ -306,6 +306,9 @@ pub struct AutonomySection {
     pub raise_min_cases: Option<i64>,
     /// The 95 % lower bound of success a raise needs (0.5 to 0.999, default 0.85).
     pub raise_threshold: Option<f64>,
+    /// `baseline`: every control is fixed with its baseline playbook, candidates are
+    /// not ranked (outcomes are still collected). Unset: candidates are ranked.
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

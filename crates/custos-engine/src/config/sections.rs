@@ -951,10 +951,21 @@ pub enum Adjust {
     Auto,
 }
 
+/// How a control with candidate playbooks is fixed (`[autonomy] fallback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Candidates the gate lets through are ranked by their outcomes, conservatively.
+    Ranked,
+    /// The baseline playbook always; candidates are gated and recorded, never chosen.
+    Baseline,
+}
+
 /// How custos learns from outcomes (`[autonomy]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LearningSettings {
     pub adjust: Adjust,
+    pub fallback: Fallback,
     pub lower_environment_proof: u64,
     pub rule: crate::learning::Rule,
 }
@@ -969,6 +980,17 @@ pub(crate) fn learning(raw: &AutonomySection, e: &mut Errors) -> LearningSetting
                 format!("must be `advise` or `auto`, got `{other}`"),
             );
             Adjust::Advise
+        }
+    };
+    let fallback = match raw.fallback.as_deref().map(str::trim) {
+        None => Fallback::Ranked,
+        Some("baseline") => Fallback::Baseline,
+        Some(other) => {
+            e.bad(
+                "autonomy.fallback",
+                format!("can only be `baseline` (or left out to rank candidates), got `{other}`"),
+            );
+            Fallback::Baseline
         }
     };
     let proof = e.within(
@@ -992,6 +1014,7 @@ pub(crate) fn learning(raw: &AutonomySection, e: &mut Errors) -> LearningSetting
     );
     LearningSettings {
         adjust,
+        fallback,
         lower_environment_proof: u64::try_from(proof).unwrap_or(0),
         rule: crate::learning::Rule {
             window: chrono::Duration::days(days),

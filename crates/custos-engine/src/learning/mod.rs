@@ -9,6 +9,7 @@
 //! copy caught up from the ledger before each use (by `seq`), so every worker sees what
 //! every other recorded.
 
+pub mod candidates;
 pub mod outcomes;
 pub mod rule;
 #[cfg(test)]

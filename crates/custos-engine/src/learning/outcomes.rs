@@ -397,6 +397,31 @@ impl Outcomes {
         }
     }
 
+    /// A playbook version's record on one class in one environment: its cases in the
+    /// window that succeeded and that failed (a rollback, failure, undo, recurrence or a
+    /// person's denial).
+    pub fn record_of(
+        &self,
+        playbook: &str,
+        version: &str,
+        class: &str,
+        environment: &str,
+    ) -> (u64, u64) {
+        self.cases
+            .values()
+            .filter(|c| {
+                c.key.playbook == playbook
+                    && c.key.playbook_version == version
+                    && c.key.class == class
+                    && c.key.environment == environment
+            })
+            .fold((0, 0), |(s, f), c| match c.result {
+                Ending::Success => (s + 1, f),
+                Ending::Failure => (s, f + 1),
+                Ending::Pending => (s, f),
+            })
+    }
+
     /// A playbook version's proof in lower environments.
     pub fn proof_of(&self, playbook: &str, version: &str) -> Proof {
         Proof {
