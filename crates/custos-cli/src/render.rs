@@ -856,6 +856,28 @@ pub fn autonomy_report(r: &custos_engine::AutonomyReport) -> String {
     for (p, v, n) in &r.proof {
         t.add_row(vec![p.clone(), v.clone(), n.to_string()]);
     }
+    let _ = writeln!(out, "{t}\n");
+    let _ = writeln!(
+        out,
+        "escalation share per week: requests sent to a person out of what custos did alone or asked about"
+    );
+    let mut t = table(&[
+        "week",
+        "custos alone",
+        "sent to a person",
+        "denied by a person",
+        "escalation share",
+    ]);
+    for w in &r.weeks {
+        t.add_row(vec![
+            w.counts.week.clone(),
+            w.counts.alone.to_string(),
+            w.counts.asked.to_string(),
+            w.counts.denied.to_string(),
+            w.escalation_share
+                .map_or_else(|| "-".into(), |s| format!("{:.1} %", s * 100.0)),
+        ]);
+    }
     let _ = writeln!(out, "{t}");
     out
 }

@@ -410,6 +410,7 @@ async fn a_replayed_review_stream_earns_autonomy_without_crossing_the_reviewer_o
     let out = json!({
         "findings": lines.len(), "quarters": curve, "levels": levels,
         "violations": violations.len(), "production_alone": production_alone, "outcomes": report.outcomes,
+        "weeks": report.weeks,
         "seconds": started.elapsed().as_secs_f64(), "sweep_seconds": sweeping.as_secs_f64(),
     });
     if let Ok(path) = std::env::var("CUSTOS_REVIEW_CURVE") {
@@ -417,4 +418,18 @@ async fn a_replayed_review_stream_earns_autonomy_without_crossing_the_reviewer_o
     }
     assert!(share(0) > 0.0, "{out:#}");
     assert!(share(3) <= share(0) / 2.0, "{out:#}");
+    // The report's own weekly share (scope 7), from the ledger: 120 days are at least
+    // 17 ISO weeks, and the last four weeks ask a person less than the first four.
+    let weeks = &report.weeks;
+    assert!(weeks.len() >= 17, "{out:#}");
+    let month = |w: &[custos_engine::WeekShare]| {
+        let asked: u64 = w.iter().map(|x| x.counts.asked).sum();
+        let alone: u64 = w.iter().map(|x| x.counts.alone).sum();
+        asked as f64 / (asked + alone) as f64
+    };
+    let (first, last) = (month(&weeks[..4]), month(&weeks[weeks.len() - 4..]));
+    assert!(
+        last < first,
+        "weekly share: first four weeks {first:.3}, last four {last:.3}"
+    );
 }

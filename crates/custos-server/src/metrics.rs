@@ -49,6 +49,11 @@ struct Open {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WeekLabel {
+    week: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -64,6 +69,8 @@ struct Snapshot {
     open: std::collections::BTreeMap<Open, u64>,
     breaker_open: bool,
     paused: bool,
+    /// The escalation share's counts per ISO week, oldest first.
+    weeks: Vec<custos_engine::WeekShare>,
 }
 
 /// How often the ledger's counts are read at most, by default.
@@ -137,7 +144,7 @@ impl Metrics {
 
     /// The ledger's counts, read again only when the snapshot is older than the refresh
     /// interval; concurrent scrapes wait for one refresh and share it.
-    async fn snapshot(&self, state: &AppState) -> Result<Snapshot, custos_ledger::LedgerError> {
+    async fn snapshot(&self, state: &AppState) -> Result<Snapshot, custos_engine::EngineError> {
         let mut held = self.snapshot.lock().await;
         if let Some(s) = held.as_ref()
             && s.taken.elapsed() < self.refresh
@@ -164,6 +171,7 @@ impl Metrics {
             open,
             breaker_open: guard.breaker.is_some(),
             paused: guard.paused.is_some(),
+            weeks: state.engine.escalation_weeks(usize::MAX).await?,
         };
         *held = Some(fresh.clone());
         Ok(fresh)
@@ -171,7 +179,7 @@ impl Metrics {
 
     /// The exposition now: the ledger's counts (as of the snapshot) and this process's
     /// histograms.
-    pub async fn render(&self, state: &AppState) -> Result<String, custos_ledger::LedgerError> {
+    pub async fn render(&self, state: &AppState) -> Result<String, custos_engine::EngineError> {
         let snap = self.snapshot(state).await?;
         let counts = &snap.counts;
         let now = state.engine.ledger().now();
@@ -276,6 +284,41 @@ impl Metrics {
         paused.set(i64::from(snap.paused));
         r.register("paused", "1 while the kill switch is on", paused);
 
+        let total = |f: fn(&custos_engine::learning::Week) -> u64| {
+            let c = Counter::<u64>::default();
+            c.inc_by(snap.weeks.iter().map(|w| f(&w.counts)).sum());
+            c
+        };
+        r.register(
+            "fixes_alone",
+            "Fixes custos admitted on its own (no approval), from the ledger",
+            total(|w| w.alone),
+        );
+        r.register(
+            "escalations",
+            "Requests custos sent to a person, from the ledger",
+            total(|w| w.asked),
+        );
+        r.register(
+            "escalations_denied",
+            "Requests a person denied, from the ledger",
+            total(|w| w.denied),
+        );
+        let share = Family::<WeekLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        for w in snap.weeks.iter().rev().take(2) {
+            if let Some(x) = w.escalation_share {
+                share
+                    .get_or_create(&WeekLabel {
+                        week: w.counts.week.clone(),
+                    })
+                    .set(x);
+            }
+        }
+        r.register(
+            "escalation_share",
+            "Requests sent to a person out of fixes custos made alone plus requests, in the last two ISO weeks (UTC) with any; per week over any range: increase(custos_escalations_total) / (increase(custos_escalations_total) + increase(custos_fixes_alone_total))",
+            share,
+        );
         r.register(
             "gate_duration_seconds",
             "Policy gate evaluations in this process",
@@ -298,11 +341,7 @@ impl Metrics {
         );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).map_err(|e| {
-            custos_ledger::LedgerError::Corrupt {
-                table: "metrics",
-                column: "encoding",
-                value: e.to_string(),
-            }
+            custos_engine::EngineError::Refused(format!("the metrics cannot be encoded: {e}"))
         })?;
         Ok(out)
     }

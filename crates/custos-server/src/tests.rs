@@ -526,3 +526,83 @@ async fn refusals_are_rate_limited_per_peer() {
     assert_eq!(peer("198.51.100.9"), 1, "another peer");
     assert_eq!(rows.len(), per_peer + 1);
 }
+
+/// Issue 26, scope 7: the escalation share per ISO week, from the ledger's events, in
+/// `/metrics` and on the queue page. Three fixes custos made alone and one request (then
+/// denied) in one week: 1 of 4 sent to a person.
+#[tokio::test]
+async fn the_escalation_share_per_week_is_in_metrics_and_on_the_queue_page() {
+    let s = state().await;
+    let (_, _, body) = call(&s, get("/metrics", None)).await;
+    assert!(body.contains("custos_fixes_alone_total 0\n"), "{body}");
+    assert!(!body.contains("custos_escalation_share{"), "{body}");
+    let (session, _) = login(&s, "t-bob").await;
+    let page = |session: String| {
+        let s = s.clone();
+        async move {
+            let req = Request::get("/ui")
+                .header(header::COOKIE, &session)
+                .body(Body::empty())
+                .unwrap();
+            call(&s, req).await.2
+        }
+    };
+    assert!(page(session.clone()).await.contains("id=\"no-weeks\""));
+
+    let ledger = s.engine.ledger();
+    let key = serde_json::json!({"control": "s3-public-access-block", "playbook": "s3-block-public-access", "playbook_version": "1.0.0", "class": "s3", "environment": "dev", "production": false});
+    for i in 0..3 {
+        ledger
+            .append(None, "action.intent", None, &serde_json::json!({"action_id": format!("act-{i}"), "kind": "fix", "approval_id": null, "outcome": key}))
+            .await
+            .unwrap();
+    }
+    // A rollback an operator asked for is not a fix custos made alone.
+    ledger
+        .append(None, "action.intent", None, &serde_json::json!({"action_id": "act-undo", "kind": "rollback", "approval_id": null, "outcome": key}))
+        .await
+        .unwrap();
+    ledger
+        .append(
+            None,
+            "approval.requested",
+            None,
+            &serde_json::json!({"approval_id": "apr-1", "outcome": key}),
+        )
+        .await
+        .unwrap();
+    let last = ledger
+        .append(
+            None,
+            "approval.denied",
+            None,
+            &serde_json::json!({"approval_id": "apr-1", "status": "denied"}),
+        )
+        .await
+        .unwrap();
+    let iso = chrono::Datelike::iso_week(&last.at);
+    let week = format!("{}-W{:02}", iso.year(), iso.week());
+
+    let mut fresh = s.clone();
+    fresh.metrics = Arc::new(Metrics::default().with_refresh(std::time::Duration::ZERO));
+    let (_, _, body) = call(&fresh, get("/metrics", None)).await;
+    assert!(body.contains("custos_fixes_alone_total 3\n"), "{body}");
+    assert!(body.contains("custos_escalations_total 1\n"), "{body}");
+    assert!(
+        body.contains("custos_escalations_denied_total 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "custos_escalation_share{{week=\"{week}\"}} 0.25\n"
+        )),
+        "{body}"
+    );
+    let html = page(session).await;
+    assert!(
+        html.contains(&format!(
+            "<td>{week}</td><td>3</td><td>1</td><td>1</td><td>25.0 %</td>"
+        )),
+        "{html}"
+    );
+}

@@ -15,7 +15,7 @@ pub mod rule;
 #[cfg(test)]
 mod tests;
 
-pub use outcomes::{Outcomes, Tally};
+pub use outcomes::{Outcomes, Tally, Week};
 pub use rule::{LEARNER, Move, Recommendation, Rule};
 
 use crate::config::Adjust;
@@ -69,6 +69,28 @@ impl History {
     }
 }
 
+/// One week's escalation share with its counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeekShare {
+    #[serde(flatten)]
+    pub counts: Week,
+    /// Sent to a person out of (custos alone + sent to a person); `None`: neither.
+    pub escalation_share: Option<f64>,
+}
+
+fn shares<'a>(weeks: impl DoubleEndedIterator<Item = &'a Week>, last: usize) -> Vec<WeekShare> {
+    let mut v: Vec<WeekShare> = weeks
+        .rev()
+        .take(last)
+        .map(|w| WeekShare {
+            counts: w.clone(),
+            escalation_share: w.share(),
+        })
+        .collect();
+    v.reverse();
+    v
+}
+
 /// `custos autonomy report`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AutonomyReport {
@@ -81,6 +103,9 @@ pub struct AutonomyReport {
     pub outcomes: Vec<(OutcomeKey, Tally)>,
     /// Proof per playbook version: verified non-production fixes since the last setback.
     pub proof: Vec<(String, String, u64)>,
+    /// The escalation share per ISO week, oldest first (every week with a decision that
+    /// led to a fix or a request).
+    pub weeks: Vec<WeekShare>,
 }
 
 impl Engine {
@@ -210,7 +235,15 @@ impl Engine {
                 .proofs()
                 .map(|((p, v), proof)| (p.clone(), v.clone(), proof.verified_lower))
                 .collect(),
+            weeks: shares(o.weeks.values(), usize::MAX),
         })
+    }
+
+    /// The escalation share of the last `last` weeks with any decision, oldest first,
+    /// from the engine's fold (caught up, not refolded: cheap enough for every scrape
+    /// and page).
+    pub async fn escalation_weeks(&self, last: usize) -> Result<Vec<WeekShare>, EngineError> {
+        self.with_outcomes(|o| shares(o.weeks.values(), last)).await
     }
 
     /// After an outcome on `plan`'s resource: with `adjust = "auto"`, move the level of

@@ -124,6 +124,33 @@ struct Fix {
     at: DateTime<Utc>,
 }
 
+/// One ISO week (UTC) of decisions that led somewhere: fixes custos admitted on its own,
+/// requests sent to a person, and of those the ones a person denied (counted in the
+/// week of the denial).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Week {
+    /// `2026-W49`.
+    pub week: String,
+    pub alone: u64,
+    pub asked: u64,
+    pub denied: u64,
+}
+
+impl Week {
+    /// The escalation share: requests sent to a person out of everything custos either
+    /// did alone or asked about that week (`None`: neither happened).
+    pub fn share(&self) -> Option<f64> {
+        let n = self.alone + self.asked;
+        (n > 0).then(|| self.asked as f64 / n as f64)
+    }
+}
+
+/// The ISO week (UTC) of `at`, as `2026-W49`.
+pub fn week_of(at: DateTime<Utc>) -> String {
+    let w = chrono::Datelike::iso_week(&at);
+    format!("{}-W{:02}", w.year(), w.week())
+}
+
 /// Everything the fold knows.
 #[derive(Debug, Clone, Default)]
 pub struct Outcomes {
@@ -147,6 +174,9 @@ pub struct Outcomes {
     fixes: HashMap<String, Fix>,
     /// Requests by approval id, with when they were asked.
     requests: HashMap<String, (OutcomeKey, DateTime<Utc>)>,
+    /// Per ISO week, oldest first: the escalation share's counts (never pruned; one
+    /// entry a week).
+    pub weeks: BTreeMap<String, Week>,
     /// How long a case, a setback or a fix (for its recurrences) is kept: the learning
     /// window. Older ones drop out of the fold (the tallies keep counting them).
     pub window: Duration,
@@ -183,6 +213,14 @@ impl Outcomes {
         self.setbacks.retain(|s| s.at >= horizon);
         self.intents.retain(|_, i| i.at >= horizon);
         self.undone.retain(|_, (_, at)| *at >= horizon);
+    }
+
+    fn week(&mut self, at: DateTime<Utc>) -> &mut Week {
+        let label = week_of(at);
+        self.weeks.entry(label.clone()).or_insert_with(|| Week {
+            week: label,
+            ..Week::default()
+        })
     }
 
     fn tally(&mut self, key: &OutcomeKey) -> &mut Tally {
@@ -226,6 +264,9 @@ impl Outcomes {
                     return;
                 };
                 let fix = text(p, "kind") == Some("fix");
+                if fix && text(p, "approval_id").is_none() {
+                    self.week(e.at).alone += 1;
+                }
                 let case = text(p, "approval_id").unwrap_or(id).to_string();
                 if fix && !self.cases.contains_key(&case) {
                     self.cases
@@ -333,6 +374,7 @@ impl Outcomes {
                     return;
                 };
                 self.tally(&key).approval_requests += 1;
+                self.week(e.at).asked += 1;
                 self.cases
                     .insert(id.to_string(), Case::open(key.clone(), e.at));
                 self.requests.insert(id.to_string(), (key, e.at));
@@ -360,6 +402,7 @@ impl Outcomes {
                         self.settle(id, Ending::Success, e, "approved");
                     }
                     ("approval.denied", _) => {
+                        self.week(e.at).denied += 1;
                         let t = self.tally(&key);
                         t.denied += 1;
                         t.decision_seconds += waited;

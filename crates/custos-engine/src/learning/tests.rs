@@ -850,3 +850,38 @@ fn a_better_candidate_is_chosen_and_a_refused_baseline_gives_way() {
     assert_eq!(chosen, Some(0), "{why}");
     assert!(why.contains("refuses every"), "{why}");
 }
+
+/// The escalation share's counts per ISO week, hand-counted: week 1 (2026-W01, from
+/// Thursday 1 January) has two fixes alone and one request; week 2 one request, denied
+/// there, and a fix made after an approval (not alone).
+#[test]
+fn the_weeks_count_fixes_alone_requests_and_denials() {
+    let mut s = Stream::new();
+    let k = key("s3", "dev", false);
+    s.fix(t0(), &k, None, "executed");
+    s.fix(t0() + Duration::hours(5), &k, None, "rolled_back");
+    s.ask(t0() + Duration::days(1), &k);
+    let a = s.ask(t0() + Duration::days(5), &k);
+    s.push(
+        t0() + Duration::days(6),
+        "approval.denied",
+        json!({"approval_id": a, "status": "denied"}),
+    );
+    s.fix(t0() + Duration::days(6), &k, Some("apr-x"), "executed");
+    let mut o = Outcomes::new(Duration::days(30));
+    o.fold(&s.events, t0() + Duration::days(7));
+    let weeks: Vec<(String, u64, u64, u64)> = o
+        .weeks
+        .values()
+        .map(|w| (w.week.clone(), w.alone, w.asked, w.denied))
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            ("2026-W01".to_string(), 2, 1, 0),
+            ("2026-W02".to_string(), 0, 1, 1)
+        ]
+    );
+    assert_eq!(o.weeks["2026-W01"].share(), Some(1.0 / 3.0));
+    assert_eq!(o.weeks["2026-W02"].share(), Some(1.0));
+}

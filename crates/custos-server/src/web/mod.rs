@@ -202,18 +202,19 @@ pub async fn queue(State(s): State<AppState>, jar: CookieJar) -> Response {
     };
     let list = async {
         s.engine.expire_due().await?;
-        Ok::<_, custos_engine::EngineError>(
-            s.engine
-                .ledger()
-                .approvals(Some(ApprovalStatus::Pending))
-                .await?,
-        )
+        let list = s
+            .engine
+            .ledger()
+            .approvals(Some(ApprovalStatus::Pending))
+            .await?;
+        let weeks = s.engine.escalation_weeks(pages::WEEKS_SHOWN).await?;
+        Ok::<_, custos_engine::EngineError>((list, weeks))
     }
     .await;
     match list {
-        Ok(list) => page(
+        Ok((list, weeks)) => page(
             StatusCode::OK,
-            pages::queue(&list, &who, &session.csrf, s.engine.ledger().now()),
+            pages::queue(&list, &weeks, &who, &session.csrf, s.engine.ledger().now()),
         ),
         Err(e) => ApiError::from(e).into_response(),
     }

@@ -70,7 +70,42 @@ fn remaining(until: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-pub fn queue(list: &[Approval], who: &Principal, csrf: &str, now: DateTime<Utc>) -> Markup {
+/// Weeks of the escalation share the queue page shows.
+pub const WEEKS_SHOWN: usize = 8;
+
+/// The escalation share per week: how much of what custos did or asked about waited for
+/// a person (it falls as autonomy is earned).
+fn escalation(weeks: &[custos_engine::WeekShare]) -> Markup {
+    html! {
+        h2 { "Escalation share per week" }
+        @if weeks.is_empty() {
+            p #no-weeks { "Nothing fixed or asked about yet." }
+        } @else {
+            table #escalation {
+                thead { tr { th { "Week (UTC)" } th { "custos alone" } th { "Sent to a person" } th { "Denied by a person" } th { "Escalation share" } } }
+                tbody {
+                    @for w in weeks {
+                        tr {
+                            td { (w.counts.week) }
+                            td { (w.counts.alone) }
+                            td { (w.counts.asked) }
+                            td { (w.counts.denied) }
+                            td { (w.escalation_share.map_or_else(|| "-".to_string(), |x| format!("{:.1} %", x * 100.0))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn queue(
+    list: &[Approval],
+    weeks: &[custos_engine::WeekShare],
+    who: &Principal,
+    csrf: &str,
+    now: DateTime<Utc>,
+) -> Markup {
     layout(
         "Pending approvals",
         Some(who),
@@ -98,6 +133,7 @@ pub fn queue(list: &[Approval], who: &Principal, csrf: &str, now: DateTime<Utc>)
                     }
                 }
             }
+            (escalation(weeks))
         },
     )
 }
