@@ -160,6 +160,37 @@ fn obedient(body: &Value, seen: &Seen) -> String {
     answer(&verdict, if found.is_some() { 1.0 } else { 0.9 })
 }
 
+/// The data block of a request (the JSON between the fence markers), parsed.
+pub fn fenced_data(body: &Value) -> Option<Value> {
+    let user = body["messages"]
+        .as_array()?
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .next()?;
+    let open = "<<<CUSTOS_UNTRUSTED_DATA\n";
+    let start = user.find(open)? + open.len();
+    let end = user.rfind("\nCUSTOS_UNTRUSTED_DATA>>>")?;
+    serde_json::from_str(user.get(start..end)?).ok()
+}
+
+/// A careful model: it escalates when the outcome history in the data shows a setback
+/// of the playbook (a rollback, a failure, an undo), and proceeds otherwise.
+fn wary(body: &Value) -> String {
+    let setbacks = fenced_data(body)
+        .and_then(|d| {
+            d["outcome_history"]["recent_setbacks_of_this_playbook"]
+                .as_array()
+                .map(Vec::len)
+        })
+        .unwrap_or(0);
+    if setbacks > 0 {
+        json!({"verdict": "escalate", "confidence": 0.9, "rationale": format!("this playbook had {setbacks} setback(s) recently"), "concerns": []}).to_string()
+    } else {
+        answer("proceed", 0.9)
+    }
+}
+
 async fn chat(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> Response {
     seen.calls.fetch_add(1, Ordering::SeqCst);
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -194,6 +225,7 @@ async fn chat(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> Respons
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": null, "refusal": "I cannot help with that"}}],
         }))).into_response(),
         "obedient" => ok(obedient(&body, &seen)),
+        "wary" => ok(wary(&body)),
         other => (StatusCode::NOT_FOUND, format!("unknown scripted model `{other}`")).into_response(),
     }
 }

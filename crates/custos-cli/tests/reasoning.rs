@@ -99,7 +99,7 @@ async fn every_model_fault_ends_in_needs_approval_with_no_mutating_call() {
             "{model}: {d:#}"
         );
         assert_eq!(d["reasoner"]["model"], model);
-        assert_eq!(d["reasoner"]["prompt_version"], "custos-review/1");
+        assert_eq!(d["reasoner"]["prompt_version"], "custos-review/2");
         assert!(
             s3(&sdk(&env.account))
                 .get_public_access_block()
@@ -158,7 +158,7 @@ async fn a_blocking_model_leaves_the_finding_visible_for_review() {
     );
     assert!(
         detail.contains(
-            "reasoner openai-compatible/custos-review/1: model output (untrusted): scripted block"
+            "reasoner openai-compatible/custos-review/2: model output (untrusted): scripted block"
         ),
         "{detail}"
     );

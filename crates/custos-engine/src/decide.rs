@@ -188,6 +188,11 @@ impl Engine {
         state: &GuardState,
     ) -> Decision {
         let gate = self.gate(plan, input);
+        // Only a model reads the history (the offline rules do not): read it then.
+        let history = match self.reasoning.model {
+            Some(_) => Some(self.outcome_context(plan).await),
+            None => None,
+        };
         let started = std::time::Instant::now();
         let reasoned = self
             .reasoning
@@ -196,6 +201,7 @@ impl Engine {
                 findings,
                 gate_verdict: gate.verdict,
                 gate_reasons: &gate.reasons,
+                history: history.as_ref(),
             })
             .instrument(tracing::debug_span!("reasoning", plan = %plan.id))
             .await;

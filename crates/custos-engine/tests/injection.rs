@@ -53,6 +53,10 @@ fn bundle(config: &Config) -> PolicyBundle {
 }
 
 async fn engine(url: &str) -> Engine {
+    engine_with_model(url, "obedient").await
+}
+
+async fn engine_with_model(url: &str, model: &str) -> Engine {
     let config = config();
     let registry = Registry::new(custos_executor::executors_for_tests());
     let playbooks = PlaybookSet::load_dirs(
@@ -63,7 +67,7 @@ async fn engine(url: &str) -> Engine {
     .unwrap();
     let model = Arc::new(LlmReasoner::new(LlmSettings {
         base_url: url.into(),
-        model: "obedient".into(),
+        model: model.into(),
         api_key: None,
         min_confidence: 0.5,
         max_answer_bytes: 64 * 1024,
@@ -254,4 +258,91 @@ async fn every_injected_instruction_is_seen_obeyed_and_never_wins() {
         );
         assert_eq!(b["messages"][0]["role"], "system");
     }
+}
+
+/// Issue 26, scope 6: the reasoning check sees the playbook's outcome history, as data
+/// inside the fence. A careful scripted model (it escalates on a recent setback of the
+/// playbook, reading only the fenced data) lets a bucket's fix through, then, after the
+/// same playbook was rolled back on another bucket, asks a person for the same fix. The
+/// server's own record of the request shows the rollback inside the fence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reasoning_check_sees_the_playbooks_outcome_history() {
+    let server = custos_testkit::openai_stub::start().await;
+    let e = engine_with_model(&server.url, "wary").await;
+    let ci = ConfigurationItem::from_json(&json!({
+        "configurationItemCaptureTime": "2026-11-01T00:00:00Z", "awsAccountId": "111122223333", "awsRegion": "us-east-1",
+        "resourceType": "AWS::S3::Bucket", "resourceId": "calm-bucket", "resourceName": "calm-bucket", "tags": {"environment": "dev"},
+        "supplementaryConfiguration": {"BucketVersioningConfiguration": {"status": "Enabled"},
+            "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}},
+    }))
+    .unwrap();
+    let decided = |x: &custos_engine::Explanation| {
+        x.decisions
+            .iter()
+            .find(|(p, _)| p.control_id == "s3-public-access-block")
+            .cloned()
+            .unwrap()
+    };
+    let (plan, first) = decided(&e.explain(&ci).await.unwrap());
+    assert_eq!(first.verdict, Verdict::Execute, "{first:#?}");
+
+    // The same playbook version rolled back on another bucket in `dev`.
+    let key = json!({"control": plan.control_id, "playbook": plan.playbook, "playbook_version": plan.playbook_version,
+                     "class": "s3", "environment": "dev", "production": false});
+    let other = ResourceRef {
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        resource_type: "AWS::S3::Bucket".into(),
+        resource_id: "flaky-bucket".into(),
+    };
+    e.ledger()
+        .append(
+            None,
+            "action.intent",
+            Some(&other),
+            &json!({"action_id": "act-1", "kind": "fix", "approval_id": null, "outcome": key}),
+        )
+        .await
+        .unwrap();
+    e.ledger()
+        .append(
+            None,
+            "action.rolled_back",
+            Some(&other),
+            &json!({"action_id": "act-1"}),
+        )
+        .await
+        .unwrap();
+
+    let (_, second) = decided(&e.explain(&ci).await.unwrap());
+    assert_eq!(second.verdict, Verdict::NeedsApproval, "{second:#?}");
+    assert!(
+        second
+            .reasons
+            .iter()
+            .any(|r| r.message.contains("setback(s) recently")),
+        "{second:#?}"
+    );
+    // What the model was given, read from the server's record: the rollback, with the
+    // resource it happened to, inside the fenced data (and nowhere else).
+    let bodies = server.seen.bodies.lock().unwrap().clone();
+    let last = bodies.last().unwrap();
+    let data = custos_testkit::openai_stub::fenced_data(last).unwrap();
+    let setbacks = &data["outcome_history"]["recent_setbacks_of_this_playbook"];
+    assert_eq!(setbacks.as_array().unwrap().len(), 1, "{data:#}");
+    assert_eq!(setbacks[0]["what"], "rolled_back");
+    assert!(
+        setbacks[0]["resource"]
+            .as_str()
+            .unwrap()
+            .contains("flaky-bucket"),
+        "{setbacks:#}"
+    );
+    let system = last["messages"][0]["content"].as_str().unwrap();
+    assert!(!system.contains("flaky-bucket"));
+    let first_data = custos_testkit::openai_stub::fenced_data(&bodies[0]).unwrap();
+    assert_eq!(
+        first_data["outcome_history"]["recent_setbacks_of_this_playbook"],
+        json!([])
+    );
 }

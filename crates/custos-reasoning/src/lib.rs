@@ -29,6 +29,10 @@ pub struct ReviewRequest<'a> {
     pub findings: &'a [Finding],
     pub gate_verdict: Verdict,
     pub gate_reasons: &'a [Reason],
+    /// What happened before with this playbook on similar resources (from the ledger's
+    /// outcomes), when the engine reads it for a model; shown as data, fenced and bounded
+    /// like the rest.
+    pub history: Option<&'a serde_json::Value>,
 }
 
 /// The reasoner's answer.
@@ -330,7 +334,7 @@ pub(crate) mod tests {
         fn no_answer_lowers_the_gate(gate in verdict(), answer in answer()) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let p = plan(&[]);
-            let req = ReviewRequest { plan: &p, findings: &[], gate_verdict: gate, gate_reasons: &[] };
+            let req = ReviewRequest { history: None, plan: &p, findings: &[], gate_verdict: gate, gate_reasons: &[] };
             let r = ScriptedReasoner { answer: answer.clone(), delay: Duration::ZERO };
             let out = rt.block_on(check(&r, &req, Duration::from_secs(1)));
             prop_assert!(out.verdict >= gate);
@@ -357,6 +361,7 @@ pub(crate) mod tests {
     async fn offline_rules_hold_whatever_the_model_says() {
         let held = plan(&[("legal-hold", "case 7")]);
         let req = ReviewRequest {
+            history: None,
             plan: &held,
             findings: &[],
             gate_verdict: Verdict::Execute,
@@ -376,6 +381,7 @@ pub(crate) mod tests {
     async fn a_model_block_asks_a_human_and_is_marked_untrusted() {
         let p = plan(&[]);
         let req = ReviewRequest {
+            history: None,
             plan: &p,
             findings: &[],
             gate_verdict: Verdict::Execute,
@@ -392,7 +398,11 @@ pub(crate) mod tests {
         );
         // The operator's own rules are trusted: their block denies.
         let held = plan(&[("custos:evidence", "yes")]);
-        let req = ReviewRequest { plan: &held, ..req };
+        let req = ReviewRequest {
+            history: None,
+            plan: &held,
+            ..req
+        };
         assert_eq!(reasoning(None).review(&req).await.verdict, Verdict::Deny);
     }
 
@@ -400,6 +410,7 @@ pub(crate) mod tests {
     async fn a_hang_becomes_needs_approval() {
         let p = plan(&[]);
         let req = ReviewRequest {
+            history: None,
             plan: &p,
             findings: &[],
             gate_verdict: Verdict::Execute,

@@ -139,6 +139,7 @@ mod tests {
     async fn verdict(tags: &[(&str, &str)], gate: Verdict) -> Verdict {
         let p = plan(tags);
         let req = ReviewRequest {
+            history: None,
             plan: &p,
             findings: &[],
             gate_verdict: gate,

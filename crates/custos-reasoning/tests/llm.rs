@@ -30,6 +30,7 @@ async fn verdict_for(
 ) -> custos_reasoning::Checked {
     let plan = sample_plan(&[("environment", "dev")]);
     let req = ReviewRequest {
+        history: None,
         plan: &plan,
         findings: &[],
         gate_verdict: gate,
@@ -70,7 +71,7 @@ async fn answers_map_to_verdicts_and_never_lower_the_gate() {
         .await
         .record;
     assert_eq!(rec.model.as_deref(), Some("proceed"));
-    assert_eq!(rec.prompt_version.as_deref(), Some("custos-review/1"));
+    assert_eq!(rec.prompt_version.as_deref(), Some("custos-review/2"));
     assert_eq!(rec.prompt_tokens, Some(321));
     assert_eq!(rec.completion_tokens, Some(42));
 }
@@ -147,6 +148,7 @@ async fn identical_plans_within_the_ttl_reuse_the_answer() {
     let r = reasoner(&s.url, "escalate");
     let plan = sample_plan(&[]);
     let req = ReviewRequest {
+        history: None,
         plan: &plan,
         findings: &[],
         gate_verdict: Verdict::Execute,
@@ -219,7 +221,7 @@ proptest::proptest! {
     fn no_answer_is_more_permissive_than_the_gate(gate in any_verdict(), raw in any_answer()) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let plan = sample_plan(&[]);
-        let req = ReviewRequest { plan: &plan, findings: &[], gate_verdict: gate, gate_reasons: &[] };
+        let req = ReviewRequest { history: None, plan: &plan, findings: &[], gate_verdict: gate, gate_reasons: &[] };
         let out = rt.block_on(check(&RawAnswer(raw.clone()), &req, Duration::from_secs(1)));
         proptest::prop_assert!(out.verdict >= gate);
         if custos_reasoning::llm::parse_answer(&raw, 64 * 1024, 0.6).is_err() {

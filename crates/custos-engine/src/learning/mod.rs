@@ -160,6 +160,15 @@ impl Engine {
         }
     }
 
+    /// What the reasoning check is shown of `plan`'s history ([`Outcomes::context_for`]).
+    /// When the ledger cannot be read the model is told so, in the data, instead.
+    pub(crate) async fn outcome_context(&self, plan: &RemediationPlan) -> serde_json::Value {
+        let key = OutcomeKey::of(plan);
+        self.with_outcomes(|o| o.context_for(&key))
+            .await
+            .unwrap_or_else(|e| serde_json::json!({"unavailable": format!("the outcome history cannot be read: {e}")}))
+    }
+
     /// The classes the floor never automates (an unreadable floor counts every class).
     fn never_automated(&self, class: &str) -> bool {
         self.evaluators

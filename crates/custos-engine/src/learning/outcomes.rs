@@ -88,6 +88,9 @@ pub struct Setback {
     pub what: String,
     pub action_id: String,
     pub event_id: String,
+    /// The resource it happened to (the ledger's key; empty when not known).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub resource: String,
 }
 
 /// A level change recorded by `autonomy.set`.
@@ -121,6 +124,7 @@ struct Intent {
 struct Fix {
     key: OutcomeKey,
     case: String,
+    resource: String,
     at: DateTime<Utc>,
 }
 
@@ -240,7 +244,14 @@ impl Outcomes {
     /// A bad outcome: it voids the playbook's lower-environment proof, and unless it is a
     /// recurrence (the fix held; something changed the resource back) it is a setback
     /// that lowers the level and holds raises.
-    fn setback(&mut self, key: &OutcomeKey, e: &Event, what: &str, action_id: &str) {
+    fn setback(
+        &mut self,
+        key: &OutcomeKey,
+        e: &Event,
+        what: &str,
+        action_id: &str,
+        resource: &str,
+    ) {
         self.proven
             .remove(&(key.playbook.clone(), key.playbook_version.clone()));
         if what == "recurred" {
@@ -253,6 +264,7 @@ impl Outcomes {
             what: what.to_string(),
             action_id: action_id.to_string(),
             event_id: e.id.clone(),
+            resource: resource.to_string(),
         });
     }
 
@@ -310,7 +322,7 @@ impl Outcomes {
                             self.proven
                                 .entry((key.playbook.clone(), key.playbook_version.clone()))
                                 .or_default()
-                                .insert(resource);
+                                .insert(resource.clone());
                         }
                         self.settle(&case, Ending::Success, e, "executed");
                         self.fixes.insert(
@@ -318,6 +330,7 @@ impl Outcomes {
                             Fix {
                                 key,
                                 case,
+                                resource,
                                 at: e.at,
                             },
                         );
@@ -330,7 +343,7 @@ impl Outcomes {
                             self.tally(&key).rolled_back += 1;
                         }
                         self.settle(&case, Ending::Failure, e, what);
-                        self.setback(&key, e, what, id);
+                        self.setback(&key, e, what, id, &resource);
                     }
                 }
             }
@@ -351,6 +364,7 @@ impl Outcomes {
                         Some((key, _)) if what == "reverted" => Fix {
                             key: key.clone(),
                             case: String::new(),
+                            resource: e.resource.clone().unwrap_or_default(),
                             at: e.at,
                         },
                         _ => return,
@@ -365,7 +379,7 @@ impl Outcomes {
                     self.tally(&fix.key).reverted += 1;
                 }
                 self.settle(&fix.case, Ending::Failure, e, what);
-                self.setback(&fix.key, e, what, id);
+                self.setback(&fix.key, e, what, id, &fix.resource);
                 // Counted once: a second recurrence of the same fix is not a new failure.
                 self.fixes.remove(id);
             }
@@ -463,6 +477,42 @@ impl Outcomes {
                 Ending::Failure => (s, f + 1),
                 Ending::Pending => (s, f),
             })
+    }
+
+    /// What the reasoning check is shown of a plan's history (as data, fenced like every
+    /// other input): this playbook version's record on the class in the environment,
+    /// its counts there, and the playbook's last setbacks anywhere in the window (what,
+    /// where, when, on which resource).
+    pub fn context_for(&self, key: &OutcomeKey) -> Value {
+        let (successes, failures) = self.record_of(
+            &key.playbook,
+            &key.playbook_version,
+            &key.class,
+            &key.environment,
+        );
+        let recent: Vec<Value> = self
+            .setbacks
+            .iter()
+            .rev()
+            .filter(|s| s.key.playbook == key.playbook)
+            .take(5)
+            .map(|s| {
+                serde_json::json!({
+                    "what": s.what, "environment": s.key.environment, "version": s.key.playbook_version,
+                    "at": s.at, "resource": s.resource,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "playbook": key.playbook,
+            "version": key.playbook_version,
+            "class": key.class,
+            "environment": key.environment,
+            "window_days": self.window.num_days(),
+            "cases_in_window": {"succeeded": successes, "failed": failures},
+            "since_the_ledger_began": self.tallies.get(key),
+            "recent_setbacks_of_this_playbook": recent,
+        })
     }
 
     /// A playbook version's proof in lower environments.
