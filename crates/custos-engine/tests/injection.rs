@@ -313,6 +313,23 @@ async fn the_reasoning_check_sees_the_playbooks_outcome_history() {
         )
         .await
         .unwrap();
+    // Another playbook's rollback is not this one's history.
+    let mut elsewhere = key.clone();
+    elsewhere["playbook"] = json!("s3-enable-versioning");
+    elsewhere["control"] = json!("s3-versioning");
+    e.ledger()
+        .append(None, "action.intent", Some(&other), &json!({"action_id": "act-2", "kind": "fix", "approval_id": null, "outcome": elsewhere}))
+        .await
+        .unwrap();
+    e.ledger()
+        .append(
+            None,
+            "action.rolled_back",
+            Some(&other),
+            &json!({"action_id": "act-2"}),
+        )
+        .await
+        .unwrap();
 
     let (_, second) = decided(&e.explain(&ci).await.unwrap());
     assert_eq!(second.verdict, Verdict::NeedsApproval, "{second:#?}");
@@ -331,6 +348,15 @@ async fn the_reasoning_check_sees_the_playbooks_outcome_history() {
     let setbacks = &data["outcome_history"]["recent_setbacks_of_this_playbook"];
     assert_eq!(setbacks.as_array().unwrap().len(), 1, "{data:#}");
     assert_eq!(setbacks[0]["what"], "rolled_back");
+    assert_eq!(setbacks[0]["environment"], "dev");
+    assert_eq!(
+        data["outcome_history"]["cases_in_window"],
+        json!({"succeeded": 0, "failed": 1})
+    );
+    assert_eq!(
+        data["outcome_history"]["since_the_ledger_began"]["rolled_back"],
+        1
+    );
     assert!(
         setbacks[0]["resource"]
             .as_str()

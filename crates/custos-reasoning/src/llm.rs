@@ -122,6 +122,8 @@ pub fn data_block(request: &ReviewRequest<'_>, calendar: &[String]) -> String {
         "environment": p.environment,
         "tags": p.tags,
         "related_resource_types": p.related,
+        // Before the larger fields, so a cut at the size limit keeps it.
+        "outcome_history": request.history,
         "proposed_change": {
             "control": p.control_id, "playbook": p.playbook, "action": p.action,
             "before": p.before, "after": p.desired, "reversible": p.reversible,
@@ -130,7 +132,6 @@ pub fn data_block(request: &ReviewRequest<'_>, calendar: &[String]) -> String {
         "findings": request.findings.iter().map(|f| json!({"control": f.control_id, "severity": f.severity, "message": f.message})).collect::<Vec<_>>(),
         "gate": {"verdict": request.gate_verdict, "reasons": request.gate_reasons.iter().map(|r| json!({"rule": r.rule, "message": r.message})).collect::<Vec<_>>()},
         "calendar": calendar,
-        "outcome_history": request.history,
     });
     let mut text = bound_strings(&data).to_string();
     if text.len() > MAX_DATA_BYTES {

@@ -49,11 +49,6 @@ struct Open {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WeekLabel {
-    week: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: String,
     route: String,
@@ -69,8 +64,8 @@ struct Snapshot {
     open: std::collections::BTreeMap<Open, u64>,
     breaker_open: bool,
     paused: bool,
-    /// The escalation share's counts per ISO week, oldest first.
-    weeks: Vec<custos_engine::WeekShare>,
+    /// The escalation share's counts per ISO week, oldest first (`None`: unreadable).
+    weeks: Option<Vec<custos_engine::WeekShare>>,
 }
 
 /// How often the ledger's counts are read at most, by default.
@@ -171,7 +166,15 @@ impl Metrics {
             open,
             breaker_open: guard.breaker.is_some(),
             paused: guard.paused.is_some(),
-            weeks: state.engine.escalation_weeks(usize::MAX).await?,
+            // The fold failing must not take the ledger's other counts down with it:
+            // the escalation series are left out (and the failure logged).
+            weeks: match state.engine.escalation_weeks(usize::MAX).await {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::error!(error = %custos_core::for_log(&e.to_string()), "the escalation counts cannot be read: left out of /metrics");
+                    None
+                }
+            },
         };
         *held = Some(fresh.clone());
         Ok(fresh)
@@ -284,41 +287,42 @@ impl Metrics {
         paused.set(i64::from(snap.paused));
         r.register("paused", "1 while the kill switch is on", paused);
 
-        let total = |f: fn(&custos_engine::learning::Week) -> u64| {
-            let c = Counter::<u64>::default();
-            c.inc_by(snap.weeks.iter().map(|w| f(&w.counts)).sum());
-            c
-        };
-        r.register(
-            "fixes_alone",
-            "Fixes custos admitted on its own (no approval), from the ledger",
-            total(|w| w.alone),
-        );
-        r.register(
-            "escalations",
-            "Requests custos sent to a person, from the ledger",
-            total(|w| w.asked),
-        );
-        r.register(
-            "escalations_denied",
-            "Requests a person denied, from the ledger",
-            total(|w| w.denied),
-        );
-        let share = Family::<WeekLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
-        for w in snap.weeks.iter().rev().take(2) {
-            if let Some(x) = w.escalation_share {
-                share
-                    .get_or_create(&WeekLabel {
-                        week: w.counts.week.clone(),
-                    })
-                    .set(x);
+        if let Some(weeks) = &snap.weeks {
+            let total = |f: fn(&custos_engine::learning::Week) -> u64| {
+                let c = Counter::<u64>::default();
+                c.inc_by(weeks.iter().map(|w| f(&w.counts)).sum());
+                c
+            };
+            r.register(
+                "fixes_alone",
+                "Fixes custos admitted on its own (no approval), from the ledger; each attempt counts",
+                total(|w| w.alone),
+            );
+            r.register(
+                "escalations",
+                "Requests custos sent to a person, from the ledger; a finding asked about again after a denial or expiry counts again",
+                total(|w| w.asked),
+            );
+            r.register(
+                "escalations_denied",
+                "Requests a person denied, from the ledger",
+                total(|w| w.denied),
+            );
+            let this_week = custos_engine::learning::outcomes::week_of(now);
+            if let Some(x) = weeks
+                .iter()
+                .find(|w| w.counts.week == this_week)
+                .and_then(|w| w.escalation_share)
+            {
+                let share = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+                share.set(x);
+                r.register(
+                    "escalation_share_ratio",
+                    "This ISO week (UTC): requests sent to a person out of fixes custos made alone plus requests; over any range: increase(custos_escalations_total) / (increase(custos_escalations_total) + increase(custos_fixes_alone_total))",
+                    share,
+                );
             }
         }
-        r.register(
-            "escalation_share",
-            "Requests sent to a person out of fixes custos made alone plus requests, in the last two ISO weeks (UTC) with any; per week over any range: increase(custos_escalations_total) / (increase(custos_escalations_total) + increase(custos_fixes_alone_total))",
-            share,
-        );
         r.register(
             "gate_duration_seconds",
             "Policy gate evaluations in this process",

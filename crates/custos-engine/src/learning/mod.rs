@@ -164,9 +164,23 @@ impl Engine {
     /// When the ledger cannot be read the model is told so, in the data, instead.
     pub(crate) async fn outcome_context(&self, plan: &RemediationPlan) -> serde_json::Value {
         let key = OutcomeKey::of(plan);
-        self.with_outcomes(|o| o.context_for(&key))
-            .await
-            .unwrap_or_else(|e| serde_json::json!({"unavailable": format!("the outcome history cannot be read: {e}")}))
+        // Bounded like the model's answer: a long catch-up (a cold start over a large
+        // ledger) does not hold the decision longer than the reasoning timeout.
+        let read = tokio::time::timeout(
+            self.reasoning.timeout,
+            self.with_outcomes(|o| o.context_for(&key)),
+        )
+        .await;
+        match read {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::warn!("the outcome history cannot be read for the model: {e}");
+                serde_json::json!({"unavailable": "the outcome history cannot be read now"})
+            }
+            Err(_) => {
+                serde_json::json!({"unavailable": "the outcome history was not read in time"})
+            }
+        }
     }
 
     /// The classes the floor never automates (an unreadable floor counts every class).

@@ -884,4 +884,35 @@ fn the_weeks_count_fixes_alone_requests_and_denials() {
     );
     assert_eq!(o.weeks["2026-W01"].share(), Some(1.0 / 3.0));
     assert_eq!(o.weeks["2026-W02"].share(), Some(1.0));
+
+    // A denial counts in its own week, an expiry counts nothing, and the ISO year is
+    // not the calendar year: Friday 1 January 2027 is in 2026-W53.
+    let mut s = Stream::new();
+    let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 12, 0, 0).single().unwrap();
+    let a = s.ask(new_year - Duration::days(14), &k);
+    s.push(
+        new_year,
+        "approval.denied",
+        json!({"approval_id": a, "status": "denied"}),
+    );
+    let b = s.ask(new_year, &k);
+    s.push(
+        new_year + Duration::days(1),
+        "approval.expired",
+        json!({"approval_id": b, "status": "expired"}),
+    );
+    let mut o = Outcomes::new(Duration::days(30));
+    o.fold(&s.events, new_year + Duration::days(2));
+    let weeks: Vec<(String, u64, u64, u64)> = o
+        .weeks
+        .values()
+        .map(|w| (w.week.clone(), w.alone, w.asked, w.denied))
+        .collect();
+    assert_eq!(
+        weeks,
+        [
+            ("2026-W51".to_string(), 0, 1, 0),
+            ("2026-W53".to_string(), 0, 1, 1)
+        ]
+    );
 }

@@ -75,9 +75,10 @@ pub const WEEKS_SHOWN: usize = 8;
 
 /// The escalation share per week: how much of what custos did or asked about waited for
 /// a person (it falls as autonomy is earned).
-fn escalation(weeks: &[custos_engine::WeekShare]) -> Markup {
+fn escalation(weeks: Option<&[custos_engine::WeekShare]>) -> Markup {
     html! {
         h2 { "Escalation share per week" }
+        @if let Some(weeks) = weeks {
         @if weeks.is_empty() {
             p #no-weeks { "Nothing fixed or asked about yet." }
         } @else {
@@ -96,12 +97,15 @@ fn escalation(weeks: &[custos_engine::WeekShare]) -> Markup {
                 }
             }
         }
+        } @else {
+            p #weeks-unavailable { "The counts cannot be read now (the server log says why)." }
+        }
     }
 }
 
 pub fn queue(
     list: &[Approval],
-    weeks: &[custos_engine::WeekShare],
+    weeks: Option<&[custos_engine::WeekShare]>,
     who: &Principal,
     csrf: &str,
     now: DateTime<Utc>,
