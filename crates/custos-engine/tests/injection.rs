@@ -295,41 +295,30 @@ async fn the_reasoning_check_sees_the_playbooks_outcome_history() {
         resource_type: "AWS::S3::Bucket".into(),
         resource_id: "flaky-bucket".into(),
     };
-    e.ledger()
-        .append(
-            None,
-            "action.intent",
-            Some(&other),
-            &json!({"action_id": "act-1", "kind": "fix", "approval_id": null, "outcome": key}),
-        )
-        .await
-        .unwrap();
-    e.ledger()
-        .append(
-            None,
-            "action.rolled_back",
-            Some(&other),
-            &json!({"action_id": "act-1"}),
-        )
-        .await
-        .unwrap();
-    // Another playbook's rollback is not this one's history.
+    // ... and another playbook's rollback, which is not this one's history.
     let mut elsewhere = key.clone();
     elsewhere["playbook"] = json!("s3-enable-versioning");
     elsewhere["control"] = json!("s3-versioning");
-    e.ledger()
-        .append(None, "action.intent", Some(&other), &json!({"action_id": "act-2", "kind": "fix", "approval_id": null, "outcome": elsewhere}))
-        .await
-        .unwrap();
-    e.ledger()
-        .append(
-            None,
-            "action.rolled_back",
-            Some(&other),
-            &json!({"action_id": "act-2"}),
-        )
-        .await
-        .unwrap();
+    for (id, k) in [("act-1", &key), ("act-2", &elsewhere)] {
+        e.ledger()
+            .append(
+                None,
+                "action.intent",
+                Some(&other),
+                &json!({"action_id": id, "kind": "fix", "approval_id": null, "outcome": k}),
+            )
+            .await
+            .unwrap();
+        e.ledger()
+            .append(
+                None,
+                "action.rolled_back",
+                Some(&other),
+                &json!({"action_id": id}),
+            )
+            .await
+            .unwrap();
+    }
 
     let (_, second) = decided(&e.explain(&ci).await.unwrap());
     assert_eq!(second.verdict, Verdict::NeedsApproval, "{second:#?}");

@@ -851,6 +851,13 @@ fn a_better_candidate_is_chosen_and_a_refused_baseline_gives_way() {
     assert!(why.contains("refuses every"), "{why}");
 }
 
+fn rows(o: &Outcomes) -> Vec<(String, u64, u64, u64)> {
+    o.weeks
+        .values()
+        .map(|w| (w.week.clone(), w.alone, w.asked, w.denied))
+        .collect()
+}
+
 /// The escalation share's counts per ISO week, hand-counted: week 1 (2026-W01, from
 /// Thursday 1 January) has two fixes alone and one request; week 2 one request, denied
 /// there, and a fix made after an approval (not alone).
@@ -870,11 +877,7 @@ fn the_weeks_count_fixes_alone_requests_and_denials() {
     s.fix(t0() + Duration::days(6), &k, Some("apr-x"), "executed");
     let mut o = Outcomes::new(Duration::days(30));
     o.fold(&s.events, t0() + Duration::days(7));
-    let weeks: Vec<(String, u64, u64, u64)> = o
-        .weeks
-        .values()
-        .map(|w| (w.week.clone(), w.alone, w.asked, w.denied))
-        .collect();
+    let weeks = rows(&o);
     assert_eq!(
         weeks,
         [
@@ -903,11 +906,7 @@ fn the_weeks_count_fixes_alone_requests_and_denials() {
     );
     let mut o = Outcomes::new(Duration::days(30));
     o.fold(&s.events, new_year + Duration::days(2));
-    let weeks: Vec<(String, u64, u64, u64)> = o
-        .weeks
-        .values()
-        .map(|w| (w.week.clone(), w.alone, w.asked, w.denied))
-        .collect();
+    let weeks = rows(&o);
     assert_eq!(
         weeks,
         [
