@@ -577,6 +577,19 @@ impl Engine {
                 input = self.gate_input(&plan, &snap, &st.would_execute, &st.class_sizes, &history);
                 decision = self.decide(&plan, &findings, &input, &snap.state).await;
             }
+            // A candidate chosen over the baseline says so where people read the decision
+            // (run rows, `approvals show`, the approval page). A note: it restricts nothing.
+            if let Some(c) = choice
+                .as_ref()
+                .filter(|c| c.chosen().is_some_and(|x| !x.baseline))
+            {
+                decision.reasons.push(custos_core::Reason {
+                    stage: custos_core::Stage::Engine,
+                    rule: "engine.candidate_chosen".into(),
+                    verdict: Verdict::Execute,
+                    message: format!("candidate `{}` chosen: {}", plan.playbook, c.reason),
+                });
+            }
             if record {
                 pending.push((
                     "decision",

@@ -214,6 +214,18 @@ async fn a_refused_baseline_gives_way_to_the_candidate_the_gate_lets_through() {
     assert_eq!(pending[0].plan.playbook, "ec2-narrow-open-ingress");
     assert_eq!(pending[0].plan.resource.resource_id, prod);
     assert_eq!(pending[0].required_reviewers, 2);
+    // The reviewer reads why the candidate, not the baseline, is asked for.
+    let note = pending[0]
+        .decision
+        .reasons
+        .iter()
+        .find(|r| r.rule == "engine.candidate_chosen")
+        .expect("the choice among the decision's reasons");
+    assert!(
+        note.message.contains("`ec2-narrow-open-ingress` chosen")
+            && note.message.contains("refuses the baseline"),
+        "{note:#?}"
+    );
 
     // Both choices replay from their records with the recorded bundle.
     for (_, _, id) in b.iter().chain(&p) {
