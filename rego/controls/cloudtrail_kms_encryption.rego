@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "cloudtrail-encrypt-logs",
 	"class": "auto",
+	"terraform": `resource "aws_cloudtrail" "this" {
+  name       = "{resource_name}"
+  kms_key_id = "<kms-key-arn>" # its key policy must let cloudtrail.amazonaws.com use it
+  # ... the rest of the trail's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

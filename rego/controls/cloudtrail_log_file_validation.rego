@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "cloudtrail-enable-log-file-validation",
 	"class": "auto",
+	"terraform": `resource "aws_cloudtrail" "this" {
+  name                       = "{resource_name}"
+  enable_log_file_validation = true
+  # ... the rest of the trail's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

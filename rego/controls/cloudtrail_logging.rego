@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "cloudtrail-start-logging",
 	"class": "human",
+	"terraform": `resource "aws_cloudtrail" "this" {
+  name           = "{resource_name}"
+  enable_logging = true
+  # ... the rest of the trail's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

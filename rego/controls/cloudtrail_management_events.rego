@@ -16,6 +16,16 @@ metadata := {
 	},
 	"remediation": "cloudtrail-select-management-events",
 	"class": "human",
+	"terraform": `resource "aws_cloudtrail" "this" {
+  name = "{resource_name}"
+  event_selector {
+    read_write_type           = "All"
+    include_management_events = true
+    # data_resource blocks the trail needs stay here
+  }
+  # ... the rest of the trail's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -16,6 +16,13 @@ metadata := {
 	},
 	"remediation": "cloudtrail-make-multi-region",
 	"class": "human",
+	"terraform": `resource "aws_cloudtrail" "this" {
+  name                          = "{resource_name}"
+  is_multi_region_trail         = true
+  include_global_service_events = true
+  # ... the rest of the trail's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

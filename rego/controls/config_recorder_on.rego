@@ -16,6 +16,13 @@ metadata := {
 	},
 	"remediation": "config-start-recorder",
 	"class": "human",
+	"terraform": `resource "aws_config_configuration_recorder_status" "this" {
+  name       = "{resource_name}"
+  is_enabled = true
+  # the recorder starts only with a delivery channel: when Terraform manages it,
+  # depends_on = [aws_config_delivery_channel.<name>]
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

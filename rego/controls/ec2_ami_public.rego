@@ -18,6 +18,18 @@ metadata := {
 	},
 	"remediation": "ec2-make-image-private",
 	"class": "human",
+	"terraform": `# Remove any aws_ami_launch_permission with group = "all" for the image;
+# if it must be shared, share it with accounts by id:
+resource "aws_ami_launch_permission" "this" {
+  image_id   = "{resource_id}"
+  account_id = "<account-id>"
+}
+
+# Optional: refuse new public sharing of AMIs in the region (images already public stay public).
+resource "aws_ec2_image_block_public_access" "this" {
+  state = "block-new-sharing"
+}
+`,
 }
 
 violations contains "the image is public: any AWS account can launch it" if {

@@ -19,6 +19,12 @@ metadata := {
 	},
 	"remediation": "ec2-revoke-default-sg-ingress",
 	"class": "human",
+	"terraform": `# Terraform removes every rule of the default group when it adopts it, and this block adds
+# none. Deleting the blocks of a group it manages already leaves the rules: run the fix's command.
+resource "aws_default_security_group" "default" {
+  vpc_id = "<vpc-id>"
+}
+`,
 }
 
 is_default if object.get(input, ["configuration", "groupName"], "") == "default"

@@ -21,6 +21,12 @@ metadata := {
 	},
 	"remediation": "ec2-revoke-default-sg-egress",
 	"class": "human",
+	"terraform": `# Terraform removes every rule of the default group when it adopts it, and this block adds
+# none. Deleting the blocks of a group it manages already leaves the rules: run the fix's command.
+resource "aws_default_security_group" "default" {
+  vpc_id = "<vpc-id>"
+}
+`,
 }
 
 violations contains msg if {

@@ -16,6 +16,11 @@ metadata := {
 	},
 	"remediation": "ec2-enable-ebs-encryption-by-default",
 	"class": "auto",
+	"terraform": `resource "aws_ebs_encryption_by_default" "this" {
+  enabled = true
+}
+# one per region: the region of the provider configuration it is created with
+`,
 }
 
 violations contains "EBS encryption by default is off" if {

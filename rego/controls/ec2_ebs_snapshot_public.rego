@@ -17,6 +17,18 @@ metadata := {
 	},
 	"remediation": "ec2-make-snapshot-private",
 	"class": "auto",
+	"terraform": `# Terraform cannot remove the create-volume permission of group all: run the fix's command.
+# Then keep the region's snapshots from being shared publicly:
+resource "aws_ebs_snapshot_block_public_access" "this" {
+  state = "block-all-sharing"
+}
+
+# If it must be shared, share it with accounts by id:
+resource "aws_snapshot_create_volume_permission" "this" {
+  snapshot_id = "{resource_id}"
+  account_id  = "<account-id>"
+}
+`,
 }
 
 permissions := p if {

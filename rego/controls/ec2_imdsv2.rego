@@ -16,6 +16,15 @@ metadata := {
 	},
 	"remediation": "ec2-require-imdsv2",
 	"class": "auto",
+	"terraform": `resource "aws_instance" "this" {
+  # ... the rest of the instance's configuration as it is
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+  }
+}
+# likewise metadata_options in the aws_launch_template the instance is launched from
+`,
 }
 
 opts := object.get(input, ["configuration", "metadataOptions"], {})

@@ -17,6 +17,16 @@ metadata := {
 	},
 	"remediation": "ec2-revoke-open-ingress",
 	"class": "auto",
+	"terraform": `# Remove the rule open to 0.0.0.0/0 and ::/0 (an aws_vpc_security_group_ingress_rule, or an
+# ingress block of the aws_security_group), and allow the administrative range only:
+resource "aws_vpc_security_group_ingress_rule" "admin" {
+  security_group_id = "{resource_id}"
+  cidr_ipv4         = "<admin-cidr>"
+  ip_protocol       = "tcp"
+  from_port         = "<port>"
+  to_port           = "<port>"
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -16,6 +16,11 @@ metadata := {
 	},
 	"remediation": "kms-enable-key-rotation",
 	"class": "human",
+	"terraform": `resource "aws_kms_key" "this" {
+  enable_key_rotation = true
+  # ... the rest of the key's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -23,6 +23,18 @@ metadata := {
 	},
 	"remediation": "lambda-remove-public-permissions",
 	"class": "human",
+	"terraform": `# Remove each aws_lambda_permission with principal = "*" and no source_account, source_arn
+# or principal_org_id (a public function URL: authorization_type = "AWS_IAM" on its
+# aws_lambda_function_url). A permission for Amazon S3 names the bucket owner's account:
+resource "aws_lambda_permission" "s3" {
+  statement_id   = "<statement-id>"
+  action         = "lambda:InvokeFunction"
+  function_name  = "{resource_name}"
+  principal      = "s3.amazonaws.com"
+  source_arn     = "arn:aws:s3:::<bucket-name>"
+  source_account = "{account}"
+}
+`,
 }
 
 policy_text := object.get(input, ["supplementaryConfiguration", "Policy", "policyText"], null)

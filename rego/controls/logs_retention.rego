@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "logs-set-retention",
 	"class": "auto",
+	"terraform": `resource "aws_cloudwatch_log_group" "this" {
+  name              = "{resource_name}"
+  retention_in_days = "<retention-days>" # at least [controls] log_retention_days
+  # ... the rest of the log group's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

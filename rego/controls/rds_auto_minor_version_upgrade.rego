@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "rds-enable-auto-minor-version-upgrade",
 	"class": "auto",
+	"terraform": `resource "aws_db_instance" "this" {
+  identifier                 = "{resource_name}"
+  auto_minor_version_upgrade = true
+  # ... the rest of the instance's configuration as it is
+}
+`,
 }
 
 violations contains "automatic minor version upgrades are off: engine security fixes are not applied" if {

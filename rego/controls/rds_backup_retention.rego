@@ -18,6 +18,13 @@ metadata := {
 	},
 	"remediation": "rds-set-backup-retention",
 	"class": "human",
+	"terraform": `resource "aws_db_instance" "this" {
+  identifier              = "{resource_name}"
+  backup_retention_period = "<retention-days>" # at least [controls] rds_backup_retention_days
+  # apply_immediately = true applies it now rather than in the maintenance window
+  # ... the rest of the instance's configuration as it is
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -17,6 +17,12 @@ metadata := {
 	},
 	"remediation": "rds-enable-copy-tags-to-snapshot",
 	"class": "auto",
+	"terraform": `resource "aws_db_instance" "this" {
+  identifier            = "{resource_name}"
+  copy_tags_to_snapshot = true
+  # ... the rest of the instance's configuration as it is
+}
+`,
 }
 
 cluster := object.get(input, ["configuration", "dBClusterIdentifier"], "")

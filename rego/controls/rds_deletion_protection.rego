@@ -18,6 +18,12 @@ metadata := {
 	},
 	"remediation": "rds-enable-deletion-protection",
 	"class": "human",
+	"terraform": `resource "aws_db_instance" "this" {
+  identifier          = "{resource_name}"
+  deletion_protection = true
+  # ... the rest of the instance's configuration as it is
+}
+`,
 }
 
 cluster := object.get(input, ["configuration", "dBClusterIdentifier"], "")

@@ -18,6 +18,12 @@ metadata := {
 	},
 	"remediation": "rds-disable-public-access",
 	"class": "human",
+	"terraform": `resource "aws_db_instance" "this" {
+  identifier          = "{resource_name}"
+  publicly_accessible = false
+  # ... the rest of the instance's configuration as it is
+}
+`,
 }
 
 violations contains "the instance is publicly accessible: its endpoint resolves to a public IP address" if {

@@ -17,6 +17,13 @@ metadata := {
 	},
 	"remediation": "rds-make-snapshot-private",
 	"class": "auto",
+	"terraform": `resource "aws_db_snapshot" "this" {
+  db_instance_identifier = "<db-instance-identifier>"
+  db_snapshot_identifier = "{resource_id}"
+  shared_accounts        = [] # account ids to share with, never "all"
+}
+# a copy (aws_db_snapshot_copy) takes the same shared_accounts
+`,
 }
 
 attributes := object.get(input, ["supplementaryConfiguration", "DBSnapshotAttributes"], [])

@@ -25,6 +25,19 @@ metadata := {
 	},
 	"remediation": "add-required-tags",
 	"class": "auto",
+	"terraform": `# Add each missing required tag key to the resource's own block:
+resource "<resource-type>" "this" {
+  # ... the rest of the resource's configuration as it is
+  tags = { "<key>" = "<value>" }
+}
+
+# or to every resource of the provider configuration:
+provider "aws" {
+  default_tags {
+    tags = { "<key>" = "<value>" }
+  }
+}
+`,
 }
 
 required := object.get(data, ["custos", "config", "settings", "required_tags"], [])

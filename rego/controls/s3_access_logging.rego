@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "s3-enable-access-logging",
 	"class": "auto",
+	"terraform": `resource "aws_s3_bucket_logging" "this" {
+  bucket        = "{resource_name}"
+  target_bucket = "<log-bucket>" # its policy must let logging.s3.amazonaws.com write
+  target_prefix = "{resource_name}/"
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

@@ -18,6 +18,13 @@ metadata := {
 	},
 	"remediation": "s3-block-public-access-account",
 	"class": "human",
+	"terraform": `resource "aws_s3_account_public_access_block" "this" {
+  block_public_acls       = true
+  ignore_public_acls      = true
+  block_public_policy     = true
+  restrict_public_buckets = true
+}
+`,
 }
 
 flags := ["blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets"]

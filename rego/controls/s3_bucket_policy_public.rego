@@ -22,6 +22,20 @@ metadata := {
 	},
 	"remediation": "s3-remove-public-policy-statements",
 	"class": "human",
+	"terraform": `# Keep only statements that name who may call: no Principal "*" without a restricting condition.
+resource "aws_s3_bucket_policy" "this" {
+  bucket = "{resource_name}"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::<account-id>:root" }
+      Action    = ["<s3-action>"]
+      Resource  = ["arn:aws:s3:::{resource_name}/*"]
+    }]
+  })
+}
+`,
 }
 
 # Condition keys that name who may call (lower case: condition keys are case-insensitive).

@@ -18,6 +18,15 @@ metadata := {
 	},
 	"remediation": "s3-default-encryption",
 	"class": "auto",
+	"terraform": `resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  bucket = "{resource_name}"
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256" # or "aws:kms" with kms_master_key_id = "<kms-key-arn>"
+    }
+  }
+}
+`,
 }
 
 accepted_algorithms := {"AES256", "aws:kms", "aws:kms:dsse"}

@@ -16,6 +16,14 @@ metadata := {
 	},
 	"remediation": "s3-block-public-access",
 	"class": "auto",
+	"terraform": `resource "aws_s3_bucket_public_access_block" "this" {
+  bucket                  = "{resource_name}"
+  block_public_acls       = true
+  ignore_public_acls      = true
+  block_public_policy     = true
+  restrict_public_buckets = true
+}
+`,
 }
 
 flags := ["blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets"]

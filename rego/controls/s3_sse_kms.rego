@@ -16,6 +16,17 @@ metadata := {
 	},
 	"remediation": "s3-require-sse-kms",
 	"class": "human",
+	"terraform": `resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  bucket = "{resource_name}"
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = "<kms-key-arn>"
+    }
+    bucket_key_enabled = true
+  }
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

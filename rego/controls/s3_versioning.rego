@@ -16,6 +16,13 @@ metadata := {
 	},
 	"remediation": "s3-enable-versioning",
 	"class": "human",
+	"terraform": `resource "aws_s3_bucket_versioning" "this" {
+  bucket = "{resource_name}"
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+`,
 }
 
 status := object.get(input.supplementaryConfiguration, ["BucketVersioningConfiguration", "status"], "Off")

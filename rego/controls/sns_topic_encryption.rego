@@ -16,6 +16,12 @@ metadata := {
 	},
 	"remediation": "sns-enable-sse",
 	"class": "auto",
+	"terraform": `resource "aws_sns_topic" "this" {
+  name              = "{resource_name}"
+  kms_master_key_id = "<kms-key-arn>" # or "alias/aws/sns"
+  # ... the rest of the topic's configuration as it is
+}
+`,
 }
 
 violations contains "the topic is not encrypted at rest" if {

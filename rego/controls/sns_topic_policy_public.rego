@@ -21,6 +21,20 @@ metadata := {
 	},
 	"remediation": "sns-remove-public-policy-statements",
 	"class": "human",
+	"terraform": `# Keep only statements that name who may call: no Principal "*" without a restricting condition.
+resource "aws_sns_topic_policy" "this" {
+  arn = "{resource_id}"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::<account-id>:root" }
+      Action    = ["SNS:Publish"]
+      Resource  = "{resource_id}"
+    }]
+  })
+}
+`,
 }
 
 policy_text := object.get(input, ["supplementaryConfiguration", "Policy", "policyText"], null)

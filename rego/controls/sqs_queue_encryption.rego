@@ -16,6 +16,13 @@ metadata := {
 	},
 	"remediation": "sqs-enable-sse",
 	"class": "auto",
+	"terraform": `resource "aws_sqs_queue" "this" {
+  name                    = "{resource_name}"
+  sqs_managed_sse_enabled = true
+  # or SSE-KMS instead: kms_master_key_id = "<kms-key-arn>"
+  # ... the rest of the queue's configuration as it is
+}
+`,
 }
 
 sse := object.get(input, ["configuration", "SqsManagedSseEnabled"], "false")

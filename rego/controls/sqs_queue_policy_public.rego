@@ -21,6 +21,20 @@ metadata := {
 	},
 	"remediation": "sqs-remove-public-policy-statements",
 	"class": "human",
+	"terraform": `# Keep only statements that name who may call: no Principal "*" without a restricting condition.
+resource "aws_sqs_queue_policy" "this" {
+  queue_url = "{resource_id}"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::<account-id>:root" }
+      Action    = ["sqs:SendMessage"]
+      Resource  = "arn:aws:sqs:{region}:{account}:{resource_name}"
+    }]
+  })
+}
+`,
 }
 
 policy_text := object.get(input, ["supplementaryConfiguration", "Policy", "policyText"], null)

@@ -17,6 +17,21 @@ metadata := {
 	},
 	"remediation": "ssm-make-document-private",
 	"class": "auto",
+	"terraform": `resource "aws_ssm_document" "this" {
+  name = "{resource_name}"
+  permissions = {
+    type        = "Share"
+    account_ids = "<account-id>" # account ids only, never All; or no permissions at all
+  }
+  # ... the rest of the document's configuration as it is
+}
+
+# Optional: block public sharing of SSM documents in the region.
+resource "aws_ssm_service_setting" "public_sharing" {
+  setting_id    = "arn:aws:ssm:{region}:{account}:servicesetting/ssm/documents/console/public-sharing-permission"
+  setting_value = "Disable"
+}
+`,
 }
 
 accounts := a if {

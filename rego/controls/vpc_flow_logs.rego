@@ -16,6 +16,13 @@ metadata := {
 	},
 	"remediation": "ec2-enable-vpc-flow-logs",
 	"class": "auto",
+	"terraform": `resource "aws_flow_log" "this" {
+  vpc_id               = "{resource_id}"
+  traffic_type         = "ALL"
+  log_destination_type = "s3"
+  log_destination      = "<log-bucket-arn>" # [controls] flow_log_destination
+}
+`,
 }
 
 settings := object.get(data, ["custos", "config", "settings"], {})

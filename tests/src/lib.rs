@@ -111,6 +111,68 @@ pub fn child_env(account: &str) -> Vec<(&'static str, String)> {
     env
 }
 
+/// The AWS CLI (PyPI `awscli`, its own virtualenv; `CUSTOS_AWS_CLI` names it, as
+/// `scripts/test` sets it) set up to send a person's commands, unchanged, to `account` on
+/// the emulators: endpoints and credentials as [`child_env`] gives them, path-style S3,
+/// and a CLI plugin that adds moto's `x-moto-account-id` header (what [`MotoAccount`]
+/// does for the SDK). `dir` holds the CLI's configuration and the plugin.
+pub fn aws_cli(account: &str, dir: &std::path::Path) -> std::process::Command {
+    let cli = std::env::var("CUSTOS_AWS_CLI").unwrap_or_else(|_| {
+        panic!("CUSTOS_AWS_CLI names the AWS CLI (`pip install awscli` in a virtualenv; scripts/test does it)")
+    });
+    // The plugin, for the emulators only: moto's account header; the endpoints from the
+    // environment also for the services AWS CLI v1 sends to fixed legacy hosts in
+    // us-east-1 (SQS, RDS: it ignores `AWS_ENDPOINT_URL` there); and the account id taken
+    // off S3 Control's host, as `custos_telemetry::aws` does for the SDK.
+    let plugin = r#"import os
+import re
+
+MOTO = {"cloudtrail": "CLOUDTRAIL", "kms": "KMS", "logs": "CLOUDWATCH_LOGS", "rds": "RDS", "lambda": "LAMBDA"}
+
+
+def awscli_initialize(cli):
+    account = os.environ.get("CUSTOS_MOTO_ACCOUNT")
+
+    def endpoint(parsed_args, **kwargs):
+        if getattr(parsed_args, "endpoint_url", None) is None:
+            svc = MOTO.get(getattr(parsed_args, "command", ""))
+            url = os.environ.get("AWS_ENDPOINT_URL_" + svc) if svc else None
+            parsed_args.endpoint_url = url or os.environ.get("AWS_ENDPOINT_URL")
+
+    def add(request, **kwargs):
+        if account:
+            request.headers["x-moto-account-id"] = account
+        request.url = re.sub(r"//[0-9]{12}\.(127\.0\.0\.1|localhost)", r"//\1", request.url)
+
+    cli.register("session-initialized", endpoint)
+    cli.register("before-sign", add)
+"#;
+    let config = "[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n[plugins]\ncustos_moto = custos_moto_account\n";
+    std::fs::write(dir.join("custos_moto_account.py"), plugin)
+        .unwrap_or_else(|e| panic!("writing the CLI plugin in {}: {e}", dir.display()));
+    std::fs::write(dir.join("config"), config)
+        .unwrap_or_else(|e| panic!("writing the CLI config in {}: {e}", dir.display()));
+    let bin = std::path::PathBuf::from(&cli);
+    let path = format!(
+        "{}:{}",
+        bin.parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut sh = std::process::Command::new("bash");
+    sh.env("PATH", path)
+        .env("AWS_CONFIG_FILE", dir.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+        .env("PYTHONPATH", dir)
+        .env("CUSTOS_MOTO_ACCOUNT", account)
+        .env("AWS_DEFAULT_REGION", "us-east-1");
+    for (k, v) in child_env(account) {
+        sh.env(k, v);
+    }
+    sh
+}
+
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)

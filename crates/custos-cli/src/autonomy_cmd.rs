@@ -61,6 +61,40 @@ pub(crate) async fn autonomy(
                 }
             }
         }
+        AutonomyCommand::Stage {
+            playbook,
+            stage,
+            version,
+            reason,
+        } => {
+            let who = auth::principal(
+                built.engine.config(),
+                built.engine.ledger_arc(),
+                cred,
+                Permission::SetAutonomy,
+            )
+            .await?;
+            let e = built
+                .engine
+                .set_rollout(
+                    &who,
+                    custos_engine::StageChange {
+                        playbook: &playbook,
+                        version: version.as_deref(),
+                        stage,
+                        reason: &reason,
+                    },
+                )
+                .await?;
+            match out {
+                Output::Json => print_json(&e.payload)?,
+                Output::Table => say!(
+                    "playbook `{playbook}` version {} is now in {stage} rollout (set by {})",
+                    e.payload["version"].as_str().unwrap_or("?"),
+                    who.name
+                ),
+            }
+        }
     }
     Ok(EXIT_OK)
 }

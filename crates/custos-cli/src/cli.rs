@@ -382,6 +382,20 @@ pub enum AutonomyCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Set a playbook version's staged rollout stage (`[autonomy] rollout = "staged"`):
+    /// `shadow`, `limited` or `broad` (recorded; every worker uses it from its next
+    /// decision).
+    Stage {
+        /// A playbook id (`custos policy list` names them).
+        playbook: String,
+        /// `shadow`, `limited` or `broad`.
+        stage: custos_core::RolloutStage,
+        /// The playbook version (default: the one loaded now).
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -54,7 +54,7 @@ pub fn table(findings: &[CurrentFinding]) -> String {
                 &f.finding.control_id,
                 &f.finding.resource.resource_id,
                 g,
-                true,
+                render::Shown::Alert { terraform: true },
             );
         }
     }

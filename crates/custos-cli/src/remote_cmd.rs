@@ -96,10 +96,10 @@ pub async fn dispatch(r: &Remote, out: Output, command: Command) -> Result<u8, F
                         .map_err(|e| Failure::msg(crate::cli::EXIT_RUNTIME, format!("autonomy: {e}")))?;
                     show(out, &v, || Ok(format!("{}\n", render::autonomy_set(&set))))?;
                 }
-                AutonomyCommand::Report => {
+                AutonomyCommand::Report | AutonomyCommand::Stage { .. } => {
                     return Err(Failure::msg(
                         EXIT_INVALID,
-                        "`autonomy report` reads the ledger's events: run it where the ledger is, without `--server`".into(),
+                        "`autonomy report` and `autonomy stage` read the ledger's events: run them where the ledger is, without `--server`".into(),
                     ));
                 }
             }

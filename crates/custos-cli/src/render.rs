@@ -104,33 +104,65 @@ fn footer(report: &RunReport, out: &mut String) {
     }
 }
 
-/// An alert-only finding's guidance: the text, one command per line (a newline in a value
-/// cannot fake another) and, when asked, the Terraform snippet.
+/// How a finding's guidance is shown.
+#[derive(Debug, Clone, Copy)]
+pub enum Shown {
+    /// An alert-only control's guidance; the Terraform inline or not.
+    Alert { terraform: bool },
+    /// A plan's guided fix; the Terraform inline or not.
+    Guided { terraform: bool },
+    /// A plan's guided fix on a resource managed as code: the code change first.
+    CodeFirst,
+}
+
+/// A finding's guidance: the text, one command per line (a newline in a value cannot
+/// fake another) and the Terraform snippet, inline or pointed to.
 pub fn guidance(
     out: &mut String,
     control: &str,
     resource_id: &str,
     g: &custos_core::Guidance,
-    terraform: bool,
+    shown: Shown,
 ) {
+    let (what, inline) = match shown {
+        Shown::Alert { terraform } => ("alert only: custos never changes this", terraform),
+        Shown::Guided { terraform } => (
+            "guided fix: what a person runs to make this fix by hand",
+            terraform,
+        ),
+        Shown::CodeFirst => (
+            "managed as code: change the code; the commands make the same change by hand",
+            true,
+        ),
+    };
     let _ = writeln!(
         out,
-        "{control} {} (alert only: custos never changes this)\n  {}",
+        "{control} {} ({what})\n  {}",
         custos_core::one_line(resource_id),
         g.text.replace('\n', "\n  ")
     );
-    // One command per line: a newline in a value cannot fake another.
+    let terraform = || {
+        format!(
+            "  Terraform:\n    {}\n",
+            g.terraform.replace('\n', "\n    ")
+        )
+    };
+    if matches!(shown, Shown::CodeFirst) {
+        let _ = write!(out, "{}", terraform());
+    }
     for c in &g.cli {
         let _ = writeln!(out, "  $ {}", custos_core::one_line(c));
     }
-    if terraform {
-        let _ = writeln!(
-            out,
-            "  Terraform:\n    {}\n",
-            g.terraform.replace('\n', "\n    ")
-        );
-    } else {
-        let _ = writeln!(out, "  Terraform: `--output json` has the snippet\n");
+    match shown {
+        Shown::CodeFirst => {
+            let _ = writeln!(out);
+        }
+        _ if inline => {
+            let _ = writeln!(out, "{}", terraform());
+        }
+        _ => {
+            let _ = writeln!(out, "  Terraform: `--output json` has the snippet\n");
+        }
     }
 }
 
@@ -148,10 +180,18 @@ pub fn scan(report: &RunReport) -> String {
     if !report.rows.is_empty() {
         let _ = writeln!(out, "{t}");
     }
-    // Alert-only findings: what a person does, with the commands for this resource.
+    // Alert-only findings, and fixes custos recommends or waits on: what a person does,
+    // with the commands for this resource.
     for r in &report.rows {
         if let Some(g) = &r.guidance {
-            guidance(&mut out, &r.control, &r.resource.resource_id, g, false);
+            let shown = if r.playbook.is_none() {
+                Shown::Alert { terraform: false }
+            } else if r.reasons.iter().any(|x| x == "gate.managed_by_iac") {
+                Shown::CodeFirst
+            } else {
+                Shown::Guided { terraform: false }
+            };
+            guidance(&mut out, &r.control, &r.resource.resource_id, g, shown);
         }
     }
     let _ = writeln!(
@@ -342,6 +382,24 @@ pub fn approval_detail(a: &Approval) -> String {
         )
         .replace('\n', "\n  ")
     );
+    if let Some(g) = &a.plan.guided {
+        let _ = writeln!(out);
+        guidance(
+            &mut out,
+            &a.plan.control_id,
+            &a.plan.resource.resource_id,
+            g,
+            if a.decision
+                .reasons
+                .iter()
+                .any(|r| r.rule == "gate.managed_by_iac")
+            {
+                Shown::CodeFirst
+            } else {
+                Shown::Guided { terraform: true }
+            },
+        );
+    }
     let _ = writeln!(out, "\nrollback:");
     for s in &a.plan.rollback {
         let _ = writeln!(
@@ -879,6 +937,54 @@ pub fn autonomy_report(r: &custos_engine::AutonomyReport) -> String {
         ]);
     }
     let _ = writeln!(out, "{t}");
+    if r.rollout.is_some() || !r.stages.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nstaged rollout: {} (shadow: a person decides what custos would do alone; limited: {}; broad: within the level). A promotion needs {} successful cases since the stage was set and the same lower bound; a rollback, failure or undo demotes at once.",
+            if r.rollout.is_some() {
+                "on"
+            } else {
+                "off (`[autonomy] rollout = \"staged\"`)"
+            },
+            r.rollout.map_or_else(
+                || "-".to_string(),
+                |s| format!(
+                    "{} % of resources, {} fixes without a person at most",
+                    s.limited_percent, s.limited_count
+                )
+            ),
+            r.rule.min_cases
+        );
+        let mut t = table(&[
+            "playbook",
+            "version",
+            "stage",
+            "recommendation",
+            "successes",
+            "failures",
+            "alone since set",
+            "lower bound",
+            "reason",
+        ]);
+        for s in &r.stages {
+            let to = match (s.movement, s.to) {
+                (_, Some(to)) => format!("{:?} to {to}", s.movement).to_lowercase(),
+                (m, None) => format!("{m:?}").to_lowercase(),
+            };
+            t.add_row(vec![
+                s.playbook.clone(),
+                s.version.clone(),
+                s.stage.to_string(),
+                to,
+                s.successes.to_string(),
+                s.failures.to_string(),
+                s.alone_since_stage.to_string(),
+                format!("{:.3}", s.lower_bound),
+                s.reason.clone(),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
     out
 }
 

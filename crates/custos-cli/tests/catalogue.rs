@@ -3,7 +3,9 @@
 //! ways (a `*_passes` case and a `*_fails` case in its `_test.rego`, all passing); a
 //! playbook and a registered action for `auto` and `human`, approval required for
 //! `human`; no playbook and a place in the compiled floor's alert-only list for
-//! `alert`; an action that declares the IAM actions it writes (and rolls back with).
+//! `alert`; an action that declares the IAM actions it writes (and rolls back with);
+//! Terraform for every control (the guided fix's AWS CLI commands come from the action,
+//! and the contract test runs them).
 //! That each action's requests match its declaration is the contract test's part
 //! (`custos-executor/tests/contract.rs`, recorded through an interceptor).
 //!
@@ -70,6 +72,13 @@ fn problems() -> Vec<String> {
                 }
             }
             RemediationClass::Auto | RemediationClass::Human => {
+                // The code change beside the guided fix (the plan's AWS CLI commands).
+                if c.terraform.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                    problems.push(format!(
+                        "`{id}`: class `{}` without `terraform` (the code change a person makes instead)",
+                        c.class.as_str()
+                    ));
+                }
                 if held {
                     problems.push(format!(
                         "`{id}`: class `{}`, but the floor holds it alert-only",

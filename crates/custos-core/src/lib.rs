@@ -8,6 +8,7 @@ pub mod decision;
 pub mod environment;
 pub mod identity;
 pub mod plan;
+pub mod rollout;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
@@ -25,4 +26,5 @@ pub use plan::{
     ActionKind, ActionOutcome, ExecutionRecord, Finding, Guidance, Operation, OutcomeKey,
     RemediationPlan, Risk, RollbackStep, Severity, Verification,
 };
+pub use rollout::RolloutStage;
 pub use text::{for_log, one_line};

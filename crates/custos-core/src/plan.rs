@@ -43,6 +43,11 @@ pub struct Finding {
     /// For an alert-only control: what a person does, with this resource's values put in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<Guidance>,
+    /// For a control with a playbook: its Terraform with this resource's values, the code
+    /// change a person makes instead of letting custos fix it (the plan's guided fix
+    /// carries it with the AWS CLI commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform: Option<String>,
 }
 
 impl Finding {
@@ -190,6 +195,12 @@ pub struct RemediationPlan {
     pub rollback: Vec<RollbackStep>,
     #[serde(default)]
     pub operation: Operation,
+    /// The guided fix: how a person makes this same fix by hand, for when custos does not
+    /// (it recommends only, or waits for a person who prefers to): the action's requests
+    /// as AWS CLI commands with this resource's values, and the control's Terraform.
+    /// Plans recorded before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guided: Option<Guidance>,
 }
 
 /// How one action attempt ended.

@@ -41,6 +41,7 @@ pub fn sample_plan(tags: &[(&str, &str)]) -> RemediationPlan {
         desired: json!({}),
         rollback: vec![],
         operation: Operation::Fix,
+        guided: None,
     }
 }
 

@@ -379,6 +379,22 @@ impl Engine {
             });
         }
         let verdict = verdict_of(&reasons);
+        // Shadow: say so when only the staged rollout keeps custos from acting alone.
+        let rollout = |r: &Reason| r.stage == Stage::Gate && r.rule.starts_with("gate.rollout_");
+        if reasons.iter().any(rollout) {
+            let rest: Vec<Reason> = reasons.iter().filter(|r| !rollout(r)).cloned().collect();
+            if verdict_of(&rest) == Verdict::Execute {
+                reasons.push(Reason {
+                    stage: Stage::Engine,
+                    rule: "engine.would_execute".into(),
+                    verdict: Verdict::Execute,
+                    message: format!(
+                        "without its staged rollout custos would execute `{}` here on its own",
+                        plan.playbook
+                    ),
+                });
+            }
+        }
         Decision {
             verdict,
             gate_verdict: gate.verdict,

@@ -215,6 +215,12 @@ impl Engine {
             if let Err(e) = self.learn(plan).await {
                 tracing::error!("autonomy not adjusted after `{}`: {e}", record.action_id);
             }
+            if let Err(e) = self.learn_stage(plan).await {
+                tracing::error!(
+                    "rollout stage not adjusted after `{}`: {e}",
+                    record.action_id
+                );
+            }
         }
         out
     }
@@ -450,6 +456,7 @@ impl Engine {
                 message: String::new(),
                 remediation: Some(decided.playbook.clone()),
                 guidance: None,
+                terraform: None,
             });
             // The playbook decided or approved on (a candidate, when one was chosen),
             // never whichever the control's baseline is now; a candidate not at all
@@ -543,6 +550,7 @@ impl Engine {
                         requested_by: by.to_string(),
                         target: target_facet,
                     },
+                    guided: None,
                 };
                 Some(Ok(Target {
                     plan,

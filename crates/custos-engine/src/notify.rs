@@ -36,6 +36,16 @@ pub enum Notification {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// custos moved a playbook version's rollout stage itself (`[autonomy] adjust =
+    /// "auto"`, `rollout = "staged"`).
+    RolloutChanged {
+        playbook: String,
+        version: String,
+        from: String,
+        to: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Notification {
@@ -44,6 +54,7 @@ impl Notification {
             Notification::ApprovalRequested { .. } => "approval_requested",
             Notification::BreakerOpened { .. } => "breaker_opened",
             Notification::AutonomyChanged { .. } => "autonomy_changed",
+            Notification::RolloutChanged { .. } => "rollout_changed",
         }
     }
 
@@ -96,6 +107,20 @@ impl Notification {
                 "custos moved autonomy of {} in {} from {from} to {to} at {}: {}",
                 esc(class),
                 esc(environment),
+                at.to_rfc3339(),
+                esc(reason)
+            ),
+            Notification::RolloutChanged {
+                playbook,
+                version,
+                from,
+                to,
+                reason,
+                at,
+            } => format!(
+                "custos moved playbook {} version {} from {from} to {to} rollout at {}: {}",
+                esc(playbook),
+                esc(version),
                 at.to_rfc3339(),
                 esc(reason)
             ),

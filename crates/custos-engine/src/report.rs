@@ -67,7 +67,8 @@ pub struct RunRow {
     pub desired: Option<Value>,
     pub calls: Vec<String>,
     pub detail: Option<String>,
-    /// For an alert-only control: what a person does, with this resource's values.
+    /// What a person does, with this resource's values: for an alert-only control its
+    /// guidance; for a fix custos recommends or waits on, the plan's guided fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guidance: Option<custos_policy::Guidance>,
 }
@@ -99,7 +100,12 @@ impl RunRow {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            guidance: None,
+            guidance: plan.guided.clone().filter(|_| {
+                matches!(
+                    decision.verdict,
+                    Verdict::RecommendOnly | Verdict::NeedsApproval
+                )
+            }),
         }
     }
 

@@ -114,6 +114,18 @@ impl Action for Anything {
             exact: true,
         }]
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _params: &Value,
+        _before: &Value,
+    ) -> Vec<custos_executor::CliRequest> {
+        vec![custos_executor::CliRequest::new(
+            "test",
+            "fix",
+            json!({"Id": ci.resource_id}),
+        )]
+    }
 }
 
 #[async_trait]

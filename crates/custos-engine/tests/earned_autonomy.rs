@@ -9,57 +9,13 @@
 
 mod common;
 
-use custos_core::{AuthMethod, ConfigurationItem, Principal, ResourceRef, Role};
-use custos_engine::{Engine, Mode};
 use custos_ledger::EventFilter;
 use custos_telemetry::aws::AwsPool;
-use custos_telemetry::memory::Items;
-use custos_telemetry::{Inventory, ResourceReader};
 use custos_testkit::{Fixture, has_public_access_block, make_bucket, sdk, tag_bucket};
 use std::collections::BTreeMap;
 
 const CONTROL: &str = "s3-public-access-block";
 const UNPROVEN: &str = "gate.unproven_in_lower_environment";
-
-fn bucket(account: &str, name: &str) -> ResourceRef {
-    ResourceRef {
-        account: account.into(),
-        region: "us-east-1".into(),
-        resource_type: "AWS::S3::Bucket".into(),
-        resource_id: name.into(),
-    }
-}
-
-/// Run once over the buckets as read now; this control's rows.
-async fn run(
-    e: &Engine,
-    reader: &Inventory,
-    buckets: &[ResourceRef],
-) -> Vec<custos_engine::RunRow> {
-    let mut items: Vec<ConfigurationItem> = Vec::new();
-    for b in buckets {
-        items.push(reader.read(b).await.unwrap().unwrap());
-    }
-    let report = e
-        .run_once(&Items::new("sqs:test", items), Mode::Execute)
-        .await
-        .unwrap();
-    report
-        .rows
-        .into_iter()
-        .filter(|r| r.control == CONTROL)
-        .collect()
-}
-
-fn operator() -> Principal {
-    Principal {
-        name: "olga".into(),
-        roles: [Role::Operator].into_iter().collect(),
-        via: AuthMethod::Token {
-            token_id: "tok-olga".into(),
-        },
-    }
-}
 
 #[tokio::test]
 async fn production_waits_for_lower_environment_proof_and_a_production_rollback_lowers_the_level() {
@@ -91,7 +47,7 @@ async fn production_waits_for_lower_environment_proof_and_a_production_rollback_
 
     // 1. No history outside production: at autonomy 5 the production bucket waits.
     let a = prod("a").await;
-    let rows = run(&e, &reader, &[bucket(&account, &a)]).await;
+    let rows = common::run_read(&e, &reader, &[common::s3_bucket(&account, &a)], CONTROL).await;
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert!(rows[0].approval_id.is_some(), "{rows:#?}");
     assert!(
@@ -105,10 +61,10 @@ async fn production_waits_for_lower_environment_proof_and_a_production_rollback_
     make_bucket(&s3, &d1, Fixture::NoPublicAccessBlock)
         .await
         .unwrap();
-    run(&e, &reader, &[bucket(&account, &d1)]).await;
+    common::run_read(&e, &reader, &[common::s3_bucket(&account, &d1)], CONTROL).await;
     assert!(has_public_access_block(&s3, &d1).await);
     let b = prod("b").await;
-    run(&e, &reader, &[bucket(&account, &b)]).await;
+    common::run_read(&e, &reader, &[common::s3_bucket(&account, &b)], CONTROL).await;
     assert!(!has_public_access_block(&s3, &b).await);
 
     // ... two are: the next production bucket is fixed within its level.
@@ -116,10 +72,10 @@ async fn production_waits_for_lower_environment_proof_and_a_production_rollback_
     make_bucket(&s3, &d2, Fixture::NoPublicAccessBlock)
         .await
         .unwrap();
-    run(&e, &reader, &[bucket(&account, &d2)]).await;
+    common::run_read(&e, &reader, &[common::s3_bucket(&account, &d2)], CONTROL).await;
     assert!(has_public_access_block(&s3, &d2).await);
     let c = prod("c").await;
-    let rows = run(&e, &reader, &[bucket(&account, &c)]).await;
+    let rows = common::run_read(&e, &reader, &[common::s3_bucket(&account, &c)], CONTROL).await;
     assert!(has_public_access_block(&s3, &c).await, "{rows:#?}");
     let fix = rows[0].action_id.clone().expect("the fix's action");
 
@@ -127,18 +83,18 @@ async fn production_waits_for_lower_environment_proof_and_a_production_rollback_
     // also voids the playbook's proof; development keeps its level (nothing went wrong
     // there) and proves the playbook again, yet the next production bucket still waits:
     // for its lowered level, not for the proof.
-    e.rollback(&fix, &operator()).await.unwrap();
+    e.rollback(&fix, &common::operator_olga()).await.unwrap();
     assert!(!has_public_access_block(&s3, &c).await);
     for n in ["d3", "d4"] {
         let d = name(n);
         make_bucket(&s3, &d, Fixture::NoPublicAccessBlock)
             .await
             .unwrap();
-        run(&e, &reader, &[bucket(&account, &d)]).await;
+        common::run_read(&e, &reader, &[common::s3_bucket(&account, &d)], CONTROL).await;
         assert!(has_public_access_block(&s3, &d).await, "{n}");
     }
     let d = prod("d").await;
-    let rows = run(&e, &reader, &[bucket(&account, &d)]).await;
+    let rows = common::run_read(&e, &reader, &[common::s3_bucket(&account, &d)], CONTROL).await;
     assert!(!has_public_access_block(&s3, &d).await, "{rows:#?}");
     assert!(
         rows[0]

@@ -5,7 +5,7 @@
 //! rollback leaves.
 
 use crate::setting::{Setter, Setting, aws, configure};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
@@ -62,6 +62,30 @@ impl Setting for AccountBlock {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"blockPublicAcls": true, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true})
+    }
+    /// S3 Control's `PutPublicAccessBlock` for the account, with the flags of `to`.
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let on = |k: &str| to.get(k) == Some(&json!(true));
+        vec![CliRequest::new(
+            "s3control",
+            "put-public-access-block",
+            json!({
+                "AccountId": r.account,
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": on("blockPublicAcls"),
+                    "IgnorePublicAcls": on("ignorePublicAcls"),
+                    "BlockPublicPolicy": on("blockPublicPolicy"),
+                    "RestrictPublicBuckets": on("restrictPublicBuckets"),
+                },
+            }),
+        )]
     }
     async fn put(
         &self,

@@ -480,6 +480,15 @@ impl<T: ?Sized + Action> Action for Revert<T> {
     fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
         self.inner.settling(ci)
     }
+    /// A rollback is custos's own undo, never a guided fix.
+    fn cli(
+        &self,
+        _ci: &ConfigurationItem,
+        _params: &Value,
+        _before: &Value,
+    ) -> Vec<crate::CliRequest> {
+        Vec::new()
+    }
 }
 
 #[async_trait]

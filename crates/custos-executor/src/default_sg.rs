@@ -4,13 +4,13 @@
 //! run (class `human`); a rollback authorizes exactly the rules that were there.
 
 use crate::setting::{Setter, Setting, aws, configure};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
 use custos_telemetry::ec2::SECURITY_GROUP;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 pub fn executors(pool: Arc<AwsPool>) -> Vec<Arc<dyn Executor>> {
@@ -108,6 +108,78 @@ fn permission(p: &Value) -> IpPermission {
     b.build()
 }
 
+/// A Config peer list, its API member, and each entry's fields (Config's, the API's).
+type Peer = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// [`permission`] as the API's JSON (`IpPermissions` member), for the CLI: the same
+/// fields from the same rule, a member left out where the SDK's is unset.
+fn permission_json(p: &Value) -> Value {
+    const PEERS: [Peer; 4] = [
+        (
+            "ipv4Ranges",
+            "IpRanges",
+            &[("cidrIp", "CidrIp"), ("description", "Description")],
+        ),
+        (
+            "ipv6Ranges",
+            "Ipv6Ranges",
+            &[("cidrIpv6", "CidrIpv6"), ("description", "Description")],
+        ),
+        (
+            "userIdGroupPairs",
+            "UserIdGroupPairs",
+            &[
+                ("groupId", "GroupId"),
+                ("userId", "UserId"),
+                ("description", "Description"),
+            ],
+        ),
+        (
+            "prefixListIds",
+            "PrefixListIds",
+            &[
+                ("prefixListId", "PrefixListId"),
+                ("description", "Description"),
+            ],
+        ),
+    ];
+    let mut out = Map::new();
+    out.insert(
+        "IpProtocol".into(),
+        json!(p["ipProtocol"].as_str().unwrap_or("-1")),
+    );
+    if let Some(from) = port(p, "fromPort") {
+        out.insert("FromPort".into(), json!(from));
+    }
+    if let Some(to) = port(p, "toPort") {
+        out.insert("ToPort".into(), json!(to));
+    }
+    for (list, member, fields) in PEERS {
+        let entries: Vec<Value> = p[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let entry: Map<String, Value> = fields
+                    .iter()
+                    .filter_map(|(config, api)| {
+                        text(e, config).map(|v| (api.to_string(), json!(v)))
+                    })
+                    .collect();
+                Value::Object(entry)
+            })
+            .collect();
+        if !entries.is_empty() {
+            out.insert(member.into(), json!(entries));
+        }
+    }
+    Value::Object(out)
+}
+
 #[async_trait]
 impl Setting for DefaultGroup {
     fn action(&self) -> &'static str {
@@ -148,6 +220,39 @@ impl Setting for DefaultGroup {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"rules": []})
+    }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        // As `put`: the rules of `to` authorized when there are any, else those of `from`
+        // revoked.
+        let restore = to["rules"].as_array().is_some_and(|l| !l.is_empty());
+        let perms: Vec<Value> = if restore {
+            &to["rules"]
+        } else {
+            &from["rules"]
+        }
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(permission_json)
+        .collect();
+        let operation = match (self, restore) {
+            (DefaultGroup::Ingress, false) => "revoke-security-group-ingress",
+            (DefaultGroup::Ingress, true) => "authorize-security-group-ingress",
+            (DefaultGroup::Egress, false) => "revoke-security-group-egress",
+            (DefaultGroup::Egress, true) => "authorize-security-group-egress",
+        };
+        vec![CliRequest::new(
+            "ec2",
+            operation,
+            json!({"GroupId": r.resource_id, "IpPermissions": perms}),
+        )]
     }
     async fn put(
         &self,

@@ -1,7 +1,7 @@
 //! EC2 executors: revoke internet-open ingress (or narrow it to administrative CIDRs),
 //! EBS encryption by default, IMDSv2.
 
-use crate::{Action, ActionProperties, ExecError, Executor};
+use crate::{Action, ActionProperties, CliRequest, ExecError, Executor};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{HttpTokensState, IpPermission, IpRange, Ipv6Range};
 use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
@@ -200,31 +200,81 @@ fn to_add(open: &[Value], admin: &[Value], cidrs: &[String]) -> Vec<Value> {
     out
 }
 
-fn permission(e: &Value) -> IpPermission {
-    let desc = e
-        .get("description")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let mut b = IpPermission::builder()
-        .ip_protocol(e["ipProtocol"].as_str().unwrap_or("-1"))
-        .set_from_port(e["fromPort"].as_i64().and_then(|p| i32::try_from(p).ok()))
-        .set_to_port(e["toPort"].as_i64().and_then(|p| i32::try_from(p).ok()));
-    if e["family"] == "ipv6" {
-        b = b.ipv6_ranges(
-            Ipv6Range::builder()
-                .cidr_ipv6(e["cidr"].as_str().unwrap_or(OPEN_V6))
-                .set_description(desc)
-                .build(),
-        );
-    } else {
-        b = b.ip_ranges(
-            IpRange::builder()
-                .cidr_ip(e["cidr"].as_str().unwrap_or(OPEN_V4))
-                .set_description(desc)
-                .build(),
-        );
+/// A facet entry's request fields, read once for the SDK's permission and the CLI's.
+struct Entry<'a> {
+    protocol: &'a str,
+    from: Option<i32>,
+    to: Option<i32>,
+    ipv6: bool,
+    cidr: &'a str,
+    description: Option<&'a str>,
+}
+
+fn entry(e: &Value) -> Entry<'_> {
+    let ipv6 = e["family"] == "ipv6";
+    Entry {
+        protocol: e["ipProtocol"].as_str().unwrap_or("-1"),
+        from: e["fromPort"].as_i64().and_then(|p| i32::try_from(p).ok()),
+        to: e["toPort"].as_i64().and_then(|p| i32::try_from(p).ok()),
+        ipv6,
+        cidr: e["cidr"]
+            .as_str()
+            .unwrap_or(if ipv6 { OPEN_V6 } else { OPEN_V4 }),
+        description: e.get("description").and_then(Value::as_str),
     }
+}
+
+fn permission(e: &Value) -> IpPermission {
+    let x = entry(e);
+    let desc = x.description.map(str::to_string);
+    let b = IpPermission::builder()
+        .ip_protocol(x.protocol)
+        .set_from_port(x.from)
+        .set_to_port(x.to);
+    let b = if x.ipv6 {
+        b.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(x.cidr)
+                .set_description(desc)
+                .build(),
+        )
+    } else {
+        b.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(x.cidr)
+                .set_description(desc)
+                .build(),
+        )
+    };
     b.build()
+}
+
+/// [`permission`] as the API's JSON (`IpPermissions` member), for the CLI.
+fn permission_json(e: &Value) -> Value {
+    let x = entry(e);
+    let mut p = json!({"IpProtocol": x.protocol});
+    if let Some(from) = x.from {
+        p["FromPort"] = json!(from);
+    }
+    if let Some(to) = x.to {
+        p["ToPort"] = json!(to);
+    }
+    let (list, field) = if x.ipv6 {
+        ("Ipv6Ranges", "CidrIpv6")
+    } else {
+        ("IpRanges", "CidrIp")
+    };
+    let mut range = json!({ field: x.cidr });
+    if let Some(d) = x.description {
+        range["Description"] = json!(d);
+    }
+    p[list] = json!([range]);
+    p
+}
+
+/// The entries of a facet list (`open`, `add`), none when absent.
+fn entries(v: &Value) -> &[Value] {
+    v.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
 impl Ec2Executor {
@@ -465,6 +515,58 @@ impl Action for Ec2Executor {
                     v["httpPutResponseHopLimit"] = json!(2);
                 }
                 v
+            }
+        }
+    }
+
+    fn cli(&self, ci: &ConfigurationItem, _params: &Value, before: &Value) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let group = |operation: &'static str, list: &[Value]| {
+            let perms: Vec<Value> = list.iter().map(permission_json).collect();
+            CliRequest::new(
+                "ec2",
+                operation,
+                json!({"GroupId": r.resource_id, "IpPermissions": perms}),
+            )
+        };
+        match self.kind {
+            Ec2Action::RevokeOpenIngress => {
+                let open = entries(&before["open"]);
+                if open.is_empty() {
+                    return vec![];
+                }
+                vec![group("revoke-security-group-ingress", open)]
+            }
+            Ec2Action::NarrowOpenIngress => {
+                let open = entries(&before["open"]);
+                if open.is_empty() {
+                    return vec![];
+                }
+                // As `apply`: the administrative entries first, then the revoke.
+                let add = entries(&before["add"]);
+                let mut out = Vec::new();
+                if !add.is_empty() {
+                    out.push(group("authorize-security-group-ingress", add));
+                }
+                out.push(group("revoke-security-group-ingress", open));
+                out
+            }
+            Ec2Action::EbsDefaultEncryption => vec![CliRequest::new(
+                "ec2",
+                "enable-ebs-encryption-by-default",
+                json!({}),
+            )],
+            Ec2Action::RequireImdsv2 => {
+                let hop = before["httpPutResponseHopLimit"].as_i64().unwrap_or(2);
+                vec![CliRequest::new(
+                    "ec2",
+                    "modify-instance-metadata-options",
+                    json!({
+                        "InstanceId": r.resource_id,
+                        "HttpTokens": "required",
+                        "HttpPutResponseHopLimit": i32::try_from(hop).unwrap_or(2),
+                    }),
+                )]
             }
         }
     }

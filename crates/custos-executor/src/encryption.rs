@@ -2,7 +2,7 @@
 //! asks for it (`[controls] s3_sse_kms`). Human: readers and writers need the key.
 
 use crate::setting::{Setter, Setting, aws, configure, text};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
@@ -67,6 +67,31 @@ impl Setting for BucketKms {
             }
             None => facet.clone(),
         }
+    }
+    /// `PutBucketEncryption` with the one rule of `to`; no algorithm: `DeleteBucketEncryption`.
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        if to["sseAlgorithm"].as_str().is_none() {
+            return vec![CliRequest::new(
+                "s3api",
+                "delete-bucket-encryption",
+                json!({"Bucket": r.resource_id}),
+            )];
+        }
+        vec![CliRequest::new(
+            "s3api",
+            "put-bucket-encryption",
+            json!({
+                "Bucket": r.resource_id,
+                "ServerSideEncryptionConfiguration": {"Rules": [crate::s3::cli_sse_rule(to)]},
+            }),
+        )]
     }
     async fn put(
         &self,

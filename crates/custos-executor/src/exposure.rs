@@ -5,7 +5,7 @@
 //! making it private (class `human`).
 
 use crate::setting::{Setter, Setting, aws, configure};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     LaunchPermission, LaunchPermissionModifications, OperationType, PermissionGroup,
@@ -102,6 +102,64 @@ impl Setting for Private {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"public": false})
+    }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let grant = to["public"] == true;
+        let id = &r.resource_id;
+        let req = match self {
+            Private::Snapshot => {
+                let operation = if grant {
+                    OperationType::Add
+                } else {
+                    OperationType::Remove
+                };
+                CliRequest::new(
+                    "ec2",
+                    "modify-snapshot-attribute",
+                    json!({
+                        "SnapshotId": id,
+                        "Attribute": SnapshotAttributeName::CreateVolumePermission.as_str(),
+                        "OperationType": operation.as_str(),
+                        "GroupNames": ["all"],
+                    }),
+                )
+            }
+            Private::Image => {
+                let change = if grant { "Add" } else { "Remove" };
+                CliRequest::new(
+                    "ec2",
+                    "modify-image-attribute",
+                    json!({
+                        "ImageId": id,
+                        "LaunchPermission": { change: [{"Group": PermissionGroup::All.as_str()}] },
+                    }),
+                )
+            }
+            Private::Document => {
+                let accounts = if grant {
+                    "AccountIdsToAdd"
+                } else {
+                    "AccountIdsToRemove"
+                };
+                CliRequest::new(
+                    "ssm",
+                    "modify-document-permission",
+                    json!({
+                        "Name": id,
+                        "PermissionType": aws_sdk_ssm::types::DocumentPermissionType::Share.as_str(),
+                        accounts: ["All"],
+                    }),
+                )
+            }
+        };
+        vec![req]
     }
     async fn put(
         &self,

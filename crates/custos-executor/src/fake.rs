@@ -74,6 +74,14 @@ impl Action for FakeExecutor {
     fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
         self.spec.settling(ci)
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        params: &Value,
+        before: &Value,
+    ) -> Vec<crate::CliRequest> {
+        self.spec.cli(ci, params, before)
+    }
 }
 
 #[async_trait]

@@ -13,7 +13,7 @@
 
 use crate::public_policy::{public, restricts, values};
 use crate::setting::{Setter, Setting, aws, configure};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_lambda::types::FunctionUrlAuthType;
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
@@ -214,6 +214,50 @@ impl FunctionPolicy {
             Err(e) => Err(aws("lambda:GetPolicy", r, &e)),
         }
     }
+
+    /// The statements facet `to` keeps, by statement id (none: no policy), or the error
+    /// when its policy is no JSON document (it is left as it is).
+    fn wanted(&self, r: &ResourceRef, to: &Value) -> Result<Map<String, Value>, ExecError> {
+        match to.get("Policy") {
+            Some(Value::Object(m)) => Ok(m.clone()),
+            None | Some(Value::Null) => Ok(Map::new()),
+            Some(other) => Err(ExecError::Params {
+                action: self.action().into(),
+                message: format!(
+                    "`{}` has a policy that is not a JSON document (`{other}`): it is left as it is",
+                    r.resource_id
+                ),
+            }),
+        }
+    }
+
+    /// The statement ids a rollback to `to` adds back (those the fix removed from it),
+    /// before it leaves out any that is there already.
+    fn removed(&self, to: &Value) -> Vec<String> {
+        missing(to, &self.desired(to, &Value::Null))
+    }
+}
+
+/// The `AddPermission` request (as the API names its members) that writes grant `g`
+/// back under statement id `id` of function `function`.
+fn add_permission_input(function: &str, id: &str, g: Grant) -> Value {
+    let mut input = Map::new();
+    input.insert("FunctionName".into(), json!(function));
+    input.insert("StatementId".into(), json!(id));
+    input.insert("Action".into(), json!(g.action));
+    input.insert("Principal".into(), json!(g.principal));
+    for (member, value) in [
+        ("SourceArn", g.source_arn),
+        ("SourceAccount", g.source_account),
+        ("PrincipalOrgID", g.principal_org_id),
+        ("EventSourceToken", g.event_source_token),
+        ("FunctionUrlAuthType", g.function_url_auth_type),
+    ] {
+        if let Some(v) = value {
+            input.insert(member.into(), json!(v));
+        }
+    }
+    Value::Object(input)
 }
 
 #[async_trait]
@@ -277,6 +321,46 @@ impl Setting for FunctionPolicy {
         let id = missing(before, desired).into_iter().next()?;
         (!id.starts_with('#') && id.chars().count() <= NAME_CHARS).then(|| format!("`{id}`"))
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let Ok(want) = self.wanted(r, to) else {
+            return Vec::new();
+        };
+        if from.get("Policy").and_then(Value::as_object).is_some() {
+            // The fix: the one statement it decided to remove (`put` removes the first
+            // still there as decided; here, the policy is taken to be as planned).
+            return missing(from, to)
+                .into_iter()
+                .take(1)
+                .map(|id| {
+                    CliRequest::new(
+                        "lambda",
+                        "remove-permission",
+                        json!({"FunctionName": r.resource_id, "StatementId": id}),
+                    )
+                })
+                .collect();
+        }
+        // The rollback: each removed statement added back (`put` leaves out one that is
+        // there already, which only the live policy tells).
+        self.removed(to)
+            .into_iter()
+            .filter_map(|id| {
+                let g = want.get(&id).and_then(grant)?;
+                Some(CliRequest::new(
+                    "lambda",
+                    "add-permission",
+                    add_permission_input(&r.resource_id, &id, g),
+                ))
+            })
+            .collect()
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -285,19 +369,7 @@ impl Setting for FunctionPolicy {
         to: &Value,
         _params: &Value,
     ) -> Result<(), ExecError> {
-        let want = match to.get("Policy") {
-            Some(Value::Object(m)) => m.clone(),
-            None | Some(Value::Null) => Map::new(),
-            Some(other) => {
-                return Err(ExecError::Params {
-                    action: self.action().into(),
-                    message: format!(
-                        "`{}` has a policy that is not a JSON document (`{other}`): it is left as it is",
-                        r.resource_id
-                    ),
-                });
-            }
-        };
+        let want = self.wanted(r, to)?;
         let live = Self::live(c, r).await?;
         let here = |id: &String| live.contains_key(id);
         if let Some(decided) = from.get("Policy").and_then(Value::as_object) {
@@ -319,7 +391,7 @@ impl Setting for FunctionPolicy {
         }
         // The rollback (`from` unknown): the statement the fix removed from `to`, added
         // back if it is not there (never one someone else removed since).
-        let removed = missing(to, &self.desired(to, &Value::Null));
+        let removed = self.removed(to);
         for id in removed.iter().filter(|id| !here(id)) {
             let Some(g) = want.get(id).and_then(grant) else {
                 continue;

@@ -60,6 +60,49 @@ pub struct ActionProperties {
     pub requires_approval: bool,
 }
 
+/// One request a person sends to make a fix by hand, as the AWS CLI takes it: `aws
+/// <service> <operation> --cli-input-json <input>`, where `input` is the API's request
+/// (its member names, as in the API reference), the same request and values the
+/// executor's `apply` sends.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CliRequest {
+    /// The AWS CLI's command for the service (`s3api`, `ec2`, `configservice`).
+    pub service: &'static str,
+    /// The AWS CLI's name of the operation (`put-public-access-block`).
+    pub operation: &'static str,
+    pub input: Value,
+}
+
+impl CliRequest {
+    pub fn new(service: &'static str, operation: &'static str, input: Value) -> Self {
+        CliRequest {
+            service,
+            operation,
+            input,
+        }
+    }
+
+    /// The command line, for a POSIX shell: the JSON is one single-quoted word, so no
+    /// value in it (a bucket name, a tag) is read by the shell. A resource in region
+    /// `global` (an account setting, IAM) gets no `--region`: the person's own is used.
+    pub fn command(&self, region: &str) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let region = match region {
+            "global" => String::new(),
+            r if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+                format!(" --region {r}")
+            }
+            r => format!(" --region {}", quote(r)),
+        };
+        format!(
+            "aws {} {}{region} --cli-input-json {}",
+            self.service,
+            self.operation,
+            quote(&self.input.to_string())
+        )
+    }
+}
+
 /// The IAM actions an action's requests need, as the Service Authorization Reference
 /// names them (`s3:PutBucketPublicAccessBlock`, not the API's `PutPublicAccessBlock`).
 /// Reads of the resource itself are the scanner's (`custos_telemetry::inventory::reads`).
@@ -165,6 +208,11 @@ pub trait Action: Send + Sync + std::fmt::Debug {
         let _ = (before, now);
         None
     }
+    /// The requests that make this fix on `ci` from `before` (its facet, as planned) with
+    /// `params`, for a person to send with the AWS CLI (a guided fix): the requests
+    /// `apply` sends, with the same values. Empty only when the fix cannot be written
+    /// as requests (then the catalogue test fails).
+    fn cli(&self, ci: &ConfigurationItem, params: &Value, before: &Value) -> Vec<CliRequest>;
     /// Why the resource, as read, is still applying a change, when it is (an RDS
     /// instance `modifying`, or the value this fix sets still pending): the read-back is
     /// repeated, bounded ([`contract::Settle`]), before the state decides anything.

@@ -2,7 +2,7 @@
 //! access logging, and the AWS Config recorder.
 
 use crate::setting::{Setter, Setting, aws, configure, text};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, TrafficType};
 use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
@@ -65,6 +65,32 @@ impl Setting for Retention {
             Some(n) if n >= days => facet.clone(),
             Some(_) => json!({"retentionInDays": days}),
         }
+    }
+    /// `PutRetentionPolicy` of `to`'s days; none: `DeleteRetentionPolicy`.
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let req = match to["retentionInDays"]
+            .as_i64()
+            .and_then(|d| i32::try_from(d).ok())
+        {
+            Some(days) => CliRequest::new(
+                "logs",
+                "put-retention-policy",
+                json!({"logGroupName": r.resource_id, "retentionInDays": days}),
+            ),
+            None => CliRequest::new(
+                "logs",
+                "delete-retention-policy",
+                json!({"logGroupName": r.resource_id}),
+            ),
+        };
+        vec![req]
     }
     async fn put(
         &self,
@@ -150,6 +176,35 @@ impl Setting for FlowLogs {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"flowLogs": true})
+    }
+    /// `CreateFlowLogs` to the configured destination. None when `put` would send
+    /// nothing (no `destination`), nor for the removal, whose flow log ids `put` looks up
+    /// at call time.
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        if to["flowLogs"] != true {
+            return Vec::new();
+        }
+        let Some(destination) = text(params, "destination") else {
+            return Vec::new();
+        };
+        vec![CliRequest::new(
+            "ec2",
+            "create-flow-logs",
+            json!({
+                "ResourceIds": [r.resource_id],
+                "ResourceType": FlowLogsResourceType::Vpc.as_str(),
+                "TrafficType": TrafficType::All.as_str(),
+                "LogDestinationType": LogDestinationType::S3.as_str(),
+                "LogDestination": destination,
+            }),
+        )]
     }
     async fn put(
         &self,
@@ -258,6 +313,28 @@ impl Setting for AccessLogging {
             None => facet.clone(),
         }
     }
+    /// `PutBucketLogging` to `to`'s target; none: logging off (an empty status).
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let status = match to["targetBucket"].as_str() {
+            Some(t) => json!({"LoggingEnabled": {
+                "TargetBucket": t,
+                "TargetPrefix": to["targetPrefix"].as_str().unwrap_or(""),
+            }}),
+            None => json!({}),
+        };
+        vec![CliRequest::new(
+            "s3api",
+            "put-bucket-logging",
+            json!({"Bucket": r.resource_id, "BucketLoggingStatus": status}),
+        )]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -325,6 +402,26 @@ impl Setting for Recorder {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"Recording": true})
+    }
+    /// `StartConfigurationRecorder`, or `StopConfigurationRecorder` to stop it.
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let operation = if to["Recording"] == true {
+            "start-configuration-recorder"
+        } else {
+            "stop-configuration-recorder"
+        };
+        vec![CliRequest::new(
+            "configservice",
+            operation,
+            json!({"ConfigurationRecorderName": r.resource_id}),
+        )]
     }
     async fn put(
         &self,

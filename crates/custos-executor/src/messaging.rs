@@ -1,7 +1,7 @@
 //! SQS queues and SNS topics: encryption at rest (FSBP SQS.1, SNS.1).
 
 use crate::setting::{Setter, Setting, aws, configure, text};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
@@ -64,6 +64,26 @@ impl Setting for QueueEncryption {
             None => json!({"SqsManagedSseEnabled": true, "KmsMasterKeyId": null}),
         }
     }
+    /// `SetQueueAttributes` on the queue (its resource id is the queue URL).
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let attributes = match to["KmsMasterKeyId"].as_str() {
+            Some(k) => json!({"KmsMasterKeyId": k}),
+            None if to["SqsManagedSseEnabled"] == true => json!({"SqsManagedSseEnabled": "true"}),
+            None => json!({"SqsManagedSseEnabled": "false", "KmsMasterKeyId": ""}),
+        };
+        vec![CliRequest::new(
+            "sqs",
+            "set-queue-attributes",
+            json!({"QueueUrl": r.resource_id, "Attributes": attributes}),
+        )]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -120,6 +140,25 @@ impl Setting for TopicEncryption {
             return facet.clone();
         }
         json!({"KmsMasterKeyId": text(params, "kmsKeyId").unwrap_or("alias/aws/sns")})
+    }
+    /// `SetTopicAttributes` of `KmsMasterKeyId` on the topic (its resource id is the ARN).
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        vec![CliRequest::new(
+            "sns",
+            "set-topic-attributes",
+            json!({
+                "TopicArn": r.resource_id,
+                "AttributeName": "KmsMasterKeyId",
+                "AttributeValue": to["KmsMasterKeyId"].as_str().unwrap_or(""),
+            }),
+        )]
     }
     async fn put(
         &self,

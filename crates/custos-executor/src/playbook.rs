@@ -418,6 +418,7 @@ impl PlaybookSet {
             "resource": ci.resource_ref(), "playbook": pb.id, "version": pb.version, "before": before_digest,
         }));
         let rollback = ex.rollback_steps(&before["facet"]);
+        let guided = guided(ex.as_ref(), pb, finding, ci, &params, &before["facet"]);
         Ok(RemediationPlan {
             id: format!("plan-{}", id.short()),
             resource: ci.resource_ref(),
@@ -443,8 +444,38 @@ impl PlaybookSet {
             before_digest,
             desired,
             operation: Operation::Fix,
+            guided,
         })
     }
+}
+
+/// The guided fix of a plan: what the playbook does, its requests as AWS CLI commands
+/// with this resource's values ([`crate::Action::cli`]), and the control's Terraform with
+/// the finding's values (`Finding::terraform`). `None` when the action writes no
+/// request for this state.
+fn guided(
+    ex: &dyn crate::Action,
+    pb: &Playbook,
+    finding: &Finding,
+    ci: &ConfigurationItem,
+    params: &Value,
+    before: &Value,
+) -> Option<custos_core::Guidance> {
+    let cli: Vec<String> = ex
+        .cli(ci, params, before)
+        .iter()
+        .map(|r| r.command(&ci.aws_region))
+        .collect();
+    (!cli.is_empty()).then(|| custos_core::Guidance {
+        text: format!(
+            "{} (playbook `{}` {}), by hand: the same requests custos would send, with this resource's values.",
+            pb.title.trim_end_matches('.'),
+            pb.id,
+            pb.version
+        ),
+        cli,
+        terraform: finding.terraform.clone().unwrap_or_default(),
+    })
 }
 
 fn params_json(pb: &Playbook) -> Value {
@@ -597,6 +628,7 @@ mod tests {
             message: "m".into(),
             remediation: Some("s3-block-public-access".into()),
             guidance: None,
+            terraform: None,
         };
         let dev = custos_core::Environments::default().classify("dev");
         let plan = set.plan(&reg, &finding, &ci, &dev).unwrap();
@@ -632,6 +664,7 @@ mod tests {
             message: "m".into(),
             remediation: Some("ec2-revoke-open-ingress".into()),
             guidance: None,
+            terraform: None,
         }
     }
 

@@ -7,7 +7,7 @@
 //! the fix, so a disagreement shows as a failed verification, never as a silent pass.
 
 use crate::setting::{Setter, Setting, aws, configure};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
@@ -264,6 +264,31 @@ impl Setting for BucketPolicy {
     fn desired(&self, facet: &Value, _params: &Value) -> Value {
         desired_of(facet, || Value::Null)
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        // A policy that is no JSON document is left as it is: `put` sends nothing.
+        let Ok(text) = text_of(to, r) else {
+            return Vec::new();
+        };
+        vec![match text {
+            Some(text) => CliRequest::new(
+                "s3api",
+                "put-bucket-policy",
+                json!({"Bucket": r.resource_id, "Policy": text}),
+            ),
+            None => CliRequest::new(
+                "s3api",
+                "delete-bucket-policy",
+                json!({"Bucket": r.resource_id}),
+            ),
+        }]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -322,6 +347,27 @@ impl Setting for QueuePolicy {
     fn desired(&self, facet: &Value, _params: &Value) -> Value {
         desired_of(facet, || Value::Null)
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        // A policy that is no JSON document is left as it is: `put` sends nothing.
+        let Ok(text) = text_of(to, r) else {
+            return Vec::new();
+        };
+        vec![CliRequest::new(
+            "sqs",
+            "set-queue-attributes",
+            json!({
+                "QueueUrl": r.resource_id,
+                "Attributes": {"Policy": text.unwrap_or_default()},
+            }),
+        )]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -370,6 +416,15 @@ fn owner_only_topic_policy(arn: &str, account: &str) -> Value {
     })
 }
 
+/// The policy text SetTopicAttributes sends for facet `to`: a topic without a policy
+/// cannot be asked for, so the owner-only one stands in.
+fn topic_text(to: &Value, r: &ResourceRef) -> Result<String, ExecError> {
+    Ok(match text_of(to, r)? {
+        Some(t) => t,
+        None => owner_only_topic_policy(&r.resource_id, &r.account).to_string(),
+    })
+}
+
 #[async_trait]
 impl Setting for TopicPolicy {
     fn action(&self) -> &'static str {
@@ -405,6 +460,28 @@ impl Setting for TopicPolicy {
         d["Owner"] = facet["Owner"].clone();
         d
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        // A policy that is no JSON document is left as it is: `put` sends nothing.
+        let Ok(text) = topic_text(to, r) else {
+            return Vec::new();
+        };
+        vec![CliRequest::new(
+            "sns",
+            "set-topic-attributes",
+            json!({
+                "TopicArn": r.resource_id,
+                "AttributeName": "Policy",
+                "AttributeValue": text,
+            }),
+        )]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -413,11 +490,7 @@ impl Setting for TopicPolicy {
         to: &Value,
         _params: &Value,
     ) -> Result<(), ExecError> {
-        // A topic without a policy cannot be asked for: the owner-only one stands in.
-        let text = match text_of(to, r)? {
-            Some(t) => t,
-            None => owner_only_topic_policy(&r.resource_id, &r.account).to_string(),
-        };
+        let text = topic_text(to, r)?;
         c.sns
             .set_topic_attributes()
             .topic_arn(&r.resource_id)

@@ -6,7 +6,7 @@
 //! `auto`.
 
 use crate::setting::{Setter, Setting, aws, configure};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
@@ -53,6 +53,19 @@ impl Instance {
             Instance::CopyTagsToSnapshot => "copyTagsToSnapshot",
         }
     }
+
+    /// Whether `ModifyDBInstance` sends `ApplyImmediately`. Only backup retention waits
+    /// for the maintenance window without it; sending it also applies whatever else is
+    /// pending on the instance (a class change, an upgrade), so the other settings, which
+    /// take effect at once, never send it.
+    fn immediately(self) -> bool {
+        matches!(self, Instance::BackupRetention)
+    }
+}
+
+/// The retention period `ModifyDBInstance` sends for a facet's value.
+fn retention(v: &Value) -> i32 {
+    i32::try_from(v.as_i64().unwrap_or(0)).unwrap_or(0)
 }
 
 /// Statuses of an instance applying a modification (RDS User Guide, "Viewing Amazon RDS
@@ -159,6 +172,35 @@ impl Setting for Instance {
         to[self.field()] = value;
         to
     }
+    fn cli(
+        &self,
+        _ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        // `put` sends nothing without the instance's name.
+        let Some(name) = to[NAME].as_str() else {
+            return Vec::new();
+        };
+        let v = &to[self.field()];
+        let (member, value) = match self {
+            Instance::PublicAccess => ("PubliclyAccessible", json!(v == true)),
+            Instance::BackupRetention => ("BackupRetentionPeriod", json!(retention(v))),
+            Instance::DeletionProtection => ("DeletionProtection", json!(v == true)),
+            Instance::AutoMinorVersionUpgrade => ("AutoMinorVersionUpgrade", json!(v == true)),
+            Instance::CopyTagsToSnapshot => ("CopyTagsToSnapshot", json!(v == true)),
+        };
+        vec![CliRequest::new(
+            "rds",
+            "modify-db-instance",
+            json!({
+                "DBInstanceIdentifier": name,
+                "ApplyImmediately": self.immediately(),
+                member: value,
+            }),
+        )]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -174,20 +216,15 @@ impl Setting for Instance {
                 message: "the item names no `dBInstanceIdentifier`".into(),
             });
         };
-        // Only backup retention waits for the maintenance window without it; sending it
-        // also applies whatever else is pending on the instance (a class change, an
-        // upgrade), so the other settings, which take effect at once, never send it.
         let req = c
             .rds
             .modify_db_instance()
             .db_instance_identifier(name)
-            .apply_immediately(matches!(self, Instance::BackupRetention));
+            .apply_immediately(self.immediately());
         let v = &to[self.field()];
         let req = match self {
             Instance::PublicAccess => req.publicly_accessible(v == true),
-            Instance::BackupRetention => {
-                req.backup_retention_period(i32::try_from(v.as_i64().unwrap_or(0)).unwrap_or(0))
-            }
+            Instance::BackupRetention => req.backup_retention_period(retention(v)),
             Instance::DeletionProtection => req.deletion_protection(v == true),
             Instance::AutoMinorVersionUpgrade => req.auto_minor_version_upgrade(v == true),
             Instance::CopyTagsToSnapshot => req.copy_tags_to_snapshot(v == true),
@@ -242,6 +279,29 @@ impl Setting for SnapshotPrivate {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"public": false})
+    }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let change = if to["public"] == true {
+            "ValuesToAdd"
+        } else {
+            "ValuesToRemove"
+        };
+        vec![CliRequest::new(
+            "rds",
+            "modify-db-snapshot-attribute",
+            json!({
+                "DBSnapshotIdentifier": r.resource_id,
+                "AttributeName": "restore",
+                change: ["all"],
+            }),
+        )]
     }
     async fn put(
         &self,

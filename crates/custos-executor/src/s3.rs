@@ -1,6 +1,6 @@
 //! S3 bucket executors: public access block, default encryption, versioning.
 
-use crate::{Action, ActionProperties, ExecError, Executor};
+use crate::{Action, ActionProperties, CliRequest, ExecError, Executor};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption,
@@ -175,6 +175,22 @@ fn encryption_rules(ci: &ConfigurationItem) -> Vec<Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A normalized rule (`{sseAlgorithm, kmsMasterKeyId, bucketKeyEnabled}`) as the
+/// `ServerSideEncryptionRule` `S3Executor::put_encryption` builds from it, in the API's
+/// member names.
+pub(crate) fn cli_sse_rule(rule: &Value) -> Value {
+    let mut default = json!({
+        "SSEAlgorithm": rule.get("sseAlgorithm").and_then(Value::as_str).unwrap_or("AES256"),
+    });
+    if let Some(key) = rule.get("kmsMasterKeyId").and_then(Value::as_str) {
+        default["KMSMasterKeyID"] = json!(key);
+    }
+    json!({
+        "ApplyServerSideEncryptionByDefault": default,
+        "BucketKeyEnabled": rule.get("bucketKeyEnabled").and_then(Value::as_bool).unwrap_or(false),
+    })
 }
 
 impl Action for S3Executor {
@@ -401,6 +417,53 @@ impl Action for S3Executor {
                 }]
             }
         }
+    }
+
+    /// The request `apply` sends (it reads only `params`, not `before`).
+    fn cli(&self, ci: &ConfigurationItem, params: &Value, _before: &Value) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let req = match self.kind {
+            S3Action::PublicAccessBlock => {
+                let on = |f: &str| params.get(f).and_then(Value::as_bool).unwrap_or(true);
+                CliRequest::new(
+                    "s3api",
+                    "put-public-access-block",
+                    json!({
+                        "Bucket": r.resource_id,
+                        "PublicAccessBlockConfiguration": {
+                            "BlockPublicAcls": on("blockPublicAcls"),
+                            "IgnorePublicAcls": on("ignorePublicAcls"),
+                            "BlockPublicPolicy": on("blockPublicPolicy"),
+                            "RestrictPublicBuckets": on("restrictPublicBuckets"),
+                        },
+                    }),
+                )
+            }
+            S3Action::DefaultEncryption => {
+                let desired = self.desired(&Value::Null, params);
+                let rules: Vec<Value> = desired["rules"]
+                    .as_array()
+                    .map(|rules| rules.iter().map(cli_sse_rule).collect())
+                    .unwrap_or_default();
+                CliRequest::new(
+                    "s3api",
+                    "put-bucket-encryption",
+                    json!({
+                        "Bucket": r.resource_id,
+                        "ServerSideEncryptionConfiguration": {"Rules": rules},
+                    }),
+                )
+            }
+            S3Action::Versioning => CliRequest::new(
+                "s3api",
+                "put-bucket-versioning",
+                json!({
+                    "Bucket": r.resource_id,
+                    "VersioningConfiguration": {"Status": BucketVersioningStatus::Enabled.as_str()},
+                }),
+            ),
+        };
+        vec![req]
     }
 }
 

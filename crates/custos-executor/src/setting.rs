@@ -5,7 +5,7 @@
 //! an [`Executor`] for the contract. Every request goes through the pool's clients for
 //! mutating calls (sent once, never retried).
 
-use crate::{Action, ActionProperties, ExecError, Executor, Operations};
+use crate::{Action, ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk, RollbackStep};
 use custos_telemetry::aws::{AwsPool, Clients};
@@ -54,6 +54,15 @@ pub trait Setting: Send + Sync + std::fmt::Debug + 'static {
         let _ = ci;
         None
     }
+    /// The request [`Setting::put`] sends to move the resource from `from` to `to`, as
+    /// the AWS CLI takes it (see [`Action::cli`]).
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        from: &Value,
+        to: &Value,
+        params: &Value,
+    ) -> Vec<CliRequest>;
     /// Move the resource to facet `to` with one mutating request (`from` is the facet
     /// read just before, for requests that need to know what is there).
     async fn put(
@@ -171,6 +180,10 @@ impl<S: Setting> Action for Setter<S> {
     }
     fn settling(&self, ci: &ConfigurationItem) -> Option<String> {
         self.setting.settling(ci)
+    }
+    fn cli(&self, ci: &ConfigurationItem, params: &Value, before: &Value) -> Vec<CliRequest> {
+        let to = self.setting.desired(before, params);
+        self.setting.cli(ci, before, &to, params)
     }
 }
 

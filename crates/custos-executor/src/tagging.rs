@@ -6,7 +6,7 @@
 //! them (`floor.identity`).
 
 use crate::setting::{Setter, Setting, aws};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use custos_core::{ActionKind, ConfigurationItem, ResourceRef, Risk};
 use custos_telemetry::aws::{AwsPool, Clients};
@@ -71,6 +71,29 @@ fn changes(from: &Value, to: &Value) -> (BTreeMap<String, String>, Vec<String>) 
         }
     }
     (add, remove)
+}
+
+/// What `put` adds and removes moving from `from` to `to`. A rollback
+/// (`from` unknown: null) deletes the keys the fix added, those missing or blank
+/// before; tags that were there it never touched.
+fn plan(from: &Value, to: &Value) -> (BTreeMap<String, String>, Vec<String>) {
+    if from.is_null() {
+        let added = to["tags"].as_object().into_iter().flatten();
+        let keys = added
+            .filter(|(_, v)| value(v).is_none())
+            .map(|(k, _)| k.clone());
+        (BTreeMap::new(), keys.collect())
+    } else {
+        changes(from, to)
+    }
+}
+
+/// Tags as the list most tagging APIs take, with the API's member names for the key and
+/// the value (`Key`/`Value`; KMS: `TagKey`/`TagValue`).
+fn tag_list(add: &BTreeMap<String, String>, key_member: &str, value_member: &str) -> Value {
+    add.iter()
+        .map(|(k, v)| json!({ key_member: k, value_member: v }))
+        .collect()
 }
 
 /// The keys to add with their values and the keys to remove (no value), for the
@@ -200,6 +223,183 @@ impl Setting for RequiredTags {
         }
         out
     }
+    /// The request `put` sends for the resource's type. None when `put` sends none
+    /// that changes anything: both adding and removing (it refuses), nothing to add or
+    /// remove, no ARN where one is needed, a type it does not tag.
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let (add, remove) = plan(from, to);
+        if add.is_empty() == remove.is_empty() {
+            return vec![];
+        }
+        let adding = !add.is_empty();
+        let id = r.resource_id.as_str();
+        let arn = to["arn"].as_str();
+        // CloudTrail and ACM: whole tags both ways, the value left out when removing.
+        let pair_list = || -> Vec<Value> {
+            pairs(&add, &remove)
+                .map(|(k, v)| match v {
+                    Some(v) => json!({"Key": k, "Value": v}),
+                    None => json!({"Key": k}),
+                })
+                .collect()
+        };
+        let (service, operation, input) = match (r.resource_type.as_str(), arn) {
+            // S3 replaces the whole set: `put` reads it and puts it back changed; the
+            // guided fix does the same from the set as planned (the item's tags).
+            (custos_telemetry::s3::BUCKET, _) => {
+                let mut set = ci.tags.clone();
+                set.extend(add.clone());
+                set.retain(|k, _| !remove.contains(k));
+                (
+                    "s3api",
+                    "put-bucket-tagging",
+                    json!({"Bucket": id, "Tagging": {"TagSet": tag_list(&set, "Key", "Value")}}),
+                )
+            }
+            (t, _) if t.starts_with("AWS::EC2::") => {
+                if adding {
+                    (
+                        "ec2",
+                        "create-tags",
+                        json!({"Resources": [id], "Tags": tag_list(&add, "Key", "Value")}),
+                    )
+                } else {
+                    let keys: Vec<Value> = remove.iter().map(|k| json!({"Key": k})).collect();
+                    (
+                        "ec2",
+                        "delete-tags",
+                        json!({"Resources": [id], "Tags": keys}),
+                    )
+                }
+            }
+            (messaging::QUEUE, _) => {
+                if adding {
+                    ("sqs", "tag-queue", json!({"QueueUrl": id, "Tags": add}))
+                } else {
+                    (
+                        "sqs",
+                        "untag-queue",
+                        json!({"QueueUrl": id, "TagKeys": remove}),
+                    )
+                }
+            }
+            (messaging::TOPIC, _) => {
+                if adding {
+                    (
+                        "sns",
+                        "tag-resource",
+                        json!({"ResourceArn": id, "Tags": tag_list(&add, "Key", "Value")}),
+                    )
+                } else {
+                    (
+                        "sns",
+                        "untag-resource",
+                        json!({"ResourceArn": id, "TagKeys": remove}),
+                    )
+                }
+            }
+            (kms::KEY, _) => {
+                if adding {
+                    (
+                        "kms",
+                        "tag-resource",
+                        json!({"KeyId": id, "Tags": tag_list(&add, "TagKey", "TagValue")}),
+                    )
+                } else {
+                    (
+                        "kms",
+                        "untag-resource",
+                        json!({"KeyId": id, "TagKeys": remove}),
+                    )
+                }
+            }
+            (logs::LOG_GROUP, Some(arn)) => {
+                if adding {
+                    (
+                        "logs",
+                        "tag-resource",
+                        json!({"resourceArn": arn, "tags": add}),
+                    )
+                } else {
+                    (
+                        "logs",
+                        "untag-resource",
+                        json!({"resourceArn": arn, "tagKeys": remove}),
+                    )
+                }
+            }
+            (cloudtrail::TRAIL, Some(arn)) => (
+                "cloudtrail",
+                if adding { "add-tags" } else { "remove-tags" },
+                json!({"ResourceId": arn, "TagsList": pair_list()}),
+            ),
+            (rds::INSTANCE | rds::SNAPSHOT, Some(arn)) => {
+                if adding {
+                    (
+                        "rds",
+                        "add-tags-to-resource",
+                        json!({"ResourceName": arn, "Tags": tag_list(&add, "Key", "Value")}),
+                    )
+                } else {
+                    (
+                        "rds",
+                        "remove-tags-from-resource",
+                        json!({"ResourceName": arn, "TagKeys": remove}),
+                    )
+                }
+            }
+            (acm::CERTIFICATE, _) => (
+                "acm",
+                if adding {
+                    "add-tags-to-certificate"
+                } else {
+                    "remove-tags-from-certificate"
+                },
+                json!({"CertificateArn": id, "Tags": pair_list()}),
+            ),
+            (ssm::DOCUMENT, _) => {
+                let doc = aws_sdk_ssm::types::ResourceTypeForTagging::Document;
+                if adding {
+                    (
+                        "ssm",
+                        "add-tags-to-resource",
+                        json!({"ResourceType": doc.as_str(), "ResourceId": id, "Tags": tag_list(&add, "Key", "Value")}),
+                    )
+                } else {
+                    (
+                        "ssm",
+                        "remove-tags-from-resource",
+                        json!({"ResourceType": doc.as_str(), "ResourceId": id, "TagKeys": remove}),
+                    )
+                }
+            }
+            (lambda::FUNCTION, Some(arn)) => {
+                if adding {
+                    (
+                        "lambda",
+                        "tag-resource",
+                        json!({"Resource": arn, "Tags": add}),
+                    )
+                } else {
+                    (
+                        "lambda",
+                        "untag-resource",
+                        json!({"Resource": arn, "TagKeys": remove}),
+                    )
+                }
+            }
+            // No ARN where the request needs one, or a type `put` refuses.
+            _ => return vec![],
+        };
+        vec![CliRequest::new(service, operation, input)]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -208,17 +408,7 @@ impl Setting for RequiredTags {
         to: &Value,
         _params: &Value,
     ) -> Result<(), ExecError> {
-        // A rollback (`from` unknown: null) deletes the keys the fix added, those
-        // missing or blank before; tags that were there it never touched.
-        let (add, remove) = if from.is_null() {
-            let added = to["tags"].as_object().into_iter().flatten();
-            let keys = added
-                .filter(|(_, v)| value(v).is_none())
-                .map(|(k, _)| k.clone());
-            (BTreeMap::new(), keys.collect())
-        } else {
-            changes(from, to)
-        };
+        let (add, remove) = plan(from, to);
         if !add.is_empty() && !remove.is_empty() {
             return Err(Self::fail(
                 r,

@@ -3,7 +3,7 @@
 //! every management event cost money: a person approves them (class `human`).
 
 use crate::setting::{Setter, Setting, aws, configure, text};
-use crate::{ActionProperties, ExecError, Executor, Operations};
+use crate::{ActionProperties, CliRequest, ExecError, Executor, Operations};
 use async_trait::async_trait;
 use aws_sdk_cloudtrail::types::{EventSelector, ReadWriteType};
 use custos_core::{ConfigurationItem, ResourceRef, Risk};
@@ -35,6 +35,11 @@ pub enum Trail {
     Encryption,
     /// Every region and global service events (CloudTrail.1, CIS 3.1).
     MultiRegion,
+}
+
+/// The key id UpdateTrail sends for facet `to` (empty: encryption off).
+fn kms_key(to: &Value) -> &str {
+    to["kmsKeyId"].as_str().unwrap_or("")
 }
 
 fn flag(ci: &ConfigurationItem, k: &str) -> bool {
@@ -99,6 +104,28 @@ impl Setting for Trail {
             }
         }
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let input = match self {
+            Trail::LogFileValidation => json!({
+                "Name": r.resource_id,
+                "EnableLogFileValidation": to["logFileValidationEnabled"] == true,
+            }),
+            Trail::Encryption => json!({"Name": r.resource_id, "KmsKeyId": kms_key(to)}),
+            Trail::MultiRegion => json!({
+                "Name": r.resource_id,
+                "IsMultiRegionTrail": to["isMultiRegionTrail"] == true,
+                "IncludeGlobalServiceEvents": to["includeGlobalServiceEvents"] == true,
+            }),
+        };
+        vec![CliRequest::new("cloudtrail", "update-trail", input)]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -113,7 +140,7 @@ impl Setting for Trail {
                 req.enable_log_file_validation(to["logFileValidationEnabled"] == true)
             }
             // An empty key id turns KMS encryption off again.
-            Trail::Encryption => req.kms_key_id(to["kmsKeyId"].as_str().unwrap_or("")),
+            Trail::Encryption => req.kms_key_id(kms_key(to)),
             Trail::MultiRegion => req
                 .is_multi_region_trail(to["isMultiRegionTrail"] == true)
                 .include_global_service_events(to["includeGlobalServiceEvents"] == true),
@@ -160,6 +187,25 @@ impl Setting for Logging {
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"isLogging": true})
     }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let operation = if to["isLogging"] == true {
+            "start-logging"
+        } else {
+            "stop-logging"
+        };
+        vec![CliRequest::new(
+            "cloudtrail",
+            operation,
+            json!({"Name": r.resource_id}),
+        )]
+    }
     async fn put(
         &self,
         c: &Clients,
@@ -193,17 +239,29 @@ impl Setting for Logging {
 #[derive(Debug)]
 pub struct ManagementEvents;
 
-fn selectors(to: &Value) -> Vec<EventSelector> {
+/// The selectors PutEventSelectors sends for facet `to`: each one's read/write type and
+/// whether it includes management events.
+fn selector_fields(to: &Value) -> Vec<(&str, bool)> {
     to["eventSelectors"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|s| {
+            (
+                s["readWriteType"].as_str().unwrap_or("All"),
+                s["includeManagementEvents"] != false,
+            )
+        })
+        .collect()
+}
+
+fn selectors(to: &Value) -> Vec<EventSelector> {
+    selector_fields(to)
+        .into_iter()
+        .map(|(read_write, management)| {
             EventSelector::builder()
-                .read_write_type(ReadWriteType::from(
-                    s["readWriteType"].as_str().unwrap_or("All"),
-                ))
-                .include_management_events(s["includeManagementEvents"] != false)
+                .read_write_type(ReadWriteType::from(read_write))
+                .include_management_events(management)
                 .build()
         })
         .collect()
@@ -243,6 +301,26 @@ impl Setting for ManagementEvents {
         } else {
             json!({"eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true}]})
         }
+    }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let selectors: Vec<Value> = selector_fields(to)
+            .into_iter()
+            .map(|(read_write, management)| {
+                json!({"ReadWriteType": read_write, "IncludeManagementEvents": management})
+            })
+            .collect();
+        vec![CliRequest::new(
+            "cloudtrail",
+            "put-event-selectors",
+            json!({"TrailName": r.resource_id, "EventSelectors": selectors}),
+        )]
     }
     async fn put(
         &self,
@@ -293,6 +371,25 @@ impl Setting for KeyRotation {
     }
     fn desired(&self, _facet: &Value, _params: &Value) -> Value {
         json!({"KeyRotationStatus": true})
+    }
+    fn cli(
+        &self,
+        ci: &ConfigurationItem,
+        _from: &Value,
+        to: &Value,
+        _params: &Value,
+    ) -> Vec<CliRequest> {
+        let r = &ci.resource_ref();
+        let operation = if to["KeyRotationStatus"] == true {
+            "enable-key-rotation"
+        } else {
+            "disable-key-rotation"
+        };
+        vec![CliRequest::new(
+            "kms",
+            operation,
+            json!({"KeyId": r.resource_id}),
+        )]
     }
     async fn put(
         &self,

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+#[path = "contract/guided.rs"]
+mod guided;
+
 #[derive(Default)]
 struct MemJournal {
     log: Mutex<Vec<String>>,
@@ -933,6 +936,7 @@ async fn contract(case: &Case) {
         message: String::new(),
         remediation: Some(pb.id.clone()),
         guidance: None,
+        terraform: None,
     };
     let dev = custos_core::Environments::default().classify("dev");
     let plan = playbooks

@@ -132,6 +132,7 @@ async fn fix(
         message: String::new(),
         remediation: Some(pb.id.clone()),
         guidance: None,
+        terraform: None,
     };
     let dev = custos_core::Environments::default().classify("dev");
     let plan = playbooks

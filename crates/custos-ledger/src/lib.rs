@@ -26,6 +26,7 @@ pub mod merkle;
 mod prune;
 pub mod refusals;
 mod replay;
+mod rollout;
 #[doc(hidden)]
 pub mod testing;
 pub mod told;
@@ -40,6 +41,7 @@ pub use guard::{
 pub use identity::{PrincipalRow, TokenRow};
 pub use inputs::{DeadLetter, Projections};
 pub use prune::{PruneRow, Pruned};
+pub use rollout::RolloutChange;
 
 use chrono::{DateTime, Utc};
 use custos_core::{Clock, ResourceRef, SystemClock, canonical_json};
@@ -590,7 +592,7 @@ impl Ledger {
     pub async fn outcome_events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT * FROM events WHERE seq > $1
-               AND (kind LIKE 'action.%' OR kind LIKE 'approval.%' OR kind = 'recurrence' OR kind = 'autonomy.set')
+               AND (kind LIKE 'action.%' OR kind LIKE 'approval.%' OR kind = 'recurrence' OR kind = 'autonomy.set' OR kind = 'rollout.set')
              ORDER BY seq ASC LIMIT $2",
         )
         .bind(seq)

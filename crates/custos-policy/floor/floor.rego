@@ -16,7 +16,10 @@
 #   history   {lower_environment_verified, lower_environment_required}: verified
 #             non-production fixes of the plan's playbook version since its last
 #             rollback, failure, revert or recurrence (folded from the ledger's events),
-#             and how many production needs first
+#             and how many production needs first;
+#             rollout {stage, selected}: the playbook version's staged rollout
+#             (`shadow`, `limited`, `broad`) and, in `limited`, whether this resource
+#             is in the share that may be fixed without a person
 # Data:   data.custos.config (custos.toml [gate]: exclusion tag and list).
 # Output: `decisions`, a set of {"rule", "verdict", "message"}; the most cautious wins.
 package custos.floor
@@ -81,6 +84,10 @@ problems contains sprintf("%s", [k]) if {
 	path := split(k, ".")
 	not is_number(object.get(input, path, null))
 }
+
+problems contains "history.rollout.stage" if not object.get(input, ["history", "rollout", "stage"], null) in {"shadow", "limited", "broad"}
+
+problems contains "history.rollout.selected" if not is_boolean(object.get(input, ["history", "rollout", "selected"], null))
 
 decisions contains d if {
 	count(problems) > 0
@@ -309,6 +316,36 @@ decisions contains d if {
 	}
 }
 
+# ---- infrastructure as code: custos does not fight the pipeline that would revert it ----
+
+iac := object.get(cfg, "iac", {"markers": [{"key": "aws:cloudformation:stack-name", "value": null}], "direct_fix": "recommend"})
+
+iac_verdicts := {"recommend": "recommend_only", "approve": "needs_approval"}
+
+managed_by_iac(m) if {
+	object.get(m, "value", null) == null
+	is_string(plan.tags[m.key])
+}
+
+managed_by_iac(m) if {
+	v := object.get(m, "value", null)
+	v != null
+	plan.tags[m.key] == v
+}
+
+iac_marks := sort([sprintf("`%s=%s`", [m.key, plan.tags[m.key]]) | some m in object.get(iac, "markers", []); managed_by_iac(m)])
+
+decisions contains d if {
+	count(iac_marks) > 0
+	plan.operation != "rollback"
+	verdict := iac_verdicts[object.get(iac, "direct_fix", "recommend")]
+	d := {
+		"rule": "gate.managed_by_iac",
+		"verdict": verdict,
+		"message": sprintf("the resource is managed as code (tag %s): change it there (the guided fix's Terraform shows the end state); a fix made in the account would be reverted by the next deployment", [concat(", ", iac_marks)]),
+	}
+}
+
 # ---- lower environments first: a playbook proves itself outside production ----
 
 decisions contains d if {
@@ -319,5 +356,28 @@ decisions contains d if {
 		"rule": "gate.unproven_in_lower_environment",
 		"verdict": "needs_approval",
 		"message": sprintf("playbook `%s` has %d verified non-production fix(es) since its last rollback, failure or recurrence; its production fixes wait for a person until it has %d", [plan.playbook, input.history.lower_environment_verified, input.history.lower_environment_required]),
+	}
+}
+
+# ---- staged rollout: a playbook version earns breadth (README, "Staged rollout") ----
+
+decisions contains d if {
+	input.history.rollout.stage == "shadow"
+	plan.operation != "rollback"
+	d := {
+		"rule": "gate.rollout_shadow",
+		"verdict": "needs_approval",
+		"message": sprintf("playbook `%s` version %s is in shadow: custos records what it would do and a person decides, until its outcomes promote it", [plan.playbook, object.get(plan, "playbook_version", "unknown")]),
+	}
+}
+
+decisions contains d if {
+	input.history.rollout.stage == "limited"
+	input.history.rollout.selected == false
+	plan.operation != "rollback"
+	d := {
+		"rule": "gate.rollout_limited",
+		"verdict": "needs_approval",
+		"message": sprintf("playbook `%s` version %s is in limited rollout and this resource is outside its share (or the share's count is used up): a person decides", [plan.playbook, object.get(plan, "playbook_version", "unknown")]),
 	}
 }

@@ -34,7 +34,7 @@ input_for(plan, n, blackouts) := {
 	"inventory": {"count_by_class": {}},
 	"limits": limits,
 	"time": {"now": "2026-11-22T12:00:00Z", "today": "2026-11-22", "blackouts_active": blackouts, "window": {"governed": false, "open": false, "names": []}},
-	"history": {"lower_environment_verified": 0, "lower_environment_required": 0},
+	"history": {"lower_environment_verified": 0, "lower_environment_required": 0, "rollout": {"stage": "broad", "selected": true}},
 }
 
 run(plan, n) := result if {
@@ -135,4 +135,77 @@ test_no_proof_required_when_zero if {
 test_missing_history_denies if {
 	i := json.remove(input_for(prod_plan, 0, []), ["history"])
 	"floor.input_invalid" in {d.rule | some d in floor.decisions} with input as i with data.custos.config as cfg
+}
+
+# ---- staged rollout ----
+
+staged(plan, stage, selected) := result if {
+	i := object.union(input_for(plan, 0, []), {"history": {"rollout": {"stage": stage, "selected": selected}}})
+	result := {d.rule | some d in floor.decisions} with input as i with data.custos.config as cfg
+}
+
+test_shadow_fix_needs_approval if {
+	"gate.rollout_shadow" in staged(base_plan, "shadow", true)
+}
+
+test_shadow_rollback_passes if {
+	not "gate.rollout_shadow" in staged(object.union(base_plan, {"operation": "rollback"}), "shadow", false)
+}
+
+test_limited_outside_the_share_needs_approval if {
+	r := staged(base_plan, "limited", false)
+	"gate.rollout_limited" in r
+	not "gate.rollout_shadow" in r
+}
+
+test_limited_inside_the_share_passes if {
+	r := staged(base_plan, "limited", true)
+	not "gate.rollout_limited" in r
+	not "gate.rollout_shadow" in r
+}
+
+test_broad_passes if {
+	r := staged(base_plan, "broad", false)
+	not "gate.rollout_limited" in r
+	not "gate.rollout_shadow" in r
+}
+
+test_unknown_stage_denies if {
+	"floor.input_invalid" in staged(base_plan, "wide", true)
+}
+
+test_missing_rollout_denies if {
+	i := json.remove(input_for(base_plan, 0, []), ["history/rollout"])
+	"floor.input_invalid" in {d.rule | some d in floor.decisions} with input as i with data.custos.config as cfg
+}
+
+# ---- infrastructure as code ----
+
+iac_rules(tags, config) := r if {
+	r := {d.rule: d.verdict | some d in floor.decisions} with input as input_for(object.union(base_plan, {"tags": tags}), 0, []) with data.custos.config as config
+}
+
+test_cloudformation_resource_is_recommend_only_by_default if {
+	iac_rules({"aws:cloudformation:stack-name": "web"}, cfg)["gate.managed_by_iac"] == "recommend_only"
+}
+
+test_a_configured_terraform_marker_with_a_value if {
+	c := object.union(cfg, {"iac": {"markers": [{"key": "managed-by", "value": "terraform"}], "direct_fix": "approve"}})
+	iac_rules({"managed-by": "terraform"}, c)["gate.managed_by_iac"] == "needs_approval"
+	not iac_rules({"managed-by": "pulumi"}, c)["gate.managed_by_iac"]
+	not iac_rules({"aws:cloudformation:stack-name": "web"}, c)["gate.managed_by_iac"]
+}
+
+test_allow_lets_custos_fix_a_managed_resource if {
+	c := object.union(cfg, {"iac": {"markers": [{"key": "aws:cloudformation:stack-name", "value": null}], "direct_fix": "allow"}})
+	not iac_rules({"aws:cloudformation:stack-name": "web"}, c)["gate.managed_by_iac"]
+}
+
+test_an_unmanaged_resource_is_not_held if {
+	not iac_rules({"owner": "web"}, cfg)["gate.managed_by_iac"]
+}
+
+test_rollback_of_a_managed_resource_is_not_held if {
+	r := {d.rule | some d in floor.decisions} with input as input_for(object.union(base_plan, {"tags": {"aws:cloudformation:stack-name": "web"}, "operation": "rollback"}), 0, []) with data.custos.config as cfg
+	not "gate.managed_by_iac" in r
 }

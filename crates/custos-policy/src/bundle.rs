@@ -82,7 +82,8 @@ pub struct ControlMeta {
     /// chooses are in `<angle brackets>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cli: Vec<String>,
-    /// For `alert` controls: the fixed configuration as Terraform (`aws` provider).
+    /// The fixed configuration as Terraform (`aws` provider): for `alert` controls what a
+    /// person applies; for the others the code change beside the playbook's guided fix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terraform: Option<String>,
     /// Rego package, e.g. `data.custos.controls.s3_versioning`.
@@ -500,7 +501,11 @@ pub(crate) fn probe_input() -> serde_json::Value {
 /// recorded before a check existed must still replay and export.
 fn authoring_error(meta: &ControlMeta) -> Option<String> {
     if meta.class != RemediationClass::Alert {
-        return None;
+        return meta.cli.iter().find_map(|c| {
+            crate::guidance::unsafe_placeholder(c).map(|(p, why)| {
+                format!("`cli` puts `{p}` {why} in `{c}`; write it as a word of its own: custos quotes each value as one shell word")
+            })
+        });
     }
     if meta.cli.iter().all(|c| c.trim().is_empty())
         || meta

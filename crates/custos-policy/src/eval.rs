@@ -123,6 +123,29 @@ pub struct HistoryFacts {
     /// How many a production fix needs first (`[autonomy] lower_environment_proof`; 0:
     /// none).
     pub lower_environment_required: u64,
+    /// The playbook version's staged rollout (`[autonomy] rollout = "staged"`).
+    /// Decisions recorded before it existed replay as `broad`.
+    #[serde(default)]
+    pub rollout: RolloutFacts,
+}
+
+/// Where the plan's playbook version stands in its staged rollout, for the floor's
+/// `gate.rollout_shadow` and `gate.rollout_limited`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutFacts {
+    pub stage: custos_core::RolloutStage,
+    /// In `limited`: the resource is in the configured share and the count is not used
+    /// up, so the fix may run alone (within its level).
+    pub selected: bool,
+}
+
+impl Default for RolloutFacts {
+    fn default() -> Self {
+        RolloutFacts {
+            stage: custos_core::RolloutStage::Broad,
+            selected: true,
+        }
+    }
 }
 
 impl GateInput {
@@ -206,6 +229,7 @@ impl Evaluator {
                     message,
                     remediation: control.remediation.clone(),
                     guidance: control.guidance_for(ci),
+                    terraform: control.terraform_for(ci),
                 });
             }
         }
@@ -379,6 +403,7 @@ pub fn gate_view(plan: &RemediationPlan) -> Value {
         "action_kinds": plan.action_kinds,
         "operation": match plan.operation { custos_core::Operation::Fix => "fix", custos_core::Operation::Rollback { .. } => "rollback" },
         "playbook": plan.playbook,
+        "playbook_version": plan.playbook_version,
         "control_id": plan.control_id,
         "risk": plan.risk,
         "reversible": plan.reversible,

@@ -88,26 +88,43 @@ pub(crate) fn unsafe_placeholder(cmd: &str) -> Option<(&'static str, &'static st
 }
 
 impl ControlMeta {
+    /// The Terraform of a control with a playbook, with `ci`'s values put in: the code
+    /// change beside the plan's guided fix (`None` for `alert` controls, whose guidance
+    /// carries it, and for a control without one).
+    pub fn terraform_for(&self, ci: &ConfigurationItem) -> Option<String> {
+        if self.class == RemediationClass::Alert {
+            return None;
+        }
+        let t = self.terraform.as_deref()?;
+        Some(fill(t, &values(ci).map(|v| hcl_text(&v))))
+    }
+
     /// The guidance of an `alert` control for `ci` (`None` for other classes).
     pub fn guidance_for(&self, ci: &ConfigurationItem) -> Option<Guidance> {
         if self.class != RemediationClass::Alert {
             return None;
         }
-        let name = ci.resource_name.as_deref().unwrap_or(&ci.resource_id);
-        let raw = [
-            ci.resource_id.as_str(),
-            name,
-            ci.aws_region.as_str(),
-            ci.aws_account_id.as_str(),
-        ];
-        let shell = raw.map(shell_word);
-        let hcl = raw.map(hcl_text);
+        let raw = values(ci);
+        let shell = raw.clone().map(|v| shell_word(&v));
+        let hcl = raw.map(|v| hcl_text(&v));
         Some(Guidance {
             text: self.guidance.clone().unwrap_or_default(),
             cli: self.cli.iter().map(|c| fill(c, &shell)).collect(),
             terraform: fill(self.terraform.as_deref().unwrap_or_default(), &hcl),
         })
     }
+}
+
+/// The finding's values for [`PLACEHOLDERS`], in their order.
+fn values(ci: &ConfigurationItem) -> [String; 4] {
+    [
+        ci.resource_id.clone(),
+        ci.resource_name
+            .clone()
+            .unwrap_or_else(|| ci.resource_id.clone()),
+        ci.aws_region.clone(),
+        ci.aws_account_id.clone(),
+    ]
 }
 
 /// `s` with each placeholder replaced by its value, in one pass: a value is never scanned

@@ -13,8 +13,8 @@ mod testing;
 pub use bundle::{ControlMeta, PolicyBundle, PolicyOptions, PolicySnapshot, RemediationClass};
 pub use custos_core::Guidance;
 pub use eval::{
-    Evaluator, GateInput, GateOutcome, HistoryFacts, Limits, RunContext, TimeFacts, WindowCounts,
-    WindowFacts, gate_view, input_value,
+    Evaluator, GateInput, GateOutcome, HistoryFacts, Limits, RolloutFacts, RunContext, TimeFacts,
+    WindowCounts, WindowFacts, gate_view, input_value,
 };
 pub use testing::{TestCase, TestReport};
 

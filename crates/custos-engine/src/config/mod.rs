@@ -15,7 +15,7 @@ pub use notifications::{WebhookSettings, WebhookUrl};
 pub use raw::RawConfig;
 pub use sections::{
     Adjust, BreakerSettings, ControlSettings, Exclusion, Fallback, GateSettings, GuardSettings,
-    LearningSettings, RateLimit,
+    LearningSettings, RateLimit, RolloutSettings,
 };
 pub use windows::TimedWindow;
 
@@ -153,6 +153,7 @@ impl Config {
             "exclusion_owner_tag": self.gate.exclusion_owner_tag,
             "exclusions": self.gate.exclusions,
             "always_approve": self.gate.always_approve,
+            "iac": self.gate.iac,
             "settings": {
                 "web_ports": self.controls.web_ports,
                 "required_tags": self.controls.required_tags.keys().collect::<Vec<_>>(),
@@ -386,6 +387,60 @@ mod tests {
         assert!(
             errs.to_string()
                 .contains("c.toml: autonomy.default: autonomy level must be 1 to 5, got `9`")
+        );
+    }
+
+    #[test]
+    fn iac_markers_default_to_cloudformation_and_are_checked() {
+        let of = |text: &str| {
+            let raw: RawConfig = toml::from_str(&format!("[gate]\n{text}")).unwrap();
+            Config::validate(raw, Some(Path::new("c.toml")), Path::new("."))
+                .map(|c| c.gate_data()["iac"].clone())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            of(""),
+            Ok(
+                serde_json::json!({"markers": [{"key": "aws:cloudformation:stack-name", "value": null}], "direct_fix": "recommend"})
+            )
+        );
+        assert_eq!(
+            of(
+                "iac_markers = [\"managed-by = terraform\", \"tf:workspace\"]\niac_direct_fix = \"approve\""
+            ),
+            Ok(
+                serde_json::json!({"markers": [{"key": "managed-by", "value": "terraform"}, {"key": "tf:workspace", "value": null}], "direct_fix": "approve"})
+            )
+        );
+        let err = of("iac_markers = [\"=x\"]\niac_direct_fix = \"never\"").unwrap_err();
+        assert!(
+            err.contains("c.toml: gate.iac_markers[0]: a tag key of 1 to 128 characters")
+                && err.contains("c.toml: gate.iac_direct_fix: must be `recommend`, `approve` or `allow`, got `never`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rollout_is_staged_or_broad() {
+        let of = |text: &str| {
+            let raw: RawConfig = toml::from_str(&format!("[autonomy]\n{text}")).unwrap();
+            Config::validate(raw, Some(Path::new("c.toml")), Path::new("."))
+                .map(|c| c.learning.rollout)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(of(""), Ok(None));
+        assert_eq!(
+            of("rollout = \"staged\"\nrollout_limited_percent = 25"),
+            Ok(Some(RolloutSettings {
+                limited_percent: 25,
+                limited_count: 10
+            }))
+        );
+        let err = of("rollout = \"canary\"\nrollout_limited_percent = 0").unwrap_err();
+        assert!(
+            err.contains("c.toml: autonomy.rollout: must be `staged` or `broad`, got `canary`")
+                && err.contains("autonomy.rollout_limited_percent"),
+            "{err}"
         );
     }
 

@@ -211,6 +211,13 @@ pub struct GateSection {
     pub always_approve: Vec<String>,
     pub change_windows: Vec<WindowSection>,
     pub blackouts: Vec<BlackoutSection>,
+    /// Tags that mark a resource as managed by infrastructure as code: `key` (any value)
+    /// or `key=value`. Default: CloudFormation's `aws:cloudformation:stack-name`.
+    pub iac_markers: Option<Vec<String>>,
+    /// What custos does itself on a resource so marked: `recommend` (the default: only the
+    /// guided fix, the code change first), `approve` (a person may let custos fix it), or
+    /// `allow` (as any resource).
+    pub iac_direct_fix: Option<String>,
 }
 
 /// The guard at execution time: claims, rate limits, the circuit breaker.
@@ -309,6 +316,15 @@ pub struct AutonomySection {
     /// `baseline`: every control is fixed with its baseline playbook, candidates are
     /// not ranked (outcomes are still collected). Unset: candidates are ranked.
     pub fallback: Option<String>,
+    /// `staged`: every playbook version starts in `shadow`, then `limited`, then `broad`,
+    /// promoted by the outcome rule. `broad` (the default): no staged rollout.
+    pub rollout: Option<String>,
+    /// In `limited`: the share of resources (percent, 1 to 100, default 10) a fix may
+    /// run on without a person ...
+    pub rollout_limited_percent: Option<i64>,
+    /// ... and how many such fixes at most until the stage changes (1 to 100000,
+    /// default 10).
+    pub rollout_limited_count: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -283,6 +283,76 @@ pub struct GateSettings {
     pub window_hours: i64,
     pub change_windows: Vec<TimedWindow>,
     pub blackouts: Vec<TimedWindow>,
+    pub iac: IacSettings,
+}
+
+/// Resources managed by infrastructure as code (`[gate] iac_markers`, `iac_direct_fix`):
+/// the floor's `gate.managed_by_iac` holds custos's own fix on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IacSettings {
+    pub markers: Vec<IacMarker>,
+    /// `recommend`, `approve` or `allow`.
+    pub direct_fix: &'static str,
+}
+
+/// A tag that marks a resource as managed in code: any value, or this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IacMarker {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// CloudFormation tags every resource of a stack with its name.
+pub const CLOUDFORMATION_MARKER: &str = "aws:cloudformation:stack-name";
+
+fn iac(raw: &GateSection, e: &mut Errors) -> IacSettings {
+    let entries = raw
+        .iac_markers
+        .clone()
+        .unwrap_or_else(|| vec![CLOUDFORMATION_MARKER.to_string()]);
+    if entries.len() > 50 {
+        e.bad(
+            "gate.iac_markers",
+            format!("at most 50 markers, got {}", entries.len()),
+        );
+    }
+    let mut markers = Vec::new();
+    for (i, m) in entries.iter().take(50).enumerate() {
+        let (key, value) = match m.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim().to_string())),
+            None => (m.trim(), None),
+        };
+        if key.is_empty() || key.chars().count() > 128 {
+            e.bad(
+                &format!("gate.iac_markers[{i}]"),
+                format!(
+                    "a tag key of 1 to 128 characters, optionally `=value`, got `{}`",
+                    custos_core::ci::truncate(m, 80)
+                ),
+            );
+            continue;
+        }
+        markers.push(IacMarker {
+            key: key.to_string(),
+            value,
+        });
+    }
+    let direct_fix = match raw.iac_direct_fix.as_deref().map(str::trim) {
+        None | Some("recommend") => "recommend",
+        Some("approve") => "approve",
+        Some("allow") => "allow",
+        Some(other) => {
+            e.bad(
+                "gate.iac_direct_fix",
+                format!("must be `recommend`, `approve` or `allow`, got `{other}`"),
+            );
+            "recommend"
+        }
+    };
+    IacSettings {
+        markers,
+        direct_fix,
+    }
 }
 
 fn exclusions(raw: &[ExclusionEntry], e: &mut Errors) -> Vec<Exclusion> {
@@ -500,6 +570,7 @@ pub(crate) fn gate(raw: &GateSection, envs: &Environments, e: &mut Errors) -> Ga
         window_hours,
         change_windows,
         blackouts,
+        iac: iac(raw, e),
     }
 }
 
@@ -968,6 +1039,17 @@ pub struct LearningSettings {
     pub fallback: Fallback,
     pub lower_environment_proof: u64,
     pub rule: crate::learning::Rule,
+    /// `[autonomy] rollout = "staged"`: the limited stage's share and count.
+    pub rollout: Option<RolloutSettings>,
+}
+
+/// The `limited` stage of a staged rollout: a fix may run without a person on a resource
+/// in `percent` of them (a stable hash of playbook and resource), `count` times at most
+/// until the stage changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RolloutSettings {
+    pub limited_percent: u64,
+    pub limited_count: u64,
 }
 
 pub(crate) fn learning(raw: &AutonomySection, e: &mut Errors) -> LearningSettings {
@@ -991,6 +1073,32 @@ pub(crate) fn learning(raw: &AutonomySection, e: &mut Errors) -> LearningSetting
                 format!("can only be `baseline` (or left out to rank candidates), got `{other}`"),
             );
             Fallback::Baseline
+        }
+    };
+    let percent = e.within(
+        "autonomy.rollout_limited_percent",
+        raw.rollout_limited_percent,
+        10,
+        1..=100,
+    );
+    let count = e.within(
+        "autonomy.rollout_limited_count",
+        raw.rollout_limited_count,
+        10,
+        1..=100_000,
+    );
+    let rollout = match raw.rollout.as_deref().map(str::trim) {
+        None | Some("broad") => None,
+        Some("staged") => Some(RolloutSettings {
+            limited_percent: u64::try_from(percent).unwrap_or(1),
+            limited_count: u64::try_from(count).unwrap_or(1),
+        }),
+        Some(other) => {
+            e.bad(
+                "autonomy.rollout",
+                format!("must be `staged` or `broad`, got `{other}`"),
+            );
+            None
         }
     };
     let proof = e.within(
@@ -1022,5 +1130,6 @@ pub(crate) fn learning(raw: &AutonomySection, e: &mut Errors) -> LearningSetting
             threshold,
             confidence: 0.95,
         },
+        rollout,
     }
 }

@@ -11,11 +11,13 @@
 
 pub mod candidates;
 pub mod outcomes;
+pub mod rollout;
 pub mod rule;
 #[cfg(test)]
 mod tests;
 
 pub use outcomes::{Outcomes, Tally, Week};
+pub use rollout::{StageChange, StageRecommendation};
 pub use rule::{LEARNER, Move, Recommendation, Rule};
 
 use crate::config::Adjust;
@@ -106,6 +108,11 @@ pub struct AutonomyReport {
     /// The escalation share per ISO week, oldest first (every week with a decision that
     /// led to a fix or a request).
     pub weeks: Vec<WeekShare>,
+    /// `[autonomy] rollout = "staged"`: the limited stage's share and count (`None`: no
+    /// staged rollout; stages are still reported when any was set).
+    pub rollout: Option<crate::config::RolloutSettings>,
+    /// Every playbook version with a stage or a case, and the rule's word on its stage.
+    pub stages: Vec<StageRecommendation>,
 }
 
 impl Engine {
@@ -135,28 +142,44 @@ impl Engine {
     /// proof counts as none: the floor then asks a person (fails closed).
     pub(crate) async fn history_facts(&self, plan: &RemediationPlan) -> HistoryFacts {
         let required = self.config.learning.lower_environment_proof;
-        let matters = plan.production
-            && required > 0
-            && matches!(plan.operation, custos_core::Operation::Fix);
-        let verified = if matters {
-            self.with_outcomes(|o| {
-                o.proof_of(&plan.playbook, &plan.playbook_version)
-                    .verified_lower
+        let fix = matches!(plan.operation, custos_core::Operation::Fix);
+        let proof_matters = plan.production && required > 0 && fix;
+        let rollout = self.config.learning.rollout.filter(|_| fix);
+        if !proof_matters && rollout.is_none() {
+            return HistoryFacts {
+                lower_environment_verified: 0,
+                lower_environment_required: required,
+                ..HistoryFacts::default()
+            };
+        }
+        let read = self
+            .with_outcomes(|o| {
+                (
+                    o.proof_of(&plan.playbook, &plan.playbook_version)
+                        .verified_lower,
+                    rollout.map(|s| rollout::facts(o, &s, plan)),
+                )
             })
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(
-                    "the lower-environment proof of `{}` cannot be read ({e}): counted as none",
-                    plan.playbook
-                );
-                0
-            })
-        } else {
-            0
-        };
+            .await;
+        // When the ledger cannot be read the proof counts as none and the version as in
+        // shadow: the floor then asks a person (fails closed).
+        let (verified, stage) = read.unwrap_or_else(|e| {
+            tracing::warn!(
+                "the outcomes of `{}` cannot be read ({e}): no proof, shadow",
+                plan.playbook
+            );
+            (
+                0,
+                rollout.map(|_| custos_policy::RolloutFacts {
+                    stage: custos_core::RolloutStage::Shadow,
+                    selected: false,
+                }),
+            )
+        });
         HistoryFacts {
-            lower_environment_verified: verified,
+            lower_environment_verified: if proof_matters { verified } else { 0 },
             lower_environment_required: required,
+            rollout: stage.unwrap_or_default(),
         }
     }
 
@@ -259,6 +282,8 @@ impl Engine {
                 .map(|((p, v), proof)| (p.clone(), v.clone(), proof.verified_lower))
                 .collect(),
             weeks: shares(o.weeks.values(), usize::MAX),
+            rollout: self.config.learning.rollout,
+            stages: self.stage_report(&o),
         })
     }
 

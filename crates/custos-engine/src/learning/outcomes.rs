@@ -5,7 +5,7 @@
 //! `custos autonomy report` recomputes them from any ledger (or a bundle's events).
 
 use chrono::{DateTime, Duration, Utc};
-use custos_core::OutcomeKey;
+use custos_core::{OutcomeKey, RolloutStage};
 use custos_ledger::Event;
 use serde::Serialize;
 use serde_json::Value;
@@ -55,6 +55,9 @@ pub enum Ending {
 pub struct Case {
     pub key: OutcomeKey,
     pub at: DateTime<Utc>,
+    /// The event that opened it: a case counts toward a rollout stage only when it was
+    /// opened after the stage was set (by the ledger's order).
+    pub seq: i64,
     pub result: Ending,
     /// Who approved it (by stable principal name), when a person did.
     pub approvers: std::collections::BTreeSet<String>,
@@ -64,10 +67,11 @@ pub struct Case {
 
 impl Case {
     /// A case not yet decided.
-    fn open(key: OutcomeKey, at: DateTime<Utc>) -> Self {
+    fn open(key: OutcomeKey, e: &Event) -> Self {
         Case {
             key,
-            at,
+            at: e.at,
+            seq: e.seq,
             result: Ending::Pending,
             approvers: Default::default(),
             because: None,
@@ -101,6 +105,15 @@ pub struct LevelChange {
     pub by: String,
     pub level: u8,
     pub previous: Option<u8>,
+}
+
+/// A rollout stage change recorded by `rollout.set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageChange {
+    pub at: DateTime<Utc>,
+    pub seq: i64,
+    pub by: String,
+    pub stage: RolloutStage,
 }
 
 /// A playbook version's proof in lower environments: the distinct resources it fixed
@@ -166,6 +179,11 @@ pub struct Outcomes {
     pub setbacks: Vec<Setback>,
     /// `(class, environment key)` -> its level changes, oldest first.
     pub changes: BTreeMap<(String, String), Vec<LevelChange>>,
+    /// `(playbook, version)` -> its rollout stage changes, oldest first (never pruned).
+    pub stages: BTreeMap<(String, String), Vec<StageChange>>,
+    /// `(playbook, version)` -> fixes admitted without a person since its stage was last
+    /// set: what the `limited` stage's count is spent on.
+    pub alone_since_stage: BTreeMap<(String, String), u64>,
     /// `(playbook, version)` -> the resources of its proof.
     proven: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     /// Admitted actions without an outcome yet, by id: the key, the case they belong to,
@@ -278,11 +296,14 @@ impl Outcomes {
                 let fix = text(p, "kind") == Some("fix");
                 if fix && text(p, "approval_id").is_none() {
                     self.week(e.at).alone += 1;
+                    *self
+                        .alone_since_stage
+                        .entry((key.playbook.clone(), key.playbook_version.clone()))
+                        .or_default() += 1;
                 }
                 let case = text(p, "approval_id").unwrap_or(id).to_string();
                 if fix && !self.cases.contains_key(&case) {
-                    self.cases
-                        .insert(case.clone(), Case::open(key.clone(), e.at));
+                    self.cases.insert(case.clone(), Case::open(key.clone(), e));
                 }
                 self.intents.insert(
                     id.to_string(),
@@ -390,7 +411,7 @@ impl Outcomes {
                 self.tally(&key).approval_requests += 1;
                 self.week(e.at).asked += 1;
                 self.cases
-                    .insert(id.to_string(), Case::open(key.clone(), e.at));
+                    .insert(id.to_string(), Case::open(key.clone(), e));
                 self.requests.insert(id.to_string(), (key, e.at));
             }
             "approval.reviewed" | "approval.denied" | "approval.expired" => {
@@ -450,8 +471,40 @@ impl Outcomes {
                             .and_then(|n| u8::try_from(n).ok()),
                     });
             }
+            "rollout.set" => {
+                let (Some(playbook), Some(version), Some(stage)) = (
+                    text(p, "playbook"),
+                    text(p, "version"),
+                    text(p, "stage").and_then(|s| s.parse::<RolloutStage>().ok()),
+                ) else {
+                    return;
+                };
+                let key = (playbook.to_string(), version.to_string());
+                self.alone_since_stage.remove(&key);
+                self.stages.entry(key).or_default().push(StageChange {
+                    at: e.at,
+                    seq: e.seq,
+                    by: text(p, "by").unwrap_or("unknown").to_string(),
+                    stage,
+                });
+            }
             _ => {}
         }
+    }
+
+    /// A playbook version's rollout stage as its events set it (`None`: never set).
+    pub fn stage_of(&self, playbook: &str, version: &str) -> Option<&StageChange> {
+        self.stages
+            .get(&(playbook.to_string(), version.to_string()))
+            .and_then(|v| v.last())
+    }
+
+    /// Fixes of a playbook version admitted without a person since its stage was set.
+    pub fn alone_since_stage(&self, playbook: &str, version: &str) -> u64 {
+        self.alone_since_stage
+            .get(&(playbook.to_string(), version.to_string()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// A playbook version's record on one class in one environment: its cases in the

@@ -915,3 +915,5 @@ fn the_weeks_count_fixes_alone_requests_and_denials() {
         ]
     );
 }
+
+mod rollout;

@@ -165,3 +165,49 @@ pub async fn run_then_pending(
         .await
         .unwrap()
 }
+
+/// An S3 bucket of `account` in us-east-1.
+pub fn s3_bucket(account: &str, name: &str) -> custos_core::ResourceRef {
+    custos_core::ResourceRef {
+        account: account.into(),
+        region: "us-east-1".into(),
+        resource_type: "AWS::S3::Bucket".into(),
+        resource_id: name.into(),
+    }
+}
+
+/// Run once over `resources` as `reader` reads them now; the rows of `control`.
+pub async fn run_read(
+    e: &Engine,
+    reader: &custos_telemetry::Inventory,
+    resources: &[custos_core::ResourceRef],
+    control: &str,
+) -> Vec<custos_engine::RunRow> {
+    let mut items: Vec<ConfigurationItem> = Vec::new();
+    for r in resources {
+        items.push(reader.read(r).await.unwrap().unwrap());
+    }
+    let report = e
+        .run_once(
+            &custos_telemetry::memory::Items::new("sqs:test", items),
+            custos_engine::Mode::Execute,
+        )
+        .await
+        .unwrap();
+    report
+        .rows
+        .into_iter()
+        .filter(|r| r.control == control)
+        .collect()
+}
+
+/// An operator (who may roll back), by token.
+pub fn operator_olga() -> custos_core::Principal {
+    custos_core::Principal {
+        name: "olga".into(),
+        roles: [custos_core::Role::Operator].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: "tok-olga".into(),
+        },
+    }
+}

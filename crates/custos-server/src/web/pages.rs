@@ -146,7 +146,7 @@ pub fn queue(
 /// person does: the guidance, the AWS CLI commands with this resource's values (each a
 /// line of its own) and the Terraform; custos never changes the resource itself.
 pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &str) -> Markup {
-    let alerts = list.iter().filter(|f| f.finding.guidance.is_some()).count();
+    let alerts = list.iter().filter(|f| f.finding.tier() == "alert").count();
     layout(
         "Open findings",
         Some(who),
@@ -326,6 +326,23 @@ pub fn request(v: &RequestView<'_>) -> Markup {
             ol #rollback {
                 @for s in &p.rollback {
                     li { (s.description) " (" code { (s.action) } ")" @if !s.exact { " — " em { "restores approximately, not exactly" } } }
+                }
+            }
+            @if let Some(g) = &p.guided {
+                @let code_first = d.reasons.iter().any(|r| r.rule == "gate.managed_by_iac");
+                section.guidance #guided {
+                    h2 { "Guided fix" }
+                    p { (g.text) " Apply it yourself (or fix the code that manages this resource) instead of approving, if you prefer." }
+                    @if code_first && !g.terraform.is_empty() {
+                        h3 { "Terraform (the resource is managed as code: change it there)" }
+                        pre.terraform { code { (g.terraform) } }
+                    }
+                    h3 { "AWS CLI" }
+                    pre.cli { @for c in &g.cli { code { (custos_core::one_line(c)) } "\n" } }
+                    @if !code_first && !g.terraform.is_empty() {
+                        h3 { "Terraform" }
+                        pre.terraform { code { (g.terraform) } }
+                    }
                 }
             }
             h2 { "State" }
