@@ -382,7 +382,12 @@ impl Engine {
         // Shadow: say so when only the staged rollout keeps custos from acting alone.
         let rollout = |r: &Reason| r.stage == Stage::Gate && r.rule.starts_with("gate.rollout_");
         if reasons.iter().any(rollout) {
-            let rest: Vec<Reason> = reasons.iter().filter(|r| !rollout(r)).cloned().collect();
+            // Without the rollout and without any lift: what custos would do on its own.
+            let rest: Vec<Reason> = reasons
+                .iter()
+                .filter(|r| !rollout(r) && !is_lift(r))
+                .cloned()
+                .collect();
             if verdict_of(&rest) == Verdict::Execute {
                 reasons.push(Reason {
                     stage: Stage::Engine,

@@ -174,4 +174,40 @@ async fn a_version_earns_its_stages_and_one_undo_sends_it_back_to_shadow() {
         (custos_core::RolloutStage::Shadow, 0),
         "{st:#?}"
     );
+
+    // 6. A policy admin alone promotes one stage at a time, for the version loaded only,
+    // and cannot restart a stage's count by setting it again.
+    let admin = custos_core::Principal {
+        name: "ada".into(),
+        roles: [custos_core::Role::PolicyAdmin].into_iter().collect(),
+        via: custos_core::AuthMethod::Token {
+            token_id: "tok-ada".into(),
+        },
+    };
+    let playbook = p["playbook"].as_str().unwrap();
+    let set = |stage, version: Option<&'static str>| custos_engine::StageChange {
+        playbook,
+        version,
+        stage,
+        reason: "reviewed the shadow decisions",
+    };
+    use custos_core::RolloutStage::{Broad, Limited, Shadow};
+    for (stage, version) in [
+        (Broad, None),
+        (Shadow, None),
+        (Limited, Some("0.0.1-not-loaded")),
+    ] {
+        let err = e
+            .set_rollout(&admin, set(stage, version))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(playbook), "{stage}: {err}");
+    }
+    assert_eq!(stages(&e).await.len(), 2);
+    e.set_rollout(&admin, set(Limited, None)).await.unwrap();
+    let set = stages(&e).await;
+    assert_eq!(
+        (set.len(), set[2]["stage"].as_str(), set[2]["by"].as_str()),
+        (3, Some("limited"), Some("ada"))
+    );
 }

@@ -211,7 +211,7 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     /// The requests that make this fix on `ci` from `before` (its facet, as planned) with
     /// `params`, for a person to send with the AWS CLI (a guided fix): the requests
     /// `apply` sends, with the same values. Empty only when the fix cannot be written
-    /// as requests (then the catalogue test fails).
+    /// as requests (then the contract test's guided run fails).
     fn cli(&self, ci: &ConfigurationItem, params: &Value, before: &Value) -> Vec<CliRequest>;
     /// Why the resource, as read, is still applying a change, when it is (an RDS
     /// instance `modifying`, or the value this fix sets still pending): the read-back is

@@ -468,10 +468,11 @@ fn guided(
         .collect();
     (!cli.is_empty()).then(|| custos_core::Guidance {
         text: format!(
-            "{} (playbook `{}` {}), by hand: the same requests custos would send, with this resource's values.",
+            "{} (playbook `{}` {}), by hand: the same requests custos would send, with this resource's values as read at {}. Run them soon, or read the resource again first: a request that replaces a whole document or tag set overwrites what changed since.",
             pb.title.trim_end_matches('.'),
             pb.id,
-            pb.version
+            pb.version,
+            ci.configuration_item_capture_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ),
         cli,
         terraform: finding.terraform.clone().unwrap_or_default(),

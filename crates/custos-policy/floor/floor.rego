@@ -320,7 +320,10 @@ decisions contains d if {
 
 iac := object.get(cfg, "iac", {"markers": [{"key": "aws:cloudformation:stack-name", "value": null}], "direct_fix": "recommend"})
 
-iac_verdicts := {"recommend": "recommend_only", "approve": "needs_approval"}
+# Fail closed: anything but exactly `approve` or `allow` recommends only.
+iac_verdict := "needs_approval" if object.get(iac, "direct_fix", "recommend") == "approve"
+
+iac_verdict := "recommend_only" if not object.get(iac, "direct_fix", "recommend") in {"approve", "allow"}
 
 managed_by_iac(m) if {
 	object.get(m, "value", null) == null
@@ -338,7 +341,7 @@ iac_marks := sort([sprintf("`%s=%s`", [m.key, plan.tags[m.key]]) | some m in obj
 decisions contains d if {
 	count(iac_marks) > 0
 	plan.operation != "rollback"
-	verdict := iac_verdicts[object.get(iac, "direct_fix", "recommend")]
+	verdict := iac_verdict
 	d := {
 		"rule": "gate.managed_by_iac",
 		"verdict": verdict,

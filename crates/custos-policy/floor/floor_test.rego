@@ -209,3 +209,8 @@ test_rollback_of_a_managed_resource_is_not_held if {
 	r := {d.rule | some d in floor.decisions} with input as input_for(object.union(base_plan, {"tags": {"aws:cloudformation:stack-name": "web"}, "operation": "rollback"}), 0, []) with data.custos.config as cfg
 	not "gate.managed_by_iac" in r
 }
+
+test_an_unknown_direct_fix_recommends_only if {
+	c := object.union(cfg, {"iac": {"markers": [{"key": "aws:cloudformation:stack-name", "value": null}], "direct_fix": "sometimes"}})
+	iac_rules({"aws:cloudformation:stack-name": "web"}, c)["gate.managed_by_iac"] == "recommend_only"
+}

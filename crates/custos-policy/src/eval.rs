@@ -124,7 +124,8 @@ pub struct HistoryFacts {
     /// none).
     pub lower_environment_required: u64,
     /// The playbook version's staged rollout (`[autonomy] rollout = "staged"`).
-    /// Decisions recorded before it existed replay as `broad`.
+    /// Decisions recorded before it existed replay as `broad` (always written: the
+    /// floor requires it).
     #[serde(default)]
     pub rollout: RolloutFacts,
 }

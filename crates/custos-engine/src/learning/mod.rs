@@ -157,7 +157,15 @@ impl Engine {
                 (
                     o.proof_of(&plan.playbook, &plan.playbook_version)
                         .verified_lower,
-                    rollout.map(|s| rollout::facts(o, &s, plan)),
+                    rollout.map(|s| {
+                        rollout::facts(
+                            o,
+                            &s,
+                            &plan.playbook,
+                            &plan.playbook_version,
+                            &custos_ledger::resource_key(&plan.resource),
+                        )
+                    }),
                 )
             })
             .await;

@@ -178,15 +178,31 @@ pub fn in_share(playbook: &str, resource: &str, percent: u64) -> bool {
 }
 
 /// The floor's facts about `plan`'s stage, from the fold.
-pub(crate) fn facts(o: &Outcomes, s: &RolloutSettings, plan: &RemediationPlan) -> RolloutFacts {
-    let (stage, _) = stage_in(o, &plan.playbook, &plan.playbook_version);
+///
+/// A rollback, failure or undo of the version since its stage was set demotes it here,
+/// at once, whether or not the demotion has been recorded yet (with `adjust = "advise"`
+/// a person records it; a learner's write may lose a race): the decision never waits
+/// for the record to be cautious.
+pub(crate) fn facts(
+    o: &Outcomes,
+    s: &RolloutSettings,
+    playbook: &str,
+    version: &str,
+    resource: &str,
+) -> RolloutFacts {
+    let (recorded, since) = stage_in(o, playbook, version);
+    let set_back = o
+        .setbacks
+        .iter()
+        .any(|b| b.key.playbook == playbook && b.key.playbook_version == version && b.seq > since);
+    let stage = if set_back {
+        recorded.down().unwrap_or(RolloutStage::Shadow)
+    } else {
+        recorded
+    };
     let selected = stage == RolloutStage::Limited
-        && in_share(
-            &plan.playbook,
-            &custos_ledger::resource_key(&plan.resource),
-            s.limited_percent,
-        )
-        && o.alone_since_stage(&plan.playbook, &plan.playbook_version) < s.limited_count;
+        && in_share(playbook, resource, s.limited_percent)
+        && o.alone_since_stage(playbook, version) < s.limited_count;
     RolloutFacts {
         stage,
         selected: stage == RolloutStage::Broad || selected,
@@ -218,14 +234,37 @@ impl Engine {
         let Some(pb) = self.playbooks.get(change.playbook) else {
             return Err(refuse(format!("unknown playbook `{}`", change.playbook)));
         };
-        let version = change.version.unwrap_or(&pb.version).to_string();
+        // Only the version loaded now: no one presets a version not yet shipped.
+        if change.version.is_some_and(|v| v != pb.version) {
+            return Err(refuse(format!(
+                "playbook `{}` is at version {} here; a stage is set for the version loaded",
+                change.playbook, pb.version
+            )));
+        }
+        let version = pb.version.clone();
         let reason = change.reason.trim();
         if reason.is_empty() {
             return Err(refuse("a rollout change needs a reason".into()));
         }
-        let previous = self
-            .with_outcomes(|o| o.stage_of(change.playbook, &version).map(|c| c.stage))
+        let (previous, seen) = self
+            .with_outcomes(|o| (stage_in(o, change.playbook, &version).0, o.seq))
             .await?;
+        // A person may demote at will; a promotion is one stage at a time, and setting
+        // the stage a version is in (which would restart its limited count) is refused.
+        if change.stage > previous && previous.up() != Some(change.stage) {
+            return Err(refuse(format!(
+                "`{}` version {version} is in {previous}: it is promoted one stage at a time (to {})",
+                change.playbook,
+                previous.up().map_or("-", RolloutStage::as_str)
+            )));
+        }
+        if change.stage == previous {
+            return Err(refuse(format!(
+                "`{}` version {version} is in {previous} already",
+                change.playbook
+            )));
+        }
+        let previous = Some(previous);
         self.ledger
             .set_rollout_if(
                 custos_ledger::RolloutChange {
@@ -236,7 +275,7 @@ impl Engine {
                     by: &who.name,
                     reason,
                 },
-                None,
+                Some(seen),
             )
             .await?
             .ok_or_else(|| refuse("the stage changed while it was being set".into()))

@@ -332,7 +332,7 @@ pub fn request(v: &RequestView<'_>) -> Markup {
                 @let code_first = d.reasons.iter().any(|r| r.rule == "gate.managed_by_iac");
                 section.guidance #guided {
                     h2 { "Guided fix" }
-                    p { (g.text) " Apply it yourself (or fix the code that manages this resource) instead of approving, if you prefer." }
+                    p { (g.text) " Applied by hand it is outside this request: its reviewers, the guard's checks and custos's record do not cover it. Where the resource is managed as code, change the code." }
                     @if code_first && !g.terraform.is_empty() {
                         h3 { "Terraform (the resource is managed as code: change it there)" }
                         pre.terraform { code { (g.terraform) } }

@@ -4,7 +4,7 @@
 
 use super::{Stream, key, rule, t0};
 use crate::learning::outcomes::Outcomes;
-use crate::learning::rollout::{in_share, recommend_stage, stage_in};
+use crate::learning::rollout::{facts, in_share, recommend_stage, stage_in};
 use crate::learning::rule::{Move, Rule};
 use chrono::Duration;
 use custos_core::{OutcomeKey, RolloutStage};
@@ -275,4 +275,63 @@ fn the_limited_share_is_about_its_percent_and_stable() {
         .filter(|k| in_share("s3-fix", k, 10) != in_share("s3-other", k, 10))
         .count();
     assert!(other > 100, "{other}");
+}
+
+#[test]
+fn a_setback_demotes_in_every_decision_before_it_is_recorded() {
+    let r = rule();
+    let k = key("s3", "dev", false);
+    let settings = crate::config::RolloutSettings {
+        limited_percent: 100,
+        limited_count: 3,
+    };
+    let mut s = Stream::new();
+    let t = t0();
+    stage_event(&mut s, &k, RolloutStage::Broad, t);
+    let now = |s: &Stream| {
+        facts(
+            &fold(s, &r, t),
+            &settings,
+            &k.playbook,
+            &k.playbook_version,
+            "r1",
+        )
+    };
+    assert_eq!(
+        (now(&s).stage, now(&s).selected),
+        (RolloutStage::Broad, true)
+    );
+    // A rollback, not yet acted on by anyone: limited at once, and in limited the share's
+    // count (3) is spent on the fixes made alone since the stage was set (2 of them).
+    outcome(&mut s, &k, 0, t);
+    outcome(&mut s, &k, 3, t);
+    let f = now(&s);
+    assert_eq!(
+        (f.stage, f.selected),
+        (RolloutStage::Limited, true),
+        "{f:?}"
+    );
+    outcome(&mut s, &k, 0, t);
+    let f = now(&s);
+    assert_eq!(
+        (f.stage, f.selected),
+        (RolloutStage::Limited, false),
+        "{f:?}"
+    );
+    // Recorded as limited by the learner: the rollback is behind it, nothing more.
+    stage_event(&mut s, &k, RolloutStage::Limited, t);
+    let f = now(&s);
+    assert_eq!(
+        (f.stage, f.selected),
+        (RolloutStage::Limited, true),
+        "{f:?}"
+    );
+    // Another rollback in limited: shadow, nothing selected.
+    outcome(&mut s, &k, 4, t);
+    let f = now(&s);
+    assert_eq!(
+        (f.stage, f.selected),
+        (RolloutStage::Shadow, false),
+        "{f:?}"
+    );
 }
