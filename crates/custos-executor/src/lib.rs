@@ -333,3 +333,61 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test: a panic is the failure report
+    use super::CliRequest;
+    use serde_json::json;
+
+    /// The words a POSIX shell (bash) makes of `cmd`, with `aws` a function that prints
+    /// them: the shell's own parsing is the oracle, and anything a value smuggled in
+    /// (a command substitution, a second command) would run in `dir`.
+    fn words(cmd: &str, dir: &std::path::Path) -> Vec<String> {
+        let script = format!("aws() {{ printf '%s\\0' \"$@\"; }}\n{cmd}\n");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split('\0')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_hostile_value_stays_inside_its_json_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostile = "x'; touch pwned; echo '$(touch pwned2)`touch pwned3`\nrm -rf ~ #\"";
+        let input = json!({"Bucket": hostile, "Tags": {"a'b": "c\\d"}});
+        let req = CliRequest::new("s3api", "put-bucket-tagging", input.clone());
+        for (region, flag) in [
+            ("us-east-1", vec!["--region", "us-east-1"]),
+            ("global", vec![]),
+            (
+                "eu-west-1'; touch pwned4 #",
+                vec!["--region", "eu-west-1'; touch pwned4 #"],
+            ),
+        ] {
+            let cmd = req.command(region);
+            let got = words(&cmd, dir.path());
+            let mut want = vec!["s3api", "put-bucket-tagging"];
+            want.extend(flag);
+            want.push("--cli-input-json");
+            assert_eq!(got.len(), want.len() + 1, "{cmd}: {got:?}");
+            assert_eq!(&got[..want.len()], want.as_slice(), "{cmd}");
+            let json: serde_json::Value = serde_json::from_str(&got[want.len()]).unwrap();
+            assert_eq!(json, input, "{cmd}");
+        }
+        let made: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(made.is_empty(), "a value ran something: {made:?}");
+    }
+}
