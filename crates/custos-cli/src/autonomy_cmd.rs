@@ -35,13 +35,7 @@ pub(crate) async fn autonomy(
             level,
             reason,
         } => {
-            let who = auth::principal(
-                built.engine.config(),
-                built.engine.ledger_arc(),
-                cred,
-                Permission::SetAutonomy,
-            )
-            .await?;
+            let who = may_set_autonomy(&built, cred).await?;
             let set = built
                 .engine
                 .set_autonomy(
@@ -67,13 +61,7 @@ pub(crate) async fn autonomy(
             version,
             reason,
         } => {
-            let who = auth::principal(
-                built.engine.config(),
-                built.engine.ledger_arc(),
-                cred,
-                Permission::SetAutonomy,
-            )
-            .await?;
+            let who = may_set_autonomy(&built, cred).await?;
             let e = built
                 .engine
                 .set_rollout(
@@ -97,4 +85,18 @@ pub(crate) async fn autonomy(
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Who asks, if they may set autonomy levels and rollout stages.
+async fn may_set_autonomy(
+    built: &build::Built,
+    cred: Option<&str>,
+) -> Result<custos_core::Principal, Failure> {
+    auth::principal(
+        built.engine.config(),
+        built.engine.ledger_arc(),
+        cred,
+        Permission::SetAutonomy,
+    )
+    .await
 }

@@ -50,6 +50,20 @@ pub fn stage_in(o: &Outcomes, playbook: &str, version: &str) -> (RolloutStage, i
         .map_or((RolloutStage::Shadow, 0), |c| (c.stage, c.seq))
 }
 
+/// The version's latest rollback, failure or undo after `since` (a stage's `seq`): what
+/// demotes it, for the rule and for every decision alike.
+fn setback_since<'a>(
+    o: &'a Outcomes,
+    playbook: &str,
+    version: &str,
+    since: i64,
+) -> Option<&'a Setback> {
+    o.setbacks
+        .iter()
+        .rev()
+        .find(|s| s.key.playbook == playbook && s.key.playbook_version == version && s.seq > since)
+}
+
 /// The rule's word on one playbook version's stage.
 pub fn recommend_stage(
     rule: &Rule,
@@ -85,12 +99,7 @@ pub fn recommend_stage(
         evidence,
         alone_since_stage: o.alone_since_stage(playbook, version),
     };
-    let setback = o
-        .setbacks
-        .iter()
-        .rev()
-        .find(|s| ours(&s.key) && s.seq > since);
-    if let Some(s) = setback {
+    if let Some(s) = setback_since(o, playbook, version, since) {
         let why = format!(
             "`{playbook}` version {version} {} action `{}` since it was set to {stage}",
             s.what, s.action_id
@@ -191,11 +200,7 @@ pub(crate) fn facts(
     resource: &str,
 ) -> RolloutFacts {
     let (recorded, since) = stage_in(o, playbook, version);
-    let set_back = o
-        .setbacks
-        .iter()
-        .any(|b| b.key.playbook == playbook && b.key.playbook_version == version && b.seq > since);
-    let stage = if set_back {
+    let stage = if setback_since(o, playbook, version, since).is_some() {
         recorded.down().unwrap_or(RolloutStage::Shadow)
     } else {
         recorded
