@@ -1,6 +1,7 @@
 //! `custos findings`: what is wrong now, from the ledger (each resource's latest
-//! evaluation), with the guidance of alert-only controls: the commands and the Terraform a
-//! person applies, because custos never changes those resources itself.
+//! evaluation), with what a person applies: the guidance of alert-only controls (custos
+//! never changes those resources itself) and the guided fix of a fixable finding custos
+//! left to a person (it recommended only, or waits for approval).
 
 use crate::cli::{EXIT_OK, Failure, Output, print_json};
 use crate::render;
@@ -29,7 +30,7 @@ impl Filter {
 
 pub fn table(findings: &[CurrentFinding]) -> String {
     let mut t = render::table(&[
-        "resource", "control", "severity", "tier", "since", "finding",
+        "resource", "control", "severity", "tier", "decided", "since", "finding",
     ]);
     for f in findings {
         t.add_row(vec![
@@ -37,6 +38,7 @@ pub fn table(findings: &[CurrentFinding]) -> String {
             f.finding.control_id.clone(),
             f.finding.severity.to_string(),
             f.finding.tier().to_string(),
+            f.decided.clone().unwrap_or_else(|| "-".into()),
             f.at.format("%Y-%m-%d %H:%M").to_string(),
             f.finding.message.clone(),
         ]);
@@ -56,13 +58,26 @@ pub fn table(findings: &[CurrentFinding]) -> String {
                 g,
                 render::Shown::Alert { terraform: true },
             );
+        } else if let Some(g) = &f.guided {
+            render::guidance(
+                &mut out,
+                &f.finding.control_id,
+                &f.finding.resource.resource_id,
+                g,
+                render::Shown::Guided { terraform: true },
+            );
         }
     }
     let alerts = findings
         .iter()
         .filter(|f| f.finding.tier() == "alert")
         .count();
-    let _ = writeln!(out, "{} open findings, {alerts} alert only", findings.len());
+    let guided = findings.iter().filter(|f| f.guided.is_some()).count();
+    let _ = writeln!(
+        out,
+        "{} open findings, {alerts} alert only, {guided} with a guided fix",
+        findings.len()
+    );
     out
 }
 

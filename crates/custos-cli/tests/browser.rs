@@ -481,6 +481,20 @@ async fn an_alert_only_finding_shows_its_guidance_in_the_browser() {
         .unwrap()
         .len();
     assert_eq!(sections.len(), alerts);
+    // A fixable finding custos left to a person links to its plan's guided fix.
+    let guided = env.json(&["findings"])["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["guided"].is_object())
+        .count();
+    assert_eq!(
+        c.find_all(Locator::Css("section.guided"))
+            .await
+            .unwrap()
+            .len(),
+        guided
+    );
     // The same guidance in the terminal, with the Terraform in full.
     let table = env.custos(&["findings", "--control", "cloudtrail-enabled"]);
     let table = String::from_utf8(table.stdout).unwrap();
@@ -493,7 +507,7 @@ async fn an_alert_only_finding_shows_its_guidance_in_the_browser() {
         "{table}"
     );
     assert!(
-        table.ends_with("1 open findings, 1 alert only\n"),
+        table.ends_with("1 open findings, 1 alert only, 0 with a guided fix\n"),
         "{table}"
     );
     assert_eq!(

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::Env;
+use common::{Env, text};
 use serde_json::Value;
 use std::process::Command;
 
@@ -34,6 +34,26 @@ fn alert<'a>(findings: &'a [Value], control: &str, resource: Option<&str>) -> Op
     })
 }
 
+/// Run one command of a guidance in a person's shell (bash, the AWS CLI on the path,
+/// the account's credentials and a default region).
+fn as_a_person(env: &Env, cmd: &str) -> std::process::Output {
+    assert!(cmd.starts_with("aws "), "{cmd}");
+    let cli = std::path::PathBuf::from(aws_cli());
+    let path = format!(
+        "{}:{}",
+        cli.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut sh = Command::new("bash");
+    sh.args(["-c", cmd]).env("PATH", &path);
+    for (k, v) in custos_testkit::child_env(&env.account) {
+        sh.env(k, v);
+    }
+    // A person's shell has a region (the CLI reads AWS_DEFAULT_REGION).
+    sh.env("AWS_DEFAULT_REGION", "us-east-1");
+    sh.output().unwrap()
+}
+
 #[tokio::test]
 async fn the_guided_fix_commands_make_the_control_pass() {
     custos_testkit::require_localstack().await;
@@ -48,12 +68,6 @@ async fn the_guided_fix_commands_make_the_control_pass() {
         .as_array()
         .unwrap()
         .clone();
-    let cli = std::path::PathBuf::from(aws_cli());
-    let path = format!(
-        "{}:{}",
-        cli.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     for (control, resource) in [
         ("iam-password-policy", None),
         ("sns-topic-delivery-logging", Some(topic.as_str())),
@@ -79,15 +93,7 @@ async fn the_guided_fix_commands_make_the_control_pass() {
                 !cmd.contains('<') && !custos_holes.iter().any(|h| cmd.contains(h)),
                 "a value left unfilled in `{cmd}`"
             );
-            assert!(cmd.starts_with("aws "), "{cmd}");
-            let mut sh = Command::new("bash");
-            sh.args(["-c", &cmd]).env("PATH", &path);
-            for (k, v) in custos_testkit::child_env(&env.account) {
-                sh.env(k, v);
-            }
-            // A person's shell has a region (the CLI reads AWS_DEFAULT_REGION).
-            sh.env("AWS_DEFAULT_REGION", "us-east-1");
-            let out = sh.output().unwrap();
+            let out = as_a_person(&env, &cmd);
             // A read the guidance starts with may find nothing yet (no password policy in
             // a new account): the person reads that and goes on. Every change must work.
             let verb = cmd.split_whitespace().nth(2).unwrap_or_default();
@@ -151,4 +157,76 @@ async fn the_guided_fix_commands_make_the_control_pass() {
         "{after:#?}"
     );
     assert_eq!(after.len(), before.len() - 2, "{after:#?}");
+}
+
+/// Issue 26, scope 5: a fixable finding custos leaves to a person (a production bucket
+/// waits for approval) shows its guided fix in `custos findings`; the person runs it; the
+/// next run sees the bucket fixed, and `custos autonomy report` counts one fix made
+/// outside custos with its time to fix, and none by custos. The oracle is the public
+/// access block read back from LocalStack, then custos's own findings and report.
+#[tokio::test]
+async fn a_guided_fix_a_person_applies_is_counted_with_its_time_to_fix() {
+    const CONTROL: &str = "s3-public-access-block";
+    custos_testkit::require_localstack().await;
+    let env = Env::new();
+    // Level 3: every fix waits for a person.
+    env.write_config_with("[autonomy]\ndefault = 3\n", "");
+    let sdk = custos_testkit::sdk(&env.account);
+    let s3 = custos_testkit::s3(&sdk);
+    let bucket = format!("by-hand-{}", env.account);
+    custos_testkit::make_bucket(&s3, &bucket, custos_testkit::Fixture::NoPublicAccessBlock)
+        .await
+        .unwrap();
+    env.json_as("alice", &["run", "--once"]);
+    let open = env.json(&["findings", "--control", CONTROL])["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let f = open
+        .iter()
+        .find(|f| f["finding"]["resource"]["resource_id"] == bucket.as_str())
+        .unwrap_or_else(|| panic!("no open finding on `{bucket}`: {open:#?}"));
+    assert_eq!(f["decided"], "needs_approval", "{f:#}");
+    let commands = f["guided"]["cli"].as_array().unwrap();
+    assert_eq!(commands.len(), 1, "{f:#}");
+    let table = text(&env.custos(&["findings", "--control", CONTROL]));
+    assert!(
+        table.contains("guided fix: what a person runs")
+            && table.contains("put-public-access-block"),
+        "{table}"
+    );
+    assert!(!custos_testkit::has_public_access_block(&s3, &bucket).await);
+    let out = as_a_person(&env, commands[0].as_str().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(custos_testkit::has_public_access_block(&s3, &bucket).await);
+
+    env.json_as("alice", &["run", "--once"]);
+    let still = env.json(&["findings", "--control", CONTROL])["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["finding"]["resource"]["resource_id"] == bucket.as_str())
+        .count();
+    assert_eq!(still, 0);
+    let report = env.json(&["autonomy", "report"]);
+    let times = report["fix_times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["control"] == CONTROL)
+        .unwrap_or_else(|| panic!("no time to fix for `{CONTROL}`: {report:#}"))
+        .clone();
+    assert_eq!(
+        (
+            times["outside"]["count"].as_u64(),
+            times["by_custos"]["count"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{times:#}"
+    );
+    assert!(times["outside"]["median_seconds"].is_u64(), "{times:#}");
 }

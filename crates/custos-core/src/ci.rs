@@ -18,6 +18,9 @@ pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
 pub const MAX_TAG_KEY_CHARS: usize = 128;
 pub const MAX_TAG_VALUE_CHARS: usize = 256;
 pub const MAX_TAGS: usize = 50;
+/// How far a resource's creation time may lie after the item's capture time (clocks of
+/// different readers differ by seconds; more is forged or corrupt).
+pub const CREATION_SKEW_MINUTES: i64 = 15;
 
 /// Identity of one cloud resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -71,6 +74,10 @@ pub struct ConfigurationItem {
     pub resource_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
+    /// When the resource was created, as AWS Config records it (`None`: not recorded,
+    /// as for a security group, or an item from a scanner whose API does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_creation_time: Option<DateTime<Utc>>,
     #[serde(rename = "ARN", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
     #[serde(default)]
@@ -217,6 +224,36 @@ impl ConfigurationItem {
             .with_timezone(&Utc);
         let configuration_item_status =
             opt("configurationItemStatus")?.unwrap_or_else(|| "OK".into());
+        let resource_creation_time = opt("resourceCreationTime")?
+            .map(|raw| {
+                DateTime::parse_from_rfc3339(&raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| {
+                        CiError::new(
+                            "resourceCreationTime",
+                            format!(
+                                "expected an RFC 3339 timestamp, got `{}` ({e})",
+                                truncate(&raw, 60)
+                            ),
+                        )
+                    })
+            })
+            .transpose()?;
+        // AWS Config captures a resource after it exists; a creation time well after the
+        // capture is forged or corrupt (it would hold every fix in the grace period).
+        if let Some(created) = resource_creation_time
+            && created
+                > configuration_item_capture_time + chrono::Duration::minutes(CREATION_SKEW_MINUTES)
+        {
+            return Err(CiError::new(
+                "resourceCreationTime",
+                format!(
+                    "`{}` is more than {CREATION_SKEW_MINUTES} minutes after configurationItemCaptureTime `{}`",
+                    created.to_rfc3339(),
+                    configuration_item_capture_time.to_rfc3339()
+                ),
+            ));
+        }
 
         let tags = parse_tags(obj.get("tags"))?;
 
@@ -267,6 +304,7 @@ impl ConfigurationItem {
             resource_type,
             resource_id,
             resource_name: opt("resourceName")?,
+            resource_creation_time,
             arn: opt("ARN")?.or(opt("arn")?),
             tags,
             configuration,
@@ -408,6 +446,31 @@ mod tests {
     }
 
     #[test]
+    fn the_creation_time_is_read_when_config_records_one() {
+        let mut v = good();
+        assert_eq!(
+            ConfigurationItem::from_json(&v)
+                .unwrap()
+                .resource_creation_time,
+            None
+        );
+        v["resourceCreationTime"] = Value::Null;
+        assert_eq!(
+            ConfigurationItem::from_json(&v)
+                .unwrap()
+                .resource_creation_time,
+            None
+        );
+        v["resourceCreationTime"] = json!("2026-11-01T09:58:30.250+01:00");
+        let ci = ConfigurationItem::from_json(&v).unwrap();
+        assert_eq!(
+            ci.resource_creation_time.map(|t| t.to_rfc3339()),
+            Some("2026-11-01T08:58:30.250+00:00".to_string())
+        );
+        assert_eq!(ConfigurationItem::from_json(&ci.to_json()).unwrap(), ci);
+    }
+
+    #[test]
     fn tags_as_key_value_list() {
         let mut v = good();
         v["tags"] = json!([{"key": "a", "value": "1"}]);
@@ -427,6 +490,22 @@ mod tests {
             ),
             ("tags", json!("x"), "tags"),
             ("configuration", json!([1]), "configuration"),
+            (
+                "resourceCreationTime",
+                json!("last week"),
+                "resourceCreationTime",
+            ),
+            (
+                "resourceCreationTime",
+                json!(1764000000),
+                "resourceCreationTime",
+            ),
+            // 20 minutes after the capture time.
+            (
+                "resourceCreationTime",
+                json!("2026-11-01T10:20:00Z"),
+                "resourceCreationTime",
+            ),
         ];
         for (field, bad, named) in cases {
             let mut v = good();

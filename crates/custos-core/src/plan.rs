@@ -168,6 +168,10 @@ pub struct RemediationPlan {
     pub resource: ResourceRef,
     pub resource_name: Option<String>,
     pub arn: Option<String>,
+    /// When the resource was created (AWS Config's `resourceCreationTime`): the floor's
+    /// new-resource grace period counts from it. `None`: not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_created: Option<chrono::DateTime<chrono::Utc>>,
     pub tags: BTreeMap<String, String>,
     pub environment: String,
     /// The environment counts as production (unknown environments do).

@@ -20,6 +20,7 @@ pub fn sample_plan(tags: &[(&str, &str)]) -> RemediationPlan {
         },
         resource_name: None,
         arn: Some("arn:aws:s3:::b".into()),
+        resource_created: None,
         tags: tags
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

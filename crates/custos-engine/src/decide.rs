@@ -114,6 +114,16 @@ impl Engine {
         }
     }
 
+    /// The time facts of one plan: its environment's windows and blackouts, and how old
+    /// the resource is when its creation time is known.
+    fn plan_time_facts(&self, plan: &RemediationPlan) -> TimeFacts {
+        let now = self.now();
+        TimeFacts {
+            resource_age_minutes: plan.resource_created.map(|c| (now - c).num_minutes()),
+            ..self.time_facts(&environment_of(plan), now)
+        }
+    }
+
     /// The gate input for one plan: admitted counts from the ledger (plus what a shadow
     /// or dry run would have executed), class sizes, limits, time and the playbook's
     /// outcome history.
@@ -144,7 +154,7 @@ impl Engine {
                 executions: snap.window + extra.total,
             },
             limits: self.config.gate.limits,
-            time: self.time_facts(&environment_of(plan), self.now()),
+            time: self.plan_time_facts(plan),
             history: history.clone(),
             ..GateInput::default()
         };

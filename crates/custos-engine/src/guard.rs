@@ -528,6 +528,7 @@ impl Engine {
                     resource: fresh.resource_ref(),
                     resource_name: fresh.resource_name.clone(),
                     arn: fresh.arn.clone(),
+                    resource_created: fresh.resource_creation_time,
                     tags: fresh.tags.clone(),
                     environment: env.name.clone(),
                     production: env.class.is_production(),

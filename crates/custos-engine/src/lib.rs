@@ -34,7 +34,9 @@ mod switches;
 pub use autonomy::{AutonomyChange, AutonomyView};
 pub use config::{Config, ConfigErrors};
 pub use guard::RollbackReport;
-pub use learning::{AutonomyReport, StageChange, StageRecommendation, WeekShare};
+pub use learning::{
+    AutonomyReport, Durations, FixTime, StageChange, StageRecommendation, WeekShare,
+};
 pub use pipeline::{ControlResult, Disposition, Explanation, Origin};
 pub use recovery::Settled;
 pub use report::{Outcome, RunReport, RunRow};

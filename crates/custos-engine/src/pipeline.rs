@@ -17,6 +17,19 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 /// Did the percentage-of-class limit defer this decision?
+/// A fresh read keeps the creation time AWS Config recorded when the read has none (a
+/// scanner's single read cannot always say, and a resource's creation time never
+/// changes): the new-resource grace period must not be lost by reading again.
+fn with_creation_time(
+    mut fresh: ConfigurationItem,
+    noticed: &ConfigurationItem,
+) -> ConfigurationItem {
+    if fresh.resource_creation_time.is_none() {
+        fresh.resource_creation_time = noticed.resource_creation_time;
+    }
+    fresh
+}
+
 pub(crate) fn deferred_by_percent(decision: &Decision) -> bool {
     decision
         .reasons
@@ -220,7 +233,10 @@ impl Engine {
             return Ok(Disposition::Superseded);
         }
         match self.reader.read(&r).await? {
-            Some(fresh) => self.process(st, fresh, Origin::FreshRead).await,
+            Some(fresh) => {
+                let fresh = with_creation_time(fresh, &ci);
+                self.process(st, fresh, Origin::FreshRead).await
+            }
             None => {
                 let at = json!({"capture_time": ci.configuration_item_capture_time});
                 self.record_gone(st, &r, &at).await
@@ -241,7 +257,10 @@ impl Engine {
             return self.refuse_uncovered(st, &o.summary, &r).await;
         }
         match self.reader.read(&r).await {
-            Ok(Some(ci)) => self.process(st, ci, Origin::FreshRead).await,
+            Ok(Some(ci)) => {
+                let ci = with_creation_time(ci, &o.summary);
+                self.process(st, ci, Origin::FreshRead).await
+            }
             Ok(None) => {
                 self.record_gone(st, &r, &json!({"location": o.location}))
                     .await

@@ -424,6 +424,7 @@ impl PlaybookSet {
             resource: ci.resource_ref(),
             resource_name: ci.resource_name.clone(),
             arn: ci.arn.clone(),
+            resource_created: ci.resource_creation_time,
             tags: ci.tags.clone(),
             environment: environment.name.clone(),
             production: environment.class.is_production(),

@@ -3,7 +3,7 @@
 
 use crate::{Ledger, LedgerError, Result, json_col, parse_ts};
 use chrono::{DateTime, Utc};
-use custos_core::Finding;
+use custos_core::{Finding, Guidance};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -14,6 +14,14 @@ pub struct CurrentFinding {
     pub at: DateTime<Utc>,
     pub run_id: Option<String>,
     pub finding: Finding,
+    /// What the same run decided about the finding's fix (`recommend_only`,
+    /// `needs_approval`, ...), when it planned one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<String>,
+    /// The guided fix of that plan, when custos did not make the fix itself (it
+    /// recommended only, or waits for a person): what a person applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guided: Option<Guidance>,
 }
 
 /// Counts over the whole ledger, for metrics.
@@ -46,27 +54,77 @@ fn grouped(rows: Vec<(Option<String>, i64)>, table: &'static str) -> Result<BTre
         .collect()
 }
 
+/// Events `x` recorded after each resource's latest `resource.evaluated` event, in its
+/// run: a literal, so the queries stay static text (the callers add a condition on
+/// `x.kind`).
+macro_rules! of_the_latest_evaluation {
+    () => {
+        "FROM events x
+           JOIN (SELECT resource, MAX(seq) AS seq FROM events
+                  WHERE kind = 'resource.evaluated' GROUP BY resource) latest
+             ON x.resource = latest.resource AND x.seq > latest.seq
+           JOIN events e ON e.seq = latest.seq
+          WHERE x.run_id IS e.run_id"
+    };
+}
+
 impl Ledger {
     /// For each resource, the `finding` events recorded in the run of its latest
-    /// `resource.evaluated` event, after it.
+    /// `resource.evaluated` event, after it, each with what that run decided about its
+    /// control's fix and, when custos left the fix to a person, the plan's guided fix.
     pub async fn current_findings(&self) -> Result<Vec<CurrentFinding>> {
-        let rows = sqlx::query(
-            "SELECT f.at, f.run_id, f.payload FROM events f
-               JOIN (SELECT resource, MAX(seq) AS seq FROM events
-                      WHERE kind = 'resource.evaluated' GROUP BY resource) latest
-                 ON f.resource = latest.resource AND f.seq > latest.seq
-               JOIN events e ON e.seq = latest.seq
-              WHERE f.kind = 'finding' AND f.run_id IS e.run_id
-              ORDER BY f.seq",
-        )
+        // The run's decisions on the same resources: (resource, control) -> verdict and
+        // the plan's guided fix.
+        let decided = sqlx::query(concat!(
+            "SELECT x.resource, json_extract(x.payload, '$.control') AS control,
+                    json_extract(x.payload, '$.decision.verdict') AS verdict,
+                    json_extract(x.payload, '$.plan.guided') AS guided ",
+            of_the_latest_evaluation!(),
+            " AND x.kind = 'decision'"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut decisions: BTreeMap<(String, String), (String, Option<Guidance>)> = BTreeMap::new();
+        for r in &decided {
+            let (Some(resource), Some(control), Some(verdict)) = (
+                r.try_get::<Option<String>, _>("resource")?,
+                r.try_get::<Option<String>, _>("control")?,
+                r.try_get::<Option<String>, _>("verdict")?,
+            ) else {
+                continue;
+            };
+            let guided = match r.try_get::<Option<String>, _>("guided")? {
+                Some(text) if matches!(verdict.as_str(), "recommend_only" | "needs_approval") => {
+                    Some(json_col::<Guidance>("events", &text)?)
+                }
+                _ => None,
+            };
+            decisions.insert((resource, control), (verdict, guided));
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT x.at, x.run_id, x.resource, x.payload ",
+            of_the_latest_evaluation!(),
+            " AND x.kind = 'finding' ORDER BY x.seq"
+        ))
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
+                let finding: Finding = json_col("events", &r.try_get::<String, _>("payload")?)?;
+                let (decided, guided) = decisions
+                    .get(&(
+                        r.try_get::<Option<String>, _>("resource")?
+                            .unwrap_or_default(),
+                        finding.control_id.clone(),
+                    ))
+                    .cloned()
+                    .map_or((None, None), |(v, g)| (Some(v), g));
                 Ok(CurrentFinding {
                     at: parse_ts("events", "at", &r.try_get::<String, _>("at")?)?,
                     run_id: r.try_get("run_id")?,
-                    finding: json_col("events", &r.try_get::<String, _>("payload")?)?,
+                    finding,
+                    decided,
+                    guided,
                 })
             })
             .collect()

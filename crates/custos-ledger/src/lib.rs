@@ -590,16 +590,39 @@ impl Ledger {
     /// `recurrence`, `autonomy.set`), at most `limit`, oldest first: how the engine's
     /// fold of outcomes catches up.
     pub async fn outcome_events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>> {
-        let rows = sqlx::query(
+        self.events_after(
+            seq,
+            limit,
             "SELECT * FROM events WHERE seq > $1
                AND (kind LIKE 'action.%' OR kind LIKE 'approval.%' OR kind = 'recurrence' OR kind = 'autonomy.set' OR kind = 'rollout.set')
              ORDER BY seq ASC LIMIT $2",
         )
-        .bind(seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .await
+    }
+
+    /// The events `query` (static text, binding the `seq` after which and the `limit`)
+    /// selects.
+    async fn events_after(&self, seq: i64, limit: i64, query: &'static str) -> Result<Vec<Event>> {
+        let rows = sqlx::query(query)
+            .bind(seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(Self::event_from_row).collect()
+    }
+
+    /// Events after `seq` that times to fix are folded from (`resource.evaluated`,
+    /// `input.resource_gone`, `action.intent`, `action.executed`), at most `limit`,
+    /// oldest first.
+    pub async fn fix_time_events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>> {
+        self.events_after(
+            seq,
+            limit,
+            "SELECT * FROM events WHERE seq > $1
+               AND kind IN ('resource.evaluated', 'input.resource_gone', 'action.intent', 'action.executed')
+             ORDER BY seq ASC LIMIT $2",
+        )
+        .await
     }
 
     /// Recompute every hash from the start of the chain.

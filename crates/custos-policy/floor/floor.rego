@@ -10,7 +10,8 @@
 #   window    {hours, executions}: admitted executions in the rolling window
 #   inventory {count_by_class}: resources of each class known to custos
 #   limits    {per_run, per_account_per_run, per_window, percent_of_class, min_class_size_for_percent}
-#   time      {now, today, blackouts_active: [names], window: {governed, open, names}}:
+#   time      {now, today, blackouts_active: [names], window: {governed, open, names},
+#             resource_age_minutes (only when the resource's creation time is known)}:
 #             blackouts and change windows are matched to the plan's environment class
 #             by the engine (one classification for every layer)
 #   history   {lower_environment_verified, lower_environment_required}: verified
@@ -84,6 +85,8 @@ problems contains sprintf("%s", [k]) if {
 	path := split(k, ".")
 	not is_number(object.get(input, path, null))
 }
+
+problems contains "time.resource_age_minutes" if not is_number(object.get(input, ["time", "resource_age_minutes"], 0))
 
 problems contains "history.rollout.stage" if not object.get(input, ["history", "rollout", "stage"], null) in {"shadow", "limited", "broad"}
 
@@ -222,6 +225,24 @@ decisions contains d if {
 		"rule": "gate.blackout",
 		"verdict": "recommend_only",
 		"message": sprintf("blackout `%s` is in effect: nothing is executed", [name]),
+	}
+}
+
+# ---- new resources: a pipeline tags and configures right after creating ----
+
+grace_minutes := object.get(cfg, "new_resource_grace_minutes", 0)
+
+decisions contains d if {
+	is_number(grace_minutes)
+	grace_minutes > 0
+	age := input.time.resource_age_minutes
+	is_number(age)
+	age < grace_minutes
+	plan.operation != "rollback"
+	d := {
+		"rule": "gate.new_resource_grace",
+		"verdict": "recommend_only",
+		"message": sprintf("deferred: the resource was created %d minute(s) ago (%s), inside the %d-minute grace period for new resources; a run after it ends fixes what is still wrong", [age, object.get(plan, "created", "unknown"), grace_minutes]),
 	}
 }
 

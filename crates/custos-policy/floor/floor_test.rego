@@ -214,3 +214,36 @@ test_an_unknown_direct_fix_recommends_only if {
 	c := object.union(cfg, {"iac": {"markers": [{"key": "aws:cloudformation:stack-name", "value": null}], "direct_fix": "sometimes"}})
 	iac_rules({"aws:cloudformation:stack-name": "web"}, c)["gate.managed_by_iac"] == "recommend_only"
 }
+
+# ---- the new-resource grace period ----
+
+grace_rules(age, grace, operation) := r if {
+	i := input_for(object.union(base_plan, {"operation": operation, "created": "2026-11-22T11:50:00Z"}), 0, [])
+	t := object.union(i.time, {"resource_age_minutes": age})
+	r := {d.rule: d.verdict | some d in floor.decisions} with input as object.union(i, {"time": t}) with data.custos.config as object.union(cfg, {"new_resource_grace_minutes": grace})
+}
+
+test_a_new_resource_waits_out_its_grace_period if {
+	grace_rules(10, 30, "fix")["gate.new_resource_grace"] == "recommend_only"
+	# A creation time after `now` (clocks differ) is inside the period too.
+	grace_rules(-2, 30, "fix")["gate.new_resource_grace"] == "recommend_only"
+}
+
+test_an_older_resource_or_no_grace_is_not_held if {
+	not grace_rules(30, 30, "fix")["gate.new_resource_grace"]
+	not grace_rules(10, 0, "fix")["gate.new_resource_grace"]
+}
+
+test_a_rollback_of_a_new_resource_is_not_held if {
+	not grace_rules(1, 30, "rollback")["gate.new_resource_grace"]
+}
+
+test_an_unknown_creation_time_is_not_held if {
+	not "gate.new_resource_grace" in rules(run(base_plan, 0)) with data.custos.config as object.union(cfg, {"new_resource_grace_minutes": 30})
+}
+
+test_a_malformed_age_denies if {
+	i := input_for(base_plan, 0, [])
+	ds := floor.decisions with input as object.union(i, {"time": object.union(i.time, {"resource_age_minutes": "old"})}) with data.custos.config as cfg
+	"floor.input_invalid" in rules(ds)
+}

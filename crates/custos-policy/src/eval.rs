@@ -84,6 +84,11 @@ pub struct TimeFacts {
     /// Names of the blackouts in effect for the plan's environment.
     pub blackouts_active: Vec<String>,
     pub window: WindowFacts,
+    /// Whole minutes since the resource was created (negative: a creation time after
+    /// `now`), when the plan knows its creation time: the floor's new-resource grace
+    /// period compares it with `[gate] new_resource_grace_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_age_minutes: Option<i64>,
 }
 
 impl TimeFacts {
@@ -94,6 +99,7 @@ impl TimeFacts {
             today: now.format("%Y-%m-%d").to_string(),
             blackouts_active: Vec::new(),
             window: WindowFacts::default(),
+            resource_age_minutes: None,
         }
     }
 }
@@ -396,9 +402,10 @@ fn decisions(engine: &mut Engine, rule: &str, owner: &Owner) -> Result<Vec<Reaso
     Ok(reasons)
 }
 
-/// The plan as the gate sees it.
+/// The plan as the gate sees it; `created` (RFC 3339) only when the resource's creation
+/// time is known, so a plan recorded before it existed is seen as it was.
 pub fn gate_view(plan: &RemediationPlan) -> Value {
-    json!({
+    let mut view = json!({
         "id": plan.id,
         "action": plan.action,
         "action_kinds": plan.action_kinds,
@@ -421,7 +428,11 @@ pub fn gate_view(plan: &RemediationPlan) -> Value {
             "resource_id": plan.resource.resource_id,
             "class": plan.resource.class(),
         },
-    })
+    });
+    if let Some(created) = plan.resource_created {
+        view["created"] = json!(created.to_rfc3339());
+    }
+    view
 }
 
 fn messages(value: &regorus::Value, rule: &str) -> Result<Vec<String>, PolicyError> {

@@ -112,7 +112,7 @@ fn every_gate_rule_has_an_allowed_and_a_blocked_scenario() {
                 .map(str::to_string)
         })
         .collect();
-    assert_eq!(rules.len(), 22, "{rules:?}");
+    assert_eq!(rules.len(), 23, "{rules:?}");
     let mut cases: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (_, s) in scenarios() {
         assert!(

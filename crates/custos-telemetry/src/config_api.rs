@@ -124,6 +124,7 @@ pub fn item_json(b: &BaseConfigurationItem) -> Value {
         "resourceType": b.resource_type().map(|t| t.as_str()),
         "resourceId": b.resource_id(),
         "resourceName": b.resource_name(),
+        "resourceCreationTime": b.resource_creation_time().and_then(|t| t.fmt(aws_sdk_config::primitives::DateTimeFormat::DateTime).ok()),
         "ARN": b.arn(),
         "tags": tags,
         "configuration": configuration,

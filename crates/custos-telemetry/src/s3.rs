@@ -264,6 +264,7 @@ impl S3Scanner {
             "resourceName": bucket,
             "ARN": format!("arn:aws:s3:::{bucket}"),
             "tags": tags,
+            "resourceCreationTime": created,
             "configuration": {"name": bucket, "creationDate": created},
             "supplementaryConfiguration": supp,
         });

@@ -154,6 +154,7 @@ impl Config {
             "exclusions": self.gate.exclusions,
             "always_approve": self.gate.always_approve,
             "iac": self.gate.iac,
+            "new_resource_grace_minutes": self.gate.new_resource_grace_minutes,
             "settings": {
                 "web_ports": self.controls.web_ports,
                 "required_tags": self.controls.required_tags.keys().collect::<Vec<_>>(),
@@ -418,6 +419,30 @@ mod tests {
                 && err.contains("c.toml: gate.iac_direct_fix: must be `recommend`, `approve` or `allow`, got `never`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_grace_period_is_off_by_default_and_at_most_a_week() {
+        let of = |text: &str| {
+            let raw: RawConfig = toml::from_str(&format!("[gate]\n{text}")).unwrap();
+            Config::validate(raw, Some(Path::new("c.toml")), Path::new("."))
+                .map(|c| c.gate_data()["new_resource_grace_minutes"].clone())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(of(""), Ok(serde_json::json!(0)));
+        assert_eq!(
+            of("new_resource_grace_minutes = 30"),
+            Ok(serde_json::json!(30))
+        );
+        for bad in ["-1", "10081"] {
+            let err = of(&format!("new_resource_grace_minutes = {bad}")).unwrap_err();
+            assert!(
+                err.contains(&format!(
+                    "c.toml: gate.new_resource_grace_minutes: must be 0 to 10080, got `{bad}`"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

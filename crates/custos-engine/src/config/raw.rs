@@ -218,6 +218,9 @@ pub struct GateSection {
     /// guided fix, the code change first), `approve` (a person may let custos fix it), or
     /// `allow` (as any resource).
     pub iac_direct_fix: Option<String>,
+    /// Minutes after a resource's creation before custos fixes it (a pipeline tags and
+    /// configures right after creating); 0 (the default) is off.
+    pub new_resource_grace_minutes: Option<i64>,
 }
 
 /// The guard at execution time: claims, rate limits, the circuit breaker.

@@ -284,6 +284,8 @@ pub struct GateSettings {
     pub change_windows: Vec<TimedWindow>,
     pub blackouts: Vec<TimedWindow>,
     pub iac: IacSettings,
+    /// Minutes after its creation during which a resource is not fixed (0: off).
+    pub new_resource_grace_minutes: i64,
 }
 
 /// Resources managed by infrastructure as code (`[gate] iac_markers`, `iac_direct_fix`):
@@ -571,8 +573,17 @@ pub(crate) fn gate(raw: &GateSection, envs: &Environments, e: &mut Errors) -> Ga
         change_windows,
         blackouts,
         iac: iac(raw, e),
+        new_resource_grace_minutes: e.within(
+            "gate.new_resource_grace_minutes",
+            raw.new_resource_grace_minutes,
+            0,
+            0..=MAX_GRACE_MINUTES,
+        ),
     }
 }
+
+/// The longest new-resource grace period: a week.
+pub const MAX_GRACE_MINUTES: i64 = 7 * 24 * 60;
 
 /// The token bucket for mutating calls, per account and service.
 #[derive(Debug, Clone, Copy, PartialEq)]

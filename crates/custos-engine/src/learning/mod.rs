@@ -3,19 +3,22 @@
 //! - the floor's lower-environments-first rule reads a playbook version's proof;
 //! - `custos autonomy report` shows the outcomes and the rule's recommendations;
 //! - with `[autonomy] adjust = "auto"`, custos applies the rule after each outcome
-//!   through [`Engine::set_autonomy`]'s own checks, recorded as [`rule::LEARNER`].
+//!   through [`Engine::set_autonomy`]'s own checks, recorded as [`rule::LEARNER`];
+//! - the report's time to fix per control, by custos and outside it ([`FixTimes`]).
 //!
 //! The fold is the only source: nothing here keeps a second record. The engine keeps a
 //! copy caught up from the ledger before each use (by `seq`), so every worker sees what
 //! every other recorded.
 
 pub mod candidates;
+mod fix_times;
 pub mod outcomes;
 pub mod rollout;
 pub mod rule;
 #[cfg(test)]
 mod tests;
 
+pub use fix_times::{Durations, FixTime, FixTimes};
 pub use outcomes::{Outcomes, Tally, Week};
 pub use rollout::{StageChange, StageRecommendation};
 pub use rule::{LEARNER, Move, Recommendation, Rule};
@@ -113,6 +116,9 @@ pub struct AutonomyReport {
     pub rollout: Option<crate::config::RolloutSettings>,
     /// Every playbook version with a stage or a case, and the rule's word on its stage.
     pub stages: Vec<StageRecommendation>,
+    /// Time to fix per control, by custos and outside custos (a person or a pipeline),
+    /// from the ledger's evaluations.
+    pub fix_times: Vec<FixTime>,
 }
 
 impl Engine {
@@ -123,6 +129,18 @@ impl Engine {
             o.fold(&events, self.now());
             if (events.len() as i64) < PAGE {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Times to fix, folded from every event in the ledger.
+    async fn fix_times(&self) -> Result<Vec<FixTime>, EngineError> {
+        let mut f = FixTimes::default();
+        loop {
+            let events = self.ledger.fix_time_events_after(f.seq, PAGE).await?;
+            f.fold(&events);
+            if (events.len() as i64) < PAGE {
+                return Ok(f.report());
             }
         }
     }
@@ -292,6 +310,7 @@ impl Engine {
             weeks: shares(o.weeks.values(), usize::MAX),
             rollout: self.config.learning.rollout,
             stages: self.stage_report(&o),
+            fix_times: self.fix_times().await?,
         })
     }
 

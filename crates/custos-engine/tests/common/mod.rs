@@ -104,14 +104,25 @@ pub async fn engine_on(
     config: &str,
     dir: &Path,
 ) -> (Engine, Arc<custos_telemetry::Inventory>) {
+    engine_on_at(pool, config, dir, Arc::new(custos_core::SystemClock)).await
+}
+
+/// [`engine_on`] on `clock` (the ledger's clock too).
+pub async fn engine_on_at(
+    pool: custos_telemetry::aws::AwsPool,
+    config: &str,
+    dir: &Path,
+    clock: Arc<dyn custos_core::Clock>,
+) -> (Engine, Arc<custos_telemetry::Inventory>) {
     let pool = Arc::new(pool);
     let reader = Arc::new(custos_telemetry::Inventory::new(pool.clone(), &[], 2));
     let db = format!("sqlite://{}", dir.join("l.db").display());
-    let e = engine_with(
+    let e = engine_at(
         self::config(config),
         Registry::new(custos_executor::all_executors(pool)),
         reader.clone(),
         &db,
+        clock,
     )
     .await;
     (e, reader)

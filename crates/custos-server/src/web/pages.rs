@@ -144,7 +144,9 @@ pub fn queue(
 
 /// Open findings, each resource's latest evaluation. An alert-only finding shows what a
 /// person does: the guidance, the AWS CLI commands with this resource's values (each a
-/// line of its own) and the Terraform; custos never changes the resource itself.
+/// line of its own) and the Terraform; custos never changes the resource itself. A
+/// fixable finding custos left to a person (recommended only, or waiting for approval)
+/// shows its plan's guided fix the same way.
 pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &str) -> Markup {
     let alerts = list.iter().filter(|f| f.finding.tier() == "alert").count();
     layout(
@@ -168,6 +170,8 @@ pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &
                                 td {
                                     @if f.finding.guidance.is_some() {
                                         a href={ "#guidance-" (i) } { span.badge.alert { "alert only" } }
+                                    } @else if f.guided.is_some() {
+                                        (f.finding.tier()) " · " a href={ "#guided-" (i) } { "guided fix" }
                                     } @else {
                                         (f.finding.tier())
                                     }
@@ -182,6 +186,15 @@ pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &
                     @if let Some(g) = &f.finding.guidance {
                         section.guidance id={ "guidance-" (i) } {
                             h2 { (f.finding.control_id) " · " (custos_core::one_line(&f.finding.resource.resource_id)) }
+                            p { (g.text) }
+                            h3 { "AWS CLI" }
+                            pre.cli { @for c in &g.cli { code { (custos_core::one_line(c)) } "\n" } }
+                            h3 { "Terraform" }
+                            pre.terraform { code { (g.terraform) } }
+                        }
+                    } @else if let Some(g) = &f.guided {
+                        section.guided id={ "guided-" (i) } {
+                            h2 { (f.finding.control_id) " · " (custos_core::one_line(&f.finding.resource.resource_id)) " · guided fix" }
                             p { (g.text) }
                             h3 { "AWS CLI" }
                             pre.cli { @for c in &g.cli { code { (custos_core::one_line(c)) } "\n" } }
