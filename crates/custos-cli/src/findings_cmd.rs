@@ -59,12 +59,18 @@ pub fn table(findings: &[CurrentFinding]) -> String {
                 render::Shown::Alert { terraform: true },
             );
         } else if let Some(g) = &f.guided {
+            // A resource managed as code: the code change first.
+            let shown = if f.rules.iter().any(|r| r == "gate.managed_by_iac") {
+                render::Shown::CodeFirst
+            } else {
+                render::Shown::Guided { terraform: true }
+            };
             render::guidance(
                 &mut out,
                 &f.finding.control_id,
                 &f.finding.resource.resource_id,
                 g,
-                render::Shown::Guided { terraform: true },
+                shown,
             );
         }
     }

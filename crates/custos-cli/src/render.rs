@@ -1008,6 +1008,7 @@ fn fix_times(times: &[custos_engine::FixTime], out: &mut String) {
         "fixed outside custos",
         "median",
         "open",
+        "gone",
     ]);
     let median = |s: Option<u64>| s.map_or_else(|| "-".to_string(), human_seconds);
     for f in times {
@@ -1018,6 +1019,7 @@ fn fix_times(times: &[custos_engine::FixTime], out: &mut String) {
             f.outside.count.to_string(),
             median(f.outside.median_seconds),
             f.open.to_string(),
+            f.gone.to_string(),
         ]);
     }
     let _ = writeln!(out, "{t}");

@@ -465,6 +465,12 @@ impl Engine {
             self.playbooks
                 .plan_with(&self.catalog, &decided.playbook, &finding, fresh, &env)
                 .ok()
+                // A read that cannot say when the resource was created keeps the time
+                // decided with: the grace period holds at the moment of execution too.
+                .map(|mut p| {
+                    p.resource_created = p.resource_created.or(decided.resource_created);
+                    p
+                })
                 .filter(|p| p.playbook == decided.playbook && p.action == decided.action)
                 .filter(|p| {
                     !(candidates_off

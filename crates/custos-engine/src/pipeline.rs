@@ -16,20 +16,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// Did the percentage-of-class limit defer this decision?
-/// A fresh read keeps the creation time AWS Config recorded when the read has none (a
-/// scanner's single read cannot always say, and a resource's creation time never
-/// changes): the new-resource grace period must not be lost by reading again.
+/// A fresh read keeps the creation time a notification gave when the read has none (a
+/// scanner's single read cannot say, and a resource's creation time never changes): the
+/// new-resource grace period must not be lost by reading again. Only a time no later
+/// than the fresh read's capture is kept: the notification is not trusted, and a forged
+/// future creation time would hold the fix.
 fn with_creation_time(
     mut fresh: ConfigurationItem,
     noticed: &ConfigurationItem,
 ) -> ConfigurationItem {
     if fresh.resource_creation_time.is_none() {
-        fresh.resource_creation_time = noticed.resource_creation_time;
+        fresh.resource_creation_time = noticed
+            .resource_creation_time
+            .filter(|t| *t <= fresh.configuration_item_capture_time);
     }
     fresh
 }
 
+/// Did the percentage-of-class limit defer this decision?
 pub(crate) fn deferred_by_percent(decision: &Decision) -> bool {
     decision
         .reasons
@@ -876,5 +880,45 @@ impl Engine {
             controls,
             decisions,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::with_creation_time;
+    use custos_core::ConfigurationItem;
+    use serde_json::json;
+
+    fn item(capture: &str, created: Option<&str>) -> ConfigurationItem {
+        let mut v = json!({
+            "configurationItemCaptureTime": capture, "awsAccountId": "111122223333",
+            "awsRegion": "us-east-1", "resourceType": "AWS::S3::Bucket", "resourceId": "b",
+        });
+        if let Some(c) = created {
+            v["resourceCreationTime"] = json!(c);
+        }
+        ConfigurationItem::from_json(&v).unwrap()
+    }
+
+    #[test]
+    fn a_fresh_read_keeps_a_plausible_notified_creation_time_only() {
+        let fresh = || item("2026-12-05T10:00:00Z", None);
+        let at = |ci: ConfigurationItem| ci.resource_creation_time.map(|t| t.to_rfc3339());
+        // Created before the fresh read: kept.
+        let noticed = item("2026-12-05T09:59:00Z", Some("2026-12-05T09:58:00Z"));
+        assert_eq!(
+            at(with_creation_time(fresh(), &noticed)),
+            Some("2026-12-05T09:58:00+00:00".into())
+        );
+        // A notification from the future claiming a later creation: not kept.
+        let forged = item("2030-01-01T00:00:00Z", Some("2030-01-01T00:00:00Z"));
+        assert_eq!(at(with_creation_time(fresh(), &forged)), None);
+        // The fresh read's own time wins.
+        let own = item("2026-12-05T10:00:00Z", Some("2026-12-01T00:00:00Z"));
+        assert_eq!(
+            at(with_creation_time(own, &noticed)),
+            Some("2026-12-01T00:00:00+00:00".into())
+        );
     }
 }

@@ -1,19 +1,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test: a panic is the failure report
 //! The new-resource grace period on LocalStack (issue 26, scope 5): a pipeline tags and
 //! configures a resource right after creating it, so with `[gate]
-//! new_resource_grace_minutes = 60` a bucket S3 reports as just created is not fixed,
-//! even at autonomy 5, and the decision gives the person the guided fix; once the period
-//! has passed (the engine's clock moved 61 minutes on) the next scan fixes it. The
-//! creation time is the one S3's ListBuckets reports through the shipped scanner. The
-//! oracle is the bucket's public access block read back from LocalStack.
+//! new_resource_grace_minutes = 60` a bucket AWS Config reports as just created (its
+//! item as the shipped scanner reads it, with `resourceCreationTime` as Config's
+//! notification carries it) is not fixed, even at autonomy 5, and the decision gives
+//! the person the guided fix; once the period has passed (the engine's clock moved 61
+//! minutes on) the next notification is fixed. The oracle is the bucket's public access
+//! block read back from LocalStack.
 
 mod common;
 
 use custos_core::ManualClock;
 use custos_engine::Mode;
 use custos_telemetry::Inventory;
+use custos_telemetry::ResourceReader;
 use custos_telemetry::aws::AwsPool;
-use custos_telemetry::inventory::Types;
+use custos_telemetry::memory::Items;
 use custos_testkit::{Fixture, has_public_access_block, make_bucket, sdk};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,9 +42,19 @@ async fn a_new_bucket_is_left_alone_until_its_grace_period_ends() {
         clock.clone(),
     )
     .await;
-    // The scan lists buckets (ListBuckets gives each one's creation time).
-    let scan = Inventory::new(Arc::new(pool()), &[], 2)
-        .only(Types::Only(["AWS::S3::Bucket".to_string()].into()));
+    // Config's notification of the bucket: the item as read now, created when the test
+    // made it.
+    let reader = Inventory::new(Arc::new(pool()), &[], 2);
+    let created = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let notice = || async {
+        let mut ci = reader
+            .read(&common::s3_bucket(&account, &bucket))
+            .await
+            .unwrap()
+            .unwrap();
+        ci.resource_creation_time = Some(created);
+        Items::new("sqs:config", vec![ci])
+    };
     let rows_of = |report: custos_engine::RunReport| -> Vec<custos_engine::RunRow> {
         report
             .rows
@@ -52,7 +64,7 @@ async fn a_new_bucket_is_left_alone_until_its_grace_period_ends() {
     };
 
     // 1. Just created: deferred, no request, the guided fix given; the bucket untouched.
-    let rows = rows_of(e.run_once(&scan, Mode::Execute).await.unwrap());
+    let rows = rows_of(e.run_once(&notice().await, Mode::Execute).await.unwrap());
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let r = &rows[0];
     assert_eq!(
@@ -75,7 +87,7 @@ async fn a_new_bucket_is_left_alone_until_its_grace_period_ends() {
 
     // 2. Still inside the period 59 minutes on.
     clock.advance(chrono::Duration::minutes(59));
-    let rows = rows_of(e.run_once(&scan, Mode::Execute).await.unwrap());
+    let rows = rows_of(e.run_once(&notice().await, Mode::Execute).await.unwrap());
     assert!(
         rows[0]
             .reasons
@@ -87,7 +99,7 @@ async fn a_new_bucket_is_left_alone_until_its_grace_period_ends() {
 
     // 3. Past it: fixed, and LocalStack holds the block.
     clock.advance(chrono::Duration::minutes(2));
-    let rows = rows_of(e.run_once(&scan, Mode::Execute).await.unwrap());
+    let rows = rows_of(e.run_once(&notice().await, Mode::Execute).await.unwrap());
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert!(rows[0].action_id.is_some(), "{rows:#?}");
     assert!(

@@ -22,6 +22,17 @@ pub struct CurrentFinding {
     /// recommended only, or waits for a person): what a person applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guided: Option<Guidance>,
+    /// The rules behind that decision (`gate.managed_by_iac`: change the code first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+}
+
+/// What the run decided about one finding's fix.
+#[derive(Debug, Clone, Default)]
+struct Decided {
+    verdict: Option<String>,
+    guided: Option<Guidance>,
+    rules: Vec<String>,
 }
 
 /// Counts over the whole ledger, for metrics.
@@ -64,7 +75,7 @@ macro_rules! of_the_latest_evaluation {
                   WHERE kind = 'resource.evaluated' GROUP BY resource) latest
              ON x.resource = latest.resource AND x.seq > latest.seq
            JOIN events e ON e.seq = latest.seq
-          WHERE x.run_id IS e.run_id"
+          WHERE x.run_id IS NOT DISTINCT FROM e.run_id"
     };
 }
 
@@ -78,13 +89,16 @@ impl Ledger {
         let decided = sqlx::query(concat!(
             "SELECT x.resource, json_extract(x.payload, '$.control') AS control,
                     json_extract(x.payload, '$.decision.verdict') AS verdict,
+                    json_extract(x.payload, '$.decision.reasons') AS reasons,
                     json_extract(x.payload, '$.plan.guided') AS guided ",
             of_the_latest_evaluation!(),
-            " AND x.kind = 'decision'"
+            " AND x.kind = 'decision' ORDER BY x.seq"
         ))
         .fetch_all(self.pool())
         .await?;
-        let mut decisions: BTreeMap<(String, String), (String, Option<Guidance>)> = BTreeMap::new();
+        // The last decision of the run wins; a part that does not parse is left out (the
+        // finding is still listed), never an error that hides every finding.
+        let mut decisions: BTreeMap<(String, String), Decided> = BTreeMap::new();
         for r in &decided {
             let (Some(resource), Some(control), Some(verdict)) = (
                 r.try_get::<Option<String>, _>("resource")?,
@@ -93,13 +107,26 @@ impl Ledger {
             ) else {
                 continue;
             };
-            let guided = match r.try_get::<Option<String>, _>("guided")? {
-                Some(text) if matches!(verdict.as_str(), "recommend_only" | "needs_approval") => {
-                    Some(json_col::<Guidance>("events", &text)?)
-                }
-                _ => None,
-            };
-            decisions.insert((resource, control), (verdict, guided));
+            let guided = r
+                .try_get::<Option<String>, _>("guided")?
+                .filter(|_| matches!(verdict.as_str(), "recommend_only" | "needs_approval"))
+                .and_then(|text| serde_json::from_str::<Guidance>(&text).ok());
+            let rules = r
+                .try_get::<Option<String>, _>("reasons")?
+                .and_then(|text| serde_json::from_str::<Vec<serde_json::Value>>(&text).ok())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|x| x.get("rule").and_then(serde_json::Value::as_str))
+                .map(str::to_string)
+                .collect();
+            decisions.insert(
+                (resource, control),
+                Decided {
+                    verdict: Some(verdict),
+                    guided,
+                    rules,
+                },
+            );
         }
         let rows = sqlx::query(concat!(
             "SELECT x.at, x.run_id, x.resource, x.payload ",
@@ -111,20 +138,21 @@ impl Ledger {
         rows.iter()
             .map(|r| {
                 let finding: Finding = json_col("events", &r.try_get::<String, _>("payload")?)?;
-                let (decided, guided) = decisions
+                let d = decisions
                     .get(&(
                         r.try_get::<Option<String>, _>("resource")?
                             .unwrap_or_default(),
                         finding.control_id.clone(),
                     ))
                     .cloned()
-                    .map_or((None, None), |(v, g)| (Some(v), g));
+                    .unwrap_or_default();
                 Ok(CurrentFinding {
                     at: parse_ts("events", "at", &r.try_get::<String, _>("at")?)?,
                     run_id: r.try_get("run_id")?,
                     finding,
-                    decided,
-                    guided,
+                    decided: d.verdict,
+                    guided: d.guided,
+                    rules: d.rules,
                 })
             })
             .collect()

@@ -612,14 +612,13 @@ impl Ledger {
     }
 
     /// Events after `seq` that times to fix are folded from (`resource.evaluated`,
-    /// `input.resource_gone`, `action.intent`, `action.executed`), at most `limit`,
-    /// oldest first.
+    /// `input.resource_gone`, `action.*`), at most `limit`, oldest first.
     pub async fn fix_time_events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>> {
         self.events_after(
             seq,
             limit,
             "SELECT * FROM events WHERE seq > $1
-               AND kind IN ('resource.evaluated', 'input.resource_gone', 'action.intent', 'action.executed')
+               AND (kind IN ('resource.evaluated', 'input.resource_gone') OR kind LIKE 'action.%')
              ORDER BY seq ASC LIMIT $2",
         )
         .await

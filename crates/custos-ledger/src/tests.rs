@@ -683,3 +683,60 @@ async fn events_of_a_ledger_made_before_leaf_indexes_keep_their_hashes_and_verif
     assert_eq!(l.extend_tree().await.unwrap().0, 3);
 }
 }
+
+both! {
+/// Each open finding comes with what its run decided, the guided fix when custos left
+/// the fix to a person, and the decision's rules; an older run's decision, another
+/// control's, and a resource evaluated passing since are not attached (on both backends:
+/// the join's `IS NOT DISTINCT FROM` is SQL both accept).
+async fn current_findings_carry_their_runs_decision(db) {
+    let l = &db.ledger;
+    let finding = |control: &str| custos_core::Finding {
+        control_id: control.into(),
+        title: "t".into(),
+        severity: custos_core::Severity::High,
+        resource: r(),
+        frameworks: Default::default(),
+        message: "m".into(),
+        remediation: Some("pb".into()),
+        guidance: None,
+        terraform: None,
+    };
+    let guided = json!({"text": "by hand", "cli": ["aws s3api put-public-access-block --bucket b"], "terraform": "resource {}"});
+    let decision = |control: &str, verdict: &str, rule: &str| {
+        json!({"control": control, "plan": {"guided": guided},
+               "decision": {"verdict": verdict, "reasons": [{"stage": "gate", "rule": rule, "verdict": verdict, "message": "m"}]}})
+    };
+    let evaluated = json!({"controls": ["c1", "c2"], "failing": ["c1", "c2"], "deleted": false});
+    for run in ["run1", "run2"] {
+        l.append(Some(run), "resource.evaluated", Some(&r()), &evaluated).await.unwrap();
+        for c in ["c1", "c2"] {
+            l.append(Some(run), "finding", Some(&r()), &serde_json::to_value(finding(c)).unwrap())
+                .await
+                .unwrap();
+        }
+        // run1 decided both to execute; run2 asks a person about c1 and executes c2.
+        let (v1, rule1) = if run == "run1" { ("execute", "autonomy.level") } else { ("needs_approval", "gate.managed_by_iac") };
+        l.append(Some(run), "decision", Some(&r()), &decision("c1", v1, rule1)).await.unwrap();
+        l.append(Some(run), "decision", Some(&r()), &decision("c2", "execute", "autonomy.level")).await.unwrap();
+    }
+    let open = l.current_findings().await.unwrap();
+    let got: Vec<_> = open
+        .iter()
+        .map(|f| (f.finding.control_id.as_str(), f.run_id.as_deref(), f.decided.as_deref(), f.guided.is_some(), f.rules.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("c1", Some("run2"), Some("needs_approval"), true, vec!["gate.managed_by_iac".to_string()]),
+            ("c2", Some("run2"), Some("execute"), false, vec!["autonomy.level".to_string()]),
+        ]
+    );
+    assert_eq!(open[0].guided.as_ref().unwrap().cli.len(), 1);
+    // Evaluated passing since: nothing is open.
+    l.append(Some("run3"), "resource.evaluated", Some(&r()), &json!({"controls": ["c1", "c2"], "failing": [], "deleted": false}))
+        .await
+        .unwrap();
+    assert_eq!(l.current_findings().await.unwrap().len(), 0);
+}
+}

@@ -500,22 +500,29 @@ pub(crate) fn probe_input() -> serde_json::Value {
 /// files (`policy check`, start-up), never when a recorded snapshot is rebuilt: a bundle
 /// recorded before a check existed must still replay and export.
 fn authoring_error(meta: &ControlMeta) -> Option<String> {
-    if meta.class != RemediationClass::Alert {
-        return meta.cli.iter().find_map(|c| {
-            crate::guidance::unsafe_placeholder(c).map(|(p, why)| {
-                format!("`cli` puts `{p}` {why} in `{c}`; write it as a word of its own: custos quotes each value as one shell word")
-            })
-        });
-    }
-    if meta.cli.iter().all(|c| c.trim().is_empty())
-        || meta
-            .terraform
-            .as_deref()
-            .is_none_or(|t| t.trim().is_empty())
+    if meta.class == RemediationClass::Alert
+        && (meta.cli.iter().all(|c| c.trim().is_empty())
+            || meta
+                .terraform
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty()))
     {
         return Some(
             "class `alert` needs `cli` (the AWS CLI commands a person runs) and `terraform` (the fixed configuration)".into(),
         );
+    }
+    let texts = meta
+        .cli
+        .iter()
+        .map(|c| ("cli", c.as_str()))
+        .chain(meta.terraform.as_deref().map(|t| ("terraform", t)));
+    for (field, text) in texts {
+        if let Some(p) = crate::guidance::unknown_placeholder(text) {
+            return Some(format!(
+                "`{field}` has `{p}`, which custos does not fill (it fills {}): it would reach the person unfilled",
+                crate::guidance::placeholder_list()
+            ));
+        }
     }
     meta.cli.iter().find_map(|c| {
         crate::guidance::unsafe_placeholder(c).map(|(p, why)| {

@@ -22,6 +22,35 @@ fn shell_word(value: &str) -> String {
 /// The placeholders custos fills in a command.
 const PLACEHOLDERS: [&str; 4] = ["{resource_id}", "{resource_name}", "{region}", "{account}"];
 
+/// The first `{name}` in `text` (a lowercase name, not after `$` or `%`, which are
+/// Terraform's interpolations) that is not one of [`PLACEHOLDERS`]: it would reach the
+/// person as it is written, unfilled.
+pub(crate) fn unknown_placeholder(text: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(open) = text[from..].find('{').map(|i| from + i) {
+        from = open + 1;
+        let Some(len) = text[from..].find('}') else {
+            break;
+        };
+        let name = &text[from..from + len];
+        let candidate = &text[open..from + len + 1];
+        let interpolated = text[..open].ends_with(['$', '%']);
+        if !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && !interpolated
+            && !PLACEHOLDERS.contains(&candidate)
+        {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+/// The placeholders custos fills, for messages.
+pub(crate) fn placeholder_list() -> String {
+    PLACEHOLDERS.join(", ")
+}
+
 /// The first placeholder that does not stand as a shell word of its own in `cmd`, and
 /// where it stands: inside quotes (`'...'`, `"..."`, `$'...'`, backticks: inside `"..."`
 /// the shell still expands `$(...)` in a value, and the quoting custos adds would show),
@@ -173,6 +202,27 @@ fn hcl_text(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{shell_word, unsafe_placeholder};
+
+    #[test]
+    fn a_placeholder_custos_does_not_fill_is_found() {
+        use super::unknown_placeholder;
+        assert_eq!(
+            unknown_placeholder("bucket = \"{bucket}\"\nregion = \"{region}\""),
+            Some("{bucket}")
+        );
+        assert_eq!(
+            unknown_placeholder("aws s3api x --bucket {resource_id} --region {region}"),
+            None
+        );
+        // Terraform's own interpolations, blocks and JSON are not placeholders.
+        assert_eq!(
+            unknown_placeholder(
+                "resource \"a\" \"b\" {\n  x = \"${var.name}\"\n  y = \"%{if true}1%{endif}\"\n  z = {}\n}"
+            ),
+            None
+        );
+        assert_eq!(unknown_placeholder("--cli-input-json '{\"Key\": 1}'"), None);
+    }
 
     #[test]
     fn terraform_values_are_hcl_text() {

@@ -264,7 +264,9 @@ impl S3Scanner {
             "resourceName": bucket,
             "ARN": format!("arn:aws:s3:::{bucket}"),
             "tags": tags,
-            "resourceCreationTime": created,
+            // Not `resourceCreationTime`: S3 documents that ListBuckets' date can change
+            // when the bucket changes (its policy edited), so it cannot start a grace
+            // period (a policy re-put would restart it).
             "configuration": {"name": bucket, "creationDate": created},
             "supplementaryConfiguration": supp,
         });

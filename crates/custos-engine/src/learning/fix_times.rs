@@ -155,7 +155,15 @@ impl FixTimes {
                     let key = (resource.to_string(), control.clone());
                     if let Some(opened) = self.open.remove(&key) {
                         let took = seconds(opened, e.at);
-                        self.closed_of(control).outside.push(took);
+                        // Seen passing while custos's own fix of it is in flight (another
+                        // worker's read, or the change notification of the fix): custos's.
+                        let fixing = self.intents.values().any(|k| *k == key);
+                        let closed = self.closed_of(control);
+                        if fixing {
+                            closed.by_custos.push(took);
+                        } else {
+                            closed.outside.push(took);
+                        }
                     }
                 }
             }
@@ -189,6 +197,12 @@ impl FixTimes {
                 if let Some(opened) = self.open.remove(&key) {
                     let took = seconds(opened, e.at);
                     self.closed_of(&key.1).by_custos.push(took);
+                }
+            }
+            // Any other outcome of an action: its intent is settled, nothing was fixed.
+            kind if kind.starts_with("action.") => {
+                if let Some(id) = text(p, "action_id") {
+                    self.intents.remove(id);
                 }
             }
             _ => {}
@@ -284,8 +298,8 @@ mod tests {
             );
         }
 
-        /// A fix of `control` on `R`, admitted at `at` and executed at `done`.
-        fn fix(&mut self, id: &str, control: &str, at: DateTime<Utc>, done: DateTime<Utc>) {
+        /// A fix of `control` on `R` admitted at `at`.
+        fn intent(&mut self, id: &str, control: &str, at: DateTime<Utc>) {
             let outcome = json!({
                 "control": control, "playbook": "s3-fix", "playbook_version": "1",
                 "class": "s3", "environment": "dev", "production": false,
@@ -296,6 +310,11 @@ mod tests {
                 Some(R),
                 json!({"action_id": id, "kind": "fix", "approval_id": null, "outcome": outcome}),
             );
+        }
+
+        /// A fix of `control` on `R`, admitted at `at` and executed at `done`.
+        fn fix(&mut self, id: &str, control: &str, at: DateTime<Utc>, done: DateTime<Utc>) {
+            self.intent(id, control, at);
             self.push(done, "action.executed", Some(R), json!({"action_id": id}));
         }
 
@@ -380,6 +399,41 @@ mod tests {
             r.iter().map(|t| (t.gone, t.open)).collect::<Vec<_>>(),
             vec![(1, 0), (1, 0)]
         );
+    }
+
+    #[test]
+    fn seen_passing_while_custos_fixes_it_is_custos_fix() {
+        let mut s = Stream::default();
+        s.evaluated(t0(), &["s3-1"], &["s3-1"]);
+        s.intent("a1", "s3-1", t0() + Duration::minutes(1));
+        // Another worker evaluates the fixed state before the outcome is written.
+        s.evaluated(t0() + Duration::minutes(2), &["s3-1"], &[]);
+        s.push(
+            t0() + Duration::minutes(3),
+            "action.executed",
+            Some(R),
+            json!({"action_id": "a1"}),
+        );
+        let r = s.report();
+        assert_eq!((r[0].by_custos.count, r[0].outside.count), (1, 0));
+        assert_eq!(r[0].by_custos.median_seconds, Some(120));
+    }
+
+    #[test]
+    fn a_failed_fix_leaves_no_intent_behind() {
+        let mut s = Stream::default();
+        s.evaluated(t0(), &["s3-1"], &["s3-1"]);
+        s.intent("a1", "s3-1", t0() + Duration::minutes(1));
+        s.push(
+            t0() + Duration::minutes(2),
+            "action.rolled_back",
+            Some(R),
+            json!({"action_id": "a1"}),
+        );
+        // A person fixes it later: outside custos, not custos's failed fix.
+        s.evaluated(t0() + Duration::hours(1), &["s3-1"], &[]);
+        let r = s.report();
+        assert_eq!((r[0].by_custos.count, r[0].outside.count), (0, 1));
     }
 
     #[test]

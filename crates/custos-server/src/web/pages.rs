@@ -193,13 +193,21 @@ pub fn findings(list: &[custos_ledger::CurrentFinding], who: &Principal, csrf: &
                             pre.terraform { code { (g.terraform) } }
                         }
                     } @else if let Some(g) = &f.guided {
+                        @let code_first = f.rules.iter().any(|r| r == "gate.managed_by_iac");
                         section.guided id={ "guided-" (i) } {
                             h2 { (f.finding.control_id) " · " (custos_core::one_line(&f.finding.resource.resource_id)) " · guided fix" }
                             p { (g.text) }
+                            @if code_first {
+                                p { "Managed as code: change the code; the commands make the same change by hand and the next deployment would revert them." }
+                                h3 { "Terraform" }
+                                pre.terraform { code { (g.terraform) } }
+                            }
                             h3 { "AWS CLI" }
                             pre.cli { @for c in &g.cli { code { (custos_core::one_line(c)) } "\n" } }
-                            h3 { "Terraform" }
-                            pre.terraform { code { (g.terraform) } }
+                            @if !code_first {
+                                h3 { "Terraform" }
+                                pre.terraform { code { (g.terraform) } }
+                            }
                         }
                     }
                 }
