@@ -35,6 +35,17 @@ struct Decided {
     rules: Vec<String>,
 }
 
+/// What a `resource.evaluated` event records of an evaluation (the engine writes it;
+/// exports and the time-to-fix fold read it): the controls that apply to the resource,
+/// those failing, and whether it was deleted (missing from older events: false).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Evaluated {
+    pub controls: Vec<String>,
+    pub failing: Vec<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
 /// Counts over the whole ledger, for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LedgerCounts {

@@ -33,7 +33,7 @@ pub mod told;
 
 pub use actions::{ActionMeta, ActionRow, ActionStatus, NewIntent};
 pub use checked::TokenCheck;
-pub use findings::{CurrentFinding, LedgerCounts};
+pub use findings::{CurrentFinding, Evaluated, LedgerCounts};
 pub use guard::{
     Admission, AutonomySetting, Claim, ClaimAttempt, Counts, FailureCounts, GuardSnapshot,
     GuardState, RateDebit, Scope, SwitchInfo,

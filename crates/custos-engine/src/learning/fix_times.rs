@@ -7,7 +7,7 @@
 //! times.
 
 use chrono::{DateTime, Utc};
-use custos_ledger::Event;
+use custos_ledger::{Evaluated, Event};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -66,16 +66,6 @@ struct Closed {
     by_custos: Vec<u64>,
     outside: Vec<u64>,
     gone: u64,
-}
-
-/// What `resource.evaluated` records (a `deleted` missing from older events is false,
-/// as the evidence export reads it).
-#[derive(Deserialize)]
-struct Evaluated {
-    controls: Vec<String>,
-    failing: Vec<String>,
-    #[serde(default)]
-    deleted: bool,
 }
 
 /// Everything the fold knows.

@@ -6,7 +6,7 @@ use super::{Baseline, Framework, Pages, Request};
 use crate::{EvidenceError, Result};
 use chrono::{DateTime, Utc};
 use custos_ledger::merkle::CheckpointRow;
-use custos_ledger::{Event, Ledger};
+use custos_ledger::{Evaluated, Event, Ledger};
 use custos_policy::{ControlMeta, PolicyBundle, PolicySnapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -186,14 +186,6 @@ pub struct Assessment {
     /// Each run's controls (from the policy it decided with).
     run_controls: HashMap<String, Controls>,
     by_digest: HashMap<String, Controls>,
-}
-
-#[derive(Deserialize)]
-struct Evaluated {
-    controls: Vec<String>,
-    failing: Vec<String>,
-    #[serde(default)]
-    deleted: bool,
 }
 
 #[derive(Deserialize)]
